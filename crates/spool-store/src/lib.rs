@@ -1,0 +1,640 @@
+//! The state store: users, datastores, clusters, jobs, processes and events, in SQLite.
+//!
+//! All SQL of Spool lives in this crate. Callers see only [`Store`] and plain row structs, so a
+//! PostgreSQL backend can be added behind the same methods. This crate must not start processes
+//! or know about Spark.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, FromRow, SqlitePool};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("open state store `{path}`")]
+    Open {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrate state store")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("state store query")]
+    Query(#[from] sqlx::Error),
+    #[error("`{0}` already exists")]
+    Conflict(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Returns the current time as stored: RFC 3339 UTC with milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub is_admin: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct DatastoreRow {
+    pub name: String,
+    pub root: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ClusterRow {
+    pub id: i64,
+    pub owner_id: i64,
+    pub runtime: String,
+    pub shape_key: String,
+    pub shape_json: String,
+    pub state: String,
+    pub reserved_cores: i64,
+    pub reserved_memory_mb: i64,
+    pub master_url: Option<String>,
+    pub master_ui_url: Option<String>,
+    pub created_at: String,
+    pub ready_at: Option<String>,
+    pub idle_since: Option<String>,
+    pub ended_at: Option<String>,
+    pub end_reason: Option<String>,
+}
+
+/// A new cluster, before it has an id.
+#[derive(Debug, Clone)]
+pub struct NewCluster {
+    pub owner_id: i64,
+    pub runtime: String,
+    pub shape_key: String,
+    pub shape_json: String,
+    pub reserved_cores: i64,
+    pub reserved_memory_mb: i64,
+}
+
+/// One timestamped step of a job's start and end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    pub status: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct JobRow {
+    pub id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub display_name: String,
+    pub experiment_name: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub error: Option<String>,
+    pub spec_json: String,
+    pub sizing_json: String,
+    pub runtime: String,
+    pub compute: String,
+    pub identity: String,
+    pub cluster_id: Option<i64>,
+    pub spark_app_id: Option<String>,
+    pub spark_ui_url: Option<String>,
+    pub launch_json: Option<String>,
+    pub phases_json: String,
+    pub created_at: String,
+    pub ended_at: Option<String>,
+}
+
+impl JobRow {
+    /// Returns the recorded phases, oldest first.
+    pub fn phases(&self) -> Vec<Phase> {
+        serde_json::from_str(&self.phases_json).unwrap_or_default()
+    }
+}
+
+/// A new job, before it has an id.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub name: String,
+    pub owner_id: i64,
+    pub display_name: String,
+    pub experiment_name: String,
+    pub status: String,
+    pub spec_json: String,
+    pub sizing_json: String,
+    pub runtime: String,
+    pub compute: String,
+    pub identity: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ProcessRow {
+    pub id: i64,
+    pub owner_kind: String,
+    pub owner_id: i64,
+    pub role: String,
+    pub command: String,
+    pub log_dir: String,
+    pub pid: Option<i64>,
+    pub start_ticks: Option<i64>,
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub outcome: Option<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub subject: String,
+    pub message: String,
+}
+
+const JOB_COLUMNS: &str = "j.id, j.name, j.owner_id, u.name AS owner_name, j.display_name, \
+    j.experiment_name, j.status, j.status_reason, j.error, j.spec_json, j.sizing_json, j.runtime, \
+    j.compute, j.identity, j.cluster_id, j.spark_app_id, j.spark_ui_url, j.launch_json, \
+    j.phases_json, j.created_at, j.ended_at";
+
+/// The state store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite store at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL sync is durable across process crashes (only an OS crash may lose
+            // the last commits), which is what "a restart never loses state" needs.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    // Users.
+
+    pub async fn user_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Creates a user; fails with `Conflict` when the name is taken.
+    pub async fn create_user(&self, name: &str, token_hash: &str, is_admin: bool) -> Result<UserRow> {
+        let res = sqlx::query_as::<_, UserRow>(
+            "INSERT INTO users (name, token_hash, is_admin, created_at) VALUES (?, ?, ?, ?) \
+             RETURNING id, name, is_admin, created_at",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(is_admin)
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await;
+        match res {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict(format!("user {name}")))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Replaces a user's token hash (used to re-issue the admin token).
+    pub async fn set_token_hash(&self, user_id: i64, token_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET token_hash = ? WHERE id = ?")
+            .bind(token_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, is_admin, created_at FROM users WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
+        Ok(
+            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRow>> {
+        Ok(
+            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    // Datastores.
+
+    pub async fn create_datastore(&self, name: &str, root: &str) -> Result<DatastoreRow> {
+        let res = sqlx::query_as::<_, DatastoreRow>(
+            "INSERT INTO datastores (name, root, created_at) VALUES (?, ?, ?) \
+             RETURNING name, root, created_at",
+        )
+        .bind(name)
+        .bind(root)
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await;
+        match res {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict(format!("datastore {name}")))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn datastore(&self, name: &str) -> Result<Option<DatastoreRow>> {
+        Ok(
+            sqlx::query_as("SELECT name, root, created_at FROM datastores WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn list_datastores(&self) -> Result<Vec<DatastoreRow>> {
+        Ok(
+            sqlx::query_as("SELECT name, root, created_at FROM datastores ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    // Clusters.
+
+    pub async fn insert_cluster(&self, new: &NewCluster) -> Result<ClusterRow> {
+        Ok(sqlx::query_as(
+            "INSERT INTO clusters (owner_id, runtime, shape_key, shape_json, state, reserved_cores, \
+             reserved_memory_mb, created_at) VALUES (?, ?, ?, ?, 'provisioning', ?, ?, ?) RETURNING *",
+        )
+        .bind(new.owner_id)
+        .bind(&new.runtime)
+        .bind(&new.shape_key)
+        .bind(&new.shape_json)
+        .bind(new.reserved_cores)
+        .bind(new.reserved_memory_mb)
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn cluster(&self, id: i64) -> Result<Option<ClusterRow>> {
+        Ok(sqlx::query_as("SELECT * FROM clusters WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Clusters that are not gone, oldest first.
+    pub async fn live_clusters(&self) -> Result<Vec<ClusterRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM clusters WHERE state != 'gone' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn set_cluster_urls(&self, id: i64, master_url: &str, master_ui_url: &str) -> Result<()> {
+        sqlx::query("UPDATE clusters SET master_url = ?, master_ui_url = ? WHERE id = ?")
+            .bind(master_url)
+            .bind(master_ui_url)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a cluster to `state`, stamping the matching timestamp.
+    pub async fn set_cluster_state(&self, id: i64, state: &str, reason: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "UPDATE clusters SET state = ?1, \
+             ready_at = CASE WHEN ?1 = 'ready' THEN ?2 ELSE ready_at END, \
+             idle_since = CASE WHEN ?1 = 'idle' THEN ?2 ELSE NULL END, \
+             ended_at = CASE WHEN ?1 = 'gone' THEN ?2 ELSE ended_at END, \
+             end_reason = COALESCE(?3, end_reason) WHERE id = ?4",
+        )
+        .bind(state)
+        .bind(now())
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // Jobs.
+
+    /// Inserts a job; fails with `Conflict` when the name is taken.
+    pub async fn insert_job(&self, new: &NewJob) -> Result<JobRow> {
+        let at = now();
+        let phases = serde_json::to_string(&[Phase {
+            status: new.status.clone(),
+            at: at.clone(),
+        }])
+        .expect("phases serialize");
+        let res = sqlx::query(
+            "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
+             sizing_json, runtime, compute, identity, phases_json, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&new.name)
+        .bind(new.owner_id)
+        .bind(&new.display_name)
+        .bind(&new.experiment_name)
+        .bind(&new.status)
+        .bind(&new.spec_json)
+        .bind(&new.sizing_json)
+        .bind(&new.runtime)
+        .bind(&new.compute)
+        .bind(&new.identity)
+        .bind(&phases)
+        .bind(&at)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!("job {}", new.name)));
+            }
+            other => {
+                other?;
+            }
+        }
+        self.job_by_name(&new.name)
+            .await?
+            .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn job_by_name(&self, name: &str) -> Result<Option<JobRow>> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id WHERE j.name = ?"
+        )))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<JobRow>> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id WHERE j.id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Lists jobs, newest first; only `owner_id`'s when given.
+    pub async fn list_jobs(&self, owner_id: Option<i64>, limit: i64) -> Result<Vec<JobRow>> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id \
+             WHERE (?1 IS NULL OR j.owner_id = ?1) ORDER BY j.id DESC LIMIT ?2"
+        )))
+        .bind(owner_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Jobs whose status is one of `statuses`, oldest first.
+    pub async fn jobs_in_status(&self, statuses: &[&str]) -> Result<Vec<JobRow>> {
+        let list = serde_json::to_string(statuses).expect("statuses serialize");
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id \
+             WHERE j.status IN (SELECT value FROM json_each(?)) ORDER BY j.id"
+        )))
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Moves a job to `status` and appends the phase. Terminal statuses stamp `ended_at`.
+    /// Does nothing when the job already has a terminal status, so a late update never
+    /// overwrites how a job ended.
+    pub async fn set_job_status(
+        &self,
+        id: i64,
+        status: &str,
+        reason: Option<&str>,
+        terminal: bool,
+    ) -> Result<bool> {
+        let at = now();
+        let phase = serde_json::to_string(&Phase {
+            status: status.to_string(),
+            at: at.clone(),
+        })
+        .expect("phase serializes");
+        let res = sqlx::query(
+            "UPDATE jobs SET status = ?1, status_reason = ?2, \
+             phases_json = CASE WHEN status = ?1 THEN phases_json ELSE json_insert(phases_json, '$[#]', json(?3)) END, \
+             ended_at = CASE WHEN ?4 THEN ?5 ELSE ended_at END \
+             WHERE id = ?6 AND status NOT IN ('Completed', 'Failed', 'Canceled')",
+        )
+        .bind(status)
+        .bind(reason)
+        .bind(phase)
+        .bind(terminal)
+        .bind(&at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Updates the reason shown with the current status (e.g. what the job is queued behind).
+    pub async fn set_job_reason(&self, id: i64, reason: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE jobs SET status_reason = ? WHERE id = ?")
+            .bind(reason)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_job_error(&self, id: i64, error: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET error = ? WHERE id = ?")
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_job_cluster(&self, id: i64, cluster_id: i64) -> Result<()> {
+        sqlx::query("UPDATE jobs SET cluster_id = ? WHERE id = ?")
+            .bind(cluster_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_job_launch(&self, id: i64, launch_json: &str, spark_ui_url: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET launch_json = ?, spark_ui_url = ? WHERE id = ?")
+            .bind(launch_json)
+            .bind(spark_ui_url)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_job_app_id(&self, id: i64, app_id: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET spark_app_id = ? WHERE id = ?")
+            .bind(app_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Jobs that hold (or wait for) a cluster, i.e. not yet ended, on `cluster_id`.
+    pub async fn active_jobs_on_cluster(&self, cluster_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE cluster_id = ? AND ended_at IS NULL",
+        )
+        .bind(cluster_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    // Processes.
+
+    /// Records a process about to be spawned; returns its id.
+    pub async fn insert_process(
+        &self,
+        owner_kind: &str,
+        owner_id: i64,
+        role: &str,
+        command: &str,
+        log_dir: &str,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO processes (owner_kind, owner_id, role, command, log_dir, state, started_at) \
+             VALUES (?, ?, ?, ?, ?, 'starting', ?) RETURNING id",
+        )
+        .bind(owner_kind)
+        .bind(owner_id)
+        .bind(role)
+        .bind(command)
+        .bind(log_dir)
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn set_process_running(&self, id: i64, pid: i64, start_ticks: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE processes SET pid = ?, start_ticks = ?, state = 'running' WHERE id = ?")
+            .bind(pid)
+            .bind(start_ticks)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a process ended with how it ended (`exited`, `stopped`, `killed`, `reaped`,
+    /// `spawn_failed`, `lost`).
+    pub async fn set_process_ended(&self, id: i64, outcome: &str, exit_code: Option<i64>) -> Result<()> {
+        sqlx::query(
+            "UPDATE processes SET state = 'ended', outcome = ?, exit_code = ?, ended_at = ? \
+             WHERE id = ? AND state != 'ended'",
+        )
+        .bind(outcome)
+        .bind(exit_code)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Notes that a restarted server took over a running process.
+    pub async fn set_process_adopted(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE processes SET outcome = 'adopted' WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Processes not known to have ended.
+    pub async fn live_processes(&self) -> Result<Vec<ProcessRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM processes WHERE state != 'ended' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn processes_of(&self, owner_kind: &str, owner_id: i64) -> Result<Vec<ProcessRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM processes WHERE owner_kind = ? AND owner_id = ? ORDER BY id",
+        )
+        .bind(owner_kind)
+        .bind(owner_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    // Events.
+
+    pub async fn add_event(&self, kind: &str, subject: &str, message: &str) -> Result<()> {
+        sqlx::query("INSERT INTO events (at, kind, subject, message) VALUES (?, ?, ?, ?)")
+            .bind(now())
+            .bind(kind)
+            .bind(subject)
+            .bind(message)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn events(&self, limit: i64) -> Result<Vec<EventRow>> {
+        Ok(sqlx::query_as("SELECT * FROM events ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+use super::*;
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    (dir, store)
+}
+
+fn new_job(name: &str, owner_id: i64) -> NewJob {
+    NewJob {
+        name: name.into(),
+        owner_id,
+        display_name: name.into(),
+        experiment_name: "default".into(),
+        status: "NotStarted".into(),
+        spec_json: "{}".into(),
+        sizing_json: "{}".into(),
+        runtime: "3.4".into(),
+        compute: "serverless".into(),
+        identity: "user_identity".into(),
+    }
+}
+
+#[tokio::test]
+async fn users_are_found_by_token_hash_only() {
+    let (_dir, store) = store().await;
+    let admin = store.create_user("admin", "h1", true).await.unwrap();
+    assert!(admin.is_admin);
+    assert_eq!(store.user_by_token_hash("h1").await.unwrap().unwrap().name, "admin");
+    assert!(store.user_by_token_hash("h2").await.unwrap().is_none());
+    assert!(matches!(
+        store.create_user("admin", "h3", false).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn job_status_records_phases_and_terminal_is_final() {
+    let (_dir, store) = store().await;
+    let user = store.create_user("u", "h", false).await.unwrap();
+    let job = store.insert_job(&new_job("j1", user.id)).await.unwrap();
+    assert!(store.set_job_status(job.id, "Queued", Some("waiting"), false).await.unwrap());
+    assert!(store.set_job_status(job.id, "Running", None, false).await.unwrap());
+    assert!(store.set_job_status(job.id, "Completed", None, true).await.unwrap());
+    // A late update must not change how the job ended.
+    assert!(!store.set_job_status(job.id, "Failed", None, true).await.unwrap());
+    let job = store.job_by_name("j1").await.unwrap().unwrap();
+    assert_eq!(job.status, "Completed");
+    assert!(job.ended_at.is_some());
+    let phases: Vec<String> = job.phases().into_iter().map(|p| p.status).collect();
+    assert_eq!(phases, ["NotStarted", "Queued", "Running", "Completed"]);
+    assert!(matches!(
+        store.insert_job(&new_job("j1", user.id)).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn jobs_are_listed_per_owner() {
+    let (_dir, store) = store().await;
+    let a = store.create_user("a", "ha", false).await.unwrap();
+    let b = store.create_user("b", "hb", false).await.unwrap();
+    store.insert_job(&new_job("ja", a.id)).await.unwrap();
+    store.insert_job(&new_job("jb", b.id)).await.unwrap();
+    assert_eq!(store.list_jobs(Some(a.id), 10).await.unwrap().len(), 1);
+    assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 2);
+    let running = store.jobs_in_status(&["NotStarted"]).await.unwrap();
+    assert_eq!(running.len(), 2);
+}
+
+#[tokio::test]
+async fn processes_are_recorded_before_spawn_and_ended_once() {
+    let (_dir, store) = store().await;
+    let id = store.insert_process("cluster", 1, "master", "java", "/logs").await.unwrap();
+    assert_eq!(store.live_processes().await.unwrap().len(), 1);
+    store.set_process_running(id, 4242, Some(99)).await.unwrap();
+    store.set_process_ended(id, "stopped", Some(143)).await.unwrap();
+    store.set_process_ended(id, "reaped", None).await.unwrap();
+    assert!(store.live_processes().await.unwrap().is_empty());
+    let rows = store.processes_of("cluster", 1).await.unwrap();
+    assert_eq!(rows[0].outcome.as_deref(), Some("stopped"));
+}
+
+#[tokio::test]
+async fn state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let store = Store::open(&path).await.unwrap();
+        let user = store.create_user("u", "h", false).await.unwrap();
+        store.insert_job(&new_job("kept", user.id)).await.unwrap();
+    }
+    let store = Store::open(&path).await.unwrap();
+    assert!(store.job_by_name("kept").await.unwrap().is_some());
+}
