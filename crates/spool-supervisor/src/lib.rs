@@ -1,0 +1,331 @@
+//! Starting, watching and stopping the child processes Spool runs (Spark JVMs, Python drivers).
+//!
+//! Every process is started in its own process group, with stdout and stderr captured to files in
+//! its log dir and its exit code written to `exit_code` there, so that a restarted server can learn
+//! how a process it did not spawn itself ended. This crate must not touch the state store: callers
+//! record a process before calling [`spawn`] and record its pid after.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep};
+
+/// Errors from starting or stopping processes.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("create log dir `{path}`")]
+    LogDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("spawn `{program}`")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Variables added to the environment.
+    pub env: HashMap<String, String>,
+    pub cwd: PathBuf,
+    /// Where `stdout`, `stderr` and `exit_code` go.
+    pub log_dir: PathBuf,
+}
+
+impl ProcessSpec {
+    /// Renders the command line for records and logs.
+    pub fn command_line(&self) -> String {
+        let mut line = self.program.display().to_string();
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(arg);
+        }
+        line
+    }
+}
+
+/// A process this server spawned. Dropping it does not stop the process.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: u32,
+    /// Start time in clock ticks since boot, to tell the process apart from a later one that
+    /// reuses its pid.
+    pub start_ticks: Option<u64>,
+    child: Child,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// It was ended by this signal number.
+    Signal(i32),
+    /// It is gone and nothing says how (it ended while no server watched it).
+    Unknown,
+}
+
+impl Exit {
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+
+    pub fn code(self) -> Option<i64> {
+        match self {
+            Exit::Code(c) => Some(i64::from(c)),
+            Exit::Signal(s) => Some(128 + i64::from(s)),
+            Exit::Unknown => None,
+        }
+    }
+}
+
+/// Name of the file in the log dir that receives the exit code.
+pub const EXIT_CODE_FILE: &str = "exit_code";
+
+/// Spawns a process in a new process group, wrapped by `/bin/sh` so that its exit code reaches
+/// `<log_dir>/exit_code` even when no server is watching.
+pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
+    fs::create_dir_all(&spec.log_dir).map_err(|source| SupervisorError::LogDir {
+        path: spec.log_dir.clone(),
+        source,
+    })?;
+    let open = |name: &str| {
+        File::options()
+            .create(true)
+            .append(true)
+            .open(spec.log_dir.join(name))
+            .map_err(|source| SupervisorError::LogDir {
+                path: spec.log_dir.join(name),
+                source,
+            })
+    };
+    let stdout = open("stdout")?;
+    let stderr = open("stderr")?;
+    let exit_file = spec.log_dir.join(EXIT_CODE_FILE);
+    let _ = fs::remove_file(&exit_file);
+
+    // The shell stays the group leader and parent of the real program, so the exit code is
+    // written even if this server is gone by then. A signal to the group reaches both.
+    let script = r#""$0" "$@"; code=$?; echo "$code" > "$SPOOL_EXIT_FILE"; exit "$code""#;
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg(script)
+        .arg(&spec.program)
+        .args(&spec.args)
+        .envs(&spec.env)
+        .env("SPOOL_EXIT_FILE", &exit_file)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        // Own process group: a stop signals the whole tree (sh, JVM, Python workers), and a
+        // Ctrl-C in the server's terminal does not reach the children directly.
+        .process_group(0)
+        .kill_on_drop(false);
+    let child = command.spawn().map_err(|source| SupervisorError::Spawn {
+        program: spec.program.display().to_string(),
+        source,
+    })?;
+    let pid = child.id().expect("a just-spawned child has a pid");
+    Ok(Spawned {
+        pid,
+        start_ticks: start_ticks(pid),
+        child,
+    })
+}
+
+impl Spawned {
+    /// Waits for the process to end and reaps it.
+    pub async fn wait(mut self) -> Exit {
+        use std::os::unix::process::ExitStatusExt;
+        match self.child.wait().await {
+            Ok(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => Exit::Code(code),
+                (None, Some(signal)) => Exit::Signal(signal),
+                _ => Exit::Unknown,
+            },
+            Err(_) => Exit::Unknown,
+        }
+    }
+}
+
+/// Reads a process's start time (field 22 of `/proc/<pid>/stat`).
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    // Fields after the command name start at field 3 (state); start time is field 22.
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn stat_fields(pid: u32) -> Option<(char, u32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    let mut fields = after_comm.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// Returns true when `pid` is running (not a zombie) and, if given, started at `ticks`.
+pub fn is_alive(pid: u32, ticks: Option<u64>) -> bool {
+    match stat_fields(pid) {
+        Some((state, _)) if state != 'Z' && state != 'X' => {
+            ticks.is_none() || start_ticks(pid) == ticks
+        }
+        _ => false,
+    }
+}
+
+/// Lists the live (non-zombie) members of process group `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            matches!(stat_fields(*pid), Some((state, pgrp)) if pgrp == pgid && state != 'Z' && state != 'X')
+        })
+        .collect()
+}
+
+/// How a stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The group was already gone.
+    AlreadyGone,
+    /// The group ended within the grace period after SIGTERM.
+    Terminated,
+    /// The group had to be killed with SIGKILL.
+    Killed,
+}
+
+/// Stops process group `pgid`: SIGTERM, up to `grace` to end, then SIGKILL.
+///
+/// SIGTERM first lets the JVMs run their shutdown hooks (a Spark driver unregisters its
+/// application, so the master frees its executors at once). SIGKILL after the grace period
+/// makes sure nothing outlives its cluster or job.
+pub async fn stop_group(pgid: u32, grace: Duration) -> Stopped {
+    if group_members(pgid).is_empty() {
+        return Stopped::AlreadyGone;
+    }
+    let group = Pid::from_raw(pgid as i32);
+    if let Err(Errno::ESRCH) = killpg(group, Signal::SIGTERM) {
+        return Stopped::AlreadyGone;
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if group_members(pgid).is_empty() {
+            return Stopped::Terminated;
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    let _ = killpg(group, Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !group_members(pgid).is_empty() {
+        sleep(Duration::from_millis(20)).await;
+    }
+    Stopped::Killed
+}
+
+/// Reads the exit code a wrapped process left in `log_dir`, if it ended on its own.
+pub fn read_exit_file(log_dir: &Path) -> Option<i32> {
+    fs::read_to_string(log_dir.join(EXIT_CODE_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Waits until a process this server did not spawn (adopted after a restart) has ended, then
+/// returns its exit code from the exit file.
+pub async fn wait_adopted(pid: u32, ticks: Option<u64>, log_dir: &Path) -> Exit {
+    while is_alive(pid, ticks) {
+        sleep(Duration::from_millis(200)).await;
+    }
+    // The shell writes the file just before it exits; give it a moment to land.
+    for _ in 0..10 {
+        if let Some(code) = read_exit_file(log_dir) {
+            return Exit::Code(code);
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    Exit::Unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &Path, script: &str) -> ProcessSpec {
+        ProcessSpec {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: HashMap::from([("GREETING".to_string(), "hello".to_string())]),
+            cwd: dir.to_path_buf(),
+            log_dir: dir.join("logs"),
+        }
+    }
+
+    #[tokio::test]
+    async fn captures_output_and_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let spawned = spawn(&spec(dir.path(), "echo $GREETING; echo oops >&2; exit 3")).unwrap();
+        assert!(spawned.start_ticks.is_some());
+        assert_eq!(spawned.wait().await, Exit::Code(3));
+        let logs = dir.path().join("logs");
+        assert_eq!(fs::read_to_string(logs.join("stdout")).unwrap(), "hello\n");
+        assert_eq!(fs::read_to_string(logs.join("stderr")).unwrap(), "oops\n");
+        assert_eq!(read_exit_file(&logs), Some(3));
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        // A child that ignores SIGTERM forces the SIGKILL path; a grandchild must die too.
+        let spawned = spawn(&spec(dir.path(), "sleep 30 & trap '' TERM; sleep 30; wait")).unwrap();
+        let pid = spawned.pid;
+        let waiter = tokio::spawn(spawned.wait());
+        for _ in 0..100 {
+            if group_members(pid).len() >= 3 {
+                break;
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+        assert!(group_members(pid).len() >= 2, "{:?}", group_members(pid));
+        let how = stop_group(pid, Duration::from_millis(300)).await;
+        assert_eq!(how, Stopped::Killed);
+        assert!(matches!(waiter.await.unwrap(), Exit::Signal(_)));
+        assert!(group_members(pid).is_empty());
+        assert_eq!(stop_group(pid, Duration::from_millis(10)).await, Stopped::AlreadyGone);
+    }
+
+    #[tokio::test]
+    async fn adopted_process_exit_is_read_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let spawned = spawn(&spec(dir.path(), "sleep 0.3; exit 7")).unwrap();
+        let (pid, ticks) = (spawned.pid, spawned.start_ticks);
+        assert!(is_alive(pid, ticks));
+        assert!(!is_alive(pid, ticks.map(|t| t + 1)));
+        // Reap in the background as the real parent would; observe as an adopter.
+        tokio::spawn(spawned.wait());
+        let exit = wait_adopted(pid, ticks, &dir.path().join("logs")).await;
+        assert_eq!(exit, Exit::Code(7));
+    }
+}
