@@ -79,13 +79,17 @@ pub fn supported_versions() -> Vec<String> {
 pub enum RuntimeError {
     #[error("unknown runtime `{version}`; supported: {}", supported_versions().join(", "))]
     Unknown { version: String },
-    #[error("Java {needed} or newer is needed to run Spark {spark}, but {found}\nhint: install a JDK 17 (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME")]
+    #[error(
+        "Java {needed} or newer is needed to run Spark {spark}, but {found}\nhint: install a JDK 17 (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
+    )]
     Java {
         needed: u32,
         spark: String,
         found: String,
     },
-    #[error("Python 3 is needed to install runtimes, but `{python}` {found}\nhint: install python3 or set SPOOL_PYTHON")]
+    #[error(
+        "Python 3 is needed to install runtimes, but `{python}` {found}\nhint: install python3 or set SPOOL_PYTHON"
+    )]
     Python { python: String, found: String },
     #[error("{step}: {message}\nlog: {}", log.display())]
     Step {
@@ -178,7 +182,11 @@ impl RuntimeCache {
         std::fs::create_dir_all(&locks).map_err(|e| io("create cache dir", e))?;
         let lock_path = locks.join(format!("runtime-{version}.lock"));
         let lock = std::fs::File::create(&lock_path).map_err(|e| io("create lock file", e))?;
-        progress.step(0, STEPS, &format!("waiting for the install lock of runtime {version}"));
+        progress.step(
+            0,
+            STEPS,
+            &format!("waiting for the install lock of runtime {version}"),
+        );
         let lock = tokio::task::spawn_blocking(move || lock.lock_exclusive().map(|_| lock))
             .await
             .map_err(|e| RuntimeError::Io(format!("lock runtime install: {e}")))?
@@ -209,7 +217,11 @@ impl RuntimeCache {
         let venv = dir.join("venv");
         let uv_cache = self.root.join("uv-cache");
 
-        progress.step(2, STEPS, &format!("creating the virtualenv for Spark {}", def.pyspark));
+        progress.step(
+            2,
+            STEPS,
+            &format!("creating the virtualenv for Spark {}", def.pyspark),
+        );
         let mut cmd = Command::new(&uv);
         cmd.arg("venv").arg("--python").arg(&python).arg(&venv);
         run_logged(cmd, &uv_cache, &log, "create virtualenv").await?;
@@ -269,13 +281,21 @@ impl RuntimeCache {
     }
 
     /// Installs uv into the cache once (from PyPI, with the machine's Python).
-    async fn ensure_uv(&self, python: &str, progress: &dyn Progress) -> Result<PathBuf, RuntimeError> {
+    async fn ensure_uv(
+        &self,
+        python: &str,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, RuntimeError> {
         let tools = self.root.join("tools").join(format!("uv-{UV_VERSION}"));
         let uv = tools.join("bin").join("uv");
         if uv.exists() {
             return Ok(uv);
         }
-        progress.step(1, STEPS, &format!("installing uv {UV_VERSION} into the cache"));
+        progress.step(
+            1,
+            STEPS,
+            &format!("installing uv {UV_VERSION} into the cache"),
+        );
         let log = self.root.join("tools").join(format!("uv-{UV_VERSION}.log"));
         std::fs::create_dir_all(self.root.join("tools")).map_err(|e| io("create tools dir", e))?;
         let tmp = self.root.join("tools").join(format!("uv-{UV_VERSION}.tmp"));
@@ -284,8 +304,14 @@ impl RuntimeCache {
         cmd.arg("-m").arg("venv").arg(&tmp);
         run_logged(cmd, &self.root, &log, "create tools virtualenv").await?;
         let mut cmd = Command::new(tmp.join("bin").join("python"));
-        cmd.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("uv=={UV_VERSION}"));
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg(format!("uv=={UV_VERSION}"));
         run_logged(cmd, &self.root, &log, "install uv").await?;
         // The uv binary is static: moving the venv does not break it.
         let _ = std::fs::remove_dir_all(&tools);
@@ -333,7 +359,11 @@ async fn run_logged(
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
         let _ = writeln!(f, "$ {step}: {program}\n{stdout}{stderr}");
     }
     if !output.status.success() {
@@ -398,9 +428,15 @@ mod tests {
 
     #[test]
     fn parses_java_versions() {
-        assert_eq!(parse_java_major("openjdk version \"17.0.15\" 2025-04-15"), Some(17));
+        assert_eq!(
+            parse_java_major("openjdk version \"17.0.15\" 2025-04-15"),
+            Some(17)
+        );
         assert_eq!(parse_java_major("java version \"1.8.0_392\""), Some(8));
-        assert_eq!(parse_java_major("openjdk version \"21\" 2023-09-19"), Some(21));
+        assert_eq!(
+            parse_java_major("openjdk version \"21\" 2023-09-19"),
+            Some(21)
+        );
         assert_eq!(parse_java_major("nothing here"), None);
     }
 

@@ -181,21 +181,21 @@ pub fn check(
                 ),
             },
         }
-        if let Some(version) = &resources.runtime_version {
-            if !catalog.runtimes.contains(version) {
-                diags.push(
-                    Diagnostic::new(
-                        "resources.runtime_version",
-                        format!(
-                            "runtime version should be either {}",
-                            either_list(&catalog.runtimes)
-                        ),
-                    )
-                    .at(pos("resources.runtime_version"))
-                    .value(version)
-                    .accepted(catalog.runtimes.join(", ")),
-                );
-            }
+        if let Some(version) = &resources.runtime_version
+            && !catalog.runtimes.contains(version)
+        {
+            diags.push(
+                Diagnostic::new(
+                    "resources.runtime_version",
+                    format!(
+                        "runtime version should be either {}",
+                        either_list(&catalog.runtimes)
+                    ),
+                )
+                .at(pos("resources.runtime_version"))
+                .value(version)
+                .accepted(catalog.runtimes.join(", ")),
+            );
         }
     }
 
@@ -354,15 +354,15 @@ pub fn check(
     }
 
     // Entry.
-    if let Entry::ClassName(class_name) = &spec.entry {
-        if spec.jars.is_empty() {
-            diags.push(
+    if let Entry::ClassName(class_name) = &spec.entry
+        && spec.jars.is_empty()
+    {
+        diags.push(
                 Diagnostic::new("entry.class_name", "Classpath is not supported, please use 'file' to define the entry file.")
                     .at(pos("entry.class_name"))
                     .value(class_name)
                     .accepted("`entry.file`, or (a Spool extension) `entry.class_name` together with `jars` that contain the class"),
             );
-        }
     }
 
     // Lists must not repeat themselves.

@@ -182,13 +182,11 @@ impl Builder {
                 })?;
                 self.push(Node { pos, ..node })?;
             }
-            Event::DocumentStart(_) => {
-                if self.root.is_some() {
-                    return Err(syntax_error(
-                        pos,
-                        "more than one YAML document in the file; write one job per file",
-                    ));
-                }
+            Event::DocumentStart(_) if self.root.is_some() => {
+                return Err(syntax_error(
+                    pos,
+                    "more than one YAML document in the file; write one job per file",
+                ));
             }
             _ => {}
         }
@@ -260,19 +258,18 @@ pub fn resolve_scalar(text: &str, style: ScalarStyle, tagged: bool) -> Value {
         _ => {}
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Value::Int(i);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Value::Int(i);
     }
     let looks_numeric = digits
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && digits.bytes().any(|b| b.is_ascii_digit());
-    if looks_numeric {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if looks_numeric && let Ok(f) = text.parse::<f64>() {
+        return Value::Float(f);
     }
     Value::Str {
         text: text.to_string(),

@@ -208,7 +208,12 @@ impl Store {
     }
 
     /// Creates a user; fails with `Conflict` when the name is taken.
-    pub async fn create_user(&self, name: &str, token_hash: &str, is_admin: bool) -> Result<UserRow> {
+    pub async fn create_user(
+        &self,
+        name: &str,
+        token_hash: &str,
+        is_admin: bool,
+    ) -> Result<UserRow> {
         let res = sqlx::query_as::<_, UserRow>(
             "INSERT INTO users (name, token_hash, is_admin, created_at) VALUES (?, ?, ?, ?) \
              RETURNING id, name, is_admin, created_at",
@@ -238,12 +243,12 @@ impl Store {
     }
 
     pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as(
-            "SELECT id, name, is_admin, created_at FROM users WHERE token_hash = ?",
+        Ok(
+            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
@@ -334,7 +339,12 @@ impl Store {
         )
     }
 
-    pub async fn set_cluster_urls(&self, id: i64, master_url: &str, master_ui_url: &str) -> Result<()> {
+    pub async fn set_cluster_urls(
+        &self,
+        id: i64,
+        master_url: &str,
+        master_ui_url: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE clusters SET master_url = ?, master_ui_url = ? WHERE id = ?")
             .bind(master_url)
             .bind(master_ui_url)
@@ -345,7 +355,12 @@ impl Store {
     }
 
     /// Moves a cluster to `state`, stamping the matching timestamp.
-    pub async fn set_cluster_state(&self, id: i64, state: &str, reason: Option<&str>) -> Result<()> {
+    pub async fn set_cluster_state(
+        &self,
+        id: i64,
+        state: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE clusters SET state = ?1, \
              ready_at = CASE WHEN ?1 = 'ready' THEN ?2 ELSE ready_at END, \
@@ -507,7 +522,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_job_launch(&self, id: i64, launch_json: &str, spark_ui_url: &str) -> Result<()> {
+    pub async fn set_job_launch(
+        &self,
+        id: i64,
+        launch_json: &str,
+        spark_ui_url: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE jobs SET launch_json = ?, spark_ui_url = ? WHERE id = ?")
             .bind(launch_json)
             .bind(spark_ui_url)
@@ -526,10 +546,11 @@ impl Store {
         Ok(())
     }
 
-    /// Jobs that hold (or wait for) a cluster, i.e. not yet ended, on `cluster_id`.
+    /// Jobs that hold `cluster_id` now (placed and not yet ended).
     pub async fn active_jobs_on_cluster(&self, cluster_id: i64) -> Result<i64> {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE cluster_id = ? AND ended_at IS NULL",
+            "SELECT COUNT(*) FROM jobs WHERE cluster_id = ? AND status IN \
+             ('Preparing', 'Provisioning', 'Starting', 'Running', 'Finalizing', 'CancelRequested')",
         )
         .bind(cluster_id)
         .fetch_one(&self.pool)
@@ -561,19 +582,31 @@ impl Store {
         .await?)
     }
 
-    pub async fn set_process_running(&self, id: i64, pid: i64, start_ticks: Option<i64>) -> Result<()> {
-        sqlx::query("UPDATE processes SET pid = ?, start_ticks = ?, state = 'running' WHERE id = ?")
-            .bind(pid)
-            .bind(start_ticks)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_process_running(
+        &self,
+        id: i64,
+        pid: i64,
+        start_ticks: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE processes SET pid = ?, start_ticks = ?, state = 'running' WHERE id = ?",
+        )
+        .bind(pid)
+        .bind(start_ticks)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Marks a process ended with how it ended (`exited`, `stopped`, `killed`, `reaped`,
     /// `spawn_failed`, `lost`).
-    pub async fn set_process_ended(&self, id: i64, outcome: &str, exit_code: Option<i64>) -> Result<()> {
+    pub async fn set_process_ended(
+        &self,
+        id: i64,
+        outcome: &str,
+        exit_code: Option<i64>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE processes SET state = 'ended', outcome = ?, exit_code = ?, ended_at = ? \
              WHERE id = ? AND state != 'ended'",
@@ -629,10 +662,12 @@ impl Store {
     }
 
     pub async fn events(&self, limit: i64) -> Result<Vec<EventRow>> {
-        Ok(sqlx::query_as("SELECT * FROM events ORDER BY id DESC LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as("SELECT * FROM events ORDER BY id DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 }
 

@@ -26,7 +26,10 @@ async fn users_are_found_by_token_hash_only() {
     let (_dir, store) = store().await;
     let admin = store.create_user("admin", "h1", true).await.unwrap();
     assert!(admin.is_admin);
-    assert_eq!(store.user_by_token_hash("h1").await.unwrap().unwrap().name, "admin");
+    assert_eq!(
+        store.user_by_token_hash("h1").await.unwrap().unwrap().name,
+        "admin"
+    );
     assert!(store.user_by_token_hash("h2").await.unwrap().is_none());
     assert!(matches!(
         store.create_user("admin", "h3", false).await,
@@ -39,11 +42,31 @@ async fn job_status_records_phases_and_terminal_is_final() {
     let (_dir, store) = store().await;
     let user = store.create_user("u", "h", false).await.unwrap();
     let job = store.insert_job(&new_job("j1", user.id)).await.unwrap();
-    assert!(store.set_job_status(job.id, "Queued", Some("waiting"), false).await.unwrap());
-    assert!(store.set_job_status(job.id, "Running", None, false).await.unwrap());
-    assert!(store.set_job_status(job.id, "Completed", None, true).await.unwrap());
+    assert!(
+        store
+            .set_job_status(job.id, "Queued", Some("waiting"), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_job_status(job.id, "Running", None, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_job_status(job.id, "Completed", None, true)
+            .await
+            .unwrap()
+    );
     // A late update must not change how the job ended.
-    assert!(!store.set_job_status(job.id, "Failed", None, true).await.unwrap());
+    assert!(
+        !store
+            .set_job_status(job.id, "Failed", None, true)
+            .await
+            .unwrap()
+    );
     let job = store.job_by_name("j1").await.unwrap().unwrap();
     assert_eq!(job.status, "Completed");
     assert!(job.ended_at.is_some());
@@ -71,10 +94,16 @@ async fn jobs_are_listed_per_owner() {
 #[tokio::test]
 async fn processes_are_recorded_before_spawn_and_ended_once() {
     let (_dir, store) = store().await;
-    let id = store.insert_process("cluster", 1, "master", "java", "/logs").await.unwrap();
+    let id = store
+        .insert_process("cluster", 1, "master", "java", "/logs")
+        .await
+        .unwrap();
     assert_eq!(store.live_processes().await.unwrap().len(), 1);
     store.set_process_running(id, 4242, Some(99)).await.unwrap();
-    store.set_process_ended(id, "stopped", Some(143)).await.unwrap();
+    store
+        .set_process_ended(id, "stopped", Some(143))
+        .await
+        .unwrap();
     store.set_process_ended(id, "reaped", None).await.unwrap();
     assert!(store.live_processes().await.unwrap().is_empty());
     let rows = store.processes_of("cluster", 1).await.unwrap();

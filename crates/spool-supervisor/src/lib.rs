@@ -313,7 +313,10 @@ mod tests {
         assert_eq!(how, Stopped::Killed);
         assert!(matches!(waiter.await.unwrap(), Exit::Signal(_)));
         assert!(group_members(pid).is_empty());
-        assert_eq!(stop_group(pid, Duration::from_millis(10)).await, Stopped::AlreadyGone);
+        assert_eq!(
+            stop_group(pid, Duration::from_millis(10)).await,
+            Stopped::AlreadyGone
+        );
     }
 
     #[tokio::test]

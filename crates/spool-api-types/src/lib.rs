@@ -1,0 +1,235 @@
+//! Wire types of Spool's native REST API (`/api/v1`), shared by the server and the client.
+//!
+//! Pure data: no IO, no behaviour beyond (de)serialization.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The body of every error response: `{"error": {"code", "message", "target"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code, e.g. `unauthorized`, `not_found`, `invalid_spec`.
+    pub code: String,
+    pub message: String,
+    /// What the error is about: a field path, a job name, a header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Terminal job statuses.
+pub const TERMINAL_STATUSES: &[&str] = &["Completed", "Failed", "Canceled"];
+
+/// A timestamped status a job went through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseView {
+    pub status: String,
+    pub at: String,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub name: String,
+    pub display_name: String,
+    pub experiment_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub status: String,
+    /// Why the job is in its status (what it is queued behind, what it is preparing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// For a failed job: the driver's error (the Python traceback's last line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub owner: String,
+    pub runtime: String,
+    /// `serverless`, or the name of an attached pool.
+    pub compute: String,
+    pub identity: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    pub phases: Vec<PhaseView>,
+    pub resources: SizingView,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_ui_url: Option<String>,
+    /// Outputs by name, as datastore URIs.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
+    /// The job spec as submitted (normalized).
+    pub spec: serde_json::Value,
+}
+
+/// The size a job asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizingView {
+    pub driver_cores: u32,
+    pub driver_memory: String,
+    pub executor_cores: u32,
+    pub executor_memory: String,
+    pub executor_instances: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_allocation: Option<(u32, u32)>,
+}
+
+/// A serverless cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    pub id: i64,
+    pub state: String,
+    pub runtime: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_ui_url: Option<String>,
+    pub cores: i64,
+    pub memory_mb: i64,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<String>,
+}
+
+/// `POST /api/v1/jobs`: a job spec (the normalized form of the job YAML) as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateJob {
+    pub spec: serde_json::Value,
+}
+
+/// `GET /api/v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+}
+
+/// A runtime and whether it is installed on the server's machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeView {
+    pub version: String,
+    pub pyspark: String,
+    pub scala: String,
+    pub packages: Vec<String>,
+    pub installed: bool,
+    pub default: bool,
+}
+
+/// A named machine size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceTypeView {
+    pub name: String,
+    pub cores: u32,
+    pub memory_mb: u64,
+}
+
+/// What the server can run: its runtimes, instance types and capacity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogView {
+    pub runtimes: Vec<RuntimeView>,
+    pub default_runtime: String,
+    pub instance_types: Vec<InstanceTypeView>,
+    pub capacity: CapacityView,
+}
+
+/// The server host's capacity and what is in use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityView {
+    pub host_cores: u32,
+    pub cpu_oversubscription: f64,
+    /// Cores that may be handed out: host cores times the oversubscription factor.
+    pub schedulable_cores: u32,
+    pub memory_mb: u64,
+    pub used_cores: u32,
+    pub used_memory_mb: u64,
+}
+
+/// `POST /api/v1/runtimes/{version}/install` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeInstalled {
+    pub version: String,
+    pub pyspark: String,
+    pub python: String,
+    pub seconds: f64,
+}
+
+/// A datastore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatastoreView {
+    pub name: String,
+    /// `azureml://datastores/<name>/paths/`.
+    pub uri: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatastoreList {
+    pub datastores: Vec<DatastoreView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateDatastore {
+    pub name: String,
+}
+
+/// Result of an upload of files into a datastore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uploaded {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Result of a code snapshot upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotCreated {
+    /// `snapshot:<sha256>`, to put in the job spec's `code`.
+    pub code: String,
+    pub files: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateUser {
+    pub name: String,
+}
+
+/// A new user and their token; the only time the token is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub name: String,
+    pub token: String,
+}
+
+/// Who the caller is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub name: String,
+    pub is_admin: bool,
+}
+
+/// A file of a job's logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFile {
+    /// Path under the job's log dir, e.g. `azureml/driver/stderr`.
+    pub path: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogList {
+    pub files: Vec<LogFile>,
+}

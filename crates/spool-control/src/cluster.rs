@@ -1,0 +1,663 @@
+//! Serverless clusters: capacity accounting, placement of jobs (warm reuse first), provisioning
+//! of a Spark standalone master and worker, and teardown when idle.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use spool_core::MemoryMb;
+use spool_runtime::InstalledRuntime;
+use spool_spec::SparkSizing;
+use spool_store::{ClusterRow, JobRow, NewCluster};
+use spool_supervisor::{Exit, ProcessSpec, Spawned, Stopped};
+use tokio::sync::watch;
+
+use crate::{ACTIVE_STATUSES, Control, ControlError, Result, invalid, run, spark};
+
+/// The shape of a cluster: what a warm cluster must match to be reused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Shape {
+    pub runtime: String,
+    pub executor_cores: u32,
+    pub executor_memory: MemoryMb,
+    /// Executors the cluster can hold at once (with dynamic allocation: the maximum).
+    pub executors: u32,
+}
+
+impl Shape {
+    pub fn of(runtime: &str, sizing: &SparkSizing) -> Shape {
+        Shape {
+            runtime: runtime.to_string(),
+            executor_cores: sizing.executor_cores,
+            executor_memory: sizing.executor_memory,
+            executors: sizing.max_executors(),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}x{}c{}",
+            self.runtime,
+            self.executors,
+            self.executor_cores,
+            self.executor_memory.to_spark()
+        )
+    }
+
+    pub fn worker_cores(&self) -> u32 {
+        self.executor_cores * self.executors
+    }
+
+    pub fn worker_memory(&self) -> MemoryMb {
+        MemoryMb(self.executor_memory.0 * u64::from(self.executors))
+    }
+}
+
+/// Cores and memory a cluster of `shape` reserves: its executors and its two daemons.
+fn cluster_needs(control: &Control, shape: &Shape) -> (u32, u64) {
+    let daemons = 2 * control.config().daemon_memory.0;
+    (shape.worker_cores(), shape.worker_memory().0 + daemons)
+}
+
+fn driver_needs(sizing: &SparkSizing) -> (u32, u64) {
+    (sizing.driver_cores, sizing.driver_memory.0)
+}
+
+/// Rejects a job that could never fit on this host, with the numbers.
+pub(crate) fn check_ever_fits(control: &Control, sizing: &SparkSizing) -> Result<()> {
+    let shape = Shape::of("", sizing);
+    let (cluster_cores, cluster_memory) = cluster_needs(control, &shape);
+    let (driver_cores, driver_memory) = driver_needs(sizing);
+    let cores = cluster_cores + driver_cores;
+    let memory = cluster_memory + driver_memory;
+    let config = control.config();
+    let max_cores = config.schedulable_cores();
+    if cores > max_cores || memory > config.host_memory.0 {
+        return Err(ControlError::TooLarge {
+            message: format!(
+                "the job needs {cores} cores and {} ({} executors x {} cores and {}, a driver with {} cores and {}, and {} for the Spark master and worker), but this host can never give more than {max_cores} cores ({} cores x {} oversubscription) and {}\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml",
+                MemoryMb(memory),
+                shape.executors,
+                sizing.executor_cores,
+                sizing.executor_memory,
+                sizing.driver_cores,
+                sizing.driver_memory,
+                MemoryMb(2 * config.daemon_memory.0),
+                config.host_cores,
+                config.cpu_oversubscription,
+                config.host_memory,
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Cores and memory held now: live clusters plus the drivers of active jobs.
+pub(crate) async fn used_capacity(control: &Control) -> Result<(u32, u64)> {
+    let store = control.store();
+    let mut cores = 0u32;
+    let mut memory = 0u64;
+    for cluster in store.live_clusters().await? {
+        cores += cluster.reserved_cores as u32;
+        memory += cluster.reserved_memory_mb as u64;
+    }
+    for job in store.jobs_in_status(ACTIVE_STATUSES).await? {
+        if let Some(sizing) = Control::job_sizing(&job) {
+            let (c, m) = driver_needs(&sizing);
+            cores += c;
+            memory += m;
+        }
+    }
+    Ok((cores, memory))
+}
+
+/// Places waiting jobs whenever woken, and at least once a second.
+pub(crate) async fn schedule_loop(control: Control) {
+    let mut shutdown = control.inner().shutdown.subscribe();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(e) = schedule_once(&control).await {
+            tracing::error!(error = %e, "scheduling failed");
+        }
+        tokio::select! {
+            _ = control.inner().wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+enum Placement {
+    Warm(ClusterRow),
+    New(ClusterRow),
+    Wait(String),
+}
+
+async fn schedule_once(control: &Control) -> Result<()> {
+    let inner = control.inner();
+    let _guard = inner.placement.lock().await;
+    let pending = inner
+        .store
+        .jobs_in_status(&["NotStarted", "Queued"])
+        .await?;
+    for job in pending {
+        if inner
+            .running
+            .lock()
+            .expect("running map lock")
+            .contains_key(&job.id)
+        {
+            continue;
+        }
+        let Some(sizing) = Control::job_sizing(&job) else {
+            inner
+                .store
+                .set_job_error(job.id, "stored sizing is unreadable")
+                .await?;
+            inner
+                .store
+                .set_job_status(job.id, "Failed", None, true)
+                .await?;
+            continue;
+        };
+        match place(control, &job, &sizing).await? {
+            Placement::Wait(reason) => {
+                if job.status != "Queued" || job.status_reason.as_deref() != Some(reason.as_str()) {
+                    inner
+                        .store
+                        .set_job_status(job.id, "Queued", Some(&reason), false)
+                        .await?;
+                }
+            }
+            Placement::Warm(cluster) | Placement::New(cluster) if *inner.shutdown.borrow() => {
+                let _ = cluster;
+                return Ok(());
+            }
+            placement => {
+                let (cluster, warm) = match placement {
+                    Placement::Warm(c) => (c, true),
+                    Placement::New(c) => (c, false),
+                    Placement::Wait(_) => unreachable!("handled above"),
+                };
+                inner.store.set_job_cluster(job.id, cluster.id).await?;
+                let reason = if warm {
+                    format!("reusing warm cluster {}", cluster.id)
+                } else {
+                    format!("new cluster {}", cluster.id)
+                };
+                inner
+                    .store
+                    .set_job_status(job.id, "Preparing", Some(&reason), false)
+                    .await?;
+                let (cancel_tx, cancel_rx) = watch::channel(false);
+                inner
+                    .running
+                    .lock()
+                    .expect("running map lock")
+                    .insert(job.id, cancel_tx);
+                tracing::info!(job = %job.name, cluster = cluster.id, warm, "job placed");
+                tokio::spawn(run::run_job(
+                    control.clone(),
+                    job.id,
+                    cluster.id,
+                    warm,
+                    cancel_rx,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn place(control: &Control, job: &JobRow, sizing: &SparkSizing) -> Result<Placement> {
+    let store = control.store();
+    let shape = Shape::of(&job.runtime, sizing);
+    let key = shape.key();
+    let clusters = store.live_clusters().await?;
+    if let Some(warm) = clusters
+        .iter()
+        .find(|c| c.state == "idle" && c.owner_id == job.owner_id && c.shape_key == key)
+    {
+        store.set_cluster_state(warm.id, "in_use", None).await?;
+        return Ok(Placement::Warm(warm.clone()));
+    }
+    let (cluster_cores, cluster_memory) = cluster_needs(control, &shape);
+    let (driver_cores, driver_memory) = driver_needs(sizing);
+    let need_cores = cluster_cores + driver_cores;
+    let need_memory = cluster_memory + driver_memory;
+    let config = control.config();
+    let total_cores = config.schedulable_cores();
+    let total_memory = config.host_memory.0;
+    let (mut used_cores, mut used_memory) = used_capacity(control).await?;
+    let fits = |used_cores: u32, used_memory: u64| {
+        used_cores + need_cores <= total_cores && used_memory + need_memory <= total_memory
+    };
+    if !fits(used_cores, used_memory) {
+        // Idle clusters only hold capacity for a warm start that may never come: give it to a
+        // job that is waiting now, oldest idle first.
+        let mut idle: Vec<&ClusterRow> = clusters.iter().filter(|c| c.state == "idle").collect();
+        idle.sort_by(|a, b| a.idle_since.cmp(&b.idle_since));
+        let freeable_cores: u32 = idle.iter().map(|c| c.reserved_cores as u32).sum();
+        let freeable_memory: u64 = idle.iter().map(|c| c.reserved_memory_mb as u64).sum();
+        if fits(
+            used_cores.saturating_sub(freeable_cores),
+            used_memory.saturating_sub(freeable_memory),
+        ) {
+            for cluster in idle {
+                if fits(used_cores, used_memory) {
+                    break;
+                }
+                teardown(control, cluster.id, "freed for a waiting job").await;
+                used_cores -= cluster.reserved_cores as u32;
+                used_memory -= cluster.reserved_memory_mb as u64;
+            }
+        }
+    }
+    if !fits(used_cores, used_memory) {
+        return Ok(Placement::Wait(format!(
+            "waiting for capacity: needs {need_cores} cores and {}; {} cores and {} free of {total_cores} cores and {}",
+            MemoryMb(need_memory),
+            total_cores.saturating_sub(used_cores),
+            MemoryMb(total_memory.saturating_sub(used_memory)),
+            MemoryMb(total_memory),
+        )));
+    }
+    let cluster = store
+        .insert_cluster(&NewCluster {
+            owner_id: job.owner_id,
+            runtime: job.runtime.clone(),
+            shape_key: key,
+            shape_json: serde_json::to_string(&shape).map_err(anyhow::Error::from)?,
+            reserved_cores: i64::from(cluster_cores),
+            reserved_memory_mb: cluster_memory as i64,
+        })
+        .await?;
+    Ok(Placement::New(cluster))
+}
+
+/// Ports a cluster listens on.
+struct Ports {
+    master: u16,
+    master_ui: u16,
+    worker_ui: u16,
+}
+
+fn spark_env(runtime: &InstalledRuntime) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    env.insert(
+        "SPARK_HOME".into(),
+        runtime.spark_home.display().to_string(),
+    );
+    // Every Spark port (RPC, UIs, block manager) binds to loopback only.
+    env.insert("SPARK_LOCAL_IP".into(), "127.0.0.1".into());
+    // Needed by the launcher library inside the worker to start executors (normally set by
+    // `spark-class`, which the pip package's layout makes us bypass).
+    env.insert("SPARK_SCALA_VERSION".into(), runtime.scala.clone());
+    env.insert(
+        "PYSPARK_PYTHON".into(),
+        runtime.python.display().to_string(),
+    );
+    env.insert("PYARROW_IGNORE_TIMEZONE".into(), "1".into());
+    let path = std::env::var("PATH").unwrap_or_default();
+    env.insert(
+        "PATH".into(),
+        format!("{}:{path}", runtime.venv.join("bin").display()),
+    );
+    env
+}
+
+pub(crate) fn driver_env(runtime: &InstalledRuntime) -> HashMap<String, String> {
+    let mut env = spark_env(runtime);
+    env.insert(
+        "PYSPARK_DRIVER_PYTHON".into(),
+        runtime.python.display().to_string(),
+    );
+    env.insert("PYTHONUNBUFFERED".into(), "1".into());
+    env
+}
+
+/// Starts the master and worker of a new cluster and waits until the master accepts
+/// applications. The worker registers in parallel; executors start as soon as it has.
+pub(crate) async fn start_cluster(
+    control: &Control,
+    cluster: &ClusterRow,
+    runtime: &InstalledRuntime,
+) -> anyhow::Result<()> {
+    let shape: Shape = serde_json::from_str(&cluster.shape_json)?;
+    let dir = control
+        .data_dir()
+        .join("clusters")
+        .join(cluster.id.to_string());
+    let ports = Ports {
+        master: spark::free_port()?,
+        master_ui: spark::free_port()?,
+        worker_ui: spark::free_port()?,
+    };
+    let java = spool_runtime::java_command();
+    let classpath = format!(
+        "{}/conf:{}/jars/*",
+        runtime.spark_home.display(),
+        runtime.spark_home.display()
+    );
+    let heap = format!("-Xmx{}", control.config().daemon_memory.to_spark());
+    let env = spark_env(runtime);
+    let master_url = format!("spark://127.0.0.1:{}", ports.master);
+    let master_ui = format!("http://127.0.0.1:{}", ports.master_ui);
+    control
+        .store()
+        .set_cluster_urls(cluster.id, &master_url, &master_ui)
+        .await?;
+    let master = ProcessSpec {
+        program: java.clone(),
+        args: vec![
+            heap.clone(),
+            "-cp".into(),
+            classpath.clone(),
+            "org.apache.spark.deploy.master.Master".into(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            ports.master.to_string(),
+            "--webui-port".into(),
+            ports.master_ui.to_string(),
+        ],
+        env: env.clone(),
+        cwd: dir.clone(),
+        log_dir: dir.join("master"),
+    };
+    let work_dir = dir.join("worker").join("work");
+    std::fs::create_dir_all(&work_dir)?;
+    let worker = ProcessSpec {
+        program: java,
+        args: vec![
+            heap,
+            "-cp".into(),
+            classpath,
+            "org.apache.spark.deploy.worker.Worker".into(),
+            master_url.clone(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--webui-port".into(),
+            ports.worker_ui.to_string(),
+            "--cores".into(),
+            shape.worker_cores().to_string(),
+            "--memory".into(),
+            shape.worker_memory().to_spark(),
+            "--work-dir".into(),
+            work_dir.display().to_string(),
+        ],
+        env,
+        cwd: dir.clone(),
+        log_dir: dir.join("worker"),
+    };
+    // Master and worker start together: the worker retries until the master is up, which
+    // saves the worker's JVM start-up from the cold path.
+    let master_spawned = launch(control, "cluster", cluster.id, "master", &master).await?;
+    let master_pid = master_spawned.pid;
+    watch_daemon(control.clone(), cluster.id, "master", master_spawned);
+    let worker_spawned = launch(control, "cluster", cluster.id, "worker", &worker).await?;
+    watch_daemon(control.clone(), cluster.id, "worker", worker_spawned);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if master_alive(control, &master_ui).await {
+            break;
+        }
+        if !spool_supervisor::is_alive(master_pid, None) {
+            anyhow::bail!(
+                "the Spark master exited during start-up; its log ends with:\n{}",
+                log_tail(&dir.join("master").join("stderr"), 10)
+            );
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "the Spark master did not come up within 90 s; its log ends with:\n{}",
+                log_tail(&dir.join("master").join("stderr"), 10)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    control
+        .store()
+        .set_cluster_state(cluster.id, "in_use", None)
+        .await?;
+    tracing::info!(cluster = cluster.id, %master_url, %master_ui, "cluster up");
+    Ok(())
+}
+
+async fn master_alive(control: &Control, master_ui: &str) -> bool {
+    let Ok(response) = control
+        .inner()
+        .http
+        .get(format!("{master_ui}/json/"))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    match response.json::<serde_json::Value>().await {
+        Ok(status) => status.get("status").and_then(|s| s.as_str()) == Some("ALIVE"),
+        Err(_) => false,
+    }
+}
+
+/// Returns the last `n` lines of a log file.
+pub(crate) fn log_tail(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Records a process in the store, then spawns it, then records its pid: a process is never
+/// running without a record.
+pub(crate) async fn launch(
+    control: &Control,
+    owner_kind: &str,
+    owner_id: i64,
+    role: &str,
+    spec: &ProcessSpec,
+) -> anyhow::Result<Spawned> {
+    let store = control.store();
+    let id = store
+        .insert_process(
+            owner_kind,
+            owner_id,
+            role,
+            &spec.command_line(),
+            &spec.log_dir.display().to_string(),
+        )
+        .await?;
+    match spool_supervisor::spawn(spec) {
+        Ok(spawned) => {
+            store
+                .set_process_running(
+                    id,
+                    i64::from(spawned.pid),
+                    spawned.start_ticks.map(|t| t as i64),
+                )
+                .await?;
+            Ok(spawned)
+        }
+        Err(e) => {
+            store.set_process_ended(id, "spawn_failed", None).await?;
+            Err(e.into())
+        }
+    }
+}
+
+/// Watches a master or worker; if it ends while the cluster should be up, the cluster is lost.
+fn watch_daemon(control: Control, cluster_id: i64, role: &'static str, spawned: Spawned) {
+    let pid = spawned.pid;
+    tokio::spawn(async move {
+        let exit = spawned.wait().await;
+        on_daemon_exit(&control, cluster_id, role, pid, exit).await;
+    });
+}
+
+pub(crate) async fn on_daemon_exit(
+    control: &Control,
+    cluster_id: i64,
+    role: &str,
+    pid: u32,
+    exit: Exit,
+) {
+    let store = control.store();
+    let cluster = store.cluster(cluster_id).await.ok().flatten();
+    let expected = cluster
+        .as_ref()
+        .is_none_or(|c| c.state == "tearing_down" || c.state == "gone");
+    if let Ok(processes) = store.processes_of("cluster", cluster_id).await {
+        for p in processes
+            .iter()
+            .filter(|p| p.pid == Some(i64::from(pid)) && p.role == role)
+        {
+            let outcome = if expected { "stopped" } else { "exited" };
+            let _ = store.set_process_ended(p.id, outcome, exit.code()).await;
+        }
+    }
+    if !expected && !*control.inner().shutdown.borrow() {
+        tracing::warn!(
+            cluster = cluster_id,
+            role,
+            ?exit,
+            "Spark daemon exited; tearing down its cluster"
+        );
+        teardown(
+            control,
+            cluster_id,
+            &format!("the Spark {role} exited unexpectedly ({exit:?})"),
+        )
+        .await;
+    }
+}
+
+/// Stops every process of a cluster and marks it gone.
+pub(crate) async fn teardown(control: &Control, cluster_id: i64, reason: &str) {
+    let store = control.store();
+    if let Err(e) = store
+        .set_cluster_state(cluster_id, "tearing_down", None)
+        .await
+    {
+        tracing::error!(cluster = cluster_id, error = %e, "record teardown");
+    }
+    let processes = store
+        .processes_of("cluster", cluster_id)
+        .await
+        .unwrap_or_default();
+    // Stop the worker before the master, so the master does not log a lost worker.
+    for process in processes.iter().rev().filter(|p| p.state != "ended") {
+        let Some(pid) = process.pid else { continue };
+        let how = spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
+        let outcome = match how {
+            Stopped::Killed => "killed",
+            Stopped::Terminated | Stopped::AlreadyGone => "stopped",
+        };
+        let _ = store.set_process_ended(process.id, outcome, None).await;
+    }
+    if let Err(e) = store
+        .set_cluster_state(cluster_id, "gone", Some(reason))
+        .await
+    {
+        tracing::error!(cluster = cluster_id, error = %e, "record teardown");
+    }
+    tracing::info!(cluster = cluster_id, reason, "cluster torn down");
+    control.inner().wake.notify_one();
+}
+
+/// Tears down every live cluster.
+pub(crate) async fn teardown_all(control: &Control, reason: &str) {
+    let clusters = control.store().live_clusters().await.unwrap_or_default();
+    for cluster in clusters {
+        teardown(control, cluster.id, reason).await;
+    }
+}
+
+/// Hands a cluster back after a job: idle (kept warm) unless it is already going away.
+pub(crate) async fn release(control: &Control, cluster_id: i64) {
+    let inner = control.inner();
+    let _guard = inner.placement.lock().await;
+    let store = control.store();
+    if let Ok(Some(cluster)) = store.cluster(cluster_id).await
+        && (cluster.state == "in_use"
+            || cluster.state == "provisioning"
+            || cluster.state == "ready")
+    {
+        let busy = store.active_jobs_on_cluster(cluster_id).await.unwrap_or(0);
+        if busy == 0 {
+            let _ = store.set_cluster_state(cluster_id, "idle", None).await;
+        }
+    }
+    inner.wake.notify_one();
+}
+
+/// Tears down clusters idle for longer than the teardown window.
+pub(crate) async fn teardown_loop(control: Control) {
+    let mut shutdown = control.inner().shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let window = control.config().teardown_after;
+        let Ok(clusters) = control.store().live_clusters().await else {
+            continue;
+        };
+        for cluster in clusters.into_iter().filter(|c| c.state == "idle") {
+            let Some(since) = cluster
+                .idle_since
+                .as_deref()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            else {
+                continue;
+            };
+            let idle_for = chrono::Utc::now().signed_duration_since(since);
+            if idle_for.to_std().unwrap_or_default() >= window {
+                let _guard = control.inner().placement.lock().await;
+                // Re-check under the lock: a job may have claimed it meanwhile.
+                if let Ok(Some(now)) = control.store().cluster(cluster.id).await
+                    && now.state == "idle"
+                {
+                    teardown(
+                        &control,
+                        cluster.id,
+                        &format!("idle for {}", humanize(window)),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// Makes sure a job's runtime is installed; errors name what is missing.
+pub(crate) async fn ensure_runtime(
+    control: &Control,
+    version: &str,
+    progress: &dyn spool_runtime::Progress,
+) -> Result<InstalledRuntime> {
+    if let Some(runtime) = control.inner().runtimes.installed(version) {
+        return Ok(runtime);
+    }
+    control
+        .inner()
+        .runtimes
+        .install(version, progress)
+        .await
+        .map_err(|e| {
+            invalid(
+                "resources.runtime_version",
+                format!("install runtime {version}: {e}"),
+            )
+        })
+}

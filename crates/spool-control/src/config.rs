@@ -1,0 +1,197 @@
+//! Server configuration: capacity, serverless teardown and extra instance types.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use spool_core::MemoryMb;
+use spool_spec::InstanceType;
+
+/// Configuration of the control plane. Every field has a default; `config.toml` in the data dir
+/// may override any of them.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Host cores (detected).
+    pub host_cores: u32,
+    /// Host memory available to Spark, after the reserve (detected).
+    pub host_memory: MemoryMb,
+    /// How many times the host's cores may be handed out. CPU is shared gracefully by the OS;
+    /// memory is never overcommitted. The default 4 lets the Azure samples (1 driver core and
+    /// 2 executors of 2 cores) run on a 2-core machine.
+    pub cpu_oversubscription: f64,
+    /// Memory kept back for the OS and Spool itself.
+    pub reserved_memory: MemoryMb,
+    /// An idle serverless cluster is torn down after this long without work.
+    pub teardown_after: Duration,
+    /// Heap of each Spark master and worker daemon.
+    pub daemon_memory: MemoryMb,
+    /// Instance types on top of the five Azure ones.
+    pub extra_instance_types: Vec<InstanceType>,
+    /// Time a stopped process gets between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+}
+
+/// The `config.toml` file. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub capacity: CapacityFile,
+    #[serde(default)]
+    pub serverless: ServerlessFile,
+    #[serde(default)]
+    pub instance_types: Vec<InstanceTypeFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityFile {
+    pub cores: Option<u32>,
+    pub memory: Option<String>,
+    pub cpu_oversubscription: Option<f64>,
+    pub reserved_memory: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerlessFile {
+    /// e.g. `"10m"`, `"30s"`.
+    pub teardown_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceTypeFile {
+    pub name: String,
+    pub cores: u32,
+    pub memory: String,
+}
+
+/// Parses `90s`, `10m`, `1h` or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write e.g. `30s`, `10m` or `1h`"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration: write e.g. `30s`, `10m` or `1h`"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+impl Config {
+    /// Detects the host and applies the file's overrides.
+    pub fn from_file(file: &ConfigFile) -> Result<Config, String> {
+        let host_cores = file.capacity.cores.unwrap_or_else(detect_cores);
+        let reserved_memory = match &file.capacity.reserved_memory {
+            Some(text) => {
+                MemoryMb::parse(text).map_err(|e| format!("capacity.reserved_memory: {e}"))?
+            }
+            None => MemoryMb(1024),
+        };
+        let host_memory = match &file.capacity.memory {
+            Some(text) => MemoryMb::parse(text).map_err(|e| format!("capacity.memory: {e}"))?,
+            None => MemoryMb(detect_memory_mb().saturating_sub(reserved_memory.0)),
+        };
+        let teardown_after = match &file.serverless.teardown_after {
+            Some(text) => {
+                parse_duration(text).map_err(|e| format!("serverless.teardown_after: {e}"))?
+            }
+            None => Duration::from_secs(600),
+        };
+        let mut extra_instance_types = Vec::new();
+        for t in &file.instance_types {
+            extra_instance_types.push(InstanceType {
+                name: t.name.to_lowercase(),
+                cores: t.cores,
+                memory_mb: MemoryMb::parse(&t.memory)
+                    .map_err(|e| format!("instance_types `{}`.memory: {e}", t.name))?,
+            });
+        }
+        Ok(Config {
+            host_cores,
+            host_memory,
+            cpu_oversubscription: file.capacity.cpu_oversubscription.unwrap_or(4.0),
+            reserved_memory,
+            teardown_after,
+            daemon_memory: MemoryMb(512),
+            extra_instance_types,
+            stop_grace: Duration::from_secs(5),
+        })
+    }
+
+    /// Cores that may be handed out.
+    pub fn schedulable_cores(&self) -> u32 {
+        (f64::from(self.host_cores) * self.cpu_oversubscription).floor() as u32
+    }
+}
+
+fn detect_cores() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+fn detect_memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn config_file_overrides_detection() {
+        let file: ConfigFile = toml_like();
+        let config = Config::from_file(&file).unwrap();
+        assert_eq!(config.host_cores, 2);
+        assert_eq!(config.host_memory, MemoryMb(8192));
+        assert_eq!(config.schedulable_cores(), 8);
+        assert_eq!(config.teardown_after, Duration::from_secs(30));
+    }
+
+    fn toml_like() -> ConfigFile {
+        ConfigFile {
+            capacity: CapacityFile {
+                cores: Some(2),
+                memory: Some("8g".into()),
+                cpu_oversubscription: None,
+                reserved_memory: None,
+            },
+            serverless: ServerlessFile {
+                teardown_after: Some("30s".into()),
+            },
+            instance_types: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,734 @@
+//! The control plane: accepts jobs, places them on serverless clusters within the host's
+//! capacity, provisions and tears down Spark clusters, runs drivers, and recovers after restarts.
+//!
+//! It owns every decision and every process; the HTTP layer above only translates. It must not
+//! speak HTTP to users or parse YAML (specs arrive validated by `spool-spec` types).
+
+pub mod auth;
+mod cluster;
+pub mod config;
+pub mod datastore;
+mod names;
+mod recover;
+mod run;
+mod spark;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use spool_api_types as api;
+use spool_runtime::RuntimeCache;
+use spool_spec::{Catalog, DataType, Entry, JobInput, JobSpec, SparkSizing};
+use spool_store::{ClusterRow, DatastoreRow, JobRow, NewJob, Store, StoreError, UserRow};
+use tokio::sync::{Notify, watch};
+
+pub use config::Config;
+pub use datastore::{DEFAULT_DATASTORE, DatastoreUri};
+
+/// Why a request was refused or failed. The HTTP layer maps each variant to a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{kind} `{name}` not found")]
+    NotFound { kind: &'static str, name: String },
+    #[error("{message}")]
+    Invalid { target: String, message: String },
+    #[error("{message}")]
+    Conflict { target: String, message: String },
+    #[error("{message}")]
+    TooLarge { message: String },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for ControlError {
+    fn from(e: StoreError) -> Self {
+        ControlError::Internal(anyhow::Error::new(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ControlError>;
+
+fn invalid(target: impl Into<String>, message: impl Into<String>) -> ControlError {
+    ControlError::Invalid {
+        target: target.into(),
+        message: message.into(),
+    }
+}
+
+/// Statuses of a job that holds a driver (and so counts against capacity).
+pub(crate) const ACTIVE_STATUSES: &[&str] = &[
+    "Preparing",
+    "Provisioning",
+    "Starting",
+    "Running",
+    "Finalizing",
+    "CancelRequested",
+];
+
+/// What the runner needs to launch a job, fixed at submit time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Launch {
+    pub argv: Vec<String>,
+    pub outputs: BTreeMap<String, String>,
+    pub work_dir: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+/// The control plane. Cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub data_dir: PathBuf,
+    pub config: Config,
+    pub runtimes: RuntimeCache,
+    pub http: reqwest::Client,
+    /// Wakes the scheduler when a job arrives or capacity frees up.
+    pub wake: Notify,
+    /// Jobs this server is running, with their cancel switch.
+    pub running: Mutex<HashMap<i64, watch::Sender<bool>>>,
+    /// Serializes placement decisions and cluster state changes.
+    pub placement: tokio::sync::Mutex<()>,
+    /// Tells background loops to stop.
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl Control {
+    /// Opens the control plane over a data dir: bootstraps the admin and the default datastore,
+    /// then adopts or reaps whatever a previous server left running.
+    pub async fn open(
+        data_dir: &Path,
+        cache_dir: &Path,
+        config: Config,
+    ) -> anyhow::Result<Control> {
+        std::fs::create_dir_all(data_dir)?;
+        let store = Store::open(&data_dir.join("state.db")).await?;
+        auth::bootstrap_admin(&store, data_dir).await?;
+        if store.datastore(DEFAULT_DATASTORE).await?.is_none() {
+            let root = data_dir.join("datastores").join(DEFAULT_DATASTORE);
+            std::fs::create_dir_all(&root)?;
+            store
+                .create_datastore(DEFAULT_DATASTORE, &root.display().to_string())
+                .await?;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .no_proxy()
+            .build()?;
+        let (shutdown, _) = watch::channel(false);
+        let control = Control {
+            inner: Arc::new(Inner {
+                store,
+                data_dir: data_dir.to_path_buf(),
+                config,
+                runtimes: RuntimeCache::new(cache_dir),
+                http,
+                wake: Notify::new(),
+                running: Mutex::new(HashMap::new()),
+                placement: tokio::sync::Mutex::new(()),
+                shutdown,
+            }),
+        };
+        recover::recover(&control).await?;
+        Ok(control)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Starts the scheduler and the teardown loop.
+    pub fn start_background(&self) {
+        tokio::spawn(cluster::schedule_loop(self.clone()));
+        tokio::spawn(cluster::teardown_loop(self.clone()));
+    }
+
+    /// Stops the server's work. With `keep_running`, drivers and clusters are left running for
+    /// the next server to adopt; otherwise every job is ended and every cluster torn down.
+    pub async fn shutdown(&self, keep_running: bool) {
+        let _ = self.inner.shutdown.send(true);
+        if keep_running {
+            tracing::info!("leaving jobs and clusters running for the next server to adopt");
+            return;
+        }
+        let running: Vec<(i64, watch::Sender<bool>)> = self
+            .inner
+            .running
+            .lock()
+            .expect("running map lock")
+            .iter()
+            .map(|(id, tx)| (*id, tx.clone()))
+            .collect();
+        for (id, cancel) in &running {
+            let _ = self
+                .inner
+                .store
+                .set_job_error(*id, "the server was stopped while the job ran; start it with `--keep-running-on-stop` to let jobs survive a restart")
+                .await;
+            let _ = cancel.send(true);
+        }
+        // Wait for runners to stop their drivers.
+        let deadline =
+            tokio::time::Instant::now() + self.inner.config.stop_grace + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline
+            && !self
+                .inner
+                .running
+                .lock()
+                .expect("running map lock")
+                .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cluster::teardown_all(self, "server stopped").await;
+    }
+
+    // Users.
+
+    /// Finds the user a bearer token belongs to.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<UserRow>> {
+        Ok(self
+            .inner
+            .store
+            .user_by_token_hash(&auth::hash_token(token))
+            .await?)
+    }
+
+    /// Creates a user and returns their token (shown once). Admin only.
+    pub async fn create_user(&self, caller: &UserRow, name: &str) -> Result<api::UserCreated> {
+        if !caller.is_admin {
+            return Err(ControlError::NotFound {
+                kind: "route",
+                name: "users".into(),
+            });
+        }
+        auth::check_user_name(name).map_err(|m| invalid("name", m))?;
+        let token = auth::new_token();
+        match self
+            .inner
+            .store
+            .create_user(name, &auth::hash_token(&token), false)
+            .await
+        {
+            Ok(_) => Ok(api::UserCreated {
+                name: name.to_string(),
+                token,
+            }),
+            Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
+                target: "name".into(),
+                message: format!("user `{name}` already exists"),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // Catalog.
+
+    /// What jobs may ask for: runtimes and instance types.
+    pub fn spec_catalog(&self) -> Catalog {
+        let mut instance_types = spool_spec::azure_instance_types();
+        instance_types.extend(self.inner.config.extra_instance_types.iter().cloned());
+        Catalog {
+            runtimes: spool_runtime::supported_versions(),
+            default_runtime: spool_runtime::DEFAULT_RUNTIME.to_string(),
+            instance_types,
+        }
+    }
+
+    /// The catalog with install state and capacity, for the API.
+    pub async fn catalog(&self) -> Result<api::CatalogView> {
+        let spec = self.spec_catalog();
+        let (used_cores, used_memory) = cluster::used_capacity(self).await?;
+        let config = &self.inner.config;
+        Ok(api::CatalogView {
+            runtimes: spool_runtime::RUNTIMES
+                .iter()
+                .map(|r| api::RuntimeView {
+                    version: r.version.to_string(),
+                    pyspark: r.pyspark.to_string(),
+                    scala: r.scala.to_string(),
+                    packages: r.packages.iter().map(|p| p.to_string()).collect(),
+                    installed: self.inner.runtimes.installed(r.version).is_some(),
+                    default: r.version == spool_runtime::DEFAULT_RUNTIME,
+                })
+                .collect(),
+            default_runtime: spec.default_runtime,
+            instance_types: spec
+                .instance_types
+                .into_iter()
+                .map(|t| api::InstanceTypeView {
+                    name: t.name,
+                    cores: t.cores,
+                    memory_mb: t.memory_mb.0,
+                })
+                .collect(),
+            capacity: api::CapacityView {
+                host_cores: config.host_cores,
+                cpu_oversubscription: config.cpu_oversubscription,
+                schedulable_cores: config.schedulable_cores(),
+                memory_mb: config.host_memory.0,
+                used_cores,
+                used_memory_mb: used_memory,
+            },
+        })
+    }
+
+    /// Installs a runtime (no-op when installed), reporting progress.
+    pub async fn install_runtime(
+        &self,
+        version: &str,
+        progress: &dyn spool_runtime::Progress,
+    ) -> Result<spool_runtime::InstalledRuntime> {
+        if spool_runtime::find(version).is_none() {
+            return Err(invalid(
+                "version",
+                format!(
+                    "unknown runtime `{version}`; supported: {}",
+                    spool_runtime::supported_versions().join(", ")
+                ),
+            ));
+        }
+        self.inner
+            .runtimes
+            .install(version, progress)
+            .await
+            .map_err(|e| ControlError::Internal(anyhow::anyhow!("install runtime {version}: {e}")))
+    }
+
+    // Datastores and snapshots.
+
+    pub async fn datastores(&self) -> Result<Vec<DatastoreRow>> {
+        Ok(self.inner.store.list_datastores().await?)
+    }
+
+    /// Creates a datastore: a directory under the data dir. Admin only, as in a workspace.
+    pub async fn create_datastore(&self, caller: &UserRow, name: &str) -> Result<DatastoreRow> {
+        if !caller.is_admin {
+            return Err(invalid("name", "only the admin can create datastores"));
+        }
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(invalid(
+                "name",
+                format!(
+                    "datastore name `{name}` may contain only letters, digits and `_` (1 to 64)"
+                ),
+            ));
+        }
+        let root = self.inner.data_dir.join("datastores").join(name);
+        match self
+            .inner
+            .store
+            .create_datastore(name, &root.display().to_string())
+            .await
+        {
+            Ok(row) => {
+                std::fs::create_dir_all(&root).map_err(anyhow::Error::from)?;
+                Ok(row)
+            }
+            Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
+                target: "name".into(),
+                message: format!("datastore `{name}` already exists"),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn datastore_root(&self, name: &str) -> Result<PathBuf> {
+        let row =
+            self.inner
+                .store
+                .datastore(name)
+                .await?
+                .ok_or_else(|| ControlError::NotFound {
+                    kind: "datastore",
+                    name: name.to_string(),
+                })?;
+        Ok(PathBuf::from(row.root))
+    }
+
+    /// Resolves a datastore URI to its path on disk, inside the datastore's root.
+    pub async fn resolve_uri(&self, uri: &DatastoreUri) -> Result<PathBuf> {
+        let root = self.datastore_root(&uri.datastore).await?;
+        datastore::resolve_inside(&root, &uri.path).map_err(|m| invalid(uri.to_uri(), m))
+    }
+
+    /// Unpacks an uploaded tar archive into a datastore; entry names are paths in the datastore.
+    pub async fn upload_to_datastore(&self, name: &str, archive: &[u8]) -> Result<api::Uploaded> {
+        let root = self.datastore_root(name).await?;
+        let unpacked = datastore::unpack_tar(archive, &root).map_err(|m| invalid("body", m))?;
+        Ok(api::Uploaded {
+            files: unpacked.files,
+            bytes: unpacked.bytes,
+        })
+    }
+
+    /// Stores a code snapshot; returns the `code` value for a job spec.
+    pub fn store_snapshot(&self, archive: &[u8]) -> Result<api::SnapshotCreated> {
+        let dir = self.inner.data_dir.join("snapshots");
+        std::fs::create_dir_all(&dir).map_err(anyhow::Error::from)?;
+        let (id, files) =
+            datastore::store_snapshot(&dir, archive).map_err(|m| invalid("body", m))?;
+        Ok(api::SnapshotCreated {
+            code: format!("snapshot:{id}"),
+            files,
+        })
+    }
+
+    fn snapshot_dir(&self, code: &str) -> Result<PathBuf> {
+        let id = code.strip_prefix("snapshot:").ok_or_else(|| {
+            invalid(
+                "code",
+                format!("`code` must name an uploaded snapshot (`snapshot:<sha256>`), got `{code}`; the CLI uploads the code folder for you"),
+            )
+        })?;
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid("code", format!("`{code}` is not a snapshot id")));
+        }
+        let dir = self.inner.data_dir.join("snapshots").join(id);
+        if !dir.is_dir() {
+            return Err(ControlError::NotFound {
+                kind: "snapshot",
+                name: id.to_string(),
+            });
+        }
+        Ok(dir)
+    }
+
+    // Jobs.
+
+    /// Validates and records a job; the scheduler picks it up. Nothing is created when a check
+    /// fails.
+    pub async fn create_job(&self, owner: &UserRow, spec: JobSpec) -> Result<JobRow> {
+        let catalog = self.spec_catalog();
+        let sizing = spool_spec::check_job(&spec, &catalog).map_err(|diags| {
+            let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
+            let text: Vec<String> = diags.iter().map(|d| d.render("job")).collect();
+            invalid(first, text.join("\n"))
+        })?;
+        if let Some(compute) = &spec.compute {
+            return Err(invalid(
+                "compute",
+                format!(
+                    "compute `{compute}` not found: no Spark pools are attached to this server\nhint: remove `compute` (or use `resources`) to run on serverless compute"
+                ),
+            ));
+        }
+        let runtime = spec
+            .resources
+            .as_ref()
+            .and_then(|r| r.runtime_version.clone())
+            .unwrap_or_else(|| catalog.default_runtime.clone());
+        cluster::check_ever_fits(self, &sizing)?;
+
+        let name = match &spec.name {
+            Some(name) => {
+                if self.inner.store.job_by_name(name).await?.is_some() {
+                    return Err(ControlError::Conflict {
+                        target: "name".into(),
+                        message: format!("a job named `{name}` already exists"),
+                    });
+                }
+                name.clone()
+            }
+            None => names::job_name(),
+        };
+        let launch = self.plan_launch(&name, &spec).await?;
+        let identity = spec
+            .identity
+            .map(|i| i.as_str())
+            // Serverless compute acts as the user by default, as in Azure ML.
+            .unwrap_or("user_identity");
+        let display_name = spec.display_name.clone().unwrap_or_else(|| name.clone());
+        let new = NewJob {
+            name: name.clone(),
+            owner_id: owner.id,
+            display_name,
+            experiment_name: spec
+                .experiment_name
+                .clone()
+                .unwrap_or_else(|| "Default".into()),
+            status: "NotStarted".into(),
+            spec_json: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
+            sizing_json: serde_json::to_string(&sizing).map_err(anyhow::Error::from)?,
+            runtime,
+            compute: "serverless".into(),
+            identity: identity.to_string(),
+        };
+        let job = match self.inner.store.insert_job(&new).await {
+            Ok(job) => job,
+            Err(StoreError::Conflict(_)) => {
+                return Err(ControlError::Conflict {
+                    target: "name".into(),
+                    message: format!("a job named `{name}` already exists"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let launch_json = serde_json::to_string(&launch).map_err(anyhow::Error::from)?;
+        self.inner
+            .store
+            .set_job_launch(job.id, &launch_json, "")
+            .await?;
+        tracing::info!(job = %job.name, owner = %owner.name, "job submitted");
+        self.inner.wake.notify_one();
+        Ok(self.inner.store.job(job.id).await?.unwrap_or(job))
+    }
+
+    /// Checks everything on disk a job needs and fixes its argv and output paths.
+    async fn plan_launch(&self, name: &str, spec: &JobSpec) -> Result<Launch> {
+        let snapshot = self.snapshot_dir(&spec.code)?;
+        let entry_file = match &spec.entry {
+            Entry::File(file) => Some(file.clone()),
+            Entry::ClassName(_) => None,
+        };
+        let in_snapshot = |field: &str, rel: &str| -> Result<()> {
+            let path = datastore::resolve_inside(&snapshot, rel).map_err(|m| invalid(field, m))?;
+            if !path.exists() {
+                return Err(invalid(
+                    field,
+                    format!("`{rel}` does not exist in the code folder (Entry doesn't exist.)"),
+                ));
+            }
+            Ok(())
+        };
+        if let Some(file) = &entry_file {
+            in_snapshot("entry.file", file)?;
+        }
+        for (field, list) in [
+            ("py_files", &spec.py_files),
+            ("jars", &spec.jars),
+            ("files", &spec.files),
+            ("archives", &spec.archives),
+        ] {
+            for item in list {
+                in_snapshot(field, item)?;
+            }
+        }
+        let mut inputs = BTreeMap::new();
+        for (input_name, input) in &spec.inputs {
+            let target = format!("inputs.{input_name}.path");
+            let value = match input {
+                JobInput::Literal { value, .. } => value.clone(),
+                JobInput::Data { data_type, path } => {
+                    let uri = match DatastoreUri::parse(path) {
+                        Some(Ok(uri)) => uri,
+                        Some(Err(m)) => return Err(invalid(target, m)),
+                        None => {
+                            return Err(invalid(
+                                target,
+                                format!(
+                                    "`{path}` is not a datastore URI; local files are uploaded by `spool job create`, other storage (abfss://, wasbs://, https://) is not supported yet"
+                                ),
+                            ));
+                        }
+                    };
+                    let local = self.resolve_uri(&uri).await.map_err(|e| match e {
+                        ControlError::NotFound { kind, name } => {
+                            invalid(target.clone(), format!("{kind} `{name}` not found"))
+                        }
+                        other => other,
+                    })?;
+                    let ok = match data_type {
+                        DataType::UriFile => local.is_file(),
+                        DataType::UriFolder => local.is_dir(),
+                    };
+                    if !ok {
+                        let what = match data_type {
+                            DataType::UriFile => "file",
+                            DataType::UriFolder => "folder",
+                        };
+                        return Err(invalid(
+                            target,
+                            format!(
+                                "input `{input_name}`: no {what} at `{path}`\nhint: upload it with `spool datastore upload --name {} --src <local path> --dest {}`",
+                                uri.datastore, uri.path
+                            ),
+                        ));
+                    }
+                    local.display().to_string()
+                }
+            };
+            inputs.insert(input_name.clone(), value);
+        }
+        let mut outputs = BTreeMap::new();
+        let mut output_uris = BTreeMap::new();
+        for (output_name, output) in &spec.outputs {
+            let target = format!("outputs.{output_name}.path");
+            let uri = match &output.path {
+                Some(path) => match DatastoreUri::parse(path) {
+                    Some(Ok(uri)) => uri,
+                    Some(Err(m)) => return Err(invalid(target, m)),
+                    None => {
+                        return Err(invalid(
+                            target,
+                            format!(
+                                "output path `{path}` must be a datastore URI (`azureml://datastores/<name>/paths/<path>`), or omitted for the default location"
+                            ),
+                        ));
+                    }
+                },
+                // Azure ML's default output location.
+                None => {
+                    DatastoreUri::new(DEFAULT_DATASTORE, &format!("azureml/{name}/{output_name}/"))
+                }
+            };
+            let local = self.resolve_uri(&uri).await.map_err(|e| match e {
+                ControlError::NotFound { kind, name } => {
+                    invalid(target.clone(), format!("{kind} `{name}` not found"))
+                }
+                other => other,
+            })?;
+            // Spark writes the output itself; the folder it writes into must exist.
+            if let Some(parent) = local.parent() {
+                std::fs::create_dir_all(parent).map_err(anyhow::Error::from)?;
+            }
+            let mut shown = local.display().to_string();
+            if uri.path.ends_with('/') {
+                shown.push('/');
+            }
+            outputs.insert(output_name.clone(), shown);
+            output_uris.insert(output_name.clone(), uri.to_uri());
+        }
+        let argv_args = match &spec.args {
+            Some(args) => {
+                spool_spec::bind_args(args, &inputs, &outputs).map_err(|m| invalid("args", m))?
+            }
+            None => Vec::new(),
+        };
+        let job_dir = self.inner.data_dir.join("jobs").join(name);
+        Ok(Launch {
+            argv: argv_args,
+            outputs: output_uris,
+            work_dir: job_dir.join("work"),
+            log_dir: job_dir.join("logs"),
+        })
+    }
+
+    /// Returns a job the caller may see.
+    pub async fn job(&self, caller: &UserRow, name: &str) -> Result<JobRow> {
+        match self.inner.store.job_by_name(name).await? {
+            Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(job),
+            // Another user's job is "not found", never "forbidden".
+            _ => Err(ControlError::NotFound {
+                kind: "job",
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    pub async fn jobs(&self, caller: &UserRow, limit: i64) -> Result<Vec<JobRow>> {
+        let owner = (!caller.is_admin).then_some(caller.id);
+        Ok(self.inner.store.list_jobs(owner, limit).await?)
+    }
+
+    pub async fn cluster(&self, id: i64) -> Result<Option<ClusterRow>> {
+        Ok(self.inner.store.cluster(id).await?)
+    }
+
+    /// Requests cancellation; returns the job as it is now.
+    pub async fn cancel_job(&self, caller: &UserRow, name: &str) -> Result<JobRow> {
+        let job = self.job(caller, name).await?;
+        if api::TERMINAL_STATUSES.contains(&job.status.as_str()) {
+            return Ok(job);
+        }
+        let _guard = self.inner.placement.lock().await;
+        let cancel = self
+            .inner
+            .running
+            .lock()
+            .expect("running map lock")
+            .get(&job.id)
+            .cloned();
+        match cancel {
+            Some(cancel) => {
+                self.inner
+                    .store
+                    .set_job_status(job.id, "CancelRequested", None, false)
+                    .await?;
+                let _ = cancel.send(true);
+            }
+            None => {
+                // Not started yet: nothing to stop.
+                self.inner
+                    .store
+                    .set_job_status(job.id, "Canceled", Some("canceled before it started"), true)
+                    .await?;
+            }
+        }
+        tracing::info!(job = %job.name, "cancel requested");
+        Ok(self.inner.store.job(job.id).await?.unwrap_or(job))
+    }
+
+    /// The directory holding a job's logs.
+    pub fn job_log_dir(&self, job: &JobRow) -> PathBuf {
+        self.inner
+            .data_dir
+            .join("jobs")
+            .join(&job.name)
+            .join("logs")
+    }
+
+    /// Resolves a job's output to its local path.
+    pub async fn job_output_path(&self, job: &JobRow, output: &str) -> Result<PathBuf> {
+        let launch: Launch = job
+            .launch_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .ok_or_else(|| ControlError::NotFound {
+                kind: "output",
+                name: output.to_string(),
+            })?;
+        let uri = launch
+            .outputs
+            .get(output)
+            .ok_or_else(|| ControlError::NotFound {
+                kind: "output",
+                name: output.to_string(),
+            })?;
+        let uri = DatastoreUri::parse(uri)
+            .and_then(|r| r.ok())
+            .ok_or_else(|| {
+                ControlError::Internal(anyhow::anyhow!("stored output uri is invalid"))
+            })?;
+        self.resolve_uri(&uri).await
+    }
+
+    /// Outputs of a job by name, as datastore URIs.
+    pub fn job_outputs(job: &JobRow) -> BTreeMap<String, String> {
+        job.launch_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<Launch>(j).ok())
+            .map(|l| l.outputs)
+            .unwrap_or_default()
+    }
+
+    /// Parses a job's stored sizing.
+    pub fn job_sizing(job: &JobRow) -> Option<SparkSizing> {
+        serde_json::from_str(&job.sizing_json).ok()
+    }
+
+    pub async fn events(&self, limit: i64) -> Result<Vec<spool_store::EventRow>> {
+        Ok(self.inner.store.events(limit).await?)
+    }
+}

@@ -1,0 +1,225 @@
+//! What a starting server does with what the previous one left: processes still running are
+//! adopted (their cluster or job goes on), the rest are reaped, and every decision is recorded
+//! as an event.
+
+use std::collections::HashMap;
+
+use spool_store::ProcessRow;
+use spool_supervisor::Exit;
+use tokio::sync::watch;
+
+use crate::{ACTIVE_STATUSES, Control, cluster, run};
+
+fn alive(process: &ProcessRow) -> bool {
+    match process.pid {
+        Some(pid) => spool_supervisor::is_alive(pid as u32, process.start_ticks.map(|t| t as u64)),
+        None => false,
+    }
+}
+
+pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
+    let store = control.store();
+    let processes = store.live_processes().await?;
+    let mut alive_by_owner: HashMap<(String, i64), Vec<ProcessRow>> = HashMap::new();
+    for process in processes {
+        if alive(&process) {
+            alive_by_owner
+                .entry((process.owner_kind.clone(), process.owner_id))
+                .or_default()
+                .push(process);
+        } else {
+            let code = spool_supervisor::read_exit_file(std::path::Path::new(&process.log_dir));
+            let outcome = if code.is_some() { "exited" } else { "lost" };
+            store
+                .set_process_ended(process.id, outcome, code.map(i64::from))
+                .await?;
+        }
+    }
+
+    // Clusters: adopt when the master and worker both still run, otherwise reap.
+    let mut adopted_clusters = Vec::new();
+    for cluster in store.live_clusters().await? {
+        let running = alive_by_owner
+            .remove(&("cluster".to_string(), cluster.id))
+            .unwrap_or_default();
+        let complete = running.iter().any(|p| p.role == "master")
+            && running.iter().any(|p| p.role == "worker")
+            && cluster.state != "tearing_down";
+        if complete {
+            for process in &running {
+                store.set_process_adopted(process.id).await?;
+                let control = control.clone();
+                let (pid, ticks, role, id) = (
+                    process.pid.unwrap_or_default() as u32,
+                    process.start_ticks.map(|t| t as u64),
+                    process.role.clone(),
+                    cluster.id,
+                );
+                let log_dir = std::path::PathBuf::from(&process.log_dir);
+                tokio::spawn(async move {
+                    let exit = spool_supervisor::wait_adopted(pid, ticks, &log_dir).await;
+                    cluster::on_daemon_exit(&control, id, &role, pid, exit).await;
+                });
+            }
+            store
+                .add_event(
+                    "adopted",
+                    &format!("cluster {}", cluster.id),
+                    "its Spark master and worker were still running after a restart",
+                )
+                .await?;
+            tracing::info!(cluster = cluster.id, "adopted cluster after restart");
+            adopted_clusters.push(cluster.id);
+        } else {
+            for process in &running {
+                if let Some(pid) = process.pid {
+                    spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
+                }
+                store.set_process_ended(process.id, "reaped", None).await?;
+            }
+            store
+                .set_cluster_state(cluster.id, "gone", Some("lost while the server was down"))
+                .await?;
+            store
+                .add_event("reaped", &format!("cluster {}", cluster.id), &format!("{} leftover process(es) stopped; the cluster was incomplete after a restart", running.len()))
+                .await?;
+            tracing::info!(
+                cluster = cluster.id,
+                "reaped cluster left by a previous server"
+            );
+        }
+    }
+
+    // Jobs that were under way.
+    for job in store.jobs_in_status(ACTIVE_STATUSES).await? {
+        let running = alive_by_owner
+            .remove(&("job".to_string(), job.id))
+            .unwrap_or_default();
+        let cluster_ok = job
+            .cluster_id
+            .is_some_and(|id| adopted_clusters.contains(&id));
+        let driver = running.into_iter().find(|p| p.role == "driver");
+        let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
+        match driver {
+            Some(driver) if cluster_ok => {
+                store.set_process_adopted(driver.id).await?;
+                let (cancel_tx, cancel_rx) = watch::channel(job.status == "CancelRequested");
+                control
+                    .inner()
+                    .running
+                    .lock()
+                    .expect("running map lock")
+                    .insert(job.id, cancel_tx);
+                store
+                    .add_event(
+                        "adopted",
+                        &format!("job {}", job.name),
+                        "its driver was still running after a restart",
+                    )
+                    .await?;
+                tracing::info!(job = %job.name, "adopted running driver after restart");
+                tokio::spawn(run::follow_adopted(
+                    control.clone(),
+                    job.clone(),
+                    driver.pid.unwrap_or_default() as u32,
+                    driver.start_ticks.map(|t| t as u64),
+                    job.cluster_id,
+                    cancel_rx,
+                ));
+            }
+            Some(driver) => {
+                // Its cluster is gone, so the driver cannot finish: stop it.
+                if let Some(pid) = driver.pid {
+                    spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
+                }
+                store.set_process_ended(driver.id, "reaped", None).await?;
+                store
+                    .set_job_error(
+                        job.id,
+                        "the job's cluster was lost while the server was down",
+                    )
+                    .await?;
+                store.set_job_status(job.id, "Failed", None, true).await?;
+                store
+                    .add_event(
+                        "reaped",
+                        &format!("job {}", job.name),
+                        "driver stopped: its cluster was lost",
+                    )
+                    .await?;
+            }
+            None => {
+                let drivers = store.processes_of("job", job.id).await?;
+                if drivers.iter().any(|p| p.role == "driver") {
+                    // The driver ended while no server watched: its exit file says how.
+                    let exit = match spool_supervisor::read_exit_file(&driver_logs) {
+                        Some(code) => Exit::Code(code),
+                        None => Exit::Unknown,
+                    };
+                    let canceled = job.status == "CancelRequested";
+                    run::conclude(
+                        control,
+                        &job,
+                        job.cluster_id.unwrap_or(-1),
+                        exit,
+                        canceled,
+                        &driver_logs,
+                    )
+                    .await;
+                    store
+                        .add_event(
+                            "recovered",
+                            &format!("job {}", job.name),
+                            &format!("its driver ended while the server was down ({exit:?})"),
+                        )
+                        .await?;
+                } else {
+                    // It had not reached its driver: place it again from the start.
+                    store
+                        .set_job_status(
+                            job.id,
+                            "Queued",
+                            Some("requeued after a server restart"),
+                            false,
+                        )
+                        .await?;
+                    store
+                        .add_event(
+                            "requeued",
+                            &format!("job {}", job.name),
+                            "it had not started its driver when the server stopped",
+                        )
+                        .await?;
+                }
+            }
+        }
+    }
+
+    // Processes of owners that no longer need them.
+    for (_, processes) in alive_by_owner {
+        for process in processes {
+            if let Some(pid) = process.pid {
+                spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
+            }
+            store.set_process_ended(process.id, "reaped", None).await?;
+            store
+                .add_event(
+                    "reaped",
+                    &format!("process {}", process.id),
+                    &format!(
+                        "{} of {} {} was left running",
+                        process.role, process.owner_kind, process.owner_id
+                    ),
+                )
+                .await?;
+        }
+    }
+
+    // Adopted clusters that no job holds are idle: the teardown window starts now.
+    for id in adopted_clusters {
+        if store.active_jobs_on_cluster(id).await? == 0 {
+            store.set_cluster_state(id, "idle", None).await?;
+        }
+    }
+    Ok(())
+}

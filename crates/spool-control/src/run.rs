@@ -1,0 +1,497 @@
+//! Running one job: runtime, cluster, driver, and how it ended.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use spool_spec::{ConfValue, Entry, JobSpec};
+use spool_store::{JobRow, Store};
+use spool_supervisor::{Exit, ProcessSpec};
+use tokio::sync::watch;
+
+use crate::{Control, Launch, cluster, datastore, spark};
+
+/// Spark properties Spool sets from the job's sizing; the user's values for them are applied
+/// through these flags rather than passed twice.
+const SIZED_KEYS: &[&str] = &[
+    spool_spec::DRIVER_CORES,
+    spool_spec::DRIVER_MEMORY,
+    spool_spec::EXECUTOR_CORES,
+    spool_spec::EXECUTOR_MEMORY,
+    spool_spec::EXECUTOR_INSTANCES,
+    spool_spec::DA_ENABLED,
+    spool_spec::DA_MIN,
+    spool_spec::DA_MAX,
+];
+
+/// Time a canceled driver gets to stop its SparkContext (which frees the executors) before it
+/// is killed.
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
+
+struct StoreProgress {
+    store: Store,
+    job_id: i64,
+    version: String,
+}
+
+impl spool_runtime::Progress for StoreProgress {
+    fn step(&self, index: u64, total: u64, message: &str) {
+        let reason = format!(
+            "installing runtime {} ({index}/{total}): {message}",
+            self.version
+        );
+        tracing::info!(job_id = self.job_id, "{reason}");
+        let store = self.store.clone();
+        let job_id = self.job_id;
+        tokio::spawn(async move {
+            let _ = store.set_job_reason(job_id, Some(&reason)).await;
+        });
+    }
+}
+
+/// Runs a placed job to its end, then hands its cluster back.
+pub(crate) async fn run_job(
+    control: Control,
+    job_id: i64,
+    cluster_id: i64,
+    warm: bool,
+    mut cancel: watch::Receiver<bool>,
+) {
+    let result = drive(&control, job_id, cluster_id, warm, &mut cancel).await;
+    let store = control.store();
+    let mut cluster_broken = false;
+    if let Err(e) = result {
+        let canceled = *cancel.borrow();
+        if canceled {
+            let _ = store
+                .set_job_status(
+                    job_id,
+                    "Canceled",
+                    Some("canceled before the driver started"),
+                    true,
+                )
+                .await;
+        } else {
+            let message = format!("{e:#}");
+            tracing::warn!(job_id, error = %message, "job failed before its driver ran");
+            let _ = store.set_job_error(job_id, &message).await;
+            let _ = store.set_job_status(job_id, "Failed", None, true).await;
+            cluster_broken = !warm;
+        }
+    }
+    finish(&control, job_id, cluster_id, cluster_broken).await;
+}
+
+async fn finish(control: &Control, job_id: i64, cluster_id: i64, cluster_broken: bool) {
+    control
+        .inner()
+        .running
+        .lock()
+        .expect("running map lock")
+        .remove(&job_id);
+    if cluster_broken {
+        cluster::teardown(control, cluster_id, "its first job failed during start-up").await;
+    } else {
+        cluster::release(control, cluster_id).await;
+    }
+}
+
+fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {
+    if *cancel.borrow() {
+        anyhow::bail!("canceled");
+    }
+    Ok(())
+}
+
+async fn drive(
+    control: &Control,
+    job_id: i64,
+    cluster_id: i64,
+    warm: bool,
+    cancel: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let store = control.store();
+    let job = store
+        .job(job_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("job {job_id} vanished"))?;
+    let launch: Launch = serde_json::from_str(job.launch_json.as_deref().unwrap_or("null"))?;
+    let spec: JobSpec = serde_json::from_str(&job.spec_json)?;
+    let sizing =
+        Control::job_sizing(&job).ok_or_else(|| anyhow::anyhow!("stored sizing is unreadable"))?;
+
+    let progress = StoreProgress {
+        store: store.clone(),
+        job_id,
+        version: job.runtime.clone(),
+    };
+    let runtime = cluster::ensure_runtime(control, &job.runtime, &progress)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_canceled(cancel)?;
+
+    // Each job gets its own working copy of the submitted code.
+    let snapshot = control
+        .snapshot_dir(&spec.code)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let _ = std::fs::remove_dir_all(&launch.work_dir);
+    datastore::copy_tree(&snapshot, &launch.work_dir)?;
+
+    let cluster_row = store
+        .cluster(cluster_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} vanished"))?;
+    if warm {
+        store
+            .set_job_status(
+                job_id,
+                "Provisioning",
+                Some(&format!("reusing warm cluster {cluster_id}")),
+                false,
+            )
+            .await?;
+    } else {
+        store
+            .set_job_status(
+                job_id,
+                "Provisioning",
+                Some(&format!(
+                    "starting Spark master and worker of cluster {cluster_id}"
+                )),
+                false,
+            )
+            .await?;
+        cluster::start_cluster(control, &cluster_row, &runtime).await?;
+    }
+    check_canceled(cancel)?;
+    let cluster_row = store
+        .cluster(cluster_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} vanished"))?;
+    let master_url = cluster_row
+        .master_url
+        .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} has no master"))?;
+
+    let ui_port = spark::free_port()?;
+    let spark_ui_url = format!("http://127.0.0.1:{ui_port}");
+    let driver_logs = launch.log_dir.join("azureml").join("driver");
+    let spec_for_driver = driver_spec(
+        &job,
+        &spec,
+        &sizing,
+        &launch,
+        &runtime,
+        &master_url,
+        ui_port,
+        &driver_logs,
+    );
+    let spawned = cluster::launch(control, "job", job_id, "driver", &spec_for_driver).await?;
+    store
+        .set_job_launch(
+            job_id,
+            job.launch_json.as_deref().unwrap_or("null"),
+            &spark_ui_url,
+        )
+        .await?;
+    store
+        .set_job_status(job_id, "Starting", Some("driver starting"), false)
+        .await?;
+    let pid = spawned.pid;
+    let (exit, canceled) =
+        watch_driver(control, &job, pid, spawned.wait(), cancel, &driver_logs).await;
+    conclude(control, &job, cluster_id, exit, canceled, &driver_logs).await;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn driver_spec(
+    job: &JobRow,
+    spec: &JobSpec,
+    sizing: &spool_spec::SparkSizing,
+    launch: &Launch,
+    runtime: &spool_runtime::InstalledRuntime,
+    master_url: &str,
+    ui_port: u16,
+    log_dir: &Path,
+) -> ProcessSpec {
+    let work = &launch.work_dir;
+    let in_work = |rel: &String| -> String {
+        datastore::resolve_inside(work, rel)
+            .unwrap_or_else(|_| work.join(rel))
+            .display()
+            .to_string()
+    };
+    let mut args: Vec<String> = vec![
+        "--master".into(),
+        master_url.to_string(),
+        "--deploy-mode".into(),
+        "client".into(),
+        // The user's `appName` in their code wins over this, as Spark applies builder options
+        // last.
+        "--name".into(),
+        job.display_name.clone(),
+        "--driver-memory".into(),
+        sizing.driver_memory.to_spark(),
+        "--executor-memory".into(),
+        sizing.executor_memory.to_spark(),
+        "--executor-cores".into(),
+        sizing.executor_cores.to_string(),
+    ];
+    let mut conf = vec![
+        format!("spark.driver.cores={}", sizing.driver_cores),
+        // Standalone mode sizes an application by its total cores.
+        format!(
+            "spark.cores.max={}",
+            sizing.executor_cores * sizing.max_executors()
+        ),
+        format!("spark.executor.instances={}", sizing.executor_instances),
+        format!("spark.ui.port={ui_port}"),
+        format!("spark.pyspark.python={}", runtime.python.display()),
+        format!("spark.pyspark.driver.python={}", runtime.python.display()),
+    ];
+    if let Some(da) = sizing.dynamic_allocation {
+        conf.push("spark.dynamicAllocation.enabled=true".into());
+        conf.push(format!(
+            "spark.dynamicAllocation.minExecutors={}",
+            da.min_executors
+        ));
+        conf.push(format!(
+            "spark.dynamicAllocation.maxExecutors={}",
+            da.max_executors
+        ));
+        conf.push(format!(
+            "spark.dynamicAllocation.initialExecutors={}",
+            sizing.executor_instances
+        ));
+        if !spec
+            .conf
+            .contains_key("spark.dynamicAllocation.shuffleTracking.enabled")
+            && !spec.conf.contains_key("spark.shuffle.service.enabled")
+        {
+            // Standalone clusters have no external shuffle service; track shuffle files instead.
+            conf.push("spark.dynamicAllocation.shuffleTracking.enabled=true".into());
+        }
+    }
+    for (key, value) in &spec.conf {
+        if !SIZED_KEYS.contains(&key.as_str()) {
+            let value = match value {
+                ConfValue::Str(s) => s.clone(),
+                other => other.to_spark(),
+            };
+            conf.push(format!("{key}={value}"));
+        }
+    }
+    for c in conf {
+        args.push("--conf".into());
+        args.push(c);
+    }
+    for (flag, list) in [
+        ("--py-files", &spec.py_files),
+        ("--files", &spec.files),
+        ("--archives", &spec.archives),
+    ] {
+        if !list.is_empty() {
+            args.push(flag.into());
+            args.push(list.iter().map(in_work).collect::<Vec<_>>().join(","));
+        }
+    }
+    match &spec.entry {
+        Entry::File(file) => {
+            if !spec.jars.is_empty() {
+                args.push("--jars".into());
+                args.push(spec.jars.iter().map(in_work).collect::<Vec<_>>().join(","));
+            }
+            args.push(in_work(file));
+        }
+        Entry::ClassName(class_name) => {
+            let (primary, rest) = spec.jars.split_first().expect("class_name jobs have jars");
+            if !rest.is_empty() {
+                args.push("--jars".into());
+                args.push(rest.iter().map(in_work).collect::<Vec<_>>().join(","));
+            }
+            args.push("--class".into());
+            args.push(class_name.clone());
+            args.push(in_work(primary));
+        }
+    }
+    args.extend(launch.argv.iter().cloned());
+    ProcessSpec {
+        program: runtime.spark_home.join("bin").join("spark-submit"),
+        args,
+        env: cluster::driver_env(runtime),
+        cwd: work.clone(),
+        log_dir: log_dir.to_path_buf(),
+    }
+}
+
+/// Waits for a driver to end, moving the job to Running once the master accepted it, and
+/// stopping the driver when the job is canceled. Returns how it ended and whether it was
+/// canceled.
+pub(crate) async fn watch_driver(
+    control: &Control,
+    job: &JobRow,
+    pid: u32,
+    wait: impl Future<Output = Exit>,
+    cancel: &mut watch::Receiver<bool>,
+    driver_logs: &Path,
+) -> (Exit, bool) {
+    let store = control.store();
+    let mut wait = std::pin::pin!(wait);
+    let mut app_seen = job.spark_app_id.is_some();
+    let mut canceled = *cancel.borrow();
+    if canceled {
+        tokio::spawn(spool_supervisor::stop_group(pid, CANCEL_GRACE));
+    }
+    loop {
+        tokio::select! {
+            exit = &mut wait => {
+                if !app_seen {
+                    note_app_id(store, job.id, driver_logs, canceled).await;
+                }
+                return (exit, canceled);
+            }
+            changed = cancel.changed(), if !canceled => {
+                if changed.is_err() || *cancel.borrow() {
+                    canceled = true;
+                    tokio::spawn(spool_supervisor::stop_group(pid, CANCEL_GRACE));
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)), if !app_seen => {
+                app_seen = note_app_id(store, job.id, driver_logs, canceled).await;
+            }
+        }
+    }
+}
+
+async fn note_app_id(store: &Store, job_id: i64, driver_logs: &Path, canceled: bool) -> bool {
+    let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
+    match spark::find_app_id(&stderr) {
+        Some(app_id) => {
+            let _ = store.set_job_app_id(job_id, &app_id).await;
+            if !canceled {
+                let _ = store.set_job_status(job_id, "Running", None, false).await;
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Records how a job ended: collects executor logs, then Completed, Failed or Canceled.
+pub(crate) async fn conclude(
+    control: &Control,
+    job: &JobRow,
+    cluster_id: i64,
+    exit: Exit,
+    canceled: bool,
+    driver_logs: &Path,
+) {
+    let store = control.store();
+    if let Ok(processes) = store.processes_of("job", job.id).await {
+        for p in processes.iter().filter(|p| p.state != "ended") {
+            let outcome = if canceled { "stopped" } else { "exited" };
+            let _ = store.set_process_ended(p.id, outcome, exit.code()).await;
+        }
+    }
+    let _ = store
+        .set_job_status(job.id, "Finalizing", None, false)
+        .await;
+    if let Ok(Some(job_now)) = store.job(job.id).await
+        && let Some(app_id) = &job_now.spark_app_id
+    {
+        let from = control
+            .data_dir()
+            .join("clusters")
+            .join(cluster_id.to_string())
+            .join("worker")
+            .join("work")
+            .join(app_id);
+        let to: PathBuf = driver_logs
+            .parent()
+            .map(|p| p.join("executors"))
+            .unwrap_or_else(|| driver_logs.join("executors"));
+        if from.is_dir()
+            && let Err(e) = copy_logs(&from, &to)
+        {
+            tracing::warn!(job = %job.name, error = %e, "copy executor logs");
+        }
+    }
+    if canceled {
+        let _ = store
+            .set_job_status(job.id, "Canceled", Some("canceled by the user"), true)
+            .await;
+        tracing::info!(job = %job.name, "job canceled");
+    } else if exit.success() {
+        let _ = store.set_job_status(job.id, "Completed", None, true).await;
+        tracing::info!(job = %job.name, "job completed");
+    } else {
+        let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
+        let error = match (spark::driver_error(&stderr), exit) {
+            (Some(error), _) => error,
+            (None, Exit::Code(code)) => {
+                format!("the driver exited with code {code}; see logs/azureml/driver/stderr")
+            }
+            (None, Exit::Signal(signal)) => format!("the driver was ended by signal {signal}"),
+            (None, Exit::Unknown) => {
+                "the driver ended while no server watched it, and its exit status is unknown"
+                    .to_string()
+            }
+        };
+        let _ = store.set_job_error(job.id, &error).await;
+        let _ = store.set_job_status(job.id, "Failed", None, true).await;
+        tracing::info!(job = %job.name, %error, "job failed");
+    }
+}
+
+fn copy_logs(from: &Path, to: &Path) -> std::io::Result<()> {
+    // Executor dirs hold logs and the files Spark shipped; keep only the logs.
+    for executor in std::fs::read_dir(from)? {
+        let executor = executor?;
+        if !executor.file_type()?.is_dir() {
+            continue;
+        }
+        let target = to.join(executor.file_name());
+        std::fs::create_dir_all(&target)?;
+        for name in ["stdout", "stderr"] {
+            let source = executor.path().join(name);
+            if source.exists() {
+                std::fs::copy(&source, target.join(name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Follows a driver a previous server started (adopted after a restart) to its end.
+pub(crate) async fn follow_adopted(
+    control: Control,
+    job: JobRow,
+    pid: u32,
+    ticks: Option<u64>,
+    cluster_id: Option<i64>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
+    let wait = spool_supervisor::wait_adopted(pid, ticks, &driver_logs);
+    let (exit, canceled) = watch_driver(&control, &job, pid, wait, &mut cancel, &driver_logs).await;
+    conclude(
+        &control,
+        &job,
+        cluster_id.unwrap_or(-1),
+        exit,
+        canceled,
+        &driver_logs,
+    )
+    .await;
+    match cluster_id {
+        Some(cluster_id) => finish(&control, job.id, cluster_id, false).await,
+        None => {
+            control
+                .inner()
+                .running
+                .lock()
+                .expect("running map lock")
+                .remove(&job.id);
+        }
+    }
+}
