@@ -155,6 +155,11 @@ impl Control {
         &self.inner.config
     }
 
+    /// The machine-wide cache holding runtimes.
+    pub fn runtime_cache_dir(&self) -> &Path {
+        self.inner.runtimes.root()
+    }
+
     /// Starts the scheduler and the teardown loop.
     pub fn start_background(&self) {
         tokio::spawn(cluster::schedule_loop(self.clone()));

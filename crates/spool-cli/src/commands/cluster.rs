@@ -1,0 +1,47 @@
+//! `spool cluster list`.
+
+use crate::ServerArgs;
+use crate::output::{self, Format};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClusterCommand {
+    /// List live serverless clusters (yours; all of them for the admin).
+    List {
+        #[arg(short, long, value_enum)]
+        output: Option<Format>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+pub async fn run(command: ClusterCommand) -> anyhow::Result<i32> {
+    match command {
+        ClusterCommand::List { output, server } => {
+            let clusters = server.client()?.clusters().await?;
+            output::print(output::resolve(output), &clusters, || {
+                let mut table = output::table(&[
+                    "ID",
+                    "STATE",
+                    "RUNTIME",
+                    "CORES",
+                    "MEMORY",
+                    "MASTER UI",
+                    "IDLE SINCE",
+                ]);
+                for c in &clusters {
+                    table.add_row(vec![
+                        c.id.to_string(),
+                        c.state.clone(),
+                        c.runtime.clone(),
+                        c.cores.to_string(),
+                        format!("{} MiB", c.memory_mb),
+                        c.master_ui_url.clone().unwrap_or_default(),
+                        c.idle_since.clone().unwrap_or_default(),
+                    ]);
+                }
+                table
+            })?;
+            Ok(0)
+        }
+    }
+}

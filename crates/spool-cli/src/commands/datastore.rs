@@ -1,0 +1,103 @@
+//! `spool datastore list|create|upload`.
+
+use std::path::PathBuf;
+
+use crate::output::{self, Format};
+use crate::{ServerArgs, archive};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DatastoreCommand {
+    /// List datastores.
+    List {
+        #[arg(short, long, value_enum)]
+        output: Option<Format>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Create a datastore (admin only).
+    Create {
+        /// Letters, digits and `_`.
+        #[arg(long, short)]
+        name: String,
+        #[arg(short, long, value_enum)]
+        output: Option<Format>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Copy a local file or folder into a datastore.
+    ///
+    /// A file lands at exactly DEST (or inside it when DEST ends with `/`); a folder's contents
+    /// land under DEST. E.g. `--src titanic.csv --dest data/titanic.csv` makes
+    /// `azureml://datastores/<name>/paths/data/titanic.csv`.
+    Upload {
+        /// The datastore.
+        #[arg(long, short, default_value = "workspaceblobstore")]
+        name: String,
+        /// Local file or folder.
+        #[arg(long)]
+        src: PathBuf,
+        /// Path inside the datastore.
+        #[arg(long)]
+        dest: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+pub async fn run(command: DatastoreCommand) -> anyhow::Result<i32> {
+    match command {
+        DatastoreCommand::List { output, server } => {
+            let list = server.client()?.datastores().await?;
+            output::print(output::resolve(output), &list.datastores, || {
+                let mut table = output::table(&["NAME", "URI", "CREATED"]);
+                for d in &list.datastores {
+                    table.add_row(vec![d.name.clone(), d.uri.clone(), d.created_at.clone()]);
+                }
+                table
+            })?;
+            Ok(0)
+        }
+        DatastoreCommand::Create {
+            name,
+            output,
+            server,
+        } => {
+            let created = server.client()?.create_datastore(&name).await?;
+            output::print(output::resolve(output), &created, || {
+                output::fields(&[("name", created.name.clone()), ("uri", created.uri.clone())])
+            })?;
+            Ok(0)
+        }
+        DatastoreCommand::Upload {
+            name,
+            src,
+            dest,
+            server,
+        } => {
+            let client = server.client()?;
+            let dest = dest.trim_start_matches('/').to_string();
+            let archive = if src.is_dir() {
+                archive::tar_dir(&src, &dest)?.0
+            } else if src.is_file() {
+                let file_name = src
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let target = if dest.is_empty() || dest.ends_with('/') {
+                    format!("{dest}{file_name}")
+                } else {
+                    dest.clone()
+                };
+                archive::tar_file(&src, &target)?
+            } else {
+                anyhow::bail!("`{}` is neither a file nor a folder", src.display());
+            };
+            let uploaded = client.upload_to_datastore(&name, archive).await?;
+            eprintln!(
+                "uploaded {} file(s), {} bytes to azureml://datastores/{name}/paths/{dest}",
+                uploaded.files, uploaded.bytes
+            );
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! One module per noun; each holds its verbs.
+
+pub mod cluster;
+pub mod datastore;
+pub mod job;
+pub mod runtime;
+pub mod serve;
+pub mod user;

@@ -1,0 +1,276 @@
+//! A typed client of Spool's native API, used by the CLI and tests.
+//!
+//! It only speaks HTTP; it must not read files or know about job YAML.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use spool_api_types as api;
+
+/// Errors from calling the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{}", .body.error.message)]
+    Api { status: u16, body: api::ErrorBody },
+    #[error(
+        "cannot reach the Spool server at {url}: {source}\nhint: start it with `spool serve`, or set SPOOL_URL"
+    )]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("request to {url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("unexpected answer from {url} (status {status}): {text}")]
+    Unexpected {
+        url: String,
+        status: u16,
+        text: String,
+    },
+}
+
+impl ClientError {
+    /// The error's target field, when the server named one.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => body.error.target.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// A client bound to one server and token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base_url: &str, token: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .no_proxy()
+            .build()
+            .expect("an HTTP client without TLS always builds");
+        Client {
+            base: base_url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            http,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|source| {
+                if source.is_connect() {
+                    ClientError::Connect {
+                        url: self.base.clone(),
+                        source,
+                    }
+                } else {
+                    ClientError::Transport {
+                        url: url.to_string(),
+                        source,
+                    }
+                }
+            })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        match serde_json::from_str::<api::ErrorBody>(&text) {
+            Ok(body) => Err(ClientError::Api { status, body }),
+            Err(_) => Err(ClientError::Unexpected {
+                url: url.to_string(),
+                status,
+                text,
+            }),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<T> {
+        let response = self.send(request, url).await?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.to_string(),
+                source,
+            })?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Unexpected {
+            url: url.to_string(),
+            status,
+            text: format!("{e}: {text}"),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = self.url(path);
+        self.json(self.http.get(&url), &url).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let url = self.url(path);
+        self.json(self.http.post(&url).json(body), &url).await
+    }
+
+    async fn post_tar<T: DeserializeOwned>(&self, path: &str, archive: Vec<u8>) -> Result<T> {
+        let url = self.url(path);
+        let request = self
+            .http
+            .post(&url)
+            .header("content-type", "application/x-tar")
+            .body(archive);
+        self.json(request, &url).await
+    }
+
+    async fn bytes(&self, path: &str) -> Result<(Vec<u8>, reqwest::header::HeaderMap)> {
+        let url = self.url(path);
+        let response = self.send(self.http.get(&url), &url).await?;
+        let headers = response.headers().clone();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        Ok((bytes.to_vec(), headers))
+    }
+
+    pub async fn whoami(&self) -> Result<api::WhoAmI> {
+        self.get("/whoami").await
+    }
+
+    pub async fn catalog(&self) -> Result<api::CatalogView> {
+        self.get("/catalog").await
+    }
+
+    pub async fn create_user(&self, name: &str) -> Result<api::UserCreated> {
+        self.post(
+            "/users",
+            &api::CreateUser {
+                name: name.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn datastores(&self) -> Result<api::DatastoreList> {
+        self.get("/datastores").await
+    }
+
+    pub async fn create_datastore(&self, name: &str) -> Result<api::DatastoreView> {
+        self.post(
+            "/datastores",
+            &api::CreateDatastore {
+                name: name.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// Uploads a tar archive whose entry names are paths inside the datastore.
+    pub async fn upload_to_datastore(
+        &self,
+        datastore: &str,
+        archive: Vec<u8>,
+    ) -> Result<api::Uploaded> {
+        self.post_tar(&format!("/datastores/{datastore}/upload"), archive)
+            .await
+    }
+
+    pub async fn create_snapshot(&self, archive: Vec<u8>) -> Result<api::SnapshotCreated> {
+        self.post_tar("/snapshots", archive).await
+    }
+
+    pub async fn create_job(&self, spec: serde_json::Value) -> Result<api::JobView> {
+        self.post("/jobs", &api::CreateJob { spec }).await
+    }
+
+    pub async fn jobs(&self, max_results: i64) -> Result<api::JobList> {
+        self.get(&format!("/jobs?max_results={max_results}")).await
+    }
+
+    pub async fn job(&self, name: &str) -> Result<api::JobView> {
+        self.get(&format!("/jobs/{name}")).await
+    }
+
+    pub async fn cancel_job(&self, name: &str) -> Result<api::JobView> {
+        self.post(&format!("/jobs/{name}/cancel"), &serde_json::json!({}))
+            .await
+    }
+
+    pub async fn job_logs(&self, name: &str) -> Result<api::LogList> {
+        self.get(&format!("/jobs/{name}/logs")).await
+    }
+
+    /// Reads a log file from `offset`; returns the bytes and the file's size.
+    pub async fn job_log(&self, name: &str, path: &str, offset: u64) -> Result<(Vec<u8>, u64)> {
+        let (bytes, headers) = self
+            .bytes(&format!("/jobs/{name}/logs/{path}?offset={offset}"))
+            .await?;
+        let size = headers
+            .get("x-spool-size")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(offset + bytes.len() as u64);
+        Ok((bytes, size))
+    }
+
+    pub async fn download_logs(&self, name: &str) -> Result<Vec<u8>> {
+        Ok(self.bytes(&format!("/jobs/{name}/download/logs")).await?.0)
+    }
+
+    pub async fn download_output(&self, name: &str, output: &str) -> Result<Vec<u8>> {
+        Ok(self
+            .bytes(&format!("/jobs/{name}/download/outputs/{output}"))
+            .await?
+            .0)
+    }
+
+    pub async fn clusters(&self) -> Result<Vec<api::ClusterView>> {
+        self.get("/clusters").await
+    }
+
+    pub async fn events(&self) -> Result<serde_json::Value> {
+        self.get("/events").await
+    }
+}

@@ -1,0 +1,264 @@
+//! The HTTP server: the native API under `/api/v1`, authentication, and `spool serve`'s start-up
+//! and shutdown (signals, config file, the default runtime on first use).
+//!
+//! Handlers only translate between HTTP and `spool-control`; they make no decisions of their own.
+
+mod auth;
+mod error;
+mod routes;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use spool_control::{Config, Control};
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+pub use spool_control::config::parse_duration;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub control: Control,
+}
+
+/// The OpenAPI document of the native API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Uploads (code snapshots, datastore files) may be this large.
+const MAX_UPLOAD: usize = 2 * 1024 * 1024 * 1024;
+
+/// Builds the router. Every route requires authentication.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/whoami", get(routes::whoami))
+        .route("/catalog", get(routes::catalog))
+        .route("/openapi.json", get(openapi))
+        .route("/users", post(routes::create_user))
+        .route(
+            "/datastores",
+            get(routes::list_datastores).post(routes::create_datastore),
+        )
+        .route(
+            "/datastores/{name}/upload",
+            post(routes::upload_to_datastore),
+        )
+        .route("/snapshots", post(routes::create_snapshot))
+        .route("/jobs", get(routes::list_jobs).post(routes::create_job))
+        .route("/jobs/{name}", get(routes::show_job))
+        .route("/jobs/{name}/cancel", post(routes::cancel_job))
+        .route("/jobs/{name}/logs", get(routes::job_logs))
+        .route("/jobs/{name}/logs/{*path}", get(routes::job_log_file))
+        .route("/jobs/{name}/download/logs", get(routes::download_logs))
+        .route(
+            "/jobs/{name}/download/outputs/{output}",
+            get(routes::download_output),
+        )
+        .route("/clusters", get(routes::list_clusters))
+        .route("/events", get(routes::events));
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_user,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .with_state(state)
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for `{}`", uri.path()),
+    )
+    .target(uri.path().to_string())
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Options of `spool serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub listen: String,
+    pub teardown_after: Option<Duration>,
+    /// Leave drivers and clusters running on a graceful stop, for the next server to adopt.
+    pub keep_running_on_stop: bool,
+    /// Install the default runtime in the background at start if it is missing.
+    pub install_default_runtime: bool,
+    /// Show a progress bar for runtime installs (when stderr is a terminal).
+    pub progress_bar: bool,
+}
+
+/// Reads `<data_dir>/config.toml` (if present) into a `Config`.
+pub fn load_config(data_dir: &std::path::Path) -> anyhow::Result<Config> {
+    let path = data_dir.join("config.toml");
+    let file: spool_control::config::ConfigFile = match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config file `{}`: {e}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "read config file `{}`: {e}",
+                path.display()
+            ));
+        }
+    };
+    Config::from_file(&file).map_err(|e| anyhow::anyhow!("config file `{}`: {e}", path.display()))
+}
+
+/// Runs `spool serve` until SIGTERM or Ctrl-C.
+pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&options.data_dir)?;
+    let mut config = load_config(&options.data_dir)?;
+    if let Some(teardown_after) = options.teardown_after {
+        config.teardown_after = teardown_after;
+    }
+    let listener = TcpListener::bind(&options.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen on {}: {e}", options.listen))?;
+    let address = listener.local_addr()?;
+    let control = Control::open(&options.data_dir, &options.cache_dir, config).await?;
+    tracing::info!(
+        url = %format!("http://{address}"),
+        data_dir = %options.data_dir.display(),
+        admin_token = %options.data_dir.join(spool_core::paths::ADMIN_TOKEN_FILE).display(),
+        cores = control.config().schedulable_cores(),
+        memory = %control.config().host_memory,
+        teardown_after = ?control.config().teardown_after,
+        "spool is serving"
+    );
+    if options.install_default_runtime {
+        spawn_default_runtime_install(control.clone(), options.progress_bar);
+    }
+    control.start_background();
+    serve(
+        listener,
+        AppState {
+            control: control.clone(),
+        },
+        shutdown_signal(),
+    )
+    .await?;
+    tracing::info!(keep_running = options.keep_running_on_stop, "stopping");
+    control.shutdown(options.keep_running_on_stop).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_default_runtime_install(control: Control, progress_bar: bool) {
+    let version = spool_runtime::DEFAULT_RUNTIME;
+    if spool_runtime::RuntimeCache::new(control_cache(&control))
+        .installed(version)
+        .is_some()
+    {
+        return;
+    }
+    tokio::spawn(async move {
+        let progress = InstallProgress::new(progress_bar, version);
+        match control.install_runtime(version, &progress).await {
+            Ok(runtime) => {
+                progress.finish();
+                tracing::info!(
+                    version,
+                    seconds = runtime.install_seconds,
+                    "default runtime installed"
+                )
+            }
+            Err(e) => {
+                progress.finish();
+                tracing::warn!(version, error = %e, "default runtime install failed; jobs will retry it")
+            }
+        }
+    });
+}
+
+fn control_cache(control: &Control) -> PathBuf {
+    control.runtime_cache_dir().to_path_buf()
+}
+
+/// Shows a runtime install's steps as a progress bar on stderr, or as log lines.
+pub struct InstallProgress {
+    bar: Option<indicatif::ProgressBar>,
+    version: String,
+}
+
+impl InstallProgress {
+    pub fn new(show_bar: bool, version: &str) -> InstallProgress {
+        let bar = show_bar.then(|| {
+            let bar = indicatif::ProgressBar::new(5);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} runtime {prefix} [{bar:20}] {pos}/{len} {elapsed:>4} {wide_msg}",
+                )
+                .expect("valid progress template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(version.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        InstallProgress {
+            bar,
+            version: version.to_string(),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl spool_runtime::Progress for InstallProgress {
+    fn step(&self, index: u64, total: u64, message: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total);
+                bar.set_position(index);
+                bar.set_message(message.to_string());
+            }
+            None => tracing::info!(runtime = %self.version, step = index, of = total, "{message}"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    // SIGTERM (service managers, `kill`) and SIGINT (Ctrl-C) both mean a graceful stop.
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

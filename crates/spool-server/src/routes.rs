@@ -1,0 +1,386 @@
+//! Handlers of the native API (`/api/v1`).
+
+use std::path::{Path, PathBuf};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use spool_api_types as api;
+use spool_control::Control;
+use spool_store::{JobRow, UserRow};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub async fn whoami(Extension(user): Extension<UserRow>) -> Json<api::WhoAmI> {
+    Json(api::WhoAmI {
+        name: user.name,
+        is_admin: user.is_admin,
+    })
+}
+
+pub async fn catalog(State(state): State<AppState>) -> ApiResult<Json<api::CatalogView>> {
+    Ok(Json(state.control.catalog().await?))
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Json(body): Json<api::CreateUser>,
+) -> ApiResult<(StatusCode, Json<api::UserCreated>)> {
+    if !user.is_admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the admin can create users",
+        ));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(state.control.create_user(&user, &body.name).await?),
+    ))
+}
+
+fn datastore_view(row: spool_store::DatastoreRow) -> api::DatastoreView {
+    api::DatastoreView {
+        uri: format!("azureml://datastores/{}/paths/", row.name),
+        name: row.name,
+        created_at: row.created_at,
+    }
+}
+
+pub async fn list_datastores(State(state): State<AppState>) -> ApiResult<Json<api::DatastoreList>> {
+    let rows = state.control.datastores().await?;
+    Ok(Json(api::DatastoreList {
+        datastores: rows.into_iter().map(datastore_view).collect(),
+    }))
+}
+
+pub async fn create_datastore(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Json(body): Json<api::CreateDatastore>,
+) -> ApiResult<(StatusCode, Json<api::DatastoreView>)> {
+    let row = state.control.create_datastore(&user, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(datastore_view(row))))
+}
+
+pub async fn upload_to_datastore(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+    body: Bytes,
+) -> ApiResult<Json<api::Uploaded>> {
+    Ok(Json(state.control.upload_to_datastore(&name, &body).await?))
+}
+
+pub async fn create_snapshot(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<api::SnapshotCreated>)> {
+    let control = state.control.clone();
+    let created = tokio::task::spawn_blocking(move || control.store_snapshot(&body))
+        .await
+        .map_err(|e| ApiError::from(spool_control::ControlError::Internal(e.into())))??;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub async fn create_job(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Json(body): Json<api::CreateJob>,
+) -> ApiResult<(StatusCode, Json<api::JobView>)> {
+    let spec: spool_spec::JobSpec = serde_json::from_value(body.spec)
+        .map_err(|e| ApiError::bad_request("spec", format!("the job spec is malformed: {e}")))?;
+    let job = state.control.create_job(&user, spec).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(job_view(&state.control, job).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default = "default_limit")]
+    pub max_results: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<api::JobList>> {
+    let rows = state
+        .control
+        .jobs(&user, query.max_results.clamp(1, 10_000))
+        .await?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        jobs.push(job_view(&state.control, row).await?);
+    }
+    Ok(Json(api::JobList { jobs }))
+}
+
+pub async fn show_job(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<api::JobView>> {
+    let job = state.control.job(&user, &name).await?;
+    Ok(Json(job_view(&state.control, job).await?))
+}
+
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<api::JobView>> {
+    let job = state.control.cancel_job(&user, &name).await?;
+    Ok(Json(job_view(&state.control, job).await?))
+}
+
+pub async fn job_logs(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<api::LogList>> {
+    let job = state.control.job(&user, &name).await?;
+    let root = state.control.job_log_dir(&job);
+    let mut files = Vec::new();
+    collect_files(&root, &root, &mut files);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Json(api::LogList { files }))
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<api::LogFile>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => collect_files(root, &path, out),
+            Ok(t) if t.is_file() => {
+                if let Ok(rel) = path.strip_prefix(root) {
+                    out.push(api::LogFile {
+                        path: rel.display().to_string(),
+                        size: entry.metadata().map(|m| m.len()).unwrap_or(0),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OffsetQuery {
+    #[serde(default)]
+    pub offset: u64,
+}
+
+/// Returns a log file from `offset` on; `x-spool-size` tells the file's size, so followers know
+/// where to continue.
+pub async fn job_log_file(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    UrlPath((name, path)): UrlPath<(String, String)>,
+    Query(query): Query<OffsetQuery>,
+) -> ApiResult<Response> {
+    let job = state.control.job(&user, &name).await?;
+    let root = state.control.job_log_dir(&job);
+    let file = spool_control::datastore::resolve_inside(&root, &path)
+        .map_err(|m| ApiError::bad_request("path", m))?;
+    let bytes = match std::fs::read(&file) {
+        Ok(bytes) => bytes,
+        // A log that does not exist yet reads as empty, so followers can start early.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(spool_control::ControlError::Internal(e.into()).into()),
+    };
+    let size = bytes.len() as u64;
+    let start = query.offset.min(size) as usize;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert("x-spool-size", HeaderValue::from(size));
+    Ok((headers, bytes[start..].to_vec()).into_response())
+}
+
+/// A tar archive of a job's logs.
+pub async fn download_logs(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Response> {
+    let job = state.control.job(&user, &name).await?;
+    let root = state.control.job_log_dir(&job);
+    tar_response(root, "logs".into()).await
+}
+
+/// A tar archive of one of a job's outputs.
+pub async fn download_output(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    UrlPath((name, output)): UrlPath<(String, String)>,
+) -> ApiResult<Response> {
+    let job = state.control.job(&user, &name).await?;
+    let path = state.control.job_output_path(&job, &output).await?;
+    if !path.exists() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("output `{output}` of job `{name}` has not been written"),
+        )
+        .target(output));
+    }
+    tar_response(path, output).await
+}
+
+async fn tar_response(path: PathBuf, name: String) -> ApiResult<Response> {
+    let archive = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        if path.is_dir() {
+            builder.append_dir_all(&name, &path)?;
+        } else if path.is_file() {
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or(name.clone());
+            builder.append_path_with_name(&path, Path::new(&name).join(file_name))?;
+        }
+        builder.into_inner()
+    })
+    .await
+    .map_err(|e| ApiError::from(spool_control::ControlError::Internal(e.into())))?
+    .map_err(|e| ApiError::from(spool_control::ControlError::Internal(e.into())))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    Ok((headers, archive).into_response())
+}
+
+pub async fn list_clusters(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+) -> ApiResult<Json<Vec<api::ClusterView>>> {
+    let rows = state
+        .control
+        .store()
+        .live_clusters()
+        .await
+        .map_err(|e| ApiError::from(spool_control::ControlError::from(e)))?;
+    Ok(Json(
+        rows.into_iter()
+            .filter(|c| user.is_admin || c.owner_id == user.id)
+            .map(cluster_view)
+            .collect(),
+    ))
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+) -> ApiResult<Json<Vec<spool_store::EventRow>>> {
+    if !user.is_admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the admin can read server events",
+        ));
+    }
+    Ok(Json(state.control.events(200).await?))
+}
+
+pub fn cluster_view(row: spool_store::ClusterRow) -> api::ClusterView {
+    api::ClusterView {
+        id: row.id,
+        state: row.state,
+        runtime: row.runtime,
+        master_url: row.master_url,
+        master_ui_url: row.master_ui_url,
+        cores: row.reserved_cores,
+        memory_mb: row.reserved_memory_mb,
+        created_at: row.created_at,
+        ready_at: row.ready_at,
+        idle_since: row.idle_since,
+        ended_at: row.ended_at,
+        end_reason: row.end_reason,
+    }
+}
+
+pub async fn job_view(control: &Control, job: JobRow) -> ApiResult<api::JobView> {
+    let cluster = match job.cluster_id {
+        Some(id) => control.cluster(id).await?.map(cluster_view),
+        None => None,
+    };
+    let sizing = Control::job_sizing(&job);
+    let spec: serde_json::Value = serde_json::from_str(&job.spec_json).unwrap_or_default();
+    let resources = match sizing {
+        Some(s) => api::SizingView {
+            driver_cores: s.driver_cores,
+            driver_memory: s.driver_memory.to_spark(),
+            executor_cores: s.executor_cores,
+            executor_memory: s.executor_memory.to_spark(),
+            executor_instances: s.executor_instances,
+            dynamic_allocation: s
+                .dynamic_allocation
+                .map(|d| (d.min_executors, d.max_executors)),
+        },
+        None => api::SizingView {
+            driver_cores: 0,
+            driver_memory: String::new(),
+            executor_cores: 0,
+            executor_memory: String::new(),
+            executor_instances: 0,
+            dynamic_allocation: None,
+        },
+    };
+    let tags = spec
+        .get("tags")
+        .and_then(|t| serde_json::from_value(t.clone()).ok())
+        .unwrap_or_default();
+    Ok(api::JobView {
+        outputs: Control::job_outputs(&job),
+        phases: job
+            .phases()
+            .into_iter()
+            .map(|p| api::PhaseView {
+                status: p.status,
+                at: p.at,
+            })
+            .collect(),
+        description: spec
+            .get("description")
+            .and_then(|d| d.as_str())
+            .map(str::to_string),
+        tags,
+        name: job.name,
+        display_name: job.display_name,
+        experiment_name: job.experiment_name,
+        status: job.status,
+        status_reason: job.status_reason,
+        error: job.error,
+        owner: job.owner_name,
+        runtime: job.runtime,
+        compute: job.compute,
+        identity: job.identity,
+        created_at: job.created_at,
+        ended_at: job.ended_at,
+        resources,
+        cluster,
+        spark_app_id: job.spark_app_id,
+        spark_ui_url: job.spark_ui_url.filter(|u| !u.is_empty()),
+        spec,
+    })
+}
