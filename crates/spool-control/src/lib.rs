@@ -51,6 +51,17 @@ impl From<StoreError> for ControlError {
 
 pub type Result<T> = std::result::Result<T, ControlError>;
 
+/// Makes a lookup error about a path an error about the job field that named it.
+fn retarget(e: ControlError, target: &str) -> ControlError {
+    match e {
+        ControlError::NotFound { kind, name } => {
+            invalid(target, format!("{kind} `{name}` not found"))
+        }
+        ControlError::Invalid { message, .. } => invalid(target, message),
+        other => other,
+    }
+}
+
 fn invalid(target: impl Into<String>, message: impl Into<String>) -> ControlError {
     ControlError::Invalid {
         target: target.into(),
@@ -548,12 +559,10 @@ impl Control {
                             ));
                         }
                     };
-                    let local = self.resolve_uri(&uri).await.map_err(|e| match e {
-                        ControlError::NotFound { kind, name } => {
-                            invalid(target.clone(), format!("{kind} `{name}` not found"))
-                        }
-                        other => other,
-                    })?;
+                    let local = self
+                        .resolve_uri(&uri)
+                        .await
+                        .map_err(|e| retarget(e, &target))?;
                     let ok = match data_type {
                         DataType::UriFile => local.is_file(),
                         DataType::UriFolder => local.is_dir(),
@@ -598,12 +607,10 @@ impl Control {
                     DatastoreUri::new(DEFAULT_DATASTORE, &format!("azureml/{name}/{output_name}/"))
                 }
             };
-            let local = self.resolve_uri(&uri).await.map_err(|e| match e {
-                ControlError::NotFound { kind, name } => {
-                    invalid(target.clone(), format!("{kind} `{name}` not found"))
-                }
-                other => other,
-            })?;
+            let local = self
+                .resolve_uri(&uri)
+                .await
+                .map_err(|e| retarget(e, &target))?;
             // Spark writes the output itself; the folder it writes into must exist.
             if let Some(parent) = local.parent() {
                 std::fs::create_dir_all(parent).map_err(anyhow::Error::from)?;

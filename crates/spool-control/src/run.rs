@@ -425,8 +425,12 @@ pub(crate) async fn conclude(
         let _ = store.set_job_status(job.id, "Completed", None, true).await;
         tracing::info!(job = %job.name, "job completed");
     } else {
+        // PySpark's runner merges the Python process's stderr into the driver's stdout, so the
+        // traceback is usually there; JVM errors go to stderr.
+        let stdout = std::fs::read_to_string(driver_logs.join("stdout")).unwrap_or_default();
         let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
-        let error = match (spark::driver_error(&stderr), exit) {
+        let found = spark::driver_error(&stdout).or_else(|| spark::driver_error(&stderr));
+        let error = match (found, exit) {
             (Some(error), _) => error,
             (None, Exit::Code(code)) => {
                 format!("the driver exited with code {code}; see logs/azureml/driver/stderr")

@@ -1,0 +1,140 @@
+//! Every API call is authenticated; users see only their own jobs.
+
+use spool_test::{TestServer, stderr, stdout};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_without_a_valid_token_get_401_with_a_json_error() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for (path, auth) in [
+        ("/api/v1/jobs", None),
+        ("/api/v1/jobs", Some("Bearer not-a-token")),
+        ("/api/v1/openapi.json", None),
+        ("/api/v1/no-such-route", None),
+        ("/api/v1/catalog", Some("Basic YWRtaW46d3Jvbmc=")),
+    ] {
+        let mut request = http.get(format!("{}{path}", server.url()));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path} with {auth:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().len() > 5);
+    }
+    // The admin token works as a bearer token and as a basic-auth password.
+    let ok = http
+        .get(format!("{}/api/v1/whoami", server.url()))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let ok = http
+        .get(format!("{}/api/v1/whoami", server.url()))
+        .basic_auth("admin", Some(&server.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let doc: serde_json::Value = http
+        .get(format!("{}/api/v1/openapi.json", server.url()))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    server.finish();
+}
+
+#[test]
+fn admin_token_file_is_private_and_only_its_hash_is_stored() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let token_file = server.data_dir().join("admin.token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let db = std::fs::read(server.data_dir().join("state.db")).unwrap();
+    let wal = std::fs::read(server.data_dir().join("state.db-wal")).unwrap_or_default();
+    let needle = server.token.as_bytes();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the token itself is in the store"
+        );
+    }
+    server.finish();
+}
+
+#[test]
+fn users_see_only_their_own_jobs() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let out = server.cli(&["user", "create", "alice"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alice = stdout(&out).trim().to_string();
+    assert!(alice.starts_with("spool_"), "{alice}");
+    let out = server.cli(&["user", "create", "bob"]);
+    let bob = stdout(&out).trim().to_string();
+    // Non-admins cannot create users.
+    let out = server.cli_as(&bob, &["user", "create", "mallory"]);
+    assert!(!out.status.success());
+
+    // Alice submits a job and cancels it at once: only its record matters here.
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let iris = spool_test::shared_data("iris.csv");
+    let out = server.cli_as(
+        &alice,
+        &[
+            "datastore",
+            "upload",
+            "--src",
+            iris.to_str().unwrap(),
+            "--dest",
+            "data/iris.csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job_file = fixtures.join("valid_count.yml");
+    let out = server.cli_as(
+        &alice,
+        &[
+            "job",
+            "create",
+            "--file",
+            job_file.to_str().unwrap(),
+            "--name",
+            "alices_job",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli_as(
+        &alice,
+        &["job", "cancel", "--name", "alices_job", "-o", "json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Bob cannot see or touch it: it is "not found" for him.
+    let out = server.cli_as(&bob, &["job", "show", "--name", "alices_job"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("job `alices_job` not found"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli_as(&bob, &["job", "cancel", "--name", "alices_job"]);
+    assert!(!out.status.success());
+    let out = server.cli_as(&bob, &["job", "list", "-o", "json"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 0);
+    // Alice and the admin see it.
+    let out = server.cli_as(&alice, &["job", "list", "-o", "json"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 1);
+    let admin_view = spool_test::job_json(&server, "alices_job");
+    assert_eq!(admin_view["owner"], "alice");
+    server.finish();
+}

@@ -1,0 +1,349 @@
+//! Spark batch jobs end to end: the real server and CLI, real Spark JVMs, real files.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use spool_test::{TestServer, job_json, shared_data, stderr, stdout, wait_for, wait_for_status};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn upload(server: &TestServer, file: &str, dest: &str) {
+    let src = shared_data(file);
+    let out = server.cli(&[
+        "datastore",
+        "upload",
+        "--src",
+        src.to_str().unwrap(),
+        "--dest",
+        dest,
+    ]);
+    assert!(out.status.success(), "upload: {}", stderr(&out));
+}
+
+/// Writes a job file next to the fixtures' code, for a script and its args.
+fn job_file(dir: &Path, entry: &str, args: &str, extra: &str) -> PathBuf {
+    let path = dir.join(format!("{}.yml", entry.trim_end_matches(".py")));
+    let yaml = format!(
+        "type: spark\ncode: {code}\nentry:\n  file: {entry}\nconf:\n  spark.driver.cores: 1\n  spark.driver.memory: 1g\n  spark.executor.cores: 1\n  spark.executor.memory: 1g\n  spark.executor.instances: 1\nargs: {args}\nresources:\n  instance_type: standard_e4s_v3\n  runtime_version: \"3.4\"\n{extra}",
+        code = fixtures().join("src").display(),
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn job_name(out: &std::process::Output) -> String {
+    stdout(out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn processes_matching(server: &TestServer, needle: &str) -> Vec<u32> {
+    server
+        .started_processes()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn titanic_job_writes_its_output_then_reuses_the_warm_cluster_then_tears_it_down() {
+    let server = TestServer::start(
+        env!("CARGO_BIN_EXE_spool"),
+        &["--teardown-after", "5s"],
+        None,
+    );
+    upload(&server, "titanic.csv", "data/titanic.csv");
+    let job_yml = repo().join("examples/titanic/job.yml");
+
+    // Cold: a new cluster.
+    let out = server.cli(&[
+        "job",
+        "create",
+        "--file",
+        job_yml.to_str().unwrap(),
+        "--stream",
+    ]);
+    assert!(
+        out.status.success(),
+        "stream failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let first = job_name(&out);
+    assert!(
+        stdout(&out).contains("rows after wrangling: 712"),
+        "{}",
+        stdout(&out)
+    );
+    let job = job_json(&server, &first);
+    assert_eq!(job["status"], "Completed");
+    assert_eq!(job["identity"], "user_identity");
+    let phases: Vec<&str> = job["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "NotStarted",
+            "Preparing",
+            "Provisioning",
+            "Starting",
+            "Running",
+            "Finalizing",
+            "Completed"
+        ]
+    );
+    let cluster_id = job["cluster"]["id"].as_i64().unwrap();
+    let master_ui = job["cluster"]["master_ui_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(job["spark_app_id"].as_str().unwrap().starts_with("app-"));
+    assert!(
+        job["spark_ui_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+
+    // The output folder holds CSV part files with the 712 wrangled rows (891 less the rows with
+    // no Age or Embarked).
+    let out_dir = server
+        .data_dir()
+        .join("datastores/workspaceblobstore/data/wrangled");
+    let mut rows = 0;
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            rows += text.lines().skip(1).filter(|l| !l.is_empty()).count();
+        }
+    }
+    assert_eq!(rows, 712);
+
+    // The Spark application carries the user's appName.
+    let master: serde_json::Value = reqwest::blocking_get_json(&format!("{master_ui}/json/"));
+    let apps = master["completedapps"].as_array().unwrap();
+    assert!(
+        apps.iter().any(|a| a["name"] == "titanic-wrangling"),
+        "{master:#}"
+    );
+
+    // Warm: the same owner, runtime and shape reuses the idle cluster.
+    let out = server.cli(&[
+        "job",
+        "create",
+        "--file",
+        job_yml.to_str().unwrap(),
+        "--stream",
+        "--set",
+        "display_name=second run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = job_json(&server, &job_name(&out));
+    assert_eq!(second["status"], "Completed");
+    assert_eq!(
+        second["cluster"]["id"].as_i64().unwrap(),
+        cluster_id,
+        "warm cluster not reused"
+    );
+    assert_eq!(second["display_name"], "second run");
+
+    // Download in Azure ML's layout.
+    let download = tempfile_dir();
+    let out = server.cli(&[
+        "job",
+        "download",
+        "--name",
+        &first,
+        "--all",
+        "--download-path",
+        download.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let driver_stdout =
+        std::fs::read_to_string(download.join("artifacts/logs/azureml/driver/stdout")).unwrap();
+    assert!(driver_stdout.contains("rows after wrangling: 712"));
+    let parts: Vec<_> = std::fs::read_dir(download.join("named-outputs/wrangled_data"))
+        .unwrap()
+        .collect();
+    assert!(
+        parts.len() >= 2,
+        "expected part files and _SUCCESS: {parts:?}"
+    );
+    let executor_logs = server
+        .data_dir()
+        .join("jobs")
+        .join(&first)
+        .join("logs/azureml/executors");
+    assert!(
+        executor_logs.is_dir(),
+        "executor logs are kept with the job"
+    );
+
+    // Idle past the teardown window: the cluster is gone and so are its processes.
+    wait_for("cluster teardown", Duration::from_secs(60), || {
+        let out = server.cli(&["cluster", "list", "-o", "json"]);
+        let clusters: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        clusters.as_array()?.is_empty().then_some(())
+    });
+    let left = server.wait_for_no_started_processes(Duration::from_secs(15));
+    assert!(left.is_empty(), "left after teardown: {left:?}");
+    let _ = std::fs::remove_dir_all(&download);
+    server.finish();
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spool-download-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_failing_job_shows_the_drivers_python_error() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let dir = tempfile_dir();
+    let job = job_file(&dir, "fail.py", "\"\"", "display_name: failing\n");
+    let out = server.cli(&["job", "create", "--file", job.to_str().unwrap(), "--stream"]);
+    assert!(!out.status.success(), "a failed job must exit non-zero");
+    let name = job_name(&out);
+    let job = job_json(&server, &name);
+    assert_eq!(job["status"], "Failed");
+    assert_eq!(job["error"], "ValueError: boom: expected 11 rows, got 10");
+    assert!(
+        stderr(&out).contains("Failed: ValueError: boom"),
+        "{}",
+        stderr(&out)
+    );
+    // The Spark application was named after the job's display name.
+    let master_ui = job["cluster"]["master_ui_url"].as_str().unwrap();
+    let master: serde_json::Value = reqwest::blocking_get_json(&format!("{master_ui}/json/"));
+    assert!(
+        master["completedapps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "failing"),
+        "{master:#}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.finish();
+}
+
+#[test]
+fn cancel_stops_the_driver_and_executors_within_seconds() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let dir = tempfile_dir();
+    let job = job_file(&dir, "sleep.py", "300", "");
+    let out = server.cli(&["job", "create", "--file", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let name = job_name(&out);
+    wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
+    wait_for("an executor", Duration::from_secs(60), || {
+        (!processes_matching(&server, "CoarseGrainedExecutorBackend").is_empty()).then_some(())
+    });
+    let started = std::time::Instant::now();
+    let out = server.cli(&["job", "cancel", "--name", &name, "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Canceled");
+    wait_for(
+        "executors and driver to stop",
+        Duration::from_secs(10),
+        || {
+            let left = processes_matching(&server, "CoarseGrainedExecutorBackend").len()
+                + processes_matching(&server, "sleep.py").len();
+            (left == 0).then_some(())
+        },
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(15), "cancel took {took:?}");
+    let phases: Vec<String> = job["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        phases.contains(&"CancelRequested".to_string()),
+        "{phases:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.finish();
+}
+
+#[test]
+fn a_job_that_fits_later_is_queued_with_the_reason_then_runs() {
+    // 4 schedulable cores and 5 GiB: one small job (1 executor, driver, two daemons = 3 GiB)
+    // fits; a second must wait for the first.
+    let config = "[capacity]\ncores = 1\nmemory = \"5g\"\n";
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], Some(config));
+    let dir = tempfile_dir();
+    let job = job_file(&dir, "sleep.py", "6", "");
+    let first = job_name(&server.cli(&["job", "create", "--file", job.to_str().unwrap()]));
+    wait_for_status(&server, &first, &["Running"], Duration::from_secs(120));
+    let out = server.cli(&["job", "create", "--file", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = job_name(&out);
+    let queued = wait_for_status(&server, &second, &["Queued"], Duration::from_secs(10));
+    let reason = queued["status_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("waiting for capacity: needs 2 cores and 3 GiB;"),
+        "{reason}"
+    );
+    let done = wait_for_status(
+        &server,
+        &second,
+        &["Completed", "Failed"],
+        Duration::from_secs(180),
+    );
+    assert_eq!(done["status"], "Completed", "{done:#}");
+    let first = job_json(&server, &first);
+    assert_eq!(first["status"], "Completed");
+    assert_eq!(
+        done["cluster"]["id"], first["cluster"]["id"],
+        "the waiting job reuses the warm cluster"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.finish();
+}
+
+/// Blocking JSON GET for tests (the master UI is plain HTTP on loopback).
+mod reqwest {
+    pub fn blocking_get_json(url: &str) -> serde_json::Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            ::reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+}
