@@ -79,7 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Job(cmd) => commands::job::run(cmd).await,
@@ -88,7 +88,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Cluster(cmd) => commands::cluster::run(cmd).await,
             Command::User(cmd) => commands::user::run(cmd).await,
         }
-    })
+    });
+    // Everything the command owns has been stopped or handed over by now; watchers of
+    // processes left running for the next server must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 /// Sets up logging to stderr: `info` for the server, `warn` for other commands, or `SPOOL_LOG`.

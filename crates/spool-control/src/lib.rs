@@ -180,7 +180,7 @@ impl Control {
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for
     /// the next server to adopt; otherwise every job is ended and every cluster torn down.
     pub async fn shutdown(&self, keep_running: bool) {
-        let _ = self.inner.shutdown.send(true);
+        let _ = self.inner.shutdown.send_replace(true);
         if keep_running {
             tracing::info!("leaving jobs and clusters running for the next server to adopt");
             return;
@@ -199,7 +199,7 @@ impl Control {
                 .store
                 .set_job_error(*id, "the server was stopped while the job ran; start it with `--keep-running-on-stop` to let jobs survive a restart")
                 .await;
-            let _ = cancel.send(true);
+            cancel.send_replace(true);
         }
         // Wait for runners to stop their drivers.
         let deadline =
@@ -678,7 +678,7 @@ impl Control {
                     .store
                     .set_job_status(job.id, "CancelRequested", None, false)
                     .await?;
-                let _ = cancel.send(true);
+                cancel.send_replace(true);
             }
             None => {
                 // Not started yet: nothing to stop.

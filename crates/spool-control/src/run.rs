@@ -416,7 +416,15 @@ pub(crate) async fn conclude(
             tracing::warn!(job = %job.name, error = %e, "copy executor logs");
         }
     }
-    if canceled {
+    let server_stopping = *control.inner().shutdown.borrow();
+    if canceled && server_stopping {
+        // Stopped with the server, not by its user: a failure, whose reason the shutdown
+        // recorded as the job's error.
+        let _ = store
+            .set_job_status(job.id, "Failed", Some("the server stopped"), true)
+            .await;
+        tracing::info!(job = %job.name, "job stopped with the server");
+    } else if canceled {
         let _ = store
             .set_job_status(job.id, "Canceled", Some("canceled by the user"), true)
             .await;

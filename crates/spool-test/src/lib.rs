@@ -170,6 +170,11 @@ impl TestServer {
         }
     }
 
+    /// Changes the extra `spool serve` flags used by the next `restart`.
+    pub fn set_args(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Starts the server again on the same data dir and port.
     pub fn restart(&mut self) {
         self.spawn();

@@ -1,5 +1,7 @@
 //! Every API call is authenticated; users see only their own jobs.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use spool_test::{TestServer, stderr, stdout};
 
 #[tokio::test(flavor = "multi_thread")]

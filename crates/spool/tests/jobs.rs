@@ -1,5 +1,7 @@
 //! Spark batch jobs end to end: the real server and CLI, real Spark JVMs, real files.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

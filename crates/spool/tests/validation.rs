@@ -1,6 +1,8 @@
 //! Invalid job files are rejected before anything is created, each with its position, field,
 //! value and what is accepted. Runs the real server and CLI; no Spark is started.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use spool_test::{TestServer, shared_data, stderr, stdout};
 
 /// (fixture, expected text after the file name). Positions are `line:column`.

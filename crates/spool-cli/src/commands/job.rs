@@ -281,16 +281,16 @@ async fn create(
             "a folder relative to the job file",
         ));
     } else {
-        if let Entry::File(entry) = &spec.entry {
-            if !code_dir.join(entry).is_file() {
-                diagnostics.push(local_diag(
-                    "entry.file",
-                    pos("entry.file"),
-                    "Entry doesn't exist.",
-                    entry,
-                    &format!("a file inside `{}`", code_dir.display()),
-                ));
-            }
+        if let Entry::File(entry) = &spec.entry
+            && !code_dir.join(entry).is_file()
+        {
+            diagnostics.push(local_diag(
+                "entry.file",
+                pos("entry.file"),
+                "Entry doesn't exist.",
+                entry,
+                &format!("a file inside `{}`", code_dir.display()),
+            ));
         }
         for (field, list) in [
             ("py_files", &spec.py_files),
