@@ -1,1 +1,91 @@
-fn main() {}
+//! Project tasks: `cargo xtask ci` (the gate CI runs) and `cargo xtask bench` (the benchmark).
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("setup") => setup(),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n  setup   install what the tests need (the test runtime, idempotent)\n  ci      format check, clippy, unit and integration tests (what CI runs)\n  bench   benchmark: bare spark-submit vs Spool cold and warm [--runs N]"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(repo_root());
+    cmd
+}
+
+fn step(name: &str, mut cmd: Command) -> anyhow::Result<()> {
+    eprintln!("==> {name}");
+    let started = std::time::Instant::now();
+    let status = cmd.status()?;
+    if !status.success() {
+        anyhow::bail!("{name} failed ({status})");
+    }
+    eprintln!("    {name}: ok in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Installs what the tests need: the Spark runtime the integration tests use (into the
+/// machine-wide cache; a no-op when present).
+fn setup() -> anyhow::Result<()> {
+    step("build", {
+        let mut cmd = cargo();
+        cmd.args(["build", "--locked", "-p", "spool"]);
+        cmd
+    })?;
+    step("install test runtime 3.4", {
+        let mut cmd = Command::new(repo_root().join("target/debug/spool"));
+        cmd.args(["runtime", "install", "3.4"]);
+        cmd
+    })
+}
+
+fn ci() -> anyhow::Result<()> {
+    step("cargo fmt --check", {
+        let mut cmd = cargo();
+        cmd.args(["fmt", "--all", "--check"]);
+        cmd
+    })?;
+    step("cargo clippy", {
+        let mut cmd = cargo();
+        cmd.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+        cmd
+    })?;
+    setup()?;
+    let nextest = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let mut cmd = cargo();
+    if nextest {
+        cmd.args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]);
+    } else {
+        // Without nextest, run one test binary's tests at a time: each may start Spark JVMs.
+        cmd.args(["test", "--workspace", "--locked", "--", "--test-threads", "2"]);
+    }
+    step("tests", cmd)
+}

@@ -448,7 +448,7 @@ async fn follow(client: &Client, name: &str) -> anyhow::Result<i32> {
     let mut last_status = String::new();
     loop {
         let job = client.job(name).await?;
-        if job.status != last_status {
+        if job.status != last_status && !TERMINAL_STATUSES.contains(&job.status.as_str()) {
             let reason = job
                 .status_reason
                 .as_deref()
@@ -488,7 +488,7 @@ async fn follow(client: &Client, name: &str) -> anyhow::Result<i32> {
                 }
             }
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 
