@@ -62,7 +62,9 @@ mod serde_like {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
@@ -107,7 +109,15 @@ fn bare_run(rt: &Runtime, script: &Path, scratch: &Path) -> anyhow::Result<f64> 
     let mut master = daemon(
         rt,
         "org.apache.spark.deploy.master.Master",
-        &["--host", "127.0.0.1", "--port", &port.to_string(), "--webui-port", &ui.to_string()].map(String::from),
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--webui-port",
+            &ui.to_string(),
+        ]
+        .map(String::from),
         &scratch.join("master"),
     )?;
     let mut worker = daemon(
@@ -142,8 +152,20 @@ fn bare_run(rt: &Runtime, script: &Path, scratch: &Path) -> anyhow::Result<f64> 
         }
         let mut submit = Command::new(rt.spark_home.join("bin/spark-submit"));
         submit
-            .args(["--master", &format!("spark://127.0.0.1:{port}"), "--deploy-mode", "client"])
-            .args(["--driver-memory", "1g", "--executor-memory", "1g", "--executor-cores", "1"])
+            .args([
+                "--master",
+                &format!("spark://127.0.0.1:{port}"),
+                "--deploy-mode",
+                "client",
+            ])
+            .args([
+                "--driver-memory",
+                "1g",
+                "--executor-memory",
+                "1g",
+                "--executor-cores",
+                "1",
+            ])
             .args(["--total-executor-cores", "1", "--name", "bench-pi"])
             .arg(script)
             .stdin(Stdio::null())
@@ -152,7 +174,10 @@ fn bare_run(rt: &Runtime, script: &Path, scratch: &Path) -> anyhow::Result<f64> 
         spark_env(&mut submit, rt);
         let status = submit.status()?;
         if !status.success() {
-            anyhow::bail!("bare spark-submit failed; see {}", scratch.join("bare-driver.err").display());
+            anyhow::bail!(
+                "bare spark-submit failed; see {}",
+                scratch.join("bare-driver.err").display()
+            );
         }
         Ok(started.elapsed().as_secs_f64())
     })();
@@ -172,7 +197,9 @@ struct Server {
 impl Drop for Server {
     fn drop(&mut self) {
         // SIGTERM: a graceful stop tears the clusters down.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -186,7 +213,13 @@ fn start_server(scratch: &Path, name: &str, teardown: &str) -> anyhow::Result<Se
     std::fs::create_dir_all(&data_dir)?;
     let port = free_port()?;
     let child = Command::new(spool_bin())
-        .args(["serve", "--no-runtime-install", "--teardown-after", teardown, "--listen"])
+        .args([
+            "serve",
+            "--no-runtime-install",
+            "--teardown-after",
+            teardown,
+            "--listen",
+        ])
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(&data_dir)
@@ -200,7 +233,9 @@ fn start_server(scratch: &Path, name: &str, teardown: &str) -> anyhow::Result<Se
         data_dir,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.data_dir.join("admin.token").exists() || http_get(port, "/api/v1/whoami").is_none() {
+    while !server.data_dir.join("admin.token").exists()
+        || http_get(port, "/api/v1/whoami").is_none()
+    {
         if Instant::now() > deadline {
             anyhow::bail!("spool serve did not start");
         }
@@ -221,10 +256,22 @@ fn spool(server: &Server, args: &[&str]) -> anyhow::Result<std::process::Output>
 
 fn timed_job(server: &Server, job: &Path) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let out = spool(server, &["job", "create", "--stream", "--file", job.to_str().unwrap_or_default()])?;
+    let out = spool(
+        server,
+        &[
+            "job",
+            "create",
+            "--stream",
+            "--file",
+            job.to_str().unwrap_or_default(),
+        ],
+    )?;
     let took = started.elapsed().as_secs_f64();
     if !out.status.success() {
-        anyhow::bail!("spool job failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        anyhow::bail!(
+            "spool job failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(took)
 }
@@ -247,7 +294,11 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(|a, b| a.total_cmp(b));
     let n = sorted.len();
-    if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -284,11 +335,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             wait_no_clusters(&cold_server)?;
             cold.push(timed_job(&cold_server, &job)?);
             warm.push(timed_job(&warm_server, &job)?);
-            eprintln!("    bare {:.2} s, cold {:.2} s, warm {:.2} s", bare[i - 1], cold[i - 1], warm[i - 1]);
+            eprintln!(
+                "    bare {:.2} s, cold {:.2} s, warm {:.2} s",
+                bare[i - 1],
+                cold[i - 1],
+                warm[i - 1]
+            );
         }
     }
     let base = median(&bare);
-    println!("\nSpool benchmark: bench/pi.py (RDD pi, 200k samples + range sum), 1 executor x 1 core, runtime 3.4, {runs} runs each, median (min)\n");
+    println!(
+        "\nSpool benchmark: bench/pi.py (RDD pi, 200k samples + range sum), 1 executor x 1 core, runtime 3.4, {runs} runs each, median (min)\n"
+    );
     println!("| scenario | median s | min s | ratio vs bare | goal |");
     println!("|---|---|---|---|---|");
     let row = |name: &str, values: &[f64], goal: &str| {
@@ -296,7 +354,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
         println!("| {name} | {m:.2} | {min:.2} | {:.2} | {goal} |", m / base);
     };
-    row("bare: standalone master+worker by hand, then spark-submit", &bare, "baseline");
+    row(
+        "bare: standalone master+worker by hand, then spark-submit",
+        &bare,
+        "baseline",
+    );
     row("spool job create --stream, cold cluster", &cold, "<= 1.25");
     row("spool job create --stream, warm cluster", &warm, "<= 1.10");
     let _ = std::fs::remove_dir_all(&scratch);

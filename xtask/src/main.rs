@@ -71,7 +71,15 @@ fn ci() -> anyhow::Result<()> {
     })?;
     step("cargo clippy", {
         let mut cmd = cargo();
-        cmd.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+        cmd.args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]);
         cmd
     })?;
     setup()?;
@@ -82,10 +90,23 @@ fn ci() -> anyhow::Result<()> {
         .unwrap_or(false);
     let mut cmd = cargo();
     if nextest {
-        cmd.args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]);
+        cmd.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ]);
     } else {
         // Without nextest, run one test binary's tests at a time: each may start Spark JVMs.
-        cmd.args(["test", "--workspace", "--locked", "--", "--test-threads", "2"]);
+        cmd.args([
+            "test",
+            "--workspace",
+            "--locked",
+            "--",
+            "--test-threads",
+            "2",
+        ]);
     }
     step("tests", cmd)
 }

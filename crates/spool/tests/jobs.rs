@@ -349,3 +349,55 @@ mod reqwest {
         })
     }
 }
+
+#[test]
+fn py_files_files_local_inputs_dynamic_allocation_and_default_output_location() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let job = fixtures().join("wordcount/job.yml");
+    let out = server.cli(&["job", "create", "--file", job.to_str().unwrap(), "--stream"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let name = job_name(&out);
+    // Counts of words seen at least twice, stop words removed, normalized on the executors.
+    let printed = stdout(&out);
+    for line in ["spark: 4", "spool: 3"] {
+        assert!(printed.contains(line), "missing `{line}` in:\n{printed}");
+    }
+    assert!(
+        !printed.contains("the:"),
+        "stop words were not removed:\n{printed}"
+    );
+    assert!(
+        !printed.contains("engine:"),
+        "min_count from the optional args section was not applied"
+    );
+
+    let job = job_json(&server, &name);
+    assert_eq!(
+        job["resources"]["dynamic_allocation"],
+        serde_json::json!([1, 2])
+    );
+    assert_eq!(job["tags"]["purpose"], "test");
+    // The local input was uploaded to the default datastore.
+    let input = job["spec"]["inputs"]["text"]["path"].as_str().unwrap();
+    assert!(
+        input.starts_with("azureml://datastores/workspaceblobstore/paths/LocalUpload/"),
+        "{input}"
+    );
+    assert!(input.ends_with("/poem.txt"));
+    // An output without a path goes to Azure ML's default location.
+    let expected = format!("azureml://datastores/workspaceblobstore/paths/azureml/{name}/counts/");
+    assert_eq!(job["outputs"]["counts"], expected.as_str());
+    let folder = server
+        .data_dir()
+        .join("datastores/workspaceblobstore/azureml")
+        .join(&name)
+        .join("counts");
+    let json_part = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a JSON part file");
+    let rows = std::fs::read_to_string(json_part).unwrap();
+    assert!(rows.contains(r#"{"word":"spark","count":4}"#), "{rows}");
+    server.finish();
+}
