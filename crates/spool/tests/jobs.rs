@@ -211,8 +211,11 @@ fn titanic_job_writes_its_output_then_reuses_the_warm_cluster_then_tears_it_down
     server.finish();
 }
 
+/// A fresh scratch dir, unique across tests that share a process.
 fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spool-download-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("spool-scratch-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -399,5 +402,54 @@ fn py_files_files_local_inputs_dynamic_allocation_and_default_output_location() 
         .expect("a JSON part file");
     let rows = std::fs::read_to_string(json_part).unwrap();
     assert!(rows.contains(r#"{"word":"spark","count":4}"#), "{rows}");
+    server.finish();
+}
+
+#[test]
+fn a_jvm_job_runs_its_main_class_from_jars() {
+    // Build the jar with the machine's JDK against the runtime's own Spark jars.
+    spool_test::ensure_runtime();
+    let marker = spool_test::cache_dir().join("runtimes/3.4/spool-runtime.json");
+    let runtime: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(marker).unwrap()).unwrap();
+    let spark_home = runtime["spark_home"].as_str().unwrap();
+    let dir = tempfile_dir().join("jvm");
+    let (build, src) = (dir.join("build"), dir.join("src"));
+    std::fs::create_dir_all(&build).unwrap();
+    std::fs::create_dir_all(&src).unwrap();
+    let status = std::process::Command::new("javac")
+        .arg("-cp")
+        .arg(format!("{spark_home}/jars/*"))
+        .arg("-d")
+        .arg(&build)
+        .arg(fixtures().join("jvm/JavaCount.java"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "javac failed");
+    let status = std::process::Command::new("jar")
+        .arg("cf")
+        .arg(src.join("javacount.jar"))
+        .arg("-C")
+        .arg(&build)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success(), "jar failed");
+    let job = dir.join("job.yml");
+    std::fs::write(
+        &job,
+        "type: spark\ncode: ./src\nentry:\n  class_name: JavaCount\njars:\n  - javacount.jar\nconf:\n  spark.driver.cores: 1\n  spark.driver.memory: 1g\n  spark.executor.cores: 1\n  spark.executor.memory: 1g\n  spark.executor.instances: 1\nargs: \"1234\"\n",
+    )
+    .unwrap();
+
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let out = server.cli(&["job", "create", "--file", job.to_str().unwrap(), "--stream"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("java counted 1234"),
+        "{}",
+        stdout(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     server.finish();
 }
