@@ -140,3 +140,41 @@ fn users_see_only_their_own_jobs() {
     assert_eq!(admin_view["owner"], "alice");
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_documented_path_is_routed() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(spool_server_openapi()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 15);
+    for (path, methods) in paths {
+        let concrete = path
+            .replace("{name}", "no_such_thing")
+            .replace("{path}", "azureml/driver/stdout")
+            .replace("{output}", "out");
+        for method in methods.as_object().unwrap().keys() {
+            let url = format!("{}{concrete}", server.url());
+            let request = match method.as_str() {
+                "get" => http.get(&url),
+                "post" => http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body("{}"),
+                other => panic!("undocumented method {other}"),
+            };
+            let response = request.bearer_auth(&server.token).send().await.unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert!(
+                !body.contains("no route for"),
+                "{method} {path} is documented but not routed ({status}): {body}"
+            );
+        }
+    }
+    server.finish();
+}
+
+fn spool_server_openapi() -> &'static str {
+    include_str!("../../spool-server/src/openapi.json")
+}
