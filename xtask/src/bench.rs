@@ -326,7 +326,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     {
         let cold_server = start_server(&scratch, "cold", "1s")?;
         let warm_server = start_server(&scratch, "warm", "10m")?;
-        eprintln!("==> warm-up (page cache, JIT of nothing: first runs are discarded)");
+        eprintln!("==> warm-up (fills the page cache; its runs are not counted)");
         bare_run(&rt, &script, &scratch)?;
         timed_job(&warm_server, &job)?;
         for i in 1..=runs {
