@@ -172,3 +172,56 @@ fn capacity_that_can_never_fit_is_rejected_at_submit_with_the_numbers() {
     assert_eq!(jobs.as_array().unwrap().len(), 0);
     server.finish();
 }
+
+#[test]
+fn instance_types_from_the_config_file_bound_each_process() {
+    let config = "[[instance_types]]\nname = \"Local_Small\"\ncores = 1\nmemory = \"1g\"\n";
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], Some(config));
+    let job =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid_count.yml");
+    let out = server.cli(&[
+        "job",
+        "create",
+        "--file",
+        job.to_str().unwrap(),
+        "--set",
+        "resources.instance_type=local_small",
+        "--set",
+        "conf.spark.executor.memory=2g",
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("`conf.spark.executor.memory`: one executor needs 2 GiB but instance type `local_small` has 1 GiB"),
+        "{err}"
+    );
+    let out = server.cli(&["job", "list", "-o", "json"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    server.finish();
+}
+
+#[test]
+fn a_missing_java_is_named_with_what_to_install() {
+    let dir = std::env::temp_dir().join(format!("spool-nojava-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spool"))
+        .args(["runtime", "install", "3.4", "--cache-dir"])
+        .arg(&dir)
+        .env("JAVA_HOME", "/nonexistent-jdk")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("Java 17 or newer is needed to run Spark 3.4.4, but `/nonexistent-jdk/bin/java` was not found")
+            && err.contains("hint: install a JDK 17"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("runtimes").exists(),
+        "nothing is installed without Java"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
