@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use spool_core::MemoryMb;
 use spool_runtime::InstalledRuntime;
 use spool_spec::SparkSizing;
-use spool_store::{ClusterRow, JobRow, NewCluster};
+use spool_store::{ClusterRow, NewCluster};
 use spool_supervisor::{Exit, ProcessSpec, Spawned, Stopped};
 use tokio::sync::watch;
 
@@ -108,6 +108,16 @@ pub(crate) async fn used_capacity(control: &Control) -> Result<(u32, u64)> {
             memory += m;
         }
     }
+    for session in store
+        .sessions_in_state(crate::sessions::ACTIVE_SESSION_STATES)
+        .await?
+    {
+        if let Ok(sizing) = serde_json::from_str::<SparkSizing>(&session.sizing_json) {
+            let (c, m) = driver_needs(&sizing);
+            cores += c;
+            memory += m;
+        }
+    }
     Ok((cores, memory))
 }
 
@@ -162,7 +172,7 @@ async fn schedule_once(control: &Control) -> Result<()> {
                 .await?;
             continue;
         };
-        match place(control, &job, &sizing).await? {
+        match place(control, job.owner_id, &job.runtime, &sizing).await? {
             Placement::Wait(reason) => {
                 if job.status != "Queued" || job.status_reason.as_deref() != Some(reason.as_str()) {
                     inner
@@ -208,17 +218,71 @@ async fn schedule_once(control: &Control) -> Result<()> {
             }
         }
     }
+    for session in inner.store.sessions_in_state(&["not_started"]).await? {
+        if inner
+            .session_runners
+            .lock()
+            .expect("session map lock")
+            .contains_key(&session.id)
+        {
+            continue;
+        }
+        let Ok(sizing) = serde_json::from_str::<SparkSizing>(&session.sizing_json) else {
+            continue;
+        };
+        match place(control, session.owner_id, &session.runtime, &sizing).await? {
+            Placement::Wait(reason) => {
+                if session.state_reason.as_deref() != Some(reason.as_str()) {
+                    inner.store.set_session_reason(session.id, &reason).await?;
+                }
+            }
+            Placement::Warm(_) | Placement::New(_) if *inner.shutdown.borrow() => return Ok(()),
+            placement => {
+                let (cluster, warm) = match placement {
+                    Placement::Warm(c) => (c, true),
+                    Placement::New(c) => (c, false),
+                    Placement::Wait(_) => unreachable!("handled above"),
+                };
+                inner
+                    .store
+                    .set_session_cluster(session.id, cluster.id)
+                    .await?;
+                let reason = if warm {
+                    format!("warm start on cluster {}", cluster.id)
+                } else {
+                    format!("cold start: new cluster {}", cluster.id)
+                };
+                inner
+                    .store
+                    .set_session_state(session.id, "starting", Some(&reason))
+                    .await?;
+                crate::sessions::spawn_runner(control, session.id, cluster.id, warm);
+                tracing::info!(
+                    session = session.id,
+                    cluster = cluster.id,
+                    warm,
+                    "session placed"
+                );
+            }
+        }
+    }
     Ok(())
 }
 
-async fn place(control: &Control, job: &JobRow, sizing: &SparkSizing) -> Result<Placement> {
+/// Finds or makes room for a cluster of `runtime` and `sizing` for `owner_id`.
+async fn place(
+    control: &Control,
+    owner_id: i64,
+    runtime: &str,
+    sizing: &SparkSizing,
+) -> Result<Placement> {
     let store = control.store();
-    let shape = Shape::of(&job.runtime, sizing);
+    let shape = Shape::of(runtime, sizing);
     let key = shape.key();
     let clusters = store.live_clusters().await?;
     if let Some(warm) = clusters
         .iter()
-        .find(|c| c.state == "idle" && c.owner_id == job.owner_id && c.shape_key == key)
+        .find(|c| c.state == "idle" && c.owner_id == owner_id && c.shape_key == key)
     {
         store.set_cluster_state(warm.id, "in_use", None).await?;
         return Ok(Placement::Warm(warm.clone()));
@@ -266,8 +330,8 @@ async fn place(control: &Control, job: &JobRow, sizing: &SparkSizing) -> Result<
     }
     let cluster = store
         .insert_cluster(&NewCluster {
-            owner_id: job.owner_id,
-            runtime: job.runtime.clone(),
+            owner_id,
+            runtime: runtime.to_string(),
             shape_key: key,
             shape_json: serde_json::to_string(&shape).map_err(anyhow::Error::from)?,
             reserved_cores: i64::from(cluster_cores),
@@ -584,7 +648,11 @@ pub(crate) async fn release(control: &Control, cluster_id: i64) {
             || cluster.state == "provisioning"
             || cluster.state == "ready")
     {
-        let busy = store.active_jobs_on_cluster(cluster_id).await.unwrap_or(0);
+        let busy = store.active_jobs_on_cluster(cluster_id).await.unwrap_or(0)
+            + store
+                .active_sessions_on_cluster(cluster_id)
+                .await
+                .unwrap_or(0);
         if busy == 0 {
             let _ = store.set_cluster_state(cluster_id, "idle", None).await;
         }

@@ -11,6 +11,7 @@ pub mod datastore;
 mod names;
 mod recover;
 mod run;
+mod sessions;
 mod spark;
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +28,7 @@ use tokio::sync::{Notify, watch};
 
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri};
+pub use sessions::{ACTIVE_SESSION_STATES, SessionSettings};
 
 /// Why a request was refused or failed. The HTTP layer maps each variant to a status code.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,8 @@ pub(crate) struct Inner {
     pub wake: Notify,
     /// Jobs this server is running, with their cancel switch.
     pub running: Mutex<HashMap<i64, watch::Sender<bool>>>,
+    /// Sessions this server runs: their REPL connections and statement queues.
+    pub session_runners: Mutex<HashMap<i64, Arc<sessions::SessionHandle>>>,
     /// Serializes placement decisions and cluster state changes.
     pub placement: tokio::sync::Mutex<()>,
     /// Tells background loops to stop.
@@ -142,6 +146,7 @@ impl Control {
                 http,
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                session_runners: Mutex::new(HashMap::new()),
                 placement: tokio::sync::Mutex::new(()),
                 shutdown,
             }),
@@ -175,6 +180,7 @@ impl Control {
     pub fn start_background(&self) {
         tokio::spawn(cluster::schedule_loop(self.clone()));
         tokio::spawn(cluster::teardown_loop(self.clone()));
+        tokio::spawn(sessions::timeout_loop(self.clone()));
     }
 
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for
@@ -214,6 +220,7 @@ impl Control {
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        sessions::stop_all(self).await;
         cluster::teardown_all(self, "server stopped").await;
     }
 

@@ -8,7 +8,7 @@ use spool_store::ProcessRow;
 use spool_supervisor::Exit;
 use tokio::sync::watch;
 
-use crate::{ACTIVE_STATUSES, Control, cluster, run};
+use crate::{ACTIVE_STATUSES, Control, cluster, run, sessions};
 
 fn alive(process: &ProcessRow) -> bool {
     match process.pid {
@@ -195,6 +195,68 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         }
     }
 
+    // Sessions that were up: adopt the driver if it and its cluster live, else they are dead.
+    for session in store
+        .sessions_in_state(&["not_started", "starting", "idle", "busy", "shutting_down"])
+        .await?
+    {
+        let running = alive_by_owner
+            .remove(&("session".to_string(), session.id))
+            .unwrap_or_default();
+        let cluster_ok = session
+            .cluster_id
+            .is_some_and(|id| adopted_clusters.contains(&id));
+        let driver = running.into_iter().find(|p| p.role == "driver");
+        if session.state == "not_started" {
+            continue;
+        }
+        match driver {
+            Some(driver)
+                if cluster_ok
+                    && matches!(session.state.as_str(), "idle" | "busy")
+                    && sessions::adopt(
+                        control,
+                        &session,
+                        driver.pid.unwrap_or_default() as u32,
+                        driver.start_ticks.map(|t| t as u64),
+                    )
+                    .await =>
+            {
+                store.set_process_adopted(driver.id).await?;
+                store
+                    .add_event(
+                        "adopted",
+                        &format!("session {}", session.id),
+                        "its driver was still running after a restart",
+                    )
+                    .await?;
+                tracing::info!(session = session.id, "adopted session after restart");
+            }
+            other => {
+                if let Some(driver) = other {
+                    if let Some(pid) = driver.pid {
+                        spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
+                    }
+                    store.set_process_ended(driver.id, "reaped", None).await?;
+                }
+                store
+                    .set_session_state(
+                        session.id,
+                        "dead",
+                        Some("its driver or cluster was lost while the server was down"),
+                    )
+                    .await?;
+                store
+                    .add_event(
+                        "reaped",
+                        &format!("session {}", session.id),
+                        "its driver or cluster was gone after a restart",
+                    )
+                    .await?;
+            }
+        }
+    }
+
     // Processes of owners that no longer need them.
     for (_, processes) in alive_by_owner {
         for process in processes {
@@ -215,9 +277,11 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         }
     }
 
-    // Adopted clusters that no job holds are idle: the teardown window starts now.
+    // Adopted clusters that no job or session holds are idle: the teardown window starts now.
     for id in adopted_clusters {
-        if store.active_jobs_on_cluster(id).await? == 0 {
+        if store.active_jobs_on_cluster(id).await? + store.active_sessions_on_cluster(id).await?
+            == 0
+        {
             store.set_cluster_state(id, "idle", None).await?;
         }
     }

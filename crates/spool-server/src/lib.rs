@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod livy;
 mod routes;
 
 use std::future::Future;
@@ -60,8 +61,31 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/clusters", get(routes::list_clusters))
         .route("/events", get(routes::events));
+    let livy = Router::new()
+        .route("/version", get(livy::version))
+        .route(
+            "/sessions",
+            get(livy::list_sessions).post(livy::create_session),
+        )
+        .route(
+            "/sessions/{id}",
+            get(livy::show_session).delete(livy::delete_session),
+        )
+        .route("/sessions/{id}/state", get(livy::session_state))
+        .route("/sessions/{id}/log", get(livy::session_log))
+        .route(
+            "/sessions/{id}/statements",
+            get(livy::list_statements).post(livy::create_statement),
+        )
+        .route("/sessions/{id}/statements/{seq}", get(livy::show_statement))
+        .route(
+            "/sessions/{id}/statements/{seq}/cancel",
+            post(livy::cancel_statement),
+        )
+        .route("/sessions/{id}/completion", post(livy::completion));
     Router::new()
         .nest("/api/v1", api)
+        .merge(livy)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

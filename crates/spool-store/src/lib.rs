@@ -671,5 +671,9 @@ impl Store {
     }
 }
 
+mod sessions;
+
+pub use sessions::{FINISHED_SESSION_STATES, NewSession, SessionRow, StatementRow};
+
 #[cfg(test)]
 mod tests;

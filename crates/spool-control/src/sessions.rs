@@ -1,0 +1,757 @@
+//! Interactive sessions: a PySpark REPL driver (`spool-repl`) on a serverless cluster, running
+//! statements one at a time, ended by its user or by its inactivity timeout.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use spool_core::MemoryMb;
+use spool_repl::ReplClient;
+use spool_spec::SparkSizing;
+use spool_store::{NewSession, SessionRow, StatementRow, StoreError, UserRow};
+use spool_supervisor::{Exit, ProcessSpec};
+use tokio::sync::{Notify, RwLock};
+
+use crate::{Control, ControlError, Result, cluster, invalid, spark};
+
+/// States in which a session holds a driver (and so capacity).
+pub const ACTIVE_SESSION_STATES: &[&str] = &["starting", "idle", "busy", "shutting_down"];
+
+/// Statement kinds Spool runs.
+pub const STATEMENT_KINDS: &[&str] = &["pyspark", "sql"];
+
+/// How long a driver has to start its SparkSession and open its REPL port.
+const DRIVER_START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What a new session asks for. Defaults suit a small local machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionSettings {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub runtime_version: Option<String>,
+    pub driver_memory: Option<String>,
+    pub driver_cores: Option<u32>,
+    pub executor_memory: Option<String>,
+    pub executor_cores: Option<u32>,
+    pub num_executors: Option<u32>,
+    pub conf: BTreeMap<String, String>,
+    /// Minutes without activity after which the session ends.
+    pub idle_timeout_minutes: Option<f64>,
+}
+
+/// A session's live parts in this server: its REPL connection and its statement queue.
+pub(crate) struct SessionHandle {
+    repl: RwLock<Option<Arc<ReplClient>>>,
+    wake: Notify,
+}
+
+fn parse_memory(field: &str, value: &Option<String>, default: MemoryMb) -> Result<MemoryMb> {
+    match value {
+        None => Ok(default),
+        Some(text) => {
+            // Livy clients send Spark's forms; a trailing `b` (`2gb`) is accepted as Airflow does.
+            let trimmed = text.trim().trim_end_matches(['b', 'B']);
+            MemoryMb::parse(trimmed).map_err(|e| invalid(field, format!("`{field}`: {e}")))
+        }
+    }
+}
+
+impl Control {
+    /// Records a new session; the scheduler starts it.
+    pub async fn create_session(
+        &self,
+        owner: &UserRow,
+        settings: SessionSettings,
+    ) -> Result<SessionRow> {
+        let kind = settings.kind.clone().unwrap_or_else(|| "shared".into());
+        match kind.as_str() {
+            "pyspark" | "sql" | "shared" => {}
+            "spark" => {
+                return Err(invalid(
+                    "kind",
+                    "session kind `spark` (Scala) is not supported by this Spool version; use `pyspark` or `sql`",
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    "kind",
+                    format!("unknown session kind `{other}`; use `pyspark`, `sql` or `shared`"),
+                ));
+            }
+        }
+        let runtime = match &settings.runtime_version {
+            Some(v) => {
+                let parts: Vec<&str> = v.split('.').collect();
+                let short = if parts.len() >= 2 {
+                    format!("{}.{}", parts[0], parts[1])
+                } else {
+                    v.clone()
+                };
+                if spool_runtime::find(&short).is_none() {
+                    return Err(invalid(
+                        "runtime_version",
+                        format!(
+                            "runtime version should be either {}",
+                            spool_runtime::supported_versions().join(", ")
+                        ),
+                    ));
+                }
+                short
+            }
+            None => spool_runtime::DEFAULT_RUNTIME.to_string(),
+        };
+        let sizing = SparkSizing {
+            driver_cores: settings.driver_cores.unwrap_or(1).max(1),
+            driver_memory: parse_memory("driverMemory", &settings.driver_memory, MemoryMb(1024))?,
+            executor_cores: settings.executor_cores.unwrap_or(1).max(1),
+            executor_memory: parse_memory(
+                "executorMemory",
+                &settings.executor_memory,
+                MemoryMb(1024),
+            )?,
+            executor_instances: settings.num_executors.unwrap_or(1).max(1),
+            dynamic_allocation: None,
+        };
+        cluster::check_ever_fits(self, &sizing)?;
+        let idle_timeout_s = settings
+            .idle_timeout_minutes
+            .map(|m| (m * 60.0).round() as i64)
+            .unwrap_or(30 * 60)
+            .max(1);
+        let new = NewSession {
+            name: settings.name.clone(),
+            owner_id: owner.id,
+            kind,
+            runtime,
+            sizing_json: serde_json::to_string(&sizing).map_err(anyhow::Error::from)?,
+            conf_json: serde_json::to_string(&settings.conf).map_err(anyhow::Error::from)?,
+            idle_timeout_s,
+        };
+        let session = match self.store().insert_session(&new).await {
+            Ok(session) => session,
+            Err(StoreError::Conflict(_)) => {
+                return Err(ControlError::Conflict {
+                    target: "name".into(),
+                    message: format!(
+                        "Duplicate session name: {}",
+                        settings.name.unwrap_or_default()
+                    ),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(session = session.id, owner = %owner.name, "session submitted");
+        self.inner().wake.notify_one();
+        Ok(session)
+    }
+
+    /// Returns a session the caller may see.
+    pub async fn session(&self, caller: &UserRow, id: i64) -> Result<SessionRow> {
+        match self.store().session(id).await? {
+            Some(s) if caller.is_admin || s.owner_id == caller.id => Ok(s),
+            _ => Err(ControlError::NotFound {
+                kind: "session",
+                name: id.to_string(),
+            }),
+        }
+    }
+
+    pub async fn sessions(&self, caller: &UserRow) -> Result<Vec<SessionRow>> {
+        let owner = (!caller.is_admin).then_some(caller.id);
+        Ok(self.store().list_sessions(owner).await?)
+    }
+
+    pub async fn statements(&self, caller: &UserRow, session_id: i64) -> Result<Vec<StatementRow>> {
+        self.session(caller, session_id).await?;
+        Ok(self.store().statements(session_id).await?)
+    }
+
+    pub async fn statement(
+        &self,
+        caller: &UserRow,
+        session_id: i64,
+        seq: i64,
+    ) -> Result<StatementRow> {
+        self.session(caller, session_id).await?;
+        self.store()
+            .statement(session_id, seq)
+            .await?
+            .ok_or_else(|| ControlError::NotFound {
+                kind: "statement",
+                name: seq.to_string(),
+            })
+    }
+
+    /// Queues a statement; it runs when the ones before it are done.
+    pub async fn submit_statement(
+        &self,
+        caller: &UserRow,
+        session_id: i64,
+        code: &str,
+        kind: Option<&str>,
+    ) -> Result<StatementRow> {
+        let session = self.session(caller, session_id).await?;
+        let kind = match kind {
+            Some(k) => k.to_string(),
+            None if session.kind == "shared" => {
+                return Err(invalid(
+                    "kind",
+                    "Code type should be specified if session kind is shared",
+                ));
+            }
+            None => session.kind.clone(),
+        };
+        if !STATEMENT_KINDS.contains(&kind.as_str()) {
+            return Err(invalid(
+                "kind",
+                format!("statement kind `{kind}` is not supported; use `pyspark` or `sql`"),
+            ));
+        }
+        if !matches!(
+            session.state.as_str(),
+            "not_started" | "starting" | "idle" | "busy"
+        ) {
+            return Err(ControlError::Conflict {
+                target: "state".into(),
+                message: format!("Session is in state {}", session.state),
+            });
+        }
+        let statement = self
+            .store()
+            .insert_statement(session_id, &kind, code)
+            .await?;
+        self.store().touch_session(session_id).await?;
+        if let Some(handle) = self.session_handle(session_id) {
+            handle.wake.notify_one();
+        }
+        Ok(statement)
+    }
+
+    /// Cancels a statement: a waiting one never runs; a running one has its Spark jobs cancelled.
+    pub async fn cancel_statement(
+        &self,
+        caller: &UserRow,
+        session_id: i64,
+        seq: i64,
+    ) -> Result<()> {
+        let statement = self.statement(caller, session_id, seq).await?;
+        let store = self.store();
+        store.touch_session(session_id).await?;
+        match statement.state.as_str() {
+            "waiting" => {
+                store
+                    .set_statement_state(statement.id, "cancelled", None)
+                    .await?
+            }
+            "running" => {
+                store
+                    .set_statement_state(statement.id, "cancelling", None)
+                    .await?;
+                if let Some(handle) = self.session_handle(session_id)
+                    && let Some(repl) = handle.repl.read().await.clone()
+                {
+                    let _ = repl.cancel(statement.id).await;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Ends a session at its user's request.
+    pub async fn delete_session(&self, caller: &UserRow, session_id: i64) -> Result<SessionRow> {
+        let session = self.session(caller, session_id).await?;
+        if spool_store::FINISHED_SESSION_STATES.contains(&session.state.as_str()) {
+            return Err(ControlError::NotFound {
+                kind: "session",
+                name: format!("{session_id}` (already stopped"),
+            });
+        }
+        stop_session(self, session_id, "dead", "deleted by its user").await;
+        Ok(self.store().session(session_id).await?.unwrap_or(session))
+    }
+
+    fn session_handle(&self, id: i64) -> Option<Arc<SessionHandle>> {
+        self.inner()
+            .session_runners
+            .lock()
+            .expect("session map lock")
+            .get(&id)
+            .cloned()
+    }
+
+    /// The directory holding a session's driver and logs.
+    pub fn session_dir(&self, id: i64) -> std::path::PathBuf {
+        self.data_dir().join("sessions").join(id.to_string())
+    }
+}
+
+/// Registers a session's handle and starts its runner.
+pub(crate) fn spawn_runner(control: &Control, session_id: i64, cluster_id: i64, warm: bool) {
+    let handle = Arc::new(SessionHandle {
+        repl: RwLock::new(None),
+        wake: Notify::new(),
+    });
+    control
+        .inner()
+        .session_runners
+        .lock()
+        .expect("session map lock")
+        .insert(session_id, handle.clone());
+    let control = control.clone();
+    tokio::spawn(async move {
+        if let Err(e) = start(&control, session_id, cluster_id, warm, &handle).await {
+            let message = format!("{e:#}");
+            tracing::warn!(session = session_id, error = %message, "session failed to start");
+            let _ = control
+                .store()
+                .set_session_state(session_id, "error", Some(&message))
+                .await;
+            forget(&control, session_id, cluster_id, !warm).await;
+        }
+    });
+}
+
+async fn forget(control: &Control, session_id: i64, cluster_id: i64, cluster_broken: bool) {
+    control
+        .inner()
+        .session_runners
+        .lock()
+        .expect("session map lock")
+        .remove(&session_id);
+    if cluster_broken {
+        cluster::teardown(control, cluster_id, "its session failed during start-up").await;
+    } else {
+        cluster::release(control, cluster_id).await;
+    }
+}
+
+async fn start(
+    control: &Control,
+    session_id: i64,
+    cluster_id: i64,
+    warm: bool,
+    handle: &Arc<SessionHandle>,
+) -> anyhow::Result<()> {
+    let store = control.store();
+    let session = store
+        .session(session_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("session {session_id} vanished"))?;
+    let sizing: SparkSizing = serde_json::from_str(&session.sizing_json)?;
+    let conf: BTreeMap<String, String> =
+        serde_json::from_str(&session.conf_json).unwrap_or_default();
+    let runtime = cluster::ensure_runtime(control, &session.runtime, &spool_runtime::NoProgress)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cluster_row = store
+        .cluster(cluster_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} vanished"))?;
+    if !warm {
+        cluster::start_cluster(control, &cluster_row, &runtime).await?;
+    }
+    let cluster_row = store
+        .cluster(cluster_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} vanished"))?;
+    let master_url = cluster_row
+        .master_url
+        .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} has no master"))?;
+
+    let dir = control.session_dir(session_id);
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work)?;
+    let driver_py = dir.join("driver.py");
+    std::fs::write(&driver_py, spool_repl::DRIVER_PY)?;
+    let repl_port = spark::free_port()?;
+    let ui_port = spark::free_port()?;
+    let mut args = vec![
+        "--master".to_string(),
+        master_url,
+        "--deploy-mode".into(),
+        "client".into(),
+        "--name".into(),
+        session
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("spool-session-{session_id}")),
+        "--driver-memory".into(),
+        sizing.driver_memory.to_spark(),
+        "--executor-memory".into(),
+        sizing.executor_memory.to_spark(),
+        "--executor-cores".into(),
+        sizing.executor_cores.to_string(),
+        "--conf".into(),
+        format!(
+            "spark.cores.max={}",
+            sizing.executor_cores * sizing.executor_instances
+        ),
+        "--conf".into(),
+        format!("spark.ui.port={ui_port}"),
+        "--conf".into(),
+        format!("spark.pyspark.python={}", runtime.python.display()),
+    ];
+    for (key, value) in &conf {
+        args.push("--conf".into());
+        args.push(format!("{key}={value}"));
+    }
+    args.push(driver_py.display().to_string());
+    args.push("--port".into());
+    args.push(repl_port.to_string());
+    let spec = ProcessSpec {
+        program: runtime.spark_home.join("bin").join("spark-submit"),
+        args,
+        env: cluster::driver_env(&runtime),
+        cwd: work,
+        log_dir: dir.join("logs").join("driver"),
+    };
+    let spawned = cluster::launch(control, "session", session_id, "driver", &spec).await?;
+    let pid = spawned.pid;
+    store
+        .set_session_driver(
+            session_id,
+            i64::from(repl_port),
+            &format!("http://127.0.0.1:{ui_port}"),
+        )
+        .await?;
+    {
+        let control = control.clone();
+        tokio::spawn(async move {
+            let exit = spawned.wait().await;
+            on_driver_exit(&control, session_id, exit).await;
+        });
+    }
+    let deadline = tokio::time::Instant::now() + DRIVER_START_TIMEOUT;
+    let repl = loop {
+        match ReplClient::connect(repl_port).await {
+            Ok(repl) => break repl,
+            Err(e) => {
+                if !spool_supervisor::is_alive(pid, None) {
+                    anyhow::bail!(
+                        "the session's driver exited during start-up; its log ends with:\n{}",
+                        cluster::log_tail(&dir.join("logs/driver/stderr"), 10)
+                    );
+                }
+                if tokio::time::Instant::now() > deadline {
+                    anyhow::bail!(
+                        "the session's driver did not start within {DRIVER_START_TIMEOUT:?}: {e}"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    *handle.repl.write().await = Some(Arc::new(repl));
+    if let Some(app_id) = spark::find_app_id(
+        &std::fs::read_to_string(dir.join("logs/driver/stderr")).unwrap_or_default(),
+    ) {
+        store.set_session_app_id(session_id, &app_id).await?;
+    }
+    store
+        .set_session_state(session_id, "idle", Some("ready"))
+        .await?;
+    tracing::info!(session = session_id, "session ready");
+    tokio::spawn(statement_loop(
+        control.clone(),
+        session_id,
+        cluster_id,
+        handle.clone(),
+    ));
+    Ok(())
+}
+
+/// Adopts a live session after a restart: reconnects to its driver and goes on.
+pub(crate) async fn adopt(
+    control: &Control,
+    session: &SessionRow,
+    driver_pid: u32,
+    driver_ticks: Option<u64>,
+) -> bool {
+    let Some(port) = session.repl_port else {
+        return false;
+    };
+    let Ok(repl) = ReplClient::connect_with_retry(port as u16, Duration::from_secs(5)).await else {
+        return false;
+    };
+    let store = control.store();
+    // A statement that ran while no server listened lost its answer.
+    for statement in store
+        .pending_statements(session.id)
+        .await
+        .unwrap_or_default()
+    {
+        if statement.state != "waiting" {
+            let output = error_output(
+                "Error",
+                "the server restarted while this statement ran; its result was lost",
+            );
+            let _ = store
+                .set_statement_state(statement.id, "available", Some(&output.to_string()))
+                .await;
+        }
+    }
+    let handle = Arc::new(SessionHandle {
+        repl: RwLock::new(Some(Arc::new(repl))),
+        wake: Notify::new(),
+    });
+    control
+        .inner()
+        .session_runners
+        .lock()
+        .expect("session map lock")
+        .insert(session.id, handle.clone());
+    let _ = store
+        .set_session_state(session.id, "idle", Some("adopted after a server restart"))
+        .await;
+    let cluster_id = session.cluster_id.unwrap_or(-1);
+    let session_id = session.id;
+    {
+        let control = control.clone();
+        let log_dir = control.session_dir(session_id).join("logs/driver");
+        tokio::spawn(async move {
+            let exit = spool_supervisor::wait_adopted(driver_pid, driver_ticks, &log_dir).await;
+            on_driver_exit(&control, session_id, exit).await;
+        });
+    }
+    tokio::spawn(statement_loop(
+        control.clone(),
+        session_id,
+        cluster_id,
+        handle,
+    ));
+    true
+}
+
+fn error_output(ename: &str, evalue: &str) -> Value {
+    json!({"status": "error", "execution_count": 0, "ename": ename, "evalue": evalue, "traceback": []})
+}
+
+/// Runs a session's statements in order, one at a time, until the session ends.
+async fn statement_loop(
+    control: Control,
+    session_id: i64,
+    cluster_id: i64,
+    handle: Arc<SessionHandle>,
+) {
+    let store = control.store().clone();
+    loop {
+        let Ok(Some(session)) = store.session(session_id).await else {
+            return;
+        };
+        if !matches!(session.state.as_str(), "idle" | "busy") {
+            return;
+        }
+        let next = store
+            .pending_statements(session_id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.state == "waiting");
+        let Some(statement) = next else {
+            if session.state == "busy" {
+                let _ = store.set_session_state(session_id, "idle", None).await;
+            }
+            tokio::select! {
+                _ = handle.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            continue;
+        };
+        let Some(repl) = handle.repl.read().await.clone() else {
+            return;
+        };
+        let _ = store.set_session_state(session_id, "busy", None).await;
+        let _ = store
+            .set_statement_state(statement.id, "running", None)
+            .await;
+        let progress = {
+            let repl = repl.clone();
+            let store = store.clone();
+            let id = statement.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    match repl.progress(id).await {
+                        Ok(p) => {
+                            let _ = store.set_statement_progress(id, p).await;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+        };
+        let result = repl
+            .execute(statement.id, &statement.kind, &statement.code)
+            .await;
+        progress.abort();
+        let _ = store.touch_session(session_id).await;
+        let (state, output) = match result {
+            Ok(output) => {
+                let now = store
+                    .statement(session_id, statement.seq)
+                    .await
+                    .ok()
+                    .flatten();
+                let cancelled = now.is_some_and(|s| s.state == "cancelling");
+                (if cancelled { "cancelled" } else { "available" }, output)
+            }
+            Err(e) => (
+                "available",
+                error_output("Error", &format!("Interpreter died:\n{e}")),
+            ),
+        };
+        let _ = store
+            .set_statement_state(statement.id, state, Some(&output.to_string()))
+            .await;
+        if handle.repl.read().await.is_none() {
+            return;
+        }
+        let _ = cluster_id;
+    }
+}
+
+/// Reacts to a session's driver ending: expected during a stop, otherwise the session is dead.
+async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
+    let store = control.store();
+    if let Ok(processes) = store.processes_of("session", session_id).await {
+        for p in processes.iter().filter(|p| p.state != "ended") {
+            let _ = store.set_process_ended(p.id, "exited", exit.code()).await;
+        }
+    }
+    let Ok(Some(session)) = store.session(session_id).await else {
+        return;
+    };
+    if session.state == "shutting_down"
+        || spool_store::FINISHED_SESSION_STATES.contains(&session.state.as_str())
+    {
+        return;
+    }
+    if *control.inner().shutdown.borrow() {
+        return;
+    }
+    let reason = format!("the driver exited unexpectedly ({exit:?})");
+    tracing::warn!(session = session_id, %reason, "session died");
+    for statement in store
+        .pending_statements(session_id)
+        .await
+        .unwrap_or_default()
+    {
+        let output = error_output("Error", &format!("Interpreter died:\n{reason}"));
+        let _ = store
+            .set_statement_state(statement.id, "available", Some(&output.to_string()))
+            .await;
+    }
+    let _ = store
+        .set_session_state(session_id, "dead", Some(&reason))
+        .await;
+    if let Some(handle) = control.session_handle(session_id) {
+        *handle.repl.write().await = None;
+    }
+    forget(control, session_id, session.cluster_id.unwrap_or(-1), false).await;
+}
+
+/// Stops a session's driver and records `final_state` with the reason.
+pub(crate) async fn stop_session(
+    control: &Control,
+    session_id: i64,
+    final_state: &str,
+    reason: &str,
+) {
+    let store = control.store();
+    let _ = store
+        .set_session_state(session_id, "shutting_down", Some(reason))
+        .await;
+    if let Some(handle) = control.session_handle(session_id)
+        && let Some(repl) = handle.repl.write().await.take()
+    {
+        // Ask politely first: the driver stops its SparkContext, freeing its executors.
+        let _ = tokio::time::timeout(Duration::from_secs(5), repl.shutdown()).await;
+    }
+    for process in store
+        .processes_of("session", session_id)
+        .await
+        .unwrap_or_default()
+    {
+        if process.state == "ended" {
+            continue;
+        }
+        if let Some(pid) = process.pid {
+            spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
+        }
+        let _ = store.set_process_ended(process.id, "stopped", None).await;
+    }
+    for statement in store
+        .pending_statements(session_id)
+        .await
+        .unwrap_or_default()
+    {
+        let _ = store
+            .set_statement_state(statement.id, "cancelled", None)
+            .await;
+    }
+    let _ = store
+        .set_session_state(session_id, final_state, Some(reason))
+        .await;
+    let cluster_id = store
+        .session(session_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.cluster_id)
+        .unwrap_or(-1);
+    forget(control, session_id, cluster_id, false).await;
+    tracing::info!(session = session_id, reason, "session ended");
+}
+
+/// Ends sessions idle past their timeout. A running statement counts as activity.
+pub(crate) async fn timeout_loop(control: Control) {
+    let mut shutdown = control.inner().shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let Ok(sessions) = control.store().sessions_in_state(&["idle", "busy"]).await else {
+            continue;
+        };
+        for session in sessions {
+            if session.state == "busy" {
+                let _ = control.store().touch_session(session.id).await;
+                continue;
+            }
+            let Some(last) = chrono::DateTime::parse_from_rfc3339(&session.last_activity_at).ok()
+            else {
+                continue;
+            };
+            let idle = chrono::Utc::now()
+                .signed_duration_since(last)
+                .to_std()
+                .unwrap_or_default();
+            if idle.as_secs() as i64 >= session.idle_timeout_s {
+                let minutes = session.idle_timeout_s as f64 / 60.0;
+                stop_session(
+                    &control,
+                    session.id,
+                    "dead",
+                    &format!("timed out after {minutes} min without activity"),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Stops every session (a graceful server stop without `--keep-running-on-stop`).
+pub(crate) async fn stop_all(control: &Control) {
+    let sessions = control
+        .store()
+        .sessions_in_state(&["not_started", "starting", "idle", "busy"])
+        .await
+        .unwrap_or_default();
+    for session in sessions {
+        stop_session(control, session.id, "dead", "the server was stopped").await;
+    }
+}

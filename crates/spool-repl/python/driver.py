@@ -1,0 +1,275 @@
+"""Spool's interactive Spark driver: a PySpark REPL served over a local TCP socket.
+
+Started by Spool with `spark-submit driver.py --port N`, it creates the SparkSession, then
+listens on 127.0.0.1:N for newline-delimited JSON requests from the Spool server:
+
+    {"op": "execute", "id": 3, "kind": "pyspark" | "sql", "code": "..."}
+    {"op": "cancel", "id": 3}
+    {"op": "progress", "id": 3}
+    {"op": "ping"}
+
+and answers with one JSON line per request (`execute` answers when the statement is done, so
+answers may come out of order; each echoes the request's `req` tag). Outputs follow Livy's statement
+output shape: `{"status": "ok", "execution_count", "data": {mime: value}}` or
+`{"status": "error", "execution_count", "ename", "evalue", "traceback"}`.
+
+Only the Spool server connects; the socket is bound to loopback. If the server goes away the
+driver keeps its state and accepts the next connection, so a restarted server can re-adopt it.
+"""
+
+import argparse
+import ast
+import base64
+import contextlib
+import io
+import json
+import socket
+import sys
+import threading
+import traceback
+
+SQL_ROW_LIMIT = 1000
+
+
+class Repl:
+    """Runs statements in one shared namespace, one at a time, each in its own Spark job group."""
+
+    def __init__(self, spark):
+        self.spark = spark
+        self.sc = spark.sparkContext
+        self.namespace = {
+            "__name__": "__main__",
+            "spark": spark,
+            "sc": self.sc,
+            "sqlContext": _sql_context(spark),
+        }
+        self.execution_count = 0
+        self.lock = threading.Lock()
+
+    def execute(self, statement_id, kind, code):
+        with self.lock:
+            self.execution_count += 1
+            self.sc.setJobGroup(_group(statement_id), f"statement {statement_id}", True)
+            try:
+                if kind == "sql":
+                    return self._sql(code)
+                return self._python(code)
+            except BaseException as error:  # noqa: BLE001 - every failure becomes an output
+                return self._error(error)
+            finally:
+                self.sc.setJobGroup("", "", True)
+
+    def _ok(self, data):
+        return {"status": "ok", "execution_count": self.execution_count, "data": data}
+
+    def _error(self, error, ename=None, evalue=None):
+        lines = traceback.format_exception(type(error), error, error.__traceback__)
+        return {
+            "status": "error",
+            "execution_count": self.execution_count,
+            "ename": ename or type(error).__name__,
+            "evalue": evalue if evalue is not None else str(error),
+            "traceback": lines,
+        }
+
+    def _python(self, code):
+        if code.lstrip().startswith("%"):
+            return self._magic(code.strip())
+        try:
+            tree = ast.parse(code, mode="exec")
+        except SyntaxError as error:
+            return self._error(error, "SyntaxError", str(error))
+        body = tree.body
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            # Everything but the last statement runs as a module; the last one runs
+            # interactively, so that a trailing expression is echoed as in a shell.
+            if len(body) > 1:
+                module = ast.Module(body=body[:-1], type_ignores=[])
+                exec(compile(module, "<stdin>", "exec"), self.namespace)
+            if body:
+                last = ast.Interactive(body=body[-1:])
+                previous_hook = sys.displayhook
+                sys.displayhook = _display_into(captured)
+                try:
+                    exec(compile(last, "<stdin>", "single"), self.namespace)
+                finally:
+                    sys.displayhook = previous_hook
+        return self._ok({"text/plain": captured.getvalue().rstrip()})
+
+    def _magic(self, line):
+        name, _, rest = line[1:].partition(" ")
+        target = rest.strip()
+        if name in ("json", "table"):
+            value = eval(target, self.namespace)  # noqa: S307 - the user's own session
+            rows = _rows(value)
+            if name == "json":
+                return self._ok({"application/json": rows, "text/plain": json.dumps(rows)})
+            headers = sorted({key for row in rows if isinstance(row, dict) for key in row})
+            table = {
+                "headers": [{"name": h, "type": _type_name(rows, h)} for h in headers],
+                "data": [[row.get(h) for h in headers] for row in rows if isinstance(row, dict)],
+            }
+            return self._ok({"application/vnd.livy.table.v1+json": table, "text/plain": ""})
+        if name == "matplot":
+            figure = eval(target, self.namespace)  # noqa: S307 - the user's own session
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png")
+            encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+            return self._ok({"image/png": encoded, "text/plain": ""})
+        error = ValueError(f"unknown magic %{name}; known: %json, %table, %matplot")
+        return self._error(error, "UnknownMagic", str(error))
+
+    def _sql(self, code):
+        frame = self.spark.sql(code)
+        schema = json.loads(frame.schema.json())
+        rows = [list(row) for row in frame.take(SQL_ROW_LIMIT)]
+        text = _render_table([f["name"] for f in schema["fields"]], rows)
+        return self._ok(
+            {
+                "application/json": {"schema": schema, "data": _jsonable(rows)},
+                "text/plain": text,
+            }
+        )
+
+    def progress(self, statement_id):
+        tracker = self.sc.statusTracker()
+        total = done = 0
+        for job_id in tracker.getJobIdsForGroup(_group(statement_id)):
+            job = tracker.getJobInfo(job_id)
+            if job is None:
+                continue
+            for stage_id in job.stageIds:
+                stage = tracker.getStageInfo(stage_id)
+                if stage is not None:
+                    total += stage.numTasks
+                    done += stage.numCompletedTasks
+        return (done / total) if total else 0.0
+
+    def cancel(self, statement_id):
+        self.sc.cancelJobGroup(_group(statement_id))
+
+
+def _group(statement_id):
+    return f"spool-statement-{statement_id}"
+
+
+def _sql_context(spark):
+    try:
+        from pyspark.sql import SQLContext
+
+        return SQLContext(spark.sparkContext, spark)
+    except Exception:  # noqa: BLE001 - removed in newer Spark
+        return spark
+
+
+def _display_into(stream):
+    def hook(value):
+        if value is not None:
+            stream.write(repr(value) + "\n")
+
+    return hook
+
+
+def _rows(value):
+    if hasattr(value, "toJSON") and hasattr(value, "schema"):
+        return [json.loads(line) for line in value.toJSON().take(SQL_ROW_LIMIT)]
+    if isinstance(value, dict):
+        return [value]
+    return list(value)
+
+
+def _type_name(rows, key):
+    for row in rows:
+        if isinstance(row, dict) and row.get(key) is not None:
+            value = row[key]
+            return {bool: "BOOLEAN_TYPE", int: "BIGINT_TYPE", float: "DOUBLE_TYPE"}.get(type(value), "STRING_TYPE")
+    return "NULL_TYPE"
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def _render_table(headers, rows):
+    cells = [[str(h) for h in headers]] + [["null" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out = [line]
+    for index, row in enumerate(cells):
+        out.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        if index == 0:
+            out.append(line)
+    out.append(line)
+    return "\n".join(out)
+
+
+def serve(repl, port):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(4)
+    print(f"spool repl listening on 127.0.0.1:{port}", flush=True)
+    while True:
+        connection, _ = listener.accept()
+        if not handle(repl, connection):
+            return
+
+
+def handle(repl, connection):
+    """Serves one server connection; returns False when asked to shut down."""
+    write_lock = threading.Lock()
+    reader = connection.makefile("r", encoding="utf-8")
+
+    def reply(message):
+        data = (json.dumps(message) + "\n").encode("utf-8")
+        with write_lock:
+            try:
+                connection.sendall(data)
+            except OSError:
+                pass  # The server went away; it will ask again after reconnecting.
+
+    for line in reader:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        op = request.get("op")
+        request_id = request.get("id")
+        if op == "execute":
+            def run(request=request):
+                output = repl.execute(request["id"], request.get("kind", "pyspark"), request["code"])
+                reply({"req": request.get("req"), "id": request["id"], "output": output})
+
+            threading.Thread(target=run, daemon=True).start()
+        elif op == "cancel":
+            repl.cancel(request_id)
+            reply({"req": request.get("req"), "id": request_id, "cancelled": True})
+        elif op == "progress":
+            reply({"req": request.get("req"), "id": request_id, "progress": repl.progress(request_id)})
+        elif op == "ping":
+            reply({"req": request.get("req"), "id": request_id, "pong": True})
+        elif op == "shutdown":
+            reply({"req": request.get("req"), "id": request_id, "bye": True})
+            connection.close()
+            return False
+    connection.close()
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.getOrCreate()
+    repl = Repl(spark)
+    try:
+        serve(repl, args.port)
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+//! The interactive driver: `python/driver.py` (a PySpark REPL served on a loopback socket) and a
+//! client that talks to it.
+//!
+//! This crate must not start processes (the supervisor does) or touch the store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{Mutex, oneshot};
+
+/// The driver program, written next to a session's logs and run with `spark-submit`.
+pub const DRIVER_PY: &str = include_str!("../python/driver.py");
+
+/// Errors talking to a driver.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplError {
+    #[error("connect to the session's driver on port {port}: {source}")]
+    Connect {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the session's driver closed the connection")]
+    Closed,
+    #[error("send to the session's driver: {0}")]
+    Send(#[from] std::io::Error),
+}
+
+type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+
+/// A connection to one driver. Requests may overlap; answers are matched by a request tag.
+pub struct ReplClient {
+    writer: Mutex<OwnedWriteHalf>,
+    pending: Pending,
+    next: AtomicU64,
+}
+
+impl ReplClient {
+    /// Connects to a driver listening on `127.0.0.1:port`.
+    pub async fn connect(port: u16) -> Result<ReplClient, ReplError> {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|source| ReplError::Connect { port, source })?;
+        let (read, write) = stream.into_split();
+        let pending: Pending = Arc::default();
+        let reader_pending = pending.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(message) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let Some(tag) = message.get("req").and_then(Value::as_u64) else {
+                    continue;
+                };
+                if let Some(tx) = reader_pending.lock().expect("pending lock").remove(&tag) {
+                    let _ = tx.send(message);
+                }
+            }
+            // Dropping the senders wakes every waiter with `Closed`.
+            reader_pending.lock().expect("pending lock").clear();
+        });
+        Ok(ReplClient {
+            writer: Mutex::new(write),
+            pending,
+            next: AtomicU64::new(1),
+        })
+    }
+
+    /// Waits until a driver accepts connections, up to `timeout`.
+    pub async fn connect_with_retry(port: u16, timeout: Duration) -> Result<ReplClient, ReplError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match ReplClient::connect(port).await {
+                Ok(client) => return Ok(client),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    async fn request(&self, mut message: Value) -> Result<Value, ReplError> {
+        let tag = self.next.fetch_add(1, Ordering::Relaxed);
+        message["req"] = json!(tag);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(tag, tx);
+        let mut line = message.to_string();
+        line.push('\n');
+        {
+            let mut writer = self.writer.lock().await;
+            if let Err(e) = writer.write_all(line.as_bytes()).await {
+                self.pending.lock().expect("pending lock").remove(&tag);
+                return Err(e.into());
+            }
+        }
+        rx.await.map_err(|_| ReplError::Closed)
+    }
+
+    /// Runs a statement; returns its Livy-shaped output when it is done.
+    pub async fn execute(
+        &self,
+        statement_id: i64,
+        kind: &str,
+        code: &str,
+    ) -> Result<Value, ReplError> {
+        let answer = self
+            .request(json!({"op": "execute", "id": statement_id, "kind": kind, "code": code}))
+            .await?;
+        Ok(answer.get("output").cloned().unwrap_or(Value::Null))
+    }
+
+    /// Cancels a running statement's Spark jobs.
+    pub async fn cancel(&self, statement_id: i64) -> Result<(), ReplError> {
+        self.request(json!({"op": "cancel", "id": statement_id}))
+            .await
+            .map(|_| ())
+    }
+
+    /// Returns the share of a statement's Spark tasks that are done (0 to 1).
+    pub async fn progress(&self, statement_id: i64) -> Result<f64, ReplError> {
+        let answer = self
+            .request(json!({"op": "progress", "id": statement_id}))
+            .await?;
+        Ok(answer
+            .get("progress")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0))
+    }
+
+    /// Asks the driver to stop its SparkSession and exit.
+    pub async fn shutdown(&self) -> Result<(), ReplError> {
+        self.request(json!({"op": "shutdown", "id": 0}))
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,458 @@
+//! The Livy REST API at the server root (`/version`, `/sessions/...`), with Livy's field names,
+//! integer ids, states, status codes and `{"msg": ...}` errors, so Livy clients (sparkmagic,
+//! pylivy, Airflow) work unchanged. See `reference/livy-and-peers.md`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use spool_control::{ControlError, SessionSettings};
+use spool_store::{SessionRow, StatementRow, UserRow};
+
+use crate::AppState;
+
+/// The version Livy clients see. pylivy needs a 3-part version with a one-digit minor >= 5.
+pub const LIVY_VERSION: &str = "0.8.0-incubating";
+
+/// A Livy error: a status and `{"msg": ...}`.
+pub struct LivyError(StatusCode, String);
+
+impl IntoResponse for LivyError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"msg": self.1}))).into_response()
+    }
+}
+
+impl From<ControlError> for LivyError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound {
+                kind: "session",
+                name,
+            } => LivyError(
+                StatusCode::NOT_FOUND,
+                format!("Session '{name}' not found."),
+            ),
+            ControlError::NotFound {
+                kind: "statement", ..
+            } => LivyError(StatusCode::NOT_FOUND, "Statement not found".into()),
+            ControlError::NotFound { kind, name } => {
+                LivyError(StatusCode::NOT_FOUND, format!("{kind} '{name}' not found."))
+            }
+            ControlError::Invalid { message, .. } => LivyError(
+                StatusCode::BAD_REQUEST,
+                format!("Rejected, Reason: {message}"),
+            ),
+            ControlError::Conflict { message, .. } => LivyError(StatusCode::BAD_REQUEST, message),
+            ControlError::TooLarge { message } => LivyError(StatusCode::BAD_REQUEST, message),
+            ControlError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "livy request failed");
+                LivyError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server log".into(),
+                )
+            }
+        }
+    }
+}
+
+type LivyResult<T> = Result<T, LivyError>;
+
+fn bad_request(message: impl Into<String>) -> LivyError {
+    LivyError(StatusCode::BAD_REQUEST, message.into())
+}
+
+pub async fn version() -> Json<Value> {
+    Json(json!({
+        "version": LIVY_VERSION,
+        "user": "spool",
+        "revision": env!("CARGO_PKG_VERSION"),
+        "branch": "spool",
+        "date": "",
+        "url": "",
+    }))
+}
+
+/// `POST /sessions` (Livy's CreateInteractiveRequest; unknown fields are rejected as in Livy).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSession {
+    kind: Option<String>,
+    proxy_user: Option<String>,
+    #[serde(default)]
+    jars: Vec<String>,
+    #[serde(default)]
+    py_files: Vec<String>,
+    #[serde(default)]
+    files: Vec<String>,
+    driver_memory: Option<String>,
+    driver_cores: Option<u32>,
+    executor_memory: Option<String>,
+    executor_cores: Option<u32>,
+    num_executors: Option<u32>,
+    #[serde(default)]
+    archives: Vec<String>,
+    queue: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    conf: BTreeMap<String, Value>,
+    heartbeat_timeout_in_second: Option<i64>,
+    ttl: Option<String>,
+    idle_timeout: Option<String>,
+}
+
+async fn parse_body<T: for<'de> Deserialize<'de> + Default>(
+    body: axum::body::Bytes,
+) -> LivyResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| bad_request(e.to_string()))
+}
+
+pub async fn create_session(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    body: axum::body::Bytes,
+) -> LivyResult<Response> {
+    let request: CreateSession = parse_body(body).await?;
+    if let Some(proxy) = &request.proxy_user
+        && proxy != &user.name
+    {
+        return Err(LivyError(
+            StatusCode::FORBIDDEN,
+            format!("User '{}' not allowed to impersonate '{proxy}'.", user.name),
+        ));
+    }
+    if !request.jars.is_empty()
+        || !request.py_files.is_empty()
+        || !request.files.is_empty()
+        || !request.archives.is_empty()
+    {
+        return Err(bad_request(
+            "Rejected, Reason: jars, pyFiles, files and archives are not supported for sessions yet; add code with statements",
+        ));
+    }
+    let _ = (
+        &request.queue,
+        request.heartbeat_timeout_in_second,
+        &request.ttl,
+    );
+    let idle_timeout_minutes = match &request.idle_timeout {
+        Some(text) => Some(
+            spool_control::config::parse_duration(text)
+                .map_err(|e| bad_request(format!("Rejected, Reason: idleTimeout: {e}")))?
+                .as_secs_f64()
+                / 60.0,
+        ),
+        None => None,
+    };
+    let mut conf = BTreeMap::new();
+    let mut runtime_version = None;
+    for (key, value) in request.conf {
+        let text = match value {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        // Spool's own setting rides in `conf`, as Livy clients can only send that.
+        if key == "spark.spool.runtime" {
+            runtime_version = Some(text);
+        } else {
+            conf.insert(key, text);
+        }
+    }
+    let settings = SessionSettings {
+        kind: request.kind,
+        name: request.name,
+        runtime_version,
+        driver_memory: request.driver_memory,
+        driver_cores: request.driver_cores,
+        executor_memory: request.executor_memory,
+        executor_cores: request.executor_cores,
+        num_executors: request.num_executors,
+        conf,
+        idle_timeout_minutes,
+    };
+    let session = state.control.create_session(&user, settings).await?;
+    let view = session_view(&state, &session);
+    created(format!("/sessions/{}", session.id), view)
+}
+
+fn created(location: String, body: Value) -> LivyResult<Response> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(|e| bad_request(e.to_string()))?,
+    );
+    Ok((StatusCode::CREATED, headers, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Paging {
+    from: Option<i64>,
+    size: Option<i64>,
+}
+
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Query(paging): Query<Paging>,
+) -> LivyResult<Json<Value>> {
+    let sessions = state.control.sessions(&user).await?;
+    let from = paging.from.unwrap_or(0).max(0) as usize;
+    let size = paging.size.unwrap_or(100).max(0) as usize;
+    let views: Vec<Value> = sessions
+        .iter()
+        .skip(from)
+        .take(size)
+        .map(|s| session_view(&state, s))
+        .collect();
+    Ok(Json(
+        json!({"from": from, "total": sessions.len(), "sessions": views}),
+    ))
+}
+
+/// Resolves `{id}`: an integer id, or else a session name (as Livy does).
+async fn find_session(state: &AppState, user: &UserRow, id: &str) -> LivyResult<SessionRow> {
+    let not_found = || LivyError(StatusCode::NOT_FOUND, format!("Session '{id}' not found."));
+    let session_id = match id.parse::<i64>() {
+        Ok(n) => n,
+        Err(_) => {
+            state
+                .control
+                .store()
+                .session_by_name(id)
+                .await
+                .map_err(|e| LivyError::from(ControlError::from(e)))?
+                .ok_or_else(not_found)?
+                .id
+        }
+    };
+    state
+        .control
+        .session(user, session_id)
+        .await
+        .map_err(|_| not_found())
+}
+
+pub async fn show_session(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+) -> LivyResult<Json<Value>> {
+    let session = find_session(&state, &user, &id).await?;
+    Ok(Json(session_view(&state, &session)))
+}
+
+pub async fn session_state(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+) -> LivyResult<Json<Value>> {
+    let session = find_session(&state, &user, &id).await?;
+    Ok(Json(json!({"id": session.id, "state": session.state})))
+}
+
+pub async fn delete_session(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+) -> LivyResult<Json<Value>> {
+    let session = find_session(&state, &user, &id).await?;
+    if spool_store::FINISHED_SESSION_STATES.contains(&session.state.as_str()) {
+        return Err(LivyError(
+            StatusCode::NOT_FOUND,
+            format!("Session {} already stopped.", session.id),
+        ));
+    }
+    state.control.delete_session(&user, session.id).await?;
+    Ok(Json(json!({"msg": "deleted"})))
+}
+
+fn log_lines(state: &AppState, session_id: i64) -> Vec<String> {
+    let dir = state
+        .control
+        .session_dir(session_id)
+        .join("logs")
+        .join("driver");
+    let mut lines = Vec::new();
+    for name in ["stdout", "stderr"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        if !text.is_empty() {
+            lines.push(format!("{name}: "));
+            lines.extend(text.lines().map(str::to_string));
+        }
+    }
+    lines
+}
+
+pub async fn session_log(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> LivyResult<Json<Value>> {
+    let session = find_session(&state, &user, &id).await?;
+    let lines = log_lines(&state, session.id);
+    let total = lines.len() as i64;
+    let size = match paging.size {
+        Some(n) if n < 0 => total,
+        Some(n) => n,
+        None => 100,
+    };
+    // Livy's default `from` is the tail.
+    let from = paging.from.unwrap_or((total - size).max(0)).clamp(0, total);
+    let log: Vec<&String> = lines
+        .iter()
+        .skip(from as usize)
+        .take(size.max(0) as usize)
+        .collect();
+    Ok(Json(
+        json!({"id": session.id, "from": from, "total": total, "log": log}),
+    ))
+}
+
+fn session_view(state: &AppState, session: &SessionRow) -> Value {
+    let sizing: Value = serde_json::from_str(&session.sizing_json).unwrap_or(Value::Null);
+    let conf: Value = serde_json::from_str(&session.conf_json).unwrap_or(json!({}));
+    let lines = log_lines(state, session.id);
+    let tail: Vec<&String> = lines.iter().skip(lines.len().saturating_sub(10)).collect();
+    let memory = |key: &str| -> Value {
+        sizing
+            .get(key)
+            .and_then(Value::as_u64)
+            .map(|mb| json!(spool_core::MemoryMb(mb).to_spark()))
+            .unwrap_or(Value::Null)
+    };
+    let phases: Vec<Value> = session
+        .phases()
+        .into_iter()
+        .map(|p| json!({"state": p.status, "at": p.at}))
+        .collect();
+    json!({
+        "id": session.id,
+        "name": session.name,
+        "appId": session.spark_app_id,
+        "owner": session.owner_name,
+        "proxyUser": Value::Null,
+        "state": session.state,
+        "kind": session.kind,
+        "appInfo": {
+            "driverLogUrl": Value::Null,
+            "sparkUiUrl": session.spark_ui_url,
+        },
+        "log": tail,
+        "ttl": Value::Null,
+        "idleTimeout": format!("{}s", session.idle_timeout_s),
+        "driverMemory": memory("driver_memory"),
+        "driverCores": sizing.get("driver_cores").cloned().unwrap_or(json!(0)),
+        "executorMemory": memory("executor_memory"),
+        "executorCores": sizing.get("executor_cores").cloned().unwrap_or(json!(0)),
+        "numExecutors": sizing.get("executor_instances").cloned().unwrap_or(json!(0)),
+        "conf": conf,
+        "archives": [],
+        "files": [],
+        "jars": [],
+        "pyFiles": [],
+        "heartbeatTimeoutInSecond": 0,
+        "queue": Value::Null,
+        // Spool's additions: why the session is in its state, and when it got there.
+        "stateReason": session.state_reason,
+        "runtime": session.runtime,
+        "phases": phases,
+    })
+}
+
+fn statement_view(statement: &StatementRow) -> Value {
+    let output = statement
+        .output_json
+        .as_deref()
+        .and_then(|o| serde_json::from_str::<Value>(o).ok())
+        .filter(|_| statement.state == "available" || statement.state == "cancelled");
+    json!({
+        "id": statement.seq,
+        "code": statement.code,
+        "state": statement.state,
+        "output": output,
+        "progress": statement.progress,
+        "started": statement.started_ms,
+        "completed": statement.completed_ms,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStatement {
+    code: Option<String>,
+    kind: Option<String>,
+}
+
+pub async fn create_statement(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> LivyResult<Response> {
+    let request: CreateStatement = parse_body(body).await?;
+    let code = request
+        .code
+        .ok_or_else(|| bad_request("requirement failed: code is required"))?;
+    let session = find_session(&state, &user, &id).await?;
+    let statement = state
+        .control
+        .submit_statement(&user, session.id, &code, request.kind.as_deref())
+        .await?;
+    created(
+        format!("/sessions/{}/statements/{}", session.id, statement.seq),
+        statement_view(&statement),
+    )
+}
+
+pub async fn list_statements(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+) -> LivyResult<Json<Value>> {
+    let session = find_session(&state, &user, &id).await?;
+    let statements = state.control.statements(&user, session.id).await?;
+    let views: Vec<Value> = statements.iter().map(statement_view).collect();
+    Ok(Json(
+        json!({"total_statements": views.len(), "statements": views}),
+    ))
+}
+
+pub async fn show_statement(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path((id, seq)): Path<(String, i64)>,
+) -> LivyResult<Json<Value>> {
+    let session = find_session(&state, &user, &id).await?;
+    let statement = state.control.statement(&user, session.id, seq).await?;
+    Ok(Json(statement_view(&statement)))
+}
+
+pub async fn cancel_statement(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path((id, seq)): Path<(String, i64)>,
+) -> LivyResult<Json<Value>> {
+    let session = find_session(&state, &user, &id).await?;
+    state
+        .control
+        .cancel_statement(&user, session.id, seq)
+        .await?;
+    Ok(Json(json!({"msg": "canceled"})))
+}
+
+pub async fn completion(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+) -> LivyResult<Json<Value>> {
+    find_session(&state, &user, &id).await?;
+    Ok(Json(json!({"candidates": []})))
+}

@@ -1,0 +1,342 @@
+//! Sessions and statements.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use crate::{Phase, Result, Store, StoreError, now};
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct SessionRow {
+    pub id: i64,
+    pub name: Option<String>,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub kind: String,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub runtime: String,
+    pub sizing_json: String,
+    pub conf_json: String,
+    pub idle_timeout_s: i64,
+    pub cluster_id: Option<i64>,
+    pub repl_port: Option<i64>,
+    pub spark_app_id: Option<String>,
+    pub spark_ui_url: Option<String>,
+    pub phases_json: String,
+    pub created_at: String,
+    pub last_activity_at: String,
+    pub ended_at: Option<String>,
+}
+
+impl SessionRow {
+    pub fn phases(&self) -> Vec<Phase> {
+        serde_json::from_str(&self.phases_json).unwrap_or_default()
+    }
+}
+
+/// A new session, before it has an id.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub name: Option<String>,
+    pub owner_id: i64,
+    pub kind: String,
+    pub runtime: String,
+    pub sizing_json: String,
+    pub conf_json: String,
+    pub idle_timeout_s: i64,
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct StatementRow {
+    pub id: i64,
+    pub session_id: i64,
+    pub seq: i64,
+    pub kind: String,
+    pub code: String,
+    pub state: String,
+    pub output_json: Option<String>,
+    pub progress: f64,
+    pub started_ms: i64,
+    pub completed_ms: i64,
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.name, s.owner_id, u.name AS owner_name, s.kind, s.state, \
+    s.state_reason, s.runtime, s.sizing_json, s.conf_json, s.idle_timeout_s, s.cluster_id, \
+    s.repl_port, s.spark_app_id, s.spark_ui_url, s.phases_json, s.created_at, \
+    s.last_activity_at, s.ended_at";
+
+/// Session states after which nothing changes.
+pub const FINISHED_SESSION_STATES: &[&str] = &["dead", "killed", "success", "error"];
+
+fn millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Store {
+    pub async fn insert_session(&self, new: &NewSession) -> Result<SessionRow> {
+        let at = now();
+        let phases = serde_json::to_string(&[Phase {
+            status: "not_started".into(),
+            at: at.clone(),
+        }])
+        .expect("phases serialize");
+        let res = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO sessions (name, owner_id, kind, state, runtime, sizing_json, conf_json, \
+             idle_timeout_s, phases_json, created_at, last_activity_at) \
+             VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(new.owner_id)
+        .bind(&new.kind)
+        .bind(&new.runtime)
+        .bind(&new.sizing_json)
+        .bind(&new.conf_json)
+        .bind(new.idle_timeout_s)
+        .bind(&phases)
+        .bind(&at)
+        .bind(&at)
+        .fetch_one(&self.pool)
+        .await;
+        let id = match res {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!(
+                    "session name {}",
+                    new.name.clone().unwrap_or_default()
+                )));
+            }
+            other => other?,
+        };
+        self.session(id)
+            .await?
+            .ok_or(StoreError::Query(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn session(&self, id: i64) -> Result<Option<SessionRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.owner_id WHERE s.id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn session_by_name(&self, name: &str) -> Result<Option<SessionRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.owner_id WHERE s.name = ?"
+        )))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Sessions, oldest first; only `owner_id`'s when given.
+    pub async fn list_sessions(&self, owner_id: Option<i64>) -> Result<Vec<SessionRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.owner_id \
+             WHERE (?1 IS NULL OR s.owner_id = ?1) ORDER BY s.id"
+        )))
+        .bind(owner_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn sessions_in_state(&self, states: &[&str]) -> Result<Vec<SessionRow>> {
+        let list = serde_json::to_string(states).expect("states serialize");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.owner_id \
+             WHERE s.state IN (SELECT value FROM json_each(?)) ORDER BY s.id"
+        )))
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Moves a session to `state`, appending the phase; finished states are final.
+    pub async fn set_session_state(
+        &self,
+        id: i64,
+        state: &str,
+        reason: Option<&str>,
+    ) -> Result<bool> {
+        let at = now();
+        let phase = serde_json::to_string(&Phase {
+            status: state.to_string(),
+            at: at.clone(),
+        })
+        .expect("phase serializes");
+        let finished = FINISHED_SESSION_STATES.contains(&state);
+        let res = sqlx::query(
+            "UPDATE sessions SET state = ?1, state_reason = COALESCE(?2, state_reason), \
+             phases_json = CASE WHEN state = ?1 OR ?1 IN ('idle', 'busy') AND state IN ('idle', 'busy') \
+                 THEN phases_json ELSE json_insert(phases_json, '$[#]', json(?3)) END, \
+             ended_at = CASE WHEN ?4 THEN ?5 ELSE ended_at END \
+             WHERE id = ?6 AND state NOT IN ('dead', 'killed', 'success', 'error')",
+        )
+        .bind(state)
+        .bind(reason)
+        .bind(phase)
+        .bind(finished)
+        .bind(&at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Updates the reason shown with the session's state (what it waits for).
+    pub async fn set_session_reason(&self, id: i64, reason: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET state_reason = ? WHERE id = ?")
+            .bind(reason)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_session_cluster(&self, id: i64, cluster_id: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET cluster_id = ? WHERE id = ?")
+            .bind(cluster_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_session_driver(
+        &self,
+        id: i64,
+        repl_port: i64,
+        spark_ui_url: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sessions SET repl_port = ?, spark_ui_url = ? WHERE id = ?")
+            .bind(repl_port)
+            .bind(spark_ui_url)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_session_app_id(&self, id: i64, app_id: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET spark_app_id = ? WHERE id = ?")
+            .bind(app_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records activity (a statement, a cancel): the inactivity timeout starts again.
+    pub async fn touch_session(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ?")
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sessions that hold `cluster_id` now.
+    pub async fn active_sessions_on_cluster(&self, cluster_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE cluster_id = ? AND state IN \
+             ('starting', 'idle', 'busy', 'shutting_down')",
+        )
+        .bind(cluster_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    // Statements.
+
+    /// Adds a statement as `waiting`; its `seq` is the next per-session number from 0.
+    pub async fn insert_statement(
+        &self,
+        session_id: i64,
+        kind: &str,
+        code: &str,
+    ) -> Result<StatementRow> {
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq) + 1, 0) FROM statements WHERE session_id = ?",
+        )
+        .bind(session_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let row = sqlx::query_as(
+            "INSERT INTO statements (session_id, seq, kind, code, state) VALUES (?, ?, ?, ?, 'waiting') \
+             RETURNING *",
+        )
+        .bind(session_id)
+        .bind(seq)
+        .bind(kind)
+        .bind(code)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn statement(&self, session_id: i64, seq: i64) -> Result<Option<StatementRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM statements WHERE session_id = ? AND seq = ?")
+                .bind(session_id)
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn statements(&self, session_id: i64) -> Result<Vec<StatementRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM statements WHERE session_id = ? ORDER BY seq")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Moves a statement on; `running` stamps the start, `available`/`cancelled` the end.
+    pub async fn set_statement_state(
+        &self,
+        id: i64,
+        state: &str,
+        output_json: Option<&str>,
+    ) -> Result<()> {
+        let ms = millis();
+        sqlx::query(
+            "UPDATE statements SET state = ?1, output_json = COALESCE(?2, output_json), \
+             started_ms = CASE WHEN ?1 = 'running' THEN ?3 ELSE started_ms END, \
+             completed_ms = CASE WHEN ?1 IN ('available', 'cancelled') THEN ?3 ELSE completed_ms END, \
+             progress = CASE WHEN ?1 IN ('available', 'cancelled') THEN 1.0 ELSE progress END \
+             WHERE id = ?4 AND state NOT IN ('available', 'cancelled')",
+        )
+        .bind(state)
+        .bind(output_json)
+        .bind(ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_statement_progress(&self, id: i64, progress: f64) -> Result<()> {
+        sqlx::query("UPDATE statements SET progress = ? WHERE id = ? AND state = 'running'")
+            .bind(progress)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Statements of a session not yet done, oldest first.
+    pub async fn pending_statements(&self, session_id: i64) -> Result<Vec<StatementRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM statements WHERE session_id = ? AND state IN ('waiting', 'running', 'cancelling') \
+             ORDER BY seq",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
