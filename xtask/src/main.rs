@@ -60,7 +60,36 @@ fn setup() -> anyhow::Result<()> {
         let mut cmd = Command::new(repo_root().join("target/debug/spool"));
         cmd.args(["runtime", "install", "3.4"]);
         cmd
+    })?;
+    // Real Livy clients from PyPI, in a venv of their own (idempotent: pip skips what is there).
+    let venv = client_venv();
+    if !venv.join("bin/python").exists() {
+        step("create the client test venv", {
+            let mut cmd = Command::new("python3");
+            cmd.args(["-m", "venv"]).arg(&venv);
+            cmd
+        })?;
+    }
+    step("install Livy clients (livy)", {
+        let mut cmd = Command::new(venv.join("bin/pip"));
+        cmd.args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "livy==0.8.0",
+        ]);
+        cmd
     })
+}
+
+/// Where the Python clients the tests drive are installed (`spool-test` looks there too).
+fn client_venv() -> PathBuf {
+    let cache = match std::env::var_os("SPOOL_CACHE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+            .join(".cache/spool"),
+    };
+    cache.join("test-clients")
 }
 
 fn ci() -> anyhow::Result<()> {

@@ -32,6 +32,17 @@ pub fn ensure_runtime() {
         .expect("install the test runtime (needs network access to PyPI once)");
 }
 
+/// The Python with the Livy client packages, installed by `cargo xtask setup`.
+pub fn client_python() -> PathBuf {
+    let python = cache_dir().join("test-clients/bin/python");
+    assert!(
+        python.exists(),
+        "the Python client venv is missing at {}: run `cargo xtask setup`",
+        python.display()
+    );
+    python
+}
+
 /// A running `spool serve` owned by a test.
 pub struct TestServer {
     binary: PathBuf,

@@ -1,0 +1,355 @@
+//! The Livy REST API with real clients (pylivy) and raw HTTP: shapes, status codes, cancel,
+//! inactivity timeout, a dying driver. Real server, real Spark.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use spool_test::{TestServer, client_python, stderr, stdout, wait_for};
+
+#[test]
+fn pylivy_runs_code_reads_a_dataframe_and_runs_sql() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pylivy_session.py");
+    let out = std::process::Command::new(client_python())
+        .arg(script)
+        .arg(server.url())
+        .arg("admin")
+        .arg(&server.token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pylivy failed:\n{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        server.log()
+    );
+    assert!(stdout(&out).contains("pylivy ok"));
+    server.finish();
+}
+
+struct Livy {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Livy {
+    fn new(server: &TestServer) -> Livy {
+        Livy {
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            url: server.url(),
+            token: server.token.clone(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, Option<String>) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .basic_auth("admin", Some(&self.token));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body, location)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body, _) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    async fn wait_state(&self, session: i64, states: &[&str], timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let view = self.get(&format!("/sessions/{session}")).await;
+            if states.iter().any(|s| view["state"] == *s) {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "session {session} never reached {states:?}: {view:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn wait_statement(
+        &self,
+        session: i64,
+        seq: i64,
+        states: &[&str],
+        timeout: Duration,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let view = self
+                .get(&format!("/sessions/{session}/statements/{seq}"))
+                .await;
+            if states.iter().any(|s| view["state"] == *s) {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "statement {seq} never reached {states:?}: {view:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let livy = Livy::new(&server);
+
+    let version = livy.get("/version").await;
+    assert_eq!(version["version"], "0.8.0-incubating");
+
+    // Unknown fields are rejected, as Livy's JSON parser does.
+    let (status, body, _) = livy
+        .call(
+            reqwest::Method::POST,
+            "/sessions",
+            Some(json!({"kind": "pyspark", "colour": "blue"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["msg"].as_str().unwrap().contains("colour"), "{body}");
+    let (status, body, _) = livy
+        .call(
+            reqwest::Method::POST,
+            "/sessions",
+            Some(json!({"kind": "spark"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["msg"]
+            .as_str()
+            .unwrap()
+            .contains("`spark` (Scala) is not supported"),
+        "{body}"
+    );
+
+    let (status, view, location) = livy
+        .call(
+            reqwest::Method::POST,
+            "/sessions",
+            Some(json!({"kind": "pyspark", "name": "timeout-test", "idleTimeout": "20s"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_i64().unwrap();
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/sessions/{id}").as_str())
+    );
+    for key in [
+        "id",
+        "name",
+        "appId",
+        "owner",
+        "proxyUser",
+        "state",
+        "kind",
+        "appInfo",
+        "log",
+    ] {
+        assert!(
+            view.get(key).is_some(),
+            "session view lacks `{key}`: {view}"
+        );
+    }
+    let view = livy
+        .wait_state(id, &["idle"], Duration::from_secs(120))
+        .await;
+    assert!(
+        view["appId"].as_str().unwrap().starts_with("app-"),
+        "{view}"
+    );
+    let phases: Vec<&str> = view["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["not_started", "starting", "idle"]);
+    // By name, as Livy allows.
+    assert_eq!(
+        livy.get("/sessions/timeout-test/state").await,
+        json!({"id": id, "state": "idle"})
+    );
+
+    // A statement that would run for a minute is cancelled within seconds.
+    let (status, statement, location) = livy
+        .call(
+            reqwest::Method::POST,
+            &format!("/sessions/{id}/statements"),
+            Some(json!({"code": "import time\nsc.parallelize(range(2), 2).foreach(lambda _: time.sleep(60))"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(statement["id"], 0);
+    assert_eq!(statement["output"], Value::Null);
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/sessions/{id}/statements/0").as_str())
+    );
+    livy.wait_statement(id, 0, &["running"], Duration::from_secs(30))
+        .await;
+    assert_eq!(livy.get(&format!("/sessions/{id}")).await["state"], "busy");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let (status, body, _) = livy
+        .call(
+            reqwest::Method::POST,
+            &format!("/sessions/{id}/statements/0/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!((status, body), (200, json!({"msg": "canceled"})));
+    livy.wait_statement(id, 0, &["cancelled"], Duration::from_secs(15))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(15));
+
+    // The session is usable afterwards, and returns to idle.
+    let (_, _, _) = livy
+        .call(
+            reqwest::Method::POST,
+            &format!("/sessions/{id}/statements"),
+            Some(json!({"code": "21 * 2"})),
+        )
+        .await;
+    let done = livy
+        .wait_statement(id, 1, &["available"], Duration::from_secs(30))
+        .await;
+    assert_eq!(done["output"]["data"]["text/plain"], "42");
+    assert_eq!(done["output"]["status"], "ok");
+    livy.wait_state(id, &["idle"], Duration::from_secs(5)).await;
+    let list = livy.get(&format!("/sessions/{id}/statements")).await;
+    assert_eq!(list["total_statements"], 2);
+
+    // Errors carry Livy's shapes.
+    let (status, body, _) = livy
+        .call(reqwest::Method::GET, "/sessions/9999", None)
+        .await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"msg": "Session '9999' not found."}))
+    );
+    let (status, body, _) = livy
+        .call(
+            reqwest::Method::GET,
+            &format!("/sessions/{id}/statements/77"),
+            None,
+        )
+        .await;
+    assert_eq!((status, body), (404, json!({"msg": "Statement not found"})));
+    let log = livy
+        .get(&format!("/sessions/{id}/log?from=0&size=1000"))
+        .await;
+    assert!(
+        log["total"].as_i64().unwrap() > 0 && log["log"].is_array(),
+        "{log}"
+    );
+
+    // Left alone past its idle timeout, the session ends; its cluster stays warm.
+    let ended = livy
+        .wait_state(id, &["dead"], Duration::from_secs(60))
+        .await;
+    assert!(
+        ended["stateReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after"),
+        "{ended}"
+    );
+    let (status, body, _) = livy
+        .call(reqwest::Method::DELETE, &format!("/sessions/{id}"), None)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    wait_for("no driver left", Duration::from_secs(15), || {
+        let drivers = server
+            .started_processes()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains("driver.py"))
+                    .unwrap_or(false)
+            })
+            .count();
+        (drivers == 0).then_some(())
+    });
+    let clusters = server.client().clusters().await.unwrap();
+    assert_eq!(clusters.len(), 1);
+    assert_eq!(clusters[0].state, "idle");
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_driver_marks_its_session_dead_with_the_cause() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let livy = Livy::new(&server);
+    let (_, view, _) = livy
+        .call(
+            reqwest::Method::POST,
+            "/sessions",
+            Some(json!({"kind": "pyspark"})),
+        )
+        .await;
+    let id = view["id"].as_i64().unwrap();
+    livy.wait_state(id, &["idle"], Duration::from_secs(120))
+        .await;
+    let drivers: Vec<u32> = server
+        .started_processes()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("driver.py"))
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(!drivers.is_empty());
+    for pid in drivers {
+        let _ = std::process::Command::new("kill")
+            .arg("-9")
+            .arg(pid.to_string())
+            .status();
+    }
+    let dead = livy
+        .wait_state(id, &["dead"], Duration::from_secs(30))
+        .await;
+    assert!(
+        dead["stateReason"]
+            .as_str()
+            .unwrap()
+            .contains("the driver exited unexpectedly"),
+        "{dead}"
+    );
+    let (status, _, _) = livy
+        .call(
+            reqwest::Method::POST,
+            &format!("/sessions/{id}/statements"),
+            Some(json!({"code": "1"})),
+        )
+        .await;
+    assert_eq!(status, 400, "a dead session takes no statements");
+    server.finish();
+}
