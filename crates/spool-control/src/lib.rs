@@ -5,6 +5,7 @@
 //! speak HTTP to users or parse YAML (specs arrive validated by `spool-spec` types).
 
 pub mod auth;
+mod batches;
 mod cluster;
 pub mod config;
 pub mod datastore;
@@ -26,6 +27,7 @@ use spool_spec::{Catalog, DataType, Entry, JobInput, JobSpec, SparkSizing};
 use spool_store::{ClusterRow, DatastoreRow, JobRow, NewJob, Store, StoreError, UserRow};
 use tokio::sync::{Notify, watch};
 
+pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri};
 pub use sessions::{ACTIVE_SESSION_STATES, SessionSettings};

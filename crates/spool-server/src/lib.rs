@@ -82,7 +82,14 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{id}/statements/{seq}/cancel",
             post(livy::cancel_statement),
         )
-        .route("/sessions/{id}/completion", post(livy::completion));
+        .route("/sessions/{id}/completion", post(livy::completion))
+        .route("/batches", get(livy::list_batches).post(livy::create_batch))
+        .route(
+            "/batches/{id}",
+            get(livy::show_batch).delete(livy::delete_batch),
+        )
+        .route("/batches/{id}/state", get(livy::batch_state))
+        .route("/batches/{id}/log", get(livy::batch_log_route));
     Router::new()
         .nest("/api/v1", api)
         .merge(livy)

@@ -456,3 +456,201 @@ pub async fn completion(
     find_session(&state, &user, &id).await?;
     Ok(Json(json!({"candidates": []})))
 }
+
+/// `POST /batches` (Livy's CreateBatchRequest).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateBatch {
+    file: Option<String>,
+    proxy_user: Option<String>,
+    class_name: Option<String>,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default)]
+    jars: Vec<String>,
+    #[serde(default)]
+    py_files: Vec<String>,
+    #[serde(default)]
+    files: Vec<String>,
+    driver_memory: Option<String>,
+    driver_cores: Option<u32>,
+    executor_memory: Option<String>,
+    executor_cores: Option<u32>,
+    num_executors: Option<u32>,
+    #[serde(default)]
+    archives: Vec<String>,
+    queue: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    conf: BTreeMap<String, Value>,
+}
+
+fn text(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+pub async fn create_batch(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    body: axum::body::Bytes,
+) -> LivyResult<Response> {
+    let request: CreateBatch = parse_body(body).await?;
+    if let Some(proxy) = &request.proxy_user
+        && proxy != &user.name
+    {
+        return Err(LivyError(
+            StatusCode::FORBIDDEN,
+            format!("User '{}' not allowed to impersonate '{proxy}'.", user.name),
+        ));
+    }
+    let _ = &request.queue;
+    let batch = spool_control::BatchRequest {
+        file: request
+            .file
+            .ok_or_else(|| bad_request("requirement failed: file is required"))?,
+        class_name: request.class_name,
+        args: request.args.into_iter().map(text).collect(),
+        jars: request.jars,
+        py_files: request.py_files,
+        files: request.files,
+        archives: request.archives,
+        driver_memory: request.driver_memory,
+        driver_cores: request.driver_cores,
+        executor_memory: request.executor_memory,
+        executor_cores: request.executor_cores,
+        num_executors: request.num_executors,
+        name: request.name,
+        conf: request
+            .conf
+            .into_iter()
+            .map(|(k, v)| (k, text(v)))
+            .collect(),
+    };
+    let job = state.control.create_batch(&user, batch).await?;
+    let view = batch_view(&state, &job);
+    created(format!("/batches/{}", job.id), view)
+}
+
+fn batch_log(state: &AppState, job: &spool_store::JobRow) -> Vec<String> {
+    let dir = state
+        .control
+        .job_log_dir(job)
+        .join("azureml")
+        .join("driver");
+    let mut lines = Vec::new();
+    for name in ["stdout", "stderr"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        if !text.is_empty() {
+            lines.push(format!("{name}: "));
+            lines.extend(text.lines().map(str::to_string));
+        }
+    }
+    lines
+}
+
+fn batch_view(state: &AppState, job: &spool_store::JobRow) -> Value {
+    let lines = batch_log(state, job);
+    let tail: Vec<&String> = lines.iter().skip(lines.len().saturating_sub(10)).collect();
+    json!({
+        "id": job.id,
+        "name": job.display_name,
+        "owner": job.owner_name,
+        "proxyUser": Value::Null,
+        "state": spool_control::livy_batch_state(&job.status),
+        "appId": job.spark_app_id,
+        "appInfo": {"driverLogUrl": Value::Null, "sparkUiUrl": job.spark_ui_url.clone().filter(|u| !u.is_empty())},
+        "log": tail,
+        // Spool's additions: the job behind the batch.
+        "jobName": job.name,
+        "status": job.status,
+        "error": job.error,
+    })
+}
+
+async fn find_batch(state: &AppState, user: &UserRow, id: &str) -> LivyResult<spool_store::JobRow> {
+    let not_found = || LivyError(StatusCode::NOT_FOUND, format!("Session '{id}' not found."));
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    state
+        .control
+        .job_by_id(user, id)
+        .await
+        .map_err(|_| not_found())
+}
+
+pub async fn list_batches(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Query(paging): Query<Paging>,
+) -> LivyResult<Json<Value>> {
+    let mut jobs = state.control.jobs(&user, 100_000).await?;
+    jobs.reverse();
+    let from = paging.from.unwrap_or(0).max(0) as usize;
+    let size = paging.size.unwrap_or(100).max(0) as usize;
+    let views: Vec<Value> = jobs
+        .iter()
+        .skip(from)
+        .take(size)
+        .map(|j| batch_view(&state, j))
+        .collect();
+    Ok(Json(
+        json!({"from": from, "total": jobs.len(), "sessions": views}),
+    ))
+}
+
+pub async fn show_batch(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+) -> LivyResult<Json<Value>> {
+    let job = find_batch(&state, &user, &id).await?;
+    Ok(Json(batch_view(&state, &job)))
+}
+
+pub async fn batch_state(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+) -> LivyResult<Json<Value>> {
+    let job = find_batch(&state, &user, &id).await?;
+    Ok(Json(
+        json!({"id": job.id, "state": spool_control::livy_batch_state(&job.status)}),
+    ))
+}
+
+pub async fn batch_log_route(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> LivyResult<Json<Value>> {
+    let job = find_batch(&state, &user, &id).await?;
+    let lines = batch_log(&state, &job);
+    let total = lines.len() as i64;
+    let size = match paging.size {
+        Some(n) if n < 0 => total,
+        Some(n) => n,
+        None => 100,
+    };
+    let from = paging.from.unwrap_or((total - size).max(0)).clamp(0, total);
+    let log: Vec<&String> = lines
+        .iter()
+        .skip(from as usize)
+        .take(size.max(0) as usize)
+        .collect();
+    Ok(Json(
+        json!({"id": job.id, "from": from, "total": total, "log": log}),
+    ))
+}
+
+pub async fn delete_batch(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Path(id): Path<String>,
+) -> LivyResult<Json<Value>> {
+    let job = find_batch(&state, &user, &id).await?;
+    state.control.cancel_job(&user, &job.name).await?;
+    Ok(Json(json!({"msg": "deleted"})))
+}

@@ -353,3 +353,154 @@ async fn a_killed_driver_marks_its_session_dead_with_the_cause() {
     assert_eq!(status, 400, "a dead session takes no statements");
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_survives_a_server_crash_with_its_statements() {
+    let mut server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let livy = Livy::new(&server);
+    let (_, view, _) = livy
+        .call(
+            reqwest::Method::POST,
+            "/sessions",
+            Some(json!({"kind": "pyspark"})),
+        )
+        .await;
+    let id = view["id"].as_i64().unwrap();
+    livy.wait_state(id, &["idle"], Duration::from_secs(120))
+        .await;
+    livy.call(
+        reqwest::Method::POST,
+        &format!("/sessions/{id}/statements"),
+        Some(json!({"code": "kept = 'state survives'"})),
+    )
+    .await;
+    livy.wait_statement(id, 0, &["available"], Duration::from_secs(30))
+        .await;
+
+    server.kill9();
+    server.restart();
+
+    // Same session, same driver, same variables; earlier statements are still there.
+    let view = livy
+        .wait_state(id, &["idle"], Duration::from_secs(30))
+        .await;
+    assert_eq!(view["stateReason"], "adopted after a server restart");
+    livy.call(
+        reqwest::Method::POST,
+        &format!("/sessions/{id}/statements"),
+        Some(json!({"code": "kept"})),
+    )
+    .await;
+    let done = livy
+        .wait_statement(id, 1, &["available"], Duration::from_secs(30))
+        .await;
+    assert_eq!(done["output"]["data"]["text/plain"], "'state survives'");
+    assert_eq!(
+        livy.get(&format!("/sessions/{id}/statements")).await["total_statements"],
+        2
+    );
+    let (status, _, _) = livy
+        .call(reqwest::Method::DELETE, &format!("/sessions/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_with_airflows_exact_payload_runs_as_a_spool_job() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (src, dest) in [
+        (fixtures.join("src/count.py"), "scripts/count.py"),
+        (spool_test::shared_data("iris.csv"), "data/iris.csv"),
+    ] {
+        let out = server.cli(&[
+            "datastore",
+            "upload",
+            "--src",
+            src.to_str().unwrap(),
+            "--dest",
+            dest,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let store = server.data_dir().join("datastores/workspaceblobstore");
+    let output = store.join("out/iris-lines");
+    // What Airflow's LivyHook.build_post_batch_body produces for
+    // LivyOperator(file=..., args=[...], conf={...}, name=..., driver_memory="1g", executor_memory="1gb", num_executors=1).
+    let payload = json!({
+        "file": "scripts/count.py",
+        "args": ["--data", store.join("data/iris.csv").display().to_string(), "--out", output.display().to_string(), "--label", "iris"],
+        "conf": {"spark.sql.shuffle.partitions": "2"},
+        "name": "airflow-iris-count",
+        "driverMemory": "1g",
+        "executorMemory": "1gb",
+        "numExecutors": 1
+    });
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = http
+        .post(format!("{}/batches", server.url()))
+        .basic_auth("admin", Some(&server.token))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json")
+        .body(payload.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"]
+        .as_i64()
+        .expect("an integer batch id, as Airflow int()s it");
+    let livy = Livy::new(&server);
+    // Airflow polls /state until a terminal state; it must never see `recovering`.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut seen = Vec::new();
+    let final_state = loop {
+        let state = livy.get(&format!("/batches/{id}/state")).await["state"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if seen.last() != Some(&state) {
+            seen.push(state.clone());
+        }
+        if ["success", "dead", "killed", "error"].contains(&state.as_str()) {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "batch stuck in {seen:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(final_state, "success", "states {seen:?}");
+    assert!(
+        seen.iter()
+            .all(|s| ["starting", "running", "success"].contains(&s.as_str())),
+        "{seen:?}"
+    );
+    let batch = livy.get(&format!("/batches/{id}")).await;
+    assert!(
+        batch["appId"].as_str().unwrap().starts_with("app-"),
+        "{batch}"
+    );
+    // Airflow's log dump: from/size paging until `from > total`.
+    let log = livy
+        .get(&format!("/batches/{id}/log?from=0&size=100"))
+        .await;
+    assert!(log["total"].as_i64().unwrap() > 0);
+    let all = livy.get(&format!("/batches/{id}/log?from=0&size=-1")).await;
+    assert!(
+        all["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "iris: 151"),
+        "{all}"
+    );
+    // The batch is a Spool job underneath.
+    let out = server.cli(&["job", "list", "-o", "json"]);
+    let jobs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let job = &jobs.as_array().unwrap()[0];
+    assert_eq!(job["display_name"], "airflow-iris-count");
+    assert_eq!(job["experiment_name"], "livy-batches");
+    assert_eq!(job["status"], "Completed");
+    server.finish();
+}

@@ -1,0 +1,219 @@
+//! Livy batches: a `POST /batches` request becomes a Spool job (so it shows in `spool job list`),
+//! its files taken from a datastore into a code snapshot.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use spool_spec::{ConfValue, Entry, JobSpec, Resources};
+use spool_store::{JobRow, UserRow};
+
+use crate::datastore::{DEFAULT_DATASTORE, DatastoreUri, hex};
+use crate::{Control, ControlError, Result, invalid};
+
+/// What a Livy batch asks for (Livy's CreateBatchRequest, already parsed).
+#[derive(Debug, Clone, Default)]
+pub struct BatchRequest {
+    pub file: String,
+    pub class_name: Option<String>,
+    pub args: Vec<String>,
+    pub jars: Vec<String>,
+    pub py_files: Vec<String>,
+    pub files: Vec<String>,
+    pub archives: Vec<String>,
+    pub driver_memory: Option<String>,
+    pub driver_cores: Option<u32>,
+    pub executor_memory: Option<String>,
+    pub executor_cores: Option<u32>,
+    pub num_executors: Option<u32>,
+    pub name: Option<String>,
+    pub conf: BTreeMap<String, String>,
+}
+
+/// Maps a job's status to Livy's batch states. Never `recovering`: Airflow's operator crashes
+/// on it.
+pub fn livy_batch_state(status: &str) -> &'static str {
+    match status {
+        "NotStarted" | "Queued" | "Preparing" | "Provisioning" | "Starting" => "starting",
+        "Running" | "Finalizing" | "CancelRequested" => "running",
+        "Completed" => "success",
+        "Canceled" => "killed",
+        _ => "dead",
+    }
+}
+
+/// Adds each reference to `sources` under its file name; returns the names.
+fn take_names(list: &[String], sources: &mut Vec<(String, PathBuf)>) -> Vec<String> {
+    list.iter()
+        .map(|item| {
+            let name = Path::new(item)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| item.clone());
+            sources.push((name.clone(), PathBuf::from(item)));
+            name
+        })
+        .collect()
+}
+
+fn quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', "'\"'\"'"))
+}
+
+fn memory(field: &str, value: &Option<String>) -> Result<String> {
+    let text = value.clone().unwrap_or_else(|| "1g".into());
+    // Livy clients (Airflow) also write `1gb`.
+    let trimmed = text.trim().trim_end_matches(['b', 'B']).to_string();
+    spool_core::MemoryMb::parse(&trimmed).map_err(|e| invalid(field, format!("`{field}`: {e}")))?;
+    Ok(trimmed)
+}
+
+impl Control {
+    /// Resolves a batch file: a datastore URI, or a path in the default datastore.
+    async fn batch_file(&self, field: &str, reference: &str) -> Result<PathBuf> {
+        let uri = match DatastoreUri::parse(reference) {
+            Some(Ok(uri)) => uri,
+            Some(Err(m)) => return Err(invalid(field, m)),
+            None if reference.contains("://") => {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "`{reference}`: only `azureml://datastores/<name>/paths/<path>` URIs or paths in the default datastore are supported"
+                    ),
+                ));
+            }
+            None => DatastoreUri::new(DEFAULT_DATASTORE, reference),
+        };
+        let path = self.resolve_uri(&uri).await.map_err(|e| match e {
+            ControlError::NotFound { kind, name } => {
+                invalid(field, format!("{kind} `{name}` not found"))
+            }
+            ControlError::Invalid { message, .. } => invalid(field, message),
+            other => other,
+        })?;
+        if !path.is_file() {
+            return Err(invalid(
+                field,
+                format!(
+                    "no file at `{}`; upload it with `spool datastore upload`",
+                    uri.to_uri()
+                ),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// Creates the job behind a Livy batch.
+    pub async fn create_batch(&self, owner: &UserRow, request: BatchRequest) -> Result<JobRow> {
+        if request.file.trim().is_empty() {
+            return Err(invalid("file", "requirement failed: file is required"));
+        }
+        // Gather every file into one snapshot, flat, named by their file names.
+        let mut sources: Vec<(String, PathBuf)> = Vec::new();
+        let main_name = take_names(std::slice::from_ref(&request.file), &mut sources).remove(0);
+        let jars = take_names(&request.jars, &mut sources);
+        let py_files = take_names(&request.py_files, &mut sources);
+        let files = take_names(&request.files, &mut sources);
+        let archives = take_names(&request.archives, &mut sources);
+        let mut resolved = Vec::new();
+        let mut hasher = Sha256::new();
+        for (name, reference) in &sources {
+            let path = self
+                .batch_file("file", &reference.display().to_string())
+                .await?;
+            let bytes = std::fs::read(&path).map_err(anyhow::Error::from)?;
+            hasher.update(name.as_bytes());
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+            resolved.push((name.clone(), bytes));
+        }
+        let id = hex(&hasher.finalize());
+        let dir = self.data_dir().join("snapshots").join(&id);
+        if !dir.exists() {
+            let tmp = self
+                .data_dir()
+                .join("snapshots")
+                .join(format!(".tmp-batch-{id}"));
+            std::fs::create_dir_all(&tmp).map_err(anyhow::Error::from)?;
+            for (name, bytes) in &resolved {
+                std::fs::write(tmp.join(name), bytes).map_err(anyhow::Error::from)?;
+            }
+            if std::fs::rename(&tmp, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+        }
+        let mut conf: BTreeMap<String, ConfValue> = request
+            .conf
+            .iter()
+            .map(|(k, v)| (k.clone(), ConfValue::Str(v.clone())))
+            .collect();
+        conf.insert(
+            spool_spec::DRIVER_CORES.into(),
+            ConfValue::Int(i64::from(request.driver_cores.unwrap_or(1))),
+        );
+        conf.insert(
+            spool_spec::DRIVER_MEMORY.into(),
+            ConfValue::Str(memory("driverMemory", &request.driver_memory)?),
+        );
+        conf.insert(
+            spool_spec::EXECUTOR_CORES.into(),
+            ConfValue::Int(i64::from(request.executor_cores.unwrap_or(1))),
+        );
+        conf.insert(
+            spool_spec::EXECUTOR_MEMORY.into(),
+            ConfValue::Str(memory("executorMemory", &request.executor_memory)?),
+        );
+        if !conf.contains_key(spool_spec::DA_ENABLED) {
+            conf.insert(
+                spool_spec::EXECUTOR_INSTANCES.into(),
+                ConfValue::Int(i64::from(request.num_executors.unwrap_or(1))),
+            );
+        }
+        let runtime = conf.remove("spark.spool.runtime").map(|v| v.to_spark());
+        let (entry, jars) = match &request.class_name {
+            Some(class_name) => {
+                // The main jar goes first: it holds the class.
+                let mut all = vec![main_name.clone()];
+                all.extend(jars);
+                (Entry::ClassName(class_name.clone()), all)
+            }
+            None => (Entry::File(main_name.clone()), jars),
+        };
+        let spec = JobSpec {
+            display_name: Some(request.name.clone().unwrap_or_else(|| main_name.clone())),
+            experiment_name: Some("livy-batches".into()),
+            code: format!("snapshot:{id}"),
+            entry,
+            py_files,
+            jars,
+            files,
+            archives,
+            conf,
+            args: (!request.args.is_empty()).then(|| {
+                request
+                    .args
+                    .iter()
+                    .map(|a| quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+            resources: runtime.map(|v| Resources {
+                instance_type: None,
+                runtime_version: Some(v),
+            }),
+            ..JobSpec::default()
+        };
+        self.create_job(owner, spec).await
+    }
+
+    /// Returns a job by its integer id (a Livy batch id) if the caller may see it.
+    pub async fn job_by_id(&self, caller: &UserRow, id: i64) -> Result<JobRow> {
+        match self.store().job(id).await? {
+            Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(job),
+            _ => Err(ControlError::NotFound {
+                kind: "batch",
+                name: id.to_string(),
+            }),
+        }
+    }
+}
