@@ -233,3 +233,89 @@ pub struct LogFile {
 pub struct LogList {
     pub files: Vec<LogFile>,
 }
+
+/// `POST /api/v1/sessions`: what a session asks for; every field may be omitted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// `pyspark` (default), `sql` or `shared`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor_cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor_memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executors: Option<u32>,
+    /// Minutes without activity after which the session ends (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_minutes: Option<f64>,
+    #[serde(default)]
+    pub conf: BTreeMap<String, String>,
+}
+
+/// A session as the native API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub kind: String,
+    /// Livy's states: `not_started`, `starting`, `idle`, `busy`, `shutting_down`, `dead`, `error`...
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    pub owner: String,
+    pub runtime: String,
+    pub timeout_minutes: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_ui_url: Option<String>,
+    pub created_at: String,
+    pub last_activity_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// Start phases with timestamps (`not_started`, `starting`, `idle`, ...).
+    pub phases: Vec<PhaseView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+/// `POST /api/v1/sessions/{id}/statements`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStatement {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A statement, with Livy's output shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatementView {
+    /// Per-session number from 0.
+    pub id: i64,
+    pub kind: String,
+    pub code: String,
+    /// `waiting`, `running`, `available`, `cancelling`, `cancelled`.
+    pub state: String,
+    #[serde(default)]
+    pub output: Option<serde_json::Value>,
+    pub progress: f64,
+    pub started: i64,
+    pub completed: i64,
+}

@@ -28,6 +28,9 @@ pub enum Command {
     /// Submit and follow Spark batch jobs from Azure-ML-style job YAML.
     #[command(subcommand)]
     Job(commands::job::JobCommand),
+    /// Interactive Spark sessions: create, run code, a shell.
+    #[command(subcommand)]
+    Session(commands::session::SessionCommand),
     /// List, create and upload to datastores (`azureml://datastores/<name>/paths/<path>`).
     #[command(subcommand)]
     Datastore(commands::datastore::DatastoreCommand),
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Job(cmd) => commands::job::run(cmd).await,
+            Command::Session(cmd) => commands::session::run(cmd).await,
             Command::Datastore(cmd) => commands::datastore::run(cmd).await,
             Command::Runtime(cmd) => commands::runtime::run(cmd).await,
             Command::Cluster(cmd) => commands::cluster::run(cmd).await,

@@ -274,3 +274,51 @@ impl Client {
         self.get("/events").await
     }
 }
+
+impl Client {
+    pub async fn create_session(&self, request: &api::CreateSession) -> Result<api::SessionView> {
+        self.post("/sessions", request).await
+    }
+
+    pub async fn sessions(&self) -> Result<api::SessionList> {
+        self.get("/sessions").await
+    }
+
+    /// A session by id or name.
+    pub async fn session(&self, key: &str) -> Result<api::SessionView> {
+        self.get(&format!("/sessions/{key}")).await
+    }
+
+    pub async fn delete_session(&self, key: &str) -> Result<api::SessionView> {
+        let url = self.url(&format!("/sessions/{key}"));
+        self.json(self.http.delete(&url), &url).await
+    }
+
+    pub async fn run_statement(
+        &self,
+        key: &str,
+        code: &str,
+        kind: Option<&str>,
+    ) -> Result<api::StatementView> {
+        self.post(
+            &format!("/sessions/{key}/statements"),
+            &api::CreateStatement {
+                code: code.to_string(),
+                kind: kind.map(str::to_string),
+            },
+        )
+        .await
+    }
+
+    pub async fn statement(&self, key: &str, seq: i64) -> Result<api::StatementView> {
+        self.get(&format!("/sessions/{key}/statements/{seq}")).await
+    }
+
+    pub async fn cancel_statement(&self, key: &str, seq: i64) -> Result<api::StatementView> {
+        self.post(
+            &format!("/sessions/{key}/statements/{seq}/cancel"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+}

@@ -63,7 +63,11 @@ class Repl:
         return {"status": "ok", "execution_count": self.execution_count, "data": data}
 
     def _error(self, error, ename=None, evalue=None):
-        lines = traceback.format_exception(type(error), error, error.__traceback__)
+        # Show the user's frames only, not the REPL's own.
+        tb = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != "<stdin>":
+            tb = tb.tb_next
+        lines = traceback.format_exception(type(error), error, tb)
         return {
             "status": "error",
             "execution_count": self.execution_count,

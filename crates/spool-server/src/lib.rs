@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod livy;
 mod routes;
+mod sessions;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -58,6 +59,23 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/jobs/{name}/download/outputs/{output}",
             get(routes::download_output),
+        )
+        .route("/sessions", get(sessions::list).post(sessions::create))
+        .route(
+            "/sessions/{key}",
+            get(sessions::show).delete(sessions::delete),
+        )
+        .route(
+            "/sessions/{key}/statements",
+            post(sessions::create_statement),
+        )
+        .route(
+            "/sessions/{key}/statements/{seq}",
+            get(sessions::show_statement),
+        )
+        .route(
+            "/sessions/{key}/statements/{seq}/cancel",
+            post(sessions::cancel_statement),
         )
         .route("/clusters", get(routes::list_clusters))
         .route("/events", get(routes::events));

@@ -152,7 +152,9 @@ async fn every_documented_path_is_routed() {
         let concrete = path
             .replace("{name}", "no_such_thing")
             .replace("{path}", "azureml/driver/stdout")
-            .replace("{output}", "out");
+            .replace("{output}", "out")
+            .replace("{key}", "no_such_session")
+            .replace("{seq}", "0");
         for method in methods.as_object().unwrap().keys() {
             let url = format!("{}{concrete}", server.url());
             let request = match method.as_str() {
@@ -161,6 +163,7 @@ async fn every_documented_path_is_routed() {
                     .post(&url)
                     .header("content-type", "application/json")
                     .body("{}"),
+                "delete" => http.delete(&url),
                 other => panic!("undocumented method {other}"),
             };
             let response = request.bearer_auth(&server.token).send().await.unwrap();

@@ -504,3 +504,72 @@ async fn a_batch_with_airflows_exact_payload_runs_as_a_spool_job() {
     assert_eq!(job["status"], "Completed");
     server.finish();
 }
+
+#[test]
+fn the_cli_creates_a_session_runs_code_and_sql_and_deletes_it() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let out = server.cli(&[
+        "session",
+        "create",
+        "--name",
+        "cli",
+        "--timeout",
+        "5",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let session: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(session["state"], "idle");
+    assert_eq!(session["timeout_minutes"], 5.0);
+    let phases: Vec<&str> = session["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["not_started", "starting", "idle"]);
+
+    let out = server.cli(&[
+        "session",
+        "run",
+        "--name",
+        "cli",
+        "spark.range(10).selectExpr('sum(id) AS s').first()['s']",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "45");
+    let out = server.cli(&[
+        "session",
+        "run",
+        "--name",
+        "cli",
+        "--kind",
+        "sql",
+        "SELECT 6 * 7 AS answer",
+    ]);
+    assert!(
+        out.stdout.windows(2).any(|w| w == b"42"),
+        "{}",
+        stdout(&out)
+    );
+    let out = server.cli(&["session", "run", "--name", "cli", "undefined_name + 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("NameError: name 'undefined_name' is not defined"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("driver.py"),
+        "the REPL's own frames leak into the traceback:\n{err}"
+    );
+
+    let out = server.cli(&["session", "delete", "--name", "cli"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli(&["session", "show", "--name", "cli", "-o", "json"]);
+    let ended: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ended["state"], "dead");
+    assert_eq!(ended["state_reason"], "deleted by its user");
+    server.finish();
+}

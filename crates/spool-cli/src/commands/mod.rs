@@ -5,4 +5,5 @@ pub mod datastore;
 pub mod job;
 pub mod runtime;
 pub mod serve;
+pub mod session;
 pub mod user;
