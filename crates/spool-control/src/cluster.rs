@@ -233,7 +233,14 @@ async fn schedule_once(control: &Control) -> Result<()> {
         match place(control, session.owner_id, &session.runtime, &sizing).await? {
             Placement::Wait(reason) => {
                 if session.state_reason.as_deref() != Some(reason.as_str()) {
-                    inner.store.set_session_reason(session.id, &reason).await?;
+                    if session.state_reason.is_none() {
+                        inner
+                            .store
+                            .add_session_phase(session.id, "queued", Some(&reason))
+                            .await?;
+                    } else {
+                        inner.store.set_session_reason(session.id, &reason).await?;
+                    }
                 }
             }
             Placement::Warm(_) | Placement::New(_) if *inner.shutdown.borrow() => return Ok(()),

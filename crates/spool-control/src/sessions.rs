@@ -351,6 +351,13 @@ async fn start(
         .await?
         .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} vanished"))?;
     if !warm {
+        store
+            .add_session_phase(
+                session_id,
+                "cluster_provisioning",
+                Some("starting a Spark master and worker"),
+            )
+            .await?;
         cluster::start_cluster(control, &cluster_row, &runtime).await?;
     }
     let cluster_row = store
@@ -408,6 +415,13 @@ async fn start(
         cwd: work,
         log_dir: dir.join("logs").join("driver"),
     };
+    store
+        .add_session_phase(
+            session_id,
+            "driver_starting",
+            Some("starting the Spark driver"),
+        )
+        .await?;
     let spawned = cluster::launch(control, "session", session_id, "driver", &spec).await?;
     let pid = spawned.pid;
     store

@@ -183,6 +183,30 @@ impl Store {
         Ok(res.rows_affected() == 1)
     }
 
+    /// Records a start phase that is not a Livy state (`cluster_provisioning`, `driver_starting`).
+    pub async fn add_session_phase(
+        &self,
+        id: i64,
+        phase: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let entry = serde_json::to_string(&Phase {
+            status: phase.to_string(),
+            at: now(),
+        })
+        .expect("phase serializes");
+        sqlx::query(
+            "UPDATE sessions SET phases_json = json_insert(phases_json, '$[#]', json(?1)), \
+             state_reason = COALESCE(?2, state_reason) WHERE id = ?3",
+        )
+        .bind(entry)
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Updates the reason shown with the session's state (what it waits for).
     pub async fn set_session_reason(&self, id: i64, reason: &str) -> Result<()> {
         sqlx::query("UPDATE sessions SET state_reason = ? WHERE id = ?")

@@ -190,7 +190,16 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
         .iter()
         .map(|p| p["state"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["not_started", "starting", "idle"]);
+    assert_eq!(
+        phases,
+        [
+            "not_started",
+            "starting",
+            "cluster_provisioning",
+            "driver_starting",
+            "idle"
+        ]
+    );
     // By name, as Livy allows.
     assert_eq!(
         livy.get("/sessions/timeout-test/state").await,
@@ -528,7 +537,16 @@ fn the_cli_creates_a_session_runs_code_and_sql_and_deletes_it() {
         .iter()
         .map(|p| p["status"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["not_started", "starting", "idle"]);
+    assert_eq!(
+        phases,
+        [
+            "not_started",
+            "starting",
+            "cluster_provisioning",
+            "driver_starting",
+            "idle"
+        ]
+    );
 
     let out = server.cli(&[
         "session",
