@@ -301,6 +301,268 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// A keep-alive HTTP/1.1 connection, enough for the load generator and latency probes.
+struct Http {
+    stream: TcpStream,
+    auth: String,
+}
+
+impl Http {
+    fn connect(port: u16, token: &str) -> anyhow::Result<Http> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true)?;
+        Ok(Http { stream, auth: format!("Bearer {token}") })
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+        let body = body.unwrap_or("");
+        write!(
+            self.stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.auth,
+            body.len()
+        )?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.stream.read_exact(&mut byte)?;
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        let status: u16 = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body)?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+fn json_field(body: &str, key: &str) -> Option<String> {
+    let needle = format!("\"{key}\":");
+    let rest = &body[body.find(&needle)? + needle.len()..];
+    let rest = rest.trim_start();
+    if let Some(stripped) = rest.strip_prefix('"') {
+        Some(stripped[..stripped.find('"')?].to_string())
+    } else {
+        Some(rest[..rest.find([',', '}'])?].trim().to_string())
+    }
+}
+
+fn server_port(server: &Server) -> u16 {
+    server.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+}
+
+fn server_token(server: &Server) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(server.data_dir.join("admin.token"))?.trim().to_string())
+}
+
+/// Creates a session through the Livy API and waits until it is idle; returns the seconds and id.
+fn timed_session(server: &Server) -> anyhow::Result<(f64, String)> {
+    let mut http = Http::connect(server_port(server), &server_token(server)?)?;
+    let started = Instant::now();
+    let (status, body) = http.request("POST", "/sessions", Some(r#"{"kind":"pyspark"}"#))?;
+    anyhow::ensure!(status == 201, "create session: {status} {body}");
+    let id = json_field(&body, "id").unwrap_or_default();
+    loop {
+        let (_, body) = http.request("GET", &format!("/sessions/{id}/state"), None)?;
+        match json_field(&body, "state").as_deref() {
+            Some("idle") => return Ok((started.elapsed().as_secs_f64(), id)),
+            Some("dead" | "error") => anyhow::bail!("session failed: {body}"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn delete_session(server: &Server, id: &str) -> anyhow::Result<()> {
+    let mut http = Http::connect(server_port(server), &server_token(server)?)?;
+    http.request("DELETE", &format!("/sessions/{id}"), None)?;
+    Ok(())
+}
+
+/// One `1+1` through the Livy API: submit, then poll until available.
+fn statement_rtt(http: &mut Http, id: &str) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let (status, body) = http.request("POST", &format!("/sessions/{id}/statements"), Some(r#"{"code":"1+1"}"#))?;
+    anyhow::ensure!(status == 201, "statement: {status} {body}");
+    let seq = json_field(&body, "id").unwrap_or_default();
+    loop {
+        let (_, body) = http.request("GET", &format!("/sessions/{id}/statements/{seq}"), None)?;
+        if json_field(&body, "state").as_deref() == Some("available") {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// Requests per second of `GET path` from `threads` keep-alive connections over `seconds`.
+fn load(server: &Server, path: &str, threads: usize, seconds: f64) -> anyhow::Result<f64> {
+    let port = server_port(server);
+    let token = server_token(server)?;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let token = token.clone();
+            let path = path.to_string();
+            std::thread::spawn(move || -> anyhow::Result<u64> {
+                let mut http = Http::connect(port, &token)?;
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let (status, _) = http.request("GET", &path, None)?;
+                    anyhow::ensure!(status == 200, "GET {path}: {status}");
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for handle in handles {
+        total += handle.join().map_err(|_| anyhow::anyhow!("load thread panicked"))??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Adds finished session records straight into the store, so listing has 100 sessions to show.
+fn seed_sessions(server: &Server, n: usize) -> anyhow::Result<()> {
+    let script = format!(
+        "import sqlite3,datetime\nc=sqlite3.connect('{}')\nnow=datetime.datetime.utcnow().isoformat()+'Z'\nfor i in range({n}):\n  c.execute(\"INSERT INTO sessions (owner_id,kind,state,runtime,sizing_json,conf_json,idle_timeout_s,phases_json,created_at,last_activity_at,ended_at) VALUES (1,'pyspark','dead','3.4','{{}}','{{}}',1800,'[]',?,?,?)\",(now,now,now))\nc.commit()\n",
+        server.data_dir.join("state.db").display()
+    );
+    let status = Command::new("python3").arg("-c").arg(script).status()?;
+    anyhow::ensure!(status.success(), "seeding sessions failed");
+    Ok(())
+}
+
+/// The sessions part: bare driver start vs Spool cold and warm, `1+1` round trip, request rates.
+fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<()> {
+    let mut bare = Vec::new();
+    let mut bare_rtt = Vec::new();
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    let mut rtt = Vec::new();
+    let cold_server = start_server(scratch, "sessions-cold", "1s")?;
+    let warm_server = start_server(scratch, "sessions-warm", "10m")?;
+    let (_, warmup) = timed_session(&warm_server)?;
+    delete_session(&warm_server, &warmup)?;
+    for i in 1..=runs {
+        eprintln!("==> sessions round {i}/{runs}");
+        let (seconds, rtt_ms) = bare_session(rt, scratch)?;
+        bare.push(seconds);
+        bare_rtt.push(rtt_ms);
+        wait_no_clusters(&cold_server)?;
+        let (seconds, id) = timed_session(&cold_server)?;
+        cold.push(seconds);
+        delete_session(&cold_server, &id)?;
+        let (seconds, id) = timed_session(&warm_server)?;
+        warm.push(seconds);
+        if i == runs {
+            let mut http = Http::connect(server_port(&warm_server), &server_token(&warm_server)?)?;
+            for _ in 0..5 {
+                statement_rtt(&mut http, &id)?;
+            }
+            for _ in 0..50 {
+                rtt.push(statement_rtt(&mut http, &id)? * 1000.0);
+            }
+        }
+        delete_session(&warm_server, &id)?;
+        eprintln!("    bare {:.2} s, cold {:.2} s, warm {:.2} s", bare[i - 1], cold[i - 1], warm[i - 1]);
+    }
+    seed_sessions(&warm_server, 100)?;
+    let one = load(&warm_server, "/sessions/1", 4, 3.0)?;
+    let all = load(&warm_server, "/sessions", 4, 3.0)?;
+    let base = median(&bare);
+    println!("\nSessions: Livy API, kind pyspark, 1 executor x 1 core, runtime 3.4, {runs} runs each, median (min)\n");
+    println!("| scenario | median | min | ratio vs bare | goal |");
+    println!("|---|---|---|---|---|");
+    let row = |name: &str, values: &[f64], goal: &str| {
+        let m = median(values);
+        let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+        println!("| {name} | {m:.2} s | {min:.2} s | {:.2} | {goal} |", m / base);
+    };
+    row("bare: master+worker by hand, pyspark driver until a statement can run", &bare, "baseline");
+    row("spool session start, cluster down (cold)", &cold, "<= 1.0 x bare");
+    row("spool session start, cluster up (warm)", &warm, "<= 0.6 x bare");
+    println!("| spool session start, pre-warmed driver | not built yet | | | <= 300 ms |");
+    println!("| `1+1` in a local Python process holding a SparkSession | {:.4} ms | | | baseline |", median(&bare_rtt));
+    println!("| `1+1` through the Livy API (submit + poll, keep-alive) | {:.2} ms | {:.2} ms | | <= 10 ms |", median(&rtt), rtt.iter().cloned().fold(f64::INFINITY, f64::min));
+    println!("| GET /sessions/{{id}}, 101 sessions in the store, 4 connections | {one:.0} req/s | | | >= 5,000/s |");
+    println!("| GET /sessions, 101 sessions in the store, 4 connections | {all:.0} req/s | | | >= 1,000/s |");
+    Ok(())
+}
+
+/// Bare baseline: master and worker by hand, then a pyspark driver until `ready`.
+fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
+    let (port, ui, worker_ui) = (free_port()?, free_port()?, free_port()?);
+    let work = scratch.join("bare-session-work");
+    std::fs::create_dir_all(&work)?;
+    let started = Instant::now();
+    let mut master = daemon(
+        rt,
+        "org.apache.spark.deploy.master.Master",
+        &["--host", "127.0.0.1", "--port", &port.to_string(), "--webui-port", &ui.to_string()].map(String::from),
+        &scratch.join("session-master"),
+    )?;
+    let mut worker = daemon(
+        rt,
+        "org.apache.spark.deploy.worker.Worker",
+        &[
+            format!("spark://127.0.0.1:{port}"),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--webui-port".into(),
+            worker_ui.to_string(),
+            "--cores".into(),
+            "1".into(),
+            "--memory".into(),
+            "1g".into(),
+            "--work-dir".into(),
+            work.display().to_string(),
+        ],
+        &scratch.join("session-worker"),
+    )?;
+    let result = (|| -> anyhow::Result<(f64, f64)> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !http_get(ui, "/json/").unwrap_or_default().contains("ALIVE") {
+            anyhow::ensure!(Instant::now() < deadline, "bare master did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut driver = Command::new(&rt.python);
+        driver
+            .arg(repo_root().join("bench/bare_session.py"))
+            .arg(format!("spark://127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(scratch.join("bare-session.err"))?);
+        spark_env(&mut driver, rt);
+        let mut child = driver.spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let mut ready = None;
+        let mut rtt = 0.0;
+        for line in lines.by_ref() {
+            let line = line?;
+            if line == "ready" {
+                ready = Some(started.elapsed().as_secs_f64());
+            } else if let Some(ms) = line.strip_prefix("rtt_ms ") {
+                rtt = ms.parse().unwrap_or(0.0);
+            }
+        }
+        let _ = child.wait();
+        Ok((ready.ok_or_else(|| anyhow::anyhow!("bare driver never got ready"))?, rtt))
+    })();
+    let _ = worker.kill();
+    let _ = master.kill();
+    let _ = worker.wait();
+    let _ = master.wait();
+    result
+}
+
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let runs: usize = args
         .iter()
@@ -320,6 +582,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("spool-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
 
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
+    if only == "sessions" {
+        let result = sessions_bench(&rt, &scratch, runs);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return result;
+    }
     let mut bare = Vec::new();
     let mut cold = Vec::new();
     let mut warm = Vec::new();
@@ -361,6 +634,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     row("spool job create --stream, cold cluster", &cold, "<= 1.25");
     row("spool job create --stream, warm cluster", &warm, "<= 1.10");
+    let result = if only == "jobs" { Ok(()) } else { sessions_bench(&rt, &scratch, runs) };
     let _ = std::fs::remove_dir_all(&scratch);
-    Ok(())
+    result
 }
