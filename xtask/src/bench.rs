@@ -311,10 +311,18 @@ impl Http {
     fn connect(port: u16, token: &str) -> anyhow::Result<Http> {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_nodelay(true)?;
-        Ok(Http { stream, auth: format!("Bearer {token}") })
+        Ok(Http {
+            stream,
+            auth: format!("Bearer {token}"),
+        })
     }
 
-    fn request(&mut self, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+    fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<(u16, String)> {
         let body = body.unwrap_or("");
         write!(
             self.stream,
@@ -329,12 +337,18 @@ impl Http {
             head.push(byte[0]);
         }
         let head = String::from_utf8_lossy(&head).to_string();
-        let status: u16 = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
         let length: usize = head
             .lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
             })
             .unwrap_or(0);
         let mut body = vec![0u8; length];
@@ -355,11 +369,20 @@ fn json_field(body: &str, key: &str) -> Option<String> {
 }
 
 fn server_port(server: &Server) -> u16 {
-    server.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+    server
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
 }
 
 fn server_token(server: &Server) -> anyhow::Result<String> {
-    Ok(std::fs::read_to_string(server.data_dir.join("admin.token"))?.trim().to_string())
+    Ok(
+        std::fs::read_to_string(server.data_dir.join("admin.token"))?
+            .trim()
+            .to_string(),
+    )
 }
 
 /// Creates a session through the Livy API and waits until it is idle; returns the seconds and id.
@@ -388,7 +411,11 @@ fn delete_session(server: &Server, id: &str) -> anyhow::Result<()> {
 /// One `1+1` through the Livy API: submit, then poll until available.
 fn statement_rtt(http: &mut Http, id: &str) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let (status, body) = http.request("POST", &format!("/sessions/{id}/statements"), Some(r#"{"code":"1+1"}"#))?;
+    let (status, body) = http.request(
+        "POST",
+        &format!("/sessions/{id}/statements"),
+        Some(r#"{"code":"1+1"}"#),
+    )?;
     anyhow::ensure!(status == 201, "statement: {status} {body}");
     let seq = json_field(&body, "id").unwrap_or_default();
     loop {
@@ -423,7 +450,9 @@ fn load(server: &Server, path: &str, threads: usize, seconds: f64) -> anyhow::Re
         .collect();
     let mut total = 0;
     for handle in handles {
-        total += handle.join().map_err(|_| anyhow::anyhow!("load thread panicked"))??;
+        total += handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("load thread panicked"))??;
     }
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
@@ -471,28 +500,61 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
             }
         }
         delete_session(&warm_server, &id)?;
-        eprintln!("    bare {:.2} s, cold {:.2} s, warm {:.2} s", bare[i - 1], cold[i - 1], warm[i - 1]);
+        eprintln!(
+            "    bare {:.2} s, cold {:.2} s, warm {:.2} s",
+            bare[i - 1],
+            cold[i - 1],
+            warm[i - 1]
+        );
     }
     seed_sessions(&warm_server, 100)?;
     let one = load(&warm_server, "/sessions/1", 4, 3.0)?;
     let all = load(&warm_server, "/sessions", 4, 3.0)?;
     let base = median(&bare);
-    println!("\nSessions: Livy API, kind pyspark, 1 executor x 1 core, runtime 3.4, {runs} runs each, median (min)\n");
+    println!(
+        "\nSessions: Livy API, kind pyspark, 1 executor x 1 core, runtime 3.4, {runs} runs each, median (min)\n"
+    );
     println!("| scenario | median | min | ratio vs bare | goal |");
     println!("|---|---|---|---|---|");
     let row = |name: &str, values: &[f64], goal: &str| {
         let m = median(values);
         let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
-        println!("| {name} | {m:.2} s | {min:.2} s | {:.2} | {goal} |", m / base);
+        println!(
+            "| {name} | {m:.2} s | {min:.2} s | {:.2} | {goal} |",
+            m / base
+        );
     };
-    row("bare: master+worker by hand, pyspark driver until a statement can run", &bare, "baseline");
-    row("spool session start, cluster down (cold)", &cold, "<= 1.0 x bare");
-    row("spool session start, cluster up (warm)", &warm, "<= 0.6 x bare");
+    row(
+        "bare: master+worker by hand, pyspark driver until a statement can run",
+        &bare,
+        "baseline",
+    );
+    row(
+        "spool session start, cluster down (cold)",
+        &cold,
+        "<= 1.0 x bare",
+    );
+    row(
+        "spool session start, cluster up (warm)",
+        &warm,
+        "<= 0.6 x bare",
+    );
     println!("| spool session start, pre-warmed driver | not built yet | | | <= 300 ms |");
-    println!("| `1+1` in a local Python process holding a SparkSession | {:.4} ms | | | baseline |", median(&bare_rtt));
-    println!("| `1+1` through the Livy API (submit + poll, keep-alive) | {:.2} ms | {:.2} ms | | <= 10 ms |", median(&rtt), rtt.iter().cloned().fold(f64::INFINITY, f64::min));
-    println!("| GET /sessions/{{id}}, 101 sessions in the store, 4 connections | {one:.0} req/s | | | >= 5,000/s |");
-    println!("| GET /sessions, 101 sessions in the store, 4 connections | {all:.0} req/s | | | >= 1,000/s |");
+    println!(
+        "| `1+1` in a local Python process holding a SparkSession | {:.4} ms | | | baseline |",
+        median(&bare_rtt)
+    );
+    println!(
+        "| `1+1` through the Livy API (submit + poll, keep-alive) | {:.2} ms | {:.2} ms | | <= 10 ms |",
+        median(&rtt),
+        rtt.iter().cloned().fold(f64::INFINITY, f64::min)
+    );
+    println!(
+        "| GET /sessions/{{id}}, 101 sessions in the store, 4 connections | {one:.0} req/s | | | >= 5,000/s |"
+    );
+    println!(
+        "| GET /sessions, 101 sessions in the store, 4 connections | {all:.0} req/s | | | >= 1,000/s |"
+    );
     Ok(())
 }
 
@@ -505,7 +567,15 @@ fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
     let mut master = daemon(
         rt,
         "org.apache.spark.deploy.master.Master",
-        &["--host", "127.0.0.1", "--port", &port.to_string(), "--webui-port", &ui.to_string()].map(String::from),
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--webui-port",
+            &ui.to_string(),
+        ]
+        .map(String::from),
         &scratch.join("session-master"),
     )?;
     let mut worker = daemon(
@@ -541,7 +611,10 @@ fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
             .stderr(std::fs::File::create(scratch.join("bare-session.err"))?);
         spark_env(&mut driver, rt);
         let mut child = driver.spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
         let mut ready = None;
         let mut rtt = 0.0;
@@ -554,7 +627,10 @@ fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
             }
         }
         let _ = child.wait();
-        Ok((ready.ok_or_else(|| anyhow::anyhow!("bare driver never got ready"))?, rtt))
+        Ok((
+            ready.ok_or_else(|| anyhow::anyhow!("bare driver never got ready"))?,
+            rtt,
+        ))
     })();
     let _ = worker.kill();
     let _ = master.kill();
@@ -634,7 +710,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     row("spool job create --stream, cold cluster", &cold, "<= 1.25");
     row("spool job create --stream, warm cluster", &warm, "<= 1.10");
-    let result = if only == "jobs" { Ok(()) } else { sessions_bench(&rt, &scratch, runs) };
+    let result = if only == "jobs" {
+        Ok(())
+    } else {
+        sessions_bench(&rt, &scratch, runs)
+    };
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }

@@ -488,7 +488,7 @@ pub(crate) async fn start_cluster(
                 log_tail(&dir.join("master").join("stderr"), 10)
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     control
         .store()

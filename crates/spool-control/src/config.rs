@@ -28,6 +28,8 @@ pub struct Config {
     pub extra_instance_types: Vec<InstanceType>,
     /// Time a stopped process gets between SIGTERM and SIGKILL.
     pub stop_grace: Duration,
+    /// Livy's CSRF protection: non-GET Livy requests must carry `X-Requested-By`.
+    pub livy_csrf_protection: bool,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -40,6 +42,15 @@ pub struct ConfigFile {
     pub serverless: ServerlessFile,
     #[serde(default)]
     pub instance_types: Vec<InstanceTypeFile>,
+    #[serde(default)]
+    pub livy: LivyFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivyFile {
+    /// As Livy's `livy.server.csrf-protection.enabled` (default false).
+    pub csrf_protection: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +139,7 @@ impl Config {
             daemon_memory: MemoryMb(512),
             extra_instance_types,
             stop_grace: Duration::from_secs(5),
+            livy_csrf_protection: file.livy.csrf_protection.unwrap_or(false),
         })
     }
 
@@ -192,6 +204,7 @@ mod tests {
                 teardown_after: Some("30s".into()),
             },
             instance_types: Vec::new(),
+            livy: LivyFile::default(),
         }
     }
 }

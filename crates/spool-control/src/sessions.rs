@@ -454,7 +454,7 @@ async fn start(
                         "the session's driver did not start within {DRIVER_START_TIMEOUT:?}: {e}"
                     );
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     };

@@ -216,6 +216,8 @@ def serve(repl, port):
     print(f"spool repl listening on 127.0.0.1:{port}", flush=True)
     while True:
         connection, _ = listener.accept()
+        # Small replies must not wait for Nagle's algorithm.
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not handle(repl, connection):
             return
 

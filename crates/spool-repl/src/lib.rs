@@ -47,6 +47,11 @@ impl ReplClient {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
             .map_err(|source| ReplError::Connect { port, source })?;
+        // Statements are small messages; without this, Nagle's algorithm and delayed ACKs add
+        // tens of milliseconds to a round trip.
+        stream
+            .set_nodelay(true)
+            .map_err(|source| ReplError::Connect { port, source })?;
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::default();
         let reader_pending = pending.clone();

@@ -107,7 +107,11 @@ pub fn router(state: AppState) -> Router {
             get(livy::show_batch).delete(livy::delete_batch),
         )
         .route("/batches/{id}/state", get(livy::batch_state))
-        .route("/batches/{id}/log", get(livy::batch_log_route));
+        .route("/batches/{id}/log", get(livy::batch_log_route))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            livy::csrf,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .merge(livy)

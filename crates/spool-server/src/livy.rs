@@ -66,6 +66,27 @@ fn bad_request(message: impl Into<String>) -> LivyError {
     LivyError(StatusCode::BAD_REQUEST, message.into())
 }
 
+/// Livy's CSRF check: when enabled, a request other than GET/HEAD/OPTIONS must carry an
+/// `X-Requested-By` header (any value).
+pub async fn csrf(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let safe = matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    if state.control.config().livy_csrf_protection
+        && !safe
+        && !request.headers().contains_key("x-requested-by")
+    {
+        return LivyError(
+            StatusCode::BAD_REQUEST,
+            "Missing Required Header for CSRF protection.".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 pub async fn version() -> Json<Value> {
     Json(json!({
         "version": LIVY_VERSION,
@@ -273,7 +294,34 @@ pub async fn delete_session(
     Ok(Json(json!({"msg": "deleted"})))
 }
 
+/// Reads at most the last `limit` bytes of a file (whole lines), or all of it when `limit` is
+/// `None`.
+fn read_tail(path: &std::path::Path, limit: Option<u64>) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = match limit {
+        Some(limit) if len > limit => len - limit,
+        _ => 0,
+    };
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    match (start, text.find('\n')) {
+        (0, _) | (_, None) => text,
+        (_, Some(i)) => text[i + 1..].to_string(),
+    }
+}
+
 fn log_lines(state: &AppState, session_id: i64) -> Vec<String> {
+    log_lines_limited(state, session_id, None)
+}
+
+fn log_lines_limited(state: &AppState, session_id: i64, limit: Option<u64>) -> Vec<String> {
     let dir = state
         .control
         .session_dir(session_id)
@@ -281,7 +329,7 @@ fn log_lines(state: &AppState, session_id: i64) -> Vec<String> {
         .join("driver");
     let mut lines = Vec::new();
     for name in ["stdout", "stderr"] {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let text = read_tail(&dir.join(name), limit);
         if !text.is_empty() {
             lines.push(format!("{name}: "));
             lines.extend(text.lines().map(str::to_string));
@@ -319,7 +367,8 @@ pub async fn session_log(
 fn session_view(state: &AppState, session: &SessionRow) -> Value {
     let sizing: Value = serde_json::from_str(&session.sizing_json).unwrap_or(Value::Null);
     let conf: Value = serde_json::from_str(&session.conf_json).unwrap_or(json!({}));
-    let lines = log_lines(state, session.id);
+    // The view shows the last 10 lines; a few KB of each file are plenty for that.
+    let lines = log_lines_limited(state, session.id, Some(4096));
     let tail: Vec<&String> = lines.iter().skip(lines.len().saturating_sub(10)).collect();
     let memory = |key: &str| -> Value {
         sizing

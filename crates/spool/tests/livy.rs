@@ -591,3 +591,50 @@ fn the_cli_creates_a_session_runs_code_and_sql_and_deletes_it() {
     assert_eq!(ended["state_reason"], "deleted by its user");
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csrf_protection_requires_x_requested_by_when_enabled() {
+    let server = TestServer::start(
+        env!("CARGO_BIN_EXE_spool"),
+        &[],
+        Some("[livy]\ncsrf_protection = true\n"),
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = http
+        .post(format!("{}/sessions", server.url()))
+        .basic_auth("admin", Some(&server.token))
+        .json(&json!({"kind": "pyspark", "idleTimeout": "nonsense"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"msg": "Missing Required Header for CSRF protection."})
+    );
+    // With the header the request gets through (and is then judged on its own merits).
+    let response = http
+        .post(format!("{}/sessions", server.url()))
+        .basic_auth("admin", Some(&server.token))
+        .header("X-Requested-By", "sparkmagic")
+        .json(&json!({"kind": "pyspark", "idleTimeout": "nonsense"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["msg"].as_str().unwrap().contains("idleTimeout"),
+        "{body}"
+    );
+    // GETs never need it.
+    let response = http
+        .get(format!("{}/sessions", server.url()))
+        .basic_auth("admin", Some(&server.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    server.finish();
+}
