@@ -491,24 +491,16 @@ pub(crate) async fn adopt(
         return false;
     };
     let store = control.store();
-    // A statement that ran while no server listened lost its answer.
-    for statement in store
+    let repl = Arc::new(repl);
+    let running: Vec<StatementRow> = store
         .pending_statements(session.id)
         .await
         .unwrap_or_default()
-    {
-        if statement.state != "waiting" {
-            let output = error_output(
-                "Error",
-                "the server restarted while this statement ran; its result was lost",
-            );
-            let _ = store
-                .set_statement_state(statement.id, "available", Some(&output.to_string()))
-                .await;
-        }
-    }
+        .into_iter()
+        .filter(|s| s.state != "waiting")
+        .collect();
     let handle = Arc::new(SessionHandle {
-        repl: RwLock::new(Some(Arc::new(repl))),
+        repl: RwLock::new(Some(repl.clone())),
         wake: Notify::new(),
     });
     control
@@ -517,8 +509,9 @@ pub(crate) async fn adopt(
         .lock()
         .expect("session map lock")
         .insert(session.id, handle.clone());
+    let state = if running.is_empty() { "idle" } else { "busy" };
     let _ = store
-        .set_session_state(session.id, "idle", Some("adopted after a server restart"))
+        .set_session_state(session.id, state, Some("adopted after a server restart"))
         .await;
     let cluster_id = session.cluster_id.unwrap_or(-1);
     let session_id = session.id;
@@ -530,12 +523,28 @@ pub(crate) async fn adopt(
             on_driver_exit(&control, session_id, exit).await;
         });
     }
-    tokio::spawn(statement_loop(
-        control.clone(),
-        session_id,
-        cluster_id,
-        handle,
-    ));
+    let control = control.clone();
+    tokio::spawn(async move {
+        // Statements that ran across the restart: their outputs wait in the driver.
+        let store = control.store().clone();
+        for statement in running {
+            let (state, output) = match repl.result(statement.id).await {
+                Ok(Some(output)) if statement.state == "cancelling" => ("cancelled", output),
+                Ok(Some(output)) => ("available", output),
+                _ => (
+                    "available",
+                    error_output(
+                        "Error",
+                        "the driver lost this statement's result during a server restart",
+                    ),
+                ),
+            };
+            let _ = store
+                .set_statement_state(statement.id, state, Some(&output.to_string()))
+                .await;
+        }
+        statement_loop(control, session_id, cluster_id, handle).await;
+    });
     true
 }
 

@@ -4,6 +4,8 @@ Started by Spool with `spark-submit driver.py --port N`, it creates the SparkSes
 listens on 127.0.0.1:N for newline-delimited JSON requests from the Spool server:
 
     {"op": "execute", "id": 3, "kind": "pyspark" | "sql", "code": "..."}
+    {"op": "result", "id": 3}   (waits for the output of a statement sent earlier, e.g. by
+                                 a server that has since restarted)
     {"op": "cancel", "id": 3}
     {"op": "progress", "id": 3}
     {"op": "ping"}
@@ -29,6 +31,8 @@ import threading
 import traceback
 
 SQL_ROW_LIMIT = 1000
+# Outputs kept for a server that reconnects after a restart (as Livy keeps 100 statements).
+RETAINED_RESULTS = 100
 
 
 class Repl:
@@ -45,8 +49,28 @@ class Repl:
         }
         self.execution_count = 0
         self.lock = threading.Lock()
+        self.results = {}
+        self.done = {}
 
     def execute(self, statement_id, kind, code):
+        self.done.setdefault(statement_id, threading.Event())
+        output = self._execute(statement_id, kind, code)
+        self.results[statement_id] = output
+        self.done[statement_id].set()
+        for old in sorted(self.results)[:-RETAINED_RESULTS]:
+            self.results.pop(old, None)
+            self.done.pop(old, None)
+        return output
+
+    def result(self, statement_id):
+        """Waits for a statement's output; None if this driver never saw the statement."""
+        event = self.done.get(statement_id)
+        if event is None:
+            return None
+        event.wait()
+        return self.results.get(statement_id)
+
+    def _execute(self, statement_id, kind, code):
         with self.lock:
             self.execution_count += 1
             self.sc.setJobGroup(_group(statement_id), f"statement {statement_id}", True)
@@ -248,6 +272,12 @@ def handle(repl, connection):
                 reply({"req": request.get("req"), "id": request["id"], "output": output})
 
             threading.Thread(target=run, daemon=True).start()
+        elif op == "result":
+            def fetch(request=request):
+                output = repl.result(request["id"])
+                reply({"req": request.get("req"), "id": request["id"], "output": output})
+
+            threading.Thread(target=fetch, daemon=True).start()
         elif op == "cancel":
             repl.cancel(request_id)
             reply({"req": request.get("req"), "id": request_id, "cancelled": True})

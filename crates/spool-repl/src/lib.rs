@@ -120,6 +120,15 @@ impl ReplClient {
         Ok(answer.get("output").cloned().unwrap_or(Value::Null))
     }
 
+    /// Waits for the output of a statement sent earlier (possibly by a previous server);
+    /// `None` when the driver never saw it.
+    pub async fn result(&self, statement_id: i64) -> Result<Option<Value>, ReplError> {
+        let answer = self
+            .request(json!({"op": "result", "id": statement_id}))
+            .await?;
+        Ok(answer.get("output").cloned().filter(|o| !o.is_null()))
+    }
+
     /// Cancels a running statement's Spark jobs.
     pub async fn cancel(&self, statement_id: i64) -> Result<(), ReplError> {
         self.request(json!({"op": "cancel", "id": statement_id}))

@@ -5,7 +5,7 @@ use sqlx::FromRow;
 
 use crate::{Phase, Result, Store, StoreError, now};
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct SessionRow {
     pub id: i64,
     pub name: Option<String>,
@@ -130,14 +130,25 @@ impl Store {
     }
 
     /// Sessions, oldest first; only `owner_id`'s when given.
+    ///
+    /// SQLite assembles the rows into one JSON array: listing is a hot path (notebook clients
+    /// poll it), and one value crosses from SQLite's worker thread much faster than N rows.
     pub async fn list_sessions(&self, owner_id: Option<i64>) -> Result<Vec<SessionRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.owner_id \
-             WHERE (?1 IS NULL OR s.owner_id = ?1) ORDER BY s.id"
-        )))
+        let json: String = sqlx::query_scalar(
+            "SELECT COALESCE(json_group_array(json_object( \
+                'id', id, 'name', name, 'owner_id', owner_id, 'owner_name', owner_name, \
+                'kind', kind, 'state', state, 'state_reason', state_reason, 'runtime', runtime, \
+                'sizing_json', sizing_json, 'conf_json', conf_json, 'idle_timeout_s', idle_timeout_s, \
+                'cluster_id', cluster_id, 'repl_port', repl_port, 'spark_app_id', spark_app_id, \
+                'spark_ui_url', spark_ui_url, 'phases_json', phases_json, 'created_at', created_at, \
+                'last_activity_at', last_activity_at, 'ended_at', ended_at)), '[]') \
+             FROM (SELECT s.*, u.name AS owner_name FROM sessions s JOIN users u ON u.id = s.owner_id \
+                   WHERE (?1 IS NULL OR s.owner_id = ?1) ORDER BY s.id)",
+        )
         .bind(owner_id)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_one(&self.pool)
+        .await?;
+        serde_json::from_str(&json).map_err(|e| StoreError::Query(sqlx::Error::Decode(Box::new(e))))
     }
 
     pub async fn sessions_in_state(&self, states: &[&str]) -> Result<Vec<SessionRow>> {

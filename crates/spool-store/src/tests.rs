@@ -122,3 +122,43 @@ async fn state_survives_reopen() {
     let store = Store::open(&path).await.unwrap();
     assert!(store.job_by_name("kept").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn sessions_list_with_their_owner_and_fields() {
+    let (_dir, store) = store().await;
+    let alice = store.create_user("alice", "ha", false).await.unwrap();
+    let bob = store.create_user("bob", "hb", false).await.unwrap();
+    for (owner, name) in [
+        (alice.id, Some("a1")),
+        (bob.id, None),
+        (alice.id, Some("a2")),
+    ] {
+        store
+            .insert_session(&NewSession {
+                name: name.map(str::to_string),
+                owner_id: owner,
+                kind: "pyspark".into(),
+                runtime: "3.4".into(),
+                sizing_json: "{}".into(),
+                conf_json: "{}".into(),
+                idle_timeout_s: 60,
+            })
+            .await
+            .unwrap();
+    }
+    let all = store.list_sessions(None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let mine = store.list_sessions(Some(alice.id)).await.unwrap();
+    let names: Vec<_> = mine.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, [Some("a1".to_string()), Some("a2".to_string())]);
+    assert_eq!(mine[0].owner_name, "alice");
+    assert_eq!(mine[0].state, "not_started");
+    assert_eq!(mine[0].phases().len(), 1);
+    // The one-row JSON listing matches the row-by-row lookup.
+    let one = store.session(mine[1].id).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_value(&one).unwrap(),
+        serde_json::to_value(&mine[1]).unwrap()
+    );
+    assert!(store.list_sessions(Some(999)).await.unwrap().is_empty());
+}

@@ -386,10 +386,27 @@ async fn a_session_survives_a_server_crash_with_its_statements() {
     livy.wait_statement(id, 0, &["available"], Duration::from_secs(30))
         .await;
 
+    // A statement is running when the server crashes.
+    livy.call(
+        reqwest::Method::POST,
+        &format!("/sessions/{id}/statements"),
+        Some(json!({"code": "import time\ntime.sleep(6)\nprint('finished while the server was down')"})),
+    )
+    .await;
+    livy.wait_statement(id, 1, &["running"], Duration::from_secs(30))
+        .await;
+
     server.kill9();
     server.restart();
 
-    // Same session, same driver, same variables; earlier statements are still there.
+    // Same session, same driver, same variables; the running statement's result is not lost.
+    let done = livy
+        .wait_statement(id, 1, &["available"], Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        done["output"]["data"]["text/plain"], "finished while the server was down",
+        "{done:#}"
+    );
     let view = livy
         .wait_state(id, &["idle"], Duration::from_secs(30))
         .await;
@@ -401,12 +418,12 @@ async fn a_session_survives_a_server_crash_with_its_statements() {
     )
     .await;
     let done = livy
-        .wait_statement(id, 1, &["available"], Duration::from_secs(30))
+        .wait_statement(id, 2, &["available"], Duration::from_secs(30))
         .await;
     assert_eq!(done["output"]["data"]["text/plain"], "'state survives'");
     assert_eq!(
         livy.get(&format!("/sessions/{id}/statements")).await["total_statements"],
-        2
+        3
     );
     let (status, _, _) = livy
         .call(reqwest::Method::DELETE, &format!("/sessions/{id}"), None)
