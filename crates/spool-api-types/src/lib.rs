@@ -145,6 +145,9 @@ pub struct CatalogView {
     pub default_runtime: String,
     pub instance_types: Vec<InstanceTypeView>,
     pub capacity: CapacityView,
+    /// Pre-warmed drivers ready to be claimed by a session with default settings.
+    #[serde(default)]
+    pub prewarmed_sessions_ready: u32,
 }
 
 /// The server host's capacity and what is in use.

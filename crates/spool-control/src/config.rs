@@ -30,6 +30,9 @@ pub struct Config {
     pub stop_grace: Duration,
     /// Livy's CSRF protection: non-GET Livy requests must carry `X-Requested-By`.
     pub livy_csrf_protection: bool,
+    /// Idle drivers (each on its own small cluster) kept ready for the default runtime, so a
+    /// session with default settings starts at once.
+    pub prewarmed_sessions: u32,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -44,6 +47,15 @@ pub struct ConfigFile {
     pub instance_types: Vec<InstanceTypeFile>,
     #[serde(default)]
     pub livy: LivyFile,
+    #[serde(default)]
+    pub sessions: SessionsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsFile {
+    /// Pre-warmed drivers kept ready (default 1).
+    pub prewarm: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +152,7 @@ impl Config {
             extra_instance_types,
             stop_grace: Duration::from_secs(5),
             livy_csrf_protection: file.livy.csrf_protection.unwrap_or(false),
+            prewarmed_sessions: file.sessions.prewarm.unwrap_or(1),
         })
     }
 
@@ -205,6 +218,7 @@ mod tests {
             },
             instance_types: Vec::new(),
             livy: LivyFile::default(),
+            sessions: SessionsFile::default(),
         }
     }
 }

@@ -110,6 +110,8 @@ pub(crate) struct Inner {
     pub running: Mutex<HashMap<i64, watch::Sender<bool>>>,
     /// Sessions this server runs: their REPL connections and statement queues.
     pub session_runners: Mutex<HashMap<i64, Arc<sessions::SessionHandle>>>,
+    /// Wakes the pre-warm loop when a pre-warmed driver was claimed.
+    pub prewarm_wake: Notify,
     /// Serializes placement decisions and cluster state changes.
     pub placement: tokio::sync::Mutex<()>,
     /// Tells background loops to stop.
@@ -149,6 +151,7 @@ impl Control {
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
                 session_runners: Mutex::new(HashMap::new()),
+                prewarm_wake: Notify::new(),
                 placement: tokio::sync::Mutex::new(()),
                 shutdown,
             }),
@@ -183,6 +186,7 @@ impl Control {
         tokio::spawn(cluster::schedule_loop(self.clone()));
         tokio::spawn(cluster::teardown_loop(self.clone()));
         tokio::spawn(sessions::timeout_loop(self.clone()));
+        tokio::spawn(sessions::prewarm_loop(self.clone()));
     }
 
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for
@@ -305,6 +309,14 @@ impl Control {
                     memory_mb: t.memory_mb.0,
                 })
                 .collect(),
+            prewarmed_sessions_ready: self
+                .inner
+                .store
+                .sessions_in_state(&["idle"])
+                .await?
+                .iter()
+                .filter(|s| s.prewarmed)
+                .count() as u32,
             capacity: api::CapacityView {
                 host_cores: config.host_cores,
                 cpu_oversubscription: config.cpu_oversubscription,

@@ -120,6 +120,46 @@ impl Control {
             .map(|m| (m * 60.0).round() as i64)
             .unwrap_or(30 * 60)
             .max(1);
+        // Default settings can take a driver that is already running.
+        let defaults = settings.conf.is_empty()
+            && settings.driver_memory.is_none()
+            && settings.driver_cores.is_none()
+            && settings.executor_memory.is_none()
+            && settings.executor_cores.is_none()
+            && settings.num_executors.is_none()
+            && runtime == spool_runtime::DEFAULT_RUNTIME;
+        if defaults {
+            let claimed = match self
+                .store()
+                .claim_prewarmed_session(
+                    &runtime,
+                    owner.id,
+                    settings.name.as_deref(),
+                    &kind,
+                    idle_timeout_s,
+                )
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(StoreError::Conflict(_)) => {
+                    return Err(ControlError::Conflict {
+                        target: "name".into(),
+                        message: format!(
+                            "Duplicate session name: {}",
+                            settings.name.unwrap_or_default()
+                        ),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(id) = claimed {
+                tracing::info!(session = id, owner = %owner.name, "session started from a pre-warmed driver");
+                self.inner().prewarm_wake.notify_one();
+                if let Some(session) = self.store().session(id).await? {
+                    return Ok(session);
+                }
+            }
+        }
         let new = NewSession {
             name: settings.name.clone(),
             owner_id: owner.id,
@@ -128,6 +168,7 @@ impl Control {
             sizing_json: serde_json::to_string(&sizing).map_err(anyhow::Error::from)?,
             conf_json: serde_json::to_string(&settings.conf).map_err(anyhow::Error::from)?,
             idle_timeout_s,
+            prewarmed: false,
         };
         let session = match self.store().insert_session(&new).await {
             Ok(session) => session,
@@ -740,7 +781,7 @@ pub(crate) async fn timeout_loop(control: Control) {
         let Ok(sessions) = control.store().sessions_in_state(&["idle", "busy"]).await else {
             continue;
         };
-        for session in sessions {
+        for session in sessions.into_iter().filter(|s| !s.prewarmed) {
             if session.state == "busy" {
                 let _ = control.store().touch_session(session.id).await;
                 continue;
@@ -776,5 +817,90 @@ pub(crate) async fn stop_all(control: &Control) {
         .unwrap_or_default();
     for session in sessions {
         stop_session(control, session.id, "dead", "the server was stopped").await;
+    }
+}
+
+/// Keeps the configured number of pre-warmed drivers for the default runtime, owned by the
+/// admin and invisible to users until one is claimed. Only once the runtime is installed, and
+/// never ahead of waiting user work.
+pub(crate) async fn prewarm_loop(control: Control) {
+    let mut shutdown = control.inner().shutdown.subscribe();
+    let wanted = i64::from(control.config().prewarmed_sessions);
+    if wanted == 0 {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = control.inner().prewarm_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *control.inner().shutdown.borrow() {
+            return;
+        }
+        let runtime = spool_runtime::DEFAULT_RUNTIME;
+        if control.inner().runtimes.installed(runtime).is_none() {
+            continue;
+        }
+        let store = control.store();
+        let waiting_jobs = store
+            .jobs_in_status(&["NotStarted", "Queued"])
+            .await
+            .map(|j| j.len())
+            .unwrap_or(1);
+        let waiting_sessions = store
+            .sessions_in_state(&["not_started"])
+            .await
+            .map(|s| s.iter().filter(|s| !s.prewarmed).count())
+            .unwrap_or(1);
+        if waiting_jobs + waiting_sessions > 0 {
+            continue;
+        }
+        let Ok(have) = store.prewarmed_sessions(runtime).await else {
+            continue;
+        };
+        if have >= wanted {
+            continue;
+        }
+        let Ok(Some(admin)) = store.user_by_name("admin").await else {
+            continue;
+        };
+        let sizing = SparkSizing {
+            driver_cores: 1,
+            driver_memory: MemoryMb(1024),
+            executor_cores: 1,
+            executor_memory: MemoryMb(1024),
+            executor_instances: 1,
+            dynamic_allocation: None,
+        };
+        // Only when it fits now: a pre-warmed driver must never queue ahead of real work.
+        let Ok((used_cores, used_memory)) = cluster::used_capacity(&control).await else {
+            continue;
+        };
+        let config = control.config();
+        let need_memory = 2 * 1024 + 2 * config.daemon_memory.0;
+        if used_cores + 2 > config.schedulable_cores()
+            || used_memory + need_memory > config.host_memory.0
+        {
+            continue;
+        }
+        let new = NewSession {
+            name: None,
+            owner_id: admin.id,
+            kind: "shared".into(),
+            runtime: runtime.to_string(),
+            sizing_json: serde_json::to_string(&sizing).unwrap_or_default(),
+            conf_json: "{}".into(),
+            // Pre-warmed drivers do not time out; the timeout starts when a user claims one.
+            idle_timeout_s: 365 * 24 * 3600,
+            prewarmed: true,
+        };
+        match store.insert_session(&new).await {
+            Ok(session) => {
+                tracing::info!(session = session.id, runtime, "pre-warming a driver");
+                control.inner().wake.notify_one();
+            }
+            Err(e) => tracing::warn!(error = %e, "pre-warm a driver"),
+        }
     }
 }

@@ -158,6 +158,8 @@ pub struct ServeOptions {
     pub cache_dir: PathBuf,
     pub listen: String,
     pub teardown_after: Option<Duration>,
+    /// Pre-warmed drivers (overrides `sessions.prewarm` in the config file).
+    pub prewarm: Option<u32>,
     /// Leave drivers and clusters running on a graceful stop, for the next server to adopt.
     pub keep_running_on_stop: bool,
     /// Install the default runtime in the background at start if it is missing.
@@ -189,6 +191,9 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let mut config = load_config(&options.data_dir)?;
     if let Some(teardown_after) = options.teardown_after {
         config.teardown_after = teardown_after;
+    }
+    if let Some(prewarm) = options.prewarm {
+        config.prewarmed_sessions = prewarm;
     }
     let listener = TcpListener::bind(&options.listen)
         .await

@@ -26,6 +26,9 @@ pub struct SessionRow {
     pub created_at: String,
     pub last_activity_at: String,
     pub ended_at: Option<String>,
+    /// Started ahead of demand and not yet handed to a user.
+    #[serde(default)]
+    pub prewarmed: bool,
 }
 
 impl SessionRow {
@@ -44,6 +47,7 @@ pub struct NewSession {
     pub sizing_json: String,
     pub conf_json: String,
     pub idle_timeout_s: i64,
+    pub prewarmed: bool,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -63,7 +67,7 @@ pub struct StatementRow {
 const SESSION_COLUMNS: &str = "s.id, s.name, s.owner_id, u.name AS owner_name, s.kind, s.state, \
     s.state_reason, s.runtime, s.sizing_json, s.conf_json, s.idle_timeout_s, s.cluster_id, \
     s.repl_port, s.spark_app_id, s.spark_ui_url, s.phases_json, s.created_at, \
-    s.last_activity_at, s.ended_at";
+    s.last_activity_at, s.ended_at, s.prewarmed";
 
 /// Session states after which nothing changes.
 pub const FINISHED_SESSION_STATES: &[&str] = &["dead", "killed", "success", "error"];
@@ -82,8 +86,8 @@ impl Store {
         .expect("phases serialize");
         let res = sqlx::query_scalar::<_, i64>(
             "INSERT INTO sessions (name, owner_id, kind, state, runtime, sizing_json, conf_json, \
-             idle_timeout_s, phases_json, created_at, last_activity_at) \
-             VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed) \
+             VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -95,6 +99,7 @@ impl Store {
         .bind(&phases)
         .bind(&at)
         .bind(&at)
+        .bind(new.prewarmed)
         .fetch_one(&self.pool)
         .await;
         let id = match res {
@@ -141,9 +146,10 @@ impl Store {
                 'sizing_json', sizing_json, 'conf_json', conf_json, 'idle_timeout_s', idle_timeout_s, \
                 'cluster_id', cluster_id, 'repl_port', repl_port, 'spark_app_id', spark_app_id, \
                 'spark_ui_url', spark_ui_url, 'phases_json', phases_json, 'created_at', created_at, \
-                'last_activity_at', last_activity_at, 'ended_at', ended_at)), '[]') \
+                'last_activity_at', last_activity_at, 'ended_at', ended_at, \
+                'prewarmed', json(CASE WHEN prewarmed THEN 'true' ELSE 'false' END))), '[]') \
              FROM (SELECT s.*, u.name AS owner_name FROM sessions s JOIN users u ON u.id = s.owner_id \
-                   WHERE (?1 IS NULL OR s.owner_id = ?1) ORDER BY s.id)",
+                   WHERE (?1 IS NULL OR s.owner_id = ?1) AND s.prewarmed = 0 ORDER BY s.id)",
         )
         .bind(owner_id)
         .fetch_one(&self.pool)
@@ -192,6 +198,62 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() == 1)
+    }
+
+    /// Hands an idle pre-warmed session of `runtime` to a user; returns its id, or `None` when
+    /// none is ready. The session's cluster becomes the user's too.
+    pub async fn claim_prewarmed_session(
+        &self,
+        runtime: &str,
+        owner_id: i64,
+        name: Option<&str>,
+        kind: &str,
+        idle_timeout_s: i64,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let claimed: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "UPDATE sessions SET prewarmed = 0, owner_id = ?1, name = ?2, kind = ?3, \
+             idle_timeout_s = ?4, last_activity_at = ?5, \
+             phases_json = json_insert(phases_json, '$[#]', json_object('status', 'claimed', 'at', ?5)), \
+             state_reason = 'started from a pre-warmed driver' \
+             WHERE id = (SELECT id FROM sessions WHERE prewarmed = 1 AND state = 'idle' AND runtime = ?6 \
+                         ORDER BY id LIMIT 1) \
+             RETURNING id, cluster_id",
+        )
+        .bind(owner_id)
+        .bind(name)
+        .bind(kind)
+        .bind(idle_timeout_s)
+        .bind(now())
+        .bind(runtime)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("session name {}", name.unwrap_or_default()))
+            }
+            other => StoreError::Query(other),
+        })?;
+        if let Some((_, Some(cluster_id))) = claimed {
+            sqlx::query("UPDATE clusters SET owner_id = ? WHERE id = ?")
+                .bind(owner_id)
+                .bind(cluster_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(claimed.map(|(id, _)| id))
+    }
+
+    /// Pre-warmed sessions of `runtime` that are starting or ready.
+    pub async fn prewarmed_sessions(&self, runtime: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE prewarmed = 1 AND runtime = ? \
+             AND state IN ('not_started', 'starting', 'idle')",
+        )
+        .bind(runtime)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Records a start phase that is not a Livy state (`cluster_provisioning`, `driver_starting`).

@@ -142,6 +142,7 @@ async fn sessions_list_with_their_owner_and_fields() {
                 sizing_json: "{}".into(),
                 conf_json: "{}".into(),
                 idle_timeout_s: 60,
+                prewarmed: false,
             })
             .await
             .unwrap();

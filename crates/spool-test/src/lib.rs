@@ -90,6 +90,12 @@ impl TestServer {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--no-runtime-install")
+            // Pre-warmed drivers hold a cluster; only tests that ask for them get them.
+            .args(if self.extra_args.iter().any(|a| a == "--prewarm") {
+                &[][..]
+            } else {
+                &["--prewarm", "0"][..]
+            })
             .args(&self.extra_args)
             .env("SPOOL_CACHE_DIR", cache_dir())
             .env("SPOOL_LOG", "info")

@@ -655,3 +655,67 @@ async fn csrf_protection_requires_x_requested_by_when_enabled() {
     assert_eq!(response.status(), 200);
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_with_default_settings_starts_from_a_pre_warmed_driver_at_once() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "1"], None);
+    let client = server.client();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while client.catalog().await.unwrap().prewarmed_sessions_ready < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "no pre-warmed driver:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Pre-warmed drivers are nobody's sessions until claimed.
+    assert!(client.sessions().await.unwrap().sessions.is_empty());
+    let livy = Livy::new(&server);
+    let started = Instant::now();
+    let (status, view, _) = livy
+        .call(
+            reqwest::Method::POST,
+            "/sessions",
+            Some(json!({"kind": "pyspark"})),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(status, 201);
+    assert_eq!(view["state"], "idle", "{view:#}");
+    assert!(took < Duration::from_secs(1), "claiming took {took:?}");
+    assert_eq!(view["stateReason"], "started from a pre-warmed driver");
+    let id = view["id"].as_i64().unwrap();
+    livy.call(
+        reqwest::Method::POST,
+        &format!("/sessions/{id}/statements"),
+        Some(json!({"code": "spark.range(3).count()"})),
+    )
+    .await;
+    let done = livy
+        .wait_statement(id, 0, &["available"], Duration::from_secs(60))
+        .await;
+    assert_eq!(done["output"]["data"]["text/plain"], "3");
+    // The pool is refilled for the next user; the claimed driver is never handed out again.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while client.catalog().await.unwrap().prewarmed_sessions_ready < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the pre-warmed pool was not refilled"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, second, _) = livy
+        .call(
+            reqwest::Method::POST,
+            "/sessions",
+            Some(json!({"kind": "sql"})),
+        )
+        .await;
+    assert_ne!(second["id"], view["id"]);
+    assert_eq!(second["state"], "idle");
+    let sessions = client.sessions().await.unwrap().sessions;
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions.iter().all(|s| s.owner == "admin"));
+    server.finish();
+}

@@ -21,6 +21,9 @@ pub struct ServeArgs {
     /// the first job needs it).
     #[arg(long)]
     pub no_runtime_install: bool,
+    /// Idle drivers kept ready for sessions with default settings (default 1; 0 turns it off).
+    #[arg(long, value_name = "N")]
+    pub prewarm: Option<u32>,
     /// Machine-wide cache of runtimes. Defaults to $SPOOL_CACHE_DIR, else ~/.cache/spool.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -41,6 +44,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             .unwrap_or_else(spool_core::paths::default_cache_dir),
         listen: args.listen,
         teardown_after: args.teardown_after,
+        prewarm: args.prewarm,
         keep_running_on_stop: args.keep_running_on_stop,
         install_default_runtime: !args.no_runtime_install,
         progress_bar: std::io::stderr().is_terminal(),
