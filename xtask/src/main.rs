@@ -70,13 +70,35 @@ fn setup() -> anyhow::Result<()> {
             cmd
         })?;
     }
-    step("install Livy clients (livy)", {
+    // sparkmagic pulls in requests-kerberos, whose pykerberos builds against the Kerberos
+    // headers: install them where they are missing and we can (a fresh Debian machine).
+    let have_krb5 = Command::new("krb5-config")
+        .arg("--version")
+        .output()
+        .is_ok();
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    if !have_krb5 && is_root && Path::new("/usr/bin/apt-get").exists() {
+        step("install Kerberos headers for sparkmagic (libkrb5-dev)", {
+            let mut cmd = Command::new("sh");
+            cmd.args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libkrb5-dev",
+            ]);
+            cmd
+        })?;
+    }
+    step("install Livy clients (livy, sparkmagic)", {
         let mut cmd = Command::new(venv.join("bin/pip"));
         cmd.args([
             "install",
             "--quiet",
             "--disable-pip-version-check",
             "livy==0.8.0",
+            "sparkmagic==0.23.0",
         ]);
         cmd
     })

@@ -31,6 +31,34 @@ fn pylivy_runs_code_reads_a_dataframe_and_runs_sql() {
     server.finish();
 }
 
+#[test]
+fn sparkmagics_client_library_runs_statements_and_sql_to_pandas() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/sparkmagic_session.py");
+    let home = std::env::temp_dir().join(format!("spool-sparkmagic-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let out = std::process::Command::new(client_python())
+        .arg(script)
+        .arg(server.url())
+        .arg("admin")
+        .arg(&server.token)
+        // sparkmagic writes its logs and config under HOME.
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    assert!(
+        out.status.success(),
+        "sparkmagic failed:\n{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        server.log()
+    );
+    assert!(stdout(&out).contains("sparkmagic ok"));
+    server.finish();
+}
+
 struct Livy {
     http: reqwest::Client,
     url: String,

@@ -36,5 +36,6 @@ ok, output, _ = Command("raise ValueError('expected')").execute(session)
 assert not ok and "expected" in str(output), output
 
 assert session.get_spark_ui_url() is not None
+session_id = session.id
 session.delete()
-print(f"sparkmagic ok (session {session.id})")
+print(f"sparkmagic ok (session {session_id})")
