@@ -100,44 +100,75 @@ fn daemon(rt: &Runtime, class: &str, args: &[String], log: &Path) -> anyhow::Res
     Ok(cmd.spawn()?)
 }
 
+/// A standalone master and one worker started by hand, as a user would without Spool; stopped
+/// when dropped.
+struct BareCluster {
+    port: u16,
+    ui: u16,
+    master: Child,
+    worker: Child,
+}
+
+impl BareCluster {
+    fn start(rt: &Runtime, scratch: &Path, tag: &str) -> anyhow::Result<BareCluster> {
+        let (port, ui, worker_ui) = (free_port()?, free_port()?, free_port()?);
+        let work = scratch.join(format!("{tag}-work"));
+        std::fs::create_dir_all(&work)?;
+        let master = daemon(
+            rt,
+            "org.apache.spark.deploy.master.Master",
+            &[
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--webui-port",
+                &ui.to_string(),
+            ]
+            .map(String::from),
+            &scratch.join(format!("{tag}-master")),
+        )?;
+        let worker = daemon(
+            rt,
+            "org.apache.spark.deploy.worker.Worker",
+            &[
+                format!("spark://127.0.0.1:{port}"),
+                "--host".into(),
+                "127.0.0.1".into(),
+                "--webui-port".into(),
+                worker_ui.to_string(),
+                "--cores".into(),
+                "1".into(),
+                "--memory".into(),
+                "1g".into(),
+                "--work-dir".into(),
+                work.display().to_string(),
+            ],
+            &scratch.join(format!("{tag}-worker")),
+        )?;
+        Ok(BareCluster {
+            port,
+            ui,
+            master,
+            worker,
+        })
+    }
+}
+
+impl Drop for BareCluster {
+    fn drop(&mut self) {
+        let _ = self.worker.kill();
+        let _ = self.master.kill();
+        let _ = self.worker.wait();
+        let _ = self.master.wait();
+    }
+}
+
 /// One bare run: fresh master and worker, wait until the worker registered, spark-submit.
 fn bare_run(rt: &Runtime, script: &Path, scratch: &Path) -> anyhow::Result<f64> {
-    let (port, ui, worker_ui) = (free_port()?, free_port()?, free_port()?);
-    let work = scratch.join("bare-work");
-    std::fs::create_dir_all(&work)?;
     let started = Instant::now();
-    let mut master = daemon(
-        rt,
-        "org.apache.spark.deploy.master.Master",
-        &[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--webui-port",
-            &ui.to_string(),
-        ]
-        .map(String::from),
-        &scratch.join("master"),
-    )?;
-    let mut worker = daemon(
-        rt,
-        "org.apache.spark.deploy.worker.Worker",
-        &[
-            format!("spark://127.0.0.1:{port}"),
-            "--host".into(),
-            "127.0.0.1".into(),
-            "--webui-port".into(),
-            worker_ui.to_string(),
-            "--cores".into(),
-            "1".into(),
-            "--memory".into(),
-            "1g".into(),
-            "--work-dir".into(),
-            work.display().to_string(),
-        ],
-        &scratch.join("worker"),
-    )?;
+    let cluster = BareCluster::start(rt, scratch, "bare")?;
+    let (port, ui) = (cluster.port, cluster.ui);
     let result = (|| -> anyhow::Result<f64> {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
@@ -181,10 +212,7 @@ fn bare_run(rt: &Runtime, script: &Path, scratch: &Path) -> anyhow::Result<f64> 
         }
         Ok(started.elapsed().as_secs_f64())
     })();
-    let _ = worker.kill();
-    let _ = master.kill();
-    let _ = worker.wait();
-    let _ = master.wait();
+    drop(cluster);
     result
 }
 
@@ -600,42 +628,9 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
 
 /// Bare baseline: master and worker by hand, then a pyspark driver until `ready`.
 fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
-    let (port, ui, worker_ui) = (free_port()?, free_port()?, free_port()?);
-    let work = scratch.join("bare-session-work");
-    std::fs::create_dir_all(&work)?;
     let started = Instant::now();
-    let mut master = daemon(
-        rt,
-        "org.apache.spark.deploy.master.Master",
-        &[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--webui-port",
-            &ui.to_string(),
-        ]
-        .map(String::from),
-        &scratch.join("session-master"),
-    )?;
-    let mut worker = daemon(
-        rt,
-        "org.apache.spark.deploy.worker.Worker",
-        &[
-            format!("spark://127.0.0.1:{port}"),
-            "--host".into(),
-            "127.0.0.1".into(),
-            "--webui-port".into(),
-            worker_ui.to_string(),
-            "--cores".into(),
-            "1".into(),
-            "--memory".into(),
-            "1g".into(),
-            "--work-dir".into(),
-            work.display().to_string(),
-        ],
-        &scratch.join("session-worker"),
-    )?;
+    let cluster = BareCluster::start(rt, scratch, "bare-session")?;
+    let (port, ui) = (cluster.port, cluster.ui);
     let result = (|| -> anyhow::Result<(f64, f64)> {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !http_get(ui, "/json/").unwrap_or_default().contains("ALIVE") {
@@ -672,10 +667,7 @@ fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
             rtt,
         ))
     })();
-    let _ = worker.kill();
-    let _ = master.kill();
-    let _ = worker.wait();
-    let _ = master.wait();
+    drop(cluster);
     result
 }
 

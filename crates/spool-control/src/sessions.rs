@@ -505,6 +505,9 @@ async fn start(
     ) {
         store.set_session_app_id(session_id, &app_id).await?;
     }
+    // The inactivity clock starts when the session is ready, not when it was asked for: a slow
+    // start must not eat into the user's idle time.
+    store.touch_session(session_id).await?;
     store
         .set_session_state(session_id, "idle", Some("ready"))
         .await?;

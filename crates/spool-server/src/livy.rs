@@ -141,14 +141,7 @@ pub async fn create_session(
     body: axum::body::Bytes,
 ) -> LivyResult<Response> {
     let request: CreateSession = parse_body(body).await?;
-    if let Some(proxy) = &request.proxy_user
-        && proxy != &user.name
-    {
-        return Err(LivyError(
-            StatusCode::FORBIDDEN,
-            format!("User '{}' not allowed to impersonate '{proxy}'.", user.name),
-        ));
-    }
+    check_proxy_user(&user, &request.proxy_user)?;
     if !request.jars.is_empty()
         || !request.py_files.is_empty()
         || !request.files.is_empty()
@@ -317,16 +310,9 @@ fn read_tail(path: &std::path::Path, limit: Option<u64>) -> String {
     }
 }
 
-fn log_lines(state: &AppState, session_id: i64) -> Vec<String> {
-    log_lines_limited(state, session_id, None)
-}
-
-fn log_lines_limited(state: &AppState, session_id: i64, limit: Option<u64>) -> Vec<String> {
-    let dir = state
-        .control
-        .session_dir(session_id)
-        .join("logs")
-        .join("driver");
+/// A driver's stdout and stderr as log lines (Livy's `log`), each file's tail when `limit` is
+/// given.
+fn driver_log_lines(dir: &std::path::Path, limit: Option<u64>) -> Vec<String> {
     let mut lines = Vec::new();
     for name in ["stdout", "stderr"] {
         let text = read_tail(&dir.join(name), limit);
@@ -338,6 +324,50 @@ fn log_lines_limited(state: &AppState, session_id: i64, limit: Option<u64>) -> V
     lines
 }
 
+fn session_log_dir(state: &AppState, session_id: i64) -> std::path::PathBuf {
+    state
+        .control
+        .session_dir(session_id)
+        .join("logs")
+        .join("driver")
+}
+
+fn batch_log_dir(state: &AppState, job: &spool_store::JobRow) -> std::path::PathBuf {
+    state
+        .control
+        .job_log_dir(job)
+        .join("azureml")
+        .join("driver")
+}
+
+/// Livy's log paging: `size` lines from `from` (default: the tail); a negative size means all.
+fn log_page(id: i64, lines: &[String], paging: &Paging) -> Value {
+    let total = lines.len() as i64;
+    let size = match paging.size {
+        Some(n) if n < 0 => total,
+        Some(n) => n,
+        None => 100,
+    };
+    let from = paging.from.unwrap_or((total - size).max(0)).clamp(0, total);
+    let log: Vec<&String> = lines
+        .iter()
+        .skip(from as usize)
+        .take(size.max(0) as usize)
+        .collect();
+    json!({"id": id, "from": from, "total": total, "log": log})
+}
+
+/// Livy users may act only as themselves here (no impersonation).
+fn check_proxy_user(user: &UserRow, proxy_user: &Option<String>) -> LivyResult<()> {
+    match proxy_user {
+        Some(proxy) if proxy != &user.name => Err(LivyError(
+            StatusCode::FORBIDDEN,
+            format!("User '{}' not allowed to impersonate '{proxy}'.", user.name),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub async fn session_log(
     State(state): State<AppState>,
     Extension(user): Extension<UserRow>,
@@ -345,30 +375,15 @@ pub async fn session_log(
     Query(paging): Query<Paging>,
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
-    let lines = log_lines(&state, session.id);
-    let total = lines.len() as i64;
-    let size = match paging.size {
-        Some(n) if n < 0 => total,
-        Some(n) => n,
-        None => 100,
-    };
-    // Livy's default `from` is the tail.
-    let from = paging.from.unwrap_or((total - size).max(0)).clamp(0, total);
-    let log: Vec<&String> = lines
-        .iter()
-        .skip(from as usize)
-        .take(size.max(0) as usize)
-        .collect();
-    Ok(Json(
-        json!({"id": session.id, "from": from, "total": total, "log": log}),
-    ))
+    let lines = driver_log_lines(&session_log_dir(&state, session.id), None);
+    Ok(Json(log_page(session.id, &lines, &paging)))
 }
 
 fn session_view(state: &AppState, session: &SessionRow) -> Value {
     let sizing: Value = serde_json::from_str(&session.sizing_json).unwrap_or(Value::Null);
     let conf: Value = serde_json::from_str(&session.conf_json).unwrap_or(json!({}));
     // The view shows the last 10 lines; a few KB of each file are plenty for that.
-    let lines = log_lines_limited(state, session.id, Some(4096));
+    let lines = driver_log_lines(&session_log_dir(state, session.id), Some(4096));
     let tail: Vec<&String> = lines.iter().skip(lines.len().saturating_sub(10)).collect();
     let memory = |key: &str| -> Value {
         sizing
@@ -547,14 +562,7 @@ pub async fn create_batch(
     body: axum::body::Bytes,
 ) -> LivyResult<Response> {
     let request: CreateBatch = parse_body(body).await?;
-    if let Some(proxy) = &request.proxy_user
-        && proxy != &user.name
-    {
-        return Err(LivyError(
-            StatusCode::FORBIDDEN,
-            format!("User '{}' not allowed to impersonate '{proxy}'.", user.name),
-        ));
-    }
+    check_proxy_user(&user, &request.proxy_user)?;
     let _ = &request.queue;
     let batch = spool_control::BatchRequest {
         file: request
@@ -583,25 +591,8 @@ pub async fn create_batch(
     created(format!("/batches/{}", job.id), view)
 }
 
-fn batch_log(state: &AppState, job: &spool_store::JobRow) -> Vec<String> {
-    let dir = state
-        .control
-        .job_log_dir(job)
-        .join("azureml")
-        .join("driver");
-    let mut lines = Vec::new();
-    for name in ["stdout", "stderr"] {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        if !text.is_empty() {
-            lines.push(format!("{name}: "));
-            lines.extend(text.lines().map(str::to_string));
-        }
-    }
-    lines
-}
-
 fn batch_view(state: &AppState, job: &spool_store::JobRow) -> Value {
-    let lines = batch_log(state, job);
+    let lines = driver_log_lines(&batch_log_dir(state, job), Some(4096));
     let tail: Vec<&String> = lines.iter().skip(lines.len().saturating_sub(10)).collect();
     json!({
         "id": job.id,
@@ -676,22 +667,8 @@ pub async fn batch_log_route(
     Query(paging): Query<Paging>,
 ) -> LivyResult<Json<Value>> {
     let job = find_batch(&state, &user, &id).await?;
-    let lines = batch_log(&state, &job);
-    let total = lines.len() as i64;
-    let size = match paging.size {
-        Some(n) if n < 0 => total,
-        Some(n) => n,
-        None => 100,
-    };
-    let from = paging.from.unwrap_or((total - size).max(0)).clamp(0, total);
-    let log: Vec<&String> = lines
-        .iter()
-        .skip(from as usize)
-        .take(size.max(0) as usize)
-        .collect();
-    Ok(Json(
-        json!({"id": job.id, "from": from, "total": total, "log": log}),
-    ))
+    let lines = driver_log_lines(&batch_log_dir(&state, &job), None);
+    Ok(Json(log_page(job.id, &lines, &paging)))
 }
 
 pub async fn delete_batch(

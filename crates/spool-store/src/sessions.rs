@@ -347,31 +347,26 @@ impl Store {
     // Statements.
 
     /// Adds a statement as `waiting`; its `seq` is the next per-session number from 0.
+    ///
+    /// One statement, not a read then a write in a transaction: under WAL a deferred
+    /// transaction that reads first fails with SQLITE_BUSY (no retry) when another connection
+    /// writes in between, which the statement loop does all the time.
     pub async fn insert_statement(
         &self,
         session_id: i64,
         kind: &str,
         code: &str,
     ) -> Result<StatementRow> {
-        let mut tx = self.pool.begin().await?;
-        let seq: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq) + 1, 0) FROM statements WHERE session_id = ?",
-        )
-        .bind(session_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let row = sqlx::query_as(
-            "INSERT INTO statements (session_id, seq, kind, code, state) VALUES (?, ?, ?, ?, 'waiting') \
+        Ok(sqlx::query_as(
+            "INSERT INTO statements (session_id, seq, kind, code, state) \
+             SELECT ?1, COALESCE(MAX(seq) + 1, 0), ?2, ?3, 'waiting' FROM statements WHERE session_id = ?1 \
              RETURNING *",
         )
         .bind(session_id)
-        .bind(seq)
         .bind(kind)
         .bind(code)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(row)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     pub async fn statement(&self, session_id: i64, seq: i64) -> Result<Option<StatementRow>> {

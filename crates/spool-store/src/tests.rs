@@ -163,3 +163,41 @@ async fn sessions_list_with_their_owner_and_fields() {
     );
     assert!(store.list_sessions(Some(999)).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn statements_get_consecutive_numbers_under_concurrent_writes() {
+    let (_dir, store) = store().await;
+    let user = store.create_user("u", "h", false).await.unwrap();
+    let session = store
+        .insert_session(&NewSession {
+            name: None,
+            owner_id: user.id,
+            kind: "pyspark".into(),
+            runtime: "3.4".into(),
+            sizing_json: "{}".into(),
+            conf_json: "{}".into(),
+            idle_timeout_s: 60,
+            prewarmed: false,
+        })
+        .await
+        .unwrap();
+    // Another writer keeps touching the session while statements are added.
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                store.touch_session(session.id).await.unwrap();
+            }
+        })
+    };
+    let mut seqs = Vec::new();
+    for i in 0..50 {
+        let statement = store
+            .insert_statement(session.id, "pyspark", &format!("{i}"))
+            .await
+            .unwrap();
+        seqs.push(statement.seq);
+    }
+    writer.await.unwrap();
+    assert_eq!(seqs, (0..50).collect::<Vec<i64>>());
+}
