@@ -654,25 +654,15 @@ async fn statement_loop(
             .execute(statement.id, &statement.kind, &statement.code)
             .await;
         progress.abort();
-        let _ = store.touch_session(session_id).await;
-        let (state, output) = match result {
-            Ok(output) => {
-                let now = store
-                    .statement(session_id, statement.seq)
-                    .await
-                    .ok()
-                    .flatten();
-                let cancelled = now.is_some_and(|s| s.state == "cancelling");
-                (if cancelled { "cancelled" } else { "available" }, output)
-            }
-            Err(e) => (
-                "available",
-                error_output("Error", &format!("Interpreter died:\n{e}")),
-            ),
+        let output = match result {
+            Ok(output) => output,
+            Err(e) => error_output("Error", &format!("Interpreter died:\n{e}")),
         };
+        // The result first, so a polling client sees it as early as possible; then activity.
         let _ = store
-            .set_statement_state(statement.id, state, Some(&output.to_string()))
+            .finish_statement(statement.id, &output.to_string())
             .await;
+        let _ = store.touch_session(session_id).await;
         if handle.repl.read().await.is_none() {
             return;
         }

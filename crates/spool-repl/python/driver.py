@@ -74,14 +74,14 @@ class Repl:
         with self.lock:
             self.execution_count += 1
             self.sc.setJobGroup(_group(statement_id), f"statement {statement_id}", True)
+            # The group stays set until the next statement sets its own: clearing it would cost
+            # another JVM round trip on every statement.
             try:
                 if kind == "sql":
                     return self._sql(code)
                 return self._python(code)
             except BaseException as error:  # noqa: BLE001 - every failure becomes an output
                 return self._error(error)
-            finally:
-                self.sc.setJobGroup("", "", True)
 
     def _ok(self, data):
         return {"status": "ok", "execution_count": self.execution_count, "data": data}

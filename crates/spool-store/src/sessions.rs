@@ -412,6 +412,22 @@ impl Store {
         Ok(())
     }
 
+    /// Records a statement's output: `cancelled` if a cancel was requested meanwhile, else
+    /// `available`.
+    pub async fn finish_statement(&self, id: i64, output_json: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE statements SET state = CASE WHEN state = 'cancelling' THEN 'cancelled' ELSE 'available' END, \
+             output_json = ?1, completed_ms = ?2, progress = 1.0 \
+             WHERE id = ?3 AND state NOT IN ('available', 'cancelled')",
+        )
+        .bind(output_json)
+        .bind(millis())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn set_statement_progress(&self, id: i64, progress: f64) -> Result<()> {
         sqlx::query("UPDATE statements SET progress = ? WHERE id = ? AND state = 'running'")
             .bind(progress)
