@@ -645,6 +645,15 @@ pub(crate) async fn teardown_all(control: &Control, reason: &str) {
     }
 }
 
+/// Hands a cluster back after its job or session: torn down when it `broke` during start-up
+/// (the reason given), otherwise released to be kept warm.
+pub(crate) async fn hand_back(control: &Control, cluster_id: i64, broke: Option<&str>) {
+    match broke {
+        Some(reason) => teardown(control, cluster_id, reason).await,
+        None => release(control, cluster_id).await,
+    }
+}
+
 /// Hands a cluster back after a job: idle (kept warm) unless it is already going away.
 pub(crate) async fn release(control: &Control, cluster_id: i64) {
     let inner = control.inner();

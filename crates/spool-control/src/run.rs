@@ -89,11 +89,8 @@ async fn finish(control: &Control, job_id: i64, cluster_id: i64, cluster_broken:
         .lock()
         .expect("running map lock")
         .remove(&job_id);
-    if cluster_broken {
-        cluster::teardown(control, cluster_id, "its first job failed during start-up").await;
-    } else {
-        cluster::release(control, cluster_id).await;
-    }
+    let broken = cluster_broken.then_some("its first job failed during start-up");
+    cluster::hand_back(control, cluster_id, broken).await;
 }
 
 fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {

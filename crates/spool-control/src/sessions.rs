@@ -362,11 +362,8 @@ async fn forget(control: &Control, session_id: i64, cluster_id: i64, cluster_bro
         .lock()
         .expect("session map lock")
         .remove(&session_id);
-    if cluster_broken {
-        cluster::teardown(control, cluster_id, "its session failed during start-up").await;
-    } else {
-        cluster::release(control, cluster_id).await;
-    }
+    let broken = cluster_broken.then_some("its session failed during start-up");
+    cluster::hand_back(control, cluster_id, broken).await;
 }
 
 async fn start(
