@@ -258,6 +258,15 @@ pub struct CreateSession {
     pub executor_memory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executors: Option<u32>,
+    /// Dynamic allocation: at least this many executors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_executors: Option<u32>,
+    /// Dynamic allocation: at most this many executors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_executors: Option<u32>,
+    /// An instance type that bounds the driver and each executor, as for jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
     /// Minutes without activity after which the session ends (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_minutes: Option<f64>,

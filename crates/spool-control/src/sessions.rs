@@ -36,6 +36,10 @@ pub struct SessionSettings {
     pub executor_memory: Option<String>,
     pub executor_cores: Option<u32>,
     pub num_executors: Option<u32>,
+    /// Dynamic allocation bounds (min, max executors) instead of a fixed number.
+    pub dynamic_allocation: Option<(u32, u32)>,
+    /// Bounds the size of the driver and of each executor, as for jobs.
+    pub instance_type: Option<String>,
     pub conf: BTreeMap<String, String>,
     /// Minutes without activity after which the session ends.
     pub idle_timeout_minutes: Option<f64>,
@@ -114,6 +118,57 @@ impl Control {
             executor_instances: settings.num_executors.unwrap_or(1).max(1),
             dynamic_allocation: None,
         };
+        let mut sizing = sizing;
+        if let Some((min, max)) = settings.dynamic_allocation {
+            if min == 0 || min > max {
+                return Err(invalid(
+                    "dynamic_allocation",
+                    format!(
+                        "Dynamic min executors should be bigger than 0 and min executors should be equal or less than max executors. (got min {min}, max {max})"
+                    ),
+                ));
+            }
+            sizing.executor_instances = settings.num_executors.unwrap_or(min).clamp(min, max);
+            sizing.dynamic_allocation = Some(spool_spec::DynamicAllocation {
+                min_executors: min,
+                max_executors: max,
+            });
+        }
+        if let Some(name) = &settings.instance_type {
+            let catalog = self.spec_catalog();
+            let instance = catalog
+                .instance_types
+                .iter()
+                .find(|t| t.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    invalid(
+                        "instance_type",
+                        format!(
+                            "Instance type must be specified for the list of {}",
+                            catalog
+                                .instance_types
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
+                    )
+                })?;
+            for (role, cores, memory) in [
+                ("driver", sizing.driver_cores, sizing.driver_memory),
+                ("executor", sizing.executor_cores, sizing.executor_memory),
+            ] {
+                if cores > instance.cores || memory > instance.memory_mb {
+                    return Err(invalid(
+                        "instance_type",
+                        format!(
+                            "one {role} needs {cores} cores and {memory} but instance type `{}` has {} cores and {}",
+                            instance.name, instance.cores, instance.memory_mb
+                        ),
+                    ));
+                }
+            }
+        }
         cluster::check_ever_fits(self, &sizing)?;
         let idle_timeout_s = settings
             .idle_timeout_minutes
@@ -127,6 +182,7 @@ impl Control {
             && settings.executor_memory.is_none()
             && settings.executor_cores.is_none()
             && settings.num_executors.is_none()
+            && settings.dynamic_allocation.is_none()
             && runtime == spool_runtime::DEFAULT_RUNTIME;
         if defaults {
             let claimed = match self
@@ -432,13 +488,29 @@ async fn start(
         "--conf".into(),
         format!(
             "spark.cores.max={}",
-            sizing.executor_cores * sizing.executor_instances
+            sizing.executor_cores * sizing.max_executors()
         ),
         "--conf".into(),
         format!("spark.ui.port={ui_port}"),
         "--conf".into(),
         format!("spark.pyspark.python={}", runtime.python.display()),
     ];
+    if let Some(da) = sizing.dynamic_allocation {
+        for setting in [
+            "spark.dynamicAllocation.enabled=true".to_string(),
+            format!("spark.dynamicAllocation.minExecutors={}", da.min_executors),
+            format!("spark.dynamicAllocation.maxExecutors={}", da.max_executors),
+            format!(
+                "spark.dynamicAllocation.initialExecutors={}",
+                sizing.executor_instances
+            ),
+            // Standalone clusters have no external shuffle service.
+            "spark.dynamicAllocation.shuffleTracking.enabled=true".to_string(),
+        ] {
+            args.push("--conf".into());
+            args.push(setting);
+        }
+    }
     for (key, value) in &conf {
         args.push("--conf".into());
         args.push(format!("{key}={value}"));

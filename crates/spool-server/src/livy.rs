@@ -188,12 +188,32 @@ pub async fn create_session(
         executor_memory: request.executor_memory,
         executor_cores: request.executor_cores,
         num_executors: request.num_executors,
+        dynamic_allocation: livy_dynamic_allocation(&conf),
+        instance_type: None,
         conf,
         idle_timeout_minutes,
     };
     let session = state.control.create_session(&user, settings).await?;
     let view = session_view(&state, &session);
     created(format!("/sessions/{}", session.id), view)
+}
+
+/// Livy clients ask for dynamic allocation through Spark conf; Spool sizes the cluster for it.
+fn livy_dynamic_allocation(conf: &BTreeMap<String, String>) -> Option<(u32, u32)> {
+    let enabled = conf
+        .get("spark.dynamicAllocation.enabled")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !enabled {
+        return None;
+    }
+    let number = |key: &str| conf.get(key).and_then(|v| v.trim().parse::<u32>().ok());
+    let min = number("spark.dynamicAllocation.minExecutors")
+        .unwrap_or(1)
+        .max(1);
+    let max = number("spark.dynamicAllocation.maxExecutors")
+        .unwrap_or(min)
+        .max(min);
+    Some((min, max))
 }
 
 fn created(location: String, body: Value) -> LivyResult<Response> {

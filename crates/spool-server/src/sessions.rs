@@ -90,6 +90,14 @@ pub async fn create(
         executor_memory: body.executor_memory,
         executor_cores: body.executor_cores,
         num_executors: body.executors,
+        dynamic_allocation: match (body.min_executors, body.max_executors) {
+            (None, None) => None,
+            (min, max) => {
+                let min = min.unwrap_or(1);
+                Some((min, max.unwrap_or(min)))
+            }
+        },
+        instance_type: body.instance_type,
         conf: body.conf,
         idle_timeout_minutes: body.timeout_minutes,
     };

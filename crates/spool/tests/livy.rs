@@ -562,6 +562,35 @@ async fn a_batch_with_airflows_exact_payload_runs_as_a_spool_job() {
 #[test]
 fn the_cli_creates_a_session_runs_code_and_sql_and_deletes_it() {
     let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    // Sizes are checked before anything starts.
+    let out = server.cli(&[
+        "session",
+        "create",
+        "--instance-type",
+        "standard_e4s_v3",
+        "--executor-memory",
+        "64g",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("one executor needs 1 cores and 64 GiB but instance type `standard_e4s_v3` has 4 cores and 32 GiB"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli(&[
+        "session",
+        "create",
+        "--min-executors",
+        "3",
+        "--max-executors",
+        "2",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Dynamic min executors should be bigger than 0"),
+        "{}",
+        stderr(&out)
+    );
     let out = server.cli(&[
         "session",
         "create",
@@ -569,6 +598,12 @@ fn the_cli_creates_a_session_runs_code_and_sql_and_deletes_it() {
         "cli",
         "--timeout",
         "5",
+        "--min-executors",
+        "1",
+        "--max-executors",
+        "2",
+        "--instance-type",
+        "standard_e4s_v3",
         "-o",
         "json",
     ]);

@@ -32,6 +32,15 @@ pub enum SessionCommand {
         /// Number of executors.
         #[arg(long)]
         executors: Option<u32>,
+        /// Dynamic allocation: at least this many executors.
+        #[arg(long)]
+        min_executors: Option<u32>,
+        /// Dynamic allocation: at most this many executors.
+        #[arg(long)]
+        max_executors: Option<u32>,
+        /// Instance type bounding the driver and each executor (e.g. `standard_e4s_v3`).
+        #[arg(long)]
+        instance_type: Option<String>,
         /// Minutes without activity after which the session ends (default 30).
         #[arg(long)]
         timeout: Option<f64>,
@@ -104,6 +113,9 @@ pub async fn run(command: SessionCommand) -> anyhow::Result<i32> {
             executor_cores,
             executor_memory,
             executors,
+            min_executors,
+            max_executors,
+            instance_type,
             timeout,
             conf,
             no_wait,
@@ -127,6 +139,9 @@ pub async fn run(command: SessionCommand) -> anyhow::Result<i32> {
                 executor_cores,
                 executor_memory,
                 executors,
+                min_executors,
+                max_executors,
+                instance_type,
                 timeout_minutes: timeout,
                 conf: conf_map,
             };
