@@ -581,12 +581,7 @@ async fn start(
         .set_session_state(session_id, "idle", Some("ready"))
         .await?;
     tracing::info!(session = session_id, "session ready");
-    tokio::spawn(statement_loop(
-        control.clone(),
-        session_id,
-        cluster_id,
-        handle.clone(),
-    ));
+    tokio::spawn(statement_loop(control.clone(), session_id, handle.clone()));
     Ok(())
 }
 
@@ -626,7 +621,6 @@ pub(crate) async fn adopt(
     let _ = store
         .set_session_state(session.id, state, Some("adopted after a server restart"))
         .await;
-    let cluster_id = session.cluster_id.unwrap_or(-1);
     let session_id = session.id;
     {
         let control = control.clone();
@@ -656,7 +650,7 @@ pub(crate) async fn adopt(
                 .set_statement_state(statement.id, state, Some(&output.to_string()))
                 .await;
         }
-        statement_loop(control, session_id, cluster_id, handle).await;
+        statement_loop(control, session_id, handle).await;
     });
     true
 }
@@ -666,12 +660,7 @@ fn error_output(ename: &str, evalue: &str) -> Value {
 }
 
 /// Runs a session's statements in order, one at a time, until the session ends.
-async fn statement_loop(
-    control: Control,
-    session_id: i64,
-    cluster_id: i64,
-    handle: Arc<SessionHandle>,
-) {
+async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHandle>) {
     let store = control.store().clone();
     loop {
         let Ok(Some(session)) = store.session(session_id).await else {
@@ -735,7 +724,6 @@ async fn statement_loop(
         if handle.repl.read().await.is_none() {
             return;
         }
-        let _ = cluster_id;
     }
 }
 

@@ -117,11 +117,16 @@ pub struct CreateSession {
     num_executors: Option<u32>,
     #[serde(default)]
     archives: Vec<String>,
+    // Accepted for compatibility and ignored: there are no YARN queues here, sessions end by
+    // their idle timeout, and a dead client's session ends the same way.
+    #[allow(dead_code)]
     queue: Option<String>,
     name: Option<String>,
     #[serde(default)]
     conf: BTreeMap<String, Value>,
+    #[allow(dead_code)]
     heartbeat_timeout_in_second: Option<i64>,
+    #[allow(dead_code)]
     ttl: Option<String>,
     idle_timeout: Option<String>,
 }
@@ -151,11 +156,6 @@ pub async fn create_session(
             "Rejected, Reason: jars, pyFiles, files and archives are not supported for sessions yet; add code with statements",
         ));
     }
-    let _ = (
-        &request.queue,
-        request.heartbeat_timeout_in_second,
-        &request.ttl,
-    );
     let idle_timeout_minutes = match &request.idle_timeout {
         Some(text) => Some(
             spool_control::config::parse_duration(text)
@@ -563,6 +563,8 @@ pub struct CreateBatch {
     num_executors: Option<u32>,
     #[serde(default)]
     archives: Vec<String>,
+    // Accepted for compatibility and ignored: there are no YARN queues here.
+    #[allow(dead_code)]
     queue: Option<String>,
     name: Option<String>,
     #[serde(default)]
@@ -583,7 +585,6 @@ pub async fn create_batch(
 ) -> LivyResult<Response> {
     let request: CreateBatch = parse_body(body).await?;
     check_proxy_user(&user, &request.proxy_user)?;
-    let _ = &request.queue;
     let batch = spool_control::BatchRequest {
         file: request
             .file
