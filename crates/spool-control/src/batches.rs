@@ -61,11 +61,7 @@ fn quote(arg: &str) -> String {
 }
 
 fn memory(field: &str, value: &Option<String>) -> Result<String> {
-    let text = value.clone().unwrap_or_else(|| "1g".into());
-    // Livy clients (Airflow) also write `1gb`.
-    let trimmed = text.trim().trim_end_matches(['b', 'B']).to_string();
-    spool_core::MemoryMb::parse(&trimmed).map_err(|e| invalid(field, format!("`{field}`: {e}")))?;
-    Ok(trimmed)
+    crate::livy_memory(field, value.as_deref().unwrap_or("1g")).map(|(text, _)| text)
 }
 
 impl Control {
@@ -84,13 +80,10 @@ impl Control {
             }
             None => DatastoreUri::new(DEFAULT_DATASTORE, reference),
         };
-        let path = self.resolve_uri(&uri).await.map_err(|e| match e {
-            ControlError::NotFound { kind, name } => {
-                invalid(field, format!("{kind} `{name}` not found"))
-            }
-            ControlError::Invalid { message, .. } => invalid(field, message),
-            other => other,
-        })?;
+        let path = self
+            .resolve_uri(&uri)
+            .await
+            .map_err(|e| crate::retarget(e, field))?;
         if !path.is_file() {
             return Err(invalid(
                 field,

@@ -55,6 +55,15 @@ impl From<StoreError> for ControlError {
 
 pub type Result<T> = std::result::Result<T, ControlError>;
 
+/// Parses a memory size as Livy clients write it: Spark's forms, plus a trailing `b` (`2gb`)
+/// as Airflow sends. Returns the size as written (less the `b`) and in MiB.
+pub(crate) fn livy_memory(field: &str, text: &str) -> Result<(String, spool_core::MemoryMb)> {
+    let trimmed = text.trim().trim_end_matches(['b', 'B']);
+    let mb = spool_core::MemoryMb::parse(trimmed)
+        .map_err(|e| invalid(field, format!("`{field}`: {e}")))?;
+    Ok((trimmed.to_string(), mb))
+}
+
 /// Makes a lookup error about a path an error about the job field that named it.
 fn retarget(e: ControlError, target: &str) -> ControlError {
     match e {

@@ -17,6 +17,18 @@ fn alive(process: &ProcessRow) -> bool {
     }
 }
 
+/// Stops a process a previous server left and records it as reaped.
+async fn reap(control: &Control, process: &ProcessRow) -> anyhow::Result<()> {
+    if let Some(pid) = process.pid {
+        spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
+    }
+    control
+        .store()
+        .set_process_ended(process.id, "reaped", None)
+        .await?;
+    Ok(())
+}
+
 pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     let store = control.store();
     let processes = store.live_processes().await?;
@@ -72,10 +84,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
             adopted_clusters.push(cluster.id);
         } else {
             for process in &running {
-                if let Some(pid) = process.pid {
-                    spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
-                }
-                store.set_process_ended(process.id, "reaped", None).await?;
+                reap(control, process).await?;
             }
             store
                 .set_cluster_state(cluster.id, "gone", Some("lost while the server was down"))
@@ -129,10 +138,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
             }
             Some(driver) => {
                 // Its cluster is gone, so the driver cannot finish: stop it.
-                if let Some(pid) = driver.pid {
-                    spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
-                }
-                store.set_process_ended(driver.id, "reaped", None).await?;
+                reap(control, &driver).await?;
                 store
                     .set_job_error(
                         job.id,
@@ -234,10 +240,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
             }
             other => {
                 if let Some(driver) = other {
-                    if let Some(pid) = driver.pid {
-                        spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
-                    }
-                    store.set_process_ended(driver.id, "reaped", None).await?;
+                    reap(control, &driver).await?;
                 }
                 store
                     .set_session_state(
@@ -260,10 +263,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     // Processes of owners that no longer need them.
     for (_, processes) in alive_by_owner {
         for process in processes {
-            if let Some(pid) = process.pid {
-                spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
-            }
-            store.set_process_ended(process.id, "reaped", None).await?;
+            reap(control, &process).await?;
             store
                 .add_event(
                     "reaped",

@@ -246,29 +246,9 @@ fn driver_spec(
         format!("spark.pyspark.python={}", runtime.python.display()),
         format!("spark.pyspark.driver.python={}", runtime.python.display()),
     ];
-    if let Some(da) = sizing.dynamic_allocation {
-        conf.push("spark.dynamicAllocation.enabled=true".into());
-        conf.push(format!(
-            "spark.dynamicAllocation.minExecutors={}",
-            da.min_executors
-        ));
-        conf.push(format!(
-            "spark.dynamicAllocation.maxExecutors={}",
-            da.max_executors
-        ));
-        conf.push(format!(
-            "spark.dynamicAllocation.initialExecutors={}",
-            sizing.executor_instances
-        ));
-        if !spec
-            .conf
-            .contains_key("spark.dynamicAllocation.shuffleTracking.enabled")
-            && !spec.conf.contains_key("spark.shuffle.service.enabled")
-        {
-            // Standalone clusters have no external shuffle service; track shuffle files instead.
-            conf.push("spark.dynamicAllocation.shuffleTracking.enabled=true".into());
-        }
-    }
+    conf.extend(spark::dynamic_allocation_conf(sizing, |key| {
+        spec.conf.contains_key(key)
+    }));
     for (key, value) in &spec.conf {
         if !SIZED_KEYS.contains(&key.as_str()) {
             let value = match value {

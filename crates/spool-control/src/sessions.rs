@@ -54,11 +54,7 @@ pub(crate) struct SessionHandle {
 fn parse_memory(field: &str, value: &Option<String>, default: MemoryMb) -> Result<MemoryMb> {
     match value {
         None => Ok(default),
-        Some(text) => {
-            // Livy clients send Spark's forms; a trailing `b` (`2gb`) is accepted as Airflow does.
-            let trimmed = text.trim().trim_end_matches(['b', 'B']);
-            MemoryMb::parse(trimmed).map_err(|e| invalid(field, format!("`{field}`: {e}")))
-        }
+        Some(text) => crate::livy_memory(field, text).map(|(_, mb)| mb),
     }
 }
 
@@ -495,21 +491,9 @@ async fn start(
         "--conf".into(),
         format!("spark.pyspark.python={}", runtime.python.display()),
     ];
-    if let Some(da) = sizing.dynamic_allocation {
-        for setting in [
-            "spark.dynamicAllocation.enabled=true".to_string(),
-            format!("spark.dynamicAllocation.minExecutors={}", da.min_executors),
-            format!("spark.dynamicAllocation.maxExecutors={}", da.max_executors),
-            format!(
-                "spark.dynamicAllocation.initialExecutors={}",
-                sizing.executor_instances
-            ),
-            // Standalone clusters have no external shuffle service.
-            "spark.dynamicAllocation.shuffleTracking.enabled=true".to_string(),
-        ] {
-            args.push("--conf".into());
-            args.push(setting);
-        }
+    for setting in spark::dynamic_allocation_conf(&sizing, |key| conf.contains_key(key)) {
+        args.push("--conf".into());
+        args.push(setting);
     }
     for (key, value) in &conf {
         args.push("--conf".into());

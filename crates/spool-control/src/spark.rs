@@ -8,6 +8,33 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Spark properties for dynamic allocation on a standalone cluster, or none without it.
+/// `user_sets` tells whether the user's own conf already sets a key.
+pub fn dynamic_allocation_conf(
+    sizing: &spool_spec::SparkSizing,
+    user_sets: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let Some(da) = sizing.dynamic_allocation else {
+        return Vec::new();
+    };
+    let mut conf = vec![
+        "spark.dynamicAllocation.enabled=true".to_string(),
+        format!("spark.dynamicAllocation.minExecutors={}", da.min_executors),
+        format!("spark.dynamicAllocation.maxExecutors={}", da.max_executors),
+        format!(
+            "spark.dynamicAllocation.initialExecutors={}",
+            sizing.executor_instances
+        ),
+    ];
+    if !user_sets("spark.dynamicAllocation.shuffleTracking.enabled")
+        && !user_sets("spark.shuffle.service.enabled")
+    {
+        // Standalone clusters have no external shuffle service; track shuffle files instead.
+        conf.push("spark.dynamicAllocation.shuffleTracking.enabled=true".into());
+    }
+    conf
+}
+
 /// Finds the application id a driver logs once the master accepted it.
 pub fn find_app_id(driver_log: &str) -> Option<String> {
     const MARKER: &str = "Connected to Spark cluster with app ID ";
