@@ -206,6 +206,18 @@ impl TestServer {
             .collect()
     }
 
+    /// Processes the server started whose command line contains `needle` (e.g. `driver.py`).
+    pub fn processes_matching(&self, needle: &str) -> Vec<u32> {
+        self.started_processes()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
     /// Waits until the server runs no process of its own; returns what is left at the deadline.
     pub fn wait_for_no_started_processes(&self, timeout: Duration) -> Vec<u32> {
         let deadline = Instant::now() + timeout;

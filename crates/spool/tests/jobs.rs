@@ -48,18 +48,6 @@ fn job_name(out: &std::process::Output) -> String {
         .to_string()
 }
 
-fn processes_matching(server: &TestServer, needle: &str) -> Vec<u32> {
-    server
-        .started_processes()
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|b| String::from_utf8_lossy(&b).contains(needle))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 #[test]
 fn titanic_job_writes_its_output_then_reuses_the_warm_cluster_then_tears_it_down() {
     let server = TestServer::start(
@@ -262,7 +250,10 @@ fn cancel_stops_the_driver_and_executors_within_seconds() {
     let name = job_name(&out);
     wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
     wait_for("an executor", Duration::from_secs(60), || {
-        (!processes_matching(&server, "CoarseGrainedExecutorBackend").is_empty()).then_some(())
+        (!server
+            .processes_matching("CoarseGrainedExecutorBackend")
+            .is_empty())
+        .then_some(())
     });
     let started = std::time::Instant::now();
     let out = server.cli(&["job", "cancel", "--name", &name, "-o", "json"]);
@@ -273,8 +264,10 @@ fn cancel_stops_the_driver_and_executors_within_seconds() {
         "executors and driver to stop",
         Duration::from_secs(10),
         || {
-            let left = processes_matching(&server, "CoarseGrainedExecutorBackend").len()
-                + processes_matching(&server, "sleep.py").len();
+            let left = server
+                .processes_matching("CoarseGrainedExecutorBackend")
+                .len()
+                + server.processes_matching("sleep.py").len();
             (left == 0).then_some(())
         },
     );

@@ -323,15 +323,7 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
         .await;
     assert_eq!(status, 404, "{body}");
     wait_for("no driver left", Duration::from_secs(15), || {
-        let drivers = server
-            .started_processes()
-            .into_iter()
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|c| String::from_utf8_lossy(&c).contains("driver.py"))
-                    .unwrap_or(false)
-            })
-            .count();
+        let drivers = server.processes_matching("driver.py").len();
         (drivers == 0).then_some(())
     });
     let clusters = server.client().clusters().await.unwrap();
@@ -354,15 +346,7 @@ async fn a_killed_driver_marks_its_session_dead_with_the_cause() {
     let id = view["id"].as_i64().unwrap();
     livy.wait_state(id, &["idle"], Duration::from_secs(120))
         .await;
-    let drivers: Vec<u32> = server
-        .started_processes()
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("driver.py"))
-                .unwrap_or(false)
-        })
-        .collect();
+    let drivers: Vec<u32> = server.processes_matching("driver.py");
     assert!(!drivers.is_empty());
     for pid in drivers {
         let _ = std::process::Command::new("kill")

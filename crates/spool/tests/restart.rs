@@ -117,15 +117,7 @@ fn a_restart_reaps_what_died_meanwhile_and_records_how_jobs_ended() {
     wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
     server.kill9();
     // While no server runs, the driver dies (e.g. the OOM killer). Its master and worker remain.
-    let driver_pids: Vec<u32> = server
-        .started_processes()
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|b| String::from_utf8_lossy(&b).contains("sleep.py"))
-                .unwrap_or(false)
-        })
-        .collect();
+    let driver_pids: Vec<u32> = server.processes_matching("sleep.py");
     assert!(!driver_pids.is_empty());
     for pid in driver_pids {
         let _ = nix_kill(pid);
