@@ -396,6 +396,26 @@ pub(crate) async fn start_cluster(
     cluster: &ClusterRow,
     runtime: &InstalledRuntime,
 ) -> anyhow::Result<()> {
+    let starting = launch_cluster(control, cluster, runtime).await?;
+    wait_cluster_up(control, &starting).await
+}
+
+/// A cluster whose master and worker were launched and may not answer yet.
+pub(crate) struct StartingCluster {
+    pub cluster_id: i64,
+    pub master_url: String,
+    /// The master's web UI; `/json/` reports `ALIVE` once it accepts applications.
+    pub master_ui: String,
+    master_pid: u32,
+    dir: std::path::PathBuf,
+}
+
+/// Launches a cluster's master and worker and records their URLs, without waiting for them.
+pub(crate) async fn launch_cluster(
+    control: &Control,
+    cluster: &ClusterRow,
+    runtime: &InstalledRuntime,
+) -> anyhow::Result<StartingCluster> {
     let shape: Shape = serde_json::from_str(&cluster.shape_json)?;
     let dir = control
         .data_dir()
@@ -470,10 +490,31 @@ pub(crate) async fn start_cluster(
     watch_daemon(control.clone(), cluster.id, "master", master_spawned);
     let worker_spawned = launch(control, "cluster", cluster.id, "worker", &worker).await?;
     watch_daemon(control.clone(), cluster.id, "worker", worker_spawned);
+    Ok(StartingCluster {
+        cluster_id: cluster.id,
+        master_url,
+        master_ui,
+        master_pid,
+        dir,
+    })
+}
 
+/// Waits until a launched cluster's master accepts applications; then the cluster is `in_use`.
+pub(crate) async fn wait_cluster_up(
+    control: &Control,
+    starting: &StartingCluster,
+) -> anyhow::Result<()> {
+    let StartingCluster {
+        cluster_id,
+        master_url,
+        master_ui,
+        master_pid,
+        dir,
+    } = starting;
+    let (cluster_id, master_pid) = (*cluster_id, *master_pid);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
-        if master_alive(control, &master_ui).await {
+        if master_alive(control, master_ui).await {
             break;
         }
         if !spool_supervisor::is_alive(master_pid, None) {
@@ -492,9 +533,9 @@ pub(crate) async fn start_cluster(
     }
     control
         .store()
-        .set_cluster_state(cluster.id, "in_use", None)
+        .set_cluster_state(cluster_id, "in_use", None)
         .await?;
-    tracing::info!(cluster = cluster.id, %master_url, %master_ui, "cluster up");
+    tracing::info!(cluster = cluster_id, %master_url, %master_ui, "cluster up");
     Ok(())
 }
 

@@ -125,6 +125,10 @@ pub(crate) struct Inner {
     pub placement: tokio::sync::Mutex<()>,
     /// Tells background loops to stop.
     pub shutdown: watch::Sender<bool>,
+    /// Users by token hash, so a request does not cost a store query to authenticate. Only
+    /// found users are cached; a user's row never changes while the server runs (tokens are
+    /// rotated only by `bootstrap_admin` before serving), and any future change must clear it.
+    pub users_by_token: std::sync::RwLock<HashMap<String, UserRow>>,
 }
 
 impl Control {
@@ -163,6 +167,7 @@ impl Control {
                 prewarm_wake: Notify::new(),
                 placement: tokio::sync::Mutex::new(()),
                 shutdown,
+                users_by_token: Default::default(),
             }),
         };
         recover::recover(&control).await?;
@@ -243,11 +248,26 @@ impl Control {
 
     /// Finds the user a bearer token belongs to.
     pub async fn authenticate(&self, token: &str) -> Result<Option<UserRow>> {
-        Ok(self
+        let hash = auth::hash_token(token);
+        let cached = self
             .inner
-            .store
-            .user_by_token_hash(&auth::hash_token(token))
-            .await?)
+            .users_by_token
+            .read()
+            .expect("user cache lock")
+            .get(&hash)
+            .cloned();
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let user = self.inner.store.user_by_token_hash(&hash).await?;
+        if let Some(user) = &user {
+            self.inner
+                .users_by_token
+                .write()
+                .expect("user cache lock")
+                .insert(hash, user.clone());
+        }
+        Ok(user)
     }
 
     /// Creates a user and returns their token (shown once). Admin only.

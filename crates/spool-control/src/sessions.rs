@@ -402,6 +402,7 @@ pub(crate) fn spawn_runner(control: &Control, session_id: i64, cluster_id: i64, 
                 .store()
                 .set_session_state(session_id, "error", Some(&message))
                 .await;
+            stop_processes(&control, session_id).await;
             forget(&control, session_id, cluster_id, !warm).await;
         }
     });
@@ -440,23 +441,27 @@ async fn start(
         .cluster(cluster_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} vanished"))?;
-    if !warm {
+    // Cold: the master and worker are launched, and the driver starts alongside them (its JVM
+    // and Python start-up overlap the master's); the driver waits for the master to accept
+    // applications before it creates its SparkContext.
+    let starting = if warm {
+        None
+    } else {
         store
             .add_session_phase(
                 session_id,
                 "cluster_provisioning",
-                Some("starting a Spark master and worker"),
+                Some("starting a Spark master and worker; the driver starts alongside"),
             )
             .await?;
-        cluster::start_cluster(control, &cluster_row, &runtime).await?;
-    }
-    let cluster_row = store
-        .cluster(cluster_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} vanished"))?;
-    let master_url = cluster_row
-        .master_url
-        .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} has no master"))?;
+        Some(cluster::launch_cluster(control, &cluster_row, &runtime).await?)
+    };
+    let master_url = match &starting {
+        Some(starting) => starting.master_url.clone(),
+        None => cluster_row
+            .master_url
+            .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} has no master"))?,
+    };
 
     let dir = control.session_dir(session_id);
     let work = dir.join("work");
@@ -502,6 +507,10 @@ async fn start(
     args.push(driver_py.display().to_string());
     args.push("--port".into());
     args.push(repl_port.to_string());
+    if let Some(starting) = &starting {
+        args.push("--wait-for-master".into());
+        args.push(format!("{}/json/", starting.master_ui));
+    }
     let spec = ProcessSpec {
         program: runtime.spark_home.join("bin").join("spark-submit"),
         args,
@@ -531,6 +540,9 @@ async fn start(
             let exit = spawned.wait().await;
             on_driver_exit(&control, session_id, exit).await;
         });
+    }
+    if let Some(starting) = &starting {
+        cluster::wait_cluster_up(control, starting).await?;
     }
     let deadline = tokio::time::Instant::now() + DRIVER_START_TIMEOUT;
     let repl = loop {
@@ -672,10 +684,6 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
         let Some(repl) = handle.repl.read().await.clone() else {
             return;
         };
-        let _ = store.set_session_state(session_id, "busy", None).await;
-        let _ = store
-            .set_statement_state(statement.id, "running", None)
-            .await;
         let progress = {
             let repl = repl.clone();
             let store = store.clone();
@@ -692,9 +700,21 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
                 }
             })
         };
-        let result = repl
-            .execute(statement.id, &statement.kind, &statement.code)
-            .await;
+        // The driver starts on the code while the states are recorded: a short statement's
+        // result then does not wait for two store writes. Both writes finish before the result
+        // is recorded, and a finished statement is never moved back to `running`.
+        let mark_running = async {
+            if session.state != "busy" {
+                let _ = store.set_session_state(session_id, "busy", None).await;
+            }
+            let _ = store
+                .set_statement_state(statement.id, "running", None)
+                .await;
+        };
+        let (result, ()) = tokio::join!(
+            repl.execute(statement.id, &statement.kind, &statement.code),
+            mark_running
+        );
         progress.abort();
         let output = match result {
             Ok(output) => output,
@@ -751,6 +771,24 @@ async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
     forget(control, session_id, session.cluster_id.unwrap_or(-1), false).await;
 }
 
+/// Stops every process a session started that is still recorded as running.
+async fn stop_processes(control: &Control, session_id: i64) {
+    let store = control.store();
+    for process in store
+        .processes_of("session", session_id)
+        .await
+        .unwrap_or_default()
+    {
+        if process.state == "ended" {
+            continue;
+        }
+        if let Some(pid) = process.pid {
+            spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
+        }
+        let _ = store.set_process_ended(process.id, "stopped", None).await;
+    }
+}
+
 /// Stops a session's driver and records `final_state` with the reason.
 pub(crate) async fn stop_session(
     control: &Control,
@@ -768,19 +806,7 @@ pub(crate) async fn stop_session(
         // Ask politely first: the driver stops its SparkContext, freeing its executors.
         let _ = tokio::time::timeout(Duration::from_secs(5), repl.shutdown()).await;
     }
-    for process in store
-        .processes_of("session", session_id)
-        .await
-        .unwrap_or_default()
-    {
-        if process.state == "ended" {
-            continue;
-        }
-        if let Some(pid) = process.pid {
-            spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
-        }
-        let _ = store.set_process_ended(process.id, "stopped", None).await;
-    }
+    stop_processes(control, session_id).await;
     for statement in store
         .pending_statements(session_id)
         .await

@@ -28,6 +28,7 @@ import json
 import socket
 import sys
 import threading
+import time
 import traceback
 
 SQL_ROW_LIMIT = 1000
@@ -293,12 +294,41 @@ def handle(repl, connection):
     return True
 
 
+def wait_for_master(url, timeout=90.0):
+    """Waits until a standalone master accepts applications.
+
+    The driver starts while its cluster is still starting. A registration the master receives
+    before it is the leader is dropped, and Spark retries it only 20 s later, so the driver asks
+    the master's status page first."""
+    import urllib.request
+
+    # The master is on a local address: never through a proxy from the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with opener.open(url, timeout=2) as response:
+                if json.load(response).get("status") == "ALIVE":
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"the Spark master at {url} did not become ALIVE within {timeout:.0f} s")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--wait-for-master",
+        metavar="URL",
+        help="the master's /json/ status URL; wait until it is ALIVE before connecting",
+    )
     args = parser.parse_args()
     from pyspark.sql import SparkSession
 
+    if args.wait_for_master:
+        wait_for_master(args.wait_for_master)
     spark = SparkSession.builder.getOrCreate()
     repl = Repl(spark)
     try:

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use spool_control::{ControlError, SessionSettings};
 use spool_store::{SessionRow, StatementRow, UserRow};
@@ -194,7 +194,8 @@ pub async fn create_session(
         idle_timeout_minutes,
     };
     let session = state.control.create_session(&user, settings).await?;
-    let view = session_view(&state, &session);
+    let view = serde_json::to_value(session_view(&state, &session))
+        .map_err(|e| bad_request(e.to_string()))?;
     created(format!("/sessions/{}", session.id), view)
 }
 
@@ -235,19 +236,27 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     Extension(user): Extension<UserRow>,
     Query(paging): Query<Paging>,
-) -> LivyResult<Json<Value>> {
+) -> LivyResult<Response> {
     let sessions = state.control.sessions(&user).await?;
     let from = paging.from.unwrap_or(0).max(0) as usize;
     let size = paging.size.unwrap_or(100).max(0) as usize;
-    let views: Vec<Value> = sessions
-        .iter()
-        .skip(from)
-        .take(size)
-        .map(|s| session_view(&state, s))
-        .collect();
-    Ok(Json(
-        json!({"from": from, "total": sessions.len(), "sessions": views}),
-    ))
+    #[derive(Serialize)]
+    struct Page<'a> {
+        from: usize,
+        total: usize,
+        sessions: Vec<LivySession<'a>>,
+    }
+    let page = Page {
+        from,
+        total: sessions.len(),
+        sessions: sessions
+            .iter()
+            .skip(from)
+            .take(size)
+            .map(|s| session_view(&state, s))
+            .collect(),
+    };
+    Ok(Json(page).into_response())
 }
 
 /// Resolves `{id}`: an integer id, or else a session name (as Livy does).
@@ -277,9 +286,9 @@ pub async fn show_session(
     State(state): State<AppState>,
     Extension(user): Extension<UserRow>,
     Path(id): Path<String>,
-) -> LivyResult<Json<Value>> {
+) -> LivyResult<Response> {
     let session = find_session(&state, &user, &id).await?;
-    Ok(Json(session_view(&state, &session)))
+    Ok(Json(session_view(&state, &session)).into_response())
 }
 
 pub async fn session_state(
@@ -399,56 +408,108 @@ pub async fn session_log(
     Ok(Json(log_page(session.id, &lines, &paging)))
 }
 
-fn session_view(state: &AppState, session: &SessionRow) -> Value {
-    let sizing: Value = serde_json::from_str(&session.sizing_json).unwrap_or(Value::Null);
-    let conf: Value = serde_json::from_str(&session.conf_json).unwrap_or(json!({}));
+/// The sizes recorded on a session, as far as Livy's view shows them.
+#[derive(Default, Deserialize)]
+struct Sizing {
+    driver_memory: Option<u64>,
+    driver_cores: Option<u64>,
+    executor_memory: Option<u64>,
+    executor_cores: Option<u64>,
+    executor_instances: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct AppInfo<'a> {
+    #[serde(rename = "driverLogUrl")]
+    driver_log_url: Option<&'a str>,
+    #[serde(rename = "sparkUiUrl")]
+    spark_ui_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct PhaseView {
+    state: String,
+    at: String,
+}
+
+/// Livy's session object. Typed and borrowing from the row: `GET /sessions` renders a hundred of
+/// these per request, and building `serde_json::Value` maps for them cost more than the query.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LivySession<'a> {
+    id: i64,
+    name: Option<&'a str>,
+    app_id: Option<&'a str>,
+    owner: &'a str,
+    proxy_user: Option<&'a str>,
+    state: &'a str,
+    kind: &'a str,
+    app_info: AppInfo<'a>,
+    log: Vec<String>,
+    ttl: Option<&'a str>,
+    idle_timeout: String,
+    driver_memory: Option<String>,
+    driver_cores: u64,
+    executor_memory: Option<String>,
+    executor_cores: u64,
+    num_executors: u64,
+    conf: BTreeMap<String, String>,
+    archives: [&'a str; 0],
+    files: [&'a str; 0],
+    jars: [&'a str; 0],
+    py_files: [&'a str; 0],
+    heartbeat_timeout_in_second: u64,
+    queue: Option<&'a str>,
+    // Spool's additions: why the session is in its state, and when it got there.
+    state_reason: Option<&'a str>,
+    runtime: &'a str,
+    phases: Vec<PhaseView>,
+}
+
+fn session_view<'a>(state: &AppState, session: &'a SessionRow) -> LivySession<'a> {
+    let sizing: Sizing = serde_json::from_str(&session.sizing_json).unwrap_or_default();
     // The view shows the last 10 lines; a few KB of each file are plenty for that.
-    let lines = driver_log_lines(&session_log_dir(state, session.id), Some(4096));
-    let tail: Vec<&String> = lines.iter().skip(lines.len().saturating_sub(10)).collect();
-    let memory = |key: &str| -> Value {
-        sizing
-            .get(key)
-            .and_then(Value::as_u64)
-            .map(|mb| json!(spool_core::MemoryMb(mb).to_spark()))
-            .unwrap_or(Value::Null)
-    };
-    let phases: Vec<Value> = session
-        .phases()
-        .into_iter()
-        .map(|p| json!({"state": p.status, "at": p.at}))
-        .collect();
-    json!({
-        "id": session.id,
-        "name": session.name,
-        "appId": session.spark_app_id,
-        "owner": session.owner_name,
-        "proxyUser": Value::Null,
-        "state": session.state,
-        "kind": session.kind,
-        "appInfo": {
-            "driverLogUrl": Value::Null,
-            "sparkUiUrl": session.spark_ui_url,
+    let mut log = driver_log_lines(&session_log_dir(state, session.id), Some(4096));
+    log.drain(..log.len().saturating_sub(10));
+    let memory = |mb: Option<u64>| mb.map(|mb| spool_core::MemoryMb(mb).to_spark());
+    LivySession {
+        id: session.id,
+        name: session.name.as_deref(),
+        app_id: session.spark_app_id.as_deref(),
+        owner: &session.owner_name,
+        proxy_user: None,
+        state: &session.state,
+        kind: &session.kind,
+        app_info: AppInfo {
+            driver_log_url: None,
+            spark_ui_url: session.spark_ui_url.as_deref(),
         },
-        "log": tail,
-        "ttl": Value::Null,
-        "idleTimeout": format!("{}s", session.idle_timeout_s),
-        "driverMemory": memory("driver_memory"),
-        "driverCores": sizing.get("driver_cores").cloned().unwrap_or(json!(0)),
-        "executorMemory": memory("executor_memory"),
-        "executorCores": sizing.get("executor_cores").cloned().unwrap_or(json!(0)),
-        "numExecutors": sizing.get("executor_instances").cloned().unwrap_or(json!(0)),
-        "conf": conf,
-        "archives": [],
-        "files": [],
-        "jars": [],
-        "pyFiles": [],
-        "heartbeatTimeoutInSecond": 0,
-        "queue": Value::Null,
-        // Spool's additions: why the session is in its state, and when it got there.
-        "stateReason": session.state_reason,
-        "runtime": session.runtime,
-        "phases": phases,
-    })
+        log,
+        ttl: None,
+        idle_timeout: format!("{}s", session.idle_timeout_s),
+        driver_memory: memory(sizing.driver_memory),
+        driver_cores: sizing.driver_cores.unwrap_or(0),
+        executor_memory: memory(sizing.executor_memory),
+        executor_cores: sizing.executor_cores.unwrap_or(0),
+        num_executors: sizing.executor_instances.unwrap_or(0),
+        conf: serde_json::from_str(&session.conf_json).unwrap_or_default(),
+        archives: [],
+        files: [],
+        jars: [],
+        py_files: [],
+        heartbeat_timeout_in_second: 0,
+        queue: None,
+        state_reason: session.state_reason.as_deref(),
+        runtime: &session.runtime,
+        phases: session
+            .phases()
+            .into_iter()
+            .map(|p| PhaseView {
+                state: p.status,
+                at: p.at,
+            })
+            .collect(),
+    }
 }
 
 fn statement_view(statement: &StatementRow) -> Value {
