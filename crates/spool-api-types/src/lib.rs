@@ -272,6 +272,12 @@ pub struct CreateSession {
     pub timeout_minutes: Option<f64>,
     #[serde(default)]
     pub conf: BTreeMap<String, String>,
+    /// A conda environment file's content: extra PyPI packages for the driver and executors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conda_file: Option<String>,
+    /// The conda file's name, for error messages (default `conda_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conda_file_name: Option<String>,
 }
 
 /// A session as the native API shows it.

@@ -33,6 +33,12 @@ pub struct Config {
     /// Idle drivers (each on its own small cluster) kept ready for the default runtime, so a
     /// session with default settings starts at once.
     pub prewarmed_sessions: u32,
+    /// Building environments from conda files: indexes, install timeout.
+    pub environments: spool_runtime::EnvSettings,
+    /// Unused environments are removed after this long...
+    pub environments_max_age: Duration,
+    /// ...and the least recently used ones while the cache is larger than this.
+    pub environments_max_size: MemoryMb,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -49,6 +55,26 @@ pub struct ConfigFile {
     pub livy: LivyFile,
     #[serde(default)]
     pub sessions: SessionsFile,
+    #[serde(default)]
+    pub environments: EnvironmentsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentsFile {
+    /// Longest an environment build may take (default `15m`).
+    pub install_timeout: Option<String>,
+    /// Replaces PyPI as the package index.
+    pub index_url: Option<String>,
+    #[serde(default)]
+    pub extra_index_urls: Vec<String>,
+    /// Directories (or pages) of wheels and sdists, e.g. a local wheelhouse.
+    #[serde(default)]
+    pub find_links: Vec<String>,
+    /// Unused environments are removed after this long (default `30d`).
+    pub max_age: Option<String>,
+    /// Cache size above which least recently used environments are removed (default `20g`).
+    pub max_size: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +130,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86400.0,
         _ => {
             return Err(format!(
                 "`{text}` is not a duration: write e.g. `30s`, `10m` or `1h`"
@@ -153,6 +180,28 @@ impl Config {
             stop_grace: Duration::from_secs(5),
             livy_csrf_protection: file.livy.csrf_protection.unwrap_or(false),
             prewarmed_sessions: file.sessions.prewarm.unwrap_or(1),
+            environments: spool_runtime::EnvSettings {
+                timeout: match &file.environments.install_timeout {
+                    Some(text) => parse_duration(text)
+                        .map_err(|e| format!("environments.install_timeout: {e}"))?,
+                    None => Duration::from_secs(15 * 60),
+                },
+                index_url: file.environments.index_url.clone(),
+                extra_index_urls: file.environments.extra_index_urls.clone(),
+                find_links: file.environments.find_links.clone(),
+            },
+            environments_max_age: match &file.environments.max_age {
+                Some(text) => {
+                    parse_duration(text).map_err(|e| format!("environments.max_age: {e}"))?
+                }
+                None => Duration::from_secs(30 * 24 * 3600),
+            },
+            environments_max_size: match &file.environments.max_size {
+                Some(text) => {
+                    MemoryMb::parse(text).map_err(|e| format!("environments.max_size: {e}"))?
+                }
+                None => MemoryMb(20 * 1024),
+            },
         })
     }
 

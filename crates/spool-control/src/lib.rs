@@ -9,6 +9,7 @@ mod batches;
 mod cluster;
 pub mod config;
 pub mod datastore;
+mod environments;
 mod names;
 mod recover;
 mod run;
@@ -30,6 +31,7 @@ use tokio::sync::{Notify, watch};
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri};
+pub use environments::{EnvRequest, LIVY_CONDA_CONF};
 pub use sessions::{ACTIVE_SESSION_STATES, SessionSettings};
 
 /// Why a request was refused or failed. The HTTP layer maps each variant to a status code.
@@ -506,6 +508,20 @@ impl Control {
             .and_then(|r| r.runtime_version.clone())
             .unwrap_or_else(|| catalog.default_runtime.clone());
         cluster::check_ever_fits(self, &sizing)?;
+        let environment = match spec.environment.as_ref() {
+            Some(env) => {
+                let (file, text) = environments::conda_from_job(env)?;
+                let rebuild = spec.conf.get(environments::ENABLE_CACHE_CONF).is_some_and(|v| {
+                    matches!(v, spool_spec::ConfValue::Bool(false))
+                        || matches!(v, spool_spec::ConfValue::Str(s) if s.eq_ignore_ascii_case("false"))
+                });
+                Some(
+                    self.check_conda(&runtime, &file, &text, rebuild, "environment.conda_file")
+                        .await?,
+                )
+            }
+            None => None,
+        };
 
         let name = match &spec.name {
             Some(name) => {
@@ -540,6 +556,10 @@ impl Control {
             runtime,
             compute: "serverless".into(),
             identity: identity.to_string(),
+            environment_json: environment
+                .as_ref()
+                .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))
+                .transpose()?,
         };
         let job = match self.inner.store.insert_job(&new).await {
             Ok(job) => job,

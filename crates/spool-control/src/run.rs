@@ -9,6 +9,7 @@ use spool_store::{JobRow, Store};
 use spool_supervisor::{Exit, ProcessSpec};
 use tokio::sync::watch;
 
+use crate::environments::{self, EnvRequest};
 use crate::{Control, Launch, cluster, datastore, spark};
 
 /// Spark properties Spool sets from the job's sizing; the user's values for them are applied
@@ -134,6 +135,58 @@ async fn drive(
     let _ = std::fs::remove_dir_all(&launch.work_dir);
     datastore::copy_tree(&snapshot, &launch.work_dir)?;
 
+    // The job's environment: its driver and executors run the environment's Python; the cluster
+    // (master, worker) stays on the runtime's.
+    let driver_runtime = match job.environment_json.as_deref() {
+        Some(json) => {
+            let request: EnvRequest = serde_json::from_str(json)?;
+            store
+                .set_job_status(
+                    job_id,
+                    "Preparing",
+                    Some(&format!(
+                        "preparing environment from `{}`: {}",
+                        request.file,
+                        request.conda.requirements.join(" ")
+                    )),
+                    false,
+                )
+                .await?;
+            let log = launch
+                .log_dir
+                .join("azureml")
+                .join("library_manager")
+                .join("environment.log");
+            let (env, cached) = tokio::select! {
+                result = control.prepare_env(&runtime, &request, &log) => result?,
+                _ = cancel.changed() => anyhow::bail!("canceled"),
+            };
+            store
+                .set_job_environment(job_id, &environments::with_key(&request, &env))
+                .await?;
+            let how = if cached {
+                "from the cache".to_string()
+            } else {
+                format!("built in {:.1} s", env.build_seconds)
+            };
+            store
+                .set_job_status(
+                    job_id,
+                    "Preparing",
+                    Some(&format!("environment {} {how}", env.key)),
+                    false,
+                )
+                .await?;
+            spool_runtime::InstalledRuntime {
+                python: env.python,
+                venv: env.venv,
+                ..runtime.clone()
+            }
+        }
+        None => runtime.clone(),
+    };
+    check_canceled(cancel)?;
+
     let cluster_row = store
         .cluster(cluster_id)
         .await?
@@ -177,7 +230,7 @@ async fn drive(
         &spec,
         &sizing,
         &launch,
-        &runtime,
+        &driver_runtime,
         &master_url,
         ui_port,
         &driver_logs,

@@ -14,6 +14,7 @@ use spool_store::{NewSession, SessionRow, StatementRow, StoreError, UserRow};
 use spool_supervisor::{Exit, ProcessSpec};
 use tokio::sync::{Notify, RwLock};
 
+use crate::environments::{self, EnvRequest};
 use crate::{Control, ControlError, Result, cluster, invalid, spark};
 
 /// States in which a session holds a driver (and so capacity).
@@ -43,6 +44,8 @@ pub struct SessionSettings {
     pub conf: BTreeMap<String, String>,
     /// Minutes without activity after which the session ends.
     pub idle_timeout_minutes: Option<f64>,
+    /// A conda file of extra packages: (name as the user gave it, its text).
+    pub conda_file: Option<(String, String)>,
 }
 
 /// A session's live parts in this server: its REPL connection and its statement queue.
@@ -166,6 +169,19 @@ impl Control {
             }
         }
         cluster::check_ever_fits(self, &sizing)?;
+        let environment = match &settings.conda_file {
+            Some((file, text)) => Some(
+                self.check_conda(
+                    &runtime,
+                    file,
+                    text,
+                    environments::rebuild_requested(&settings.conf),
+                    "conda_file",
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let idle_timeout_s = settings
             .idle_timeout_minutes
             .map(|m| (m * 60.0).round() as i64)
@@ -179,6 +195,7 @@ impl Control {
             && settings.executor_cores.is_none()
             && settings.num_executors.is_none()
             && settings.dynamic_allocation.is_none()
+            && environment.is_none()
             && runtime == spool_runtime::DEFAULT_RUNTIME;
         if defaults {
             let claimed = match self
@@ -221,6 +238,10 @@ impl Control {
             conf_json: serde_json::to_string(&settings.conf).map_err(anyhow::Error::from)?,
             idle_timeout_s,
             prewarmed: false,
+            environment_json: environment
+                .as_ref()
+                .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))
+                .transpose()?,
         };
         let session = match self.store().insert_session(&new).await {
             Ok(session) => session,
@@ -456,6 +477,15 @@ async fn start(
             .await?;
         Some(cluster::launch_cluster(control, &cluster_row, &runtime).await?)
     };
+    // The environment is built (or found in the cache) while a cold cluster starts; the driver
+    // and its executors then run the environment's Python. Spark itself stays the runtime's.
+    let runtime = match session.environment_json.as_deref() {
+        Some(json) => {
+            let request: EnvRequest = serde_json::from_str(json)?;
+            prepare_environment(control, session_id, &runtime, &request).await?
+        }
+        None => runtime,
+    };
     let master_url = match &starting {
         Some(starting) => starting.master_url.clone(),
         None => cluster_row
@@ -579,6 +609,55 @@ async fn start(
     tracing::info!(session = session_id, "session ready");
     tokio::spawn(statement_loop(control.clone(), session_id, handle.clone()));
     Ok(())
+}
+
+/// Builds or finds a session's environment, recording it as a start phase; returns the
+/// runtime with the environment's Python.
+async fn prepare_environment(
+    control: &Control,
+    session_id: i64,
+    runtime: &spool_runtime::InstalledRuntime,
+    request: &EnvRequest,
+) -> anyhow::Result<spool_runtime::InstalledRuntime> {
+    let store = control.store();
+    let packages = request.conda.requirements.join(" ");
+    store
+        .add_session_phase(
+            session_id,
+            "environment",
+            Some(&format!("preparing environment from `{}`: {packages}", request.file)),
+        )
+        .await?;
+    let log = environment_log(control, session_id);
+    let (env, cached) = control.prepare_env(runtime, request, &log).await?;
+    store
+        .set_session_environment(session_id, &environments::with_key(request, &env))
+        .await?;
+    let how = if cached {
+        "from the cache".to_string()
+    } else {
+        format!("built in {:.1} s", env.build_seconds)
+    };
+    store
+        .add_session_phase(
+            session_id,
+            "environment_ready",
+            Some(&format!("environment {} {how}", env.key)),
+        )
+        .await?;
+    Ok(spool_runtime::InstalledRuntime {
+        python: env.python,
+        venv: env.venv,
+        ..runtime.clone()
+    })
+}
+
+/// Where a session's environment build writes its output (shown in the session's log).
+pub(crate) fn environment_log(control: &Control, session_id: i64) -> std::path::PathBuf {
+    control
+        .session_dir(session_id)
+        .join("logs")
+        .join("environment.log")
 }
 
 /// Adopts a live session after a restart: reconnects to its driver and goes on.
@@ -954,6 +1033,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
             // Pre-warmed drivers do not time out; the timeout starts when a user claims one.
             idle_timeout_s: 365 * 24 * 3600,
             prewarmed: true,
+            environment_json: None,
         };
         match store.insert_session(&new).await {
             Ok(session) => {

@@ -13,6 +13,9 @@ use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
+mod env;
+pub use env::{BuiltEnv, EnvError, EnvInfo, EnvSettings, env_key};
+
 /// The uv release used to build runtimes; pinned so installs are reproducible.
 const UV_VERSION: &str = "0.13.8";
 
@@ -164,6 +167,31 @@ impl RuntimeCache {
         (runtime.pyspark == def.pyspark && runtime.python.exists()).then_some(runtime)
     }
 
+    /// The full Python version a runtime has (or will have, when it is not installed yet: runtimes
+    /// are built with the machine's Python).
+    pub async fn python_version(&self, version: &str) -> Result<String, RuntimeError> {
+        if let Some(runtime) = self.installed(version)
+            && let Ok(cfg) = std::fs::read_to_string(runtime.venv.join("pyvenv.cfg"))
+            && let Some(found) = cfg.lines().find_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                (key.trim() == "version_info").then(|| value.trim().to_string())
+            })
+        {
+            return Ok(found);
+        }
+        let python = python_command();
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg("import platform; print(platform.python_version())")
+            .output()
+            .await
+            .map_err(|e| RuntimeError::Python {
+                python: python.clone(),
+                found: format!("could not run: {e}"),
+            })?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     /// Installs a runtime unless it is installed already. Safe to call from several processes at
     /// once: the second waits for the first and then finds the runtime installed.
     pub async fn install(
@@ -281,7 +309,7 @@ impl RuntimeCache {
     }
 
     /// Installs uv into the cache once (from PyPI, with the machine's Python).
-    async fn ensure_uv(
+    pub(crate) async fn ensure_uv(
         &self,
         python: &str,
         progress: &dyn Progress,

@@ -167,14 +167,18 @@ pub async fn create_session(
     };
     let mut conf = BTreeMap::new();
     let mut runtime_version = None;
+    let mut conda_file = None;
     for (key, value) in request.conf {
         let text = match value {
             Value::String(s) => s,
             other => other.to_string(),
         };
-        // Spool's own setting rides in `conf`, as Livy clients can only send that.
+        // Spool's own settings ride in `conf`, as Livy clients can only send that: the runtime,
+        // and a conda file's text under the key Synapse uses for session packages.
         if key == "spark.spool.runtime" {
             runtime_version = Some(text);
+        } else if key == spool_control::LIVY_CONDA_CONF {
+            conda_file = Some((key, text));
         } else {
             conf.insert(key, text);
         }
@@ -192,6 +196,7 @@ pub async fn create_session(
         instance_type: None,
         conf,
         idle_timeout_minutes,
+        conda_file,
     };
     let session = state.control.create_session(&user, settings).await?;
     let view = serde_json::to_value(session_view(&state, &session))
@@ -353,6 +358,28 @@ fn driver_log_lines(dir: &std::path::Path, limit: Option<u64>) -> Vec<String> {
     lines
 }
 
+/// A session's log: its environment build's output (if it had one), then the driver's.
+fn session_log_lines(state: &AppState, session_id: i64, limit: Option<u64>) -> Vec<String> {
+    let env_log = read_tail(
+        &state
+            .control
+            .session_dir(session_id)
+            .join("logs")
+            .join("environment.log"),
+        limit,
+    );
+    let mut lines = Vec::new();
+    if !env_log.is_empty() {
+        lines.push("environment: ".to_string());
+        lines.extend(env_log.lines().map(str::to_string));
+    }
+    lines.extend(driver_log_lines(
+        &session_log_dir(state, session_id),
+        limit,
+    ));
+    lines
+}
+
 fn session_log_dir(state: &AppState, session_id: i64) -> std::path::PathBuf {
     state
         .control
@@ -404,7 +431,7 @@ pub async fn session_log(
     Query(paging): Query<Paging>,
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
-    let lines = driver_log_lines(&session_log_dir(&state, session.id), None);
+    let lines = session_log_lines(&state, session.id, None);
     Ok(Json(log_page(session.id, &lines, &paging)))
 }
 
@@ -469,7 +496,7 @@ struct LivySession<'a> {
 fn session_view<'a>(state: &AppState, session: &'a SessionRow) -> LivySession<'a> {
     let sizing: Sizing = serde_json::from_str(&session.sizing_json).unwrap_or_default();
     // The view shows the last 10 lines; a few KB of each file are plenty for that.
-    let mut log = driver_log_lines(&session_log_dir(state, session.id), Some(4096));
+    let mut log = session_log_lines(state, session.id, Some(4096));
     log.drain(..log.len().saturating_sub(10));
     let memory = |mb: Option<u64>| mb.map(|mb| spool_core::MemoryMb(mb).to_spark());
     LivySession {

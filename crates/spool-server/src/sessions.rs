@@ -100,6 +100,13 @@ pub async fn create(
         instance_type: body.instance_type,
         conf: body.conf,
         idle_timeout_minutes: body.timeout_minutes,
+        conda_file: body.conda_file.map(|text| {
+            (
+                body.conda_file_name
+                    .unwrap_or_else(|| "conda_file".to_string()),
+                text,
+            )
+        }),
     };
     let row = state.control.create_session(&user, settings).await?;
     Ok((StatusCode::CREATED, Json(session_view(&row))))

@@ -424,12 +424,8 @@ pub fn check(
         }
     }
 
-    if spec.environment.is_some() {
-        diags.push(
-            Diagnostic::new("environment", "job environments are not supported by this Spool version yet; the runtime's packages are used")
-                .at(pos("environment"))
-                .accepted("remove `environment` (PySpark, pandas, numpy and pyarrow come with every runtime)"),
-        );
+    if let Some(environment) = &spec.environment {
+        check_environment(environment, pos("environment"), diags);
     }
     if let Some(name) = &spec.name {
         let valid = !name.is_empty()
@@ -590,5 +586,56 @@ mod tests {
     fn splits_quoted_args() {
         assert_eq!(split_args("a 'b c' \"d\"").unwrap(), ["a", "b c", "d"]);
         assert!(split_args("a 'b").is_err());
+    }
+}
+
+/// A job's `environment`: an inline environment with a `conda_file` (a path, its content, or an
+/// inline mapping). Registered environments and images are not something Spool can use.
+fn check_environment(
+    environment: &serde_json::Value,
+    at: Option<crate::yaml::Pos>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    const ACCEPTED: &str = "environment:\n    conda_file: conda.yml   # PyPI packages, layered on the runtime";
+    match environment {
+        serde_json::Value::String(text) => diags.push(
+            Diagnostic::new(
+                "environment",
+                "registered environments are not supported; Spool builds environments from a conda file",
+            )
+            .at(at)
+            .value(text.clone())
+            .accepted(ACCEPTED),
+        ),
+        serde_json::Value::Object(fields) => {
+            for key in fields.keys() {
+                if !matches!(
+                    key.as_str(),
+                    "conda_file" | "conda_file_path" | "image" | "name" | "version" | "description" | "tags"
+                ) {
+                    diags.push(
+                        Diagnostic::new(format!("environment.{key}"), "unknown field in an inline environment")
+                            .at(at)
+                            .accepted("`conda_file` (and `image`, `name`, `version`, `description`, `tags`, which Spool ignores)"),
+                    );
+                }
+            }
+            if !fields.contains_key("conda_file") {
+                diags.push(
+                    Diagnostic::new(
+                        "environment.conda_file",
+                        "Spark jobs install only the packages of a conda file; this environment has none",
+                    )
+                    .at(at)
+                    .accepted(ACCEPTED),
+                );
+            }
+        }
+        other => diags.push(
+            Diagnostic::new("environment", "must be an inline environment with `conda_file`")
+                .at(at)
+                .value(other.to_string())
+                .accepted(ACCEPTED),
+        ),
     }
 }

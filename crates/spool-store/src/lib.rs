@@ -111,6 +111,8 @@ pub struct JobRow {
     pub phases_json: String,
     pub created_at: String,
     pub ended_at: Option<String>,
+    /// The job's environment (see migration 0004), if its YAML asked for one.
+    pub environment_json: Option<String>,
 }
 
 impl JobRow {
@@ -133,6 +135,7 @@ pub struct NewJob {
     pub runtime: String,
     pub compute: String,
     pub identity: String,
+    pub environment_json: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -164,7 +167,7 @@ pub struct EventRow {
 const JOB_COLUMNS: &str = "j.id, j.name, j.owner_id, u.name AS owner_name, j.display_name, \
     j.experiment_name, j.status, j.status_reason, j.error, j.spec_json, j.sizing_json, j.runtime, \
     j.compute, j.identity, j.cluster_id, j.spark_app_id, j.spark_ui_url, j.launch_json, \
-    j.phases_json, j.created_at, j.ended_at";
+    j.phases_json, j.created_at, j.ended_at, j.environment_json";
 
 /// The state store. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -380,6 +383,16 @@ impl Store {
     // Jobs.
 
     /// Inserts a job; fails with `Conflict` when the name is taken.
+    /// Records a job's environment (with its cache key once built).
+    pub async fn set_job_environment(&self, id: i64, environment_json: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET environment_json = ? WHERE id = ?")
+            .bind(environment_json)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn insert_job(&self, new: &NewJob) -> Result<JobRow> {
         let at = now();
         let phases = serde_json::to_string(&[Phase {
@@ -389,8 +402,8 @@ impl Store {
         .expect("phases serialize");
         let res = sqlx::query(
             "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
-             sizing_json, runtime, compute, identity, phases_json, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             sizing_json, runtime, compute, identity, phases_json, created_at, environment_json) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -404,6 +417,7 @@ impl Store {
         .bind(&new.identity)
         .bind(&phases)
         .bind(&at)
+        .bind(&new.environment_json)
         .execute(&self.pool)
         .await;
         match res {

@@ -29,6 +29,9 @@ pub struct SessionRow {
     /// Started ahead of demand and not yet handed to a user.
     #[serde(default)]
     pub prewarmed: bool,
+    /// The session's environment (see migration 0004), if it asked for one.
+    #[serde(default)]
+    pub environment_json: Option<String>,
 }
 
 impl SessionRow {
@@ -48,6 +51,7 @@ pub struct NewSession {
     pub conf_json: String,
     pub idle_timeout_s: i64,
     pub prewarmed: bool,
+    pub environment_json: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -67,7 +71,7 @@ pub struct StatementRow {
 const SESSION_COLUMNS: &str = "s.id, s.name, s.owner_id, u.name AS owner_name, s.kind, s.state, \
     s.state_reason, s.runtime, s.sizing_json, s.conf_json, s.idle_timeout_s, s.cluster_id, \
     s.repl_port, s.spark_app_id, s.spark_ui_url, s.phases_json, s.created_at, \
-    s.last_activity_at, s.ended_at, s.prewarmed";
+    s.last_activity_at, s.ended_at, s.prewarmed, s.environment_json";
 
 /// Session states after which nothing changes.
 pub const FINISHED_SESSION_STATES: &[&str] = &["dead", "killed", "success", "error"];
@@ -86,8 +90,8 @@ impl Store {
         .expect("phases serialize");
         let res = sqlx::query_scalar::<_, i64>(
             "INSERT INTO sessions (name, owner_id, kind, state, runtime, sizing_json, conf_json, \
-             idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed) \
-             VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed, environment_json) \
+             VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -100,6 +104,7 @@ impl Store {
         .bind(&at)
         .bind(&at)
         .bind(new.prewarmed)
+        .bind(&new.environment_json)
         .fetch_one(&self.pool)
         .await;
         let id = match res {
@@ -147,7 +152,8 @@ impl Store {
                 'cluster_id', cluster_id, 'repl_port', repl_port, 'spark_app_id', spark_app_id, \
                 'spark_ui_url', spark_ui_url, 'phases_json', phases_json, 'created_at', created_at, \
                 'last_activity_at', last_activity_at, 'ended_at', ended_at, \
-                'prewarmed', json(CASE WHEN prewarmed THEN 'true' ELSE 'false' END))), '[]') \
+                'prewarmed', json(CASE WHEN prewarmed THEN 'true' ELSE 'false' END), \
+                'environment_json', environment_json)), '[]') \
              FROM (SELECT s.*, u.name AS owner_name FROM sessions s JOIN users u ON u.id = s.owner_id \
                    WHERE (?1 IS NULL OR s.owner_id = ?1) AND s.prewarmed = 0 ORDER BY s.id)",
         )
@@ -164,6 +170,34 @@ impl Store {
              WHERE s.state IN (SELECT value FROM json_each(?)) ORDER BY s.id"
         )))
         .bind(list)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records a session's environment (with its cache key once built).
+    pub async fn set_session_environment(&self, id: i64, environment_json: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET environment_json = ? WHERE id = ?")
+            .bind(environment_json)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The environments sessions and jobs recorded: `owner_id`'s only when given, and only of
+    /// live sessions and unfinished jobs when `live` is set.
+    pub async fn environment_records(&self, owner_id: Option<i64>, live: bool) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT environment_json FROM sessions WHERE environment_json IS NOT NULL \
+               AND (?1 IS NULL OR owner_id = ?1) \
+               AND (NOT ?2 OR state NOT IN ('dead', 'killed', 'success', 'error')) \
+             UNION ALL \
+             SELECT environment_json FROM jobs WHERE environment_json IS NOT NULL \
+               AND (?1 IS NULL OR owner_id = ?1) \
+               AND (NOT ?2 OR status NOT IN ('Completed', 'Failed', 'Canceled'))",
+        )
+        .bind(owner_id)
+        .bind(live)
         .fetch_all(&self.pool)
         .await?)
     }

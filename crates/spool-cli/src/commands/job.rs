@@ -312,6 +312,29 @@ async fn create(
             }
         }
     }
+    // A conda file named by path is read here (relative to the job file, as Azure ML does) and
+    // sent with the job; the server checks it against the runtime.
+    if let Some(serde_json::Value::Object(env)) = spec.environment.as_mut()
+        && let Some(serde_json::Value::String(path)) = env.get("conda_file").cloned()
+    {
+        let local = base.join(&path);
+        match std::fs::read_to_string(&local) {
+            Ok(text) => {
+                env.insert("conda_file".into(), serde_json::Value::String(text));
+                env.insert(
+                    "conda_file_path".into(),
+                    serde_json::Value::String(local.display().to_string()),
+                );
+            }
+            Err(e) => diagnostics.push(local_diag(
+                "environment.conda_file",
+                pos("environment"),
+                &format!("cannot read the conda file: {e}"),
+                &path,
+                "a conda YAML file, relative to the job file",
+            )),
+        }
+    }
     // Local inputs exist (they are uploaded to the default datastore below).
     let mut local_inputs = Vec::new();
     for (input_name, input) in &spec.inputs {

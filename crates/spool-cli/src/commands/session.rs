@@ -47,6 +47,10 @@ pub enum SessionCommand {
         /// Spark property, `key=value`. Repeatable.
         #[arg(long = "conf", value_name = "KEY=VALUE")]
         conf: Vec<String>,
+        /// A conda environment YAML of extra PyPI packages for the driver and executors (built
+        /// once, then taken from the cache; `--conf spark.hadoop.aml.enable_cache=false` rebuilds).
+        #[arg(long, value_name = "FILE")]
+        conda_file: Option<std::path::PathBuf>,
         /// Return at once instead of waiting for the session to be idle.
         #[arg(long)]
         no_wait: bool,
@@ -118,11 +122,18 @@ pub async fn run(command: SessionCommand) -> anyhow::Result<i32> {
             instance_type,
             timeout,
             conf,
+            conda_file,
             no_wait,
             output,
             server,
         } => {
             let client = server.client()?;
+            let conda = match &conda_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("--conda-file `{}`: {e}", path.display())
+                })?),
+                None => None,
+            };
             let mut conf_map = std::collections::BTreeMap::new();
             for item in conf {
                 let (key, value) = item
@@ -144,6 +155,8 @@ pub async fn run(command: SessionCommand) -> anyhow::Result<i32> {
                 instance_type,
                 timeout_minutes: timeout,
                 conf: conf_map,
+                conda_file: conda,
+                conda_file_name: conda_file.map(|p| p.display().to_string()),
             };
             let mut session = client.create_session(&request).await?;
             if !no_wait {
@@ -152,14 +165,16 @@ pub async fn run(command: SessionCommand) -> anyhow::Result<i32> {
                     session.state.as_str(),
                     "idle" | "dead" | "error" | "killed" | "success"
                 ) {
-                    if session.state != last {
-                        let reason = session
-                            .state_reason
-                            .as_deref()
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default();
-                        eprintln!("[spool] session {}: {}{reason}", session.id, session.state);
-                        last = session.state.clone();
+                    // A change of state or of what it waits for (e.g. the environment build).
+                    let reason = session
+                        .state_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default();
+                    let line = format!("{}{reason}", session.state);
+                    if line != last {
+                        eprintln!("[spool] session {}: {line}", session.id);
+                        last = line;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     session = client.session(&session.id.to_string()).await?;

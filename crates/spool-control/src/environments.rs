@@ -1,0 +1,228 @@
+//! Environments for sessions and jobs: conda files checked at submit against the runtime, built
+//! (or found in the cache) before the driver starts, and the cache's list/show/prune.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use spool_runtime::{BuiltEnv, EnvError, EnvInfo, InstalledRuntime};
+use spool_spec::conda::{CondaEnv, RuntimePins, parse_conda, render_conda_errors};
+use spool_store::UserRow;
+
+use crate::{Control, ControlError, Result, invalid};
+
+/// The Spark conf key Synapse uses for a session's conda file; Livy clients send it in `conf`.
+pub const LIVY_CONDA_CONF: &str = "spark.synapse.library.python.env";
+/// `false` forces the environment to be rebuilt (the cache itself is always on).
+pub const ENABLE_CACHE_CONF: &str = "spark.hadoop.aml.enable_cache";
+
+/// What a session or job records about the environment it asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvRequest {
+    /// The conda file as the user named it.
+    pub file: String,
+    pub conda: CondaEnv,
+    /// Build again even when the cache has it (`spark.hadoop.aml.enable_cache=false`).
+    pub rebuild: bool,
+}
+
+/// Whether Spark conf turns the environment cache off for this request.
+pub fn rebuild_requested(conf: &std::collections::BTreeMap<String, String>) -> bool {
+    conf.get(ENABLE_CACHE_CONF)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
+}
+
+impl Control {
+    /// The versions `runtime` fixes.
+    async fn runtime_pins(&self, runtime: &str) -> Result<RuntimePins> {
+        let def = spool_runtime::find(runtime)
+            .ok_or_else(|| invalid("runtime_version", format!("unknown runtime `{runtime}`")))?;
+        let python = self
+            .inner()
+            .runtimes
+            .python_version(runtime)
+            .await
+            .map_err(|e| ControlError::Internal(e.into()))?;
+        let java = spool_runtime::check_java(def)
+            .map_err(|e| ControlError::Internal(e.into()))?
+            .to_string();
+        Ok(RuntimePins {
+            runtime: runtime.to_string(),
+            python,
+            pyspark: def.pyspark.to_string(),
+            java,
+        })
+    }
+
+    /// Checks a conda file against a runtime; every problem is reported with its line.
+    pub(crate) async fn check_conda(
+        &self,
+        runtime: &str,
+        file: &str,
+        text: &str,
+        rebuild: bool,
+        target: &str,
+    ) -> Result<EnvRequest> {
+        let pins = self.runtime_pins(runtime).await?;
+        let conda = parse_conda(text, &pins)
+            .map_err(|diags| invalid(target, render_conda_errors(file, &diags)))?;
+        Ok(EnvRequest {
+            file: file.to_string(),
+            conda,
+            rebuild,
+        })
+    }
+
+    /// Builds a requested environment or takes it from the cache, logging to `log`. Returns it
+    /// and whether it came from the cache.
+    pub(crate) async fn prepare_env(
+        &self,
+        runtime: &InstalledRuntime,
+        request: &EnvRequest,
+        log: &Path,
+    ) -> std::result::Result<(BuiltEnv, bool), EnvError> {
+        if let Some(dir) = log.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        self.inner()
+            .runtimes
+            .build_env(
+                runtime,
+                &request.conda.requirements,
+                &self.config().environments,
+                request.rebuild,
+                log,
+            )
+            .await
+    }
+
+    /// Environments in the cache. Users see the ones their sessions and jobs used; the admin
+    /// sees all.
+    pub async fn environments(&self, caller: &UserRow) -> Result<Vec<EnvInfo>> {
+        let mut envs = self.inner().runtimes.list_envs();
+        if !caller.is_admin {
+            let mine = self.env_keys_used_by(Some(caller.id)).await?;
+            envs.retain(|info| mine.contains(&info.env.key));
+        }
+        Ok(envs)
+    }
+
+    /// One environment by its key (or a unique prefix of it).
+    pub async fn environment(&self, caller: &UserRow, key: &str) -> Result<EnvInfo> {
+        let matches: Vec<EnvInfo> = self
+            .environments(caller)
+            .await?
+            .into_iter()
+            .filter(|info| info.env.key.starts_with(key))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches.into_iter().next().expect("one match")),
+            0 => Err(ControlError::NotFound {
+                kind: "environment",
+                name: key.to_string(),
+            }),
+            n => Err(invalid(
+                "key",
+                format!("`{key}` matches {n} environments; give more of the key"),
+            )),
+        }
+    }
+
+    /// Removes unused environments: all of them with `all`, else by the configured age and size
+    /// limits. Never one a live session or running job uses. Admin only.
+    pub async fn prune_environments(&self, caller: &UserRow, all: bool) -> Result<Vec<String>> {
+        if !caller.is_admin {
+            return Err(ControlError::NotFound {
+                kind: "route",
+                name: "environments/prune".into(),
+            });
+        }
+        Ok(self.prune_environments_now(all).await?)
+    }
+
+    pub(crate) async fn prune_environments_now(&self, all: bool) -> anyhow::Result<Vec<String>> {
+        let in_use = self.env_keys_in_use().await?;
+        let config = self.config();
+        let (age, size) = if all {
+            (Some(std::time::Duration::ZERO), Some(0))
+        } else {
+            (
+                Some(config.environments_max_age),
+                Some(config.environments_max_size.0 * 1024 * 1024),
+            )
+        };
+        let runtimes = self.inner().runtimes.clone();
+        let removed =
+            tokio::task::spawn_blocking(move || runtimes.prune_envs(age, size, &in_use)).await?;
+        for key in &removed {
+            tracing::info!(environment = %key, "environment removed from the cache");
+        }
+        Ok(removed)
+    }
+
+    /// Keys of environments that sessions and jobs (of `owner`, or everyone's) recorded.
+    async fn env_keys_used_by(&self, owner: Option<i64>) -> Result<BTreeSet<String>> {
+        let mut keys = BTreeSet::new();
+        for json in self.store().environment_records(owner, false).await? {
+            if let Some(key) = recorded_key(&json) {
+                keys.insert(key);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Keys of environments that live sessions and unfinished jobs use.
+    async fn env_keys_in_use(&self) -> anyhow::Result<BTreeSet<String>> {
+        let mut keys = BTreeSet::new();
+        for json in self.store().environment_records(None, true).await? {
+            if let Some(key) = recorded_key(&json) {
+                keys.insert(key);
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// The conda file of a job's `environment` as it arrives at the server: `conda_file` holds the
+/// file's text (the CLI reads the file named in the YAML and sends its content, with the name in
+/// `conda_file_path`) or an inline mapping.
+pub(crate) fn conda_from_job(environment: &serde_json::Value) -> Result<(String, String)> {
+    let path = environment
+        .get("conda_file_path")
+        .and_then(|v| v.as_str())
+        .unwrap_or("environment.conda_file")
+        .to_string();
+    match environment.get("conda_file") {
+        Some(serde_json::Value::String(text)) if text.contains('\n') || text.contains(':') => {
+            Ok((path, text.clone()))
+        }
+        Some(serde_json::Value::String(text)) => Err(invalid(
+            "environment.conda_file",
+            format!(
+                "`{text}` looks like a path; the server needs the conda file's content (the `spool job create` CLI sends it for you)"
+            ),
+        )),
+        // JSON is YAML: an inline mapping is checked as a conda file of its own.
+        Some(value @ serde_json::Value::Object(_)) => Ok((path, value.to_string())),
+        _ => Err(invalid(
+            "environment.conda_file",
+            "an environment needs `conda_file` (a conda YAML file of PyPI packages)",
+        )),
+    }
+}
+
+/// The cache key a session or job recorded once its environment was ready.
+fn recorded_key(environment_json: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(environment_json)
+        .ok()?
+        .get("key")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Records the built environment's key next to the request (for `env list` and pruning).
+pub(crate) fn with_key(request: &EnvRequest, env: &BuiltEnv) -> String {
+    let mut value = serde_json::to_value(request).unwrap_or_default();
+    value["key"] = serde_json::Value::String(env.key.clone());
+    value.to_string()
+}
