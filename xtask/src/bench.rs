@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::repo_root;
 
+mod envs;
+
 struct Runtime {
     spark_home: PathBuf,
     python: PathBuf,
@@ -733,6 +735,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&scratch);
         return result;
     }
+    if only == "envs" {
+        let result = envs::envs_bench(&rt, &scratch, runs);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return result;
+    }
     if only == "sessions" {
         let result = sessions_bench(&rt, &scratch, runs);
         let _ = std::fs::remove_dir_all(&scratch);
@@ -782,7 +789,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let result = if only == "jobs" {
         Ok(())
     } else {
-        sessions_bench(&rt, &scratch, runs)
+        sessions_bench(&rt, &scratch, runs).and_then(|()| envs::envs_bench(&rt, &scratch, runs))
     };
     let _ = std::fs::remove_dir_all(&scratch);
     result

@@ -13,7 +13,7 @@ fn main() {
         Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what the tests need (the test runtime, idempotent)\n  ci      format check, clippy, unit and integration tests (what CI runs)\n  bench   benchmark: bare Spark vs Spool, jobs and sessions [--runs N] [--only jobs|sessions]"
+                "usage: cargo xtask <task>\n\n  setup   install what the tests need (the test runtime, idempotent)\n  ci      format check, clippy, unit and integration tests (what CI runs)\n  bench   benchmark: bare Spark vs Spool, jobs, sessions and environments [--runs N] [--only jobs|sessions|envs|api]"
             );
             std::process::exit(2);
         }

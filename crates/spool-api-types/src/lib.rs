@@ -84,6 +84,29 @@ pub struct SizingView {
     pub dynamic_allocation: Option<(u32, u32)>,
 }
 
+/// An environment in the cache: extra PyPI packages built on a runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentView {
+    /// Content address: a hash of the runtime and the normalized requirements.
+    pub key: String,
+    pub runtime: String,
+    pub pyspark: String,
+    pub requirements: Vec<String>,
+    /// The environment's Python (what drivers and executors run).
+    pub python: String,
+    /// Bytes the environment adds to the cache (files it shares with its runtime not counted).
+    pub size_bytes: u64,
+    pub built_at: String,
+    pub build_seconds: f64,
+    pub last_used: String,
+}
+
+/// Environments removed by a prune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentsPruned {
+    pub removed: Vec<String>,
+}
+
 /// A serverless cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterView {

@@ -40,6 +40,9 @@ pub enum Command {
     /// Show serverless clusters.
     #[command(subcommand)]
     Cluster(commands::cluster::ClusterCommand),
+    /// List, show and prune cached Python environments (built from conda files).
+    #[command(subcommand)]
+    Env(commands::env::EnvCommand),
     /// Manage users and their tokens.
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Datastore(cmd) => commands::datastore::run(cmd).await,
             Command::Runtime(cmd) => commands::runtime::run(cmd).await,
             Command::Cluster(cmd) => commands::cluster::run(cmd).await,
+            Command::Env(cmd) => commands::env::run(cmd).await,
             Command::User(cmd) => commands::user::run(cmd).await,
         }
     });

@@ -276,6 +276,19 @@ impl Client {
 }
 
 impl Client {
+    pub async fn environments(&self) -> Result<Vec<api::EnvironmentView>> {
+        self.get("/environments").await
+    }
+
+    pub async fn environment(&self, key: &str) -> Result<api::EnvironmentView> {
+        self.get(&format!("/environments/{key}")).await
+    }
+
+    pub async fn prune_environments(&self, all: bool) -> Result<api::EnvironmentsPruned> {
+        self.post("/environments/prune", &serde_json::json!({ "all": all }))
+            .await
+    }
+
     pub async fn create_session(&self, request: &api::CreateSession) -> Result<api::SessionView> {
         self.post("/sessions", request).await
     }

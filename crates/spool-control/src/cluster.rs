@@ -572,6 +572,11 @@ pub(crate) async fn launch(
     spec: &ProcessSpec,
 ) -> anyhow::Result<Spawned> {
     let store = control.store();
+    // Nothing starts for work that already ended (a session deleted or a server stopping while
+    // it was starting): its processes were stopped, and a late one would be left running.
+    if !owner_alive(control, owner_kind, owner_id).await {
+        anyhow::bail!("{owner_kind} {owner_id} ended while it was starting; {role} not started");
+    }
     let id = store
         .insert_process(
             owner_kind,
@@ -590,12 +595,45 @@ pub(crate) async fn launch(
                     spawned.start_ticks.map(|t| t as i64),
                 )
                 .await?;
+            // The owner may have ended while this process was spawned, after its processes
+            // were stopped: then this one is stopped here.
+            if !owner_alive(control, owner_kind, owner_id).await {
+                spool_supervisor::stop_group(spawned.pid, control.config().stop_grace).await;
+                store.set_process_ended(id, "stopped", None).await?;
+                anyhow::bail!(
+                    "{owner_kind} {owner_id} ended while it was starting; {role} stopped"
+                );
+            }
             Ok(spawned)
         }
         Err(e) => {
             store.set_process_ended(id, "spawn_failed", None).await?;
             Err(e.into())
         }
+    }
+}
+
+/// Whether the server still runs and the owner of a process to start has not ended.
+async fn owner_alive(control: &Control, owner_kind: &str, owner_id: i64) -> bool {
+    if *control.inner().shutdown.borrow() {
+        return false;
+    }
+    let store = control.store();
+    match owner_kind {
+        "cluster" => matches!(
+            store.cluster(owner_id).await,
+            Ok(Some(c)) if !matches!(c.state.as_str(), "tearing_down" | "gone")
+        ),
+        "session" => matches!(
+            store.session(owner_id).await,
+            Ok(Some(s)) if !spool_store::FINISHED_SESSION_STATES.contains(&s.state.as_str())
+                && s.state != "shutting_down"
+        ),
+        "job" => matches!(
+            store.job(owner_id).await,
+            Ok(Some(j)) if !spool_api_types::TERMINAL_STATUSES.contains(&j.status.as_str())
+        ),
+        _ => true,
     }
 }
 

@@ -241,7 +241,8 @@ mod tests {
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
+        assert!(parse_duration("5w").is_err());
     }
 
     #[test]
@@ -268,6 +269,7 @@ mod tests {
             instance_types: Vec::new(),
             livy: LivyFile::default(),
             sessions: SessionsFile::default(),
+            environments: EnvironmentsFile::default(),
         }
     }
 }

@@ -211,6 +211,23 @@ pub(crate) fn conda_from_job(environment: &serde_json::Value) -> Result<(String,
     }
 }
 
+/// Removes environments past the configured age and size limits: a minute after start, then
+/// hourly.
+pub(crate) async fn gc_loop(control: Control) {
+    let mut shutdown = control.inner().shutdown.subscribe();
+    let mut wait = std::time::Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = control.prune_environments_now(false).await {
+            tracing::warn!(error = %e, "pruning the environment cache failed");
+        }
+        wait = std::time::Duration::from_secs(3600);
+    }
+}
+
 /// The cache key a session or job recorded once its environment was ready.
 fn recorded_key(environment_json: &str) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(environment_json)

@@ -203,6 +203,7 @@ impl Control {
         tokio::spawn(cluster::teardown_loop(self.clone()));
         tokio::spawn(sessions::timeout_loop(self.clone()));
         tokio::spawn(sessions::prewarm_loop(self.clone()));
+        tokio::spawn(environments::gc_loop(self.clone()));
     }
 
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for

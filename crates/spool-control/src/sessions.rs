@@ -625,7 +625,10 @@ async fn prepare_environment(
         .add_session_phase(
             session_id,
             "environment",
-            Some(&format!("preparing environment from `{}`: {packages}", request.file)),
+            Some(&format!(
+                "preparing environment from `{}`: {packages}",
+                request.file
+            )),
         )
         .await?;
     let log = environment_log(control, session_id);

@@ -165,8 +165,18 @@ impl RuntimeCache {
         log: &Path,
     ) -> Result<(BuiltEnv, bool), EnvError> {
         let key = env_key(runtime, requirements);
+        let hit = |env: BuiltEnv| {
+            append(
+                log,
+                &format!(
+                    "[spool] environment {key} from the cache: {}\n",
+                    requirements.join(" ")
+                ),
+            );
+            Ok((env, true))
+        };
         if !rebuild && let Some(env) = self.env(&key) {
-            return Ok((env, true));
+            return hit(env);
         }
         let asked_at = epoch_seconds();
         let locks = self.root.join("locks");
@@ -183,7 +193,7 @@ impl RuntimeCache {
             && (!rebuild || env.built_at >= asked_at)
         {
             drop(lock);
-            return Ok((env, true));
+            return hit(env);
         }
         let result = self
             .build_locked(runtime, requirements, settings, &key, log)
@@ -211,17 +221,23 @@ impl RuntimeCache {
         let result = self
             .build_in(runtime, requirements, settings, key, log, &tmp, started)
             .await;
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
-            let failed = envs.join("failed");
-            if std::fs::create_dir_all(&failed).is_ok() {
-                let _ = std::fs::copy(
-                    log,
-                    failed.join(format!("{key}-{}.log", nanos / 1_000_000_000)),
-                );
+        match result {
+            Ok(env) => Ok(env),
+            Err(mut error) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                // The log outlives the failed build, in the cache (the caller's copy may be
+                // removed with its session or job).
+                let failed = envs.join("failed");
+                let kept = failed.join(format!("{key}-{}.log", nanos / 1_000_000_000));
+                if std::fs::create_dir_all(&failed).is_ok() && std::fs::copy(log, &kept).is_ok() {
+                    match &mut error {
+                        EnvError::Timeout { log, .. } | EnvError::Build { log, .. } => *log = kept,
+                        EnvError::Io(_) => {}
+                    }
+                }
+                Err(error)
             }
         }
-        result
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -405,7 +421,7 @@ impl RuntimeCache {
                 })
             })
             .collect();
-        envs.sort_by(|a, b| b.last_used.cmp(&a.last_used));
+        envs.sort_by_key(|info| std::cmp::Reverse(info.last_used));
         envs
     }
 
@@ -561,6 +577,51 @@ mod tests {
         assert_eq!(dist_name("zope.interface"), "zope_interface");
         assert_eq!(requirement_name("tabulate==0.9.0"), "tabulate");
         assert_eq!(requirement_name("requests[socks]>=2"), "requests");
+    }
+
+    fn fake_env(cache: &RuntimeCache, key: &str, used_days_ago: u64) {
+        let dir = cache.envs_dir().join(key);
+        std::fs::create_dir_all(dir.join("venv/bin")).expect("mkdir");
+        std::fs::write(dir.join("venv/bin/python"), "").expect("python");
+        std::fs::write(dir.join("venv/data"), vec![0u8; 4096]).expect("data");
+        let env = BuiltEnv {
+            key: key.into(),
+            runtime: "3.4".into(),
+            pyspark: "3.4.4".into(),
+            requirements: vec!["tabulate".into()],
+            venv: dir.join("venv"),
+            python: dir.join("venv/bin/python"),
+            built_at: 0,
+            build_seconds: 1.0,
+        };
+        std::fs::write(
+            dir.join(ENV_MARKER),
+            serde_json::to_string(&env).expect("json"),
+        )
+        .expect("marker");
+        let used = std::fs::File::create(dir.join(LAST_USED)).expect("last used");
+        used.set_modified(SystemTime::now() - Duration::from_secs(used_days_ago * 86400))
+            .expect("mtime");
+    }
+
+    #[test]
+    fn prune_removes_old_then_least_recently_used_but_never_what_is_in_use() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cache = RuntimeCache::new(tmp.path());
+        fake_env(&cache, "old", 40);
+        fake_env(&cache, "old-in-use", 40);
+        fake_env(&cache, "recent", 1);
+        fake_env(&cache, "newest", 0);
+        let in_use: BTreeSet<String> = ["old-in-use".to_string()].into();
+        // Age: only the old one that nothing uses.
+        let removed = cache.prune_envs(Some(Duration::from_secs(30 * 86400)), None, &in_use);
+        assert_eq!(removed, ["old"]);
+        // Size: the least recently used go first until the rest fits.
+        let removed = cache.prune_envs(None, Some(5000), &in_use);
+        assert_eq!(removed, ["recent"]);
+        let left: Vec<String> = cache.list_envs().into_iter().map(|e| e.env.key).collect();
+        assert_eq!(left, ["newest", "old-in-use"]);
+        assert!(cache.env("newest").is_some());
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub fn router(state: AppState) -> Router {
             post(sessions::cancel_statement),
         )
         .route("/clusters", get(routes::list_clusters))
+        .route("/environments", get(routes::list_environments))
+        .route("/environments/prune", post(routes::prune_environments))
+        .route("/environments/{key}", get(routes::show_environment))
         .route("/events", get(routes::events));
     let livy = Router::new()
         .route("/version", get(livy::version))

@@ -373,10 +373,7 @@ fn session_log_lines(state: &AppState, session_id: i64, limit: Option<u64>) -> V
         lines.push("environment: ".to_string());
         lines.extend(env_log.lines().map(str::to_string));
     }
-    lines.extend(driver_log_lines(
-        &session_log_dir(state, session_id),
-        limit,
-    ));
+    lines.extend(driver_log_lines(&session_log_dir(state, session_id), limit));
     lines
 }
 

@@ -384,3 +384,59 @@ pub async fn job_view(control: &Control, job: JobRow) -> ApiResult<api::JobView>
         spec,
     })
 }
+
+fn epoch_rfc3339(seconds: u64) -> String {
+    chrono::DateTime::from_timestamp(seconds as i64, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn environment_view(info: spool_runtime::EnvInfo) -> api::EnvironmentView {
+    api::EnvironmentView {
+        key: info.env.key,
+        runtime: info.env.runtime,
+        pyspark: info.env.pyspark,
+        requirements: info.env.requirements,
+        python: info.env.python.display().to_string(),
+        size_bytes: info.size_bytes,
+        built_at: epoch_rfc3339(info.env.built_at),
+        build_seconds: info.env.build_seconds,
+        last_used: epoch_rfc3339(info.last_used),
+    }
+}
+
+pub async fn list_environments(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+) -> ApiResult<Json<Vec<api::EnvironmentView>>> {
+    let envs = state.control.environments(&user).await?;
+    Ok(Json(envs.into_iter().map(environment_view).collect()))
+}
+
+pub async fn show_environment(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> ApiResult<Json<api::EnvironmentView>> {
+    Ok(Json(environment_view(
+        state.control.environment(&user, &key).await?,
+    )))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    /// Remove every environment not in use, not only those past the age and size limits.
+    #[serde(default)]
+    all: bool,
+}
+
+pub async fn prune_environments(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Json(body): Json<PruneRequest>,
+) -> ApiResult<Json<api::EnvironmentsPruned>> {
+    Ok(Json(api::EnvironmentsPruned {
+        removed: state.control.prune_environments(&user, body.all).await?,
+    }))
+}

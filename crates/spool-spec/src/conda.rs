@@ -484,9 +484,9 @@ fn check_pinned(
             "asks for {what} `{spec}`, but runtime {} has {what} {have}; an environment cannot change the runtime's Python, PySpark, Spark or Java",
             pins.runtime
         ))
-        .accepted(format!(
-            "remove this line, or choose the runtime with the version you need (`spool runtime list`)"
-        ))),
+        .accepted(
+            "remove this line, or choose the runtime with the version you need (`spool runtime list`)",
+        )),
     }
 }
 

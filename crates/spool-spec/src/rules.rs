@@ -557,38 +557,6 @@ fn split_args(line: &str) -> Result<Vec<String>, String> {
     Ok(tokens)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn binds_inputs_outputs_and_optional_sections() {
-        let argv = bind_args(
-            "--data ${{inputs.data}} [--rate ${{inputs.rate}}] [--extra ${{inputs.extra}}] --out ${{outputs.out}}",
-            &map(&[("data", "/d/t.csv"), ("rate", "0.5")]),
-            &map(&[("out", "/o dir/")]),
-        )
-        .unwrap();
-        assert_eq!(
-            argv,
-            ["--data", "/d/t.csv", "--rate", "0.5", "--out", "/o dir/"]
-        );
-    }
-
-    #[test]
-    fn splits_quoted_args() {
-        assert_eq!(split_args("a 'b c' \"d\"").unwrap(), ["a", "b c", "d"]);
-        assert!(split_args("a 'b").is_err());
-    }
-}
-
 /// A job's `environment`: an inline environment with a `conda_file` (a path, its content, or an
 /// inline mapping). Registered environments and images are not something Spool can use.
 fn check_environment(
@@ -596,7 +564,8 @@ fn check_environment(
     at: Option<crate::yaml::Pos>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    const ACCEPTED: &str = "environment:\n    conda_file: conda.yml   # PyPI packages, layered on the runtime";
+    const ACCEPTED: &str =
+        "environment:\n    conda_file: conda.yml   # PyPI packages, layered on the runtime";
     match environment {
         serde_json::Value::String(text) => diags.push(
             Diagnostic::new(
@@ -637,5 +606,37 @@ fn check_environment(
                 .value(other.to_string())
                 .accepted(ACCEPTED),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn binds_inputs_outputs_and_optional_sections() {
+        let argv = bind_args(
+            "--data ${{inputs.data}} [--rate ${{inputs.rate}}] [--extra ${{inputs.extra}}] --out ${{outputs.out}}",
+            &map(&[("data", "/d/t.csv"), ("rate", "0.5")]),
+            &map(&[("out", "/o dir/")]),
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            ["--data", "/d/t.csv", "--rate", "0.5", "--out", "/o dir/"]
+        );
+    }
+
+    #[test]
+    fn splits_quoted_args() {
+        assert_eq!(split_args("a 'b c' \"d\"").unwrap(), ["a", "b c", "d"]);
+        assert!(split_args("a 'b").is_err());
     }
 }

@@ -186,7 +186,11 @@ impl Store {
 
     /// The environments sessions and jobs recorded: `owner_id`'s only when given, and only of
     /// live sessions and unfinished jobs when `live` is set.
-    pub async fn environment_records(&self, owner_id: Option<i64>, live: bool) -> Result<Vec<String>> {
+    pub async fn environment_records(
+        &self,
+        owner_id: Option<i64>,
+        live: bool,
+    ) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT environment_json FROM sessions WHERE environment_json IS NOT NULL \
                AND (?1 IS NULL OR owner_id = ?1) \

@@ -18,6 +18,7 @@ fn new_job(name: &str, owner_id: i64) -> NewJob {
         runtime: "3.4".into(),
         compute: "serverless".into(),
         identity: "user_identity".into(),
+        environment_json: None,
     }
 }
 
@@ -143,6 +144,7 @@ async fn sessions_list_with_their_owner_and_fields() {
                 conf_json: "{}".into(),
                 idle_timeout_s: 60,
                 prewarmed: false,
+                environment_json: None,
             })
             .await
             .unwrap();
@@ -178,6 +180,7 @@ async fn statements_get_consecutive_numbers_under_concurrent_writes() {
             conf_json: "{}".into(),
             idle_timeout_s: 60,
             prewarmed: false,
+            environment_json: None,
         })
         .await
         .unwrap();

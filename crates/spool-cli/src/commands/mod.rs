@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod datastore;
+pub mod env;
 pub mod job;
 pub mod runtime;
 pub mod serve;

@@ -129,9 +129,10 @@ pub async fn run(command: SessionCommand) -> anyhow::Result<i32> {
         } => {
             let client = server.client()?;
             let conda = match &conda_file {
-                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("--conda-file `{}`: {e}", path.display())
-                })?),
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("--conda-file `{}`: {e}", path.display()))?,
+                ),
                 None => None,
             };
             let mut conf_map = std::collections::BTreeMap::new();
