@@ -84,6 +84,60 @@ pub struct SizingView {
     pub dynamic_allocation: Option<(u32, u32)>,
 }
 
+/// An attached Spark pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComputeView {
+    pub name: String,
+    /// `sparkpool`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub master_url: String,
+    pub master_ui_url: String,
+    /// As the pool's master reports it; selects the runtime drivers use.
+    pub spark_version: String,
+    pub runtime: String,
+    pub identity: PoolIdentityView,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub attached_at: String,
+    /// Live health, read from the master when shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<PoolHealth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolIdentityView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_assigned_identities: Vec<String>,
+}
+
+/// What a pool's master reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolHealth {
+    /// `ALIVE`, or why it could not be read.
+    pub status: String,
+    pub alive_workers: i64,
+    pub cores: i64,
+    pub cores_used: i64,
+    pub memory_mb: i64,
+    pub memory_used_mb: i64,
+    pub active_apps: i64,
+}
+
+/// `POST /api/v1/computes`: an attach file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachCompute {
+    /// The file's name, for error messages.
+    pub file: String,
+    /// The attach YAML.
+    pub yaml: String,
+}
+
 /// An environment in the cache: extra PyPI packages built on a runtime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentView {
@@ -301,6 +355,9 @@ pub struct CreateSession {
     /// The conda file's name, for error messages (default `conda_file`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conda_file_name: Option<String>,
+    /// An attached pool to run on (default: serverless compute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<String>,
 }
 
 /// A session as the native API shows it.
@@ -316,6 +373,12 @@ pub struct SessionView {
     pub state_reason: Option<String>,
     pub owner: String,
     pub runtime: String,
+    /// `serverless` or the attached pool the session runs on.
+    #[serde(default = "serverless")]
+    pub compute: String,
+    /// The identity the session acts as (always the user's, passed through).
+    #[serde(default = "user_identity")]
+    pub identity: String,
     pub timeout_minutes: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<i64>,
@@ -359,4 +422,12 @@ pub struct StatementView {
     pub progress: f64,
     pub started: i64,
     pub completed: i64,
+}
+
+fn serverless() -> String {
+    "serverless".into()
+}
+
+fn user_identity() -> String {
+    "user_identity".into()
 }

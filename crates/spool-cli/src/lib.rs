@@ -40,6 +40,9 @@ pub enum Command {
     /// Show serverless clusters.
     #[command(subcommand)]
     Cluster(commands::cluster::ClusterCommand),
+    /// Attach, list, show and detach Spark pools that you already run.
+    #[command(subcommand)]
+    Compute(commands::compute::ComputeCommand),
     /// List, show and prune cached Python environments (built from conda files).
     #[command(subcommand)]
     Env(commands::env::EnvCommand),
@@ -94,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Runtime(cmd) => commands::runtime::run(cmd).await,
             Command::Cluster(cmd) => commands::cluster::run(cmd).await,
             Command::Env(cmd) => commands::env::run(cmd).await,
+            Command::Compute(cmd) => commands::compute::run(cmd).await,
             Command::User(cmd) => commands::user::run(cmd).await,
         }
     });

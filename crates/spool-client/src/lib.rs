@@ -276,6 +276,30 @@ impl Client {
 }
 
 impl Client {
+    pub async fn attach_compute(&self, file: &str, yaml: &str) -> Result<api::ComputeView> {
+        self.post(
+            "/computes",
+            &api::AttachCompute {
+                file: file.to_string(),
+                yaml: yaml.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn computes(&self) -> Result<Vec<api::ComputeView>> {
+        self.get("/computes").await
+    }
+
+    pub async fn compute(&self, name: &str) -> Result<api::ComputeView> {
+        self.get(&format!("/computes/{name}")).await
+    }
+
+    pub async fn detach_compute(&self, name: &str, force: bool) -> Result<()> {
+        let url = self.url(&format!("/computes/{name}?force={force}"));
+        self.send(self.http.delete(&url), &url).await.map(|_| ())
+    }
+
     pub async fn environments(&self) -> Result<Vec<api::EnvironmentView>> {
         self.get("/environments").await
     }

@@ -172,7 +172,12 @@ async fn schedule_once(control: &Control) -> Result<()> {
                 .await?;
             continue;
         };
-        match place(control, job.owner_id, &job.runtime, &sizing).await? {
+        let placement = if job.compute == "serverless" {
+            place(control, job.owner_id, &job.runtime, &sizing).await?
+        } else {
+            attached(control, &job.compute).await?
+        };
+        match placement {
             Placement::Wait(reason) => {
                 if job.status != "Queued" || job.status_reason.as_deref() != Some(reason.as_str()) {
                     inner
@@ -192,7 +197,9 @@ async fn schedule_once(control: &Control) -> Result<()> {
                     Placement::Wait(_) => unreachable!("handled above"),
                 };
                 inner.store.set_job_cluster(job.id, cluster.id).await?;
-                let reason = if warm {
+                let reason = if cluster.state == "attached" {
+                    format!("on attached pool {}", job.compute)
+                } else if warm {
                     format!("reusing warm cluster {}", cluster.id)
                 } else {
                     format!("new cluster {}", cluster.id)
@@ -230,7 +237,12 @@ async fn schedule_once(control: &Control) -> Result<()> {
         let Ok(sizing) = serde_json::from_str::<SparkSizing>(&session.sizing_json) else {
             continue;
         };
-        match place(control, session.owner_id, &session.runtime, &sizing).await? {
+        let placement = if session.compute == "serverless" {
+            place(control, session.owner_id, &session.runtime, &sizing).await?
+        } else {
+            attached(control, &session.compute).await?
+        };
+        match placement {
             Placement::Wait(reason) => {
                 if session.state_reason.as_deref() != Some(reason.as_str()) {
                     if session.state_reason.is_none() {
@@ -254,7 +266,9 @@ async fn schedule_once(control: &Control) -> Result<()> {
                     .store
                     .set_session_cluster(session.id, cluster.id)
                     .await?;
-                let reason = if warm {
+                let reason = if cluster.state == "attached" {
+                    format!("on attached pool {}", session.compute)
+                } else if warm {
                     format!("warm start on cluster {}", cluster.id)
                 } else {
                     format!("cold start: new cluster {}", cluster.id)
@@ -274,6 +288,23 @@ async fn schedule_once(control: &Control) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Work on an attached pool goes straight to the pool's cluster row: its capacity is the pool's
+/// own, and it is always up (a detached pool leaves the work waiting with the reason).
+async fn attached(control: &Control, compute: &str) -> Result<Placement> {
+    let store = control.store();
+    let Some(pool) = store.compute(compute).await? else {
+        return Ok(Placement::Wait(format!(
+            "pool `{compute}` is not attached any more"
+        )));
+    };
+    match store.cluster(pool.cluster_id).await? {
+        Some(cluster) if cluster.state == "attached" => Ok(Placement::Warm(cluster)),
+        _ => Ok(Placement::Wait(format!(
+            "pool `{compute}` is not attached any more"
+        ))),
+    }
 }
 
 /// Finds or makes room for a cluster of `runtime` and `sizing` for `owner_id`.
@@ -686,6 +717,12 @@ pub(crate) async fn on_daemon_exit(
 /// Stops every process of a cluster and marks it gone.
 pub(crate) async fn teardown(control: &Control, cluster_id: i64, reason: &str) {
     let store = control.store();
+    // An attached pool is not Spool's to stop: only detaching forgets it.
+    if let Ok(Some(cluster)) = store.cluster(cluster_id).await
+        && cluster.state == "attached"
+    {
+        return;
+    }
     if let Err(e) = store
         .set_cluster_state(cluster_id, "tearing_down", None)
         .await

@@ -7,6 +7,7 @@
 pub mod auth;
 mod batches;
 mod cluster;
+mod computes;
 pub mod config;
 pub mod datastore;
 mod environments;
@@ -495,20 +496,30 @@ impl Control {
             let text: Vec<String> = diags.iter().map(|d| d.render("job")).collect();
             invalid(first, text.join("\n"))
         })?;
-        if let Some(compute) = &spec.compute {
-            return Err(invalid(
-                "compute",
-                format!(
-                    "compute `{compute}` not found: no Spark pools are attached to this server\nhint: remove `compute` (or use `resources`) to run on serverless compute"
-                ),
-            ));
+        // An attached pool decides the runtime by its Spark version; serverless by `resources`.
+        let pool = match &spec.compute {
+            Some(name) => Some(self.find_compute(name).await.map_err(|_| {
+                let names = name.strip_prefix("azureml:").unwrap_or(name);
+                invalid(
+                    "compute",
+                    format!(
+                        "compute `{names}` is not attached (see `spool compute list`)\nhint: attach it with `spool compute attach --file pool.yml`, or use `resources` to run on serverless compute"
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let runtime = match &pool {
+            Some(pool) => pool.runtime.clone(),
+            None => spec
+                .resources
+                .as_ref()
+                .and_then(|r| r.runtime_version.clone())
+                .unwrap_or_else(|| catalog.default_runtime.clone()),
+        };
+        if pool.is_none() {
+            cluster::check_ever_fits(self, &sizing)?;
         }
-        let runtime = spec
-            .resources
-            .as_ref()
-            .and_then(|r| r.runtime_version.clone())
-            .unwrap_or_else(|| catalog.default_runtime.clone());
-        cluster::check_ever_fits(self, &sizing)?;
         let environment = match spec.environment.as_ref() {
             Some(env) => {
                 let (file, text) = environments::conda_from_job(env)?;
@@ -540,8 +551,13 @@ impl Control {
         let identity = spec
             .identity
             .map(|i| i.as_str())
-            // Serverless compute acts as the user by default, as in Azure ML.
-            .unwrap_or("user_identity");
+            .unwrap_or(if pool.is_some() {
+                // An attached pool acts as its own (system-assigned) identity by default, serverless
+                // compute as the user, as in Azure ML.
+                "managed"
+            } else {
+                "user_identity"
+            });
         let display_name = spec.display_name.clone().unwrap_or_else(|| name.clone());
         let new = NewJob {
             name: name.clone(),
@@ -555,7 +571,9 @@ impl Control {
             spec_json: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
             sizing_json: serde_json::to_string(&sizing).map_err(anyhow::Error::from)?,
             runtime,
-            compute: "serverless".into(),
+            compute: pool
+                .as_ref()
+                .map_or_else(|| "serverless".to_string(), |p| p.name.clone()),
             identity: identity.to_string(),
             environment_json: environment
                 .as_ref()

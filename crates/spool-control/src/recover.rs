@@ -51,6 +51,11 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     // Clusters: adopt when the master and worker both still run, otherwise reap.
     let mut adopted_clusters = Vec::new();
     for cluster in store.live_clusters().await? {
+        // Attached pools run without Spool: they are still there, with the drivers on them.
+        if cluster.state == "attached" {
+            adopted_clusters.push(cluster.id);
+            continue;
+        }
         let running = alive_by_owner
             .remove(&("cluster".to_string(), cluster.id))
             .unwrap_or_default();

@@ -46,6 +46,8 @@ pub struct SessionSettings {
     pub idle_timeout_minutes: Option<f64>,
     /// A conda file of extra packages: (name as the user gave it, its text).
     pub conda_file: Option<(String, String)>,
+    /// An attached pool to run on instead of serverless compute.
+    pub compute: Option<String>,
 }
 
 /// A session's live parts in this server: its REPL connection and its statement queue.
@@ -105,6 +107,26 @@ impl Control {
             }
             None => spool_runtime::DEFAULT_RUNTIME.to_string(),
         };
+        // On an attached pool, the pool's Spark version decides the runtime.
+        let compute = match &settings.compute {
+            Some(name) if name != "serverless" => {
+                let pool = self.find_compute(name).await?;
+                if settings.runtime_version.is_some() && runtime != pool.runtime {
+                    return Err(invalid(
+                        "runtime_version",
+                        format!(
+                            "pool `{}` runs Spark {}, so sessions on it use runtime {}; remove the runtime version or ask for {}",
+                            pool.name, pool.spark_version, pool.runtime, pool.runtime
+                        ),
+                    ));
+                }
+                Some(pool)
+            }
+            _ => None,
+        };
+        let runtime = compute
+            .as_ref()
+            .map_or(runtime, |pool| pool.runtime.clone());
         let sizing = SparkSizing {
             driver_cores: settings.driver_cores.unwrap_or(1).max(1),
             driver_memory: parse_memory("driverMemory", &settings.driver_memory, MemoryMb(1024))?,
@@ -168,7 +190,9 @@ impl Control {
                 }
             }
         }
-        cluster::check_ever_fits(self, &sizing)?;
+        if compute.is_none() {
+            cluster::check_ever_fits(self, &sizing)?;
+        }
         let environment = match &settings.conda_file {
             Some((file, text)) => Some(
                 self.check_conda(
@@ -196,6 +220,7 @@ impl Control {
             && settings.num_executors.is_none()
             && settings.dynamic_allocation.is_none()
             && environment.is_none()
+            && compute.is_none()
             && runtime == spool_runtime::DEFAULT_RUNTIME;
         if defaults {
             let claimed = match self
@@ -242,6 +267,7 @@ impl Control {
                 .as_ref()
                 .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))
                 .transpose()?,
+            compute: compute.map_or_else(|| "serverless".to_string(), |pool| pool.name),
         };
         let session = match self.store().insert_session(&new).await {
             Ok(session) => session,
@@ -1037,6 +1063,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
             idle_timeout_s: 365 * 24 * 3600,
             prewarmed: true,
             environment_json: None,
+            compute: "serverless".into(),
         };
         match store.insert_session(&new).await {
             Ok(session) => {

@@ -78,6 +78,14 @@ pub fn router(state: AppState) -> Router {
             post(sessions::cancel_statement),
         )
         .route("/clusters", get(routes::list_clusters))
+        .route(
+            "/computes",
+            get(routes::list_computes).post(routes::attach_compute),
+        )
+        .route(
+            "/computes/{name}",
+            get(routes::show_compute).delete(routes::detach_compute),
+        )
         .route("/environments", get(routes::list_environments))
         .route("/environments/prune", post(routes::prune_environments))
         .route("/environments/{key}", get(routes::show_environment))

@@ -168,6 +168,7 @@ pub async fn create_session(
     let mut conf = BTreeMap::new();
     let mut runtime_version = None;
     let mut conda_file = None;
+    let mut compute = None;
     for (key, value) in request.conf {
         let text = match value {
             Value::String(s) => s,
@@ -179,6 +180,8 @@ pub async fn create_session(
             runtime_version = Some(text);
         } else if key == spool_control::LIVY_CONDA_CONF {
             conda_file = Some((key, text));
+        } else if key == "spark.spool.compute" {
+            compute = Some(text);
         } else {
             conf.insert(key, text);
         }
@@ -197,6 +200,7 @@ pub async fn create_session(
         conf,
         idle_timeout_minutes,
         conda_file,
+        compute,
     };
     let session = state.control.create_session(&user, settings).await?;
     let view = serde_json::to_value(session_view(&state, &session))

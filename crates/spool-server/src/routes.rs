@@ -440,3 +440,51 @@ pub async fn prune_environments(
         removed: state.control.prune_environments(&user, body.all).await?,
     }))
 }
+
+pub async fn attach_compute(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Json(body): Json<api::AttachCompute>,
+) -> ApiResult<(axum::http::StatusCode, Json<api::ComputeView>)> {
+    let view = state
+        .control
+        .attach_compute(&user, &body.file, &body.yaml)
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(view)))
+}
+
+pub async fn list_computes(
+    State(state): State<AppState>,
+    Extension(_user): Extension<UserRow>,
+) -> ApiResult<Json<Vec<api::ComputeView>>> {
+    Ok(Json(state.control.computes().await?))
+}
+
+pub async fn show_compute(
+    State(state): State<AppState>,
+    Extension(_user): Extension<UserRow>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> ApiResult<Json<api::ComputeView>> {
+    Ok(Json(state.control.compute(&name).await?))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetachQuery {
+    /// End the pool's running jobs and live sessions first.
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn detach_compute(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    axum::extract::Query(query): axum::extract::Query<DetachQuery>,
+) -> ApiResult<axum::http::StatusCode> {
+    state
+        .control
+        .detach_compute(&user, &name, query.force)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

@@ -19,6 +19,8 @@ pub fn session_view(row: &SessionRow) -> api::SessionView {
         state_reason: row.state_reason.clone(),
         owner: row.owner_name.clone(),
         runtime: row.runtime.clone(),
+        compute: row.compute.clone(),
+        identity: row.identity.clone(),
         timeout_minutes: row.idle_timeout_s as f64 / 60.0,
         cluster_id: row.cluster_id,
         spark_app_id: row.spark_app_id.clone(),
@@ -100,6 +102,7 @@ pub async fn create(
         instance_type: body.instance_type,
         conf: body.conf,
         idle_timeout_minutes: body.timeout_minutes,
+        compute: body.compute,
         conda_file: body.conda_file.map(|text| {
             (
                 body.conda_file_name

@@ -4,6 +4,7 @@
 //! This crate is pure: it must not touch the file system, the network or processes. Checks that
 //! need the disk (that `code` exists) are done by its callers.
 
+pub mod compute;
 pub mod conda;
 mod diag;
 mod job;

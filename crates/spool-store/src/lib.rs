@@ -685,8 +685,10 @@ impl Store {
     }
 }
 
+mod computes;
 mod sessions;
 
+pub use computes::{ComputeRow, NewCompute};
 pub use sessions::{FINISHED_SESSION_STATES, NewSession, SessionRow, StatementRow};
 
 #[cfg(test)]

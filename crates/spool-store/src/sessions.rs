@@ -32,6 +32,20 @@ pub struct SessionRow {
     /// The session's environment (see migration 0004), if it asked for one.
     #[serde(default)]
     pub environment_json: Option<String>,
+    /// `serverless` or the name of an attached pool.
+    #[serde(default = "serverless")]
+    pub compute: String,
+    /// The identity the session acts as (sessions always pass the user's identity through).
+    #[serde(default = "user_identity")]
+    pub identity: String,
+}
+
+fn serverless() -> String {
+    "serverless".into()
+}
+
+fn user_identity() -> String {
+    "user_identity".into()
 }
 
 impl SessionRow {
@@ -52,6 +66,7 @@ pub struct NewSession {
     pub idle_timeout_s: i64,
     pub prewarmed: bool,
     pub environment_json: Option<String>,
+    pub compute: String,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -71,7 +86,7 @@ pub struct StatementRow {
 const SESSION_COLUMNS: &str = "s.id, s.name, s.owner_id, u.name AS owner_name, s.kind, s.state, \
     s.state_reason, s.runtime, s.sizing_json, s.conf_json, s.idle_timeout_s, s.cluster_id, \
     s.repl_port, s.spark_app_id, s.spark_ui_url, s.phases_json, s.created_at, \
-    s.last_activity_at, s.ended_at, s.prewarmed, s.environment_json";
+    s.last_activity_at, s.ended_at, s.prewarmed, s.environment_json, s.compute, s.identity";
 
 /// Session states after which nothing changes.
 pub const FINISHED_SESSION_STATES: &[&str] = &["dead", "killed", "success", "error"];
@@ -90,8 +105,8 @@ impl Store {
         .expect("phases serialize");
         let res = sqlx::query_scalar::<_, i64>(
             "INSERT INTO sessions (name, owner_id, kind, state, runtime, sizing_json, conf_json, \
-             idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed, environment_json) \
-             VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed, environment_json, \
+             compute) VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -105,6 +120,7 @@ impl Store {
         .bind(&at)
         .bind(new.prewarmed)
         .bind(&new.environment_json)
+        .bind(&new.compute)
         .fetch_one(&self.pool)
         .await;
         let id = match res {
@@ -153,7 +169,7 @@ impl Store {
                 'spark_ui_url', spark_ui_url, 'phases_json', phases_json, 'created_at', created_at, \
                 'last_activity_at', last_activity_at, 'ended_at', ended_at, \
                 'prewarmed', json(CASE WHEN prewarmed THEN 'true' ELSE 'false' END), \
-                'environment_json', environment_json)), '[]') \
+                'environment_json', environment_json, 'compute', compute, 'identity', identity)), '[]') \
              FROM (SELECT s.*, u.name AS owner_name FROM sessions s JOIN users u ON u.id = s.owner_id \
                    WHERE (?1 IS NULL OR s.owner_id = ?1) AND s.prewarmed = 0 ORDER BY s.id)",
         )

@@ -145,6 +145,7 @@ async fn sessions_list_with_their_owner_and_fields() {
                 idle_timeout_s: 60,
                 prewarmed: false,
                 environment_json: None,
+                compute: "serverless".into(),
             })
             .await
             .unwrap();
@@ -181,6 +182,7 @@ async fn statements_get_consecutive_numbers_under_concurrent_writes() {
             idle_timeout_s: 60,
             prewarmed: false,
             environment_json: None,
+            compute: "serverless".into(),
         })
         .await
         .unwrap();

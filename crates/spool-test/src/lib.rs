@@ -8,7 +8,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
+
+mod pool;
 use nix::unistd::Pid;
+pub use pool::StandalonePool;
 
 /// The Spark runtime the tests use (installed once per machine, shared through the cache).
 pub const TEST_RUNTIME: &str = "3.4";
@@ -367,4 +370,22 @@ pub fn wait_for_status(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A plain HTTP GET to a local port (no proxy, no client library): the body on a 200.
+pub fn http_get_local(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
 }

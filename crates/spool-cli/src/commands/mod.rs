@@ -1,6 +1,7 @@
 //! One module per noun; each holds its verbs.
 
 pub mod cluster;
+pub mod compute;
 pub mod datastore;
 pub mod env;
 pub mod job;

@@ -9,6 +9,8 @@ use spool_client::Client;
 use crate::ServerArgs;
 use crate::output::{self, Format};
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 pub enum SessionCommand {
     /// Start a session; waits until it is idle (or failed) unless --no-wait, then prints it.
@@ -51,6 +53,10 @@ pub enum SessionCommand {
         /// once, then taken from the cache; `--conf spark.hadoop.aml.enable_cache=false` rebuilds).
         #[arg(long, value_name = "FILE")]
         conda_file: Option<std::path::PathBuf>,
+        /// Run on an attached Spark pool (see `spool compute list`) instead of serverless
+        /// compute; the pool's Spark version selects the runtime.
+        #[arg(long)]
+        compute: Option<String>,
         /// Return at once instead of waiting for the session to be idle.
         #[arg(long)]
         no_wait: bool,
@@ -123,6 +129,7 @@ pub async fn run(command: SessionCommand) -> anyhow::Result<i32> {
             timeout,
             conf,
             conda_file,
+            compute,
             no_wait,
             output,
             server,
@@ -158,6 +165,7 @@ pub async fn run(command: SessionCommand) -> anyhow::Result<i32> {
                 conf: conf_map,
                 conda_file: conda,
                 conda_file_name: conda_file.map(|p| p.display().to_string()),
+                compute,
             };
             let mut session = client.create_session(&request).await?;
             if !no_wait {
