@@ -84,6 +84,69 @@ pub struct SizingView {
     pub dynamic_allocation: Option<(u32, u32)>,
 }
 
+/// A new agent and its token (shown once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentCreated {
+    pub name: String,
+    pub token: String,
+}
+
+/// `POST /api/v1/agents`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    pub name: String,
+}
+
+/// A worker host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub cores: i64,
+    pub memory_mb: i64,
+    /// `new` (never connected), `connected` or `lost`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    /// Clusters with a Spark worker on this agent.
+    pub workers: Vec<i64>,
+}
+
+/// What an agent reports with each heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentReport {
+    pub name: String,
+    /// The address its Spark workers bind to, reachable from the server's host.
+    pub address: String,
+    pub cores: u32,
+    pub memory_mb: u64,
+    /// Clusters whose worker it runs now.
+    #[serde(default)]
+    pub running: Vec<i64>,
+}
+
+/// The workers an agent should run: it starts the missing ones and stops the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentOrders {
+    pub workers: Vec<WorkerOrder>,
+    /// When to report next.
+    pub heartbeat_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerOrder {
+    pub cluster_id: i64,
+    pub master_url: String,
+    pub runtime: String,
+    pub cores: u32,
+    pub memory_mb: u64,
+}
+
 /// An attached Spark pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComputeView {

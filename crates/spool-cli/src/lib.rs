@@ -40,6 +40,11 @@ pub enum Command {
     /// Show serverless clusters.
     #[command(subcommand)]
     Cluster(commands::cluster::ClusterCommand),
+    /// Run an agent on a worker host: it starts and stops Spark workers for the server.
+    Agent(commands::agent::AgentArgs),
+    /// Register and list agents (worker hosts).
+    #[command(subcommand)]
+    Agents(commands::agent::AgentsCommand),
     /// Attach, list, show and detach Spark pools that you already run.
     #[command(subcommand)]
     Compute(commands::compute::ComputeCommand),
@@ -98,6 +103,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Cluster(cmd) => commands::cluster::run(cmd).await,
             Command::Env(cmd) => commands::env::run(cmd).await,
             Command::Compute(cmd) => commands::compute::run(cmd).await,
+            Command::Agent(args) => commands::agent::run_agent(args).await,
+            Command::Agents(cmd) => commands::agent::run_agents(cmd).await,
             Command::User(cmd) => commands::user::run(cmd).await,
         }
     });

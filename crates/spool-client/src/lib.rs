@@ -276,6 +276,25 @@ impl Client {
 }
 
 impl Client {
+    /// An agent's heartbeat; the client's token is the agent's.
+    pub async fn agent_heartbeat(&self, report: &api::AgentReport) -> Result<api::AgentOrders> {
+        self.post("/agents/heartbeat", report).await
+    }
+
+    pub async fn create_agent(&self, name: &str) -> Result<api::AgentCreated> {
+        self.post(
+            "/agents",
+            &api::CreateAgent {
+                name: name.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn agents(&self) -> Result<Vec<api::AgentView>> {
+        self.get("/agents").await
+    }
+
     pub async fn attach_compute(&self, file: &str, yaml: &str) -> Result<api::ComputeView> {
         self.post(
             "/computes",

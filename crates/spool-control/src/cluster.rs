@@ -325,7 +325,19 @@ async fn place(
         store.set_cluster_state(warm.id, "in_use", None).await?;
         return Ok(Placement::Warm(warm.clone()));
     }
-    let (cluster_cores, cluster_memory) = cluster_needs(control, &shape);
+    // With agents connected, executors go to the hosts with the most free cores; the master
+    // (and the driver) stay on this host.
+    let plan = match plan_on_agents(control, &shape).await? {
+        AgentPlan::NoAgents => None,
+        AgentPlan::Plan(plan) => Some(plan),
+        AgentPlan::Wait(reason) => return Ok(Placement::Wait(reason)),
+    };
+    let local_executors = plan.as_ref().map_or(shape.executors, |p| p.local);
+    let local_shape = Shape {
+        executors: local_executors,
+        ..shape.clone()
+    };
+    let (cluster_cores, cluster_memory) = cluster_needs(control, &local_shape);
     let (driver_cores, driver_memory) = driver_needs(sizing);
     let need_cores = cluster_cores + driver_cores;
     let need_memory = cluster_memory + driver_memory;
@@ -376,7 +388,118 @@ async fn place(
             reserved_memory_mb: cluster_memory as i64,
         })
         .await?;
+    let executor_memory = shape.executor_memory.0 as i64;
+    let cores = i64::from(shape.executor_cores);
+    if local_executors > 0 {
+        let n = i64::from(local_executors);
+        store
+            .add_cluster_worker(cluster.id, None, n, n * cores, n * executor_memory)
+            .await?;
+    }
+    for (agent, n) in plan.map(|p| p.remote).unwrap_or_default() {
+        let n = i64::from(n);
+        store
+            .add_cluster_worker(cluster.id, Some(&agent), n, n * cores, n * executor_memory)
+            .await?;
+    }
     Ok(Placement::New(cluster))
+}
+
+enum AgentPlan {
+    NoAgents,
+    Plan(WorkerPlan),
+    Wait(String),
+}
+
+/// Executors per host: on this host, and on agents by name.
+struct WorkerPlan {
+    local: u32,
+    remote: Vec<(String, u32)>,
+}
+
+/// Spreads a cluster's executors over connected agents (and this host, unless configured
+/// otherwise), each to the host with the most free cores that fits it.
+async fn plan_on_agents(control: &Control, shape: &Shape) -> Result<AgentPlan> {
+    let store = control.store();
+    let agents: Vec<_> = store
+        .agents()
+        .await?
+        .into_iter()
+        .filter(|a| a.state == "connected")
+        .collect();
+    if agents.is_empty() {
+        return Ok(AgentPlan::NoAgents);
+    }
+    let config = control.config();
+    let oversubscribe = |cores: i64| (cores as f64 * config.cpu_oversubscription).floor() as i64;
+    let workers = store.live_agent_workers().await?;
+    // (name, free cores, free memory); `None` is this host.
+    let mut hosts: Vec<(Option<String>, i64, i64)> = agents
+        .iter()
+        .map(|a| {
+            let (cores, memory) = workers
+                .iter()
+                .filter(|w| w.agent.as_deref() == Some(a.name.as_str()))
+                .fold((0, 0), |(c, m), w| (c + w.cores, m + w.memory_mb));
+            (
+                Some(a.name.clone()),
+                oversubscribe(a.cores) - cores,
+                a.memory_mb - memory,
+            )
+        })
+        .collect();
+    if config.workers_on_server {
+        let (used_cores, used_memory) = used_capacity(control).await?;
+        let daemons = 2 * config.daemon_memory.0;
+        hosts.insert(
+            0,
+            (
+                None,
+                i64::from(config.schedulable_cores()) - i64::from(used_cores),
+                config.host_memory.0 as i64 - used_memory as i64 - daemons as i64,
+            ),
+        );
+    }
+    let (cores, memory) = (
+        i64::from(shape.executor_cores),
+        shape.executor_memory.0 as i64,
+    );
+    let mut local = 0;
+    let mut remote: Vec<(String, u32)> = Vec::new();
+    for _ in 0..shape.executors {
+        let Some(host) = hosts
+            .iter_mut()
+            .filter(|(_, c, m)| *c >= cores && *m >= memory)
+            .max_by_key(|(_, c, _)| *c)
+        else {
+            let free: Vec<String> = hosts
+                .iter()
+                .map(|(name, c, m)| {
+                    format!(
+                        "{} {c} cores and {}",
+                        name.as_deref().unwrap_or("this host"),
+                        MemoryMb((*m).max(0) as u64)
+                    )
+                })
+                .collect();
+            return Ok(AgentPlan::Wait(format!(
+                "waiting for capacity: {} executors of {cores} cores and {} do not fit on the hosts (free: {})",
+                shape.executors,
+                shape.executor_memory,
+                free.join(", ")
+            )));
+        };
+        host.1 -= cores;
+        host.2 -= memory;
+        match &host.0 {
+            None => local += 1,
+            Some(name) => match remote.iter_mut().find(|(n, _)| n == name) {
+                Some((_, count)) => *count += 1,
+                None => remote.push((name.clone(), 1)),
+            },
+        }
+    }
+    Ok(AgentPlan::Plan(WorkerPlan { local, remote }))
 }
 
 /// Ports a cluster listens on.
@@ -386,14 +509,18 @@ struct Ports {
     worker_ui: u16,
 }
 
-fn spark_env(runtime: &InstalledRuntime) -> HashMap<String, String> {
+fn spark_env(control: &Control, runtime: &InstalledRuntime) -> HashMap<String, String> {
     let mut env = HashMap::new();
     env.insert(
         "SPARK_HOME".into(),
         runtime.spark_home.display().to_string(),
     );
-    // Every Spark port (RPC, UIs, block manager) binds to loopback only.
-    env.insert("SPARK_LOCAL_IP".into(), "127.0.0.1".into());
+    // Every Spark port (RPC, UIs, block manager) binds to loopback only, or to the advertised
+    // address when agents on other hosts must reach the master and drivers.
+    env.insert(
+        "SPARK_LOCAL_IP".into(),
+        control.config().advertise_address.clone(),
+    );
     // Needed by the launcher library inside the worker to start executors (normally set by
     // `spark-class`, which the pip package's layout makes us bypass).
     env.insert("SPARK_SCALA_VERSION".into(), runtime.scala.clone());
@@ -410,8 +537,8 @@ fn spark_env(runtime: &InstalledRuntime) -> HashMap<String, String> {
     env
 }
 
-pub(crate) fn driver_env(runtime: &InstalledRuntime) -> HashMap<String, String> {
-    let mut env = spark_env(runtime);
+pub(crate) fn driver_env(control: &Control, runtime: &InstalledRuntime) -> HashMap<String, String> {
+    let mut env = spark_env(control, runtime);
     env.insert(
         "PYSPARK_DRIVER_PYTHON".into(),
         runtime.python.display().to_string(),
@@ -464,9 +591,22 @@ pub(crate) async fn launch_cluster(
         runtime.spark_home.display()
     );
     let heap = format!("-Xmx{}", control.config().daemon_memory.to_spark());
-    let env = spark_env(runtime);
-    let master_url = format!("spark://127.0.0.1:{}", ports.master);
-    let master_ui = format!("http://127.0.0.1:{}", ports.master_ui);
+    let env = spark_env(control, runtime);
+    let address = control.config().advertise_address.clone();
+    let master_url = format!("spark://{address}:{}", ports.master);
+    let master_ui = format!("http://{address}:{}", ports.master_ui);
+    // This host's share of the executors (all of them unless agents take some).
+    let planned = control.store().cluster_workers(cluster.id).await?;
+    let (local_cores, local_memory) = if planned.is_empty() {
+        (shape.worker_cores(), shape.worker_memory())
+    } else {
+        planned
+            .iter()
+            .filter(|w| w.agent.is_none())
+            .fold((0, MemoryMb(0)), |(c, m), w| {
+                (c + w.cores as u32, MemoryMb(m.0 + w.memory_mb as u64))
+            })
+    };
     control
         .store()
         .set_cluster_urls(cluster.id, &master_url, &master_ui)
@@ -479,7 +619,7 @@ pub(crate) async fn launch_cluster(
             classpath.clone(),
             "org.apache.spark.deploy.master.Master".into(),
             "--host".into(),
-            "127.0.0.1".into(),
+            address.clone(),
             "--port".into(),
             ports.master.to_string(),
             "--webui-port".into(),
@@ -500,13 +640,13 @@ pub(crate) async fn launch_cluster(
             "org.apache.spark.deploy.worker.Worker".into(),
             master_url.clone(),
             "--host".into(),
-            "127.0.0.1".into(),
+            address.clone(),
             "--webui-port".into(),
             ports.worker_ui.to_string(),
             "--cores".into(),
-            shape.worker_cores().to_string(),
+            local_cores.to_string(),
             "--memory".into(),
-            shape.worker_memory().to_spark(),
+            local_memory.to_spark(),
             "--work-dir".into(),
             work_dir.display().to_string(),
         ],
@@ -519,8 +659,10 @@ pub(crate) async fn launch_cluster(
     let master_spawned = launch(control, "cluster", cluster.id, "master", &master).await?;
     let master_pid = master_spawned.pid;
     watch_daemon(control.clone(), cluster.id, "master", master_spawned);
-    let worker_spawned = launch(control, "cluster", cluster.id, "worker", &worker).await?;
-    watch_daemon(control.clone(), cluster.id, "worker", worker_spawned);
+    if local_cores > 0 {
+        let worker_spawned = launch(control, "cluster", cluster.id, "worker", &worker).await?;
+        watch_daemon(control.clone(), cluster.id, "worker", worker_spawned);
+    }
     Ok(StartingCluster {
         cluster_id: cluster.id,
         master_url,

@@ -39,6 +39,13 @@ pub struct Config {
     pub environments_max_age: Duration,
     /// ...and the least recently used ones while the cache is larger than this.
     pub environments_max_size: MemoryMb,
+    /// The address Spark processes on this host bind to and advertise (masters, local workers,
+    /// drivers): 127.0.0.1 unless agents on other hosts must reach them.
+    pub advertise_address: String,
+    /// An agent silent for this long is lost, and the work using its workers fails.
+    pub agent_heartbeat_timeout: Duration,
+    /// Whether executors may also run on the server's own host when agents are connected.
+    pub workers_on_server: bool,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -57,6 +64,17 @@ pub struct ConfigFile {
     pub sessions: SessionsFile,
     #[serde(default)]
     pub environments: EnvironmentsFile,
+    #[serde(default)]
+    pub agents: AgentsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsFile {
+    /// An agent silent for this long is lost (default `10s`).
+    pub heartbeat_timeout: Option<String>,
+    /// Executors may also run on the server's host when agents are connected (default true).
+    pub workers_on_server: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +123,9 @@ pub struct CapacityFile {
 pub struct ServerlessFile {
     /// e.g. `"10m"`, `"30s"`.
     pub teardown_after: Option<String>,
+    /// The address Spark on this host binds to (default 127.0.0.1); set it to an address agents
+    /// can reach when they run workers.
+    pub advertise_address: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +217,18 @@ impl Config {
                 }
                 None => Duration::from_secs(30 * 24 * 3600),
             },
+            advertise_address: file
+                .serverless
+                .advertise_address
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1".to_string()),
+            agent_heartbeat_timeout: match &file.agents.heartbeat_timeout {
+                Some(text) => {
+                    parse_duration(text).map_err(|e| format!("agents.heartbeat_timeout: {e}"))?
+                }
+                None => Duration::from_secs(10),
+            },
+            workers_on_server: file.agents.workers_on_server.unwrap_or(true),
             environments_max_size: match &file.environments.max_size {
                 Some(text) => {
                     MemoryMb::parse(text).map_err(|e| format!("environments.max_size: {e}"))?
@@ -211,13 +244,13 @@ impl Config {
     }
 }
 
-fn detect_cores() -> u32 {
+pub fn detect_cores() -> u32 {
     std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1)
 }
 
-fn detect_memory_mb() -> u64 {
+pub fn detect_memory_mb() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| {
@@ -265,11 +298,13 @@ mod tests {
             },
             serverless: ServerlessFile {
                 teardown_after: Some("30s".into()),
+                advertise_address: None,
             },
             instance_types: Vec::new(),
             livy: LivyFile::default(),
             sessions: SessionsFile::default(),
             environments: EnvironmentsFile::default(),
+            agents: AgentsFile::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! It owns every decision and every process; the HTTP layer above only translates. It must not
 //! speak HTTP to users or parse YAML (specs arrive validated by `spool-spec` types).
 
+mod agents;
 pub mod auth;
 mod batches;
 mod cluster;
@@ -205,6 +206,7 @@ impl Control {
         tokio::spawn(sessions::timeout_loop(self.clone()));
         tokio::spawn(sessions::prewarm_loop(self.clone()));
         tokio::spawn(environments::gc_loop(self.clone()));
+        tokio::spawn(agents::lost_agent_loop(self.clone()));
     }
 
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for

@@ -59,8 +59,11 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         let running = alive_by_owner
             .remove(&("cluster".to_string(), cluster.id))
             .unwrap_or_default();
+        // A cluster whose executors all run on agents has no worker on this host.
+        let planned = store.cluster_workers(cluster.id).await?;
+        let local_worker = planned.is_empty() || planned.iter().any(|w| w.agent.is_none());
         let complete = running.iter().any(|p| p.role == "master")
-            && running.iter().any(|p| p.role == "worker")
+            && (!local_worker || running.iter().any(|p| p.role == "worker"))
             && cluster.state != "tearing_down";
         if complete {
             for process in &running {

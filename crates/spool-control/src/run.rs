@@ -234,6 +234,7 @@ async fn drive(
         &master_url,
         ui_port,
         &driver_logs,
+        cluster::driver_env(control, &driver_runtime),
     );
     let spawned = cluster::launch(control, "job", job_id, "driver", &spec_for_driver).await?;
     store
@@ -263,6 +264,7 @@ fn driver_spec(
     master_url: &str,
     ui_port: u16,
     log_dir: &Path,
+    env: std::collections::HashMap<String, String>,
 ) -> ProcessSpec {
     let work = &launch.work_dir;
     let in_work = |rel: &String| -> String {
@@ -348,7 +350,7 @@ fn driver_spec(
     ProcessSpec {
         program: runtime.spark_home.join("bin").join("spark-submit"),
         args,
-        env: cluster::driver_env(runtime),
+        env,
         cwd: work.clone(),
         log_dir: log_dir.to_path_buf(),
     }

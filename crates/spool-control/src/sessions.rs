@@ -570,7 +570,7 @@ async fn start(
     let spec = ProcessSpec {
         program: runtime.spark_home.join("bin").join("spark-submit"),
         args,
-        env: cluster::driver_env(&runtime),
+        env: cluster::driver_env(control, &runtime),
         cwd: work,
         log_dir: dir.join("logs").join("driver"),
     };

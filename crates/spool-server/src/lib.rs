@@ -86,6 +86,10 @@ pub fn router(state: AppState) -> Router {
             "/computes/{name}",
             get(routes::show_compute).delete(routes::detach_compute),
         )
+        .route(
+            "/agents",
+            get(routes::list_agents).post(routes::create_agent),
+        )
         .route("/environments", get(routes::list_environments))
         .route("/environments/prune", post(routes::prune_environments))
         .route("/environments/{key}", get(routes::show_environment))
@@ -123,14 +127,18 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             livy::csrf,
         ));
-    Router::new()
+    let users = Router::new()
         .nest("/api/v1", api)
         .merge(livy)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_user,
-        ))
+        ));
+    // Agents authenticate with their own tokens, not as users.
+    Router::new()
+        .route("/api/v1/agents/heartbeat", post(routes::agent_heartbeat))
+        .merge(users)
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .with_state(state)
 }

@@ -488,3 +488,42 @@ pub async fn detach_compute(
         .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
+
+pub async fn create_agent(
+    State(state): State<AppState>,
+    Extension(user): Extension<UserRow>,
+    Json(body): Json<api::CreateAgent>,
+) -> ApiResult<(axum::http::StatusCode, Json<api::AgentCreated>)> {
+    let created = state.control.create_agent(&user, &body.name).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(created)))
+}
+
+pub async fn list_agents(
+    State(state): State<AppState>,
+    Extension(_user): Extension<UserRow>,
+) -> ApiResult<Json<Vec<api::AgentView>>> {
+    Ok(Json(state.control.agents().await?))
+}
+
+/// An agent's heartbeat, authenticated by the agent's own bearer token.
+pub async fn agent_heartbeat(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(report): Json<api::AgentReport>,
+) -> ApiResult<Json<api::AgentOrders>> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized("agents send `Authorization: Bearer <agent token>`")
+        })?;
+    match state.control.agent_heartbeat(token, report).await {
+        Ok(orders) => Ok(Json(orders)),
+        Err(spool_control::ControlError::NotFound { .. }) => {
+            Err(ApiError::unauthorized("invalid agent token"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -685,9 +685,11 @@ impl Store {
     }
 }
 
+mod agents;
 mod computes;
 mod sessions;
 
+pub use agents::{AgentRow, ClusterWorkerRow};
 pub use computes::{ComputeRow, NewCompute};
 pub use sessions::{FINISHED_SESSION_STATES, NewSession, SessionRow, StatementRow};
 

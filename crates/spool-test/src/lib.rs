@@ -54,6 +54,9 @@ pub struct TestServer {
     child: Option<Child>,
     extra_args: Vec<String>,
     pub token: String,
+    /// The network namespace the server (and the CLI) run in, and the address it listens on.
+    netns: Option<String>,
+    host: String,
 }
 
 impl TestServer {
@@ -75,9 +78,54 @@ impl TestServer {
             child: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             token: String::new(),
+            netns: None,
+            host: "127.0.0.1".into(),
         };
         server.spawn();
         server
+    }
+
+    /// Starts a server inside network namespace `netns`, listening on `host` (an address of that
+    /// namespace). Its CLI calls run in the namespace too.
+    pub fn start_in_netns(
+        binary: &str,
+        netns: &str,
+        host: &str,
+        extra_args: &[&str],
+        config_toml: Option<&str>,
+    ) -> TestServer {
+        ensure_runtime();
+        let dir = tempfile::Builder::new()
+            .prefix("spool-test-")
+            .tempdir()
+            .expect("temp dir");
+        if let Some(config) = config_toml {
+            std::fs::write(dir.path().join("config.toml"), config).expect("write config");
+        }
+        let mut server = TestServer {
+            binary: PathBuf::from(binary),
+            dir,
+            port: free_port(),
+            child: None,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            token: String::new(),
+            netns: Some(netns.to_string()),
+            host: host.to_string(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// A command for the spool binary, in the server's namespace if it has one.
+    fn command(&self) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(&self.binary);
+                cmd
+            }
+            None => Command::new(&self.binary),
+        }
     }
 
     fn spawn(&mut self) {
@@ -86,12 +134,13 @@ impl TestServer {
             .append(true)
             .open(self.dir.path().join("server.log"))
             .expect("server log");
-        let child = Command::new(&self.binary)
+        let child = self
+            .command()
             .arg("serve")
             .arg("--data-dir")
             .arg(self.dir.path())
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.host, self.port))
             .arg("--no-runtime-install")
             // Pre-warmed drivers hold a cluster; only tests that ask for them get them.
             .args(if self.extra_args.iter().any(|a| a == "--prewarm") {
@@ -113,7 +162,8 @@ impl TestServer {
         loop {
             if let Ok(token) = std::fs::read_to_string(&token_path) {
                 self.token = token.trim().to_string();
-                let ok = std::process::Command::new(&self.binary)
+                let ok = self
+                    .command()
                     .args(["datastore", "list", "-o", "json"])
                     .env("SPOOL_URL", self.url())
                     .env("SPOOL_TOKEN", &self.token)
@@ -132,7 +182,7 @@ impl TestServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -155,7 +205,7 @@ impl TestServer {
 
     /// Runs the real CLI with another token.
     pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
-        Command::new(&self.binary)
+        self.command()
             .args(args)
             .env("SPOOL_URL", self.url())
             .env("SPOOL_TOKEN", token)

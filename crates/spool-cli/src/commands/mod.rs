@@ -1,5 +1,6 @@
 //! One module per noun; each holds its verbs.
 
+pub mod agent;
 pub mod cluster;
 pub mod compute;
 pub mod datastore;

@@ -1,0 +1,290 @@
+//! `spool agent`: runs on a worker host and starts and stops Spark workers for the server's
+//! serverless clusters; `spool agents add|list` registers and lists agents.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use spool_api_types as api;
+use spool_supervisor::{ProcessSpec, Spawned};
+
+use crate::ServerArgs;
+use crate::output::{self, Format};
+
+/// Flags of `spool agent`.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The Spool server's URL.
+    #[arg(long, env = "SPOOL_AGENT_SERVER")]
+    pub server: String,
+    /// This agent's token (from `spool agents add NAME`).
+    #[arg(long, env = "SPOOL_AGENT_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The agent's name, as registered.
+    #[arg(long)]
+    pub name: String,
+    /// The address Spark workers on this host bind to; the server's host must reach it.
+    #[arg(long)]
+    pub address: String,
+    /// Cores offered to Spark (default: all).
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Memory offered to Spark, e.g. `8g` (default: the host's, less 1 GiB).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Where worker logs and work dirs go.
+    #[arg(long, default_value_os_t = default_agent_dir())]
+    pub data_dir: PathBuf,
+}
+
+fn default_agent_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join(".spool-agent")
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AgentsCommand {
+    /// Register an agent and print its token (shown once). Admin only.
+    Add {
+        name: String,
+        #[arg(short, long, value_enum)]
+        output: Option<Format>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List agents with their state, capacity and the clusters they run workers for.
+    List {
+        #[arg(short, long, value_enum)]
+        output: Option<Format>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+pub async fn run_agents(command: AgentsCommand) -> anyhow::Result<i32> {
+    match command {
+        AgentsCommand::Add {
+            name,
+            output,
+            server,
+        } => {
+            let created = server.client()?.create_agent(&name).await?;
+            output::print(output::resolve(output), &created, || {
+                output::fields(&[
+                    ("name", created.name.clone()),
+                    ("token", created.token.clone()),
+                ])
+            })?;
+            Ok(0)
+        }
+        AgentsCommand::List { output, server } => {
+            let agents = server.client()?.agents().await?;
+            output::print(output::resolve(output), &agents, || {
+                let mut table = output::table(&[
+                    "NAME",
+                    "STATE",
+                    "ADDRESS",
+                    "CORES",
+                    "MEMORY",
+                    "CLUSTERS",
+                    "LAST SEEN",
+                ]);
+                for a in &agents {
+                    table.add_row(vec![
+                        a.name.clone(),
+                        a.state.clone(),
+                        a.address.clone().unwrap_or_default(),
+                        a.cores.to_string(),
+                        format!("{} MiB", a.memory_mb),
+                        a.workers
+                            .iter()
+                            .map(i64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        a.last_seen.clone().unwrap_or_default(),
+                    ]);
+                }
+                table
+            })?;
+            Ok(0)
+        }
+    }
+}
+
+/// A Spark worker this agent runs for a cluster.
+struct Worker {
+    pid: u32,
+    start_ticks: Option<u64>,
+}
+
+/// Runs the agent until SIGTERM or Ctrl-C: heartbeats, starts and stops workers, and stops all
+/// of them on the way out.
+pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
+    let cores = args
+        .cores
+        .unwrap_or_else(spool_control::config::detect_cores);
+    let memory_mb = match &args.memory {
+        Some(text) => {
+            spool_core::MemoryMb::parse(text)
+                .map_err(|e| anyhow::anyhow!("--memory: {e}"))?
+                .0
+        }
+        None => spool_control::config::detect_memory_mb().saturating_sub(1024),
+    };
+    std::fs::create_dir_all(&args.data_dir)?;
+    let client = spool_client::Client::new(&args.server, &args.token);
+    let runtimes = spool_runtime::RuntimeCache::new(spool_core::paths::default_cache_dir());
+    let mut workers: HashMap<i64, Worker> = HashMap::new();
+    let mut connected = false;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    eprintln!(
+        "[spool agent] {} offering {cores} cores and {memory_mb} MiB at {} to {}",
+        args.name, args.address, args.server
+    );
+    loop {
+        // Workers that died are forgotten, so the next orders start them again.
+        workers.retain(|id, w| {
+            let alive = spool_supervisor::is_alive(w.pid, w.start_ticks);
+            if !alive {
+                eprintln!("[spool agent] worker of cluster {id} exited");
+            }
+            alive
+        });
+        let report = api::AgentReport {
+            name: args.name.clone(),
+            address: args.address.clone(),
+            cores,
+            memory_mb,
+            running: workers.keys().copied().collect(),
+        };
+        let wait = match client.agent_heartbeat(&report).await {
+            Ok(orders) => {
+                if !connected {
+                    eprintln!("[spool agent] connected to {}", args.server);
+                    connected = true;
+                }
+                reconcile(&args, &runtimes, &mut workers, &orders).await;
+                Duration::from_millis(orders.heartbeat_ms.clamp(200, 10_000))
+            }
+            Err(e) => {
+                if connected {
+                    eprintln!("[spool agent] lost the server ({e}); retrying");
+                    connected = false;
+                }
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    eprintln!("[spool agent] stopping {} worker(s)", workers.len());
+    for (_, worker) in workers.drain() {
+        spool_supervisor::stop_group(worker.pid, Duration::from_secs(5)).await;
+    }
+    Ok(0)
+}
+
+async fn reconcile(
+    args: &AgentArgs,
+    runtimes: &spool_runtime::RuntimeCache,
+    workers: &mut HashMap<i64, Worker>,
+    orders: &api::AgentOrders,
+) {
+    let wanted: HashMap<i64, &api::WorkerOrder> =
+        orders.workers.iter().map(|o| (o.cluster_id, o)).collect();
+    let stale: Vec<i64> = workers
+        .keys()
+        .filter(|id| !wanted.contains_key(id))
+        .copied()
+        .collect();
+    for id in stale {
+        if let Some(worker) = workers.remove(&id) {
+            eprintln!("[spool agent] stopping the worker of cluster {id}");
+            spool_supervisor::stop_group(worker.pid, Duration::from_secs(5)).await;
+        }
+    }
+    for (id, order) in wanted {
+        if workers.contains_key(&id) {
+            continue;
+        }
+        match start_worker(args, runtimes, order).await {
+            Ok(spawned) => {
+                eprintln!(
+                    "[spool agent] started a worker for cluster {id}: {} cores, {} MiB, master {}",
+                    order.cores, order.memory_mb, order.master_url
+                );
+                let worker = Worker {
+                    pid: spawned.pid,
+                    start_ticks: spawned.start_ticks,
+                };
+                // The exit is noticed by polling; the wait future only reaps the process.
+                tokio::spawn(async move {
+                    let _ = spawned.wait().await;
+                });
+                workers.insert(id, worker);
+            }
+            Err(e) => eprintln!("[spool agent] cannot start a worker for cluster {id}: {e:#}"),
+        }
+    }
+}
+
+async fn start_worker(
+    args: &AgentArgs,
+    runtimes: &spool_runtime::RuntimeCache,
+    order: &api::WorkerOrder,
+) -> anyhow::Result<Spawned> {
+    let runtime = match runtimes.installed(&order.runtime) {
+        Some(runtime) => runtime,
+        None => {
+            eprintln!("[spool agent] installing runtime {}", order.runtime);
+            runtimes
+                .install(&order.runtime, &spool_runtime::NoProgress)
+                .await?
+        }
+    };
+    let dir = args
+        .data_dir
+        .join("workers")
+        .join(order.cluster_id.to_string());
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work)?;
+    let spark_home = runtime.spark_home.display().to_string();
+    let mut env = HashMap::new();
+    env.insert("SPARK_HOME".to_string(), spark_home.clone());
+    env.insert("SPARK_LOCAL_IP".to_string(), args.address.clone());
+    env.insert("SPARK_SCALA_VERSION".to_string(), runtime.scala.clone());
+    env.insert(
+        "PYSPARK_PYTHON".to_string(),
+        runtime.python.display().to_string(),
+    );
+    let spec = ProcessSpec {
+        program: spool_runtime::java_command(),
+        args: vec![
+            "-Xmx512m".into(),
+            "-cp".into(),
+            format!("{spark_home}/conf:{spark_home}/jars/*"),
+            "org.apache.spark.deploy.worker.Worker".into(),
+            order.master_url.clone(),
+            "--host".into(),
+            args.address.clone(),
+            // The web UI on a free port of its own.
+            "--webui-port".into(),
+            "0".into(),
+            "--cores".into(),
+            order.cores.to_string(),
+            "--memory".into(),
+            spool_core::MemoryMb(order.memory_mb).to_spark(),
+            "--work-dir".into(),
+            work.display().to_string(),
+        ],
+        env,
+        cwd: dir.clone(),
+        log_dir: dir.join("logs"),
+    };
+    Ok(spool_supervisor::spawn(&spec)?)
+}

@@ -1,0 +1,232 @@
+//! Agents: worker hosts. An agent heartbeats every second with its address and capacity, and is
+//! answered with the Spark workers it should run (the server's placement); it starts the missing
+//! ones and stops the others. An agent silent past the heartbeat timeout is lost: the work whose
+//! cluster had a worker on it fails with the reason, and the cluster is torn down.
+
+use std::time::Duration;
+
+use spool_api_types as api;
+use spool_store::{AgentRow, StoreError, UserRow};
+
+use crate::{Control, ControlError, Result, auth, cluster, invalid};
+
+impl Control {
+    /// Registers an agent by name and returns its token (shown once). Admin only.
+    pub async fn create_agent(&self, caller: &UserRow, name: &str) -> Result<api::AgentCreated> {
+        if !caller.is_admin {
+            return Err(ControlError::NotFound {
+                kind: "route",
+                name: "agents".into(),
+            });
+        }
+        auth::check_user_name(name).map_err(|m| invalid("name", m))?;
+        let token = auth::new_token();
+        match self
+            .store()
+            .create_agent(name, &auth::hash_token(&token))
+            .await
+        {
+            Ok(row) => Ok(api::AgentCreated {
+                name: row.name,
+                token,
+            }),
+            Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
+                target: "name".into(),
+                message: format!("an agent named `{name}` exists already"),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn agents(&self) -> Result<Vec<api::AgentView>> {
+        let rows = self.store().agents().await?;
+        let workers = self.store().live_agent_workers().await?;
+        Ok(rows
+            .into_iter()
+            .map(|a| api::AgentView {
+                workers: workers
+                    .iter()
+                    .filter(|w| w.agent.as_deref() == Some(a.name.as_str()))
+                    .map(|w| w.cluster_id)
+                    .collect(),
+                name: a.name,
+                address: a.address,
+                cores: a.cores,
+                memory_mb: a.memory_mb,
+                state: a.state,
+                state_reason: a.state_reason,
+                last_seen: a.last_seen,
+            })
+            .collect())
+    }
+
+    /// An agent's heartbeat: records it and answers with the workers it should run.
+    pub async fn agent_heartbeat(
+        &self,
+        token: &str,
+        report: api::AgentReport,
+    ) -> Result<api::AgentOrders> {
+        let store = self.store();
+        let Some(agent) = store.agent_by_token_hash(&auth::hash_token(token)).await? else {
+            return Err(ControlError::NotFound {
+                kind: "agent",
+                name: report.name,
+            });
+        };
+        if agent.name != report.name {
+            return Err(invalid(
+                "name",
+                format!(
+                    "this token belongs to agent `{}`, not `{}`",
+                    agent.name, report.name
+                ),
+            ));
+        }
+        let was = agent.state.clone();
+        store
+            .agent_seen(
+                agent.id,
+                &report.address,
+                i64::from(report.cores),
+                report.memory_mb as i64,
+            )
+            .await?;
+        if was != "connected" {
+            tracing::info!(agent = %agent.name, address = %report.address, cores = report.cores, "agent connected");
+            store
+                .add_event(
+                    "agent_connected",
+                    &format!("agent {}", agent.name),
+                    &format!(
+                        "{} cores, {} MiB at {}",
+                        report.cores, report.memory_mb, report.address
+                    ),
+                )
+                .await?;
+            // Capacity arrived: waiting work may fit now.
+            self.inner().wake.notify_one();
+        }
+        let mut workers = Vec::new();
+        for w in store.live_agent_workers().await? {
+            if w.agent.as_deref() != Some(agent.name.as_str()) {
+                continue;
+            }
+            let Some(cluster) = store.cluster(w.cluster_id).await? else {
+                continue;
+            };
+            let Some(master_url) = cluster.master_url else {
+                continue;
+            };
+            workers.push(api::WorkerOrder {
+                cluster_id: w.cluster_id,
+                master_url,
+                runtime: cluster.runtime,
+                cores: w.cores as u32,
+                memory_mb: w.memory_mb as u64,
+            });
+        }
+        Ok(api::AgentOrders {
+            workers,
+            heartbeat_ms: 1000,
+        })
+    }
+
+    /// Marks an agent lost and fails the work that depended on its workers.
+    async fn lose_agent(&self, agent: &AgentRow, silent_for: Duration) -> anyhow::Result<()> {
+        let reason = format!(
+            "agent `{}` was lost: no heartbeat for {:.0?}",
+            agent.name, silent_for
+        );
+        if !self.store().agent_lost(agent.id, &reason).await? {
+            return Ok(());
+        }
+        tracing::warn!(agent = %agent.name, "agent lost");
+        self.store()
+            .add_event("agent_lost", &format!("agent {}", agent.name), &reason)
+            .await?;
+        let clusters: std::collections::BTreeSet<i64> = self
+            .store()
+            .live_agent_workers()
+            .await?
+            .into_iter()
+            .filter(|w| w.agent.as_deref() == Some(agent.name.as_str()))
+            .map(|w| w.cluster_id)
+            .collect();
+        for cluster_id in clusters {
+            let message = format!("{reason}; it ran a Spark worker of cluster {cluster_id}");
+            self.fail_cluster_work(cluster_id, &message).await?;
+            cluster::teardown(self, cluster_id, &reason).await;
+        }
+        Ok(())
+    }
+
+    /// Fails every job and ends every session running on a cluster, with `message`.
+    async fn fail_cluster_work(&self, cluster_id: i64, message: &str) -> anyhow::Result<()> {
+        let store = self.store();
+        for job in store
+            .jobs_in_status(crate::ACTIVE_STATUSES)
+            .await?
+            .into_iter()
+            .filter(|j| j.cluster_id == Some(cluster_id))
+        {
+            // Failed first (terminal, so the runner's own ending cannot overwrite it), then
+            // the runner is told to stop the driver.
+            store.set_job_error(job.id, message).await?;
+            store
+                .set_job_status(job.id, "Failed", Some(message), true)
+                .await?;
+            if let Some(cancel) = self
+                .inner()
+                .running
+                .lock()
+                .expect("running map lock")
+                .get(&job.id)
+            {
+                cancel.send_replace(true);
+            }
+            tracing::warn!(job = %job.name, "job failed: {message}");
+        }
+        for session in store
+            .sessions_in_state(crate::sessions::ACTIVE_SESSION_STATES)
+            .await?
+            .into_iter()
+            .filter(|s| s.cluster_id == Some(cluster_id))
+        {
+            crate::sessions::stop_session(self, session.id, "dead", message).await;
+        }
+        Ok(())
+    }
+}
+
+/// Finds agents silent past the heartbeat timeout.
+pub(crate) async fn lost_agent_loop(control: Control) {
+    let mut shutdown = control.inner().shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let timeout = control.config().agent_heartbeat_timeout;
+        let Ok(agents) = control.store().agents().await else {
+            continue;
+        };
+        for agent in agents.iter().filter(|a| a.state == "connected") {
+            let Some(seen) = agent
+                .last_seen
+                .as_deref()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            else {
+                continue;
+            };
+            let silent = chrono::Utc::now()
+                .signed_duration_since(seen)
+                .to_std()
+                .unwrap_or_default();
+            if silent > timeout
+                && let Err(e) = control.lose_agent(agent, silent).await
+            {
+                tracing::error!(agent = %agent.name, error = %e, "handling a lost agent");
+            }
+        }
+    }
+}

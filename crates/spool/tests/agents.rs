@@ -1,0 +1,332 @@
+//! Multi-host serverless compute: a server host and two worker hosts as network namespaces joined
+//! by veth links to a bridge (addresses only inside those namespaces), `spool agent` on each
+//! worker host, a job whose executors run on both, and a worker host that dies mid-job.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use spool_test::{TestServer, stderr, stdout, wait_for};
+
+/// Namespaces `srv`, `a`, `b` on one /24, each linked to a bridge in a fourth (`hub`).
+struct Net {
+    prefix: String,
+    subnet: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Net {
+    fn create() -> Result<Net, String> {
+        let pid = std::process::id();
+        let net = Net {
+            prefix: format!("sp{pid}"),
+            subnet: format!("10.77.{}", pid % 200 + 20),
+        };
+        let hub = net.ns("hub");
+        ip(&["netns", "add", &hub])?;
+        ip(&["-n", &hub, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &hub, "link", "set", "br0", "up"])?;
+        for (i, host) in ["srv", "a", "b"].iter().enumerate() {
+            let ns = net.ns(host);
+            let (inner, outer) = (format!("v{pid}{i}"), format!("h{pid}{i}"));
+            ip(&["netns", "add", &ns])?;
+            ip(&[
+                "link", "add", &inner, "type", "veth", "peer", "name", &outer,
+            ])?;
+            ip(&["link", "set", &inner, "netns", &ns])?;
+            ip(&["link", "set", &outer, "netns", &hub])?;
+            ip(&["-n", &hub, "link", "set", &outer, "master", "br0"])?;
+            ip(&["-n", &hub, "link", "set", &outer, "up"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", net.addr(host)),
+                "dev",
+                &inner,
+            ])?;
+            ip(&["-n", &ns, "link", "set", &inner, "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(net)
+    }
+
+    fn ns(&self, host: &str) -> String {
+        format!("{}{host}", self.prefix)
+    }
+
+    fn addr(&self, host: &str) -> String {
+        let last = match host {
+            "srv" => 1,
+            "a" => 2,
+            _ => 3,
+        };
+        format!("{}.{last}", self.subnet)
+    }
+
+    /// Processes running in a host's namespace.
+    fn pids(&self, host: &str) -> Vec<i32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.ns(host)])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// Kills everything on a host at once, as if it lost power.
+    fn kill_host(&self, host: &str) {
+        for pid in self.pids(host) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
+    /// Runs a Python snippet on a host (to read a Spark master's status from inside).
+    fn python(&self, host: &str, code: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host), "python3", "-c", code])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for host in ["a", "b", "srv", "hub"] {
+            self.kill_host(host);
+            let _ = ip(&["netns", "del", &self.ns(host)]);
+        }
+    }
+}
+
+fn start_agent(net: &Net, server: &TestServer, host: &str, token: &str, dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join(format!("agent-{host}.log"))).unwrap();
+    Command::new("ip")
+        .args(["netns", "exec", &net.ns(host)])
+        .arg(env!("CARGO_BIN_EXE_spool"))
+        .args(["agent", "--server", &server.url(), "--name", host])
+        .args([
+            "--address",
+            &net.addr(host),
+            "--cores",
+            "1",
+            "--memory",
+            "2g",
+        ])
+        .arg("--data-dir")
+        .arg(dir.join(host))
+        .env("SPOOL_AGENT_TOKEN", token)
+        .env("SPOOL_CACHE_DIR", spool_test::cache_dir())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// The master's `/json/` status of the server's live cluster, read from the server's host.
+fn master_status(net: &Net, server: &TestServer) -> Option<Value> {
+    let clusters: Value =
+        serde_json::from_slice(&server.cli(&["cluster", "list", "-o", "json"]).stdout).ok()?;
+    let ui = clusters
+        .as_array()?
+        .iter()
+        .find_map(|c| c["master_ui_url"].as_str().map(str::to_string))?;
+    let text = net.python(
+        "srv",
+        &format!(
+            "import urllib.request;print(urllib.request.build_opener(urllib.request.ProxyHandler({{}})).open('{ui}/json/').read().decode())"
+        ),
+    );
+    serde_json::from_str(&text).ok()
+}
+
+/// Worker hosts with an executor running now.
+fn busy_hosts(status: &Value) -> Vec<String> {
+    let mut hosts: Vec<String> = status["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["state"] == "ALIVE" && w["coresused"].as_i64().unwrap_or(0) > 0)
+        .filter_map(|w| w["host"].as_str().map(str::to_string))
+        .collect();
+    hosts.sort();
+    hosts
+}
+
+const JOB: &str = "name: NAME\ntype: spark\ncode: ./src\nentry:\n  file: spread.py\nargs: --seconds SECONDS\nconf:\n  spark.driver.cores: 1\n  spark.driver.memory: 1g\n  spark.executor.cores: 1\n  spark.executor.memory: 1g\n  spark.executor.instances: 2\nresources:\n  instance_type: standard_e4s_v3\n  runtime_version: \"3.4\"\n";
+
+const SCRIPT: &str = r#"import argparse, os, time
+from pyspark.sql import SparkSession
+parser = argparse.ArgumentParser()
+parser.add_argument("--seconds", type=float)
+seconds = parser.parse_args().seconds
+spark = SparkSession.builder.getOrCreate()
+def task(i):
+    time.sleep(seconds)
+    return os.environ.get("SPARK_LOCAL_IP", "?")
+hosts = sorted(set(spark.sparkContext.parallelize(range(8), 8).map(task).collect()))
+print("executor hosts:", " ".join(hosts))
+spark.stop()
+"#;
+
+fn write_job(dir: &Path, name: &str, seconds: f64) -> String {
+    let job = dir.join(name);
+    std::fs::create_dir_all(job.join("src")).unwrap();
+    std::fs::write(job.join("src/spread.py"), SCRIPT).unwrap();
+    let text = JOB
+        .replace("SECONDS", &seconds.to_string())
+        .replace("NAME", &format!("{name}-{}", std::process::id()));
+    std::fs::write(job.join("job.yml"), text).unwrap();
+    job.join("job.yml").display().to_string()
+}
+
+#[test]
+fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
+    let net = match Net::create() {
+        Ok(net) => net,
+        Err(reason) => {
+            println!("skipped: network namespaces cannot be created here: {reason}");
+            return;
+        }
+    };
+    let config = format!(
+        "[serverless]\nadvertise_address = \"{}\"\n\n[agents]\nheartbeat_timeout = \"3s\"\nworkers_on_server = false\n",
+        net.addr("srv")
+    );
+    let server = TestServer::start_in_netns(
+        env!("CARGO_BIN_EXE_spool"),
+        &net.ns("srv"),
+        &net.addr("srv"),
+        &[],
+        Some(&config),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = Vec::new();
+    for host in ["a", "b"] {
+        let out = server.cli(&["agents", "add", host, "-o", "json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+        agents.push(start_agent(
+            &net,
+            &server,
+            host,
+            created["token"].as_str().unwrap(),
+            dir.path(),
+        ));
+    }
+    wait_for("both agents to connect", Duration::from_secs(30), || {
+        let list: Value =
+            serde_json::from_slice(&server.cli(&["agents", "list", "-o", "json"]).stdout).ok()?;
+        (list
+            .as_array()?
+            .iter()
+            .filter(|a| a["state"] == "connected")
+            .count()
+            == 2)
+            .then_some(())
+    });
+
+    // A job with two executors: one on each worker host, as the master reports while it runs.
+    let job = write_job(dir.path(), "spread", 3.0);
+    let out = server.cli(&["job", "create", "--file", &job]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
+    let name = format!("spread-{}", std::process::id());
+    let both = vec![net.addr("a"), net.addr("b")];
+    wait_for(
+        "executors on both agent hosts",
+        Duration::from_secs(120),
+        || {
+            master_status(&net, &server)
+                .map(|s| busy_hosts(&s))
+                .filter(|hosts| *hosts == both)
+                .map(|_| ())
+        },
+    );
+    let out = server.cli(&["job", "stream", "--name", &name]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("executor hosts: {} {}", both[0], both[1])),
+        "{}",
+        stdout(&out)
+    );
+
+    // A long job; worker host `b` dies while its executor runs.
+    let job = write_job(dir.path(), "long", 60.0);
+    let out = server.cli(&["job", "create", "--file", &job]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
+    let name = format!("long-{}", std::process::id());
+    wait_for(
+        "executors on both agent hosts",
+        Duration::from_secs(120),
+        || {
+            master_status(&net, &server)
+                .map(|s| busy_hosts(&s))
+                .filter(|hosts| *hosts == both)
+                .map(|_| ())
+        },
+    );
+    net.kill_host("b");
+    let failed = wait_for("the job to fail", Duration::from_secs(60), || {
+        let job: Value = serde_json::from_slice(
+            &server
+                .cli(&["job", "show", "--name", &name, "-o", "json"])
+                .stdout,
+        )
+        .ok()?;
+        (job["status"] != "Running" && job["status"] != "Starting").then_some(job)
+    });
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    let message = failed.to_string();
+    assert!(
+        message.contains("agent `b` was lost: no heartbeat"),
+        "{message}\n{}",
+        server.log()
+    );
+    let list: Value =
+        serde_json::from_slice(&server.cli(&["agents", "list", "-o", "json"]).stdout).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "b" && a["state"] == "lost"),
+        "{list}"
+    );
+
+    // Agent `a` stops its workers when told to stop; nothing is left on its host.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(agents[0].id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = agents[0].wait();
+    let _ = agents[1].wait();
+    wait_for("nothing left on host a", Duration::from_secs(30), || {
+        net.pids("a").is_empty().then_some(())
+    });
+    server.finish();
+}
