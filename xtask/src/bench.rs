@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::repo_root;
 
+mod agents;
 mod envs;
 
 struct Runtime {
@@ -222,6 +223,8 @@ struct Server {
     child: Child,
     url: String,
     data_dir: PathBuf,
+    /// The network namespace it (and its CLI calls) run in, for the multi-host rows.
+    netns: Option<String>,
 }
 
 impl Drop for Server {
@@ -272,6 +275,7 @@ fn start_server_with(
         child,
         url: format!("http://127.0.0.1:{port}"),
         data_dir,
+        netns: None,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !server.data_dir.join("admin.token").exists()
@@ -287,7 +291,15 @@ fn start_server_with(
 
 fn spool(server: &Server, args: &[&str]) -> anyhow::Result<std::process::Output> {
     let token = std::fs::read_to_string(server.data_dir.join("admin.token"))?;
-    Ok(Command::new(spool_bin())
+    let mut cmd = match &server.netns {
+        Some(ns) => {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", ns]).arg(spool_bin());
+            cmd
+        }
+        None => Command::new(spool_bin()),
+    };
+    Ok(cmd
         .args(args)
         .env("SPOOL_URL", &server.url)
         .env("SPOOL_TOKEN", token.trim())
@@ -735,6 +747,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&scratch);
         return result;
     }
+    if only == "agents" {
+        let result = agents::agents_bench(&scratch, runs);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return result;
+    }
     if only == "envs" {
         let result = envs::envs_bench(&rt, &scratch, runs);
         let _ = std::fs::remove_dir_all(&scratch);
@@ -789,7 +806,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let result = if only == "jobs" {
         Ok(())
     } else {
-        sessions_bench(&rt, &scratch, runs).and_then(|()| envs::envs_bench(&rt, &scratch, runs))
+        sessions_bench(&rt, &scratch, runs)
+            .and_then(|()| envs::envs_bench(&rt, &scratch, runs))
+            .and_then(|()| agents::agents_bench(&scratch, runs))
     };
     let _ = std::fs::remove_dir_all(&scratch);
     result

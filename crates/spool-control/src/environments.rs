@@ -115,6 +115,9 @@ impl Control {
             .into_iter()
             .filter(|info| info.env.key.starts_with(key))
             .collect();
+        if let Some(exact) = matches.iter().find(|info| info.env.key == key) {
+            return Ok(exact.clone());
+        }
         match matches.len() {
             1 => Ok(matches.into_iter().next().expect("one match")),
             0 => Err(ControlError::NotFound {
@@ -226,6 +229,65 @@ pub(crate) async fn gc_loop(control: Control) {
         }
         wait = std::time::Duration::from_secs(3600);
     }
+}
+
+/// Which Python a driver and its executors run, and how an environment reaches executors.
+#[derive(Debug, Clone)]
+pub(crate) struct PythonSetup {
+    pub driver: std::path::PathBuf,
+    pub executors: std::path::PathBuf,
+    /// The environment's packages as an archive Spark unpacks next to each executor (for
+    /// executors on agent hosts, which do not have the environment's virtualenv).
+    pub ship: Option<std::path::PathBuf>,
+}
+
+impl PythonSetup {
+    /// The runtime's Python everywhere, or the environment's: run directly on this host, or
+    /// shipped as an archive when the cluster has workers on agents.
+    pub fn new(runtime: &InstalledRuntime, env: Option<&BuiltEnv>, on_agents: bool) -> Self {
+        match env {
+            None => PythonSetup {
+                driver: runtime.python.clone(),
+                executors: runtime.python.clone(),
+                ship: None,
+            },
+            Some(env) => match (&env.overlay, on_agents) {
+                (Some(overlay), true) => PythonSetup {
+                    driver: env.python.clone(),
+                    executors: runtime.python.clone(),
+                    ship: Some(overlay.clone()),
+                },
+                _ => PythonSetup {
+                    driver: env.python.clone(),
+                    executors: env.python.clone(),
+                    ship: None,
+                },
+            },
+        }
+    }
+
+    /// `--conf` values for spark-submit.
+    pub fn conf(&self) -> Vec<String> {
+        let mut conf = vec![
+            format!("spark.pyspark.python={}", self.executors.display()),
+            format!("spark.pyspark.driver.python={}", self.driver.display()),
+        ];
+        if let Some(archive) = &self.ship {
+            conf.push(format!("spark.archives={}#spoolenv", archive.display()));
+            conf.push("spark.executorEnv.PYTHONPATH=spoolenv".to_string());
+        }
+        conf
+    }
+}
+
+/// Whether a cluster has executors on agent hosts.
+pub(crate) async fn on_agents(control: &Control, cluster_id: i64) -> bool {
+    control
+        .store()
+        .cluster_workers(cluster_id)
+        .await
+        .map(|w| w.iter().any(|w| w.agent.is_some()))
+        .unwrap_or(false)
 }
 
 /// The cache key a session or job recorded once its environment was ready.

@@ -137,7 +137,7 @@ async fn drive(
 
     // The job's environment: its driver and executors run the environment's Python; the cluster
     // (master, worker) stays on the runtime's.
-    let driver_runtime = match job.environment_json.as_deref() {
+    let driver_env = match job.environment_json.as_deref() {
         Some(json) => {
             let request: EnvRequest = serde_json::from_str(json)?;
             store
@@ -177,12 +177,21 @@ async fn drive(
                     false,
                 )
                 .await?;
-            spool_runtime::InstalledRuntime {
-                python: env.python,
-                venv: env.venv,
-                ..runtime.clone()
-            }
+            Some(env)
         }
+        None => None,
+    };
+    let python = environments::PythonSetup::new(
+        &runtime,
+        driver_env.as_ref(),
+        environments::on_agents(control, cluster_id).await,
+    );
+    let driver_runtime = match &driver_env {
+        Some(env) => spool_runtime::InstalledRuntime {
+            python: env.python.clone(),
+            venv: env.venv.clone(),
+            ..runtime.clone()
+        },
         None => runtime.clone(),
     };
     check_canceled(cancel)?;
@@ -235,6 +244,7 @@ async fn drive(
         ui_port,
         &driver_logs,
         cluster::driver_env(control, &driver_runtime),
+        &python,
     );
     let spawned = cluster::launch(control, "job", job_id, "driver", &spec_for_driver).await?;
     store
@@ -265,6 +275,7 @@ fn driver_spec(
     ui_port: u16,
     log_dir: &Path,
     env: std::collections::HashMap<String, String>,
+    python: &environments::PythonSetup,
 ) -> ProcessSpec {
     let work = &launch.work_dir;
     let in_work = |rel: &String| -> String {
@@ -298,9 +309,8 @@ fn driver_spec(
         ),
         format!("spark.executor.instances={}", sizing.executor_instances),
         format!("spark.ui.port={ui_port}"),
-        format!("spark.pyspark.python={}", runtime.python.display()),
-        format!("spark.pyspark.driver.python={}", runtime.python.display()),
     ];
+    conf.extend(python.conf());
     conf.extend(spark::dynamic_allocation_conf(sizing, |key| {
         spec.conf.contains_key(key)
     }));

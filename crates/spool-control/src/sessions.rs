@@ -505,11 +505,24 @@ async fn start(
     };
     // The environment is built (or found in the cache) while a cold cluster starts; the driver
     // and its executors then run the environment's Python. Spark itself stays the runtime's.
-    let runtime = match session.environment_json.as_deref() {
+    let env = match session.environment_json.as_deref() {
         Some(json) => {
             let request: EnvRequest = serde_json::from_str(json)?;
-            prepare_environment(control, session_id, &runtime, &request).await?
+            Some(prepare_environment(control, session_id, &runtime, &request).await?)
         }
+        None => None,
+    };
+    let python = environments::PythonSetup::new(
+        &runtime,
+        env.as_ref(),
+        environments::on_agents(control, cluster_id).await,
+    );
+    let runtime = match &env {
+        Some(env) => spool_runtime::InstalledRuntime {
+            python: env.python.clone(),
+            venv: env.venv.clone(),
+            ..runtime
+        },
         None => runtime,
     };
     let master_url = match &starting {
@@ -549,9 +562,11 @@ async fn start(
         ),
         "--conf".into(),
         format!("spark.ui.port={ui_port}"),
-        "--conf".into(),
-        format!("spark.pyspark.python={}", runtime.python.display()),
     ];
+    for setting in python.conf() {
+        args.push("--conf".into());
+        args.push(setting);
+    }
     for setting in spark::dynamic_allocation_conf(&sizing, |key| conf.contains_key(key)) {
         args.push("--conf".into());
         args.push(setting);
@@ -637,14 +652,13 @@ async fn start(
     Ok(())
 }
 
-/// Builds or finds a session's environment, recording it as a start phase; returns the
-/// runtime with the environment's Python.
+/// Builds or finds a session's environment, recording it as a start phase.
 async fn prepare_environment(
     control: &Control,
     session_id: i64,
     runtime: &spool_runtime::InstalledRuntime,
     request: &EnvRequest,
-) -> anyhow::Result<spool_runtime::InstalledRuntime> {
+) -> anyhow::Result<spool_runtime::BuiltEnv> {
     let store = control.store();
     let packages = request.conda.requirements.join(" ");
     store
@@ -674,11 +688,7 @@ async fn prepare_environment(
             Some(&format!("environment {} {how}", env.key)),
         )
         .await?;
-    Ok(spool_runtime::InstalledRuntime {
-        python: env.python,
-        venv: env.venv,
-        ..runtime.clone()
-    })
+    Ok(env)
 }
 
 /// Where a session's environment build writes its output (shown in the session's log).

@@ -22,6 +22,8 @@ use crate::{InstalledRuntime, RuntimeCache};
 
 /// File in an environment dir that marks a finished build.
 const ENV_MARKER: &str = "spool-env.json";
+/// The packages an environment adds to its runtime, as a tar Spark unpacks for executors.
+pub const OVERLAY: &str = "overlay.tar";
 /// File whose modification time records when an environment was last used.
 const LAST_USED: &str = "last-used";
 
@@ -60,6 +62,9 @@ pub struct BuiltEnv {
     /// Seconds since the epoch.
     pub built_at: u64,
     pub build_seconds: f64,
+    /// The packages it adds to the runtime, packed for executors on other hosts (see `OVERLAY`).
+    #[serde(default)]
+    pub overlay: Option<PathBuf>,
 }
 
 /// An environment in the cache, with what `spool env list` shows.
@@ -165,7 +170,19 @@ impl RuntimeCache {
         log: &Path,
     ) -> Result<(BuiltEnv, bool), EnvError> {
         let key = env_key(runtime, requirements);
-        let hit = |env: BuiltEnv| {
+        let hit = |mut env: BuiltEnv| {
+            // Environments built before overlays existed get theirs now.
+            if env.overlay.as_ref().is_none_or(|o| !o.exists()) {
+                let dir = self.envs_dir().join(&key);
+                let overlay = dir.join(OVERLAY);
+                if write_overlay(&runtime.venv, &env.venv, &overlay).is_ok() {
+                    env.overlay = Some(overlay);
+                    let _ = std::fs::write(
+                        dir.join(ENV_MARKER),
+                        serde_json::to_string_pretty(&env).expect("env serializes"),
+                    );
+                }
+            }
             append(
                 log,
                 &format!(
@@ -366,6 +383,16 @@ impl RuntimeCache {
                 log: log.to_path_buf(),
             });
         }
+        // What the environment adds to its runtime, packed for executors on other hosts.
+        let overlay_venv = venv.clone();
+        let runtime_venv = runtime.venv.clone();
+        let overlay_file = tmp.join(OVERLAY);
+        tokio::task::spawn_blocking(move || {
+            write_overlay(&runtime_venv, &overlay_venv, &overlay_file)
+        })
+        .await
+        .map_err(|e| EnvError::Io(format!("pack environment: {e}")))?
+        .map_err(|e| io("pack the environment's packages", e))?;
         let env_dir = self.envs_dir().join(key);
         let env = BuiltEnv {
             key: key.to_string(),
@@ -376,6 +403,7 @@ impl RuntimeCache {
             python: env_dir.join("venv").join("bin").join("python"),
             built_at: epoch_seconds(),
             build_seconds: started.elapsed().as_secs_f64(),
+            overlay: Some(env_dir.join(OVERLAY)),
         };
         std::fs::write(
             tmp.join(ENV_MARKER),
@@ -410,6 +438,8 @@ impl RuntimeCache {
         };
         let mut envs: Vec<EnvInfo> = entries
             .flatten()
+            // Builds in progress and copies replaced by a rebuild start with a dot.
+            .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
             .filter_map(|entry| {
                 let dir = entry.path();
                 let text = std::fs::read_to_string(dir.join(ENV_MARKER)).ok()?;
@@ -499,6 +529,52 @@ fn append(path: &Path, text: &str) {
     {
         let _ = f.write_all(text.as_bytes());
     }
+}
+
+/// The site-packages dir of a virtualenv.
+fn site_packages(venv: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.is_dir())
+}
+
+/// Packs the files of every distribution the environment has and its runtime does not (by
+/// `.dist-info` name, so an upgraded package counts) into a tar rooted at site-packages: put on
+/// `PYTHONPATH` ahead of the runtime's packages, it makes the runtime's Python see the
+/// environment. Files come from each distribution's `RECORD`.
+fn write_overlay(runtime: &Path, env: &Path, out: &Path) -> std::io::Result<()> {
+    let missing = || std::io::Error::other("no site-packages");
+    let env_site = site_packages(env).ok_or_else(missing)?;
+    let runtime_site = site_packages(runtime).ok_or_else(missing)?;
+    let runtime_dists: BTreeSet<String> = std::fs::read_dir(&runtime_site)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".dist-info"))
+        .collect();
+    let mut builder = tar::Builder::new(std::fs::File::create(out)?);
+    builder.follow_symlinks(false);
+    let mut added = BTreeSet::new();
+    for entry in std::fs::read_dir(&env_site)?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.ends_with(".dist-info") || runtime_dists.contains(&name) {
+            continue;
+        }
+        let record = std::fs::read_to_string(entry.path().join("RECORD")).unwrap_or_default();
+        for line in record.lines() {
+            let rel = line.split(',').next().unwrap_or("").trim();
+            // Scripts live outside site-packages (`../../../bin/...`); executors need none.
+            if rel.is_empty() || rel.starts_with("..") || rel.starts_with('/') {
+                continue;
+            }
+            let path = env_site.join(rel);
+            if path.is_file() && added.insert(rel.to_string()) {
+                builder.append_path_with_name(&path, rel)?;
+            }
+        }
+    }
+    builder.finish()
 }
 
 /// Normalized names of the distributions installed in a virtualenv.
@@ -593,6 +669,7 @@ mod tests {
             python: dir.join("venv/bin/python"),
             built_at: 0,
             build_seconds: 1.0,
+            overlay: None,
         };
         std::fs::write(
             dir.join(ENV_MARKER),

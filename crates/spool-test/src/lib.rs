@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 
+pub mod netns;
 mod pool;
 use nix::unistd::Pid;
 pub use pool::StandalonePool;

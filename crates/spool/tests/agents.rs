@@ -9,120 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use spool_test::netns::Net;
 use spool_test::{TestServer, stderr, stdout, wait_for};
-
-/// Namespaces `srv`, `a`, `b` on one /24, each linked to a bridge in a fourth (`hub`).
-struct Net {
-    prefix: String,
-    subnet: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-impl Net {
-    fn create() -> Result<Net, String> {
-        let pid = std::process::id();
-        let net = Net {
-            prefix: format!("sp{pid}"),
-            subnet: format!("10.77.{}", pid % 200 + 20),
-        };
-        let hub = net.ns("hub");
-        ip(&["netns", "add", &hub])?;
-        ip(&["-n", &hub, "link", "add", "br0", "type", "bridge"])?;
-        ip(&["-n", &hub, "link", "set", "br0", "up"])?;
-        for (i, host) in ["srv", "a", "b"].iter().enumerate() {
-            let ns = net.ns(host);
-            let (inner, outer) = (format!("v{pid}{i}"), format!("h{pid}{i}"));
-            ip(&["netns", "add", &ns])?;
-            ip(&[
-                "link", "add", &inner, "type", "veth", "peer", "name", &outer,
-            ])?;
-            ip(&["link", "set", &inner, "netns", &ns])?;
-            ip(&["link", "set", &outer, "netns", &hub])?;
-            ip(&["-n", &hub, "link", "set", &outer, "master", "br0"])?;
-            ip(&["-n", &hub, "link", "set", &outer, "up"])?;
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{}/24", net.addr(host)),
-                "dev",
-                &inner,
-            ])?;
-            ip(&["-n", &ns, "link", "set", &inner, "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(net)
-    }
-
-    fn ns(&self, host: &str) -> String {
-        format!("{}{host}", self.prefix)
-    }
-
-    fn addr(&self, host: &str) -> String {
-        let last = match host {
-            "srv" => 1,
-            "a" => 2,
-            _ => 3,
-        };
-        format!("{}.{last}", self.subnet)
-    }
-
-    /// Processes running in a host's namespace.
-    fn pids(&self, host: &str) -> Vec<i32> {
-        let out = Command::new("ip")
-            .args(["netns", "pids", &self.ns(host)])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect()
-    }
-
-    /// Kills everything on a host at once, as if it lost power.
-    fn kill_host(&self, host: &str) {
-        for pid in self.pids(host) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-
-    /// Runs a Python snippet on a host (to read a Spark master's status from inside).
-    fn python(&self, host: &str, code: &str) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns(host), "python3", "-c", code])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for host in ["a", "b", "srv", "hub"] {
-            self.kill_host(host);
-            let _ = ip(&["netns", "del", &self.ns(host)]);
-        }
-    }
-}
 
 fn start_agent(net: &Net, server: &TestServer, host: &str, token: &str, dir: &Path) -> Child {
     let log = std::fs::File::create(dir.join(format!("agent-{host}.log"))).unwrap();
@@ -276,6 +164,37 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
         stdout(&out)
     );
 
+    // A session's environment reaches executors on the agent hosts as an archive Spark
+    // unpacks next to them (the agents have no copy of the environment's virtualenv).
+    let conda = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/envs/small.yml");
+    let out = server.cli(&[
+        "session",
+        "create",
+        "--name",
+        "env-on-agents",
+        "--executors",
+        "2",
+        "--conda-file",
+        conda.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
+    let code = "import os\nprint(sorted(set(sc.parallelize(range(8), 8).map(lambda _: ('/spoolenv/' in __import__('tabulate').__file__, os.environ.get('SPARK_LOCAL_IP'))).collect())))";
+    let out = server.cli(&["session", "run", "--name", "env-on-agents", code]);
+    assert!(
+        stdout(&out).contains(&format!("[(True, '{}'), (True, '{}')]", both[0], both[1])),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        server
+            .cli(&["session", "delete", "--name", "env-on-agents"])
+            .status
+            .success()
+    );
+
     // A long job; worker host `b` dies while its executor runs.
     let job = write_job(dir.path(), "long", 60.0);
     let out = server.cli(&["job", "create", "--file", &job]);
@@ -317,6 +236,25 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
             .any(|a| a["name"] == "b" && a["state"] == "lost"),
         "{list}"
     );
+
+    // A network loss longer than the heartbeat timeout makes agent `a` lost; it reconnects
+    // by itself when the link is back.
+    let agent_state = |name: &str| -> Option<String> {
+        let list: Value =
+            serde_json::from_slice(&server.cli(&["agents", "list", "-o", "json"]).stdout).ok()?;
+        list.as_array()?
+            .iter()
+            .find(|a| a["name"] == name)
+            .and_then(|a| a["state"].as_str().map(str::to_string))
+    };
+    net.set_link("a", false).unwrap();
+    wait_for("agent a to be lost", Duration::from_secs(30), || {
+        (agent_state("a")? == "lost").then_some(())
+    });
+    net.set_link("a", true).unwrap();
+    wait_for("agent a to reconnect", Duration::from_secs(30), || {
+        (agent_state("a")? == "connected").then_some(())
+    });
 
     // Agent `a` stops its workers when told to stop; nothing is left on its host.
     let _ = nix::sys::signal::kill(
