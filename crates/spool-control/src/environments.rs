@@ -299,6 +299,18 @@ fn recorded_key(environment_json: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What a start phase says once an environment is ready.
+pub(crate) fn ready_message(env: &BuiltEnv, cached: bool) -> String {
+    if cached {
+        format!("environment {} from the cache", env.key)
+    } else {
+        format!(
+            "environment {} built in {:.1} s",
+            env.key, env.build_seconds
+        )
+    }
+}
+
 /// Records the built environment's key next to the request (for `env list` and pruning).
 pub(crate) fn with_key(request: &EnvRequest, env: &BuiltEnv) -> String {
     let mut value = serde_json::to_value(request).unwrap_or_default();

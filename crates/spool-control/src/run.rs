@@ -164,16 +164,12 @@ async fn drive(
             store
                 .set_job_environment(job_id, &environments::with_key(&request, &env))
                 .await?;
-            let how = if cached {
-                "from the cache".to_string()
-            } else {
-                format!("built in {:.1} s", env.build_seconds)
-            };
+
             store
                 .set_job_status(
                     job_id,
                     "Preparing",
-                    Some(&format!("environment {} {how}", env.key)),
+                    Some(&environments::ready_message(&env, cached)),
                     false,
                 )
                 .await?;

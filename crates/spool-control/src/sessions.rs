@@ -676,16 +676,12 @@ async fn prepare_environment(
     store
         .set_session_environment(session_id, &environments::with_key(request, &env))
         .await?;
-    let how = if cached {
-        "from the cache".to_string()
-    } else {
-        format!("built in {:.1} s", env.build_seconds)
-    };
+
     store
         .add_session_phase(
             session_id,
             "environment_ready",
-            Some(&format!("environment {} {how}", env.key)),
+            Some(&environments::ready_message(&env, cached)),
         )
         .await?;
     Ok(env)

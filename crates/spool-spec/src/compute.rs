@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::diag::Diagnostic;
-use crate::yaml::{self, Node, Pos, Value};
+use crate::yaml::{self, Node, Value};
 
 /// A checked attach file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,16 +47,7 @@ fn text(node: &Node) -> Option<String> {
 
 /// Parses an attach file; every problem is reported with its position.
 pub fn parse_attach(source: &str) -> Result<AttachSpec, Vec<Diagnostic>> {
-    let root = yaml::parse(source).map_err(|e| {
-        vec![
-            Diagnostic::new("(document)", format!("invalid YAML: {}", e.message)).at(Some(
-                Pos::At {
-                    line: e.line,
-                    column: e.column,
-                },
-            )),
-        ]
-    })?;
+    let root = yaml::parse(source).map_err(|e| vec![crate::diag::syntax_error(e)])?;
     let Value::Map(entries) = &root.value else {
         return Err(vec![
             Diagnostic::new("(document)", "an attach file is a mapping")

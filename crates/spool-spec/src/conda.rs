@@ -114,16 +114,7 @@ fn pinned(name: &str) -> Option<Pinned> {
 
 /// Parses and checks a conda environment file against a runtime.
 pub fn parse_conda(text: &str, pins: &RuntimePins) -> Result<CondaEnv, Vec<Diagnostic>> {
-    let root = yaml::parse(text).map_err(|e| {
-        vec![
-            Diagnostic::new("(document)", format!("invalid YAML: {}", e.message)).at(Some(
-                Pos::At {
-                    line: e.line,
-                    column: e.column,
-                },
-            )),
-        ]
-    })?;
+    let root = yaml::parse(text).map_err(|e| vec![crate::diag::syntax_error(e)])?;
     let mut diags = Vec::new();
     let Value::Map(entries) = &root.value else {
         return Err(vec![

@@ -86,3 +86,11 @@ impl fmt::Display for SpecErrors {
         Ok(())
     }
 }
+
+/// A YAML syntax error as a diagnostic of the whole document, at its position.
+pub(crate) fn syntax_error(e: crate::yaml::SyntaxError) -> Diagnostic {
+    Diagnostic::new("(document)", format!("invalid YAML: {}", e.message)).at(Some(Pos::At {
+        line: e.line,
+        column: e.column,
+    }))
+}

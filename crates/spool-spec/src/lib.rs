@@ -45,18 +45,7 @@ pub fn parse_job(
         file: file.to_string(),
         diagnostics,
     };
-    let mut root = yaml::parse(text).map_err(|e| {
-        errors(vec![Diagnostic {
-            field: "(document)".into(),
-            pos: Some(Pos::At {
-                line: e.line,
-                column: e.column,
-            }),
-            message: format!("invalid YAML: {}", e.message),
-            value: None,
-            accepted: None,
-        }])
-    })?;
+    let mut root = yaml::parse(text).map_err(|e| errors(vec![diag::syntax_error(e)]))?;
     let mut diags = Vec::new();
     for (path, value) in sets {
         if let Err(message) = apply_set(&mut root, path, value) {

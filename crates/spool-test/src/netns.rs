@@ -95,6 +95,38 @@ impl Net {
         ])
     }
 
+    /// Starts `spool agent` on a worker host (1 core, 2 GiB offered), logging to `log`.
+    pub fn spawn_agent(
+        &self,
+        binary: &std::path::Path,
+        host: &str,
+        server_url: &str,
+        token: &str,
+        data_dir: &std::path::Path,
+        log: std::fs::File,
+    ) -> std::io::Result<std::process::Child> {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .arg(binary)
+            .args(["agent", "--server", server_url, "--name", host])
+            .args([
+                "--address",
+                &self.addr(host),
+                "--cores",
+                "1",
+                "--memory",
+                "2g",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("SPOOL_AGENT_TOKEN", token)
+            .env("SPOOL_CACHE_DIR", crate::cache_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+    }
+
     /// Processes running in a host's namespace.
     pub fn pids(&self, host: &str) -> Vec<i32> {
         let out = Command::new("ip")

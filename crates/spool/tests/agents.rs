@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,27 +14,15 @@ use spool_test::{TestServer, stderr, stdout, wait_for};
 
 fn start_agent(net: &Net, server: &TestServer, host: &str, token: &str, dir: &Path) -> Child {
     let log = std::fs::File::create(dir.join(format!("agent-{host}.log"))).unwrap();
-    Command::new("ip")
-        .args(["netns", "exec", &net.ns(host)])
-        .arg(env!("CARGO_BIN_EXE_spool"))
-        .args(["agent", "--server", &server.url(), "--name", host])
-        .args([
-            "--address",
-            &net.addr(host),
-            "--cores",
-            "1",
-            "--memory",
-            "2g",
-        ])
-        .arg("--data-dir")
-        .arg(dir.join(host))
-        .env("SPOOL_AGENT_TOKEN", token)
-        .env("SPOOL_CACHE_DIR", spool_test::cache_dir())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    net.spawn_agent(
+        Path::new(env!("CARGO_BIN_EXE_spool")),
+        host,
+        &server.url(),
+        token,
+        &dir.join(host),
+        log,
+    )
+    .unwrap()
 }
 
 /// The master's `/json/` status of the server's live cluster, read from the server's host.
@@ -52,6 +40,20 @@ fn master_status(net: &Net, server: &TestServer) -> Option<Value> {
         ),
     );
     serde_json::from_str(&text).ok()
+}
+
+/// Waits until the master reports executors running on exactly `hosts`.
+fn wait_for_executors_on(net: &Net, server: &TestServer, hosts: &[String]) {
+    wait_for(
+        "executors on both agent hosts",
+        Duration::from_secs(120),
+        || {
+            master_status(net, server)
+                .map(|s| busy_hosts(&s))
+                .filter(|busy| busy == hosts)
+                .map(|_| ())
+        },
+    );
 }
 
 /// Worker hosts with an executor running now.
@@ -146,16 +148,7 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
     let name = format!("spread-{}", std::process::id());
     let both = vec![net.addr("a"), net.addr("b")];
-    wait_for(
-        "executors on both agent hosts",
-        Duration::from_secs(120),
-        || {
-            master_status(&net, &server)
-                .map(|s| busy_hosts(&s))
-                .filter(|hosts| *hosts == both)
-                .map(|_| ())
-        },
-    );
+    wait_for_executors_on(&net, &server, &both);
     let out = server.cli(&["job", "stream", "--name", &name]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(
@@ -200,16 +193,7 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     let out = server.cli(&["job", "create", "--file", &job]);
     assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
     let name = format!("long-{}", std::process::id());
-    wait_for(
-        "executors on both agent hosts",
-        Duration::from_secs(120),
-        || {
-            master_status(&net, &server)
-                .map(|s| busy_hosts(&s))
-                .filter(|hosts| *hosts == both)
-                .map(|_| ())
-        },
-    );
+    wait_for_executors_on(&net, &server, &both);
     net.kill_host("b");
     let failed = wait_for("the job to fail", Duration::from_secs(60), || {
         let job: Value = serde_json::from_slice(

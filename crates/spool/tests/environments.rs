@@ -349,18 +349,25 @@ fn a_build_past_its_install_timeout_is_stopped_and_leaves_nothing_in_the_cache()
 #[test]
 fn two_sessions_asking_for_the_same_new_environment_at_once_share_one_build() {
     let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    // A requirement no earlier run wrote (an excluded version that does not exist), so the
+    // environment is new to the cache: exactly one of the two sessions may build it.
+    let scratch = tempfile::tempdir().unwrap();
+    let conda = scratch.path().join("shared.yml");
+    let requirement = format!("toolz==0.12.1,!=0.0.{}", std::process::id());
+    std::fs::write(
+        &conda,
+        format!("name: shared\ndependencies:\n  - pip:\n      - {requirement}\n"),
+    )
+    .unwrap();
     let mut ids = Vec::new();
     for name in ["shared-a", "shared-b"] {
-        // `enable_cache=false` makes each ask for a fresh build; the second finds the first's.
         let out = server.cli(&[
             "session",
             "create",
             "--name",
             name,
             "--conda-file",
-            &fixture_str("shared.yml"),
-            "--conf",
-            "spark.hadoop.aml.enable_cache=false",
+            conda.to_str().unwrap(),
             "--no-wait",
             "-o",
             "json",
@@ -401,7 +408,7 @@ fn two_sessions_asking_for_the_same_new_environment_at_once_share_one_build() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["requirements"] == json!(["toolz==0.12.1"]))
+        .find(|e| e["requirements"] == json!([requirement]))
         .unwrap()["key"]
         .as_str()
         .unwrap()

@@ -95,27 +95,14 @@ fn start_agents(net: &Net, server: &Server, scratch: &Path) -> anyhow::Result<Ve
         );
         let created: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         let token = created["token"].as_str().unwrap_or_default().to_string();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &net.ns(host)])
-            .arg(spool_bin())
-            .args(["agent", "--server", &server.url, "--name", host])
-            .args([
-                "--address",
-                &net.addr(host),
-                "--cores",
-                "1",
-                "--memory",
-                "3g",
-            ])
-            .arg("--data-dir")
-            .arg(scratch.join(format!("agent-{host}")))
-            .env("SPOOL_AGENT_TOKEN", token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(
-                scratch.join(format!("agent-{host}.log")),
-            )?)
-            .spawn()?;
+        let child = net.spawn_agent(
+            &spool_bin(),
+            host,
+            &server.url,
+            &token,
+            &scratch.join(format!("agent-{host}")),
+            std::fs::File::create(scratch.join(format!("agent-{host}.log")))?,
+        )?;
         agents.push(Agent(child));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
