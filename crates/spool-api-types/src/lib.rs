@@ -165,6 +165,8 @@ pub struct ComputeView {
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub attached_at: String,
+    /// What the master reported when the pool was attached.
+    pub attached_capacity: PoolCapacity,
     /// Live health, read from the master when shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<PoolHealth>,
@@ -176,6 +178,13 @@ pub struct PoolIdentityView {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_assigned_identities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolCapacity {
+    pub workers: i64,
+    pub cores: i64,
+    pub memory_mb: i64,
 }
 
 /// What a pool's master reports.

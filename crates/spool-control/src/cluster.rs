@@ -591,6 +591,9 @@ pub(crate) async fn launch_cluster(
         runtime.spark_home.display()
     );
     let heap = format!("-Xmx{}", control.config().daemon_memory.to_spark());
+    // The master and worker only schedule: C1-compiled code and the serial collector start
+    // them with less CPU, which on a small host leaves more for the driver starting alongside.
+    let daemon_flags = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"];
     let env = spark_env(control, runtime);
     let address = control.config().advertise_address.clone();
     let master_url = format!("spark://{address}:{}", ports.master);
@@ -615,6 +618,8 @@ pub(crate) async fn launch_cluster(
         program: java.clone(),
         args: vec![
             heap.clone(),
+            daemon_flags[0].into(),
+            daemon_flags[1].into(),
             "-cp".into(),
             classpath.clone(),
             "org.apache.spark.deploy.master.Master".into(),
@@ -635,6 +640,8 @@ pub(crate) async fn launch_cluster(
         program: java,
         args: vec![
             heap,
+            daemon_flags[0].into(),
+            daemon_flags[1].into(),
             "-cp".into(),
             classpath,
             "org.apache.spark.deploy.worker.Worker".into(),

@@ -131,6 +131,9 @@ impl Control {
             runtime: short,
             spec_json: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
             attached_by: caller.id,
+            workers: probe.health.alive_workers,
+            cores: probe.health.cores,
+            memory_mb: probe.health.memory_mb,
         };
         let (row, _) = match self.store().attach_compute(&new).await {
             Ok(done) => done,
@@ -272,6 +275,11 @@ fn compute_view(row: &ComputeRow, health: Option<api::PoolHealth>) -> api::Compu
         description: spec.as_ref().and_then(|s| s.description.clone()),
         tags: spec.map(|s| s.tags).unwrap_or_default(),
         attached_at: row.attached_at.clone(),
+        attached_capacity: api::PoolCapacity {
+            workers: row.workers,
+            cores: row.cores,
+            memory_mb: row.memory_mb,
+        },
         health,
     }
 }

@@ -20,6 +20,10 @@ pub struct ComputeRow {
     pub cluster_id: i64,
     pub attached_by: i64,
     pub attached_at: String,
+    /// As the master reported them at attach time.
+    pub workers: i64,
+    pub cores: i64,
+    pub memory_mb: i64,
 }
 
 /// What attaching records.
@@ -32,6 +36,9 @@ pub struct NewCompute {
     pub runtime: String,
     pub spec_json: String,
     pub attached_by: i64,
+    pub workers: i64,
+    pub cores: i64,
+    pub memory_mb: i64,
 }
 
 impl Store {
@@ -56,8 +63,8 @@ impl Store {
         .await?;
         let res = sqlx::query_as::<_, ComputeRow>(
             "INSERT INTO computes (name, type, master_url, master_ui_url, spark_version, runtime, \
-             spec_json, cluster_id, attached_by, attached_at) \
-             VALUES (?, 'sparkpool', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             spec_json, cluster_id, attached_by, attached_at, workers, cores, memory_mb) \
+             VALUES (?, 'sparkpool', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(&new.name)
         .bind(&new.master_url)
@@ -68,6 +75,9 @@ impl Store {
         .bind(cluster.id)
         .bind(new.attached_by)
         .bind(&at)
+        .bind(new.workers)
+        .bind(new.cores)
+        .bind(new.memory_mb)
         .fetch_one(&mut *tx)
         .await;
         let compute = match res {

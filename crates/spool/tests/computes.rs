@@ -66,6 +66,11 @@ fn a_job_and_a_session_run_on_an_attached_pool_which_spool_never_stops() {
     assert_eq!(attached["identity"]["type"], "system_assigned");
     assert_eq!(attached["health"]["status"], "ALIVE");
     assert_eq!(attached["health"]["alive_workers"], 1);
+    // Recorded at attach time: one worker of 2 cores and 2 GiB.
+    assert_eq!(
+        attached["attached_capacity"],
+        serde_json::json!({"workers": 1, "cores": 2, "memory_mb": 2048})
+    );
 
     // A job naming the pool runs its executors there.
     let job = dir.path().join("job/job.yml");
