@@ -475,6 +475,9 @@ fn statement_rtt(http: &mut Http, id: &str) -> anyhow::Result<f64> {
         if json_field(&body, "state").as_deref() == Some("available") {
             return Ok(started.elapsed().as_secs_f64());
         }
+        // A client polls; polling without a pause would take a core of this 2-core machine
+        // from the driver it waits for.
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -631,7 +634,7 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
         median(&bare_rtt)
     );
     println!(
-        "| `1+1` through the Livy API (submit + poll, keep-alive) | {:.2} ms | {:.2} ms | | <= 10 ms |",
+        "| `1+1` through the Livy API (submit, then poll every 1 ms, keep-alive) | {:.2} ms | {:.2} ms | | <= 10 ms |",
         median(&rtt),
         rtt.iter().cloned().fold(f64::INFINITY, f64::min)
     );
@@ -663,7 +666,7 @@ fn api_bench(scratch: &Path) -> anyhow::Result<()> {
     println!("| scenario | value | goal |");
     println!("|---|---|---|");
     println!(
-        "| `1+1` through the Livy API (submit + poll, keep-alive), median (min) | {:.2} ms ({:.2} ms) | <= 10 ms |",
+        "| `1+1` through the Livy API (submit, then poll every 1 ms, keep-alive), median (min) | {:.2} ms ({:.2} ms) | <= 10 ms |",
         median(&rtt),
         rtt.iter().cloned().fold(f64::INFINITY, f64::min)
     );

@@ -314,14 +314,16 @@ impl Control {
         session_id: i64,
         seq: i64,
     ) -> Result<StatementRow> {
+        let owner = (!caller.is_admin).then_some(caller.id);
+        if let Some(statement) = self.store().owned_statement(session_id, seq, owner).await? {
+            return Ok(statement);
+        }
+        // Not found: say whether the session or the statement is missing.
         self.session(caller, session_id).await?;
-        self.store()
-            .statement(session_id, seq)
-            .await?
-            .ok_or_else(|| ControlError::NotFound {
-                kind: "statement",
-                name: seq.to_string(),
-            })
+        Err(ControlError::NotFound {
+            kind: "statement",
+            name: seq.to_string(),
+        })
     }
 
     /// Queues a statement; it runs when the ones before it are done.

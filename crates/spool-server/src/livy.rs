@@ -603,8 +603,23 @@ pub async fn show_statement(
     Extension(user): Extension<UserRow>,
     Path((id, seq)): Path<(String, i64)>,
 ) -> LivyResult<Json<Value>> {
-    let session = find_session(&state, &user, &id).await?;
-    let statement = state.control.statement(&user, session.id, seq).await?;
+    // Clients poll this while a statement runs: by id it is one store query.
+    let session_id = match id.parse::<i64>() {
+        Ok(n) => n,
+        Err(_) => find_session(&state, &user, &id).await?.id,
+    };
+    let statement = match state.control.statement(&user, session_id, seq).await {
+        Ok(statement) => statement,
+        Err(ControlError::NotFound {
+            kind: "session", ..
+        }) => {
+            return Err(LivyError(
+                StatusCode::NOT_FOUND,
+                format!("Session '{id}' not found."),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Json(statement_view(&statement)))
 }
 

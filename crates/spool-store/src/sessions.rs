@@ -433,6 +433,25 @@ impl Store {
         )
     }
 
+    /// A statement of a session that `owner_id` owns (any owner when `None`), in one query:
+    /// notebook clients poll this path.
+    pub async fn owned_statement(
+        &self,
+        session_id: i64,
+        seq: i64,
+        owner_id: Option<i64>,
+    ) -> Result<Option<StatementRow>> {
+        Ok(sqlx::query_as(
+            "SELECT st.* FROM statements st JOIN sessions s ON s.id = st.session_id \
+             WHERE st.session_id = ?1 AND st.seq = ?2 AND (?3 IS NULL OR s.owner_id = ?3)",
+        )
+        .bind(session_id)
+        .bind(seq)
+        .bind(owner_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     pub async fn statements(&self, session_id: i64) -> Result<Vec<StatementRow>> {
         Ok(
             sqlx::query_as("SELECT * FROM statements WHERE session_id = ? ORDER BY seq")
