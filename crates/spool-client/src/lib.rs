@@ -281,6 +281,30 @@ impl Client {
         self.post("/agents/heartbeat", report).await
     }
 
+    /// Downloads a runtime archive for an agent host into `dest`; returns its size.
+    pub async fn download_runtime(&self, version: &str, dest: &std::path::Path) -> Result<u64> {
+        use std::io::Write;
+        let url = self.url(&format!("/agents/runtimes/{version}"));
+        let mut response = self.send(self.http.get(&url), &url).await?;
+        let transport = |source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let local = |e: std::io::Error| ClientError::Unexpected {
+            url: url.clone(),
+            status: 200,
+            text: format!("write {}: {e}", dest.display()),
+        };
+        let mut file = std::fs::File::create(dest).map_err(local)?;
+        let mut size = 0;
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            file.write_all(&chunk).map_err(local)?;
+            size += chunk.len() as u64;
+        }
+        file.sync_all().map_err(local)?;
+        Ok(size)
+    }
+
     pub async fn create_agent(&self, name: &str) -> Result<api::AgentCreated> {
         self.post(
             "/agents",

@@ -60,6 +60,41 @@ impl Control {
             .collect())
     }
 
+    /// The agent a token belongs to.
+    async fn agent_by_token(&self, token: &str) -> Result<AgentRow> {
+        self.store()
+            .agent_by_token_hash(&auth::hash_token(token))
+            .await?
+            .ok_or_else(|| ControlError::NotFound {
+                kind: "agent",
+                name: "(token)".into(),
+            })
+    }
+
+    /// A runtime packed for an agent host (built once, then reused): agents get runtimes
+    /// through the server, not from the internet.
+    pub async fn runtime_archive_for_agent(
+        &self,
+        token: &str,
+        version: &str,
+    ) -> Result<std::path::PathBuf> {
+        let agent = self.agent_by_token(token).await?;
+        if self.inner().runtimes.installed(version).is_none() {
+            return Err(invalid(
+                "version",
+                format!("runtime `{version}` is not installed on the server"),
+            ));
+        }
+        let runtimes = self.inner().runtimes.clone();
+        let version = version.to_string();
+        let archive = tokio::task::spawn_blocking(move || runtimes.runtime_archive(&version))
+            .await
+            .map_err(anyhow::Error::from)?
+            .map_err(anyhow::Error::from)?;
+        tracing::info!(agent = %agent.name, archive = %archive.display(), "runtime sent to an agent");
+        Ok(archive)
+    }
+
     /// An agent's heartbeat: records it and answers with the workers it should run.
     pub async fn agent_heartbeat(
         &self,
@@ -67,12 +102,7 @@ impl Control {
         report: api::AgentReport,
     ) -> Result<api::AgentOrders> {
         let store = self.store();
-        let Some(agent) = store.agent_by_token_hash(&auth::hash_token(token)).await? else {
-            return Err(ControlError::NotFound {
-                kind: "agent",
-                name: report.name,
-            });
-        };
+        let agent = self.agent_by_token(token).await?;
         if agent.name != report.name {
             return Err(invalid(
                 "name",

@@ -167,6 +167,72 @@ impl RuntimeCache {
         (runtime.pyspark == def.pyspark && runtime.python.exists()).then_some(runtime)
     }
 
+    /// A tar of an installed runtime (its virtualenv and marker) for agent hosts, built once
+    /// per pinned version into `runtime-archives/` and reused.
+    pub fn runtime_archive(&self, version: &str) -> Result<PathBuf, RuntimeError> {
+        let runtime = self
+            .installed(version)
+            .ok_or_else(|| RuntimeError::Unknown {
+                version: version.to_string(),
+            })?;
+        let dir = self.root.join("runtime-archives");
+        std::fs::create_dir_all(&dir).map_err(|e| io("create archive dir", e))?;
+        let archive = dir.join(format!("{version}-{}.tar", runtime.pyspark));
+        if archive.exists() {
+            return Ok(archive);
+        }
+        let tmp = dir.join(format!("{version}.{}.tmp", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut builder = tar::Builder::new(std::fs::File::create(&tmp)?);
+            builder.follow_symlinks(false);
+            builder.append_dir_all(".", self.dir(version))?;
+            builder.into_inner()?.sync_all()
+        };
+        write().map_err(|e| io("pack runtime", e))?;
+        std::fs::rename(&tmp, &archive).map_err(|e| io("pack runtime", e))?;
+        Ok(archive)
+    }
+
+    /// Installs a runtime from an archive made by `runtime_archive` on another host (the
+    /// server's), rewriting its recorded paths for this cache.
+    pub fn install_from_archive(
+        &self,
+        version: &str,
+        archive: &Path,
+    ) -> Result<InstalledRuntime, RuntimeError> {
+        let dir = self.dir(version);
+        let tmp = self
+            .root
+            .join("runtimes")
+            .join(format!(".{version}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| io("create runtime dir", e))?;
+        let file = std::fs::File::open(archive).map_err(|e| io("open runtime archive", e))?;
+        tar::Archive::new(file)
+            .unpack(&tmp)
+            .map_err(|e| io("unpack runtime archive", e))?;
+        let text = std::fs::read_to_string(tmp.join(MARKER))
+            .map_err(|e| io("read the archive's runtime marker", e))?;
+        let mut runtime: InstalledRuntime = serde_json::from_str(&text)
+            .map_err(|e| RuntimeError::Io(format!("the archive's runtime marker: {e}")))?;
+        let home_in_venv = runtime
+            .spark_home
+            .strip_prefix(&runtime.venv)
+            .map(Path::to_path_buf)
+            .map_err(|_| RuntimeError::Io("the archive's SPARK_HOME is outside its venv".into()))?;
+        runtime.venv = dir.join("venv");
+        runtime.python = runtime.venv.join("bin").join("python");
+        runtime.spark_home = runtime.venv.join(home_in_venv);
+        std::fs::write(
+            tmp.join(MARKER),
+            serde_json::to_string_pretty(&runtime).expect("runtime serializes"),
+        )
+        .map_err(|e| io("write runtime marker", e))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).map_err(|e| io("install runtime", e))?;
+        Ok(runtime)
+    }
+
     /// The full Python version a runtime has (or will have, when it is not installed yet: runtimes
     /// are built with the machine's Python).
     pub async fn python_version(&self, version: &str) -> Result<String, RuntimeError> {

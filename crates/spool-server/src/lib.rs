@@ -138,6 +138,10 @@ pub fn router(state: AppState) -> Router {
     // Agents authenticate with their own tokens, not as users.
     Router::new()
         .route("/api/v1/agents/heartbeat", post(routes::agent_heartbeat))
+        .route(
+            "/api/v1/agents/runtimes/{version}",
+            get(routes::agent_runtime),
+        )
         .merge(users)
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .with_state(state)

@@ -505,20 +505,50 @@ pub async fn list_agents(
     Ok(Json(state.control.agents().await?))
 }
 
+fn agent_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("agents send `Authorization: Bearer <agent token>`"))
+}
+
+/// A runtime as a tar, for an agent host that does not have it (agent token).
+pub async fn agent_runtime(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(version): axum::extract::Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let token = agent_token(&headers)?;
+    let archive = match state
+        .control
+        .runtime_archive_for_agent(token, &version)
+        .await
+    {
+        Ok(archive) => archive,
+        Err(spool_control::ControlError::NotFound { .. }) => {
+            return Err(ApiError::unauthorized("invalid agent token"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let file = tokio::fs::File::open(&archive)
+        .await
+        .map_err(|e| ApiError::from(spool_control::ControlError::Internal(e.into())))?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok(axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/x-tar")],
+        body,
+    )))
+}
+
 /// An agent's heartbeat, authenticated by the agent's own bearer token.
 pub async fn agent_heartbeat(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Json(report): Json<api::AgentReport>,
 ) -> ApiResult<Json<api::AgentOrders>> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::unauthorized("agents send `Authorization: Bearer <agent token>`")
-        })?;
+    let token = agent_token(&headers)?;
     match state.control.agent_heartbeat(token, report).await {
         Ok(orders) => Ok(Json(orders)),
         Err(spool_control::ControlError::NotFound { .. }) => {

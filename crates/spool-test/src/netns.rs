@@ -95,7 +95,9 @@ impl Net {
         ])
     }
 
-    /// Starts `spool agent` on a worker host (1 core, 2 GiB offered), logging to `log`.
+    /// Starts `spool agent` on a worker host (1 core, 2 GiB offered) with `cache` as its
+    /// runtime cache, logging to `log`.
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn_agent(
         &self,
         binary: &std::path::Path,
@@ -103,6 +105,7 @@ impl Net {
         server_url: &str,
         token: &str,
         data_dir: &std::path::Path,
+        cache: &std::path::Path,
         log: std::fs::File,
     ) -> std::io::Result<std::process::Child> {
         Command::new("ip")
@@ -120,7 +123,7 @@ impl Net {
             .arg("--data-dir")
             .arg(data_dir)
             .env("SPOOL_AGENT_TOKEN", token)
-            .env("SPOOL_CACHE_DIR", crate::cache_dir())
+            .env("SPOOL_CACHE_DIR", cache)
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -12,14 +12,22 @@ use serde_json::Value;
 use spool_test::netns::Net;
 use spool_test::{TestServer, stderr, stdout, wait_for};
 
+/// Starts an agent; host `a` gets an empty runtime cache of its own, so its runtime must come
+/// from the server.
 fn start_agent(net: &Net, server: &TestServer, host: &str, token: &str, dir: &Path) -> Child {
     let log = std::fs::File::create(dir.join(format!("agent-{host}.log"))).unwrap();
+    let cache = if host == "a" {
+        dir.join("cache-a")
+    } else {
+        spool_test::cache_dir()
+    };
     net.spawn_agent(
         Path::new(env!("CARGO_BIN_EXE_spool")),
         host,
         &server.url(),
         token,
         &dir.join(host),
+        &cache,
         log,
     )
     .unwrap()
@@ -42,18 +50,28 @@ fn master_status(net: &Net, server: &TestServer) -> Option<Value> {
     serde_json::from_str(&text).ok()
 }
 
-/// Waits until the master reports executors running on exactly `hosts`.
-fn wait_for_executors_on(net: &Net, server: &TestServer, hosts: &[String]) {
-    wait_for(
-        "executors on both agent hosts",
-        Duration::from_secs(120),
-        || {
-            master_status(net, server)
-                .map(|s| busy_hosts(&s))
-                .filter(|busy| busy == hosts)
-                .map(|_| ())
-        },
-    );
+/// Waits until the master reports executors running on exactly `hosts`; on timeout, shows the
+/// agents' logs.
+fn wait_for_executors_on(net: &Net, server: &TestServer, hosts: &[String], dir: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let busy = master_status(net, server).map(|s| busy_hosts(&s));
+        if busy.as_deref() == Some(hosts) {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let log = |host: &str| {
+                std::fs::read_to_string(dir.join(format!("agent-{host}.log"))).unwrap_or_default()
+            };
+            panic!(
+                "no executors on {hosts:?} (busy: {busy:?})\nagent a:\n{}\nagent b:\n{}\nserver:\n{}",
+                log("a"),
+                log("b"),
+                server.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Worker hosts with an executor running now.
@@ -148,13 +166,28 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
     let name = format!("spread-{}", std::process::id());
     let both = vec![net.addr("a"), net.addr("b")];
-    wait_for_executors_on(&net, &server, &both);
+    wait_for_executors_on(&net, &server, &both, dir.path());
     let out = server.cli(&["job", "stream", "--name", &name]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(
         stdout(&out).contains(&format!("executor hosts: {} {}", both[0], both[1])),
         "{}",
         stdout(&out)
+    );
+
+    // Host `a` got its runtime from the server and runs its worker from that copy.
+    let marker = dir.path().join("cache-a/runtimes/3.4/spool-runtime.json");
+    assert!(marker.exists(), "no runtime on host a");
+    let log = std::fs::read_to_string(dir.path().join("agent-a.log")).unwrap();
+    assert!(log.contains("fetched runtime 3.4 from the server"), "{log}");
+    let worker_uses_own_copy = net.pids("a").iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains("cache-a/runtimes/3.4/venv"))
+            .unwrap_or(false)
+    });
+    assert!(
+        worker_uses_own_copy,
+        "host a's worker does not run from its own runtime"
     );
 
     // A session's environment reaches executors on the agent hosts as an archive Spark
@@ -193,7 +226,7 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     let out = server.cli(&["job", "create", "--file", &job]);
     assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
     let name = format!("long-{}", std::process::id());
-    wait_for_executors_on(&net, &server, &both);
+    wait_for_executors_on(&net, &server, &both, dir.path());
     net.kill_host("b");
     let failed = wait_for("the job to fail", Duration::from_secs(60), || {
         let job: Value = serde_json::from_slice(

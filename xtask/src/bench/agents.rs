@@ -101,6 +101,7 @@ fn start_agents(net: &Net, server: &Server, scratch: &Path) -> anyhow::Result<Ve
             &server.url,
             &token,
             &scratch.join(format!("agent-{host}")),
+            &spool_test::cache_dir(),
             std::fs::File::create(scratch.join(format!("agent-{host}.log")))?,
         )?;
         agents.push(Agent(child));

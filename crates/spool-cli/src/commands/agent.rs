@@ -137,6 +137,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
     let client = spool_client::Client::new(&args.server, &args.token);
     let runtimes = spool_runtime::RuntimeCache::new(spool_core::paths::default_cache_dir());
     let mut workers: HashMap<i64, Worker> = HashMap::new();
+    let fetching = Fetching::default();
     let mut connected = false;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     eprintln!(
@@ -165,7 +166,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
                     eprintln!("[spool agent] connected to {}", args.server);
                     connected = true;
                 }
-                reconcile(&args, &runtimes, &mut workers, &orders).await;
+                reconcile(&args, &client, &runtimes, &mut workers, &orders, &fetching).await;
                 Duration::from_millis(orders.heartbeat_ms.clamp(200, 10_000))
             }
             Err(e) => {
@@ -191,9 +192,11 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
 
 async fn reconcile(
     args: &AgentArgs,
+    client: &spool_client::Client,
     runtimes: &spool_runtime::RuntimeCache,
     workers: &mut HashMap<i64, Worker>,
     orders: &api::AgentOrders,
+    fetching: &Fetching,
 ) {
     let wanted: HashMap<i64, &api::WorkerOrder> =
         orders.workers.iter().map(|o| (o.cluster_id, o)).collect();
@@ -210,6 +213,12 @@ async fn reconcile(
     }
     for (id, order) in wanted {
         if workers.contains_key(&id) {
+            continue;
+        }
+        // Runtimes come from the server, once per host, in the background: heartbeats go on
+        // meanwhile, and the worker starts with the first orders after the runtime is here.
+        if runtimes.installed(&order.runtime).is_none() {
+            fetch_runtime(client, runtimes, &order.runtime, fetching);
             continue;
         }
         match start_worker(args, runtimes, order).await {
@@ -233,20 +242,59 @@ async fn reconcile(
     }
 }
 
+/// Runtimes being fetched from the server.
+type Fetching = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+/// Fetches a runtime from the server into this host's cache, unless already under way.
+fn fetch_runtime(
+    client: &spool_client::Client,
+    runtimes: &spool_runtime::RuntimeCache,
+    version: &str,
+    fetching: &Fetching,
+) {
+    if !fetching
+        .lock()
+        .expect("fetching lock")
+        .insert(version.to_string())
+    {
+        return;
+    }
+    let (client, cache, version, fetching) = (
+        client.clone(),
+        runtimes.clone(),
+        version.to_string(),
+        fetching.clone(),
+    );
+    tokio::spawn(async move {
+        let archive = cache.root().join(format!("runtime-{version}.download.tar"));
+        let result = async {
+            std::fs::create_dir_all(cache.root())?;
+            let size = client.download_runtime(&version, &archive).await?;
+            let (c, v, a) = (cache.clone(), version.clone(), archive.clone());
+            tokio::task::spawn_blocking(move || c.install_from_archive(&v, &a)).await??;
+            anyhow::Ok(size)
+        }
+        .await;
+        let _ = std::fs::remove_file(&archive);
+        match result {
+            Ok(size) => eprintln!(
+                "[spool agent] fetched runtime {version} from the server ({} MiB)",
+                size / (1024 * 1024)
+            ),
+            Err(e) => eprintln!("[spool agent] cannot fetch runtime {version}: {e:#}"),
+        }
+        fetching.lock().expect("fetching lock").remove(&version);
+    });
+}
+
 async fn start_worker(
     args: &AgentArgs,
     runtimes: &spool_runtime::RuntimeCache,
     order: &api::WorkerOrder,
 ) -> anyhow::Result<Spawned> {
-    let runtime = match runtimes.installed(&order.runtime) {
-        Some(runtime) => runtime,
-        None => {
-            eprintln!("[spool agent] installing runtime {}", order.runtime);
-            runtimes
-                .install(&order.runtime, &spool_runtime::NoProgress)
-                .await?
-        }
-    };
+    let runtime = runtimes
+        .installed(&order.runtime)
+        .ok_or_else(|| anyhow::anyhow!("runtime {} is not on this host yet", order.runtime))?;
     let dir = args
         .data_dir
         .join("workers")
