@@ -193,12 +193,8 @@ impl Control {
     /// Fails every job and ends every session running on a cluster, with `message`.
     async fn fail_cluster_work(&self, cluster_id: i64, message: &str) -> anyhow::Result<()> {
         let store = self.store();
-        for job in store
-            .jobs_in_status(crate::ACTIVE_STATUSES)
-            .await?
-            .into_iter()
-            .filter(|j| j.cluster_id == Some(cluster_id))
-        {
+        let (jobs, sessions) = self.work_on_cluster(cluster_id).await?;
+        for job in jobs {
             // Failed first (terminal, so the runner's own ending cannot overwrite it), then
             // the runner is told to stop the driver.
             store.set_job_error(job.id, message).await?;
@@ -216,12 +212,7 @@ impl Control {
             }
             tracing::warn!(job = %job.name, "job failed: {message}");
         }
-        for session in store
-            .sessions_in_state(crate::sessions::ACTIVE_SESSION_STATES)
-            .await?
-            .into_iter()
-            .filter(|s| s.cluster_id == Some(cluster_id))
-        {
+        for session in sessions {
             crate::sessions::stop_session(self, session.id, "dead", message).await;
         }
         Ok(())

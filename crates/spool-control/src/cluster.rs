@@ -574,7 +574,6 @@ pub(crate) async fn launch_cluster(
     cluster: &ClusterRow,
     runtime: &InstalledRuntime,
 ) -> anyhow::Result<StartingCluster> {
-    let shape: Shape = serde_json::from_str(&cluster.shape_json)?;
     let dir = control
         .data_dir()
         .join("clusters")
@@ -598,18 +597,17 @@ pub(crate) async fn launch_cluster(
     let address = control.config().advertise_address.clone();
     let master_url = format!("spark://{address}:{}", ports.master);
     let master_ui = format!("http://{address}:{}", ports.master_ui);
-    // This host's share of the executors (all of them unless agents take some).
-    let planned = control.store().cluster_workers(cluster.id).await?;
-    let (local_cores, local_memory) = if planned.is_empty() {
-        (shape.worker_cores(), shape.worker_memory())
-    } else {
-        planned
-            .iter()
-            .filter(|w| w.agent.is_none())
-            .fold((0, MemoryMb(0)), |(c, m), w| {
-                (c + w.cores as u32, MemoryMb(m.0 + w.memory_mb as u64))
-            })
-    };
+    // This host's share of the executors, as placement recorded it (all of them unless agents
+    // take some).
+    let (local_cores, local_memory) = control
+        .store()
+        .cluster_workers(cluster.id)
+        .await?
+        .iter()
+        .filter(|w| w.agent.is_none())
+        .fold((0, MemoryMb(0)), |(c, m), w| {
+            (c + w.cores as u32, MemoryMb(m.0 + w.memory_mb as u64))
+        });
     control
         .store()
         .set_cluster_urls(cluster.id, &master_url, &master_ui)

@@ -197,24 +197,20 @@ impl Control {
             });
         }
         let store = self.store();
-        let jobs = store.active_jobs_on_cluster(row.cluster_id).await?;
-        let sessions = store.active_sessions_on_cluster(row.cluster_id).await?;
-        if jobs + sessions > 0 && !force {
-            return Err(ControlError::Conflict {
-                target: "name".into(),
-                message: format!(
-                    "`{}` has {jobs} running job(s) and {sessions} live session(s); wait for them, or detach with --force to end them",
-                    row.name
-                ),
-            });
-        }
-        if force {
-            for session in store
-                .sessions_in_state(crate::sessions::ACTIVE_SESSION_STATES)
-                .await?
-                .into_iter()
-                .filter(|s| s.cluster_id == Some(row.cluster_id))
-            {
+        let (jobs, sessions) = self.work_on_cluster(row.cluster_id).await?;
+        if !jobs.is_empty() || !sessions.is_empty() {
+            if !force {
+                return Err(ControlError::Conflict {
+                    target: "name".into(),
+                    message: format!(
+                        "`{}` has {} running job(s) and {} live session(s); wait for them, or detach with --force to end them",
+                        row.name,
+                        jobs.len(),
+                        sessions.len()
+                    ),
+                });
+            }
+            for session in sessions {
                 crate::sessions::stop_session(
                     self,
                     session.id,
@@ -223,12 +219,7 @@ impl Control {
                 )
                 .await;
             }
-            for job in store
-                .jobs_in_status(crate::ACTIVE_STATUSES)
-                .await?
-                .into_iter()
-                .filter(|j| j.cluster_id == Some(row.cluster_id))
-            {
+            for job in jobs {
                 let owner = store
                     .user_by_name(&job.owner_name)
                     .await?
@@ -239,6 +230,29 @@ impl Control {
         store.detach_compute(&row.name).await?;
         tracing::info!(compute = %row.name, "pool detached");
         Ok(())
+    }
+}
+
+impl Control {
+    /// The running jobs and live sessions placed on a cluster.
+    pub(crate) async fn work_on_cluster(
+        &self,
+        cluster_id: i64,
+    ) -> anyhow::Result<(Vec<spool_store::JobRow>, Vec<spool_store::SessionRow>)> {
+        let store = self.store();
+        let jobs = store
+            .jobs_in_status(crate::ACTIVE_STATUSES)
+            .await?
+            .into_iter()
+            .filter(|j| j.cluster_id == Some(cluster_id))
+            .collect();
+        let sessions = store
+            .sessions_in_state(crate::sessions::ACTIVE_SESSION_STATES)
+            .await?
+            .into_iter()
+            .filter(|s| s.cluster_id == Some(cluster_id))
+            .collect();
+        Ok((jobs, sessions))
     }
 }
 

@@ -26,10 +26,10 @@ pub struct EnvRequest {
     pub rebuild: bool,
 }
 
-/// Whether Spark conf turns the environment cache off for this request.
-pub fn rebuild_requested(conf: &std::collections::BTreeMap<String, String>) -> bool {
-    conf.get(ENABLE_CACHE_CONF)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
+/// Whether the value of `ENABLE_CACHE_CONF` in a request's Spark conf turns the cache off
+/// for it (forcing a rebuild).
+pub fn rebuild_requested(enable_cache: Option<&str>) -> bool {
+    enable_cache.is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
 }
 
 impl Control {
@@ -101,7 +101,7 @@ impl Control {
     pub async fn environments(&self, caller: &UserRow) -> Result<Vec<EnvInfo>> {
         let mut envs = self.inner().runtimes.list_envs();
         if !caller.is_admin {
-            let mine = self.env_keys_used_by(Some(caller.id)).await?;
+            let mine = self.env_keys(Some(caller.id), false).await?;
             envs.retain(|info| mine.contains(&info.env.key));
         }
         Ok(envs)
@@ -144,7 +144,7 @@ impl Control {
     }
 
     pub(crate) async fn prune_environments_now(&self, all: bool) -> anyhow::Result<Vec<String>> {
-        let in_use = self.env_keys_in_use().await?;
+        let in_use = self.env_keys(None, true).await?;
         let config = self.config();
         let (age, size) = if all {
             (Some(std::time::Duration::ZERO), Some(0))
@@ -163,26 +163,16 @@ impl Control {
         Ok(removed)
     }
 
-    /// Keys of environments that sessions and jobs (of `owner`, or everyone's) recorded.
-    async fn env_keys_used_by(&self, owner: Option<i64>) -> Result<BTreeSet<String>> {
-        let mut keys = BTreeSet::new();
-        for json in self.store().environment_records(owner, false).await? {
-            if let Some(key) = recorded_key(&json) {
-                keys.insert(key);
-            }
-        }
-        Ok(keys)
-    }
-
-    /// Keys of environments that live sessions and unfinished jobs use.
-    async fn env_keys_in_use(&self) -> anyhow::Result<BTreeSet<String>> {
-        let mut keys = BTreeSet::new();
-        for json in self.store().environment_records(None, true).await? {
-            if let Some(key) = recorded_key(&json) {
-                keys.insert(key);
-            }
-        }
-        Ok(keys)
+    /// Keys of environments that sessions and jobs recorded: `owner`'s only when given, and
+    /// only of live sessions and unfinished jobs when `live` is set.
+    async fn env_keys(&self, owner: Option<i64>, live: bool) -> anyhow::Result<BTreeSet<String>> {
+        Ok(self
+            .store()
+            .environment_records(owner, live)
+            .await?
+            .iter()
+            .filter_map(|json| recorded_key(json))
+            .collect())
     }
 }
 
@@ -280,14 +270,30 @@ impl PythonSetup {
     }
 }
 
-/// Whether a cluster has executors on agent hosts.
-pub(crate) async fn on_agents(control: &Control, cluster_id: i64) -> bool {
-    control
+/// The Python setup of a driver on `cluster_id`, and the runtime it runs with: the runtime's
+/// Spark with the environment's Python and virtualenv, when there is one.
+pub(crate) async fn driver_python(
+    control: &Control,
+    runtime: &InstalledRuntime,
+    env: Option<&BuiltEnv>,
+    cluster_id: i64,
+) -> (PythonSetup, InstalledRuntime) {
+    let on_agents = control
         .store()
         .cluster_workers(cluster_id)
         .await
         .map(|w| w.iter().any(|w| w.agent.is_some()))
-        .unwrap_or(false)
+        .unwrap_or(false);
+    let setup = PythonSetup::new(runtime, env, on_agents);
+    let driver_runtime = match env {
+        Some(env) => InstalledRuntime {
+            python: env.python.clone(),
+            venv: env.venv.clone(),
+            ..runtime.clone()
+        },
+        None => runtime.clone(),
+    };
+    (setup, driver_runtime)
 }
 
 /// The cache key a session or job recorded once its environment was ready.

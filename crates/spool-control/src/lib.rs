@@ -525,10 +525,12 @@ impl Control {
         let environment = match spec.environment.as_ref() {
             Some(env) => {
                 let (file, text) = environments::conda_from_job(env)?;
-                let rebuild = spec.conf.get(environments::ENABLE_CACHE_CONF).is_some_and(|v| {
-                    matches!(v, spool_spec::ConfValue::Bool(false))
-                        || matches!(v, spool_spec::ConfValue::Str(s) if s.eq_ignore_ascii_case("false"))
-                });
+                let rebuild = environments::rebuild_requested(
+                    spec.conf
+                        .get(environments::ENABLE_CACHE_CONF)
+                        .map(spool_spec::ConfValue::to_spark)
+                        .as_deref(),
+                );
                 Some(
                     self.check_conda(&runtime, &file, &text, rebuild, "environment.conda_file")
                         .await?,

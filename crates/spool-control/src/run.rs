@@ -177,19 +177,8 @@ async fn drive(
         }
         None => None,
     };
-    let python = environments::PythonSetup::new(
-        &runtime,
-        driver_env.as_ref(),
-        environments::on_agents(control, cluster_id).await,
-    );
-    let driver_runtime = match &driver_env {
-        Some(env) => spool_runtime::InstalledRuntime {
-            python: env.python.clone(),
-            venv: env.venv.clone(),
-            ..runtime.clone()
-        },
-        None => runtime.clone(),
-    };
+    let (python, driver_runtime) =
+        environments::driver_python(control, &runtime, driver_env.as_ref(), cluster_id).await;
     check_canceled(cancel)?;
 
     let cluster_row = store

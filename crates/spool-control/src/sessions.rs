@@ -199,7 +199,12 @@ impl Control {
                     &runtime,
                     file,
                     text,
-                    environments::rebuild_requested(&settings.conf),
+                    environments::rebuild_requested(
+                        settings
+                            .conf
+                            .get(environments::ENABLE_CACHE_CONF)
+                            .map(String::as_str),
+                    ),
                     "conda_file",
                 )
                 .await?,
@@ -428,6 +433,11 @@ impl Control {
     pub fn session_dir(&self, id: i64) -> std::path::PathBuf {
         self.data_dir().join("sessions").join(id.to_string())
     }
+
+    /// Where a session's environment build writes its output (shown in the session's log).
+    pub fn session_environment_log(&self, id: i64) -> std::path::PathBuf {
+        self.session_dir(id).join("logs").join("environment.log")
+    }
 }
 
 /// Registers a session's handle and starts its runner.
@@ -514,19 +524,8 @@ async fn start(
         }
         None => None,
     };
-    let python = environments::PythonSetup::new(
-        &runtime,
-        env.as_ref(),
-        environments::on_agents(control, cluster_id).await,
-    );
-    let runtime = match &env {
-        Some(env) => spool_runtime::InstalledRuntime {
-            python: env.python.clone(),
-            venv: env.venv.clone(),
-            ..runtime
-        },
-        None => runtime,
-    };
+    let (python, runtime) =
+        environments::driver_python(control, &runtime, env.as_ref(), cluster_id).await;
     let master_url = match &starting {
         Some(starting) => starting.master_url.clone(),
         None => cluster_row
@@ -673,7 +672,7 @@ async fn prepare_environment(
             )),
         )
         .await?;
-    let log = environment_log(control, session_id);
+    let log = control.session_environment_log(session_id);
     let (env, cached) = control.prepare_env(runtime, request, &log).await?;
     store
         .set_session_environment(session_id, &environments::with_key(request, &env))
@@ -687,14 +686,6 @@ async fn prepare_environment(
         )
         .await?;
     Ok(env)
-}
-
-/// Where a session's environment build writes its output (shown in the session's log).
-pub(crate) fn environment_log(control: &Control, session_id: i64) -> std::path::PathBuf {
-    control
-        .session_dir(session_id)
-        .join("logs")
-        .join("environment.log")
 }
 
 /// Adopts a live session after a restart: reconnects to its driver and goes on.

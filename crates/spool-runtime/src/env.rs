@@ -150,8 +150,7 @@ impl RuntimeCache {
     /// A built environment, if the cache has it; marks it used.
     pub fn env(&self, key: &str) -> Option<BuiltEnv> {
         let dir = self.envs_dir().join(key);
-        let text = std::fs::read_to_string(dir.join(ENV_MARKER)).ok()?;
-        let env: BuiltEnv = serde_json::from_str(&text).ok()?;
+        let env = read_marker(&dir)?;
         env.python.exists().then(|| {
             touch(&dir.join(LAST_USED));
             env
@@ -177,10 +176,7 @@ impl RuntimeCache {
                 let overlay = dir.join(OVERLAY);
                 if write_overlay(&runtime.venv, &env.venv, &overlay).is_ok() {
                     env.overlay = Some(overlay);
-                    let _ = std::fs::write(
-                        dir.join(ENV_MARKER),
-                        serde_json::to_string_pretty(&env).expect("env serializes"),
-                    );
+                    let _ = write_marker(&dir, &env);
                 }
             }
             append(
@@ -405,11 +401,7 @@ impl RuntimeCache {
             build_seconds: started.elapsed().as_secs_f64(),
             overlay: Some(env_dir.join(OVERLAY)),
         };
-        std::fs::write(
-            tmp.join(ENV_MARKER),
-            serde_json::to_string_pretty(&env).expect("env serializes"),
-        )
-        .map_err(|e| io("write environment marker", e))?;
+        write_marker(tmp, &env).map_err(|e| io("write environment marker", e))?;
         touch(&tmp.join(LAST_USED));
         if env_dir.exists() {
             // A forced rebuild: the old build may still be in use by a running driver, so it is
@@ -442,8 +434,7 @@ impl RuntimeCache {
             .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
             .filter_map(|entry| {
                 let dir = entry.path();
-                let text = std::fs::read_to_string(dir.join(ENV_MARKER)).ok()?;
-                let env: BuiltEnv = serde_json::from_str(&text).ok()?;
+                let env = read_marker(&dir)?;
                 Some(EnvInfo {
                     size_bytes: unshared_size(&dir),
                     last_used: mtime(&dir.join(LAST_USED)).unwrap_or(env.built_at),
@@ -497,6 +488,19 @@ impl RuntimeCache {
         }
         removed
     }
+}
+
+/// The environment an environment dir's marker describes, if it has a readable one.
+fn read_marker(dir: &Path) -> Option<BuiltEnv> {
+    let text = std::fs::read_to_string(dir.join(ENV_MARKER)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_marker(dir: &Path, env: &BuiltEnv) -> std::io::Result<()> {
+    std::fs::write(
+        dir.join(ENV_MARKER),
+        serde_json::to_string_pretty(env).expect("env serializes"),
+    )
 }
 
 fn epoch_seconds() -> u64 {
@@ -671,11 +675,7 @@ mod tests {
             build_seconds: 1.0,
             overlay: None,
         };
-        std::fs::write(
-            dir.join(ENV_MARKER),
-            serde_json::to_string(&env).expect("json"),
-        )
-        .expect("marker");
+        write_marker(&dir, &env).expect("marker");
         let used = std::fs::File::create(dir.join(LAST_USED)).expect("last used");
         used.set_modified(SystemTime::now() - Duration::from_secs(used_days_ago * 86400))
             .expect("mtime");

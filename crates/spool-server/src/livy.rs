@@ -364,14 +364,7 @@ fn driver_log_lines(dir: &std::path::Path, limit: Option<u64>) -> Vec<String> {
 
 /// A session's log: its environment build's output (if it had one), then the driver's.
 fn session_log_lines(state: &AppState, session_id: i64, limit: Option<u64>) -> Vec<String> {
-    let env_log = read_tail(
-        &state
-            .control
-            .session_dir(session_id)
-            .join("logs")
-            .join("environment.log"),
-        limit,
-    );
+    let env_log = read_tail(&state.control.session_environment_log(session_id), limit);
     let mut lines = Vec::new();
     if !env_log.is_empty() {
         lines.push("environment: ".to_string());
