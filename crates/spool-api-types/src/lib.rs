@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+pub use spool_core::{AgentState, ClusterState, JobStatus, SessionState, StatementState};
 
 /// The body of every error response: `{"error": {"code", "message", "target"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,9 +23,6 @@ pub struct ErrorDetail {
     pub target: Option<String>,
 }
 
-/// Terminal job statuses.
-pub const TERMINAL_STATUSES: &[&str] = &["Completed", "Failed", "Canceled"];
-
 /// A timestamped status a job went through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhaseView {
@@ -40,7 +38,7 @@ pub struct JobView {
     pub experiment_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    pub status: String,
+    pub status: JobStatus,
     /// Why the job is in its status (what it is queued behind, what it is preparing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
@@ -106,8 +104,7 @@ pub struct AgentView {
     pub address: Option<String>,
     pub cores: i64,
     pub memory_mb: i64,
-    /// `new` (never connected), `connected` or `lost`.
-    pub state: String,
+    pub state: AgentState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,7 +234,7 @@ pub struct EnvironmentsPruned {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterView {
     pub id: i64,
-    pub state: String,
+    pub state: ClusterState,
     pub runtime: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_url: Option<String>,
@@ -439,8 +436,7 @@ pub struct SessionView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub kind: String,
-    /// Livy's states: `not_started`, `starting`, `idle`, `busy`, `shutting_down`, `dead`, `error`...
-    pub state: String,
+    pub state: SessionState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
     pub owner: String,
@@ -487,8 +483,7 @@ pub struct StatementView {
     pub id: i64,
     pub kind: String,
     pub code: String,
-    /// `waiting`, `running`, `available`, `cancelling`, `cancelled`.
-    pub state: String,
+    pub state: StatementState,
     #[serde(default)]
     pub output: Option<serde_json::Value>,
     pub progress: f64,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use spool_api_types as api;
+pub use spool_api_types::{AgentState, ClusterState, JobStatus, SessionState, StatementState};
 
 /// Errors from calling the server.
 #[derive(Debug, thiserror::Error)]

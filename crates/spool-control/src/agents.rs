@@ -3,6 +3,7 @@
 //! ones and stops the others. An agent silent past the heartbeat timeout is lost: the work whose
 //! cluster had a worker on it fails with the reason, and the cluster is torn down.
 
+use spool_core::{AgentState, JobStatus};
 use std::time::Duration;
 
 use spool_api_types as api;
@@ -112,7 +113,7 @@ impl Control {
                 ),
             ));
         }
-        let was = agent.state.clone();
+        let was = agent.state;
         store
             .agent_seen(
                 agent.id,
@@ -121,7 +122,7 @@ impl Control {
                 report.memory_mb as i64,
             )
             .await?;
-        if was != "connected" {
+        if was != AgentState::Connected {
             tracing::info!(agent = %agent.name, address = %report.address, cores = report.cores, "agent connected");
             store
                 .add_event(
@@ -199,7 +200,7 @@ impl Control {
             // the runner is told to stop the driver.
             store.set_job_error(job.id, message).await?;
             store
-                .set_job_status(job.id, "Failed", Some(message), true)
+                .set_job_status(job.id, JobStatus::Failed, Some(message))
                 .await?;
             if let Some(cancel) = self
                 .inner()
@@ -213,7 +214,13 @@ impl Control {
             tracing::warn!(job = %job.name, "job failed: {message}");
         }
         for session in sessions {
-            crate::sessions::stop_session(self, session.id, "dead", message).await;
+            crate::sessions::stop_session(
+                self,
+                session.id,
+                spool_core::SessionState::Dead,
+                message,
+            )
+            .await;
         }
         Ok(())
     }
@@ -231,7 +238,7 @@ pub(crate) async fn lost_agent_loop(control: Control) {
         let Ok(agents) = control.store().agents().await else {
             continue;
         };
-        for agent in agents.iter().filter(|a| a.state == "connected") {
+        for agent in agents.iter().filter(|a| a.state == AgentState::Connected) {
             let Some(seen) = agent
                 .last_seen
                 .as_deref()

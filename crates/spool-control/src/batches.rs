@@ -1,6 +1,7 @@
 //! Livy batches: a `POST /batches` request becomes a Spool job (so it shows in `spool job list`),
 //! its files taken from a datastore into a code snapshot.
 
+use spool_core::JobStatus;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -32,13 +33,17 @@ pub struct BatchRequest {
 
 /// Maps a job's status to Livy's batch states. Never `recovering`: Airflow's operator crashes
 /// on it.
-pub fn livy_batch_state(status: &str) -> &'static str {
+pub fn livy_batch_state(status: JobStatus) -> &'static str {
     match status {
-        "NotStarted" | "Queued" | "Preparing" | "Provisioning" | "Starting" => "starting",
-        "Running" | "Finalizing" | "CancelRequested" => "running",
-        "Completed" => "success",
-        "Canceled" => "killed",
-        _ => "dead",
+        JobStatus::NotStarted
+        | JobStatus::Queued
+        | JobStatus::Preparing
+        | JobStatus::Provisioning
+        | JobStatus::Starting => "starting",
+        JobStatus::Running | JobStatus::Finalizing | JobStatus::CancelRequested => "running",
+        JobStatus::Completed => "success",
+        JobStatus::Canceled => "killed",
+        JobStatus::Failed => "dead",
     }
 }
 

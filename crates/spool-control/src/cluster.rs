@@ -1,6 +1,9 @@
 //! Serverless clusters: capacity accounting, placement of jobs (warm reuse first), provisioning
 //! of a Spark standalone master and worker, and teardown when idle.
 
+use spool_core::{
+    AgentState, ClusterState, JobStatus, OwnerKind, ProcessOutcome, ProcessState, SessionState,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use spool_store::{ClusterRow, NewCluster};
 use spool_supervisor::{Exit, ProcessSpec, Spawned, Stopped};
 use tokio::sync::watch;
 
-use crate::{ACTIVE_STATUSES, Control, ControlError, Result, invalid, run, spark};
+use crate::{Control, ControlError, Result, invalid, run, spark};
 
 /// The shape of a cluster: what a warm cluster must match to be reused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,17 +104,14 @@ pub(crate) async fn used_capacity(control: &Control) -> Result<(u32, u64)> {
         cores += cluster.reserved_cores as u32;
         memory += cluster.reserved_memory_mb as u64;
     }
-    for job in store.jobs_in_status(ACTIVE_STATUSES).await? {
+    for job in store.jobs_in_status(JobStatus::ACTIVE).await? {
         if let Some(sizing) = Control::job_sizing(&job) {
             let (c, m) = driver_needs(&sizing);
             cores += c;
             memory += m;
         }
     }
-    for session in store
-        .sessions_in_state(crate::sessions::ACTIVE_SESSION_STATES)
-        .await?
-    {
+    for session in store.sessions_in_state(SessionState::ACTIVE).await? {
         if let Ok(sizing) = serde_json::from_str::<SparkSizing>(&session.sizing_json) {
             let (c, m) = driver_needs(&sizing);
             cores += c;
@@ -150,7 +150,7 @@ async fn schedule_once(control: &Control) -> Result<()> {
     let _guard = inner.placement.lock().await;
     let pending = inner
         .store
-        .jobs_in_status(&["NotStarted", "Queued"])
+        .jobs_in_status(&[JobStatus::NotStarted, JobStatus::Queued])
         .await?;
     for job in pending {
         if inner
@@ -168,7 +168,7 @@ async fn schedule_once(control: &Control) -> Result<()> {
                 .await?;
             inner
                 .store
-                .set_job_status(job.id, "Failed", None, true)
+                .set_job_status(job.id, JobStatus::Failed, None)
                 .await?;
             continue;
         };
@@ -179,10 +179,12 @@ async fn schedule_once(control: &Control) -> Result<()> {
         };
         match placement {
             Placement::Wait(reason) => {
-                if job.status != "Queued" || job.status_reason.as_deref() != Some(reason.as_str()) {
+                if job.status != JobStatus::Queued
+                    || job.status_reason.as_deref() != Some(reason.as_str())
+                {
                     inner
                         .store
-                        .set_job_status(job.id, "Queued", Some(&reason), false)
+                        .set_job_status(job.id, JobStatus::Queued, Some(&reason))
                         .await?;
                 }
             }
@@ -197,7 +199,7 @@ async fn schedule_once(control: &Control) -> Result<()> {
                     Placement::Wait(_) => unreachable!("handled above"),
                 };
                 inner.store.set_job_cluster(job.id, cluster.id).await?;
-                let reason = if cluster.state == "attached" {
+                let reason = if cluster.state == ClusterState::Attached {
                     format!("on attached pool {}", job.compute)
                 } else if warm {
                     format!("reusing warm cluster {}", cluster.id)
@@ -206,7 +208,7 @@ async fn schedule_once(control: &Control) -> Result<()> {
                 };
                 inner
                     .store
-                    .set_job_status(job.id, "Preparing", Some(&reason), false)
+                    .set_job_status(job.id, JobStatus::Preparing, Some(&reason))
                     .await?;
                 let (cancel_tx, cancel_rx) = watch::channel(false);
                 inner
@@ -225,7 +227,11 @@ async fn schedule_once(control: &Control) -> Result<()> {
             }
         }
     }
-    for session in inner.store.sessions_in_state(&["not_started"]).await? {
+    for session in inner
+        .store
+        .sessions_in_state(&[SessionState::NotStarted])
+        .await?
+    {
         if inner
             .session_runners
             .lock()
@@ -266,7 +272,7 @@ async fn schedule_once(control: &Control) -> Result<()> {
                     .store
                     .set_session_cluster(session.id, cluster.id)
                     .await?;
-                let reason = if cluster.state == "attached" {
+                let reason = if cluster.state == ClusterState::Attached {
                     format!("on attached pool {}", session.compute)
                 } else if warm {
                     format!("warm start on cluster {}", cluster.id)
@@ -275,7 +281,7 @@ async fn schedule_once(control: &Control) -> Result<()> {
                 };
                 inner
                     .store
-                    .set_session_state(session.id, "starting", Some(&reason))
+                    .set_session_state(session.id, SessionState::Starting, Some(&reason))
                     .await?;
                 crate::sessions::spawn_runner(control, session.id, cluster.id, warm);
                 tracing::info!(
@@ -300,7 +306,7 @@ async fn attached(control: &Control, compute: &str) -> Result<Placement> {
         )));
     };
     match store.cluster(pool.cluster_id).await? {
-        Some(cluster) if cluster.state == "attached" => Ok(Placement::Warm(cluster)),
+        Some(cluster) if cluster.state == ClusterState::Attached => Ok(Placement::Warm(cluster)),
         _ => Ok(Placement::Wait(format!(
             "pool `{compute}` is not attached any more"
         ))),
@@ -320,9 +326,11 @@ async fn place(
     let clusters = store.live_clusters().await?;
     if let Some(warm) = clusters
         .iter()
-        .find(|c| c.state == "idle" && c.owner_id == owner_id && c.shape_key == key)
+        .find(|c| c.state == ClusterState::Idle && c.owner_id == owner_id && c.shape_key == key)
     {
-        store.set_cluster_state(warm.id, "in_use", None).await?;
+        store
+            .set_cluster_state(warm.id, ClusterState::InUse, None)
+            .await?;
         return Ok(Placement::Warm(warm.clone()));
     }
     // With agents connected, executors go to the hosts with the most free cores; the master
@@ -351,7 +359,10 @@ async fn place(
     if !fits(used_cores, used_memory) {
         // Idle clusters only hold capacity for a warm start that may never come: give it to a
         // job that is waiting now, oldest idle first.
-        let mut idle: Vec<&ClusterRow> = clusters.iter().filter(|c| c.state == "idle").collect();
+        let mut idle: Vec<&ClusterRow> = clusters
+            .iter()
+            .filter(|c| c.state == ClusterState::Idle)
+            .collect();
         idle.sort_by(|a, b| a.idle_since.cmp(&b.idle_since));
         let freeable_cores: u32 = idle.iter().map(|c| c.reserved_cores as u32).sum();
         let freeable_memory: u64 = idle.iter().map(|c| c.reserved_memory_mb as u64).sum();
@@ -425,7 +436,7 @@ async fn plan_on_agents(control: &Control, shape: &Shape) -> Result<AgentPlan> {
         .agents()
         .await?
         .into_iter()
-        .filter(|a| a.state == "connected")
+        .filter(|a| a.state == AgentState::Connected)
         .collect();
     if agents.is_empty() {
         return Ok(AgentPlan::NoAgents);
@@ -661,11 +672,12 @@ pub(crate) async fn launch_cluster(
     };
     // Master and worker start together: the worker retries until the master is up, which
     // saves the worker's JVM start-up from the cold path.
-    let master_spawned = launch(control, "cluster", cluster.id, "master", &master).await?;
+    let master_spawned = launch(control, OwnerKind::Cluster, cluster.id, "master", &master).await?;
     let master_pid = master_spawned.pid;
     watch_daemon(control.clone(), cluster.id, "master", master_spawned);
     if local_cores > 0 {
-        let worker_spawned = launch(control, "cluster", cluster.id, "worker", &worker).await?;
+        let worker_spawned =
+            launch(control, OwnerKind::Cluster, cluster.id, "worker", &worker).await?;
         watch_daemon(control.clone(), cluster.id, "worker", worker_spawned);
     }
     Ok(StartingCluster {
@@ -711,7 +723,7 @@ pub(crate) async fn wait_cluster_up(
     }
     control
         .store()
-        .set_cluster_state(cluster_id, "in_use", None)
+        .set_cluster_state(cluster_id, ClusterState::InUse, None)
         .await?;
     tracing::info!(cluster = cluster_id, %master_url, %master_ui, "cluster up");
     Ok(())
@@ -744,7 +756,7 @@ pub(crate) fn log_tail(path: &std::path::Path, n: usize) -> String {
 /// running without a record.
 pub(crate) async fn launch(
     control: &Control,
-    owner_kind: &str,
+    owner_kind: OwnerKind,
     owner_id: i64,
     role: &str,
     spec: &ProcessSpec,
@@ -777,7 +789,9 @@ pub(crate) async fn launch(
             // were stopped: then this one is stopped here.
             if !owner_alive(control, owner_kind, owner_id).await {
                 spool_supervisor::stop_group(spawned.pid, control.config().stop_grace).await;
-                store.set_process_ended(id, "stopped", None).await?;
+                store
+                    .set_process_ended(id, ProcessOutcome::Stopped, None)
+                    .await?;
                 anyhow::bail!(
                     "{owner_kind} {owner_id} ended while it was starting; {role} stopped"
                 );
@@ -785,33 +799,34 @@ pub(crate) async fn launch(
             Ok(spawned)
         }
         Err(e) => {
-            store.set_process_ended(id, "spawn_failed", None).await?;
+            store
+                .set_process_ended(id, ProcessOutcome::SpawnFailed, None)
+                .await?;
             Err(e.into())
         }
     }
 }
 
 /// Whether the server still runs and the owner of a process to start has not ended.
-async fn owner_alive(control: &Control, owner_kind: &str, owner_id: i64) -> bool {
+async fn owner_alive(control: &Control, owner_kind: OwnerKind, owner_id: i64) -> bool {
     if *control.inner().shutdown.borrow() {
         return false;
     }
     let store = control.store();
     match owner_kind {
-        "cluster" => matches!(
+        OwnerKind::Cluster => matches!(
             store.cluster(owner_id).await,
-            Ok(Some(c)) if !matches!(c.state.as_str(), "tearing_down" | "gone")
+            Ok(Some(c)) if !c.state.is_ending()
         ),
-        "session" => matches!(
+        OwnerKind::Session => matches!(
             store.session(owner_id).await,
-            Ok(Some(s)) if !spool_store::FINISHED_SESSION_STATES.contains(&s.state.as_str())
-                && s.state != "shutting_down"
+            Ok(Some(s)) if !s.state.is_finished()
+                && s.state != SessionState::ShuttingDown
         ),
-        "job" => matches!(
+        OwnerKind::Job => matches!(
             store.job(owner_id).await,
-            Ok(Some(j)) if !spool_api_types::TERMINAL_STATUSES.contains(&j.status.as_str())
+            Ok(Some(j)) if !j.status.is_terminal()
         ),
-        _ => true,
     }
 }
 
@@ -835,13 +850,17 @@ pub(crate) async fn on_daemon_exit(
     let cluster = store.cluster(cluster_id).await.ok().flatten();
     let expected = cluster
         .as_ref()
-        .is_none_or(|c| c.state == "tearing_down" || c.state == "gone");
-    if let Ok(processes) = store.processes_of("cluster", cluster_id).await {
+        .is_none_or(|c| c.state == ClusterState::TearingDown || c.state == ClusterState::Gone);
+    if let Ok(processes) = store.processes_of(OwnerKind::Cluster, cluster_id).await {
         for p in processes
             .iter()
             .filter(|p| p.pid == Some(i64::from(pid)) && p.role == role)
         {
-            let outcome = if expected { "stopped" } else { "exited" };
+            let outcome = if expected {
+                ProcessOutcome::Stopped
+            } else {
+                ProcessOutcome::Exited
+            };
             let _ = store.set_process_ended(p.id, outcome, exit.code()).await;
         }
     }
@@ -866,32 +885,36 @@ pub(crate) async fn teardown(control: &Control, cluster_id: i64, reason: &str) {
     let store = control.store();
     // An attached pool is not Spool's to stop: only detaching forgets it.
     if let Ok(Some(cluster)) = store.cluster(cluster_id).await
-        && cluster.state == "attached"
+        && cluster.state == ClusterState::Attached
     {
         return;
     }
     if let Err(e) = store
-        .set_cluster_state(cluster_id, "tearing_down", None)
+        .set_cluster_state(cluster_id, ClusterState::TearingDown, None)
         .await
     {
         tracing::error!(cluster = cluster_id, error = %e, "record teardown");
     }
     let processes = store
-        .processes_of("cluster", cluster_id)
+        .processes_of(OwnerKind::Cluster, cluster_id)
         .await
         .unwrap_or_default();
     // Stop the worker before the master, so the master does not log a lost worker.
-    for process in processes.iter().rev().filter(|p| p.state != "ended") {
+    for process in processes
+        .iter()
+        .rev()
+        .filter(|p| p.state != ProcessState::Ended)
+    {
         let Some(pid) = process.pid else { continue };
         let how = spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
         let outcome = match how {
-            Stopped::Killed => "killed",
-            Stopped::Terminated | Stopped::AlreadyGone => "stopped",
+            Stopped::Killed => ProcessOutcome::Killed,
+            Stopped::Terminated | Stopped::AlreadyGone => ProcessOutcome::Stopped,
         };
         let _ = store.set_process_ended(process.id, outcome, None).await;
     }
     if let Err(e) = store
-        .set_cluster_state(cluster_id, "gone", Some(reason))
+        .set_cluster_state(cluster_id, ClusterState::Gone, Some(reason))
         .await
     {
         tracing::error!(cluster = cluster_id, error = %e, "record teardown");
@@ -923,9 +946,9 @@ pub(crate) async fn release(control: &Control, cluster_id: i64) {
     let _guard = inner.placement.lock().await;
     let store = control.store();
     if let Ok(Some(cluster)) = store.cluster(cluster_id).await
-        && (cluster.state == "in_use"
-            || cluster.state == "provisioning"
-            || cluster.state == "ready")
+        && (cluster.state == ClusterState::InUse
+            || cluster.state == ClusterState::Provisioning
+            || cluster.state == ClusterState::Ready)
     {
         let busy = store.active_jobs_on_cluster(cluster_id).await.unwrap_or(0)
             + store
@@ -933,7 +956,9 @@ pub(crate) async fn release(control: &Control, cluster_id: i64) {
                 .await
                 .unwrap_or(0);
         if busy == 0 {
-            let _ = store.set_cluster_state(cluster_id, "idle", None).await;
+            let _ = store
+                .set_cluster_state(cluster_id, ClusterState::Idle, None)
+                .await;
         }
     }
     inner.wake.notify_one();
@@ -951,7 +976,10 @@ pub(crate) async fn teardown_loop(control: Control) {
         let Ok(clusters) = control.store().live_clusters().await else {
             continue;
         };
-        for cluster in clusters.into_iter().filter(|c| c.state == "idle") {
+        for cluster in clusters
+            .into_iter()
+            .filter(|c| c.state == ClusterState::Idle)
+        {
             let Some(since) = cluster
                 .idle_since
                 .as_deref()
@@ -964,7 +992,7 @@ pub(crate) async fn teardown_loop(control: Control) {
                 let _guard = control.inner().placement.lock().await;
                 // Re-check under the lock: a job may have claimed it meanwhile.
                 if let Ok(Some(now)) = control.store().cluster(cluster.id).await
-                    && now.state == "idle"
+                    && now.state == ClusterState::Idle
                 {
                     teardown(
                         &control,

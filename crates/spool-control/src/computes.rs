@@ -3,6 +3,7 @@
 //! starts or stops the pool itself.
 
 use spool_api_types as api;
+use spool_core::SessionState;
 use spool_spec::compute::{AttachSpec, parse_attach};
 use spool_store::{ComputeRow, NewCompute, StoreError, UserRow};
 
@@ -214,7 +215,7 @@ impl Control {
                 crate::sessions::stop_session(
                     self,
                     session.id,
-                    "killed",
+                    SessionState::Killed,
                     &format!("pool `{}` was detached", row.name),
                 )
                 .await;
@@ -241,13 +242,13 @@ impl Control {
     ) -> anyhow::Result<(Vec<spool_store::JobRow>, Vec<spool_store::SessionRow>)> {
         let store = self.store();
         let jobs = store
-            .jobs_in_status(crate::ACTIVE_STATUSES)
+            .jobs_in_status(crate::JobStatus::ACTIVE)
             .await?
             .into_iter()
             .filter(|j| j.cluster_id == Some(cluster_id))
             .collect();
         let sessions = store
-            .sessions_in_state(crate::sessions::ACTIVE_SESSION_STATES)
+            .sessions_in_state(SessionState::ACTIVE)
             .await?
             .into_iter()
             .filter(|s| s.cluster_id == Some(cluster_id))

@@ -18,6 +18,7 @@ mod run;
 mod sessions;
 mod spark;
 
+use spool_core::{JobStatus, SessionState};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,7 +35,7 @@ pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri};
 pub use environments::{EnvRequest, LIVY_CONDA_CONF};
-pub use sessions::{ACTIVE_SESSION_STATES, SessionSettings};
+pub use sessions::SessionSettings;
 
 /// Why a request was refused or failed. The HTTP layer maps each variant to a status code.
 #[derive(Debug, thiserror::Error)]
@@ -85,16 +86,6 @@ fn invalid(target: impl Into<String>, message: impl Into<String>) -> ControlErro
         message: message.into(),
     }
 }
-
-/// Statuses of a job that holds a driver (and so counts against capacity).
-pub(crate) const ACTIVE_STATUSES: &[&str] = &[
-    "Preparing",
-    "Provisioning",
-    "Starting",
-    "Running",
-    "Finalizing",
-    "CancelRequested",
-];
 
 /// What the runner needs to launch a job, fixed at submit time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -347,7 +338,7 @@ impl Control {
             prewarmed_sessions_ready: self
                 .inner
                 .store
-                .sessions_in_state(&["idle"])
+                .sessions_in_state(&[SessionState::Idle])
                 .await?
                 .iter()
                 .filter(|s| s.prewarmed)
@@ -571,7 +562,7 @@ impl Control {
                 .experiment_name
                 .clone()
                 .unwrap_or_else(|| "Default".into()),
-            status: "NotStarted".into(),
+            status: JobStatus::NotStarted,
             spec_json: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
             sizing_json: serde_json::to_string(&sizing).map_err(anyhow::Error::from)?,
             runtime,
@@ -754,7 +745,7 @@ impl Control {
     /// Requests cancellation; returns the job as it is now.
     pub async fn cancel_job(&self, caller: &UserRow, name: &str) -> Result<JobRow> {
         let job = self.job(caller, name).await?;
-        if api::TERMINAL_STATUSES.contains(&job.status.as_str()) {
+        if job.status.is_terminal() {
             return Ok(job);
         }
         let _guard = self.inner.placement.lock().await;
@@ -769,7 +760,7 @@ impl Control {
             Some(cancel) => {
                 self.inner
                     .store
-                    .set_job_status(job.id, "CancelRequested", None, false)
+                    .set_job_status(job.id, JobStatus::CancelRequested, None)
                     .await?;
                 cancel.send_replace(true);
             }
@@ -777,7 +768,11 @@ impl Control {
                 // Not started yet: nothing to stop.
                 self.inner
                     .store
-                    .set_job_status(job.id, "Canceled", Some("canceled before it started"), true)
+                    .set_job_status(
+                        job.id,
+                        JobStatus::Canceled,
+                        Some("canceled before it started"),
+                    )
                     .await?;
             }
         }

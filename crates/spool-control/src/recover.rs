@@ -2,13 +2,14 @@
 //! adopted (their cluster or job goes on), the rest are reaped, and every decision is recorded
 //! as an event.
 
+use spool_core::{ClusterState, JobStatus, OwnerKind, ProcessOutcome, SessionState};
 use std::collections::HashMap;
 
 use spool_store::ProcessRow;
 use spool_supervisor::Exit;
 use tokio::sync::watch;
 
-use crate::{ACTIVE_STATUSES, Control, cluster, run, sessions};
+use crate::{Control, cluster, run, sessions};
 
 fn alive(process: &ProcessRow) -> bool {
     match process.pid {
@@ -24,7 +25,7 @@ async fn reap(control: &Control, process: &ProcessRow) -> anyhow::Result<()> {
     }
     control
         .store()
-        .set_process_ended(process.id, "reaped", None)
+        .set_process_ended(process.id, ProcessOutcome::Reaped, None)
         .await?;
     Ok(())
 }
@@ -32,16 +33,20 @@ async fn reap(control: &Control, process: &ProcessRow) -> anyhow::Result<()> {
 pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     let store = control.store();
     let processes = store.live_processes().await?;
-    let mut alive_by_owner: HashMap<(String, i64), Vec<ProcessRow>> = HashMap::new();
+    let mut alive_by_owner: HashMap<(OwnerKind, i64), Vec<ProcessRow>> = HashMap::new();
     for process in processes {
         if alive(&process) {
             alive_by_owner
-                .entry((process.owner_kind.clone(), process.owner_id))
+                .entry((process.owner_kind, process.owner_id))
                 .or_default()
                 .push(process);
         } else {
             let code = spool_supervisor::read_exit_file(std::path::Path::new(&process.log_dir));
-            let outcome = if code.is_some() { "exited" } else { "lost" };
+            let outcome = if code.is_some() {
+                ProcessOutcome::Exited
+            } else {
+                ProcessOutcome::Lost
+            };
             store
                 .set_process_ended(process.id, outcome, code.map(i64::from))
                 .await?;
@@ -52,19 +57,19 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     let mut adopted_clusters = Vec::new();
     for cluster in store.live_clusters().await? {
         // Attached pools run without Spool: they are still there, with the drivers on them.
-        if cluster.state == "attached" {
+        if cluster.state == ClusterState::Attached {
             adopted_clusters.push(cluster.id);
             continue;
         }
         let running = alive_by_owner
-            .remove(&("cluster".to_string(), cluster.id))
+            .remove(&(OwnerKind::Cluster, cluster.id))
             .unwrap_or_default();
         // A cluster whose executors all run on agents has no worker on this host.
         let planned = store.cluster_workers(cluster.id).await?;
         let local_worker = planned.is_empty() || planned.iter().any(|w| w.agent.is_none());
         let complete = running.iter().any(|p| p.role == "master")
             && (!local_worker || running.iter().any(|p| p.role == "worker"))
-            && cluster.state != "tearing_down";
+            && cluster.state != ClusterState::TearingDown;
         if complete {
             for process in &running {
                 store.set_process_adopted(process.id).await?;
@@ -95,7 +100,11 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                 reap(control, process).await?;
             }
             store
-                .set_cluster_state(cluster.id, "gone", Some("lost while the server was down"))
+                .set_cluster_state(
+                    cluster.id,
+                    ClusterState::Gone,
+                    Some("lost while the server was down"),
+                )
                 .await?;
             store
                 .add_event("reaped", &format!("cluster {}", cluster.id), &format!("{} leftover process(es) stopped; the cluster was incomplete after a restart", running.len()))
@@ -108,9 +117,9 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     }
 
     // Jobs that were under way.
-    for job in store.jobs_in_status(ACTIVE_STATUSES).await? {
+    for job in store.jobs_in_status(JobStatus::ACTIVE).await? {
         let running = alive_by_owner
-            .remove(&("job".to_string(), job.id))
+            .remove(&(OwnerKind::Job, job.id))
             .unwrap_or_default();
         let cluster_ok = job
             .cluster_id
@@ -120,7 +129,8 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         match driver {
             Some(driver) if cluster_ok => {
                 store.set_process_adopted(driver.id).await?;
-                let (cancel_tx, cancel_rx) = watch::channel(job.status == "CancelRequested");
+                let (cancel_tx, cancel_rx) =
+                    watch::channel(job.status == JobStatus::CancelRequested);
                 control
                     .inner()
                     .running
@@ -153,7 +163,9 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                         "the job's cluster was lost while the server was down",
                     )
                     .await?;
-                store.set_job_status(job.id, "Failed", None, true).await?;
+                store
+                    .set_job_status(job.id, JobStatus::Failed, None)
+                    .await?;
                 store
                     .add_event(
                         "reaped",
@@ -163,14 +175,14 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                     .await?;
             }
             None => {
-                let drivers = store.processes_of("job", job.id).await?;
+                let drivers = store.processes_of(OwnerKind::Job, job.id).await?;
                 if drivers.iter().any(|p| p.role == "driver") {
                     // The driver ended while no server watched: its exit file says how.
                     let exit = match spool_supervisor::read_exit_file(&driver_logs) {
                         Some(code) => Exit::Code(code),
                         None => Exit::Unknown,
                     };
-                    let canceled = job.status == "CancelRequested";
+                    let canceled = job.status == JobStatus::CancelRequested;
                     run::conclude(
                         control,
                         &job,
@@ -192,9 +204,8 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                     store
                         .set_job_status(
                             job.id,
-                            "Queued",
+                            JobStatus::Queued,
                             Some("requeued after a server restart"),
-                            false,
                         )
                         .await?;
                     store
@@ -211,17 +222,23 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
 
     // Sessions that were up: adopt the driver if it and its cluster live, else they are dead.
     for session in store
-        .sessions_in_state(&["not_started", "starting", "idle", "busy", "shutting_down"])
+        .sessions_in_state(&[
+            SessionState::NotStarted,
+            SessionState::Starting,
+            SessionState::Idle,
+            SessionState::Busy,
+            SessionState::ShuttingDown,
+        ])
         .await?
     {
         let running = alive_by_owner
-            .remove(&("session".to_string(), session.id))
+            .remove(&(OwnerKind::Session, session.id))
             .unwrap_or_default();
         let cluster_ok = session
             .cluster_id
             .is_some_and(|id| adopted_clusters.contains(&id));
         let driver = running.into_iter().find(|p| p.role == "driver");
-        if session.state == "not_started" {
+        if session.state == SessionState::NotStarted {
             continue;
         }
         match driver {
@@ -253,7 +270,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                 store
                     .set_session_state(
                         session.id,
-                        "dead",
+                        SessionState::Dead,
                         Some("its driver or cluster was lost while the server was down"),
                     )
                     .await?;
@@ -290,7 +307,9 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         if store.active_jobs_on_cluster(id).await? + store.active_sessions_on_cluster(id).await?
             == 0
         {
-            store.set_cluster_state(id, "idle", None).await?;
+            store
+                .set_cluster_state(id, ClusterState::Idle, None)
+                .await?;
         }
     }
     Ok(())

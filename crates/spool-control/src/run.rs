@@ -1,5 +1,6 @@
 //! Running one job: runtime, cluster, driver, and how it ended.
 
+use spool_core::{JobStatus, OwnerKind, ProcessOutcome, ProcessState};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -67,16 +68,15 @@ pub(crate) async fn run_job(
             let _ = store
                 .set_job_status(
                     job_id,
-                    "Canceled",
+                    JobStatus::Canceled,
                     Some("canceled before the driver started"),
-                    true,
                 )
                 .await;
         } else {
             let message = format!("{e:#}");
             tracing::warn!(job_id, error = %message, "job failed before its driver ran");
             let _ = store.set_job_error(job_id, &message).await;
-            let _ = store.set_job_status(job_id, "Failed", None, true).await;
+            let _ = store.set_job_status(job_id, JobStatus::Failed, None).await;
             cluster_broken = !warm;
         }
     }
@@ -143,13 +143,12 @@ async fn drive(
             store
                 .set_job_status(
                     job_id,
-                    "Preparing",
+                    JobStatus::Preparing,
                     Some(&format!(
                         "preparing environment from `{}`: {}",
                         request.file,
                         request.conda.requirements.join(" ")
                     )),
-                    false,
                 )
                 .await?;
             let log = launch
@@ -168,9 +167,8 @@ async fn drive(
             store
                 .set_job_status(
                     job_id,
-                    "Preparing",
+                    JobStatus::Preparing,
                     Some(&environments::ready_message(&env, cached)),
-                    false,
                 )
                 .await?;
             Some(env)
@@ -189,20 +187,18 @@ async fn drive(
         store
             .set_job_status(
                 job_id,
-                "Provisioning",
+                JobStatus::Provisioning,
                 Some(&format!("reusing warm cluster {cluster_id}")),
-                false,
             )
             .await?;
     } else {
         store
             .set_job_status(
                 job_id,
-                "Provisioning",
+                JobStatus::Provisioning,
                 Some(&format!(
                     "starting Spark master and worker of cluster {cluster_id}"
                 )),
-                false,
             )
             .await?;
         cluster::start_cluster(control, &cluster_row, &runtime).await?;
@@ -231,7 +227,8 @@ async fn drive(
         cluster::driver_env(control, &driver_runtime),
         &python,
     );
-    let spawned = cluster::launch(control, "job", job_id, "driver", &spec_for_driver).await?;
+    let spawned =
+        cluster::launch(control, OwnerKind::Job, job_id, "driver", &spec_for_driver).await?;
     store
         .set_job_launch(
             job_id,
@@ -240,7 +237,7 @@ async fn drive(
         )
         .await?;
     store
-        .set_job_status(job_id, "Starting", Some("driver starting"), false)
+        .set_job_status(job_id, JobStatus::Starting, Some("driver starting"))
         .await?;
     let pid = spawned.pid;
     let (exit, canceled) =
@@ -396,7 +393,7 @@ async fn note_app_id(store: &Store, job_id: i64, driver_logs: &Path, canceled: b
         Some(app_id) => {
             let _ = store.set_job_app_id(job_id, &app_id).await;
             if !canceled {
-                let _ = store.set_job_status(job_id, "Running", None, false).await;
+                let _ = store.set_job_status(job_id, JobStatus::Running, None).await;
             }
             true
         }
@@ -414,14 +411,18 @@ pub(crate) async fn conclude(
     driver_logs: &Path,
 ) {
     let store = control.store();
-    if let Ok(processes) = store.processes_of("job", job.id).await {
-        for p in processes.iter().filter(|p| p.state != "ended") {
-            let outcome = if canceled { "stopped" } else { "exited" };
+    if let Ok(processes) = store.processes_of(OwnerKind::Job, job.id).await {
+        for p in processes.iter().filter(|p| p.state != ProcessState::Ended) {
+            let outcome = if canceled {
+                ProcessOutcome::Stopped
+            } else {
+                ProcessOutcome::Exited
+            };
             let _ = store.set_process_ended(p.id, outcome, exit.code()).await;
         }
     }
     let _ = store
-        .set_job_status(job.id, "Finalizing", None, false)
+        .set_job_status(job.id, JobStatus::Finalizing, None)
         .await;
     if let Ok(Some(job_now)) = store.job(job.id).await
         && let Some(app_id) = &job_now.spark_app_id
@@ -448,16 +449,18 @@ pub(crate) async fn conclude(
         // Stopped with the server, not by its user: a failure, whose reason the shutdown
         // recorded as the job's error.
         let _ = store
-            .set_job_status(job.id, "Failed", Some("the server stopped"), true)
+            .set_job_status(job.id, JobStatus::Failed, Some("the server stopped"))
             .await;
         tracing::info!(job = %job.name, "job stopped with the server");
     } else if canceled {
         let _ = store
-            .set_job_status(job.id, "Canceled", Some("canceled by the user"), true)
+            .set_job_status(job.id, JobStatus::Canceled, Some("canceled by the user"))
             .await;
         tracing::info!(job = %job.name, "job canceled");
     } else if exit.success() {
-        let _ = store.set_job_status(job.id, "Completed", None, true).await;
+        let _ = store
+            .set_job_status(job.id, JobStatus::Completed, None)
+            .await;
         tracing::info!(job = %job.name, "job completed");
     } else {
         // PySpark's runner merges the Python process's stderr into the driver's stdout, so the
@@ -477,7 +480,7 @@ pub(crate) async fn conclude(
             }
         };
         let _ = store.set_job_error(job.id, &error).await;
-        let _ = store.set_job_status(job.id, "Failed", None, true).await;
+        let _ = store.set_job_status(job.id, JobStatus::Failed, None).await;
         tracing::info!(job = %job.name, %error, "job failed");
     }
 }

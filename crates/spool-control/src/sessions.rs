@@ -1,6 +1,9 @@
 //! Interactive sessions: a PySpark REPL driver (`spool-repl`) on a serverless cluster, running
 //! statements one at a time, ended by its user or by its inactivity timeout.
 
+use spool_core::{
+    JobStatus, OwnerKind, ProcessOutcome, ProcessState, SessionState, StatementState,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +19,6 @@ use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
 use crate::{Control, ControlError, Result, cluster, invalid, spark};
-
-/// States in which a session holds a driver (and so capacity).
-pub const ACTIVE_SESSION_STATES: &[&str] = &["starting", "idle", "busy", "shutting_down"];
 
 /// Statement kinds Spool runs.
 pub const STATEMENT_KINDS: &[&str] = &["pyspark", "sql"];
@@ -389,12 +389,12 @@ impl Control {
         match statement.state.as_str() {
             "waiting" => {
                 store
-                    .set_statement_state(statement.id, "cancelled", None)
+                    .set_statement_state(statement.id, StatementState::Cancelled, None)
                     .await?
             }
             "running" => {
                 store
-                    .set_statement_state(statement.id, "cancelling", None)
+                    .set_statement_state(statement.id, StatementState::Cancelling, None)
                     .await?;
                 if let Some(handle) = self.session_handle(session_id)
                     && let Some(repl) = handle.repl.read().await.clone()
@@ -410,13 +410,13 @@ impl Control {
     /// Ends a session at its user's request.
     pub async fn delete_session(&self, caller: &UserRow, session_id: i64) -> Result<SessionRow> {
         let session = self.session(caller, session_id).await?;
-        if spool_store::FINISHED_SESSION_STATES.contains(&session.state.as_str()) {
+        if session.state.is_finished() {
             return Err(ControlError::NotFound {
                 kind: "session",
                 name: format!("{session_id}` (already stopped"),
             });
         }
-        stop_session(self, session_id, "dead", "deleted by its user").await;
+        stop_session(self, session_id, SessionState::Dead, "deleted by its user").await;
         Ok(self.store().session(session_id).await?.unwrap_or(session))
     }
 
@@ -459,7 +459,7 @@ pub(crate) fn spawn_runner(control: &Control, session_id: i64, cluster_id: i64, 
             tracing::warn!(session = session_id, error = %message, "session failed to start");
             let _ = control
                 .store()
-                .set_session_state(session_id, "error", Some(&message))
+                .set_session_state(session_id, SessionState::Error, Some(&message))
                 .await;
             stop_processes(&control, session_id).await;
             forget(&control, session_id, cluster_id, !warm).await;
@@ -597,7 +597,7 @@ async fn start(
             Some("starting the Spark driver"),
         )
         .await?;
-    let spawned = cluster::launch(control, "session", session_id, "driver", &spec).await?;
+    let spawned = cluster::launch(control, OwnerKind::Session, session_id, "driver", &spec).await?;
     let pid = spawned.pid;
     store
         .set_session_driver(
@@ -646,7 +646,7 @@ async fn start(
     // start must not eat into the user's idle time.
     store.touch_session(session_id).await?;
     store
-        .set_session_state(session_id, "idle", Some("ready"))
+        .set_session_state(session_id, SessionState::Idle, Some("ready"))
         .await?;
     tracing::info!(session = session_id, "session ready");
     tokio::spawn(statement_loop(control.clone(), session_id, handle.clone()));
@@ -708,7 +708,7 @@ pub(crate) async fn adopt(
         .await
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| s.state != "waiting")
+        .filter(|s| s.state != StatementState::Waiting)
         .collect();
     let handle = Arc::new(SessionHandle {
         repl: RwLock::new(Some(repl.clone())),
@@ -720,7 +720,11 @@ pub(crate) async fn adopt(
         .lock()
         .expect("session map lock")
         .insert(session.id, handle.clone());
-    let state = if running.is_empty() { "idle" } else { "busy" };
+    let state = if running.is_empty() {
+        SessionState::Idle
+    } else {
+        SessionState::Busy
+    };
     let _ = store
         .set_session_state(session.id, state, Some("adopted after a server restart"))
         .await;
@@ -739,10 +743,12 @@ pub(crate) async fn adopt(
         let store = control.store().clone();
         for statement in running {
             let (state, output) = match repl.result(statement.id).await {
-                Ok(Some(output)) if statement.state == "cancelling" => ("cancelled", output),
-                Ok(Some(output)) => ("available", output),
+                Ok(Some(output)) if statement.state == StatementState::Cancelling => {
+                    (StatementState::Cancelled, output)
+                }
+                Ok(Some(output)) => (StatementState::Available, output),
                 _ => (
-                    "available",
+                    StatementState::Available,
                     error_output(
                         "Error",
                         "the driver lost this statement's result during a server restart",
@@ -777,10 +783,12 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
             .await
             .unwrap_or_default()
             .into_iter()
-            .find(|s| s.state == "waiting");
+            .find(|s| s.state == StatementState::Waiting);
         let Some(statement) = next else {
-            if session.state == "busy" {
-                let _ = store.set_session_state(session_id, "idle", None).await;
+            if session.state == SessionState::Busy {
+                let _ = store
+                    .set_session_state(session_id, SessionState::Idle, None)
+                    .await;
             }
             tokio::select! {
                 _ = handle.wake.notified() => {}
@@ -811,11 +819,13 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
         // result then does not wait for two store writes. Both writes finish before the result
         // is recorded, and a finished statement is never moved back to `running`.
         let mark_running = async {
-            if session.state != "busy" {
-                let _ = store.set_session_state(session_id, "busy", None).await;
+            if session.state != SessionState::Busy {
+                let _ = store
+                    .set_session_state(session_id, SessionState::Busy, None)
+                    .await;
             }
             let _ = store
-                .set_statement_state(statement.id, "running", None)
+                .set_statement_state(statement.id, StatementState::Running, None)
                 .await;
         };
         let (result, ()) = tokio::join!(
@@ -841,17 +851,17 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
 /// Reacts to a session's driver ending: expected during a stop, otherwise the session is dead.
 async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
     let store = control.store();
-    if let Ok(processes) = store.processes_of("session", session_id).await {
-        for p in processes.iter().filter(|p| p.state != "ended") {
-            let _ = store.set_process_ended(p.id, "exited", exit.code()).await;
+    if let Ok(processes) = store.processes_of(OwnerKind::Session, session_id).await {
+        for p in processes.iter().filter(|p| p.state != ProcessState::Ended) {
+            let _ = store
+                .set_process_ended(p.id, ProcessOutcome::Exited, exit.code())
+                .await;
         }
     }
     let Ok(Some(session)) = store.session(session_id).await else {
         return;
     };
-    if session.state == "shutting_down"
-        || spool_store::FINISHED_SESSION_STATES.contains(&session.state.as_str())
-    {
+    if session.state == SessionState::ShuttingDown || session.state.is_finished() {
         return;
     }
     if *control.inner().shutdown.borrow() {
@@ -866,11 +876,15 @@ async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
     {
         let output = error_output("Error", &format!("Interpreter died:\n{reason}"));
         let _ = store
-            .set_statement_state(statement.id, "available", Some(&output.to_string()))
+            .set_statement_state(
+                statement.id,
+                StatementState::Available,
+                Some(&output.to_string()),
+            )
             .await;
     }
     let _ = store
-        .set_session_state(session_id, "dead", Some(&reason))
+        .set_session_state(session_id, SessionState::Dead, Some(&reason))
         .await;
     if let Some(handle) = control.session_handle(session_id) {
         *handle.repl.write().await = None;
@@ -882,17 +896,19 @@ async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
 async fn stop_processes(control: &Control, session_id: i64) {
     let store = control.store();
     for process in store
-        .processes_of("session", session_id)
+        .processes_of(OwnerKind::Session, session_id)
         .await
         .unwrap_or_default()
     {
-        if process.state == "ended" {
+        if process.state == ProcessState::Ended {
             continue;
         }
         if let Some(pid) = process.pid {
             spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
         }
-        let _ = store.set_process_ended(process.id, "stopped", None).await;
+        let _ = store
+            .set_process_ended(process.id, ProcessOutcome::Stopped, None)
+            .await;
     }
 }
 
@@ -900,12 +916,12 @@ async fn stop_processes(control: &Control, session_id: i64) {
 pub(crate) async fn stop_session(
     control: &Control,
     session_id: i64,
-    final_state: &str,
+    final_state: SessionState,
     reason: &str,
 ) {
     let store = control.store();
     let _ = store
-        .set_session_state(session_id, "shutting_down", Some(reason))
+        .set_session_state(session_id, SessionState::ShuttingDown, Some(reason))
         .await;
     if let Some(handle) = control.session_handle(session_id)
         && let Some(repl) = handle.repl.write().await.take()
@@ -920,7 +936,7 @@ pub(crate) async fn stop_session(
         .unwrap_or_default()
     {
         let _ = store
-            .set_statement_state(statement.id, "cancelled", None)
+            .set_statement_state(statement.id, StatementState::Cancelled, None)
             .await;
     }
     let _ = store
@@ -945,11 +961,15 @@ pub(crate) async fn timeout_loop(control: Control) {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
         }
-        let Ok(sessions) = control.store().sessions_in_state(&["idle", "busy"]).await else {
+        let Ok(sessions) = control
+            .store()
+            .sessions_in_state(&[SessionState::Idle, SessionState::Busy])
+            .await
+        else {
             continue;
         };
         for session in sessions.into_iter().filter(|s| !s.prewarmed) {
-            if session.state == "busy" {
+            if session.state == SessionState::Busy {
                 let _ = control.store().touch_session(session.id).await;
                 continue;
             }
@@ -966,7 +986,7 @@ pub(crate) async fn timeout_loop(control: Control) {
                 stop_session(
                     &control,
                     session.id,
-                    "dead",
+                    SessionState::Dead,
                     &format!("timed out after {minutes} min without activity"),
                 )
                 .await;
@@ -979,11 +999,22 @@ pub(crate) async fn timeout_loop(control: Control) {
 pub(crate) async fn stop_all(control: &Control) {
     let sessions = control
         .store()
-        .sessions_in_state(&["not_started", "starting", "idle", "busy"])
+        .sessions_in_state(&[
+            SessionState::NotStarted,
+            SessionState::Starting,
+            SessionState::Idle,
+            SessionState::Busy,
+        ])
         .await
         .unwrap_or_default();
     for session in sessions {
-        stop_session(control, session.id, "dead", "the server was stopped").await;
+        stop_session(
+            control,
+            session.id,
+            SessionState::Dead,
+            "the server was stopped",
+        )
+        .await;
     }
 }
 
@@ -1011,12 +1042,12 @@ pub(crate) async fn prewarm_loop(control: Control) {
         }
         let store = control.store();
         let waiting_jobs = store
-            .jobs_in_status(&["NotStarted", "Queued"])
+            .jobs_in_status(&[JobStatus::NotStarted, JobStatus::Queued])
             .await
             .map(|j| j.len())
             .unwrap_or(1);
         let waiting_sessions = store
-            .sessions_in_state(&["not_started"])
+            .sessions_in_state(&[SessionState::NotStarted])
             .await
             .map(|s| s.iter().filter(|s| !s.prewarmed).count())
             .unwrap_or(1);

@@ -1,9 +1,15 @@
-//! Shared vocabulary of Spool: environment variables, well-known paths and units.
+//! Shared vocabulary of Spool: environment variables, well-known paths, units, and the states
+//! and ids of its nouns.
 //!
 //! This crate is pure and dependency-light; it must not do IO beyond reading the process environment.
 
 pub mod env;
 pub mod paths;
+pub mod state;
 pub mod units;
 
+pub use state::{
+    AgentState, ClusterId, ClusterState, JobId, JobStatus, Lifecycle, OwnerKind, ProcessId,
+    ProcessOutcome, ProcessState, SessionId, SessionState, StatementState, UnknownState, UserId,
+};
 pub use units::{MemoryMb, ParseMemoryError};

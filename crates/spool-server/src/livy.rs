@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use spool_control::{ControlError, SessionSettings};
+use spool_core::{SessionState, StatementState};
 use spool_store::{SessionRow, StatementRow, UserRow};
 
 use crate::AppState;
@@ -315,7 +316,7 @@ pub async fn delete_session(
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
-    if spool_store::FINISHED_SESSION_STATES.contains(&session.state.as_str()) {
+    if session.state.is_finished() {
         return Err(LivyError(
             StatusCode::NOT_FOUND,
             format!("Session {} already stopped.", session.id),
@@ -463,7 +464,7 @@ struct LivySession<'a> {
     app_id: Option<&'a str>,
     owner: &'a str,
     proxy_user: Option<&'a str>,
-    state: &'a str,
+    state: SessionState,
     kind: &'a str,
     app_info: AppInfo<'a>,
     log: Vec<String>,
@@ -499,7 +500,7 @@ fn session_view<'a>(state: &AppState, session: &'a SessionRow) -> LivySession<'a
         app_id: session.spark_app_id.as_deref(),
         owner: &session.owner_name,
         proxy_user: None,
-        state: &session.state,
+        state: session.state,
         kind: &session.kind,
         app_info: AppInfo {
             driver_log_url: None,
@@ -538,7 +539,12 @@ fn statement_view(statement: &StatementRow) -> Value {
         .output_json
         .as_deref()
         .and_then(|o| serde_json::from_str::<Value>(o).ok())
-        .filter(|_| statement.state == "available" || statement.state == "cancelled");
+        .filter(|_| {
+            matches!(
+                statement.state,
+                StatementState::Available | StatementState::Cancelled
+            )
+        });
     json!({
         "id": statement.seq,
         "code": statement.code,
@@ -717,7 +723,7 @@ fn batch_view(state: &AppState, job: &spool_store::JobRow) -> Value {
         "name": job.display_name,
         "owner": job.owner_name,
         "proxyUser": Value::Null,
-        "state": spool_control::livy_batch_state(&job.status),
+        "state": spool_control::livy_batch_state(job.status),
         "appId": job.spark_app_id,
         "appInfo": {"driverLogUrl": Value::Null, "sparkUiUrl": job.spark_ui_url.clone().filter(|u| !u.is_empty())},
         "log": tail,
@@ -774,7 +780,7 @@ pub async fn batch_state(
 ) -> LivyResult<Json<Value>> {
     let job = find_batch(&state, &user, &id).await?;
     Ok(Json(
-        json!({"id": job.id, "state": spool_control::livy_batch_state(&job.status)}),
+        json!({"id": job.id, "state": spool_control::livy_batch_state(job.status)}),
     ))
 }
 

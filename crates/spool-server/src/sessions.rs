@@ -5,6 +5,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use spool_api_types as api;
 use spool_control::SessionSettings;
+use spool_core::StatementState;
 use spool_store::{SessionRow, StatementRow, UserRow};
 
 use crate::AppState;
@@ -15,7 +16,7 @@ pub fn session_view(row: &SessionRow) -> api::SessionView {
         id: row.id,
         name: row.name.clone(),
         kind: row.kind.clone(),
-        state: row.state.clone(),
+        state: row.state,
         state_reason: row.state_reason.clone(),
         owner: row.owner_name.clone(),
         runtime: row.runtime.clone(),
@@ -44,12 +45,17 @@ pub fn statement_view(row: &StatementRow) -> api::StatementView {
         id: row.seq,
         kind: row.kind.clone(),
         code: row.code.clone(),
-        state: row.state.clone(),
+        state: row.state,
         output: row
             .output_json
             .as_deref()
             .and_then(|o| serde_json::from_str(o).ok())
-            .filter(|_| row.state == "available" || row.state == "cancelled"),
+            .filter(|_| {
+                matches!(
+                    row.state,
+                    StatementState::Available | StatementState::Cancelled
+                )
+            }),
         progress: row.progress,
         started: row.started_ms,
         completed: row.completed_ms,

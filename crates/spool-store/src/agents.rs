@@ -3,6 +3,8 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
+use spool_core::AgentState;
+
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -14,7 +16,7 @@ pub struct AgentRow {
     pub address: Option<String>,
     pub cores: i64,
     pub memory_mb: i64,
-    pub state: String,
+    pub state: AgentState,
     pub state_reason: Option<String>,
     pub last_seen: Option<String>,
     pub created_at: String,

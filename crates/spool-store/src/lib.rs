@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use spool_core::{ClusterState, JobStatus, Lifecycle, OwnerKind, ProcessOutcome, ProcessState};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, FromRow, SqlitePool};
 
@@ -30,6 +31,21 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// `'a', 'b'` for an SQL `IN (...)` list: the groups of states exist once, in `spool-core`.
+pub(crate) fn sql_list<T: Lifecycle>(states: &[T]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A JSON array of state names, bound where a query takes a caller's list.
+fn json_list<T: Lifecycle>(states: &[T]) -> String {
+    serde_json::to_string(&states.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+        .expect("state names serialize")
+}
 
 /// Returns the current time as stored: RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
@@ -58,7 +74,7 @@ pub struct ClusterRow {
     pub runtime: String,
     pub shape_key: String,
     pub shape_json: String,
-    pub state: String,
+    pub state: ClusterState,
     pub reserved_cores: i64,
     pub reserved_memory_mb: i64,
     pub master_url: Option<String>,
@@ -96,7 +112,7 @@ pub struct JobRow {
     pub owner_name: String,
     pub display_name: String,
     pub experiment_name: String,
-    pub status: String,
+    pub status: JobStatus,
     pub status_reason: Option<String>,
     pub error: Option<String>,
     pub spec_json: String,
@@ -129,7 +145,7 @@ pub struct NewJob {
     pub owner_id: i64,
     pub display_name: String,
     pub experiment_name: String,
-    pub status: String,
+    pub status: JobStatus,
     pub spec_json: String,
     pub sizing_json: String,
     pub runtime: String,
@@ -141,16 +157,16 @@ pub struct NewJob {
 #[derive(Debug, Clone, FromRow)]
 pub struct ProcessRow {
     pub id: i64,
-    pub owner_kind: String,
+    pub owner_kind: OwnerKind,
     pub owner_id: i64,
     pub role: String,
     pub command: String,
     pub log_dir: String,
     pub pid: Option<i64>,
     pub start_ticks: Option<i64>,
-    pub state: String,
+    pub state: ProcessState,
     pub exit_code: Option<i64>,
-    pub outcome: Option<String>,
+    pub outcome: Option<ProcessOutcome>,
     pub started_at: String,
     pub ended_at: Option<String>,
 }
@@ -361,7 +377,7 @@ impl Store {
     pub async fn set_cluster_state(
         &self,
         id: i64,
-        state: &str,
+        state: ClusterState,
         reason: Option<&str>,
     ) -> Result<()> {
         sqlx::query(
@@ -396,7 +412,7 @@ impl Store {
     pub async fn insert_job(&self, new: &NewJob) -> Result<JobRow> {
         let at = now();
         let phases = serde_json::to_string(&[Phase {
-            status: new.status.clone(),
+            status: new.status.to_string(),
             at: at.clone(),
         }])
         .expect("phases serialize");
@@ -409,7 +425,7 @@ impl Store {
         .bind(new.owner_id)
         .bind(&new.display_name)
         .bind(&new.experiment_name)
-        .bind(&new.status)
+        .bind(new.status)
         .bind(&new.spec_json)
         .bind(&new.sizing_json)
         .bind(&new.runtime)
@@ -464,8 +480,8 @@ impl Store {
     }
 
     /// Jobs whose status is one of `statuses`, oldest first.
-    pub async fn jobs_in_status(&self, statuses: &[&str]) -> Result<Vec<JobRow>> {
-        let list = serde_json::to_string(statuses).expect("statuses serialize");
+    pub async fn jobs_in_status(&self, statuses: &[JobStatus]) -> Result<Vec<JobRow>> {
+        let list = json_list(statuses);
         Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id \
              WHERE j.status IN (SELECT value FROM json_each(?)) ORDER BY j.id"
@@ -481,9 +497,8 @@ impl Store {
     pub async fn set_job_status(
         &self,
         id: i64,
-        status: &str,
+        status: JobStatus,
         reason: Option<&str>,
-        terminal: bool,
     ) -> Result<bool> {
         let at = now();
         let phase = serde_json::to_string(&Phase {
@@ -491,16 +506,17 @@ impl Store {
             at: at.clone(),
         })
         .expect("phase serializes");
-        let res = sqlx::query(
+        let res = sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET status = ?1, status_reason = ?2, \
              phases_json = CASE WHEN status = ?1 THEN phases_json ELSE json_insert(phases_json, '$[#]', json(?3)) END, \
              ended_at = CASE WHEN ?4 THEN ?5 ELSE ended_at END \
-             WHERE id = ?6 AND status NOT IN ('Completed', 'Failed', 'Canceled')",
-        )
+             WHERE id = ?6 AND status NOT IN ({})",
+            sql_list(JobStatus::TERMINAL)
+        )))
         .bind(status)
         .bind(reason)
         .bind(phase)
-        .bind(terminal)
+        .bind(status.is_terminal())
         .bind(&at)
         .bind(id)
         .execute(&self.pool)
@@ -562,10 +578,10 @@ impl Store {
 
     /// Jobs that hold `cluster_id` now (placed and not yet ended).
     pub async fn active_jobs_on_cluster(&self, cluster_id: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE cluster_id = ? AND status IN \
-             ('Preparing', 'Provisioning', 'Starting', 'Running', 'Finalizing', 'CancelRequested')",
-        )
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM jobs WHERE cluster_id = ? AND status IN ({})",
+            sql_list(JobStatus::ACTIVE)
+        )))
         .bind(cluster_id)
         .fetch_one(&self.pool)
         .await?)
@@ -576,7 +592,7 @@ impl Store {
     /// Records a process about to be spawned; returns its id.
     pub async fn insert_process(
         &self,
-        owner_kind: &str,
+        owner_kind: OwnerKind,
         owner_id: i64,
         role: &str,
         command: &str,
@@ -618,7 +634,7 @@ impl Store {
     pub async fn set_process_ended(
         &self,
         id: i64,
-        outcome: &str,
+        outcome: ProcessOutcome,
         exit_code: Option<i64>,
     ) -> Result<()> {
         sqlx::query(
@@ -652,7 +668,11 @@ impl Store {
         )
     }
 
-    pub async fn processes_of(&self, owner_kind: &str, owner_id: i64) -> Result<Vec<ProcessRow>> {
+    pub async fn processes_of(
+        &self,
+        owner_kind: OwnerKind,
+        owner_id: i64,
+    ) -> Result<Vec<ProcessRow>> {
         Ok(sqlx::query_as(
             "SELECT * FROM processes WHERE owner_kind = ? AND owner_id = ? ORDER BY id",
         )
@@ -691,7 +711,7 @@ mod sessions;
 
 pub use agents::{AgentRow, ClusterWorkerRow};
 pub use computes::{ComputeRow, NewCompute};
-pub use sessions::{FINISHED_SESSION_STATES, NewSession, SessionRow, StatementRow};
+pub use sessions::{NewSession, SessionRow, StatementRow};
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,9 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use crate::{Phase, Result, Store, StoreError, now};
+use spool_core::{JobStatus, SessionState, StatementState};
+
+use crate::{Phase, Result, Store, StoreError, json_list, now, sql_list};
 
 #[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct SessionRow {
@@ -12,7 +14,7 @@ pub struct SessionRow {
     pub owner_id: i64,
     pub owner_name: String,
     pub kind: String,
-    pub state: String,
+    pub state: SessionState,
     pub state_reason: Option<String>,
     pub runtime: String,
     pub sizing_json: String,
@@ -76,7 +78,7 @@ pub struct StatementRow {
     pub seq: i64,
     pub kind: String,
     pub code: String,
-    pub state: String,
+    pub state: StatementState,
     pub output_json: Option<String>,
     pub progress: f64,
     pub started_ms: i64,
@@ -87,9 +89,6 @@ const SESSION_COLUMNS: &str = "s.id, s.name, s.owner_id, u.name AS owner_name, s
     s.state_reason, s.runtime, s.sizing_json, s.conf_json, s.idle_timeout_s, s.cluster_id, \
     s.repl_port, s.spark_app_id, s.spark_ui_url, s.phases_json, s.created_at, \
     s.last_activity_at, s.ended_at, s.prewarmed, s.environment_json, s.compute, s.identity";
-
-/// Session states after which nothing changes.
-pub const FINISHED_SESSION_STATES: &[&str] = &["dead", "killed", "success", "error"];
 
 fn millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -179,8 +178,8 @@ impl Store {
         serde_json::from_str(&json).map_err(|e| StoreError::Query(sqlx::Error::Decode(Box::new(e))))
     }
 
-    pub async fn sessions_in_state(&self, states: &[&str]) -> Result<Vec<SessionRow>> {
-        let list = serde_json::to_string(states).expect("states serialize");
+    pub async fn sessions_in_state(&self, states: &[SessionState]) -> Result<Vec<SessionRow>> {
+        let list = json_list(states);
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.owner_id \
              WHERE s.state IN (SELECT value FROM json_each(?)) ORDER BY s.id"
@@ -207,15 +206,17 @@ impl Store {
         owner_id: Option<i64>,
         live: bool,
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT environment_json FROM sessions WHERE environment_json IS NOT NULL \
                AND (?1 IS NULL OR owner_id = ?1) \
-               AND (NOT ?2 OR state NOT IN ('dead', 'killed', 'success', 'error')) \
+               AND (NOT ?2 OR state NOT IN ({})) \
              UNION ALL \
              SELECT environment_json FROM jobs WHERE environment_json IS NOT NULL \
                AND (?1 IS NULL OR owner_id = ?1) \
-               AND (NOT ?2 OR status NOT IN ('Completed', 'Failed', 'Canceled'))",
-        )
+               AND (NOT ?2 OR status NOT IN ({}))",
+            sql_list(SessionState::FINISHED),
+            sql_list(JobStatus::TERMINAL)
+        )))
         .bind(owner_id)
         .bind(live)
         .fetch_all(&self.pool)
@@ -226,7 +227,7 @@ impl Store {
     pub async fn set_session_state(
         &self,
         id: i64,
-        state: &str,
+        state: SessionState,
         reason: Option<&str>,
     ) -> Result<bool> {
         let at = now();
@@ -235,14 +236,15 @@ impl Store {
             at: at.clone(),
         })
         .expect("phase serializes");
-        let finished = FINISHED_SESSION_STATES.contains(&state);
-        let res = sqlx::query(
+        let finished = state.is_finished();
+        let res = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE sessions SET state = ?1, state_reason = COALESCE(?2, state_reason), \
              phases_json = CASE WHEN state = ?1 OR ?1 IN ('idle', 'busy') AND state IN ('idle', 'busy') \
                  THEN phases_json ELSE json_insert(phases_json, '$[#]', json(?3)) END, \
              ended_at = CASE WHEN ?4 THEN ?5 ELSE ended_at END \
-             WHERE id = ?6 AND state NOT IN ('dead', 'killed', 'success', 'error')",
-        )
+             WHERE id = ?6 AND state NOT IN ({})",
+            sql_list(SessionState::FINISHED)
+        )))
         .bind(state)
         .bind(reason)
         .bind(phase)
@@ -389,10 +391,10 @@ impl Store {
 
     /// Sessions that hold `cluster_id` now.
     pub async fn active_sessions_on_cluster(&self, cluster_id: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sessions WHERE cluster_id = ? AND state IN \
-             ('starting', 'idle', 'busy', 'shutting_down')",
-        )
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM sessions WHERE cluster_id = ? AND state IN ({})",
+            sql_list(SessionState::ACTIVE)
+        )))
         .bind(cluster_id)
         .fetch_one(&self.pool)
         .await?)
@@ -465,7 +467,7 @@ impl Store {
     pub async fn set_statement_state(
         &self,
         id: i64,
-        state: &str,
+        state: StatementState,
         output_json: Option<&str>,
     ) -> Result<()> {
         let ms = millis();
@@ -512,10 +514,10 @@ impl Store {
 
     /// Statements of a session not yet done, oldest first.
     pub async fn pending_statements(&self, session_id: i64) -> Result<Vec<StatementRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM statements WHERE session_id = ? AND state IN ('waiting', 'running', 'cancelling') \
-             ORDER BY seq",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM statements WHERE session_id = ? AND state IN ({}) ORDER BY seq",
+            sql_list(StatementState::PENDING)
+        )))
         .bind(session_id)
         .fetch_all(&self.pool)
         .await?)

@@ -1,4 +1,5 @@
 use super::*;
+use spool_core::SessionState;
 
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -12,7 +13,7 @@ fn new_job(name: &str, owner_id: i64) -> NewJob {
         owner_id,
         display_name: name.into(),
         experiment_name: "default".into(),
-        status: "NotStarted".into(),
+        status: JobStatus::NotStarted,
         spec_json: "{}".into(),
         sizing_json: "{}".into(),
         runtime: "3.4".into(),
@@ -45,31 +46,31 @@ async fn job_status_records_phases_and_terminal_is_final() {
     let job = store.insert_job(&new_job("j1", user.id)).await.unwrap();
     assert!(
         store
-            .set_job_status(job.id, "Queued", Some("waiting"), false)
+            .set_job_status(job.id, JobStatus::Queued, Some("waiting"))
             .await
             .unwrap()
     );
     assert!(
         store
-            .set_job_status(job.id, "Running", None, false)
+            .set_job_status(job.id, JobStatus::Running, None)
             .await
             .unwrap()
     );
     assert!(
         store
-            .set_job_status(job.id, "Completed", None, true)
+            .set_job_status(job.id, JobStatus::Completed, None)
             .await
             .unwrap()
     );
     // A late update must not change how the job ended.
     assert!(
         !store
-            .set_job_status(job.id, "Failed", None, true)
+            .set_job_status(job.id, JobStatus::Failed, None)
             .await
             .unwrap()
     );
     let job = store.job_by_name("j1").await.unwrap().unwrap();
-    assert_eq!(job.status, "Completed");
+    assert_eq!(job.status, JobStatus::Completed);
     assert!(job.ended_at.is_some());
     let phases: Vec<String> = job.phases().into_iter().map(|p| p.status).collect();
     assert_eq!(phases, ["NotStarted", "Queued", "Running", "Completed"]);
@@ -88,7 +89,10 @@ async fn jobs_are_listed_per_owner() {
     store.insert_job(&new_job("jb", b.id)).await.unwrap();
     assert_eq!(store.list_jobs(Some(a.id), 10).await.unwrap().len(), 1);
     assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 2);
-    let running = store.jobs_in_status(&["NotStarted"]).await.unwrap();
+    let running = store
+        .jobs_in_status(&[JobStatus::NotStarted])
+        .await
+        .unwrap();
     assert_eq!(running.len(), 2);
 }
 
@@ -96,19 +100,22 @@ async fn jobs_are_listed_per_owner() {
 async fn processes_are_recorded_before_spawn_and_ended_once() {
     let (_dir, store) = store().await;
     let id = store
-        .insert_process("cluster", 1, "master", "java", "/logs")
+        .insert_process(OwnerKind::Cluster, 1, "master", "java", "/logs")
         .await
         .unwrap();
     assert_eq!(store.live_processes().await.unwrap().len(), 1);
     store.set_process_running(id, 4242, Some(99)).await.unwrap();
     store
-        .set_process_ended(id, "stopped", Some(143))
+        .set_process_ended(id, ProcessOutcome::Stopped, Some(143))
         .await
         .unwrap();
-    store.set_process_ended(id, "reaped", None).await.unwrap();
+    store
+        .set_process_ended(id, ProcessOutcome::Reaped, None)
+        .await
+        .unwrap();
     assert!(store.live_processes().await.unwrap().is_empty());
-    let rows = store.processes_of("cluster", 1).await.unwrap();
-    assert_eq!(rows[0].outcome.as_deref(), Some("stopped"));
+    let rows = store.processes_of(OwnerKind::Cluster, 1).await.unwrap();
+    assert_eq!(rows[0].outcome, Some(ProcessOutcome::Stopped));
 }
 
 #[tokio::test]
@@ -156,7 +163,7 @@ async fn sessions_list_with_their_owner_and_fields() {
     let names: Vec<_> = mine.iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, [Some("a1".to_string()), Some("a2".to_string())]);
     assert_eq!(mine[0].owner_name, "alice");
-    assert_eq!(mine[0].state, "not_started");
+    assert_eq!(mine[0].state, SessionState::NotStarted);
     assert_eq!(mine[0].phases().len(), 1);
     // The one-row JSON listing matches the row-by-row lookup.
     let one = store.session(mine[1].id).await.unwrap().unwrap();

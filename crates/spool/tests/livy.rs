@@ -328,7 +328,7 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
     });
     let clusters = server.client().clusters().await.unwrap();
     assert_eq!(clusters.len(), 1);
-    assert_eq!(clusters[0].state, "idle");
+    assert_eq!(clusters[0].state, spool_client::ClusterState::Idle);
     server.finish();
 }
 

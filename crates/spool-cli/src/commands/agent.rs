@@ -94,7 +94,7 @@ pub async fn run_agents(command: AgentsCommand) -> anyhow::Result<i32> {
                 for a in &agents {
                     table.add_row(vec![
                         a.name.clone(),
-                        a.state.clone(),
+                        a.state.to_string(),
                         a.address.clone().unwrap_or_default(),
                         a.cores.to_string(),
                         format!("{} MiB", a.memory_mb),

@@ -31,7 +31,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<i32> {
                 for c in &clusters {
                     table.add_row(vec![
                         c.id.to_string(),
-                        c.state.clone(),
+                        c.state.to_string(),
                         c.runtime.clone(),
                         c.cores.to_string(),
                         format!("{} MiB", c.memory_mb),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use spool_api_types::{JobView, TERMINAL_STATUSES};
+use spool_api_types::{JobStatus, JobView};
 use spool_client::{Client, ClientError};
 use spool_spec::yaml::Pos;
 use spool_spec::{
@@ -138,7 +138,7 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
                 for job in &list.jobs {
                     table.add_row(vec![
                         job.name.clone(),
-                        job.status.clone(),
+                        job.status.to_string(),
                         job.display_name.clone(),
                         job.experiment_name.clone(),
                         job.runtime.clone(),
@@ -160,9 +160,7 @@ pub async fn run(command: JobCommand) -> anyhow::Result<i32> {
             let mut job = client.cancel_job(&name).await?;
             // Wait (briefly) for the driver to be gone, so the command means what it says.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            while !TERMINAL_STATUSES.contains(&job.status.as_str())
-                && tokio::time::Instant::now() < deadline
-            {
+            while !job.status.is_terminal() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 job = client.job(&name).await?;
             }
@@ -468,17 +466,17 @@ fn short_hash(bytes: &[u8]) -> String {
 /// stderr. Returns 0 only when the job Completed.
 async fn follow(client: &Client, name: &str) -> anyhow::Result<i32> {
     let mut offsets = [0u64, 0u64];
-    let mut last_status = String::new();
+    let mut last_status = None;
     loop {
         let job = client.job(name).await?;
-        if job.status != last_status && !TERMINAL_STATUSES.contains(&job.status.as_str()) {
+        if last_status != Some(job.status) && !job.status.is_terminal() {
             let reason = job
                 .status_reason
                 .as_deref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
             eprintln!("[spool] {name}: {}{reason}", job.status);
-            last_status = job.status.clone();
+            last_status = Some(job.status);
         }
         for (i, stream) in ["stdout", "stderr"].iter().enumerate() {
             let (bytes, size) = client
@@ -494,9 +492,9 @@ async fn follow(client: &Client, name: &str) -> anyhow::Result<i32> {
             }
             offsets[i] = size.max(offsets[i]);
         }
-        if TERMINAL_STATUSES.contains(&job.status.as_str()) {
-            match job.status.as_str() {
-                "Completed" => {
+        if job.status.is_terminal() {
+            match job.status {
+                JobStatus::Completed => {
                     eprintln!("[spool] {name}: Completed in {}", total_time(&job));
                     return Ok(0);
                 }
@@ -600,7 +598,7 @@ fn job_table(job: &JobView) -> comfy_table::Table {
         ("name", job.name.clone()),
         ("display name", job.display_name.clone()),
         ("experiment", job.experiment_name.clone()),
-        ("status", job.status.clone()),
+        ("status", job.status.to_string()),
         ("reason", job.status_reason.clone().unwrap_or_default()),
         ("error", job.error.clone().unwrap_or_default()),
         ("owner", job.owner.clone()),
