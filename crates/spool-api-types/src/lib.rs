@@ -142,6 +142,9 @@ pub struct WorkerOrder {
     pub runtime: String,
     pub cores: u32,
     pub memory_mb: u64,
+    /// The worker daemon's heap, as the server's own workers get it (older servers: unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_memory_mb: Option<u64>,
 }
 
 /// An attached Spark pool.

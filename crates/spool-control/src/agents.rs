@@ -154,6 +154,7 @@ impl Control {
                 runtime: cluster.runtime,
                 cores: w.cores as u32,
                 memory_mb: w.memory_mb as u64,
+                daemon_memory_mb: Some(self.config().daemon_memory.0),
             });
         }
         Ok(api::AgentOrders {

@@ -4,7 +4,6 @@
 use spool_core::{
     AgentState, ClusterState, JobStatus, OwnerKind, ProcessOutcome, ProcessState, SessionState,
 };
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -520,44 +519,6 @@ struct Ports {
     worker_ui: u16,
 }
 
-fn spark_env(control: &Control, runtime: &InstalledRuntime) -> HashMap<String, String> {
-    let mut env = HashMap::new();
-    env.insert(
-        "SPARK_HOME".into(),
-        runtime.spark_home.display().to_string(),
-    );
-    // Every Spark port (RPC, UIs, block manager) binds to loopback only, or to the advertised
-    // address when agents on other hosts must reach the master and drivers.
-    env.insert(
-        "SPARK_LOCAL_IP".into(),
-        control.config().advertise_address.clone(),
-    );
-    // Needed by the launcher library inside the worker to start executors (normally set by
-    // `spark-class`, which the pip package's layout makes us bypass).
-    env.insert("SPARK_SCALA_VERSION".into(), runtime.scala.clone());
-    env.insert(
-        "PYSPARK_PYTHON".into(),
-        runtime.python.display().to_string(),
-    );
-    env.insert("PYARROW_IGNORE_TIMEZONE".into(), "1".into());
-    let path = std::env::var("PATH").unwrap_or_default();
-    env.insert(
-        "PATH".into(),
-        format!("{}:{path}", runtime.venv.join("bin").display()),
-    );
-    env
-}
-
-pub(crate) fn driver_env(control: &Control, runtime: &InstalledRuntime) -> HashMap<String, String> {
-    let mut env = spark_env(control, runtime);
-    env.insert(
-        "PYSPARK_DRIVER_PYTHON".into(),
-        runtime.python.display().to_string(),
-    );
-    env.insert("PYTHONUNBUFFERED".into(), "1".into());
-    env
-}
-
 /// Starts the master and worker of a new cluster and waits until the master accepts
 /// applications. The worker registers in parallel; executors start as soon as it has.
 pub(crate) async fn start_cluster(
@@ -594,18 +555,8 @@ pub(crate) async fn launch_cluster(
         master_ui: spark::free_port()?,
         worker_ui: spark::free_port()?,
     };
-    let java = spool_runtime::java_command();
-    let classpath = format!(
-        "{}/conf:{}/jars/*",
-        runtime.spark_home.display(),
-        runtime.spark_home.display()
-    );
-    let heap = format!("-Xmx{}", control.config().daemon_memory.to_spark());
-    // The master and worker only schedule: C1-compiled code and the serial collector start
-    // them with less CPU, which on a small host leaves more for the driver starting alongside.
-    let daemon_flags = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"];
-    let env = spark_env(control, runtime);
-    let address = control.config().advertise_address.clone();
+    let install = spark::install(control, runtime);
+    let address = install.bind_address.clone();
     let master_url = format!("spark://{address}:{}", ports.master);
     let master_ui = format!("http://{address}:{}", ports.master_ui);
     // This host's share of the executors, as placement recorded it (all of them unless agents
@@ -623,53 +574,27 @@ pub(crate) async fn launch_cluster(
         .store()
         .set_cluster_urls(cluster.id, &master_url, &master_ui)
         .await?;
-    let master = ProcessSpec {
-        program: java.clone(),
-        args: vec![
-            heap.clone(),
-            daemon_flags[0].into(),
-            daemon_flags[1].into(),
-            "-cp".into(),
-            classpath.clone(),
-            "org.apache.spark.deploy.master.Master".into(),
-            "--host".into(),
-            address.clone(),
-            "--port".into(),
-            ports.master.to_string(),
-            "--webui-port".into(),
-            ports.master_ui.to_string(),
-        ],
-        env: env.clone(),
-        cwd: dir.clone(),
-        log_dir: dir.join("master"),
-    };
+    let daemon = spark::daemon(control);
+    let master = spark::process(
+        spool_spark::master(&install, daemon, ports.master, ports.master_ui),
+        &dir,
+        &dir.join("master"),
+    );
     let work_dir = dir.join("worker").join("work");
     std::fs::create_dir_all(&work_dir)?;
-    let worker = ProcessSpec {
-        program: java,
-        args: vec![
-            heap,
-            daemon_flags[0].into(),
-            daemon_flags[1].into(),
-            "-cp".into(),
-            classpath,
-            "org.apache.spark.deploy.worker.Worker".into(),
-            master_url.clone(),
-            "--host".into(),
-            address.clone(),
-            "--webui-port".into(),
-            ports.worker_ui.to_string(),
-            "--cores".into(),
-            local_cores.to_string(),
-            "--memory".into(),
-            local_memory.to_spark(),
-            "--work-dir".into(),
-            work_dir.display().to_string(),
-        ],
-        env,
-        cwd: dir.clone(),
-        log_dir: dir.join("worker"),
-    };
+    let worker = spark::process(
+        spool_spark::worker(
+            &install,
+            daemon,
+            &master_url,
+            ports.worker_ui,
+            local_cores,
+            local_memory,
+            &work_dir,
+        ),
+        &dir,
+        &dir.join("worker"),
+    );
     // Master and worker start together: the worker retries until the master is up, which
     // saves the worker's JVM start-up from the cold path.
     let master_spawned = launch(control, OwnerKind::Cluster, cluster.id, "master", &master).await?;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use spool_runtime::{BuiltEnv, EnvError, EnvInfo, InstalledRuntime};
+use spool_spark::PythonSetup;
 use spool_spec::conda::{CondaEnv, RuntimePins, parse_conda, render_conda_errors};
 use spool_store::UserRow;
 
@@ -221,52 +222,31 @@ pub(crate) async fn gc_loop(control: Control) {
     }
 }
 
-/// Which Python a driver and its executors run, and how an environment reaches executors.
-#[derive(Debug, Clone)]
-pub(crate) struct PythonSetup {
-    pub driver: std::path::PathBuf,
-    pub executors: std::path::PathBuf,
-    /// The environment's packages as an archive Spark unpacks next to each executor (for
-    /// executors on agent hosts, which do not have the environment's virtualenv).
-    pub ship: Option<std::path::PathBuf>,
-}
-
-impl PythonSetup {
-    /// The runtime's Python everywhere, or the environment's: run directly on this host, or
-    /// shipped as an archive when the cluster has workers on agents.
-    pub fn new(runtime: &InstalledRuntime, env: Option<&BuiltEnv>, on_agents: bool) -> Self {
-        match env {
-            None => PythonSetup {
-                driver: runtime.python.clone(),
+/// Which Python a driver and its executors run: the runtime's everywhere, or the environment's,
+/// run directly on this host or shipped as an archive when the cluster has workers on agents.
+pub(crate) fn python_setup(
+    runtime: &InstalledRuntime,
+    env: Option<&BuiltEnv>,
+    on_agents: bool,
+) -> PythonSetup {
+    match env {
+        None => PythonSetup {
+            driver: runtime.python.clone(),
+            executors: runtime.python.clone(),
+            ship: None,
+        },
+        Some(env) => match (&env.overlay, on_agents) {
+            (Some(overlay), true) => PythonSetup {
+                driver: env.python.clone(),
                 executors: runtime.python.clone(),
+                ship: Some(overlay.clone()),
+            },
+            _ => PythonSetup {
+                driver: env.python.clone(),
+                executors: env.python.clone(),
                 ship: None,
             },
-            Some(env) => match (&env.overlay, on_agents) {
-                (Some(overlay), true) => PythonSetup {
-                    driver: env.python.clone(),
-                    executors: runtime.python.clone(),
-                    ship: Some(overlay.clone()),
-                },
-                _ => PythonSetup {
-                    driver: env.python.clone(),
-                    executors: env.python.clone(),
-                    ship: None,
-                },
-            },
-        }
-    }
-
-    /// `--conf` values for spark-submit.
-    pub fn conf(&self) -> Vec<String> {
-        let mut conf = vec![
-            format!("spark.pyspark.python={}", self.executors.display()),
-            format!("spark.pyspark.driver.python={}", self.driver.display()),
-        ];
-        if let Some(archive) = &self.ship {
-            conf.push(format!("spark.archives={}#spoolenv", archive.display()));
-            conf.push("spark.executorEnv.PYTHONPATH=spoolenv".to_string());
-        }
-        conf
+        },
     }
 }
 
@@ -284,7 +264,7 @@ pub(crate) async fn driver_python(
         .await
         .map(|w| w.iter().any(|w| w.agent.is_some()))
         .unwrap_or(false);
-    let setup = PythonSetup::new(runtime, env, on_agents);
+    let setup = python_setup(runtime, env, on_agents);
     let driver_runtime = match env {
         Some(env) => InstalledRuntime {
             python: env.python.clone(),

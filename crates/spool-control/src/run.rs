@@ -1,10 +1,12 @@
 //! Running one job: runtime, cluster, driver, and how it ended.
 
 use spool_core::{JobStatus, OwnerKind, ProcessOutcome, ProcessState};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use spool_spark::{Main, Submit};
 use spool_spec::{ConfValue, Entry, JobSpec};
 use spool_store::{JobRow, Store};
 use spool_supervisor::{Exit, ProcessSpec};
@@ -12,19 +14,6 @@ use tokio::sync::watch;
 
 use crate::environments::{self, EnvRequest};
 use crate::{Control, Launch, cluster, datastore, spark};
-
-/// Spark properties Spool sets from the job's sizing; the user's values for them are applied
-/// through these flags rather than passed twice.
-const SIZED_KEYS: &[&str] = &[
-    spool_spec::DRIVER_CORES,
-    spool_spec::DRIVER_MEMORY,
-    spool_spec::EXECUTOR_CORES,
-    spool_spec::EXECUTOR_MEMORY,
-    spool_spec::EXECUTOR_INSTANCES,
-    spool_spec::DA_ENABLED,
-    spool_spec::DA_MIN,
-    spool_spec::DA_MAX,
-];
 
 /// Time a canceled driver gets to stop its SparkContext (which frees the executors) before it
 /// is killed.
@@ -220,11 +209,10 @@ async fn drive(
         &spec,
         &sizing,
         &launch,
-        &driver_runtime,
+        &spark::install(control, &driver_runtime),
         &master_url,
         ui_port,
         &driver_logs,
-        cluster::driver_env(control, &driver_runtime),
         &python,
     );
     let spawned =
@@ -246,106 +234,67 @@ async fn drive(
     Ok(())
 }
 
+/// The job's driver: its sizing, conf and files from the spec, its code from its working copy.
 #[allow(clippy::too_many_arguments)]
 fn driver_spec(
     job: &JobRow,
     spec: &JobSpec,
     sizing: &spool_spec::SparkSizing,
     launch: &Launch,
-    runtime: &spool_runtime::InstalledRuntime,
+    install: &spool_spark::Install,
     master_url: &str,
     ui_port: u16,
     log_dir: &Path,
-    env: std::collections::HashMap<String, String>,
-    python: &environments::PythonSetup,
+    python: &spool_spark::PythonSetup,
 ) -> ProcessSpec {
     let work = &launch.work_dir;
-    let in_work = |rel: &String| -> String {
-        datastore::resolve_inside(work, rel)
-            .unwrap_or_else(|_| work.join(rel))
-            .display()
-            .to_string()
+    let in_work = |rel: &String| -> PathBuf {
+        datastore::resolve_inside(work, rel).unwrap_or_else(|_| work.join(rel))
     };
-    let mut args: Vec<String> = vec![
-        "--master".into(),
-        master_url.to_string(),
-        "--deploy-mode".into(),
-        "client".into(),
-        // The user's `appName` in their code wins over this, as Spark applies builder options
-        // last.
-        "--name".into(),
-        job.display_name.clone(),
-        "--driver-memory".into(),
-        sizing.driver_memory.to_spark(),
-        "--executor-memory".into(),
-        sizing.executor_memory.to_spark(),
-        "--executor-cores".into(),
-        sizing.executor_cores.to_string(),
-    ];
-    let mut conf = vec![
-        format!("spark.driver.cores={}", sizing.driver_cores),
-        // Standalone mode sizes an application by its total cores.
-        format!(
-            "spark.cores.max={}",
-            sizing.executor_cores * sizing.max_executors()
-        ),
-        format!("spark.executor.instances={}", sizing.executor_instances),
-        format!("spark.ui.port={ui_port}"),
-    ];
-    conf.extend(python.conf());
-    conf.extend(spark::dynamic_allocation_conf(sizing, |key| {
-        spec.conf.contains_key(key)
-    }));
-    for (key, value) in &spec.conf {
-        if !SIZED_KEYS.contains(&key.as_str()) {
+    let in_work_all = |list: &[String]| -> Vec<PathBuf> { list.iter().map(in_work).collect() };
+    let user_conf: BTreeMap<String, String> = spec
+        .conf
+        .iter()
+        .map(|(key, value)| {
             let value = match value {
                 ConfValue::Str(s) => s.clone(),
                 other => other.to_spark(),
             };
-            conf.push(format!("{key}={value}"));
-        }
-    }
-    for c in conf {
-        args.push("--conf".into());
-        args.push(c);
-    }
-    for (flag, list) in [
-        ("--py-files", &spec.py_files),
-        ("--files", &spec.files),
-        ("--archives", &spec.archives),
-    ] {
-        if !list.is_empty() {
-            args.push(flag.into());
-            args.push(list.iter().map(in_work).collect::<Vec<_>>().join(","));
-        }
-    }
-    match &spec.entry {
-        Entry::File(file) => {
-            if !spec.jars.is_empty() {
-                args.push("--jars".into());
-                args.push(spec.jars.iter().map(in_work).collect::<Vec<_>>().join(","));
-            }
-            args.push(in_work(file));
-        }
+            (key.clone(), value)
+        })
+        .collect();
+    let main = match &spec.entry {
+        Entry::File(file) => Main::Python {
+            file: in_work(file),
+            jars: in_work_all(&spec.jars),
+            args: launch.argv.clone(),
+        },
         Entry::ClassName(class_name) => {
             let (primary, rest) = spec.jars.split_first().expect("class_name jobs have jars");
-            if !rest.is_empty() {
-                args.push("--jars".into());
-                args.push(rest.iter().map(in_work).collect::<Vec<_>>().join(","));
+            Main::Jvm {
+                class_name: class_name.clone(),
+                jar: in_work(primary),
+                jars: in_work_all(rest),
+                args: launch.argv.clone(),
             }
-            args.push("--class".into());
-            args.push(class_name.clone());
-            args.push(in_work(primary));
         }
-    }
-    args.extend(launch.argv.iter().cloned());
-    ProcessSpec {
-        program: runtime.spark_home.join("bin").join("spark-submit"),
-        args,
-        env,
-        cwd: work.clone(),
-        log_dir: log_dir.to_path_buf(),
-    }
+    };
+    let command = spool_spark::submit(
+        install,
+        &Submit {
+            master_url,
+            app_name: &job.display_name,
+            sizing,
+            ui_port,
+            python,
+            user_conf: &user_conf,
+            py_files: &in_work_all(&spec.py_files),
+            files: &in_work_all(&spec.files),
+            archives: &in_work_all(&spec.archives),
+            main: &main,
+        },
+    );
+    spark::process(command, work, log_dir)
 }
 
 /// Waits for a driver to end, moving the job to Running once the master accepted it, and
@@ -389,7 +338,7 @@ pub(crate) async fn watch_driver(
 
 async fn note_app_id(store: &Store, job_id: i64, driver_logs: &Path, canceled: bool) -> bool {
     let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
-    match spark::find_app_id(&stderr) {
+    match spool_spark::find_app_id(&stderr) {
         Some(app_id) => {
             let _ = store.set_job_app_id(job_id, &app_id).await;
             if !canceled {
@@ -467,7 +416,8 @@ pub(crate) async fn conclude(
         // traceback is usually there; JVM errors go to stderr.
         let stdout = std::fs::read_to_string(driver_logs.join("stdout")).unwrap_or_default();
         let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
-        let found = spark::driver_error(&stdout).or_else(|| spark::driver_error(&stderr));
+        let found =
+            spool_spark::driver_error(&stdout).or_else(|| spool_spark::driver_error(&stderr));
         let error = match (found, exit) {
             (Some(error), _) => error,
             (None, Exit::Code(code)) => {

@@ -14,7 +14,7 @@ use spool_core::MemoryMb;
 use spool_repl::ReplClient;
 use spool_spec::SparkSizing;
 use spool_store::{NewSession, SessionRow, StatementRow, StoreError, UserRow};
-use spool_supervisor::{Exit, ProcessSpec};
+use spool_supervisor::Exit;
 use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
@@ -540,56 +540,36 @@ async fn start(
     std::fs::write(&driver_py, spool_repl::DRIVER_PY)?;
     let repl_port = spark::free_port()?;
     let ui_port = spark::free_port()?;
-    let mut args = vec![
-        "--master".to_string(),
-        master_url,
-        "--deploy-mode".into(),
-        "client".into(),
-        "--name".into(),
-        session
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("spool-session-{session_id}")),
-        "--driver-memory".into(),
-        sizing.driver_memory.to_spark(),
-        "--executor-memory".into(),
-        sizing.executor_memory.to_spark(),
-        "--executor-cores".into(),
-        sizing.executor_cores.to_string(),
-        "--conf".into(),
-        format!(
-            "spark.cores.max={}",
-            sizing.executor_cores * sizing.max_executors()
-        ),
-        "--conf".into(),
-        format!("spark.ui.port={ui_port}"),
-    ];
-    for setting in python.conf() {
-        args.push("--conf".into());
-        args.push(setting);
-    }
-    for setting in spark::dynamic_allocation_conf(&sizing, |key| conf.contains_key(key)) {
-        args.push("--conf".into());
-        args.push(setting);
-    }
-    for (key, value) in &conf {
-        args.push("--conf".into());
-        args.push(format!("{key}={value}"));
-    }
-    args.push(driver_py.display().to_string());
-    args.push("--port".into());
-    args.push(repl_port.to_string());
+    let mut repl_args = vec!["--port".to_string(), repl_port.to_string()];
     if let Some(starting) = &starting {
-        args.push("--wait-for-master".into());
-        args.push(format!("{}/json/", starting.master_ui));
+        repl_args.push("--wait-for-master".into());
+        repl_args.push(format!("{}/json/", starting.master_ui));
     }
-    let spec = ProcessSpec {
-        program: runtime.spark_home.join("bin").join("spark-submit"),
-        args,
-        env: cluster::driver_env(control, &runtime),
-        cwd: work,
-        log_dir: dir.join("logs").join("driver"),
+    let app_name = session
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("spool-session-{session_id}"));
+    let main = spool_spark::Main::Python {
+        file: driver_py,
+        jars: Vec::new(),
+        args: repl_args,
     };
+    let command = spool_spark::submit(
+        &spark::install(control, &runtime),
+        &spool_spark::Submit {
+            master_url: &master_url,
+            app_name: &app_name,
+            sizing: &sizing,
+            ui_port,
+            python: &python,
+            user_conf: &conf,
+            py_files: &[],
+            files: &[],
+            archives: &[],
+            main: &main,
+        },
+    );
+    let spec = spark::process(command, &work, &dir.join("logs").join("driver"));
     store
         .add_session_phase(
             session_id,
@@ -637,7 +617,7 @@ async fn start(
         }
     };
     *handle.repl.write().await = Some(Arc::new(repl));
-    if let Some(app_id) = spark::find_app_id(
+    if let Some(app_id) = spool_spark::find_app_id(
         &std::fs::read_to_string(dir.join("logs/driver/stderr")).unwrap_or_default(),
     ) {
         store.set_session_app_id(session_id, &app_id).await?;

@@ -301,36 +301,33 @@ async fn start_worker(
         .join(order.cluster_id.to_string());
     let work = dir.join("work");
     std::fs::create_dir_all(&work)?;
-    let spark_home = runtime.spark_home.display().to_string();
-    let mut env = HashMap::new();
-    env.insert("SPARK_HOME".to_string(), spark_home.clone());
-    env.insert("SPARK_LOCAL_IP".to_string(), args.address.clone());
-    env.insert("SPARK_SCALA_VERSION".to_string(), runtime.scala.clone());
-    env.insert(
-        "PYSPARK_PYTHON".to_string(),
-        runtime.python.display().to_string(),
+    let install = spool_spark::Install {
+        java: spool_runtime::java_command(),
+        spark_home: runtime.spark_home.clone(),
+        scala_version: runtime.scala.clone(),
+        python: runtime.python.clone(),
+        venv_bin: runtime.venv.join("bin"),
+        host_path: std::env::var("PATH").unwrap_or_default(),
+        bind_address: args.address.clone(),
+    };
+    // The same command line as the server's own workers, from the same place.
+    let daemon = spool_spark::Daemon {
+        heap: spool_core::MemoryMb(order.daemon_memory_mb.unwrap_or(512)),
+    };
+    let command = spool_spark::worker(
+        &install,
+        daemon,
+        &order.master_url,
+        // The web UI on a free port of its own.
+        0,
+        order.cores,
+        spool_core::MemoryMb(order.memory_mb),
+        &work,
     );
     let spec = ProcessSpec {
-        program: spool_runtime::java_command(),
-        args: vec![
-            "-Xmx512m".into(),
-            "-cp".into(),
-            format!("{spark_home}/conf:{spark_home}/jars/*"),
-            "org.apache.spark.deploy.worker.Worker".into(),
-            order.master_url.clone(),
-            "--host".into(),
-            args.address.clone(),
-            // The web UI on a free port of its own.
-            "--webui-port".into(),
-            "0".into(),
-            "--cores".into(),
-            order.cores.to_string(),
-            "--memory".into(),
-            spool_core::MemoryMb(order.memory_mb).to_spark(),
-            "--work-dir".into(),
-            work.display().to_string(),
-        ],
-        env,
+        program: command.program,
+        args: command.args,
+        env: command.env.into_iter().collect(),
         cwd: dir.clone(),
         log_dir: dir.join("logs"),
     };

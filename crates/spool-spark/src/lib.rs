@@ -1,0 +1,15 @@
+//! Spark's command lines: the master, workers and `spark-submit` for Python and JVM mains, with
+//! the JVM options and environment each needs; and reading what Spark writes to its logs.
+//!
+//! This is the only place that writes a Spark command line: the server's clusters, job and
+//! session drivers and the agents' workers all take theirs from here, so they cannot drift.
+//! Pure: it builds argv and environment maps; it never starts a process, reads a file or looks
+//! at the process environment (callers pass the host's `PATH` and the Java to run).
+
+mod command;
+mod logs;
+
+pub use command::{
+    CommandLine, Daemon, Install, Main, PythonSetup, Submit, master, submit, worker,
+};
+pub use logs::{driver_error, find_app_id};
