@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 /// Archives `dir`'s files under `prefix` (entry names are `prefix/relative/path`), sorted, with
 /// zeroed times and owners. `.git` folders are skipped.
 pub fn tar_dir(dir: &Path, prefix: &str) -> anyhow::Result<(Vec<u8>, u64)> {
@@ -30,8 +32,7 @@ pub fn tar_file(path: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
 
 fn append_file(builder: &mut tar::Builder<Vec<u8>>, path: &Path, name: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let data =
-        std::fs::read(path).map_err(|e| anyhow::anyhow!("read `{}`: {e}", path.display()))?;
+    let data = std::fs::read(path).with_context(|| format!("read `{}`", path.display()))?;
     let executable = std::fs::metadata(path)?.permissions().mode() & 0o111 != 0;
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
@@ -46,7 +47,7 @@ fn append_file(builder: &mut tar::Builder<Vec<u8>>, path: &Path, name: &str) -> 
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> anyhow::Result<()> {
     for entry in
-        std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("read `{}`: {e}", dir.display()))?
+        std::fs::read_dir(dir).with_context(|| format!("read folder `{}`", dir.display()))?
     {
         let entry = entry?;
         let path = entry.path();

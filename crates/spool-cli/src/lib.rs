@@ -5,18 +5,23 @@
 
 mod archive;
 mod commands;
+mod error;
+mod globals;
 mod output;
 
-use std::path::PathBuf;
-
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+pub use error::render_error;
+pub use globals::{Globals, ServerArgs};
 pub use output::Format;
 
 /// Spool: serverless Apache Spark compute on machines you own.
 #[derive(Debug, Parser)]
 #[command(name = "spool", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,56 +61,27 @@ pub enum Command {
     User(commands::user::UserCommand),
 }
 
-/// Where the CLI finds the server.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServerArgs {
-    /// Server URL.
-    #[arg(long, env = "SPOOL_URL", default_value = spool_core::paths::DEFAULT_URL, global = true)]
-    pub url: String,
-    /// Bearer token. Defaults to the admin token in the local data dir (`$SPOOL_HOME/admin.token`).
-    #[arg(long, env = "SPOOL_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
-}
-
-impl ServerArgs {
-    pub fn client(&self) -> anyhow::Result<spool_client::Client> {
-        let token = match &self.token {
-            Some(token) => token.clone(),
-            None => {
-                let path: PathBuf =
-                    spool_core::paths::default_data_dir().join(spool_core::paths::ADMIN_TOKEN_FILE);
-                std::fs::read_to_string(&path)
-                    .map(|t| t.trim().to_string())
-                    .map_err(|_| {
-                        anyhow::anyhow!(
-                            "no token: `{}` is not readable\nhint: set SPOOL_TOKEN, or start the server once with `spool serve` (it writes the admin token there)",
-                            path.display()
-                        )
-                    })?
-            }
-        };
-        Ok(spool_client::Client::new(&self.url, &token))
-    }
-}
-
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .context("start the async runtime")?;
+    let Cli { globals, command } = cli;
     let result = runtime.block_on(async move {
-        match cli.command {
+        let globals = &globals;
+        match command {
             Command::Serve(args) => commands::serve::run(args).await,
-            Command::Job(cmd) => commands::job::run(cmd).await,
-            Command::Session(cmd) => commands::session::run(cmd).await,
-            Command::Datastore(cmd) => commands::datastore::run(cmd).await,
-            Command::Runtime(cmd) => commands::runtime::run(cmd).await,
-            Command::Cluster(cmd) => commands::cluster::run(cmd).await,
-            Command::Env(cmd) => commands::env::run(cmd).await,
-            Command::Compute(cmd) => commands::compute::run(cmd).await,
+            Command::Job(cmd) => commands::job::run(cmd, globals).await,
+            Command::Session(cmd) => commands::session::run(cmd, globals).await,
+            Command::Datastore(cmd) => commands::datastore::run(cmd, globals).await,
+            Command::Runtime(cmd) => commands::runtime::run(cmd, globals).await,
+            Command::Cluster(cmd) => commands::cluster::run(cmd, globals).await,
+            Command::Env(cmd) => commands::env::run(cmd, globals).await,
+            Command::Compute(cmd) => commands::compute::run(cmd, globals).await,
             Command::Agent(args) => commands::agent::run_agent(args).await,
-            Command::Agents(cmd) => commands::agent::run_agents(cmd).await,
-            Command::User(cmd) => commands::user::run(cmd).await,
+            Command::Agents(cmd) => commands::agent::run_agents(cmd, globals).await,
+            Command::User(cmd) => commands::user::run(cmd, globals).await,
         }
     });
     // Everything the command owns has been stopped or handed over by now; watchers of
@@ -133,8 +109,71 @@ pub fn init_tracing(is_server: bool) {
 mod tests {
     use clap::CommandFactory;
 
+    use clap::Parser;
+
+    use super::{Cli, Command, Format};
+
     #[test]
     fn command_line_definition_is_consistent() {
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        for args in [
+            &["spool", "-o", "yaml", "--url", "http://h:1", "job", "list"][..],
+            &["spool", "job", "list", "-o", "yaml", "--url", "http://h:1"][..],
+            &["spool", "job", "-o", "yaml", "list", "--url=http://h:1"][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.globals.output, Some(Format::Yaml), "{args:?}");
+            assert_eq!(cli.globals.server.url, "http://h:1", "{args:?}");
+        }
+    }
+
+    #[test]
+    fn job_create_takes_the_output_format() {
+        let cli = Cli::try_parse_from(["spool", "job", "create", "-f", "j.yml", "-o", "json"]);
+        assert_eq!(cli.unwrap().globals.output, Some(Format::Json));
+    }
+
+    #[test]
+    fn the_agent_keeps_its_own_token() {
+        let cli = Cli::try_parse_from([
+            "spool",
+            "agent",
+            "--server",
+            "http://s:1",
+            "--token",
+            "agent-secret",
+            "--name",
+            "w1",
+            "--address",
+            "10.0.0.2",
+        ])
+        .unwrap();
+        let Command::Agent(args) = cli.command else {
+            panic!("not the agent: {:?}", cli.command)
+        };
+        assert_eq!(args.token, "agent-secret");
+        // A user's token given before the subcommand is not taken for the agent's.
+        let error = Cli::try_parse_from([
+            "spool",
+            "--token",
+            "user-secret",
+            "agent",
+            "--server",
+            "http://s:1",
+            "--name",
+            "w1",
+            "--address",
+            "10.0.0.2",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "{error}"
+        );
     }
 }

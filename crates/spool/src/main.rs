@@ -9,8 +9,8 @@ fn main() {
     let code = match spool_cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            // Contexts read as a sentence: "error: <what>: <why>".
-            eprintln!("error: {e:#}");
+            // One place prints errors: "error: <what>: <why>", then hints on their own lines.
+            eprint!("{}", spool_cli::render_error(&e));
             1
         }
     };

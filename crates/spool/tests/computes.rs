@@ -90,12 +90,15 @@ fn a_job_and_a_session_run_on_an_attached_pool_which_spool_never_stops() {
         stderr(&out),
         server.log()
     );
-    assert!(stdout(&out).contains("count 1000"), "{}", stdout(&out));
+    // The driver's output goes to stderr; stdout carries the job.
+    assert!(stderr(&out).contains("count 1000"), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains(&format!("master {}", pool.master_url)),
+        stderr(&out).contains(&format!("master {}", pool.master_url)),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Completed", "{job:#}");
     let jobs: Value =
         serde_json::from_slice(&server.cli(&["job", "list", "-o", "json"]).stdout).unwrap();
     let recorded = &jobs.as_array().unwrap()[0];

@@ -195,7 +195,8 @@ fn a_job_imports_a_package_from_its_environment() {
         stderr(&out),
         server.log()
     );
-    let text = stdout(&out);
+    // The driver's output goes to stderr; stdout carries the job.
+    let text = stderr(&out);
     assert!(text.contains("driver     0.9.0"), "{text}");
     assert!(text.contains("executors  0.9.0"), "{text}");
     server.finish();

@@ -39,13 +39,11 @@ fn job_file(dir: &Path, entry: &str, args: &str, extra: &str) -> PathBuf {
     path
 }
 
+/// The name of the job that `job create` printed (as JSON, stdout not being a terminal).
 fn job_name(out: &std::process::Output) -> String {
-    stdout(out)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no job printed ({e}):\n{}\n{}", stdout(out), stderr(out)));
+    job["name"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -74,9 +72,9 @@ fn titanic_job_writes_its_output_then_reuses_the_warm_cluster_then_tears_it_down
     );
     let first = job_name(&out);
     assert!(
-        stdout(&out).contains("rows after wrangling: 712"),
+        stderr(&out).contains("rows after wrangling: 712"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
     let job = job_json(&server, &first);
     assert_eq!(job["status"], "Completed");
@@ -354,7 +352,7 @@ fn py_files_files_local_inputs_dynamic_allocation_and_default_output_location() 
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let name = job_name(&out);
     // Counts of words seen at least twice, stop words removed, normalized on the executors.
-    let printed = stdout(&out);
+    let printed = stderr(&out);
     for line in ["spark: 4", "spool: 3"] {
         assert!(printed.contains(line), "missing `{line}` in:\n{printed}");
     }
@@ -439,9 +437,9 @@ fn a_jvm_job_runs_its_main_class_from_jars() {
     let out = server.cli(&["job", "create", "--file", job.to_str().unwrap(), "--stream"]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(
-        stdout(&out).contains("java counted 1234"),
+        stderr(&out).contains("java counted 1234"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
     let _ = std::fs::remove_dir_all(&dir);
     server.finish();

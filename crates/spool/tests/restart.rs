@@ -19,6 +19,13 @@ fn sleep_job(dir: &Path, seconds: u32) -> PathBuf {
     path
 }
 
+/// The name of the job that `job create` printed (as JSON, stdout not being a terminal).
+fn job_name(out: &std::process::Output) -> String {
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no job printed ({e}):\n{}\n{}", stdout(out), stderr(out)));
+    job["name"].as_str().unwrap().to_string()
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spool-restart-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -36,7 +43,7 @@ fn a_crashed_servers_running_job_is_adopted_and_completes() {
         sleep_job(&dir, 15).to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let name = stdout(&out).trim().to_string();
+    let name = job_name(&out);
     let running = wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
     let cluster_id = running["cluster"]["id"].clone();
 
@@ -113,7 +120,7 @@ fn a_restart_reaps_what_died_meanwhile_and_records_how_jobs_ended() {
         "--file",
         sleep_job(&dir, 300).to_str().unwrap(),
     ]);
-    let name = stdout(&out).trim().to_string();
+    let name = job_name(&out);
     wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
     server.kill9();
     // While no server runs, the driver dies (e.g. the OOM killer). Its master and worker remain.
@@ -150,7 +157,7 @@ fn a_graceful_stop_ends_running_jobs_and_their_clusters() {
         "--file",
         sleep_job(&dir, 300).to_str().unwrap(),
     ]);
-    let name = stdout(&out).trim().to_string();
+    let name = job_name(&out);
     wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
     assert_eq!(server.stop(), Some(0), "a graceful stop exits 0");
     let left = spool_test::wait_for_no_leftovers(server.data_dir(), Duration::from_secs(20));
@@ -183,7 +190,7 @@ fn keep_running_on_stop_leaves_work_for_the_next_server() {
         "--file",
         sleep_job(&dir, 12).to_str().unwrap(),
     ]);
-    let name = stdout(&out).trim().to_string();
+    let name = job_name(&out);
     wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
     assert_eq!(server.stop(), Some(0));
     assert!(

@@ -8,8 +8,8 @@ use std::time::Duration;
 use spool_api_types as api;
 use spool_supervisor::{ProcessSpec, Spawned};
 
-use crate::ServerArgs;
-use crate::output::{self, Format};
+use crate::Globals;
+use crate::output;
 
 /// Flags of `spool agent`.
 #[derive(Debug, clap::Args)]
@@ -48,30 +48,18 @@ fn default_agent_dir() -> PathBuf {
 pub enum AgentsCommand {
     /// Register an agent and print its token (shown once). Admin only.
     Add {
+        /// The agent's name: what `spool agent --name` says on its host.
         name: String,
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
     },
     /// List agents with their state, capacity and the clusters they run workers for.
-    List {
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    List,
 }
 
-pub async fn run_agents(command: AgentsCommand) -> anyhow::Result<i32> {
+pub async fn run_agents(command: AgentsCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
-        AgentsCommand::Add {
-            name,
-            output,
-            server,
-        } => {
-            let created = server.client()?.create_agent(&name).await?;
-            output::print(output::resolve(output), &created, || {
+        AgentsCommand::Add { name } => {
+            let created = globals.client()?.create_agent(&name).await?;
+            output::print(globals.format(), &created, || {
                 output::fields(&[
                     ("name", created.name.clone()),
                     ("token", created.token.clone()),
@@ -79,9 +67,9 @@ pub async fn run_agents(command: AgentsCommand) -> anyhow::Result<i32> {
             })?;
             Ok(0)
         }
-        AgentsCommand::List { output, server } => {
-            let agents = server.client()?.agents().await?;
-            output::print(output::resolve(output), &agents, || {
+        AgentsCommand::List => {
+            let agents = globals.client()?.agents().await?;
+            output::print(globals.format(), &agents, || {
                 let mut table = output::table(&[
                     "NAME",
                     "STATE",

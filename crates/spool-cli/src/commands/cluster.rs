@@ -1,24 +1,19 @@
 //! `spool cluster list`.
 
-use crate::ServerArgs;
-use crate::output::{self, Format};
+use crate::Globals;
+use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterCommand {
     /// List live serverless clusters (yours; all of them for the admin).
-    List {
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    List,
 }
 
-pub async fn run(command: ClusterCommand) -> anyhow::Result<i32> {
+pub async fn run(command: ClusterCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
-        ClusterCommand::List { output, server } => {
-            let clusters = server.client()?.clusters().await?;
-            output::print(output::resolve(output), &clusters, || {
+        ClusterCommand::List => {
+            let clusters = globals.client()?.clusters().await?;
+            output::print(globals.format(), &clusters, || {
                 let mut table = output::table(&[
                     "ID",
                     "STATE",

@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::ServerArgs;
-use crate::output::{self, Format};
+use anyhow::Context;
+
+use crate::Globals;
+use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ComputeCommand {
@@ -11,42 +13,31 @@ pub enum ComputeCommand {
     /// `master_url: spark://host:7077`, optional `master_ui_url`, `identity`, `description`,
     /// `tags`). The master must answer; its Spark version selects the runtime.
     Attach {
+        /// The pool's YAML.
         #[arg(long, short)]
         file: PathBuf,
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
     },
     /// List attached pools.
-    List {
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    List,
     /// Show an attached pool with its live health (workers, cores, memory, running apps).
     Show {
+        /// The pool's name.
         #[arg(long, short)]
         name: String,
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
     },
     /// Detach a pool (the pool keeps running). Refused while jobs or sessions run on it,
     /// unless `--force`, which ends them.
     Detach {
+        /// The pool's name.
         #[arg(long, short)]
         name: String,
+        /// End the jobs and sessions running on it.
         #[arg(long)]
         force: bool,
-        #[command(flatten)]
-        server: ServerArgs,
     },
 }
 
-fn print_one(format: Format, c: &spool_api_types::ComputeView) -> anyhow::Result<()> {
+fn print_one(format: output::Format, c: &spool_api_types::ComputeView) -> anyhow::Result<()> {
     output::print(format, c, || {
         let mut rows = vec![
             ("name", c.name.clone()),
@@ -91,25 +82,21 @@ fn print_one(format: Format, c: &spool_api_types::ComputeView) -> anyhow::Result
     })
 }
 
-pub async fn run(command: ComputeCommand) -> anyhow::Result<i32> {
+pub async fn run(command: ComputeCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
-        ComputeCommand::Attach {
-            file,
-            output,
-            server,
-        } => {
+        ComputeCommand::Attach { file } => {
             let yaml = std::fs::read_to_string(&file)
-                .map_err(|e| anyhow::anyhow!("--file `{}`: {e}", file.display()))?;
-            let compute = server
+                .with_context(|| format!("read pool file `{}`", file.display()))?;
+            let compute = globals
                 .client()?
                 .attach_compute(&file.display().to_string(), &yaml)
                 .await?;
-            print_one(output::resolve(output), &compute)?;
+            print_one(globals.format(), &compute)?;
             Ok(0)
         }
-        ComputeCommand::List { output, server } => {
-            let computes = server.client()?.computes().await?;
-            output::print(output::resolve(output), &computes, || {
+        ComputeCommand::List => {
+            let computes = globals.client()?.computes().await?;
+            output::print(globals.format(), &computes, || {
                 let mut table =
                     output::table(&["NAME", "TYPE", "MASTER", "SPARK", "RUNTIME", "IDENTITY"]);
                 for c in &computes {
@@ -126,21 +113,13 @@ pub async fn run(command: ComputeCommand) -> anyhow::Result<i32> {
             })?;
             Ok(0)
         }
-        ComputeCommand::Show {
-            name,
-            output,
-            server,
-        } => {
-            let compute = server.client()?.compute(&name).await?;
-            print_one(output::resolve(output), &compute)?;
+        ComputeCommand::Show { name } => {
+            let compute = globals.client()?.compute(&name).await?;
+            print_one(globals.format(), &compute)?;
             Ok(0)
         }
-        ComputeCommand::Detach {
-            name,
-            force,
-            server,
-        } => {
-            server.client()?.detach_compute(&name, force).await?;
+        ComputeCommand::Detach { name, force } => {
+            globals.client()?.detach_compute(&name, force).await?;
             eprintln!("[spool] detached `{name}` (the pool itself keeps running)");
             Ok(0)
         }

@@ -2,27 +2,18 @@
 
 use std::path::PathBuf;
 
-use crate::output::{self, Format};
-use crate::{ServerArgs, archive};
+use crate::output;
+use crate::{Globals, archive};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DatastoreCommand {
     /// List datastores.
-    List {
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    List,
     /// Create a datastore (admin only).
     Create {
         /// Letters, digits and `_`.
         #[arg(long, short)]
         name: String,
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
     },
     /// Copy a local file or folder into a datastore.
     ///
@@ -39,16 +30,14 @@ pub enum DatastoreCommand {
         /// Path inside the datastore.
         #[arg(long)]
         dest: String,
-        #[command(flatten)]
-        server: ServerArgs,
     },
 }
 
-pub async fn run(command: DatastoreCommand) -> anyhow::Result<i32> {
+pub async fn run(command: DatastoreCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
-        DatastoreCommand::List { output, server } => {
-            let list = server.client()?.datastores().await?;
-            output::print(output::resolve(output), &list.datastores, || {
+        DatastoreCommand::List => {
+            let list = globals.client()?.datastores().await?;
+            output::print(globals.format(), &list.datastores, || {
                 let mut table = output::table(&["NAME", "URI", "CREATED"]);
                 for d in &list.datastores {
                     table.add_row(vec![d.name.clone(), d.uri.clone(), d.created_at.clone()]);
@@ -57,24 +46,15 @@ pub async fn run(command: DatastoreCommand) -> anyhow::Result<i32> {
             })?;
             Ok(0)
         }
-        DatastoreCommand::Create {
-            name,
-            output,
-            server,
-        } => {
-            let created = server.client()?.create_datastore(&name).await?;
-            output::print(output::resolve(output), &created, || {
+        DatastoreCommand::Create { name } => {
+            let created = globals.client()?.create_datastore(&name).await?;
+            output::print(globals.format(), &created, || {
                 output::fields(&[("name", created.name.clone()), ("uri", created.uri.clone())])
             })?;
             Ok(0)
         }
-        DatastoreCommand::Upload {
-            name,
-            src,
-            dest,
-            server,
-        } => {
-            let client = server.client()?;
+        DatastoreCommand::Upload { name, src, dest } => {
+            let client = globals.client()?;
             let dest = dest.trim_start_matches('/').to_string();
             let archive = if src.is_dir() {
                 archive::tar_dir(&src, &dest)?.0

@@ -1,34 +1,23 @@
 //! `spool env list|show|prune`: the cache of built environments.
 
-use crate::ServerArgs;
-use crate::output::{self, Format};
+use crate::Globals;
+use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EnvCommand {
     /// List cached environments (those your sessions and jobs used; all for the admin).
-    List {
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    List,
     /// Show one environment by its key (or a unique prefix).
     Show {
+        /// The environment's key, or a unique prefix of it.
         key: String,
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
     },
     /// Remove environments no live session or running job uses: those past the configured age
     /// and size limits, or all with `--all`. Admin only.
     Prune {
+        /// Every unused environment, whatever its age.
         #[arg(long)]
         all: bool,
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
-        #[command(flatten)]
-        server: ServerArgs,
     },
 }
 
@@ -40,11 +29,11 @@ fn size(bytes: u64) -> String {
     }
 }
 
-pub async fn run(command: EnvCommand) -> anyhow::Result<i32> {
+pub async fn run(command: EnvCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
-        EnvCommand::List { output, server } => {
-            let envs = server.client()?.environments().await?;
-            output::print(output::resolve(output), &envs, || {
+        EnvCommand::List => {
+            let envs = globals.client()?.environments().await?;
+            output::print(globals.format(), &envs, || {
                 let mut table =
                     output::table(&["KEY", "RUNTIME", "PACKAGES", "SIZE", "BUILD", "LAST USED"]);
                 for e in &envs {
@@ -61,13 +50,9 @@ pub async fn run(command: EnvCommand) -> anyhow::Result<i32> {
             })?;
             Ok(0)
         }
-        EnvCommand::Show {
-            key,
-            output,
-            server,
-        } => {
-            let env = server.client()?.environment(&key).await?;
-            output::print(output::resolve(output), &env, || {
+        EnvCommand::Show { key } => {
+            let env = globals.client()?.environment(&key).await?;
+            output::print(globals.format(), &env, || {
                 output::fields(&[
                     ("key", env.key.clone()),
                     (
@@ -86,13 +71,9 @@ pub async fn run(command: EnvCommand) -> anyhow::Result<i32> {
             })?;
             Ok(0)
         }
-        EnvCommand::Prune {
-            all,
-            output,
-            server,
-        } => {
-            let pruned = server.client()?.prune_environments(all).await?;
-            output::print(output::resolve(output), &pruned, || {
+        EnvCommand::Prune { all } => {
+            let pruned = globals.client()?.prune_environments(all).await?;
+            output::print(globals.format(), &pruned, || {
                 let mut table = output::table(&["REMOVED"]);
                 for key in &pruned.removed {
                     table.add_row(vec![key.clone()]);

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::output::{self, Format};
+use crate::Globals;
+use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RuntimeCommand {
     /// List supported runtimes and whether each is installed on this machine.
     List {
-        #[arg(short, long, value_enum)]
-        output: Option<Format>,
         /// Runtime cache. Defaults to $SPOOL_CACHE_DIR, else ~/.cache/spool.
         #[arg(long)]
         cache_dir: Option<PathBuf>,
@@ -23,6 +22,7 @@ pub enum RuntimeCommand {
         /// `3.4`, `3.5` or `4.3` (`3.4.0` and the like are accepted too).
         #[arg(value_name = "VERSION")]
         runtime_version: String,
+        /// Runtime cache. Defaults to $SPOOL_CACHE_DIR, else ~/.cache/spool.
         #[arg(long)]
         cache_dir: Option<PathBuf>,
     },
@@ -48,9 +48,9 @@ fn normalize(version: &str) -> String {
     }
 }
 
-pub async fn run(command: RuntimeCommand) -> anyhow::Result<i32> {
+pub async fn run(command: RuntimeCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
-        RuntimeCommand::List { output, cache_dir } => {
+        RuntimeCommand::List { cache_dir } => {
             let cache = spool_runtime::RuntimeCache::new(
                 cache_dir.unwrap_or_else(spool_core::paths::default_cache_dir),
             );
@@ -69,7 +69,7 @@ pub async fn run(command: RuntimeCommand) -> anyhow::Result<i32> {
                     }
                 })
                 .collect();
-            output::print(output::resolve(output), &rows, || {
+            output::print(globals.format(), &rows, || {
                 let mut table =
                     output::table(&["VERSION", "PYSPARK", "PACKAGES", "DEFAULT", "INSTALLED"]);
                 for r in &rows {

@@ -1,6 +1,6 @@
 //! `spool user create`.
 
-use crate::ServerArgs;
+use crate::Globals;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum UserCommand {
@@ -8,15 +8,13 @@ pub enum UserCommand {
     Create {
         /// Lowercase letters, digits, `_`, `-`, `.`.
         name: String,
-        #[command(flatten)]
-        server: ServerArgs,
     },
 }
 
-pub async fn run(command: UserCommand) -> anyhow::Result<i32> {
+pub async fn run(command: UserCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
-        UserCommand::Create { name, server } => {
-            let created = server.client()?.create_user(&name).await?;
+        UserCommand::Create { name } => {
+            let created = globals.client()?.create_user(&name).await?;
             eprintln!(
                 "created user `{}`; keep this token, it is not shown again:",
                 created.name
