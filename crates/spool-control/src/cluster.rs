@@ -1,516 +1,17 @@
-//! Serverless clusters: capacity accounting, placement of jobs (warm reuse first), provisioning
-//! of a Spark standalone master and worker, and teardown when idle.
+//! Cluster primitives: starting a serverless cluster's master and workers and waiting for them,
+//! starting any recorded process, watching daemons, handing clusters back and tearing them
+//! down.
+//!
+//! Below the runners and the scheduler: nothing here decides where work goes or imports them.
 
-use spool_core::{
-    AgentState, ClusterState, JobStatus, OwnerKind, ProcessOutcome, ProcessState, SessionState,
-};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use spool_core::MemoryMb;
+use spool_core::{ClusterState, MemoryMb, OwnerKind, ProcessOutcome, ProcessState, SessionState};
 use spool_runtime::InstalledRuntime;
-use spool_spec::SparkSizing;
-use spool_store::{ClusterRow, NewCluster};
+use spool_store::ClusterRow;
 use spool_supervisor::{Exit, ProcessSpec, Spawned, Stopped};
-use tokio::sync::watch;
 
-use crate::{Control, ControlError, Result, invalid, run, spark};
-
-/// The shape of a cluster: what a warm cluster must match to be reused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Shape {
-    pub runtime: String,
-    pub executor_cores: u32,
-    pub executor_memory: MemoryMb,
-    /// Executors the cluster can hold at once (with dynamic allocation: the maximum).
-    pub executors: u32,
-}
-
-impl Shape {
-    pub fn of(runtime: &str, sizing: &SparkSizing) -> Shape {
-        Shape {
-            runtime: runtime.to_string(),
-            executor_cores: sizing.executor_cores,
-            executor_memory: sizing.executor_memory,
-            executors: sizing.max_executors(),
-        }
-    }
-
-    pub fn key(&self) -> String {
-        format!(
-            "{}/{}x{}c{}",
-            self.runtime,
-            self.executors,
-            self.executor_cores,
-            self.executor_memory.to_spark()
-        )
-    }
-
-    pub fn worker_cores(&self) -> u32 {
-        self.executor_cores * self.executors
-    }
-
-    pub fn worker_memory(&self) -> MemoryMb {
-        MemoryMb(self.executor_memory.0 * u64::from(self.executors))
-    }
-}
-
-/// Cores and memory a cluster of `shape` reserves: its executors and its two daemons.
-fn cluster_needs(control: &Control, shape: &Shape) -> (u32, u64) {
-    let daemons = 2 * control.config().daemon_memory.0;
-    (shape.worker_cores(), shape.worker_memory().0 + daemons)
-}
-
-fn driver_needs(sizing: &SparkSizing) -> (u32, u64) {
-    (sizing.driver_cores, sizing.driver_memory.0)
-}
-
-/// Rejects a job that could never fit on this host, with the numbers.
-pub(crate) fn check_ever_fits(control: &Control, sizing: &SparkSizing) -> Result<()> {
-    let shape = Shape::of("", sizing);
-    let (cluster_cores, cluster_memory) = cluster_needs(control, &shape);
-    let (driver_cores, driver_memory) = driver_needs(sizing);
-    let cores = cluster_cores + driver_cores;
-    let memory = cluster_memory + driver_memory;
-    let config = control.config();
-    let max_cores = config.schedulable_cores();
-    if cores > max_cores || memory > config.host_memory.0 {
-        return Err(ControlError::TooLarge {
-            message: format!(
-                "the job needs {cores} cores and {} ({} executors x {} cores and {}, a driver with {} cores and {}, and {} for the Spark master and worker), but this host can never give more than {max_cores} cores ({} cores x {} oversubscription) and {}\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml",
-                MemoryMb(memory),
-                shape.executors,
-                sizing.executor_cores,
-                sizing.executor_memory,
-                sizing.driver_cores,
-                sizing.driver_memory,
-                MemoryMb(2 * config.daemon_memory.0),
-                config.host_cores,
-                config.cpu_oversubscription,
-                config.host_memory,
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Cores and memory held now: live clusters plus the drivers of active jobs.
-pub(crate) async fn used_capacity(control: &Control) -> Result<(u32, u64)> {
-    let store = control.store();
-    let mut cores = 0u32;
-    let mut memory = 0u64;
-    for cluster in store.live_clusters().await? {
-        cores += cluster.reserved_cores as u32;
-        memory += cluster.reserved_memory_mb as u64;
-    }
-    for job in store.jobs_in_status(JobStatus::ACTIVE).await? {
-        if let Some(sizing) = Control::job_sizing(&job) {
-            let (c, m) = driver_needs(&sizing);
-            cores += c;
-            memory += m;
-        }
-    }
-    for session in store.sessions_in_state(SessionState::ACTIVE).await? {
-        if let Ok(sizing) = serde_json::from_str::<SparkSizing>(&session.sizing_json) {
-            let (c, m) = driver_needs(&sizing);
-            cores += c;
-            memory += m;
-        }
-    }
-    Ok((cores, memory))
-}
-
-/// Places waiting jobs whenever woken, and at least once a second.
-pub(crate) async fn schedule_loop(control: Control) {
-    let mut shutdown = control.inner().shutdown.subscribe();
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        if let Err(e) = schedule_once(&control).await {
-            tracing::error!(error = %e, "scheduling failed");
-        }
-        tokio::select! {
-            _ = control.inner().wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-enum Placement {
-    Warm(ClusterRow),
-    New(ClusterRow),
-    Wait(String),
-}
-
-async fn schedule_once(control: &Control) -> Result<()> {
-    let inner = control.inner();
-    let _guard = inner.placement.lock().await;
-    let pending = inner
-        .store
-        .jobs_in_status(&[JobStatus::NotStarted, JobStatus::Queued])
-        .await?;
-    for job in pending {
-        if inner
-            .running
-            .lock()
-            .expect("running map lock")
-            .contains_key(&job.id)
-        {
-            continue;
-        }
-        let Some(sizing) = Control::job_sizing(&job) else {
-            inner
-                .store
-                .set_job_error(job.id, "stored sizing is unreadable")
-                .await?;
-            inner
-                .store
-                .set_job_status(job.id, JobStatus::Failed, None)
-                .await?;
-            continue;
-        };
-        let placement = if job.compute == "serverless" {
-            place(control, job.owner_id, &job.runtime, &sizing).await?
-        } else {
-            attached(control, &job.compute).await?
-        };
-        match placement {
-            Placement::Wait(reason) => {
-                if job.status != JobStatus::Queued
-                    || job.status_reason.as_deref() != Some(reason.as_str())
-                {
-                    inner
-                        .store
-                        .set_job_status(job.id, JobStatus::Queued, Some(&reason))
-                        .await?;
-                }
-            }
-            Placement::Warm(cluster) | Placement::New(cluster) if *inner.shutdown.borrow() => {
-                let _ = cluster;
-                return Ok(());
-            }
-            placement => {
-                let (cluster, warm) = match placement {
-                    Placement::Warm(c) => (c, true),
-                    Placement::New(c) => (c, false),
-                    Placement::Wait(_) => unreachable!("handled above"),
-                };
-                inner.store.set_job_cluster(job.id, cluster.id).await?;
-                let reason = if cluster.state == ClusterState::Attached {
-                    format!("on attached pool {}", job.compute)
-                } else if warm {
-                    format!("reusing warm cluster {}", cluster.id)
-                } else {
-                    format!("new cluster {}", cluster.id)
-                };
-                inner
-                    .store
-                    .set_job_status(job.id, JobStatus::Preparing, Some(&reason))
-                    .await?;
-                let (cancel_tx, cancel_rx) = watch::channel(false);
-                inner
-                    .running
-                    .lock()
-                    .expect("running map lock")
-                    .insert(job.id, cancel_tx);
-                tracing::info!(job = %job.name, cluster = cluster.id, warm, "job placed");
-                tokio::spawn(run::run_job(
-                    control.clone(),
-                    job.id,
-                    cluster.id,
-                    warm,
-                    cancel_rx,
-                ));
-            }
-        }
-    }
-    for session in inner
-        .store
-        .sessions_in_state(&[SessionState::NotStarted])
-        .await?
-    {
-        if inner
-            .session_runners
-            .lock()
-            .expect("session map lock")
-            .contains_key(&session.id)
-        {
-            continue;
-        }
-        let Ok(sizing) = serde_json::from_str::<SparkSizing>(&session.sizing_json) else {
-            continue;
-        };
-        let placement = if session.compute == "serverless" {
-            place(control, session.owner_id, &session.runtime, &sizing).await?
-        } else {
-            attached(control, &session.compute).await?
-        };
-        match placement {
-            Placement::Wait(reason) => {
-                if session.state_reason.as_deref() != Some(reason.as_str()) {
-                    if session.state_reason.is_none() {
-                        inner
-                            .store
-                            .add_session_phase(session.id, "queued", Some(&reason))
-                            .await?;
-                    } else {
-                        inner.store.set_session_reason(session.id, &reason).await?;
-                    }
-                }
-            }
-            Placement::Warm(_) | Placement::New(_) if *inner.shutdown.borrow() => return Ok(()),
-            placement => {
-                let (cluster, warm) = match placement {
-                    Placement::Warm(c) => (c, true),
-                    Placement::New(c) => (c, false),
-                    Placement::Wait(_) => unreachable!("handled above"),
-                };
-                inner
-                    .store
-                    .set_session_cluster(session.id, cluster.id)
-                    .await?;
-                let reason = if cluster.state == ClusterState::Attached {
-                    format!("on attached pool {}", session.compute)
-                } else if warm {
-                    format!("warm start on cluster {}", cluster.id)
-                } else {
-                    format!("cold start: new cluster {}", cluster.id)
-                };
-                inner
-                    .store
-                    .set_session_state(session.id, SessionState::Starting, Some(&reason))
-                    .await?;
-                crate::sessions::spawn_runner(control, session.id, cluster.id, warm);
-                tracing::info!(
-                    session = session.id,
-                    cluster = cluster.id,
-                    warm,
-                    "session placed"
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Work on an attached pool goes straight to the pool's cluster row: its capacity is the pool's
-/// own, and it is always up (a detached pool leaves the work waiting with the reason).
-async fn attached(control: &Control, compute: &str) -> Result<Placement> {
-    let store = control.store();
-    let Some(pool) = store.compute(compute).await? else {
-        return Ok(Placement::Wait(format!(
-            "pool `{compute}` is not attached any more"
-        )));
-    };
-    match store.cluster(pool.cluster_id).await? {
-        Some(cluster) if cluster.state == ClusterState::Attached => Ok(Placement::Warm(cluster)),
-        _ => Ok(Placement::Wait(format!(
-            "pool `{compute}` is not attached any more"
-        ))),
-    }
-}
-
-/// Finds or makes room for a cluster of `runtime` and `sizing` for `owner_id`.
-async fn place(
-    control: &Control,
-    owner_id: i64,
-    runtime: &str,
-    sizing: &SparkSizing,
-) -> Result<Placement> {
-    let store = control.store();
-    let shape = Shape::of(runtime, sizing);
-    let key = shape.key();
-    let clusters = store.live_clusters().await?;
-    if let Some(warm) = clusters
-        .iter()
-        .find(|c| c.state == ClusterState::Idle && c.owner_id == owner_id && c.shape_key == key)
-    {
-        store
-            .set_cluster_state(warm.id, ClusterState::InUse, None)
-            .await?;
-        return Ok(Placement::Warm(warm.clone()));
-    }
-    // With agents connected, executors go to the hosts with the most free cores; the master
-    // (and the driver) stay on this host.
-    let plan = match plan_on_agents(control, &shape).await? {
-        AgentPlan::NoAgents => None,
-        AgentPlan::Plan(plan) => Some(plan),
-        AgentPlan::Wait(reason) => return Ok(Placement::Wait(reason)),
-    };
-    let local_executors = plan.as_ref().map_or(shape.executors, |p| p.local);
-    let local_shape = Shape {
-        executors: local_executors,
-        ..shape.clone()
-    };
-    let (cluster_cores, cluster_memory) = cluster_needs(control, &local_shape);
-    let (driver_cores, driver_memory) = driver_needs(sizing);
-    let need_cores = cluster_cores + driver_cores;
-    let need_memory = cluster_memory + driver_memory;
-    let config = control.config();
-    let total_cores = config.schedulable_cores();
-    let total_memory = config.host_memory.0;
-    let (mut used_cores, mut used_memory) = used_capacity(control).await?;
-    let fits = |used_cores: u32, used_memory: u64| {
-        used_cores + need_cores <= total_cores && used_memory + need_memory <= total_memory
-    };
-    if !fits(used_cores, used_memory) {
-        // Idle clusters only hold capacity for a warm start that may never come: give it to a
-        // job that is waiting now, oldest idle first.
-        let mut idle: Vec<&ClusterRow> = clusters
-            .iter()
-            .filter(|c| c.state == ClusterState::Idle)
-            .collect();
-        idle.sort_by(|a, b| a.idle_since.cmp(&b.idle_since));
-        let freeable_cores: u32 = idle.iter().map(|c| c.reserved_cores as u32).sum();
-        let freeable_memory: u64 = idle.iter().map(|c| c.reserved_memory_mb as u64).sum();
-        if fits(
-            used_cores.saturating_sub(freeable_cores),
-            used_memory.saturating_sub(freeable_memory),
-        ) {
-            for cluster in idle {
-                if fits(used_cores, used_memory) {
-                    break;
-                }
-                teardown(control, cluster.id, "freed for a waiting job").await;
-                used_cores -= cluster.reserved_cores as u32;
-                used_memory -= cluster.reserved_memory_mb as u64;
-            }
-        }
-    }
-    if !fits(used_cores, used_memory) {
-        return Ok(Placement::Wait(format!(
-            "waiting for capacity: needs {need_cores} cores and {}; {} cores and {} free of {total_cores} cores and {}",
-            MemoryMb(need_memory),
-            total_cores.saturating_sub(used_cores),
-            MemoryMb(total_memory.saturating_sub(used_memory)),
-            MemoryMb(total_memory),
-        )));
-    }
-    let cluster = store
-        .insert_cluster(&NewCluster {
-            owner_id,
-            runtime: runtime.to_string(),
-            shape_key: key,
-            shape_json: serde_json::to_string(&shape).map_err(anyhow::Error::from)?,
-            reserved_cores: i64::from(cluster_cores),
-            reserved_memory_mb: cluster_memory as i64,
-        })
-        .await?;
-    let executor_memory = shape.executor_memory.0 as i64;
-    let cores = i64::from(shape.executor_cores);
-    if local_executors > 0 {
-        let n = i64::from(local_executors);
-        store
-            .add_cluster_worker(cluster.id, None, n, n * cores, n * executor_memory)
-            .await?;
-    }
-    for (agent, n) in plan.map(|p| p.remote).unwrap_or_default() {
-        let n = i64::from(n);
-        store
-            .add_cluster_worker(cluster.id, Some(&agent), n, n * cores, n * executor_memory)
-            .await?;
-    }
-    Ok(Placement::New(cluster))
-}
-
-enum AgentPlan {
-    NoAgents,
-    Plan(WorkerPlan),
-    Wait(String),
-}
-
-/// Executors per host: on this host, and on agents by name.
-struct WorkerPlan {
-    local: u32,
-    remote: Vec<(String, u32)>,
-}
-
-/// Spreads a cluster's executors over connected agents (and this host, unless configured
-/// otherwise), each to the host with the most free cores that fits it.
-async fn plan_on_agents(control: &Control, shape: &Shape) -> Result<AgentPlan> {
-    let store = control.store();
-    let agents: Vec<_> = store
-        .agents()
-        .await?
-        .into_iter()
-        .filter(|a| a.state == AgentState::Connected)
-        .collect();
-    if agents.is_empty() {
-        return Ok(AgentPlan::NoAgents);
-    }
-    let config = control.config();
-    let oversubscribe = |cores: i64| (cores as f64 * config.cpu_oversubscription).floor() as i64;
-    let workers = store.live_agent_workers().await?;
-    // (name, free cores, free memory); `None` is this host.
-    let mut hosts: Vec<(Option<String>, i64, i64)> = agents
-        .iter()
-        .map(|a| {
-            let (cores, memory) = workers
-                .iter()
-                .filter(|w| w.agent.as_deref() == Some(a.name.as_str()))
-                .fold((0, 0), |(c, m), w| (c + w.cores, m + w.memory_mb));
-            (
-                Some(a.name.clone()),
-                oversubscribe(a.cores) - cores,
-                a.memory_mb - memory,
-            )
-        })
-        .collect();
-    if config.workers_on_server {
-        let (used_cores, used_memory) = used_capacity(control).await?;
-        let daemons = 2 * config.daemon_memory.0;
-        hosts.insert(
-            0,
-            (
-                None,
-                i64::from(config.schedulable_cores()) - i64::from(used_cores),
-                config.host_memory.0 as i64 - used_memory as i64 - daemons as i64,
-            ),
-        );
-    }
-    let (cores, memory) = (
-        i64::from(shape.executor_cores),
-        shape.executor_memory.0 as i64,
-    );
-    let mut local = 0;
-    let mut remote: Vec<(String, u32)> = Vec::new();
-    for _ in 0..shape.executors {
-        let Some(host) = hosts
-            .iter_mut()
-            .filter(|(_, c, m)| *c >= cores && *m >= memory)
-            .max_by_key(|(_, c, _)| *c)
-        else {
-            let free: Vec<String> = hosts
-                .iter()
-                .map(|(name, c, m)| {
-                    format!(
-                        "{} {c} cores and {}",
-                        name.as_deref().unwrap_or("this host"),
-                        MemoryMb((*m).max(0) as u64)
-                    )
-                })
-                .collect();
-            return Ok(AgentPlan::Wait(format!(
-                "waiting for capacity: {} executors of {cores} cores and {} do not fit on the hosts (free: {})",
-                shape.executors,
-                shape.executor_memory,
-                free.join(", ")
-            )));
-        };
-        host.1 -= cores;
-        host.2 -= memory;
-        match &host.0 {
-            None => local += 1,
-            Some(name) => match remote.iter_mut().find(|(n, _)| n == name) {
-                Some((_, count)) => *count += 1,
-                None => remote.push((name.clone(), 1)),
-            },
-        }
-    }
-    Ok(AgentPlan::Plan(WorkerPlan { local, remote }))
-}
+use crate::{Control, LogError, Result, invalid, spark};
 
 /// Ports a cluster listens on.
 struct Ports {
@@ -786,7 +287,10 @@ pub(crate) async fn on_daemon_exit(
             } else {
                 ProcessOutcome::Exited
             };
-            let _ = store.set_process_ended(p.id, outcome, exit.code()).await;
+            store
+                .set_process_ended(p.id, outcome, exit.code())
+                .await
+                .log_error("record how a process ended");
         }
     }
     if !expected && !*control.inner().shutdown.borrow() {
@@ -818,7 +322,7 @@ pub(crate) async fn teardown(control: &Control, cluster_id: i64, reason: &str) {
         .set_cluster_state(cluster_id, ClusterState::TearingDown, None)
         .await
     {
-        tracing::error!(cluster = cluster_id, error = %e, "record teardown");
+        tracing::error!(cluster = cluster_id, error = %crate::error_chain(&e), "record teardown");
     }
     let processes = store
         .processes_of(OwnerKind::Cluster, cluster_id)
@@ -836,13 +340,16 @@ pub(crate) async fn teardown(control: &Control, cluster_id: i64, reason: &str) {
             Stopped::Killed => ProcessOutcome::Killed,
             Stopped::Terminated | Stopped::AlreadyGone => ProcessOutcome::Stopped,
         };
-        let _ = store.set_process_ended(process.id, outcome, None).await;
+        store
+            .set_process_ended(process.id, outcome, None)
+            .await
+            .log_error("record how a process ended");
     }
     if let Err(e) = store
         .set_cluster_state(cluster_id, ClusterState::Gone, Some(reason))
         .await
     {
-        tracing::error!(cluster = cluster_id, error = %e, "record teardown");
+        tracing::error!(cluster = cluster_id, error = %crate::error_chain(&e), "record teardown");
     }
     tracing::info!(cluster = cluster_id, reason, "cluster torn down");
     control.inner().wake.notify_one();
@@ -881,63 +388,13 @@ pub(crate) async fn release(control: &Control, cluster_id: i64) {
                 .await
                 .unwrap_or(0);
         if busy == 0 {
-            let _ = store
+            store
                 .set_cluster_state(cluster_id, ClusterState::Idle, None)
-                .await;
+                .await
+                .log_error("record the cluster's state");
         }
     }
     inner.wake.notify_one();
-}
-
-/// Tears down clusters idle for longer than the teardown window.
-pub(crate) async fn teardown_loop(control: Control) {
-    let mut shutdown = control.inner().shutdown.subscribe();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown.changed() => return,
-        }
-        let window = control.config().teardown_after;
-        let Ok(clusters) = control.store().live_clusters().await else {
-            continue;
-        };
-        for cluster in clusters
-            .into_iter()
-            .filter(|c| c.state == ClusterState::Idle)
-        {
-            let Some(since) = cluster
-                .idle_since
-                .as_deref()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            else {
-                continue;
-            };
-            let idle_for = chrono::Utc::now().signed_duration_since(since);
-            if idle_for.to_std().unwrap_or_default() >= window {
-                let _guard = control.inner().placement.lock().await;
-                // Re-check under the lock: a job may have claimed it meanwhile.
-                if let Ok(Some(now)) = control.store().cluster(cluster.id).await
-                    && now.state == ClusterState::Idle
-                {
-                    teardown(
-                        &control,
-                        cluster.id,
-                        &format!("idle for {}", humanize(window)),
-                    )
-                    .await;
-                }
-            }
-        }
-    }
-}
-
-fn humanize(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs >= 60 && secs.is_multiple_of(60) {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    }
 }
 
 /// Makes sure a job's runtime is installed; errors name what is missing.

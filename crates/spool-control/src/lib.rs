@@ -13,8 +13,10 @@ pub mod config;
 pub mod datastore;
 mod environments;
 mod names;
+mod placement;
 mod recover;
 mod run;
+mod scheduler;
 mod sessions;
 mod spark;
 
@@ -192,8 +194,8 @@ impl Control {
 
     /// Starts the scheduler and the teardown loop.
     pub fn start_background(&self) {
-        tokio::spawn(cluster::schedule_loop(self.clone()));
-        tokio::spawn(cluster::teardown_loop(self.clone()));
+        tokio::spawn(scheduler::schedule_loop(self.clone()));
+        tokio::spawn(scheduler::teardown_loop(self.clone()));
         tokio::spawn(sessions::timeout_loop(self.clone()));
         tokio::spawn(sessions::prewarm_loop(self.clone()));
         tokio::spawn(environments::gc_loop(self.clone()));
@@ -217,11 +219,12 @@ impl Control {
             .map(|(id, tx)| (*id, tx.clone()))
             .collect();
         for (id, cancel) in &running {
-            let _ = self
+            self
                 .inner
                 .store
                 .set_job_error(*id, "the server was stopped while the job ran; start it with `--keep-running-on-stop` to let jobs survive a restart")
-                .await;
+                .await
+.log_error("record the job's error");
             cancel.send_replace(true);
         }
         // Wait for runners to stop their drivers.
@@ -311,7 +314,7 @@ impl Control {
     /// The catalog with install state and capacity, for the API.
     pub async fn catalog(&self) -> Result<api::CatalogView> {
         let spec = self.spec_catalog();
-        let (used_cores, used_memory) = cluster::used_capacity(self).await?;
+        let (used_cores, used_memory) = scheduler::used_capacity(self).await?;
         let config = &self.inner.config;
         Ok(api::CatalogView {
             runtimes: spool_runtime::RUNTIMES
@@ -511,7 +514,7 @@ impl Control {
                 .unwrap_or_else(|| catalog.default_runtime.clone()),
         };
         if pool.is_none() {
-            cluster::check_ever_fits(self, &sizing)?;
+            scheduler::check_ever_fits(self, &sizing)?;
         }
         let environment = match spec.environment.as_ref() {
             Some(env) => {
@@ -830,5 +833,39 @@ impl Control {
 
     pub async fn events(&self, limit: i64) -> Result<Vec<spool_store::EventRow>> {
         Ok(self.inner.store.events(limit).await?)
+    }
+}
+
+/// Renders an error with its causes: `state store query: database is locked`.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // A layer that repeats its source adds nothing.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Store writes made by background tasks (runners, loops, watchers) have nobody to return an
+/// error to: they are logged where they are dropped, once, with what was being recorded.
+pub(crate) trait LogError<T> {
+    fn log_error(self, what: &str) -> Option<T>;
+}
+
+impl<T, E: std::error::Error> LogError<T> for std::result::Result<T, E> {
+    fn log_error(self, what: &str) -> Option<T> {
+        match self {
+            Ok(value) => Some(value),
+            Err(e) => {
+                tracing::error!(error = %error_chain(&e), "{what}");
+                None
+            }
+        }
     }
 }

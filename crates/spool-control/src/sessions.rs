@@ -18,7 +18,7 @@ use spool_supervisor::Exit;
 use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
-use crate::{Control, ControlError, Result, cluster, invalid, spark};
+use crate::{Control, ControlError, LogError, Result, cluster, invalid, spark};
 
 /// Statement kinds Spool runs.
 pub const STATEMENT_KINDS: &[&str] = &["pyspark", "sql"];
@@ -191,7 +191,7 @@ impl Control {
             }
         }
         if compute.is_none() {
-            cluster::check_ever_fits(self, &sizing)?;
+            crate::scheduler::check_ever_fits(self, &sizing)?;
         }
         let environment = match &settings.conda_file {
             Some((file, text)) => Some(
@@ -457,10 +457,11 @@ pub(crate) fn spawn_runner(control: &Control, session_id: i64, cluster_id: i64, 
         if let Err(e) = start(&control, session_id, cluster_id, warm, &handle).await {
             let message = format!("{e:#}");
             tracing::warn!(session = session_id, error = %message, "session failed to start");
-            let _ = control
+            control
                 .store()
                 .set_session_state(session_id, SessionState::Error, Some(&message))
-                .await;
+                .await
+                .log_error("record the session's state");
             stop_processes(&control, session_id).await;
             forget(&control, session_id, cluster_id, !warm).await;
         }
@@ -495,7 +496,7 @@ async fn start(
         serde_json::from_str(&session.conf_json).unwrap_or_default();
     let runtime = cluster::ensure_runtime(control, &session.runtime, &spool_runtime::NoProgress)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     let cluster_row = store
         .cluster(cluster_id)
         .await?
@@ -705,9 +706,10 @@ pub(crate) async fn adopt(
     } else {
         SessionState::Busy
     };
-    let _ = store
+    store
         .set_session_state(session.id, state, Some("adopted after a server restart"))
-        .await;
+        .await
+        .log_error("record the session's state");
     let session_id = session.id;
     {
         let control = control.clone();
@@ -735,9 +737,10 @@ pub(crate) async fn adopt(
                     ),
                 ),
             };
-            let _ = store
+            store
                 .set_statement_state(statement.id, state, Some(&output.to_string()))
-                .await;
+                .await
+                .log_error("record the statement's state");
         }
         statement_loop(control, session_id, handle).await;
     });
@@ -766,9 +769,10 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
             .find(|s| s.state == StatementState::Waiting);
         let Some(statement) = next else {
             if session.state == SessionState::Busy {
-                let _ = store
+                store
                     .set_session_state(session_id, SessionState::Idle, None)
-                    .await;
+                    .await
+                    .log_error("record the session's state");
             }
             tokio::select! {
                 _ = handle.wake.notified() => {}
@@ -788,7 +792,10 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     match repl.progress(id).await {
                         Ok(p) => {
-                            let _ = store.set_statement_progress(id, p).await;
+                            store
+                                .set_statement_progress(id, p)
+                                .await
+                                .log_error("record the statement's progress");
                         }
                         Err(_) => return,
                     }
@@ -800,13 +807,15 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
         // is recorded, and a finished statement is never moved back to `running`.
         let mark_running = async {
             if session.state != SessionState::Busy {
-                let _ = store
+                store
                     .set_session_state(session_id, SessionState::Busy, None)
-                    .await;
+                    .await
+                    .log_error("record the session's state");
             }
-            let _ = store
+            store
                 .set_statement_state(statement.id, StatementState::Running, None)
-                .await;
+                .await
+                .log_error("record the statement's state");
         };
         let (result, ()) = tokio::join!(
             repl.execute(statement.id, &statement.kind, &statement.code),
@@ -818,10 +827,14 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
             Err(e) => error_output("Error", &format!("Interpreter died:\n{e}")),
         };
         // The result first, so a polling client sees it as early as possible; then activity.
-        let _ = store
+        store
             .finish_statement(statement.id, &output.to_string())
-            .await;
-        let _ = store.touch_session(session_id).await;
+            .await
+            .log_error("record the statement's result");
+        store
+            .touch_session(session_id)
+            .await
+            .log_error("record the session's activity");
         if handle.repl.read().await.is_none() {
             return;
         }
@@ -833,9 +846,10 @@ async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
     let store = control.store();
     if let Ok(processes) = store.processes_of(OwnerKind::Session, session_id).await {
         for p in processes.iter().filter(|p| p.state != ProcessState::Ended) {
-            let _ = store
+            store
                 .set_process_ended(p.id, ProcessOutcome::Exited, exit.code())
-                .await;
+                .await
+                .log_error("record how a process ended");
         }
     }
     let Ok(Some(session)) = store.session(session_id).await else {
@@ -855,17 +869,19 @@ async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
         .unwrap_or_default()
     {
         let output = error_output("Error", &format!("Interpreter died:\n{reason}"));
-        let _ = store
+        store
             .set_statement_state(
                 statement.id,
                 StatementState::Available,
                 Some(&output.to_string()),
             )
-            .await;
+            .await
+            .log_error("record the statement's state");
     }
-    let _ = store
+    store
         .set_session_state(session_id, SessionState::Dead, Some(&reason))
-        .await;
+        .await
+        .log_error("record the session's state");
     if let Some(handle) = control.session_handle(session_id) {
         *handle.repl.write().await = None;
     }
@@ -886,9 +902,10 @@ async fn stop_processes(control: &Control, session_id: i64) {
         if let Some(pid) = process.pid {
             spool_supervisor::stop_group(pid as u32, control.config().stop_grace).await;
         }
-        let _ = store
+        store
             .set_process_ended(process.id, ProcessOutcome::Stopped, None)
-            .await;
+            .await
+            .log_error("record how a process ended");
     }
 }
 
@@ -900,9 +917,10 @@ pub(crate) async fn stop_session(
     reason: &str,
 ) {
     let store = control.store();
-    let _ = store
+    store
         .set_session_state(session_id, SessionState::ShuttingDown, Some(reason))
-        .await;
+        .await
+        .log_error("record the session's state");
     if let Some(handle) = control.session_handle(session_id)
         && let Some(repl) = handle.repl.write().await.take()
     {
@@ -915,13 +933,15 @@ pub(crate) async fn stop_session(
         .await
         .unwrap_or_default()
     {
-        let _ = store
+        store
             .set_statement_state(statement.id, StatementState::Cancelled, None)
-            .await;
+            .await
+            .log_error("record the statement's state");
     }
-    let _ = store
+    store
         .set_session_state(session_id, final_state, Some(reason))
-        .await;
+        .await
+        .log_error("record the session's state");
     let cluster_id = store
         .session(session_id)
         .await
@@ -950,7 +970,11 @@ pub(crate) async fn timeout_loop(control: Control) {
         };
         for session in sessions.into_iter().filter(|s| !s.prewarmed) {
             if session.state == SessionState::Busy {
-                let _ = control.store().touch_session(session.id).await;
+                control
+                    .store()
+                    .touch_session(session.id)
+                    .await
+                    .log_error("record the session's activity");
                 continue;
             }
             let Some(last) = chrono::DateTime::parse_from_rfc3339(&session.last_activity_at).ok()
@@ -1052,7 +1076,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
             dynamic_allocation: None,
         };
         // Only when it fits now: a pre-warmed driver must never queue ahead of real work.
-        let Ok((used_cores, used_memory)) = cluster::used_capacity(&control).await else {
+        let Ok((used_cores, used_memory)) = crate::scheduler::used_capacity(&control).await else {
             continue;
         };
         let config = control.config();
@@ -1080,7 +1104,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
                 tracing::info!(session = session.id, runtime, "pre-warming a driver");
                 control.inner().wake.notify_one();
             }
-            Err(e) => tracing::warn!(error = %e, "pre-warm a driver"),
+            Err(e) => tracing::warn!(error = %crate::error_chain(&e), "pre-warm a driver"),
         }
     }
 }
