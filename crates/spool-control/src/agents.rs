@@ -254,7 +254,7 @@ pub(crate) async fn lost_agent_loop(control: Control) {
             if silent > timeout
                 && let Err(e) = control.lose_agent(agent, silent).await
             {
-                tracing::error!(agent = %agent.name, error = %e, "handling a lost agent");
+                tracing::error!(agent = %agent.name, error = format!("{e:#}"), "handling a lost agent");
             }
         }
     }

@@ -216,7 +216,7 @@ pub(crate) async fn gc_loop(control: Control) {
             _ = shutdown.changed() => return,
         }
         if let Err(e) = control.prune_environments_now(false).await {
-            tracing::warn!(error = %e, "pruning the environment cache failed");
+            tracing::warn!(error = format!("{e:#}"), "prune the environment cache");
         }
         wait = std::time::Duration::from_secs(3600);
     }

@@ -13,7 +13,7 @@ use spool_supervisor::{Exit, ProcessSpec};
 use tokio::sync::watch;
 
 use crate::environments::{self, EnvRequest};
-use crate::{Control, Launch, cluster, datastore, spark};
+use crate::{Control, Launch, LogError, cluster, datastore, spark};
 
 /// Time a canceled driver gets to stop its SparkContext (which frees the executors) before it
 /// is killed.
@@ -35,7 +35,10 @@ impl spool_runtime::Progress for StoreProgress {
         let store = self.store.clone();
         let job_id = self.job_id;
         tokio::spawn(async move {
-            let _ = store.set_job_reason(job_id, Some(&reason)).await;
+            store
+                .set_job_reason(job_id, Some(&reason))
+                .await
+                .log_error("record the job's status reason");
         });
     }
 }
@@ -54,18 +57,25 @@ pub(crate) async fn run_job(
     if let Err(e) = result {
         let canceled = *cancel.borrow();
         if canceled {
-            let _ = store
+            store
                 .set_job_status(
                     job_id,
                     JobStatus::Canceled,
                     Some("canceled before the driver started"),
                 )
-                .await;
+                .await
+                .log_error("record the job's status");
         } else {
             let message = format!("{e:#}");
             tracing::warn!(job_id, error = %message, "job failed before its driver ran");
-            let _ = store.set_job_error(job_id, &message).await;
-            let _ = store.set_job_status(job_id, JobStatus::Failed, None).await;
+            store
+                .set_job_error(job_id, &message)
+                .await
+                .log_error("record the job's error");
+            store
+                .set_job_status(job_id, JobStatus::Failed, None)
+                .await
+                .log_error("record the job's status");
             cluster_broken = !warm;
         }
     }
@@ -114,13 +124,13 @@ async fn drive(
     };
     let runtime = cluster::ensure_runtime(control, &job.runtime, &progress)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     check_canceled(cancel)?;
 
     // Each job gets its own working copy of the submitted code.
     let snapshot = control
         .snapshot_dir(&spec.code)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     let _ = std::fs::remove_dir_all(&launch.work_dir);
     datastore::copy_tree(&snapshot, &launch.work_dir)?;
 
@@ -340,9 +350,15 @@ async fn note_app_id(store: &Store, job_id: i64, driver_logs: &Path, canceled: b
     let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
     match spool_spark::find_app_id(&stderr) {
         Some(app_id) => {
-            let _ = store.set_job_app_id(job_id, &app_id).await;
+            store
+                .set_job_app_id(job_id, &app_id)
+                .await
+                .log_error("record the job's application id");
             if !canceled {
-                let _ = store.set_job_status(job_id, JobStatus::Running, None).await;
+                store
+                    .set_job_status(job_id, JobStatus::Running, None)
+                    .await
+                    .log_error("record the job's status");
             }
             true
         }
@@ -367,12 +383,16 @@ pub(crate) async fn conclude(
             } else {
                 ProcessOutcome::Exited
             };
-            let _ = store.set_process_ended(p.id, outcome, exit.code()).await;
+            store
+                .set_process_ended(p.id, outcome, exit.code())
+                .await
+                .log_error("record how a process ended");
         }
     }
-    let _ = store
+    store
         .set_job_status(job.id, JobStatus::Finalizing, None)
-        .await;
+        .await
+        .log_error("record the job's status");
     if let Ok(Some(job_now)) = store.job(job.id).await
         && let Some(app_id) = &job_now.spark_app_id
     {
@@ -397,19 +417,22 @@ pub(crate) async fn conclude(
     if canceled && server_stopping {
         // Stopped with the server, not by its user: a failure, whose reason the shutdown
         // recorded as the job's error.
-        let _ = store
+        store
             .set_job_status(job.id, JobStatus::Failed, Some("the server stopped"))
-            .await;
+            .await
+            .log_error("record the job's status");
         tracing::info!(job = %job.name, "job stopped with the server");
     } else if canceled {
-        let _ = store
+        store
             .set_job_status(job.id, JobStatus::Canceled, Some("canceled by the user"))
-            .await;
+            .await
+            .log_error("record the job's status");
         tracing::info!(job = %job.name, "job canceled");
     } else if exit.success() {
-        let _ = store
+        store
             .set_job_status(job.id, JobStatus::Completed, None)
-            .await;
+            .await
+            .log_error("record the job's status");
         tracing::info!(job = %job.name, "job completed");
     } else {
         // PySpark's runner merges the Python process's stderr into the driver's stdout, so the
@@ -429,8 +452,14 @@ pub(crate) async fn conclude(
                     .to_string()
             }
         };
-        let _ = store.set_job_error(job.id, &error).await;
-        let _ = store.set_job_status(job.id, JobStatus::Failed, None).await;
+        store
+            .set_job_error(job.id, &error)
+            .await
+            .log_error("record the job's error");
+        store
+            .set_job_status(job.id, JobStatus::Failed, None)
+            .await
+            .log_error("record the job's status");
         tracing::info!(job = %job.name, %error, "job failed");
     }
 }
