@@ -5,10 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 
+pub mod deadline;
 pub mod netns;
 mod pool;
 use nix::unistd::Pid;
@@ -58,6 +60,10 @@ pub struct TestServer {
     /// The network namespace the server (and the CLI) run in, and the address it listens on.
     netns: Option<String>,
     host: String,
+    /// Substrings of the ERROR lines the test expects; any other ERROR fails the test.
+    allowed_errors: Mutex<Vec<String>>,
+    /// Set by `finish`, so that dropping a finished server checks nothing twice.
+    finished: bool,
 }
 
 impl TestServer {
@@ -81,6 +87,8 @@ impl TestServer {
             token: String::new(),
             netns: None,
             host: "127.0.0.1".into(),
+            allowed_errors: Mutex::default(),
+            finished: false,
         };
         server.spawn();
         server
@@ -112,6 +120,8 @@ impl TestServer {
             token: String::new(),
             netns: Some(netns.to_string()),
             host: host.to_string(),
+            allowed_errors: Mutex::default(),
+            finished: false,
         };
         server.spawn();
         server
@@ -159,7 +169,8 @@ impl TestServer {
             .expect("spawn spool serve");
         self.child = Some(child);
         let token_path = self.dir.path().join("admin.token");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let until = Instant::now() + deadline::SERVER_UP;
+        let mut progress = Progress::new("spool serve to answer", deadline::SERVER_UP);
         loop {
             if let Ok(token) = std::fs::read_to_string(&token_path) {
                 self.token = token.trim().to_string();
@@ -175,9 +186,24 @@ impl TestServer {
                     return;
                 }
             }
-            if Instant::now() > deadline {
-                panic!("spool serve did not come up; log:\n{}", self.log());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "spool serve exited ({status}) before answering; log:\n{}",
+                    self.log()
+                );
             }
+            if Instant::now() > until {
+                panic!(
+                    "spool serve did not answer within {:?}; log:\n{}",
+                    deadline::SERVER_UP,
+                    self.log()
+                );
+            }
+            progress.tick();
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -190,8 +216,68 @@ impl TestServer {
         self.dir.path()
     }
 
+    /// The server's whole log (every start of it, for a restarted server).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// What to show when a wait times out: the server log's tail, and the tails of the logs of
+    /// every driver and Spark daemon the server started.
+    pub fn log_tails(&self) -> String {
+        self.logs().tails()
+    }
+
+    /// The server's logs, readable without borrowing the server (e.g. across `kill9`).
+    pub fn logs(&self) -> ServerLogs {
+        ServerLogs {
+            data_dir: self.dir.path().to_path_buf(),
+        }
+    }
+
+    /// Polls `check` until it returns `Some`; on timeout, panics with `what` and the log tails.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl FnMut() -> Option<T>,
+    ) -> T {
+        wait_for_or(what, timeout, check, || self.log_tails())
+    }
+
+    /// Declares an ERROR the test expects the server to log: an ERROR entry containing
+    /// `substring` does not fail the test. Say why next to the call.
+    pub fn allow_error(&self, substring: &str) {
+        self.allowed_errors
+            .lock()
+            .expect("no test panics while holding the lock")
+            .push(substring.to_string());
+    }
+
+    /// ERROR entries of the server log that no `allow_error` covers.
+    pub fn unexpected_errors(&self) -> Vec<String> {
+        let allowed = self
+            .allowed_errors
+            .lock()
+            .expect("no test panics while holding the lock")
+            .clone();
+        error_entries(&self.log())
+            .into_iter()
+            .filter(|entry| !allowed.iter().any(|a| entry.contains(a.as_str())))
+            .collect()
+    }
+
+    /// Fails the test if the server logged an ERROR it did not expect.
+    fn assert_no_unexpected_errors(&self) {
+        let errors = self.unexpected_errors();
+        assert!(
+            errors.is_empty(),
+            "the server logged {} unexpected ERROR entr{} (declare expected ones with \
+             `allow_error`):\n{}\n\nserver log (tail):\n{}",
+            errors.len(),
+            if errors.len() == 1 { "y" } else { "ies" },
+            errors.join("\n"),
+            tail(&self.log(), 60)
+        );
     }
 
     /// A typed API client for the admin.
@@ -228,14 +314,18 @@ impl TestServer {
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
         let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let until = Instant::now() + deadline::STOP;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return status.code();
             }
-            if Instant::now() > deadline {
+            if Instant::now() > until {
                 let _ = child.kill();
-                panic!("spool serve did not stop within 60 s; log:\n{}", self.log());
+                panic!(
+                    "spool serve did not stop within {:?}; log:\n{}",
+                    deadline::STOP,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -284,15 +374,18 @@ impl TestServer {
         }
     }
 
-    /// Stops the server and asserts that no process it started is left.
+    /// Stops the server and asserts that no process it started is left and that it logged no
+    /// unexpected ERROR.
     pub fn finish(mut self) {
+        self.finished = true;
         self.stop();
-        let left = wait_for_no_leftovers(self.dir.path(), Duration::from_secs(20));
+        let left = wait_for_no_leftovers(self.dir.path(), deadline::STOP);
         assert!(
             left.is_empty(),
             "processes left running after the server stopped: {left:?}\nserver log:\n{}",
             self.log()
         );
+        self.assert_no_unexpected_errors();
     }
 }
 
@@ -303,7 +396,105 @@ impl Drop for TestServer {
         for pid in leftover_processes(self.dir.path()) {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
+        // A test that ended without `finish` is still held to the log check; one that is
+        // already failing is not (a second panic would abort and hide the first).
+        if !self.finished && !std::thread::panicking() {
+            self.assert_no_unexpected_errors();
+        }
     }
+}
+
+/// The logs of a test server's data dir.
+#[derive(Debug, Clone)]
+pub struct ServerLogs {
+    data_dir: PathBuf,
+}
+
+impl ServerLogs {
+    /// The server log's tail, and the tails of the logs of the drivers and Spark daemons the
+    /// server started, most recently written first.
+    pub fn tails(&self) -> String {
+        let log = std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();
+        let mut out = format!("server log (tail):\n{}", tail(&log, 60));
+        for path in process_logs(&self.data_dir) {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.trim().is_empty() {
+                continue;
+            }
+            let name = path.strip_prefix(&self.data_dir).unwrap_or(&path);
+            out.push_str(&format!(
+                "\n{} (tail):\n{}",
+                name.display(),
+                tail(&text, 20)
+            ));
+        }
+        out
+    }
+}
+
+/// Log entries at ERROR level: a line whose level field (after the timestamp) is `ERROR`,
+/// with the lines that continue it (multi-line fields such as a log tail).
+pub fn error_entries(log: &str) -> Vec<String> {
+    let level = |line: &str| line.split_whitespace().nth(1).map(str::to_string);
+    let starts_entry = |line: &str| {
+        line.split_whitespace()
+            .next()
+            .is_some_and(|first| first.len() >= 20 && first.as_bytes()[4] == b'-')
+    };
+    let mut entries = Vec::new();
+    let mut current: Option<String> = None;
+    for line in log.lines() {
+        if starts_entry(line) {
+            entries.extend(current.take());
+            if level(line).as_deref() == Some("ERROR") {
+                current = Some(line.to_string());
+            }
+        } else if let Some(entry) = current.as_mut() {
+            entry.push('\n');
+            entry.push_str(line);
+        }
+    }
+    entries.extend(current);
+    entries
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Log files of the processes a server started under its data dir: drivers of jobs and
+/// sessions, Spark masters and workers, newest first.
+fn process_logs(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![data_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                // Executors' work dirs hold copies of the job's files; their logs are not
+                // what a timed-out wait needs first.
+                Ok(t) if t.is_dir() && !path.ends_with("work") && !path.ends_with("datastores") => {
+                    stack.push(path);
+                }
+                Ok(t) if t.is_file() => {
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if name == "stderr" || name == "stdout" {
+                        files.push(path);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    files.sort_by_key(|p| std::cmp::Reverse(modified(p)));
+    files.truncate(8);
+    files
 }
 
 /// Processes whose working dir or command line is inside `dir`: everything Spool starts for a
@@ -349,17 +540,83 @@ pub fn wait_for_no_leftovers(dir: &Path, timeout: Duration) -> Vec<u32> {
     }
 }
 
-/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`. A wait that
+/// takes long says so on stderr (shown with the test's output) with the time it has taken.
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    wait_for_or(what, timeout, check, String::new)
+}
+
+/// As `wait_for`, with `diagnostics()` (e.g. log tails) in the panic message on timeout.
+pub fn wait_for_or<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+    diagnostics: impl FnOnce() -> String,
+) -> T {
     let deadline = Instant::now() + timeout;
+    let mut progress = Progress::new(what, timeout);
     loop {
         if let Some(value) = check() {
+            progress.done();
             return value;
         }
         if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                diagnostics()
+            );
         }
+        progress.tick();
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reports a wait that passes some seconds on stderr: what it waits for and for how long, so a
+/// slow run says where its time went.
+pub struct Progress {
+    what: String,
+    timeout: Duration,
+    started: Instant,
+    next_report: Duration,
+}
+
+impl Progress {
+    /// Waits shorter than this are normal and stay quiet.
+    const FIRST_REPORT: Duration = Duration::from_secs(10);
+
+    pub fn new(what: &str, timeout: Duration) -> Progress {
+        Progress {
+            what: what.to_string(),
+            timeout,
+            started: Instant::now(),
+            next_report: Self::FIRST_REPORT,
+        }
+    }
+
+    /// Call on every poll; prints at 10 s, 20 s, 40 s, ... of waiting.
+    pub fn tick(&mut self) {
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.next_report {
+            eprintln!(
+                "[spool-test] still waiting for {} after {:.0} s (deadline {} s)",
+                self.what,
+                elapsed.as_secs_f64(),
+                self.timeout.as_secs()
+            );
+            self.next_report *= 2;
+        }
+    }
+
+    /// Call when the wait succeeded; reports its duration if it was slow enough to be reported.
+    pub fn done(&self) {
+        let elapsed = self.started.elapsed();
+        if elapsed >= Self::FIRST_REPORT {
+            eprintln!(
+                "[spool-test] {} after {:.1} s",
+                self.what,
+                elapsed.as_secs_f64()
+            );
+        }
     }
 }
 
@@ -408,17 +665,20 @@ pub fn wait_for_status(
     timeout: Duration,
 ) -> serde_json::Value {
     let deadline = Instant::now() + timeout;
+    let mut progress = Progress::new(&format!("job {name} to reach {statuses:?}"), timeout);
     loop {
         let last = job_json(server, name);
         if statuses.iter().any(|s| last["status"] == *s) {
+            progress.done();
             return last;
         }
         if Instant::now() > deadline {
             panic!(
-                "job {name} did not reach {statuses:?} within {timeout:?}; last: {last:#}\nserver log:\n{}",
-                server.log()
+                "job {name} did not reach {statuses:?} within {timeout:?}; last: {last:#}\n{}",
+                server.log_tails()
             );
         }
+        progress.tick();
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -439,4 +699,62 @@ pub fn http_get_local(port: u16, path: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200")
         .then(|| body.to_string())
         .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+}
+
+/// A JSON document from a Spark UI on this host (`ui_url` as `http://127.0.0.1:<port>`), e.g.
+/// the master's `/json/` or a driver's `/api/v1/applications`.
+pub fn spark_ui_json(ui_url: &str, path: &str) -> Option<serde_json::Value> {
+    let port: u16 = ui_url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()?
+        .parse()
+        .ok()?;
+    serde_json::from_str(&http_get_local(port, path)?).ok()
+}
+
+/// The executors (the driver not counted) registered with the application of a driver's UI,
+/// and the tasks they run now.
+pub fn driver_executors(spark_ui_url: &str) -> Option<(usize, i64)> {
+    let apps = spark_ui_json(spark_ui_url, "/api/v1/applications")?;
+    let app = apps.as_array()?.first()?["id"].as_str()?.to_string();
+    let executors = spark_ui_json(
+        spark_ui_url,
+        &format!("/api/v1/applications/{app}/executors"),
+    )?;
+    let executors: Vec<&serde_json::Value> = executors
+        .as_array()?
+        .iter()
+        .filter(|e| e["id"] != "driver")
+        .collect();
+    let active_tasks = executors
+        .iter()
+        .map(|e| e["activeTasks"].as_i64().unwrap_or(0))
+        .sum();
+    Some((executors.len(), active_tasks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_entries;
+
+    #[test]
+    fn error_entries_are_error_lines_with_their_continuations() {
+        let log = "\
+2026-05-09T07:29:33.186Z  INFO spool is serving url=http://127.0.0.1:1
+2026-05-09T07:29:34.000Z ERROR request failed error=start spark master: its log ends with:
+line one of the tail
+line two of the tail
+2026-05-09T07:29:35.000Z  WARN the word ERROR in a warning is not an error
+2026-05-09T07:29:36.000Z ERROR livy request failed error=boom
+";
+        assert_eq!(
+            error_entries(log),
+            [
+                "2026-05-09T07:29:34.000Z ERROR request failed error=start spark master: its log ends with:\nline one of the tail\nline two of the tail",
+                "2026-05-09T07:29:36.000Z ERROR livy request failed error=boom",
+            ]
+        );
+        assert!(error_entries("").is_empty());
+    }
 }

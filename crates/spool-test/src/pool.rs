@@ -3,7 +3,6 @@
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -90,7 +89,7 @@ impl StandalonePool {
         };
         wait_for(
             "the pool's worker to register",
-            Duration::from_secs(90),
+            crate::deadline::COLD_START,
             || {
                 pool.status()
                     .filter(|s| s["aliveworkers"].as_i64().unwrap_or(0) >= 1)
