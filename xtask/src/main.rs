@@ -149,14 +149,15 @@ fn ci() -> anyhow::Result<()> {
             "--no-fail-fast",
         ]);
     } else {
-        // Without nextest, run one test binary's tests at a time: each may start Spark JVMs.
+        // Without nextest, binaries run one after another; run each binary's tests one at a
+        // time too, as most start Spark JVMs (see `.config/nextest.toml` for why).
         cmd.args([
             "test",
             "--workspace",
             "--locked",
             "--",
             "--test-threads",
-            "2",
+            "1",
         ]);
     }
     step("tests", cmd)
