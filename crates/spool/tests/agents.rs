@@ -6,11 +6,10 @@
 
 use std::path::Path;
 use std::process::Child;
-use std::time::Duration;
 
 use serde_json::Value;
 use spool_test::netns::Net;
-use spool_test::{TestServer, stderr, stdout, wait_for};
+use spool_test::{TestServer, deadline, stderr, stdout, tail, wait_for_or};
 
 /// Starts an agent; host `a` gets an empty runtime cache of its own, so its runtime must come
 /// from the server.
@@ -50,28 +49,55 @@ fn master_status(net: &Net, server: &TestServer) -> Option<Value> {
     serde_json::from_str(&text).ok()
 }
 
-/// Waits until the master reports executors running on exactly `hosts`; on timeout, shows the
-/// agents' logs.
+/// What a timed-out wait shows: the agents' logs and the server's log tails.
+fn diagnostics(server: &TestServer, dir: &Path) -> String {
+    let agent = |host: &str| {
+        tail(
+            &std::fs::read_to_string(dir.join(format!("agent-{host}.log"))).unwrap_or_default(),
+            40,
+        )
+    };
+    format!(
+        "agent a (tail):\n{}\nagent b (tail):\n{}\n{}",
+        agent("a"),
+        agent("b"),
+        server.log_tails()
+    )
+}
+
+/// Waits for what a job with an executor on each of `hosts` needs, one step at a time, each
+/// with the deadline of what it waits for: a worker on every host registered with the master
+/// (its JVM started, after the agent has the runtime), then executors running on all of them.
 fn wait_for_executors_on(net: &Net, server: &TestServer, hosts: &[String], dir: &Path) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let busy = master_status(net, server).map(|s| busy_hosts(&s));
-        if busy.as_deref() == Some(hosts) {
-            return;
-        }
-        if std::time::Instant::now() > deadline {
-            let log = |host: &str| {
-                std::fs::read_to_string(dir.join(format!("agent-{host}.log"))).unwrap_or_default()
-            };
-            panic!(
-                "no executors on {hosts:?} (busy: {busy:?})\nagent a:\n{}\nagent b:\n{}\nserver:\n{}",
-                log("a"),
-                log("b"),
-                server.log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_or(
+        &format!("workers on {hosts:?} registered with the master"),
+        deadline::COLD_START,
+        || {
+            let status = master_status(net, server)?;
+            hosts
+                .iter()
+                .all(|h| alive_hosts(&status).contains(h))
+                .then_some(())
+        },
+        || diagnostics(server, dir),
+    );
+    wait_for_or(
+        &format!("executors running on {hosts:?}"),
+        deadline::EXECUTOR,
+        || (busy_hosts(&master_status(net, server)?) == hosts).then_some(()),
+        || diagnostics(server, dir),
+    );
+}
+
+/// Worker hosts registered with the master and alive.
+fn alive_hosts(status: &Value) -> Vec<String> {
+    status["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["state"] == "ALIVE")
+        .filter_map(|w| w["host"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Worker hosts with an executor running now.
@@ -87,7 +113,10 @@ fn busy_hosts(status: &Value) -> Vec<String> {
     hosts
 }
 
-const JOB: &str = "name: NAME\ntype: spark\ncode: ./src\nentry:\n  file: spread.py\nargs: --seconds SECONDS\nconf:\n  spark.driver.cores: 1\n  spark.driver.memory: 1g\n  spark.executor.cores: 1\n  spark.executor.memory: 1g\n  spark.executor.instances: 2\nresources:\n  instance_type: standard_e4s_v3\n  runtime_version: \"3.4\"\n";
+/// A job with an executor on each worker host. Spark waits until both executors have
+/// registered before it schedules a task (`minRegisteredResourcesRatio`), so the tasks spread
+/// over both hosts however long an agent takes to get its runtime.
+const JOB: &str = "name: NAME\ntype: spark\ncode: ./src\nentry:\n  file: spread.py\nargs: --seconds SECONDS\nconf:\n  spark.driver.cores: 1\n  spark.driver.memory: 1g\n  spark.executor.cores: 1\n  spark.executor.memory: 1g\n  spark.executor.instances: 2\n  spark.scheduler.minRegisteredResourcesRatio: \"1.0\"\n  spark.scheduler.maxRegisteredResourcesWaitingTime: 600s\nresources:\n  instance_type: standard_e4s_v3\n  runtime_version: \"3.4\"\n";
 
 const SCRIPT: &str = r#"import argparse, os, time
 from pyspark.sql import SparkSession
@@ -148,17 +177,23 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
             dir.path(),
         ));
     }
-    wait_for("both agents to connect", Duration::from_secs(30), || {
-        let list: Value =
-            serde_json::from_slice(&server.cli(&["agents", "list", "-o", "json"]).stdout).ok()?;
-        (list
-            .as_array()?
-            .iter()
-            .filter(|a| a["state"] == "connected")
-            .count()
-            == 2)
-            .then_some(())
-    });
+    wait_for_or(
+        "both agents to connect",
+        deadline::STATE_CHANGE,
+        || {
+            let list: Value =
+                serde_json::from_slice(&server.cli(&["agents", "list", "-o", "json"]).stdout)
+                    .ok()?;
+            (list
+                .as_array()?
+                .iter()
+                .filter(|a| a["state"] == "connected")
+                .count()
+                == 2)
+                .then_some(())
+        },
+        || diagnostics(&server, dir.path()),
+    );
 
     // A job with two executors: one on each worker host, as the master reports while it runs.
     let job = write_job(dir.path(), "spread", 3.0);
@@ -166,6 +201,14 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
     let name = format!("spread-{}", std::process::id());
     let both = vec![net.addr("a"), net.addr("b")];
+    // Host `a` has no runtime: the first worker ordered there makes it fetch one.
+    let marker = dir.path().join("cache-a/runtimes/3.4/spool-runtime.json");
+    wait_for_or(
+        "the runtime to reach host a and be unpacked",
+        deadline::RUNTIME_TRANSFER,
+        || marker.exists().then_some(()),
+        || diagnostics(&server, dir.path()),
+    );
     wait_for_executors_on(&net, &server, &both, dir.path());
     let out = server.cli(&["job", "stream", "--name", &name]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
@@ -176,8 +219,6 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     );
 
     // Host `a` got its runtime from the server and runs its worker from that copy.
-    let marker = dir.path().join("cache-a/runtimes/3.4/spool-runtime.json");
-    assert!(marker.exists(), "no runtime on host a");
     let log = std::fs::read_to_string(dir.path().join("agent-a.log")).unwrap();
     assert!(log.contains("fetched runtime 3.4 from the server"), "{log}");
     let worker_uses_own_copy = net.pids("a").iter().any(|pid| {
@@ -200,6 +241,11 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
         "env-on-agents",
         "--executors",
         "2",
+        // As the job: the session is ready once both executors have registered.
+        "--conf",
+        "spark.scheduler.minRegisteredResourcesRatio=1.0",
+        "--conf",
+        "spark.scheduler.maxRegisteredResourcesWaitingTime=600s",
         "--conda-file",
         conda.to_str().unwrap(),
         "-o",
@@ -228,15 +274,20 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     let name = format!("long-{}", std::process::id());
     wait_for_executors_on(&net, &server, &both, dir.path());
     net.kill_host("b");
-    let failed = wait_for("the job to fail", Duration::from_secs(60), || {
-        let job: Value = serde_json::from_slice(
-            &server
-                .cli(&["job", "show", "--name", &name, "-o", "json"])
-                .stdout,
-        )
-        .ok()?;
-        (job["status"] != "Running" && job["status"] != "Starting").then_some(job)
-    });
+    let failed = wait_for_or(
+        "the job to fail",
+        deadline::STATE_CHANGE,
+        || {
+            let job: Value = serde_json::from_slice(
+                &server
+                    .cli(&["job", "show", "--name", &name, "-o", "json"])
+                    .stdout,
+            )
+            .ok()?;
+            (job["status"] != "Running" && job["status"] != "Starting").then_some(job)
+        },
+        || diagnostics(&server, dir.path()),
+    );
     assert_eq!(failed["status"], "Failed", "{failed}");
     let message = failed.to_string();
     assert!(
@@ -265,13 +316,19 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
             .and_then(|a| a["state"].as_str().map(str::to_string))
     };
     net.set_link("a", false).unwrap();
-    wait_for("agent a to be lost", Duration::from_secs(30), || {
-        (agent_state("a")? == "lost").then_some(())
-    });
+    wait_for_or(
+        "agent a to be lost",
+        deadline::STATE_CHANGE,
+        || (agent_state("a")? == "lost").then_some(()),
+        || diagnostics(&server, dir.path()),
+    );
     net.set_link("a", true).unwrap();
-    wait_for("agent a to reconnect", Duration::from_secs(30), || {
-        (agent_state("a")? == "connected").then_some(())
-    });
+    wait_for_or(
+        "agent a to reconnect",
+        deadline::STATE_CHANGE,
+        || (agent_state("a")? == "connected").then_some(()),
+        || diagnostics(&server, dir.path()),
+    );
 
     // Agent `a` stops its workers when told to stop; nothing is left on its host.
     let _ = nix::sys::signal::kill(
@@ -280,8 +337,11 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     );
     let _ = agents[0].wait();
     let _ = agents[1].wait();
-    wait_for("nothing left on host a", Duration::from_secs(30), || {
-        net.pids("a").is_empty().then_some(())
-    });
+    wait_for_or(
+        "nothing left on host a",
+        deadline::STOP,
+        || net.pids("a").is_empty().then_some(()),
+        || diagnostics(&server, dir.path()),
+    );
     server.finish();
 }

@@ -5,10 +5,9 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use spool_test::{TestServer, cache_dir, stderr, stdout, wait_for};
+use spool_test::{TestServer, cache_dir, deadline, stderr, stdout};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -334,11 +333,9 @@ fn a_build_past_its_install_timeout_is_stopped_and_leaves_nothing_in_the_cache()
         .trim()
         .parse()
         .unwrap();
-    wait_for(
-        "the stopped build to be gone",
-        Duration::from_secs(10),
-        || (!Path::new(&format!("/proc/{pid}")).exists()).then_some(()),
-    );
+    server.wait_for("the stopped build to be gone", deadline::STOP, || {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
     assert!(
         env_dirs().iter().all(|d| !d.starts_with(".build-")),
         "{:?}",
@@ -379,7 +376,8 @@ fn two_sessions_asking_for_the_same_new_environment_at_once_share_one_build() {
     }
     let mut builds = 0;
     for id in &ids {
-        let state = wait_for("the session to start", Duration::from_secs(180), || {
+        // Both build (or wait for) the environment while their clusters start.
+        let state = server.wait_for("the session to start", deadline::COLD_START, || {
             let (_, body) = http(&server, "GET", &format!("/sessions/{id}/state"), None);
             let state: Value = serde_json::from_str(&body).unwrap();
             let state = state["state"].as_str().unwrap().to_string();

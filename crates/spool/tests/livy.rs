@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use spool_test::{TestServer, client_python, stderr, stdout, wait_for};
+use spool_test::{Progress, ServerLogs, TestServer, client_python, deadline, stderr, stdout};
 
 #[test]
 fn pylivy_runs_code_reads_a_dataframe_and_runs_sql() {
@@ -60,6 +60,7 @@ fn sparkmagics_client_library_runs_statements_and_sql_to_pandas() {
 }
 
 struct Livy {
+    logs: ServerLogs,
     http: reqwest::Client,
     url: String,
     token: String,
@@ -68,6 +69,7 @@ struct Livy {
 impl Livy {
     fn new(server: &TestServer) -> Livy {
         Livy {
+            logs: server.logs(),
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             url: server.url(),
             token: server.token.clone(),
@@ -104,16 +106,60 @@ impl Livy {
     }
 
     async fn wait_state(&self, session: i64, states: &[&str], timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
+        let until = Instant::now() + timeout;
+        let mut progress = Progress::new(&format!("session {session} to be {states:?}"), timeout);
         loop {
             let view = self.get(&format!("/sessions/{session}")).await;
             if states.iter().any(|s| view["state"] == *s) {
+                progress.done();
                 return view;
             }
             assert!(
-                Instant::now() < deadline,
-                "session {session} never reached {states:?}: {view:#}"
+                Instant::now() < until,
+                "session {session} never reached {states:?} within {timeout:?}: {view:#}\n{}",
+                self.logs.tails()
             );
+            progress.tick();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the session's driver has `n` executors registered; returns the tasks they
+    /// run now. A statement that needs executors is timed from then on.
+    async fn wait_executors(&self, session: i64, n: usize, timeout: Duration) -> i64 {
+        self.wait_executors_where(session, timeout, |count, _| count >= n)
+            .await
+    }
+
+    async fn wait_executors_where(
+        &self,
+        session: i64,
+        timeout: Duration,
+        ready: impl Fn(usize, i64) -> bool,
+    ) -> i64 {
+        let until = Instant::now() + timeout;
+        let mut progress = Progress::new(&format!("executors of session {session}"), timeout);
+        loop {
+            let view = self.get(&format!("/sessions/{session}")).await;
+            let ui = view["appInfo"]["sparkUiUrl"].as_str().map(str::to_string);
+            let seen = match ui {
+                Some(ui) => tokio::task::spawn_blocking(move || spool_test::driver_executors(&ui))
+                    .await
+                    .unwrap(),
+                None => None,
+            };
+            if let Some((count, tasks)) = seen
+                && ready(count, tasks)
+            {
+                progress.done();
+                return tasks;
+            }
+            assert!(
+                Instant::now() < until,
+                "session {session}'s executors never got ready within {timeout:?} (executors, running tasks: {seen:?}): {view:#}\n{}",
+                self.logs.tails()
+            );
+            progress.tick();
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -125,18 +171,25 @@ impl Livy {
         states: &[&str],
         timeout: Duration,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
+        let until = Instant::now() + timeout;
+        let mut progress = Progress::new(
+            &format!("statement {seq} of session {session} to be {states:?}"),
+            timeout,
+        );
         loop {
             let view = self
                 .get(&format!("/sessions/{session}/statements/{seq}"))
                 .await;
             if states.iter().any(|s| view["state"] == *s) {
+                progress.done();
                 return view;
             }
             assert!(
-                Instant::now() < deadline,
-                "statement {seq} never reached {states:?}: {view:#}"
+                Instant::now() < until,
+                "statement {seq} never reached {states:?} within {timeout:?}: {view:#}\n{}",
+                self.logs.tails()
             );
+            progress.tick();
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -205,9 +258,7 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
             "session view lacks `{key}`: {view}"
         );
     }
-    let view = livy
-        .wait_state(id, &["idle"], Duration::from_secs(120))
-        .await;
+    let view = livy.wait_state(id, &["idle"], deadline::COLD_START).await;
     assert!(
         view["appId"].as_str().unwrap().starts_with("app-"),
         "{view}"
@@ -234,12 +285,13 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
         json!({"id": id, "state": "idle"})
     );
 
-    // A statement that would run for a minute is cancelled within seconds.
+    // A statement that would run for ten minutes is cancelled long before: within the
+    // deadline of a state change, once its tasks run on the executors.
     let (status, statement, location) = livy
         .call(
             reqwest::Method::POST,
             &format!("/sessions/{id}/statements"),
-            Some(json!({"code": "import time\nsc.parallelize(range(2), 2).foreach(lambda _: time.sleep(60))"})),
+            Some(json!({"code": "import time\nsc.parallelize(range(2), 2).foreach(lambda _: time.sleep(600))"})),
         )
         .await;
     assert_eq!(status, 201);
@@ -249,11 +301,11 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
         location.as_deref(),
         Some(format!("/sessions/{id}/statements/0").as_str())
     );
-    livy.wait_statement(id, 0, &["running"], Duration::from_secs(30))
+    livy.wait_statement(id, 0, &["running"], deadline::STATE_CHANGE)
         .await;
     assert_eq!(livy.get(&format!("/sessions/{id}")).await["state"], "busy");
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let started = Instant::now();
+    livy.wait_executors_where(id, deadline::EXECUTOR, |_, tasks| tasks >= 1)
+        .await;
     let (status, body, _) = livy
         .call(
             reqwest::Method::POST,
@@ -262,9 +314,8 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
         )
         .await;
     assert_eq!((status, body), (200, json!({"msg": "canceled"})));
-    livy.wait_statement(id, 0, &["cancelled"], Duration::from_secs(15))
+    livy.wait_statement(id, 0, &["cancelled"], deadline::STATE_CHANGE)
         .await;
-    assert!(started.elapsed() < Duration::from_secs(15));
 
     // The session is usable afterwards, and returns to idle.
     let (_, _, _) = livy
@@ -275,11 +326,11 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
         )
         .await;
     let done = livy
-        .wait_statement(id, 1, &["available"], Duration::from_secs(30))
+        .wait_statement(id, 1, &["available"], deadline::SHORT_WORK)
         .await;
     assert_eq!(done["output"]["data"]["text/plain"], "42");
     assert_eq!(done["output"]["status"], "ok");
-    livy.wait_state(id, &["idle"], Duration::from_secs(5)).await;
+    livy.wait_state(id, &["idle"], deadline::STATE_CHANGE).await;
     let list = livy.get(&format!("/sessions/{id}/statements")).await;
     assert_eq!(list["total_statements"], 2);
 
@@ -307,9 +358,13 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
         "{log}"
     );
 
-    // Left alone past its idle timeout, the session ends; its cluster stays warm.
+    // Left alone past its idle timeout (20 s), the session ends; its cluster stays warm.
     let ended = livy
-        .wait_state(id, &["dead"], Duration::from_secs(60))
+        .wait_state(
+            id,
+            &["dead"],
+            Duration::from_secs(20) + deadline::STATE_CHANGE,
+        )
         .await;
     assert!(
         ended["stateReason"]
@@ -322,7 +377,7 @@ async fn livy_shapes_statement_cancel_and_inactivity_timeout() {
         .call(reqwest::Method::DELETE, &format!("/sessions/{id}"), None)
         .await;
     assert_eq!(status, 404, "{body}");
-    wait_for("no driver left", Duration::from_secs(15), || {
+    server.wait_for("no driver left", deadline::STOP, || {
         let drivers = server.processes_matching("driver.py").len();
         (drivers == 0).then_some(())
     });
@@ -344,8 +399,7 @@ async fn a_killed_driver_marks_its_session_dead_with_the_cause() {
         )
         .await;
     let id = view["id"].as_i64().unwrap();
-    livy.wait_state(id, &["idle"], Duration::from_secs(120))
-        .await;
+    livy.wait_state(id, &["idle"], deadline::COLD_START).await;
     let drivers: Vec<u32> = server.processes_matching("driver.py");
     assert!(!drivers.is_empty());
     for pid in drivers {
@@ -354,9 +408,7 @@ async fn a_killed_driver_marks_its_session_dead_with_the_cause() {
             .arg(pid.to_string())
             .status();
     }
-    let dead = livy
-        .wait_state(id, &["dead"], Duration::from_secs(30))
-        .await;
+    let dead = livy.wait_state(id, &["dead"], deadline::STATE_CHANGE).await;
     assert!(
         dead["stateReason"]
             .as_str()
@@ -387,15 +439,14 @@ async fn a_session_survives_a_server_crash_with_its_statements() {
         )
         .await;
     let id = view["id"].as_i64().unwrap();
-    livy.wait_state(id, &["idle"], Duration::from_secs(120))
-        .await;
+    livy.wait_state(id, &["idle"], deadline::COLD_START).await;
     livy.call(
         reqwest::Method::POST,
         &format!("/sessions/{id}/statements"),
         Some(json!({"code": "kept = 'state survives'"})),
     )
     .await;
-    livy.wait_statement(id, 0, &["available"], Duration::from_secs(30))
+    livy.wait_statement(id, 0, &["available"], deadline::SHORT_WORK)
         .await;
 
     // A statement is running when the server crashes.
@@ -405,7 +456,7 @@ async fn a_session_survives_a_server_crash_with_its_statements() {
         Some(json!({"code": "import time\ntime.sleep(6)\nprint('finished while the server was down')"})),
     )
     .await;
-    livy.wait_statement(id, 1, &["running"], Duration::from_secs(30))
+    livy.wait_statement(id, 1, &["running"], deadline::STATE_CHANGE)
         .await;
 
     server.kill9();
@@ -413,15 +464,13 @@ async fn a_session_survives_a_server_crash_with_its_statements() {
 
     // Same session, same driver, same variables; the running statement's result is not lost.
     let done = livy
-        .wait_statement(id, 1, &["available"], Duration::from_secs(30))
+        .wait_statement(id, 1, &["available"], deadline::SHORT_WORK)
         .await;
     assert_eq!(
         done["output"]["data"]["text/plain"], "finished while the server was down",
         "{done:#}"
     );
-    let view = livy
-        .wait_state(id, &["idle"], Duration::from_secs(30))
-        .await;
+    let view = livy.wait_state(id, &["idle"], deadline::STATE_CHANGE).await;
     assert_eq!(view["stateReason"], "adopted after a server restart");
     livy.call(
         reqwest::Method::POST,
@@ -430,7 +479,7 @@ async fn a_session_survives_a_server_crash_with_its_statements() {
     )
     .await;
     let done = livy
-        .wait_statement(id, 2, &["available"], Duration::from_secs(30))
+        .wait_statement(id, 2, &["available"], deadline::SHORT_WORK)
         .await;
     assert_eq!(done["output"]["data"]["text/plain"], "'state survives'");
     assert_eq!(
@@ -492,7 +541,9 @@ async fn a_batch_with_airflows_exact_payload_runs_as_a_spool_job() {
         .expect("an integer batch id, as Airflow int()s it");
     let livy = Livy::new(&server);
     // Airflow polls /state until a terminal state; it must never see `recovering`.
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let timeout = deadline::COLD_START + deadline::SHORT_WORK;
+    let until = Instant::now() + timeout;
+    let mut progress = Progress::new(&format!("batch {id} to end"), timeout);
     let mut seen = Vec::new();
     let final_state = loop {
         let state = livy.get(&format!("/batches/{id}/state")).await["state"]
@@ -503,9 +554,15 @@ async fn a_batch_with_airflows_exact_payload_runs_as_a_spool_job() {
             seen.push(state.clone());
         }
         if ["success", "dead", "killed", "error"].contains(&state.as_str()) {
+            progress.done();
             break state;
         }
-        assert!(Instant::now() < deadline, "batch stuck in {seen:?}");
+        assert!(
+            Instant::now() < until,
+            "batch stuck in {seen:?}\n{}",
+            server.log_tails()
+        );
+        progress.tick();
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert_eq!(final_state, "success", "states {seen:?}");
@@ -707,15 +764,7 @@ async fn csrf_protection_requires_x_requested_by_when_enabled() {
 async fn a_session_with_default_settings_starts_from_a_pre_warmed_driver_at_once() {
     let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "1"], None);
     let client = server.client();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while client.catalog().await.unwrap().prewarmed_sessions_ready < 1 {
-        assert!(
-            Instant::now() < deadline,
-            "no pre-warmed driver:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_prewarmed(&server, &client, "a pre-warmed driver").await;
     // Pre-warmed drivers are nobody's sessions until claimed.
     assert!(client.sessions().await.unwrap().sessions.is_empty());
     let livy = Livy::new(&server);
@@ -729,10 +778,14 @@ async fn a_session_with_default_settings_starts_from_a_pre_warmed_driver_at_once
         .await;
     let took = started.elapsed();
     assert_eq!(status, 201);
+    // Idle in the answer to the POST itself: no driver was started for it. (The bound on the
+    // time only catches a claim that waited for something; a cold start takes far longer.)
     assert_eq!(view["state"], "idle", "{view:#}");
-    assert!(took < Duration::from_secs(1), "claiming took {took:?}");
+    assert!(took < Duration::from_secs(5), "claiming took {took:?}");
     assert_eq!(view["stateReason"], "started from a pre-warmed driver");
     let id = view["id"].as_i64().unwrap();
+    // The driver is ready, its executor may still be starting (beside the pool's refill).
+    livy.wait_executors(id, 1, deadline::EXECUTOR).await;
     livy.call(
         reqwest::Method::POST,
         &format!("/sessions/{id}/statements"),
@@ -740,18 +793,11 @@ async fn a_session_with_default_settings_starts_from_a_pre_warmed_driver_at_once
     )
     .await;
     let done = livy
-        .wait_statement(id, 0, &["available"], Duration::from_secs(60))
+        .wait_statement(id, 0, &["available"], deadline::SHORT_WORK)
         .await;
     assert_eq!(done["output"]["data"]["text/plain"], "3");
     // The pool is refilled for the next user; the claimed driver is never handed out again.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while client.catalog().await.unwrap().prewarmed_sessions_ready < 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the pre-warmed pool was not refilled"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_prewarmed(&server, &client, "the pre-warmed pool to be refilled").await;
     let (_, second, _) = livy
         .call(
             reqwest::Method::POST,
@@ -765,4 +811,21 @@ async fn a_session_with_default_settings_starts_from_a_pre_warmed_driver_at_once
     assert_eq!(sessions.len(), 2);
     assert!(sessions.iter().all(|s| s.owner == "admin"));
     server.finish();
+}
+
+/// Waits until the server has a pre-warmed driver ready (a cold cluster and driver start).
+async fn wait_prewarmed(server: &TestServer, client: &spool_client::Client, what: &str) {
+    let timeout = deadline::COLD_START;
+    let until = Instant::now() + timeout;
+    let mut progress = Progress::new(what, timeout);
+    while client.catalog().await.unwrap().prewarmed_sessions_ready < 1 {
+        assert!(
+            Instant::now() < until,
+            "no {what} within {timeout:?}\n{}",
+            server.log_tails()
+        );
+        progress.tick();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    progress.done();
 }

@@ -4,9 +4,8 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use spool_test::{TestServer, job_json, stderr, stdout, wait_for_status};
+use spool_test::{TestServer, deadline, job_json, stderr, stdout, wait_for_status};
 
 fn sleep_job(dir: &Path, seconds: u32) -> PathBuf {
     let code = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/src");
@@ -44,7 +43,7 @@ fn a_crashed_servers_running_job_is_adopted_and_completes() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let name = job_name(&out);
-    let running = wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
+    let running = wait_for_status(&server, &name, &["Running"], deadline::COLD_START);
     let cluster_id = running["cluster"]["id"].clone();
 
     // A crash: the server dies, its Spark processes live on.
@@ -55,11 +54,12 @@ fn a_crashed_servers_running_job_is_adopted_and_completes() {
     );
     server.restart();
 
+    // The restart, adoption, and the rest of the job's 15 s.
     let done = wait_for_status(
         &server,
         &name,
         &["Completed", "Failed", "Canceled"],
-        Duration::from_secs(120),
+        deadline::SERVER_UP + deadline::SHORT_WORK,
     );
     assert_eq!(done["status"], "Completed", "{done:#}\n{}", server.log());
     assert_eq!(done["cluster"]["id"], cluster_id);
@@ -121,7 +121,7 @@ fn a_restart_reaps_what_died_meanwhile_and_records_how_jobs_ended() {
         sleep_job(&dir, 300).to_str().unwrap(),
     ]);
     let name = job_name(&out);
-    wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
+    wait_for_status(&server, &name, &["Running"], deadline::COLD_START);
     server.kill9();
     // While no server runs, the driver dies (e.g. the OOM killer). Its master and worker remain.
     let driver_pids: Vec<u32> = server.processes_matching("sleep.py");
@@ -134,7 +134,7 @@ fn a_restart_reaps_what_died_meanwhile_and_records_how_jobs_ended() {
         &server,
         &name,
         &["Completed", "Failed", "Canceled"],
-        Duration::from_secs(60),
+        deadline::SERVER_UP + deadline::STATE_CHANGE,
     );
     assert_eq!(done["status"], "Failed");
     assert!(
@@ -158,9 +158,9 @@ fn a_graceful_stop_ends_running_jobs_and_their_clusters() {
         sleep_job(&dir, 300).to_str().unwrap(),
     ]);
     let name = job_name(&out);
-    wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
+    wait_for_status(&server, &name, &["Running"], deadline::COLD_START);
     assert_eq!(server.stop(), Some(0), "a graceful stop exits 0");
-    let left = spool_test::wait_for_no_leftovers(server.data_dir(), Duration::from_secs(20));
+    let left = spool_test::wait_for_no_leftovers(server.data_dir(), deadline::STOP);
     assert!(left.is_empty(), "left after a graceful stop: {left:?}");
     server.restart();
     let job = job_json(&server, &name);
@@ -191,7 +191,7 @@ fn keep_running_on_stop_leaves_work_for_the_next_server() {
         sleep_job(&dir, 12).to_str().unwrap(),
     ]);
     let name = job_name(&out);
-    wait_for_status(&server, &name, &["Running"], Duration::from_secs(120));
+    wait_for_status(&server, &name, &["Running"], deadline::COLD_START);
     assert_eq!(server.stop(), Some(0));
     assert!(
         !server.started_processes().is_empty(),
@@ -202,7 +202,7 @@ fn keep_running_on_stop_leaves_work_for_the_next_server() {
         &server,
         &name,
         &["Completed", "Failed"],
-        Duration::from_secs(120),
+        deadline::SERVER_UP + deadline::SHORT_WORK,
     );
     assert_eq!(done["status"], "Completed", "{done:#}");
     // Without the flag, the next stop ends everything, the kept cluster included.
