@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use expect_test::{Expect, expect};
 use serde_json::Value;
@@ -230,29 +230,30 @@ fn redact_fields(value: Value) -> Value {
     }
 }
 
-/// What the server logged while the test ran (a subscriber per test process: nextest runs
-/// each test in its own process).
+/// What the server logged. One subscriber per test process: nextest runs each test in its own
+/// process; under `cargo test` the tests of this file share it, so an ERROR fails the test that
+/// logged it or one that finishes soon after.
 #[derive(Clone)]
 struct Log(Arc<Mutex<Vec<u8>>>);
 
 impl Log {
     fn install() -> Log {
-        let log = Log(Arc::default());
-        let writer = log.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_env_filter("info")
-            .with_writer(move || writer.clone())
-            .try_init();
-        log
+        static LOG: OnceLock<Log> = OnceLock::new();
+        LOG.get_or_init(|| {
+            let log = Log(Arc::default());
+            let writer = log.clone();
+            let _ = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_env_filter("info")
+                .with_writer(move || writer.clone())
+                .try_init();
+            log
+        })
+        .clone()
     }
 
     fn errors(&self) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
-        text.lines()
-            .filter(|line| line.split_whitespace().nth(1) == Some("ERROR"))
-            .map(str::to_string)
-            .collect()
+        spool_test::error_entries(&String::from_utf8_lossy(&self.0.lock().unwrap()))
     }
 }
 
