@@ -6,10 +6,10 @@
 //! load, and rounded up generously. A deadline is a bound on a hang, not a performance check:
 //! when one passes, the wait prints what it waited for with the log tails.
 //!
-//! Measured on the 2-core machine (idle): `spool serve` answers in 0.3 s; a cold session (master,
-//! worker, driver, SparkContext) is idle in 6-8 s, a cold job `Running` in 7-9 s; an executor
-//! registers 2-4 s after its worker; the 552 MiB runtime archive reaches an agent and is unpacked
-//! in about 25 s.
+//! Measured on the 2-core machine with another suite running beside (load average 7-28): a cold
+//! job `Running` in 11-13 s, a cold session `idle` in 17-24 s (6 s on the idle machine), a
+//! pre-warmed driver ready in 22 s, a driver's executor registered 16-21 s after the driver, an
+//! attached pool's worker registered in 22 s, the 552 MiB runtime unpacked on an agent in 30 s.
 
 use std::time::Duration;
 
