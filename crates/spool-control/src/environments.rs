@@ -5,12 +5,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use spool_core::{OwnerKind, ProcessOutcome};
 use spool_runtime::{BuiltEnv, EnvError, EnvInfo, InstalledRuntime};
 use spool_spark::PythonSetup;
 use spool_spec::conda::{CondaEnv, RuntimePins, parse_conda, render_conda_errors};
 use spool_store::UserRow;
 
-use crate::{Control, ControlError, Result, invalid};
+use crate::{Control, ControlError, LogError, Result, invalid};
 
 /// The Spark conf key Synapse uses for a session's conda file; Livy clients send it in `conf`.
 pub const LIVY_CONDA_CONF: &str = "spark.synapse.library.python.env";
@@ -76,15 +77,25 @@ impl Control {
 
     /// Builds a requested environment or takes it from the cache, logging to `log`. Returns it
     /// and whether it came from the cache.
+    /// Builds `owner`'s environment or finds it in the cache; the build's process is recorded
+    /// as `owner`'s, so it is stopped with it and reaped after a crash.
     pub(crate) async fn prepare_env(
         &self,
+        owner: (OwnerKind, i64),
         runtime: &InstalledRuntime,
         request: &EnvRequest,
         log: &Path,
     ) -> std::result::Result<(BuiltEnv, bool), EnvError> {
         if let Some(dir) = log.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EnvError::Io(format!("create `{}`: {e}", dir.display())))?;
         }
+        let recorder = BuildProcess {
+            control: self,
+            owner,
+            log_dir: log.parent().unwrap_or(log).to_path_buf(),
+            id: std::sync::Mutex::new(None),
+        };
         self.inner()
             .runtimes
             .build_env(
@@ -93,6 +104,7 @@ impl Control {
                 &self.config().environments,
                 request.rebuild,
                 log,
+                &recorder,
             )
             .await
     }
@@ -302,4 +314,63 @@ pub(crate) fn with_key(request: &EnvRequest, env: &BuiltEnv) -> String {
     let mut value = serde_json::to_value(request).unwrap_or_default();
     value["key"] = serde_json::Value::String(env.key.clone());
     value.to_string()
+}
+
+/// Records an environment build's uv process in the store, as its owner's.
+struct BuildProcess<'a> {
+    control: &'a Control,
+    owner: (OwnerKind, i64),
+    log_dir: std::path::PathBuf,
+    /// The process record, once made.
+    id: std::sync::Mutex<Option<i64>>,
+}
+
+impl BuildProcess<'_> {
+    fn id(&self) -> Option<i64> {
+        *self.id.lock().expect("build process id lock")
+    }
+}
+
+impl spool_runtime::BuildRecorder for BuildProcess<'_> {
+    async fn starting(&self, command: &str) -> std::result::Result<(), String> {
+        let (kind, owner_id) = self.owner;
+        let id = self
+            .control
+            .store()
+            .insert_process(
+                kind,
+                owner_id,
+                "environment build",
+                command,
+                &self.log_dir.display().to_string(),
+            )
+            .await
+            .map_err(|e| format!("record the build: {}", crate::error_chain(&e)))?;
+        *self.id.lock().expect("build process id lock") = Some(id);
+        Ok(())
+    }
+
+    async fn started(&self, pid: u32) {
+        if let Some(id) = self.id() {
+            self.control
+                .store()
+                .set_process_running(
+                    id,
+                    i64::from(pid),
+                    spool_supervisor::start_ticks(pid).map(|t| t as i64),
+                )
+                .await
+                .log_error("record the environment build's pid");
+        }
+    }
+
+    async fn ended(&self, exit_code: Option<i32>) {
+        if let Some(id) = self.id() {
+            self.control
+                .store()
+                .set_process_ended(id, ProcessOutcome::Exited, exit_code.map(i64::from))
+                .await
+                .log_error("record how the environment build ended");
+        }
+    }
 }

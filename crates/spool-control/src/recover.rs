@@ -124,7 +124,13 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         let cluster_ok = job
             .cluster_id
             .is_some_and(|id| adopted_clusters.contains(&id));
-        let driver = running.into_iter().find(|p| p.role == "driver");
+        let (drivers, others): (Vec<ProcessRow>, Vec<ProcessRow>) =
+            running.into_iter().partition(|p| p.role == "driver");
+        // Anything else it ran (an environment build) cannot be followed: it goes.
+        for process in &others {
+            reap(control, process).await?;
+        }
+        let driver = drivers.into_iter().next();
         let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
         match driver {
             Some(driver) if cluster_ok => {
@@ -237,7 +243,13 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         let cluster_ok = session
             .cluster_id
             .is_some_and(|id| adopted_clusters.contains(&id));
-        let driver = running.into_iter().find(|p| p.role == "driver");
+        let (drivers, others): (Vec<ProcessRow>, Vec<ProcessRow>) =
+            running.into_iter().partition(|p| p.role == "driver");
+        // Anything else it ran (an environment build) cannot be followed: it goes.
+        for process in &others {
+            reap(control, process).await?;
+        }
+        let driver = drivers.into_iter().next();
         if session.state == SessionState::NotStarted {
             continue;
         }

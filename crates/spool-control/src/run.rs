@@ -156,7 +156,7 @@ async fn drive(
                 .join("library_manager")
                 .join("environment.log");
             let (env, cached) = tokio::select! {
-                result = control.prepare_env(&runtime, &request, &log) => result?,
+                result = control.prepare_env((OwnerKind::Job, job_id), &runtime, &request, &log) => result?,
                 _ = cancel.changed() => anyhow::bail!("canceled"),
             };
             store

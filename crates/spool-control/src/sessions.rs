@@ -654,7 +654,9 @@ async fn prepare_environment(
         )
         .await?;
     let log = control.session_environment_log(session_id);
-    let (env, cached) = control.prepare_env(runtime, request, &log).await?;
+    let (env, cached) = control
+        .prepare_env((OwnerKind::Session, session_id), runtime, request, &log)
+        .await?;
     store
         .set_session_environment(session_id, &environments::with_key(request, &env))
         .await?;

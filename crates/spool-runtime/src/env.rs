@@ -167,6 +167,7 @@ impl RuntimeCache {
         settings: &EnvSettings,
         rebuild: bool,
         log: &Path,
+        recorder: &impl BuildRecorder,
     ) -> Result<(BuiltEnv, bool), EnvError> {
         let key = env_key(runtime, requirements);
         let hit = |mut env: BuiltEnv| {
@@ -209,7 +210,7 @@ impl RuntimeCache {
             return hit(env);
         }
         let result = self
-            .build_locked(runtime, requirements, settings, &key, log)
+            .build_locked(runtime, requirements, settings, &key, log, recorder)
             .await;
         drop(lock);
         result.map(|env| (env, false))
@@ -222,6 +223,7 @@ impl RuntimeCache {
         settings: &EnvSettings,
         key: &str,
         log: &Path,
+        recorder: &impl BuildRecorder,
     ) -> Result<BuiltEnv, EnvError> {
         let started = Instant::now();
         let envs = self.envs_dir();
@@ -232,7 +234,16 @@ impl RuntimeCache {
         let tmp = envs.join(format!(".build-{key}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&tmp).map_err(|e| io("create build dir", e))?;
         let result = self
-            .build_in(runtime, requirements, settings, key, log, &tmp, started)
+            .build_in(
+                runtime,
+                requirements,
+                settings,
+                key,
+                log,
+                &tmp,
+                started,
+                recorder,
+            )
             .await;
         match result {
             Ok(env) => Ok(env),
@@ -263,6 +274,7 @@ impl RuntimeCache {
         log: &Path,
         tmp: &Path,
         started: Instant,
+        recorder: &impl BuildRecorder,
     ) -> Result<BuiltEnv, EnvError> {
         let mut out = tokio::fs::OpenOptions::new()
             .create(true)
@@ -332,10 +344,31 @@ impl RuntimeCache {
             // Its own process group, so a timeout stops the builds uv started too.
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| io("start uv", e))?;
+        // Recorded before it starts, so a server that crashes mid-build leaves nothing
+        // unrecorded behind (the next one reaps it).
+        recorder
+            .starting(&format!("uv pip install {}", requirements.join(" ")))
+            .await
+            .map_err(EnvError::Io)?;
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                recorder.ended(None).await;
+                return Err(io("start uv", e));
+            }
+        };
         let pid = child.id();
+        if let Some(pid) = pid {
+            recorder.started(pid).await;
+        }
         let status = match tokio::time::timeout(settings.timeout, child.wait()).await {
-            Ok(status) => status.map_err(|e| io("wait for uv", e))?,
+            Ok(status) => {
+                let status = status.map_err(|e| io("wait for uv", e));
+                recorder
+                    .ended(status.as_ref().ok().and_then(|s| s.code()))
+                    .await;
+                status?
+            }
             Err(_) => {
                 if let Some(pid) = pid {
                     let _ = nix::sys::signal::killpg(
@@ -344,6 +377,7 @@ impl RuntimeCache {
                     );
                 }
                 let _ = child.wait().await;
+                recorder.ended(None).await;
                 let now = installed_dists(&venv);
                 let names = requirements.iter().map(|r| requirement_name(r).to_string());
                 let mut pending: Vec<String> = names
@@ -645,6 +679,28 @@ fn unshared_size(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// Told about an environment build's process so the caller can record it: `starting` before uv
+/// is spawned (an error stops the build), `started` with its pid (also its process group) right
+/// after, and `ended` once it is gone.
+pub trait BuildRecorder: Sync {
+    fn starting(&self, command: &str) -> impl Future<Output = Result<(), String>> + Send;
+    fn started(&self, pid: u32) -> impl Future<Output = ()> + Send;
+    fn ended(&self, exit_code: Option<i32>) -> impl Future<Output = ()> + Send;
+}
+
+/// Records nothing (tests and tools that own no store).
+pub struct NoRecorder;
+
+impl BuildRecorder for NoRecorder {
+    async fn starting(&self, _command: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn started(&self, _pid: u32) {}
+
+    async fn ended(&self, _exit_code: Option<i32>) {}
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
 mod env;
-pub use env::{BuiltEnv, EnvError, EnvInfo, EnvSettings, env_key};
+pub use env::{BuildRecorder, BuiltEnv, EnvError, EnvInfo, EnvSettings, NoRecorder, env_key};
 
 /// The uv release used to build runtimes; pinned so installs are reproducible.
 const UV_VERSION: &str = "0.13.8";
