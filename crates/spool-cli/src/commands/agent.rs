@@ -2,6 +2,8 @@
 //! serverless clusters; `spool agents add|list` registers and lists agents.
 
 use std::collections::HashMap;
+
+use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -102,9 +104,76 @@ pub async fn run_agents(command: AgentsCommand, globals: &Globals) -> anyhow::Re
 }
 
 /// A Spark worker this agent runs for a cluster.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Worker {
-    pid: u32,
+    /// `None` between recording the start and the spawn.
+    pid: Option<u32>,
     start_ticks: Option<u64>,
+}
+
+impl Worker {
+    fn alive(&self) -> bool {
+        self.pid
+            .is_some_and(|pid| spool_supervisor::is_alive(pid, self.start_ticks))
+    }
+
+    async fn stop(&self) {
+        if let Some(pid) = self.pid {
+            spool_supervisor::stop_group(pid, Duration::from_secs(5)).await;
+        }
+    }
+}
+
+/// The workers this agent runs, recorded in `workers.json` in its data dir before each start
+/// and after every change, so an agent restarted after a crash stops what the last one left.
+struct Workers {
+    path: PathBuf,
+    running: std::collections::BTreeMap<i64, Worker>,
+}
+
+impl Workers {
+    /// Opens the record and stops every worker a previous agent left running.
+    async fn open(data_dir: &std::path::Path) -> anyhow::Result<Workers> {
+        let path = data_dir.join("workers.json");
+        let left: std::collections::BTreeMap<i64, Worker> = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
+            Err(_) => Default::default(),
+        };
+        for (cluster, worker) in &left {
+            if worker.alive() {
+                eprintln!(
+                    "[spool agent] stopping the worker of cluster {cluster} a previous agent left"
+                );
+                worker.stop().await;
+            }
+        }
+        let workers = Workers {
+            path,
+            running: Default::default(),
+        };
+        workers.save()?;
+        Ok(workers)
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_string(&self.running)?)?;
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(())
+    }
+
+    fn set(&mut self, cluster: i64, worker: Worker) -> anyhow::Result<()> {
+        self.running.insert(cluster, worker);
+        self.save()
+    }
+
+    fn remove(&mut self, cluster: i64) -> Option<Worker> {
+        let worker = self.running.remove(&cluster);
+        if let Err(e) = self.save() {
+            eprintln!("[spool agent] cannot record the workers: {e:#}");
+        }
+        worker
+    }
 }
 
 /// Runs the agent until SIGTERM or Ctrl-C: heartbeats, starts and stops workers, and stops all
@@ -124,7 +193,9 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&args.data_dir)?;
     let client = spool_client::Client::new(&args.server, &args.token);
     let runtimes = spool_runtime::RuntimeCache::new(spool_core::paths::default_cache_dir());
-    let mut workers: HashMap<i64, Worker> = HashMap::new();
+    let mut workers = Workers::open(&args.data_dir)
+        .await
+        .context("open the agent's worker record")?;
     let fetching = Fetching::default();
     let mut connected = false;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -134,19 +205,22 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
     );
     loop {
         // Workers that died are forgotten, so the next orders start them again.
-        workers.retain(|id, w| {
-            let alive = spool_supervisor::is_alive(w.pid, w.start_ticks);
-            if !alive {
-                eprintln!("[spool agent] worker of cluster {id} exited");
-            }
-            alive
-        });
+        let exited: Vec<i64> = workers
+            .running
+            .iter()
+            .filter(|(_, w)| !w.alive())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in exited {
+            eprintln!("[spool agent] worker of cluster {id} exited");
+            workers.remove(id);
+        }
         let report = api::AgentReport {
             name: args.name.clone(),
             address: args.address.clone(),
             cores,
             memory_mb,
-            running: workers.keys().copied().collect(),
+            running: workers.running.keys().copied().collect(),
         };
         let wait = match client.agent_heartbeat(&report).await {
             Ok(orders) => {
@@ -171,9 +245,13 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
             _ = terminate.recv() => break,
         }
     }
-    eprintln!("[spool agent] stopping {} worker(s)", workers.len());
-    for (_, worker) in workers.drain() {
-        spool_supervisor::stop_group(worker.pid, Duration::from_secs(5)).await;
+    eprintln!("[spool agent] stopping {} worker(s)", workers.running.len());
+    let ids: Vec<i64> = workers.running.keys().copied().collect();
+    for id in ids {
+        if let Some(worker) = workers.running.get(&id) {
+            worker.stop().await;
+        }
+        workers.remove(id);
     }
     Ok(0)
 }
@@ -182,31 +260,43 @@ async fn reconcile(
     args: &AgentArgs,
     client: &spool_client::Client,
     runtimes: &spool_runtime::RuntimeCache,
-    workers: &mut HashMap<i64, Worker>,
+    workers: &mut Workers,
     orders: &api::AgentOrders,
     fetching: &Fetching,
 ) {
     let wanted: HashMap<i64, &api::WorkerOrder> =
         orders.workers.iter().map(|o| (o.cluster_id, o)).collect();
     let stale: Vec<i64> = workers
+        .running
         .keys()
         .filter(|id| !wanted.contains_key(id))
         .copied()
         .collect();
     for id in stale {
-        if let Some(worker) = workers.remove(&id) {
+        if let Some(worker) = workers.running.get(&id) {
             eprintln!("[spool agent] stopping the worker of cluster {id}");
-            spool_supervisor::stop_group(worker.pid, Duration::from_secs(5)).await;
+            worker.stop().await;
         }
+        workers.remove(id);
     }
     for (id, order) in wanted {
-        if workers.contains_key(&id) {
+        if workers.running.contains_key(&id) {
             continue;
         }
         // Runtimes come from the server, once per host, in the background: heartbeats go on
         // meanwhile, and the worker starts with the first orders after the runtime is here.
         if runtimes.installed(&order.runtime).is_none() {
             fetch_runtime(client, runtimes, &order.runtime, fetching);
+            continue;
+        }
+        // Recorded before it starts: a crash right after the spawn leaves it on record.
+        let starting = Worker {
+            pid: None,
+            start_ticks: None,
+        };
+        if let Err(e) = workers.set(id, starting) {
+            eprintln!("[spool agent] cannot record the worker of cluster {id}: {e:#}");
+            workers.running.remove(&id);
             continue;
         }
         match start_worker(args, runtimes, order).await {
@@ -216,16 +306,21 @@ async fn reconcile(
                     order.cores, order.memory_mb, order.master_url
                 );
                 let worker = Worker {
-                    pid: spawned.pid,
+                    pid: Some(spawned.pid),
                     start_ticks: spawned.start_ticks,
                 };
                 // The exit is noticed by polling; the wait future only reaps the process.
                 tokio::spawn(async move {
                     let _ = spawned.wait().await;
                 });
-                workers.insert(id, worker);
+                if let Err(e) = workers.set(id, worker) {
+                    eprintln!("[spool agent] cannot record the worker of cluster {id}: {e:#}");
+                }
             }
-            Err(e) => eprintln!("[spool agent] cannot start a worker for cluster {id}: {e:#}"),
+            Err(e) => {
+                workers.remove(id);
+                eprintln!("[spool agent] cannot start a worker for cluster {id}: {e:#}");
+            }
         }
     }
 }
