@@ -1,7 +1,7 @@
 //! Livy batches: a `POST /batches` request becomes a Spool job (so it shows in `spool job list`),
 //! its files taken from a datastore into a code snapshot.
 
-use spool_core::JobStatus;
+use spool_core::{BatchState, JobStatus};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -31,20 +31,9 @@ pub struct BatchRequest {
     pub conf: BTreeMap<String, String>,
 }
 
-/// Maps a job's status to Livy's batch states. Never `recovering`: Airflow's operator crashes
-/// on it.
-pub fn livy_batch_state(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::NotStarted
-        | JobStatus::Queued
-        | JobStatus::Preparing
-        | JobStatus::Provisioning
-        | JobStatus::Starting => "starting",
-        JobStatus::Running | JobStatus::Finalizing | JobStatus::CancelRequested => "running",
-        JobStatus::Completed => "success",
-        JobStatus::Canceled => "killed",
-        JobStatus::Failed => "dead",
-    }
+/// How a job looks through Livy's `/batches`.
+pub fn livy_batch_state(status: JobStatus) -> BatchState {
+    BatchState::from(status)
 }
 
 /// Adds each reference to `sources` under its file name; returns the names.

@@ -256,7 +256,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         match driver {
             Some(driver)
                 if cluster_ok
-                    && matches!(session.state.as_str(), "idle" | "busy")
+                    && matches!(session.state, SessionState::Idle | SessionState::Busy)
                     && sessions::adopt(
                         control,
                         &session,

@@ -356,10 +356,7 @@ impl Control {
                 format!("statement kind `{kind}` is not supported; use `pyspark` or `sql`"),
             ));
         }
-        if !matches!(
-            session.state.as_str(),
-            "not_started" | "starting" | "idle" | "busy"
-        ) {
+        if !session.state.accepts_statements() {
             return Err(ControlError::Conflict {
                 target: "state".into(),
                 message: format!("Session is in state {}", session.state),
@@ -386,13 +383,13 @@ impl Control {
         let statement = self.statement(caller, session_id, seq).await?;
         let store = self.store();
         store.touch_session(session_id).await?;
-        match statement.state.as_str() {
-            "waiting" => {
+        match statement.state {
+            StatementState::Waiting => {
                 store
                     .set_statement_state(statement.id, StatementState::Cancelled, None)
                     .await?
             }
-            "running" => {
+            StatementState::Running => {
                 store
                     .set_statement_state(statement.id, StatementState::Cancelling, None)
                     .await?;
@@ -760,7 +757,7 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
         let Ok(Some(session)) = store.session(session_id).await else {
             return;
         };
-        if !matches!(session.state.as_str(), "idle" | "busy") {
+        if !matches!(session.state, SessionState::Idle | SessionState::Busy) {
             return;
         }
         let next = store

@@ -9,7 +9,8 @@ pub mod state;
 pub mod units;
 
 pub use state::{
-    AgentState, ClusterId, ClusterState, JobId, JobStatus, Lifecycle, OwnerKind, ProcessId,
-    ProcessOutcome, ProcessState, SessionId, SessionState, StatementState, UnknownState, UserId,
+    AgentState, BatchState, ClusterId, ClusterState, JobId, JobStatus, Lifecycle, OwnerKind,
+    ProcessId, ProcessOutcome, ProcessState, SessionId, SessionState, StatementState, UnknownState,
+    UserId,
 };
 pub use units::{MemoryMb, ParseMemoryError};

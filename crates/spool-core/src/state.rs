@@ -252,6 +252,36 @@ impl ClusterState {
 }
 
 lifecycle! {
+    /// A Livy batch's state: how a job looks through Livy's `/batches` (never `recovering`:
+    /// Airflow's operator crashes on it).
+    "batch state" pub enum BatchState {
+        Starting = "starting",
+        Running = "running",
+        Success = "success",
+        Dead = "dead",
+        Killed = "killed",
+    }
+}
+
+impl From<JobStatus> for BatchState {
+    fn from(status: JobStatus) -> BatchState {
+        match status {
+            JobStatus::NotStarted
+            | JobStatus::Queued
+            | JobStatus::Preparing
+            | JobStatus::Provisioning
+            | JobStatus::Starting => BatchState::Starting,
+            JobStatus::Running | JobStatus::Finalizing | JobStatus::CancelRequested => {
+                BatchState::Running
+            }
+            JobStatus::Completed => BatchState::Success,
+            JobStatus::Canceled => BatchState::Killed,
+            JobStatus::Failed => BatchState::Dead,
+        }
+    }
+}
+
+lifecycle! {
     /// A statement's state: exactly Livy's.
     "statement state" pub enum StatementState {
         Waiting = "waiting",

@@ -98,7 +98,7 @@ impl Store {
     pub async fn insert_session(&self, new: &NewSession) -> Result<SessionRow> {
         let at = now();
         let phases = serde_json::to_string(&[Phase {
-            status: "not_started".into(),
+            status: SessionState::NotStarted.to_string(),
             at: at.clone(),
         }])
         .expect("phases serialize");

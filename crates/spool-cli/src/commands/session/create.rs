@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use spool_api_types::CreateSession;
+use spool_api_types::{CreateSession, SessionState};
 
 use crate::Globals;
 
@@ -98,10 +98,7 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
     let mut session = client.create_session(&request).await?;
     if !args.no_wait {
         let mut last = String::new();
-        while !matches!(
-            session.state.as_str(),
-            "idle" | "dead" | "error" | "killed" | "success"
-        ) {
+        while !(session.state == SessionState::Idle || session.state.is_finished()) {
             // A change of state or of what it waits for (e.g. the environment build).
             let reason = session
                 .state_reason
@@ -118,9 +115,11 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
         }
     }
     super::show::print_session(globals.format(), &session)?;
-    Ok(if matches!(session.state.as_str(), "dead" | "error") {
-        1
-    } else {
-        0
-    })
+    Ok(
+        if matches!(session.state, SessionState::Dead | SessionState::Error) {
+            1
+        } else {
+            0
+        },
+    )
 }

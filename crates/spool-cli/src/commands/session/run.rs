@@ -4,7 +4,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::Context;
-use spool_api_types::StatementView;
+use spool_api_types::{StatementState, StatementView};
 use spool_client::Client;
 
 use crate::Globals;
@@ -49,7 +49,10 @@ pub(super) async fn run_statement(
         .await
         .map_err(super::unknown_session)?;
     let mut delay = Duration::from_millis(2);
-    while !matches!(statement.state.as_str(), "available" | "cancelled") {
+    while !matches!(
+        statement.state,
+        StatementState::Available | StatementState::Cancelled
+    ) {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(200));
         statement = client.statement(session, statement.id).await?;
