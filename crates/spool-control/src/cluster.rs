@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use spool_core::{ClusterState, MemoryMb, OwnerKind, ProcessOutcome, ProcessState, SessionState};
 use spool_runtime::InstalledRuntime;
-use spool_store::ClusterRow;
+use spool_store::{ClusterRow, ProcessRow};
 use spool_supervisor::{Exit, ProcessSpec, Spawned, Stopped};
 
 use crate::{Control, LogError, Result, invalid, spark};
@@ -256,6 +256,34 @@ async fn owner_alive(control: &Control, owner_kind: OwnerKind, owner_id: i64) ->
     }
 }
 
+/// Records how the processes of `owner` that `which` picks (and that are not recorded as ended)
+/// ended.
+pub(crate) async fn record_ended(
+    control: &Control,
+    (kind, owner_id): (OwnerKind, i64),
+    which: impl Fn(&ProcessRow) -> bool,
+    outcome: ProcessOutcome,
+    exit_code: Option<i64>,
+) {
+    let store = control.store();
+    let Some(processes) = store
+        .processes_of(kind, owner_id)
+        .await
+        .log_error("read the processes to record their end")
+    else {
+        return;
+    };
+    for process in processes
+        .iter()
+        .filter(|p| p.state != ProcessState::Ended && which(p))
+    {
+        store
+            .set_process_ended(process.id, outcome, exit_code)
+            .await
+            .log_error("record how a process ended");
+    }
+}
+
 /// Watches a master or worker; if it ends while the cluster should be up, the cluster is lost.
 fn watch_daemon(control: Control, cluster_id: i64, role: &'static str, spawned: Spawned) {
     let pid = spawned.pid;
@@ -277,22 +305,19 @@ pub(crate) async fn on_daemon_exit(
     let expected = cluster
         .as_ref()
         .is_none_or(|c| c.state == ClusterState::TearingDown || c.state == ClusterState::Gone);
-    if let Ok(processes) = store.processes_of(OwnerKind::Cluster, cluster_id).await {
-        for p in processes
-            .iter()
-            .filter(|p| p.pid == Some(i64::from(pid)) && p.role == role)
-        {
-            let outcome = if expected {
-                ProcessOutcome::Stopped
-            } else {
-                ProcessOutcome::Exited
-            };
-            store
-                .set_process_ended(p.id, outcome, exit.code())
-                .await
-                .log_error("record how a process ended");
-        }
-    }
+    let outcome = if expected {
+        ProcessOutcome::Stopped
+    } else {
+        ProcessOutcome::Exited
+    };
+    record_ended(
+        control,
+        (OwnerKind::Cluster, cluster_id),
+        |p| p.pid == Some(i64::from(pid)) && p.role == role,
+        outcome,
+        exit.code(),
+    )
+    .await;
     if !expected && !*control.inner().shutdown.borrow() {
         tracing::warn!(
             cluster = cluster_id,

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use spool_store::ProcessRow;
 use spool_supervisor::Exit;
-use tokio::sync::watch;
 
 use crate::{Control, cluster, run, sessions};
 
@@ -135,14 +134,8 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         match driver {
             Some(driver) if cluster_ok => {
                 store.set_process_adopted(driver.id).await?;
-                let (cancel_tx, cancel_rx) =
-                    watch::channel(job.status == JobStatus::CancelRequested);
-                control
-                    .inner()
-                    .running
-                    .lock()
-                    .expect("running map lock")
-                    .insert(job.id, cancel_tx);
+                let cancel_rx =
+                    run::track(control, job.id, job.status == JobStatus::CancelRequested);
                 store
                     .add_event(
                         "adopted",

@@ -1,6 +1,6 @@
 //! Running one job: runtime, cluster, driver, and how it ended.
 
-use spool_core::{JobStatus, OwnerKind, ProcessOutcome, ProcessState};
+use spool_core::{JobStatus, OwnerKind, ProcessOutcome};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,19 @@ impl spool_runtime::Progress for StoreProgress {
                 .log_error("record the job's status reason");
         });
     }
+}
+
+/// Registers a job this server runs and returns its cancel switch (already on when a cancel was
+/// requested before).
+pub(crate) fn track(control: &Control, job_id: i64, canceled: bool) -> watch::Receiver<bool> {
+    let (cancel_tx, cancel_rx) = watch::channel(canceled);
+    control
+        .inner()
+        .running
+        .lock()
+        .expect("running map lock")
+        .insert(job_id, cancel_tx);
+    cancel_rx
 }
 
 /// Runs a placed job to its end, then hands its cluster back.
@@ -376,19 +389,19 @@ pub(crate) async fn conclude(
     driver_logs: &Path,
 ) {
     let store = control.store();
-    if let Ok(processes) = store.processes_of(OwnerKind::Job, job.id).await {
-        for p in processes.iter().filter(|p| p.state != ProcessState::Ended) {
-            let outcome = if canceled {
-                ProcessOutcome::Stopped
-            } else {
-                ProcessOutcome::Exited
-            };
-            store
-                .set_process_ended(p.id, outcome, exit.code())
-                .await
-                .log_error("record how a process ended");
-        }
-    }
+    let outcome = if canceled {
+        ProcessOutcome::Stopped
+    } else {
+        ProcessOutcome::Exited
+    };
+    cluster::record_ended(
+        control,
+        (OwnerKind::Job, job.id),
+        |_| true,
+        outcome,
+        exit.code(),
+    )
+    .await;
     store
         .set_job_status(job.id, JobStatus::Finalizing, None)
         .await

@@ -12,7 +12,6 @@ use std::time::Duration;
 use spool_core::{AgentState, ClusterId, ClusterState, JobStatus, SessionState, UserId};
 use spool_spec::SparkSizing;
 use spool_store::{JobRow, NewCluster, SessionRow};
-use tokio::sync::watch;
 
 use crate::placement::{
     self, AgentSlot, Amount, ClusterSlot, Decision, HostCapacity, Request, Snapshot,
@@ -219,13 +218,7 @@ impl Work {
                 store
                     .set_job_status(job.id, JobStatus::Preparing, Some(&reason))
                     .await?;
-                let (cancel_tx, cancel_rx) = watch::channel(false);
-                control
-                    .inner()
-                    .running
-                    .lock()
-                    .expect("running map lock")
-                    .insert(job.id, cancel_tx);
+                let cancel_rx = run::track(control, job.id, false);
                 tracing::info!(job = %job.name, cluster = cluster_id, warm, "job placed");
                 tokio::spawn(run::run_job(
                     control.clone(),

@@ -843,14 +843,14 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
 /// Reacts to a session's driver ending: expected during a stop, otherwise the session is dead.
 async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
     let store = control.store();
-    if let Ok(processes) = store.processes_of(OwnerKind::Session, session_id).await {
-        for p in processes.iter().filter(|p| p.state != ProcessState::Ended) {
-            store
-                .set_process_ended(p.id, ProcessOutcome::Exited, exit.code())
-                .await
-                .log_error("record how a process ended");
-        }
-    }
+    cluster::record_ended(
+        control,
+        (OwnerKind::Session, session_id),
+        |_| true,
+        ProcessOutcome::Exited,
+        exit.code(),
+    )
+    .await;
     let Ok(Some(session)) = store.session(session_id).await else {
         return;
     };

@@ -17,15 +17,7 @@ pub fn free_port() -> std::io::Result<u16> {
 
 /// A runtime's Spark on this host, bound to the advertised address.
 pub(crate) fn install(control: &Control, runtime: &InstalledRuntime) -> spool_spark::Install {
-    spool_spark::Install {
-        java: spool_runtime::java_command(),
-        spark_home: runtime.spark_home.clone(),
-        scala_version: runtime.scala.clone(),
-        python: runtime.python.clone(),
-        venv_bin: runtime.venv.join("bin"),
-        host_path: std::env::var("PATH").unwrap_or_default(),
-        bind_address: control.config().advertise_address.clone(),
-    }
+    runtime.spark_install(&control.config().advertise_address)
 }
 
 /// The master's and workers' JVM options.

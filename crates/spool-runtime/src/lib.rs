@@ -125,6 +125,22 @@ pub struct InstalledRuntime {
     pub install_seconds: f64,
 }
 
+impl InstalledRuntime {
+    /// This runtime's Spark as `spool-spark` writes command lines for it, bound to
+    /// `bind_address` (the host's `PATH` and Java as this process sees them).
+    pub fn spark_install(&self, bind_address: &str) -> spool_spark::Install {
+        spool_spark::Install {
+            java: java_command(),
+            spark_home: self.spark_home.clone(),
+            scala_version: self.scala.clone(),
+            python: self.python.clone(),
+            venv_bin: self.venv.join("bin"),
+            host_path: std::env::var("PATH").unwrap_or_default(),
+            bind_address: bind_address.to_string(),
+        }
+    }
+}
+
 /// Where runtimes live in the machine-wide cache.
 #[derive(Debug, Clone)]
 pub struct RuntimeCache {

@@ -384,15 +384,7 @@ async fn start_worker(
         .join(order.cluster_id.to_string());
     let work = dir.join("work");
     std::fs::create_dir_all(&work)?;
-    let install = spool_spark::Install {
-        java: spool_runtime::java_command(),
-        spark_home: runtime.spark_home.clone(),
-        scala_version: runtime.scala.clone(),
-        python: runtime.python.clone(),
-        venv_bin: runtime.venv.join("bin"),
-        host_path: std::env::var("PATH").unwrap_or_default(),
-        bind_address: args.address.clone(),
-    };
+    let install = runtime.spark_install(&args.address);
     // The same command line as the server's own workers, from the same place.
     let daemon = spool_spark::Daemon {
         heap: spool_core::MemoryMb(order.daemon_memory_mb.unwrap_or(512)),
