@@ -256,6 +256,18 @@ pub struct ClusterView {
     pub end_reason: Option<String>,
 }
 
+/// A server event: what a restarted server adopted or reaped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub id: i64,
+    pub at: String,
+    /// What happened, e.g. `adopted`, `reaped`, `agent_lost`.
+    pub kind: String,
+    /// What it happened to, e.g. `cluster 3`.
+    pub subject: String,
+    pub message: String,
+}
+
 /// `POST /api/v1/jobs`: a job spec (the normalized form of the job YAML) as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateJob {

@@ -7,13 +7,13 @@ use spool_core::{AgentState, JobStatus};
 use std::time::Duration;
 
 use spool_api_types as api;
-use spool_store::{AgentRow, StoreError, UserRow};
+use spool_store::{AgentRow, StoreError};
 
-use crate::{Control, ControlError, Result, auth, cluster, invalid};
+use crate::{Caller, Control, ControlError, Result, auth, cluster, invalid};
 
 impl Control {
     /// Registers an agent by name and returns its token (shown once). Admin only.
-    pub async fn create_agent(&self, caller: &UserRow, name: &str) -> Result<api::AgentCreated> {
+    pub async fn create_agent(&self, caller: &Caller, name: &str) -> Result<api::AgentCreated> {
         if !caller.is_admin {
             return Err(ControlError::NotFound {
                 kind: "route",

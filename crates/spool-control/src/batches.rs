@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use spool_spec::{ConfValue, Entry, JobSpec, Resources};
-use spool_store::{JobRow, UserRow};
 
 use crate::datastore::{DEFAULT_DATASTORE, DatastoreUri, hex};
-use crate::{Control, ControlError, Result, invalid};
+use crate::{Caller, Control, ControlError, Job, Result, invalid};
 
 /// What a Livy batch asks for (Livy's CreateBatchRequest, already parsed).
 #[derive(Debug, Clone, Default)]
@@ -91,7 +90,7 @@ impl Control {
     }
 
     /// Creates the job behind a Livy batch.
-    pub async fn create_batch(&self, owner: &UserRow, request: BatchRequest) -> Result<JobRow> {
+    pub async fn create_batch(&self, owner: &Caller, request: BatchRequest) -> Result<Job> {
         if request.file.trim().is_empty() {
             return Err(invalid("file", "requirement failed: file is required"));
         }
@@ -194,9 +193,9 @@ impl Control {
     }
 
     /// Returns a job by its integer id (a Livy batch id) if the caller may see it.
-    pub async fn job_by_id(&self, caller: &UserRow, id: i64) -> Result<JobRow> {
+    pub async fn job_by_id(&self, caller: &Caller, id: i64) -> Result<Job> {
         match self.store().job(id).await? {
-            Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(job),
+            Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(self.job_view(job)),
             _ => Err(ControlError::NotFound {
                 kind: "batch",
                 name: id.to_string(),

@@ -5,9 +5,9 @@
 use spool_api_types as api;
 use spool_core::SessionState;
 use spool_spec::compute::{AttachSpec, parse_attach};
-use spool_store::{ComputeRow, NewCompute, StoreError, UserRow};
+use spool_store::{ComputeRow, NewCompute, StoreError};
 
-use crate::{Control, ControlError, Result, invalid};
+use crate::{Caller, Control, ControlError, Result, invalid};
 
 /// What a pool's master reports about itself.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ impl Control {
     /// Spool has a runtime for its Spark version.
     pub async fn attach_compute(
         &self,
-        caller: &UserRow,
+        caller: &Caller,
         file: &str,
         text: &str,
     ) -> Result<api::ComputeView> {
@@ -189,7 +189,7 @@ impl Control {
 
     /// Detaches a pool. Refused while jobs or sessions run on it, unless `force`, which ends
     /// them first. The pool itself keeps running.
-    pub async fn detach_compute(&self, caller: &UserRow, name: &str, force: bool) -> Result<()> {
+    pub async fn detach_compute(&self, caller: &Caller, name: &str, force: bool) -> Result<()> {
         let row = self.find_compute(name).await?;
         if !caller.is_admin && caller.id != row.attached_by {
             return Err(ControlError::NotFound {
@@ -225,7 +225,7 @@ impl Control {
                     .user_by_name(&job.owner_name)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("job owner vanished"))?;
-                self.cancel_job(&owner, &job.name).await?;
+                self.cancel_job(&owner.into(), &job.name).await?;
             }
         }
         store.detach_compute(&row.name).await?;

@@ -9,9 +9,8 @@ use spool_core::{OwnerKind, ProcessOutcome};
 use spool_runtime::{BuiltEnv, EnvError, EnvInfo, InstalledRuntime};
 use spool_spark::PythonSetup;
 use spool_spec::conda::{CondaEnv, RuntimePins, parse_conda, render_conda_errors};
-use spool_store::UserRow;
 
-use crate::{Control, ControlError, LogError, Result, invalid};
+use crate::{Caller, Control, ControlError, LogError, Result, invalid};
 
 /// The Spark conf key Synapse uses for a session's conda file; Livy clients send it in `conf`.
 pub const LIVY_CONDA_CONF: &str = "spark.synapse.library.python.env";
@@ -111,7 +110,7 @@ impl Control {
 
     /// Environments in the cache. Users see the ones their sessions and jobs used; the admin
     /// sees all.
-    pub async fn environments(&self, caller: &UserRow) -> Result<Vec<EnvInfo>> {
+    pub async fn environments(&self, caller: &Caller) -> Result<Vec<EnvInfo>> {
         let mut envs = self.inner().runtimes.list_envs();
         if !caller.is_admin {
             let mine = self.env_keys(Some(caller.id), false).await?;
@@ -121,7 +120,7 @@ impl Control {
     }
 
     /// One environment by its key (or a unique prefix of it).
-    pub async fn environment(&self, caller: &UserRow, key: &str) -> Result<EnvInfo> {
+    pub async fn environment(&self, caller: &Caller, key: &str) -> Result<EnvInfo> {
         let matches: Vec<EnvInfo> = self
             .environments(caller)
             .await?
@@ -146,7 +145,7 @@ impl Control {
 
     /// Removes unused environments: all of them with `all`, else by the configured age and size
     /// limits. Never one a live session or running job uses. Admin only.
-    pub async fn prune_environments(&self, caller: &UserRow, all: bool) -> Result<Vec<String>> {
+    pub async fn prune_environments(&self, caller: &Caller, all: bool) -> Result<Vec<String>> {
         if !caller.is_admin {
             return Err(ControlError::NotFound {
                 kind: "route",

@@ -19,6 +19,7 @@ mod run;
 mod scheduler;
 mod sessions;
 mod spark;
+mod views;
 
 use spool_core::{JobStatus, SessionState};
 use std::collections::{BTreeMap, HashMap};
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use spool_api_types as api;
 use spool_runtime::RuntimeCache;
 use spool_spec::{Catalog, DataType, Entry, JobInput, JobSpec, SparkSizing};
-use spool_store::{ClusterRow, DatastoreRow, JobRow, NewJob, Store, StoreError, UserRow};
+use spool_store::{JobRow, NewJob, Store, StoreError};
 use tokio::sync::{Notify, watch};
 
 pub use batches::{BatchRequest, livy_batch_state};
@@ -38,6 +39,7 @@ pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri};
 pub use environments::{EnvRequest, LIVY_CONDA_CONF};
 pub use sessions::SessionSettings;
+pub use views::{Caller, Job, Phase, Session, Statement};
 
 /// Why a request was refused or failed. The HTTP layer maps each variant to a status code.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,9 @@ pub enum ControlError {
     Conflict { target: String, message: String },
     #[error("{message}")]
     TooLarge { message: String },
+    /// The caller may see the thing but not do this to it (what only the admin may do).
+    #[error("{message}")]
+    Forbidden { message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -125,7 +130,7 @@ pub(crate) struct Inner {
     /// Users by token hash, so a request does not cost a store query to authenticate. Only
     /// found users are cached; a user's row never changes while the server runs (tokens are
     /// rotated only by `bootstrap_admin` before serving), and any future change must clear it.
-    pub users_by_token: std::sync::RwLock<HashMap<String, UserRow>>,
+    pub users_by_token: std::sync::RwLock<HashMap<String, Caller>>,
 }
 
 impl Control {
@@ -175,7 +180,7 @@ impl Control {
         &self.inner
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 
@@ -247,7 +252,7 @@ impl Control {
     // Users.
 
     /// Finds the user a bearer token belongs to.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<UserRow>> {
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Caller>> {
         let hash = auth::hash_token(token);
         let cached = self
             .inner
@@ -259,7 +264,12 @@ impl Control {
         if cached.is_some() {
             return Ok(cached);
         }
-        let user = self.inner.store.user_by_token_hash(&hash).await?;
+        let user = self
+            .inner
+            .store
+            .user_by_token_hash(&hash)
+            .await?
+            .map(Caller::from);
         if let Some(user) = &user {
             self.inner
                 .users_by_token
@@ -271,11 +281,10 @@ impl Control {
     }
 
     /// Creates a user and returns their token (shown once). Admin only.
-    pub async fn create_user(&self, caller: &UserRow, name: &str) -> Result<api::UserCreated> {
+    pub async fn create_user(&self, caller: &Caller, name: &str) -> Result<api::UserCreated> {
         if !caller.is_admin {
-            return Err(ControlError::NotFound {
-                kind: "route",
-                name: "users".into(),
+            return Err(ControlError::Forbidden {
+                message: "only the admin can create users".into(),
             });
         }
         auth::check_user_name(name).map_err(|m| invalid("name", m))?;
@@ -381,12 +390,17 @@ impl Control {
 
     // Datastores and snapshots.
 
-    pub async fn datastores(&self) -> Result<Vec<DatastoreRow>> {
-        Ok(self.inner.store.list_datastores().await?)
+    pub async fn datastores(&self) -> Result<Vec<api::DatastoreView>> {
+        let rows = self.inner.store.list_datastores().await?;
+        Ok(rows.into_iter().map(views::datastore_view).collect())
     }
 
     /// Creates a datastore: a directory under the data dir. Admin only, as in a workspace.
-    pub async fn create_datastore(&self, caller: &UserRow, name: &str) -> Result<DatastoreRow> {
+    pub async fn create_datastore(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<api::DatastoreView> {
         if !caller.is_admin {
             return Err(invalid("name", "only the admin can create datastores"));
         }
@@ -410,7 +424,7 @@ impl Control {
         {
             Ok(row) => {
                 std::fs::create_dir_all(&root).map_err(anyhow::Error::from)?;
-                Ok(row)
+                Ok(views::datastore_view(row))
             }
             Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
                 target: "name".into(),
@@ -485,7 +499,7 @@ impl Control {
 
     /// Validates and records a job; the scheduler picks it up. Nothing is created when a check
     /// fails.
-    pub async fn create_job(&self, owner: &UserRow, spec: JobSpec) -> Result<JobRow> {
+    pub async fn create_job(&self, owner: &Caller, spec: JobSpec) -> Result<Job> {
         let catalog = self.spec_catalog();
         let sizing = spool_spec::check_job(&spec, &catalog).map_err(|diags| {
             let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
@@ -595,7 +609,8 @@ impl Control {
             .await?;
         tracing::info!(job = %job.name, owner = %owner.name, "job submitted");
         self.inner.wake.notify_one();
-        Ok(self.inner.store.job(job.id).await?.unwrap_or(job))
+        let job = self.inner.store.job(job.id).await?.unwrap_or(job);
+        Ok(self.job_view(job))
     }
 
     /// Checks everything on disk a job needs and fixes its argv and output paths.
@@ -725,7 +740,16 @@ impl Control {
     }
 
     /// Returns a job the caller may see.
-    pub async fn job(&self, caller: &UserRow, name: &str) -> Result<JobRow> {
+    pub async fn job(&self, caller: &Caller, name: &str) -> Result<Job> {
+        Ok(self.job_view(self.job_row(caller, name).await?))
+    }
+
+    pub(crate) fn job_view(&self, row: JobRow) -> Job {
+        let log_dir = self.job_log_dir(&row);
+        Job::from_row(row, log_dir)
+    }
+
+    async fn job_row(&self, caller: &Caller, name: &str) -> Result<JobRow> {
         match self.inner.store.job_by_name(name).await? {
             Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(job),
             // Another user's job is "not found", never "forbidden".
@@ -736,20 +760,32 @@ impl Control {
         }
     }
 
-    pub async fn jobs(&self, caller: &UserRow, limit: i64) -> Result<Vec<JobRow>> {
+    /// The caller's jobs (everyone's for the admin), newest first.
+    pub async fn jobs(&self, caller: &Caller, limit: i64) -> Result<Vec<Job>> {
         let owner = (!caller.is_admin).then_some(caller.id);
-        Ok(self.inner.store.list_jobs(owner, limit).await?)
+        let rows = self.inner.store.list_jobs(owner, limit).await?;
+        Ok(rows.into_iter().map(|row| self.job_view(row)).collect())
     }
 
-    pub async fn cluster(&self, id: i64) -> Result<Option<ClusterRow>> {
-        Ok(self.inner.store.cluster(id).await?)
+    pub async fn cluster(&self, id: i64) -> Result<Option<api::ClusterView>> {
+        Ok(self.inner.store.cluster(id).await?.map(views::cluster_view))
+    }
+
+    /// Live clusters: the caller's, or all of them for the admin.
+    pub async fn clusters(&self, caller: &Caller) -> Result<Vec<api::ClusterView>> {
+        let rows = self.inner.store.live_clusters().await?;
+        Ok(rows
+            .into_iter()
+            .filter(|c| caller.is_admin || c.owner_id == caller.id)
+            .map(views::cluster_view)
+            .collect())
     }
 
     /// Requests cancellation; returns the job as it is now.
-    pub async fn cancel_job(&self, caller: &UserRow, name: &str) -> Result<JobRow> {
-        let job = self.job(caller, name).await?;
+    pub async fn cancel_job(&self, caller: &Caller, name: &str) -> Result<Job> {
+        let job = self.job_row(caller, name).await?;
         if job.status.is_terminal() {
-            return Ok(job);
+            return Ok(self.job_view(job));
         }
         let _guard = self.inner.placement.lock().await;
         let cancel = self
@@ -780,11 +816,12 @@ impl Control {
             }
         }
         tracing::info!(job = %job.name, "cancel requested");
-        Ok(self.inner.store.job(job.id).await?.unwrap_or(job))
+        let job = self.inner.store.job(job.id).await?.unwrap_or(job);
+        Ok(self.job_view(job))
     }
 
     /// The directory holding a job's logs.
-    pub fn job_log_dir(&self, job: &JobRow) -> PathBuf {
+    pub(crate) fn job_log_dir(&self, job: &JobRow) -> PathBuf {
         self.inner
             .data_dir
             .join("jobs")
@@ -793,16 +830,8 @@ impl Control {
     }
 
     /// Resolves a job's output to its local path.
-    pub async fn job_output_path(&self, job: &JobRow, output: &str) -> Result<PathBuf> {
-        let launch: Launch = job
-            .launch_json
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok())
-            .ok_or_else(|| ControlError::NotFound {
-                kind: "output",
-                name: output.to_string(),
-            })?;
-        let uri = launch
+    pub async fn job_output_path(&self, job: &Job, output: &str) -> Result<PathBuf> {
+        let uri = job
             .outputs
             .get(output)
             .ok_or_else(|| ControlError::NotFound {
@@ -818,7 +847,7 @@ impl Control {
     }
 
     /// Outputs of a job by name, as datastore URIs.
-    pub fn job_outputs(job: &JobRow) -> BTreeMap<String, String> {
+    pub(crate) fn job_outputs(job: &JobRow) -> BTreeMap<String, String> {
         job.launch_json
             .as_deref()
             .and_then(|j| serde_json::from_str::<Launch>(j).ok())
@@ -827,12 +856,19 @@ impl Control {
     }
 
     /// Parses a job's stored sizing.
-    pub fn job_sizing(job: &JobRow) -> Option<SparkSizing> {
+    pub(crate) fn job_sizing(job: &JobRow) -> Option<SparkSizing> {
         serde_json::from_str(&job.sizing_json).ok()
     }
 
-    pub async fn events(&self, limit: i64) -> Result<Vec<spool_store::EventRow>> {
-        Ok(self.inner.store.events(limit).await?)
+    /// The latest server events, newest first. Admin only.
+    pub async fn events(&self, caller: &Caller, limit: i64) -> Result<Vec<api::EventView>> {
+        if !caller.is_admin {
+            return Err(ControlError::Forbidden {
+                message: "only the admin can read server events".into(),
+            });
+        }
+        let rows = self.inner.store.events(limit).await?;
+        Ok(rows.into_iter().map(views::event_view).collect())
     }
 }
 

@@ -13,12 +13,14 @@ use serde_json::{Value, json};
 use spool_core::MemoryMb;
 use spool_repl::ReplClient;
 use spool_spec::SparkSizing;
-use spool_store::{NewSession, SessionRow, StatementRow, StoreError, UserRow};
+use spool_store::{NewSession, SessionRow, StatementRow, StoreError};
 use spool_supervisor::Exit;
 use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
-use crate::{Control, ControlError, LogError, Result, cluster, invalid, spark};
+use crate::{
+    Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid, spark,
+};
 
 /// Statement kinds Spool runs.
 pub const STATEMENT_KINDS: &[&str] = &["pyspark", "sql"];
@@ -67,9 +69,9 @@ impl Control {
     /// Records a new session; the scheduler starts it.
     pub async fn create_session(
         &self,
-        owner: &UserRow,
+        owner: &Caller,
         settings: SessionSettings,
-    ) -> Result<SessionRow> {
+    ) -> Result<Session> {
         let kind = settings.kind.clone().unwrap_or_else(|| "shared".into());
         match kind.as_str() {
             "pyspark" | "sql" | "shared" => {}
@@ -255,7 +257,7 @@ impl Control {
                 tracing::info!(session = id, owner = %owner.name, "session started from a pre-warmed driver");
                 self.inner().prewarm_wake.notify_one();
                 if let Some(session) = self.store().session(id).await? {
-                    return Ok(session);
+                    return Ok(session.into());
                 }
             }
         }
@@ -289,11 +291,32 @@ impl Control {
         };
         tracing::info!(session = session.id, owner = %owner.name, "session submitted");
         self.inner().wake.notify_one();
-        Ok(session)
+        Ok(session.into())
     }
 
     /// Returns a session the caller may see.
-    pub async fn session(&self, caller: &UserRow, id: i64) -> Result<SessionRow> {
+    pub async fn session(&self, caller: &Caller, id: i64) -> Result<Session> {
+        Ok(self.session_row(caller, id).await?.into())
+    }
+
+    /// Returns a session the caller may see by its integer id, or else by its name (as Livy
+    /// resolves `/sessions/{id}`). Not found names the key as given.
+    pub async fn session_by_key(&self, caller: &Caller, key: &str) -> Result<Session> {
+        let row = match key.parse::<i64>() {
+            Ok(id) => self.store().session(id).await?,
+            Err(_) => self.store().session_by_name(key).await?,
+        };
+        match row {
+            Some(s) if caller.is_admin || s.owner_id == caller.id => Ok(s.into()),
+            // Another user's session is "not found", never "forbidden".
+            _ => Err(ControlError::NotFound {
+                kind: "session",
+                name: key.to_string(),
+            }),
+        }
+    }
+
+    async fn session_row(&self, caller: &Caller, id: i64) -> Result<SessionRow> {
         match self.store().session(id).await? {
             Some(s) if caller.is_admin || s.owner_id == caller.id => Ok(s),
             _ => Err(ControlError::NotFound {
@@ -303,19 +326,26 @@ impl Control {
         }
     }
 
-    pub async fn sessions(&self, caller: &UserRow) -> Result<Vec<SessionRow>> {
+    /// The caller's sessions (everyone's for the admin), oldest first.
+    pub async fn sessions(&self, caller: &Caller) -> Result<Vec<Session>> {
         let owner = (!caller.is_admin).then_some(caller.id);
-        Ok(self.store().list_sessions(owner).await?)
+        let rows = self.store().list_sessions(owner).await?;
+        Ok(rows.into_iter().map(Session::from).collect())
     }
 
-    pub async fn statements(&self, caller: &UserRow, session_id: i64) -> Result<Vec<StatementRow>> {
-        self.session(caller, session_id).await?;
-        Ok(self.store().statements(session_id).await?)
+    pub async fn statements(&self, caller: &Caller, session_id: i64) -> Result<Vec<Statement>> {
+        self.session_row(caller, session_id).await?;
+        let rows = self.store().statements(session_id).await?;
+        Ok(rows.into_iter().map(Statement::from).collect())
     }
 
-    pub async fn statement(
+    pub async fn statement(&self, caller: &Caller, session_id: i64, seq: i64) -> Result<Statement> {
+        Ok(self.statement_row(caller, session_id, seq).await?.into())
+    }
+
+    async fn statement_row(
         &self,
-        caller: &UserRow,
+        caller: &Caller,
         session_id: i64,
         seq: i64,
     ) -> Result<StatementRow> {
@@ -324,7 +354,7 @@ impl Control {
             return Ok(statement);
         }
         // Not found: say whether the session or the statement is missing.
-        self.session(caller, session_id).await?;
+        self.session_row(caller, session_id).await?;
         Err(ControlError::NotFound {
             kind: "statement",
             name: seq.to_string(),
@@ -334,12 +364,12 @@ impl Control {
     /// Queues a statement; it runs when the ones before it are done.
     pub async fn submit_statement(
         &self,
-        caller: &UserRow,
+        caller: &Caller,
         session_id: i64,
         code: &str,
         kind: Option<&str>,
-    ) -> Result<StatementRow> {
-        let session = self.session(caller, session_id).await?;
+    ) -> Result<Statement> {
+        let session = self.session_row(caller, session_id).await?;
         let kind = match kind {
             Some(k) => k.to_string(),
             None if session.kind == "shared" => {
@@ -370,17 +400,12 @@ impl Control {
         if let Some(handle) = self.session_handle(session_id) {
             handle.wake.notify_one();
         }
-        Ok(statement)
+        Ok(statement.into())
     }
 
     /// Cancels a statement: a waiting one never runs; a running one has its Spark jobs cancelled.
-    pub async fn cancel_statement(
-        &self,
-        caller: &UserRow,
-        session_id: i64,
-        seq: i64,
-    ) -> Result<()> {
-        let statement = self.statement(caller, session_id, seq).await?;
+    pub async fn cancel_statement(&self, caller: &Caller, session_id: i64, seq: i64) -> Result<()> {
+        let statement = self.statement_row(caller, session_id, seq).await?;
         let store = self.store();
         store.touch_session(session_id).await?;
         match statement.state {
@@ -405,8 +430,8 @@ impl Control {
     }
 
     /// Ends a session at its user's request.
-    pub async fn delete_session(&self, caller: &UserRow, session_id: i64) -> Result<SessionRow> {
-        let session = self.session(caller, session_id).await?;
+    pub async fn delete_session(&self, caller: &Caller, session_id: i64) -> Result<Session> {
+        let session = self.session_row(caller, session_id).await?;
         if session.state.is_finished() {
             return Err(ControlError::NotFound {
                 kind: "session",
@@ -414,7 +439,12 @@ impl Control {
             });
         }
         stop_session(self, session_id, SessionState::Dead, "deleted by its user").await;
-        Ok(self.store().session(session_id).await?.unwrap_or(session))
+        Ok(self
+            .store()
+            .session(session_id)
+            .await?
+            .unwrap_or(session)
+            .into())
     }
 
     fn session_handle(&self, id: i64) -> Option<Arc<SessionHandle>> {

@@ -1,4 +1,6 @@
-//! `ApiError`: the only place that picks HTTP status codes for the native API.
+//! Error responses, and with `respond.rs` the only place that picks HTTP status codes:
+//! `ApiError` renders the native API's `{"error": {"code", "message", "target"}}`, `LivyError`
+//! Livy's `{"msg": ...}`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -9,14 +11,14 @@ use spool_control::ControlError;
 /// An error as the native API returns it: a status and `{"error": {"code", "message", "target"}}`.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub target: Option<String>,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    target: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -25,7 +27,7 @@ impl ApiError {
         }
     }
 
-    pub fn target(mut self, target: impl Into<String>) -> ApiError {
+    fn target(mut self, target: impl Into<String>) -> ApiError {
         self.target = Some(target.into());
         self
     }
@@ -39,12 +41,22 @@ impl ApiError {
     }
 
     pub fn not_found(kind: &str, name: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{kind} `{name}` not found"),
-        )
-        .target(name)
+        ApiError::not_found_because(name, format!("{kind} `{name}` not found"))
+    }
+
+    /// A 404 about `target` that says why.
+    pub fn not_found_because(target: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message).target(target)
+    }
+
+    /// A path no route serves.
+    pub fn no_route(path: &str) -> ApiError {
+        ApiError::not_found_because(path, format!("no route for `{path}`"))
+    }
+
+    /// A failure with no detail for the client; the cause is logged here, where it is handled.
+    pub fn internal(error: impl Into<anyhow::Error>) -> ApiError {
+        ApiError::from(ControlError::Internal(error.into()))
     }
 }
 
@@ -64,6 +76,9 @@ impl From<ControlError> for ApiError {
                 message,
             )
             .target("conf"),
+            ControlError::Forbidden { message } => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
             ControlError::Internal(e) => {
                 // Logged here, where it is handled; the client gets no internals.
                 tracing::error!(error = format!("{e:#}"), "request failed");
@@ -91,3 +106,76 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A Livy error: a status and `{"msg": ...}`, with Livy's texts.
+#[derive(Debug)]
+pub struct LivyError {
+    status: StatusCode,
+    msg: String,
+}
+
+impl LivyError {
+    pub fn bad_request(msg: impl Into<String>) -> LivyError {
+        LivyError {
+            status: StatusCode::BAD_REQUEST,
+            msg: msg.into(),
+        }
+    }
+
+    pub fn not_found(msg: impl Into<String>) -> LivyError {
+        LivyError {
+            status: StatusCode::NOT_FOUND,
+            msg: msg.into(),
+        }
+    }
+
+    pub fn forbidden(msg: impl Into<String>) -> LivyError {
+        LivyError {
+            status: StatusCode::FORBIDDEN,
+            msg: msg.into(),
+        }
+    }
+
+    /// Livy's answer for a session id or name that the caller has no session by.
+    pub fn no_session(key: &str) -> LivyError {
+        LivyError::not_found(format!("Session '{key}' not found."))
+    }
+}
+
+impl From<ControlError> for LivyError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound {
+                kind: "session",
+                name,
+            } => LivyError::no_session(&name),
+            ControlError::NotFound {
+                kind: "statement", ..
+            } => LivyError::not_found("Statement not found"),
+            ControlError::NotFound { kind, name } => {
+                LivyError::not_found(format!("{kind} '{name}' not found."))
+            }
+            ControlError::Invalid { message, .. } => {
+                LivyError::bad_request(format!("Rejected, Reason: {message}"))
+            }
+            ControlError::Conflict { message, .. } => LivyError::bad_request(message),
+            ControlError::TooLarge { message } => LivyError::bad_request(message),
+            ControlError::Forbidden { message } => LivyError::forbidden(message),
+            ControlError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "livy request failed");
+                LivyError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    msg: "internal error; see the server log".into(),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for LivyError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({"msg": self.msg}))).into_response()
+    }
+}
+
+pub type LivyResult<T> = Result<T, LivyError>;

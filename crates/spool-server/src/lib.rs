@@ -6,6 +6,7 @@
 mod auth;
 mod error;
 mod livy;
+mod respond;
 mod routes;
 mod sessions;
 
@@ -155,12 +156,7 @@ async fn openapi() -> impl axum::response::IntoResponse {
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no route for `{}`", uri.path()),
-    )
-    .target(uri.path().to_string())
+    ApiError::no_route(uri.path())
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

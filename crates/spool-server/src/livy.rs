@@ -6,66 +6,18 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use spool_control::{ControlError, SessionSettings};
-use spool_core::{SessionState, StatementState};
-use spool_store::{SessionRow, StatementRow, UserRow};
+use spool_control::{Caller, ControlError, Job, Session, SessionSettings, Statement};
+use spool_core::SessionState;
 
 use crate::AppState;
+use crate::error::{LivyError, LivyResult};
+use crate::respond::CreatedAt;
 
 /// The version Livy clients see. pylivy needs a 3-part version with a one-digit minor >= 5.
 pub const LIVY_VERSION: &str = "0.8.0-incubating";
-
-/// A Livy error: a status and `{"msg": ...}`.
-pub struct LivyError(StatusCode, String);
-
-impl IntoResponse for LivyError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({"msg": self.1}))).into_response()
-    }
-}
-
-impl From<ControlError> for LivyError {
-    fn from(e: ControlError) -> Self {
-        match e {
-            ControlError::NotFound {
-                kind: "session",
-                name,
-            } => LivyError(
-                StatusCode::NOT_FOUND,
-                format!("Session '{name}' not found."),
-            ),
-            ControlError::NotFound {
-                kind: "statement", ..
-            } => LivyError(StatusCode::NOT_FOUND, "Statement not found".into()),
-            ControlError::NotFound { kind, name } => {
-                LivyError(StatusCode::NOT_FOUND, format!("{kind} '{name}' not found."))
-            }
-            ControlError::Invalid { message, .. } => LivyError(
-                StatusCode::BAD_REQUEST,
-                format!("Rejected, Reason: {message}"),
-            ),
-            ControlError::Conflict { message, .. } => LivyError(StatusCode::BAD_REQUEST, message),
-            ControlError::TooLarge { message } => LivyError(StatusCode::BAD_REQUEST, message),
-            ControlError::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), "livy request failed");
-                LivyError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error; see the server log".into(),
-                )
-            }
-        }
-    }
-}
-
-type LivyResult<T> = Result<T, LivyError>;
-
-fn bad_request(message: impl Into<String>) -> LivyError {
-    LivyError(StatusCode::BAD_REQUEST, message.into())
-}
 
 /// Livy's CSRF check: when enabled, a request other than GET/HEAD/OPTIONS must carry an
 /// `X-Requested-By` header (any value).
@@ -79,11 +31,8 @@ pub async fn csrf(
         && !safe
         && !request.headers().contains_key("x-requested-by")
     {
-        return LivyError(
-            StatusCode::BAD_REQUEST,
-            "Missing Required Header for CSRF protection.".into(),
-        )
-        .into_response();
+        return LivyError::bad_request("Missing Required Header for CSRF protection.")
+            .into_response();
     }
     next.run(request).await
 }
@@ -138,12 +87,12 @@ async fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&body).map_err(|e| bad_request(e.to_string()))
+    serde_json::from_slice(&body).map_err(|e| LivyError::bad_request(e.to_string()))
 }
 
 pub async fn create_session(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     body: axum::body::Bytes,
 ) -> LivyResult<Response> {
     let request: CreateSession = parse_body(body).await?;
@@ -153,14 +102,14 @@ pub async fn create_session(
         || !request.files.is_empty()
         || !request.archives.is_empty()
     {
-        return Err(bad_request(
+        return Err(LivyError::bad_request(
             "Rejected, Reason: jars, pyFiles, files and archives are not supported for sessions yet; add code with statements",
         ));
     }
     let idle_timeout_minutes = match &request.idle_timeout {
         Some(text) => Some(
             spool_control::config::parse_duration(text)
-                .map_err(|e| bad_request(format!("Rejected, Reason: idleTimeout: {e}")))?
+                .map_err(|e| LivyError::bad_request(format!("Rejected, Reason: idleTimeout: {e}")))?
                 .as_secs_f64()
                 / 60.0,
         ),
@@ -204,9 +153,11 @@ pub async fn create_session(
         compute,
     };
     let session = state.control.create_session(&user, settings).await?;
-    let view = serde_json::to_value(session_view(&state, &session))
-        .map_err(|e| bad_request(e.to_string()))?;
-    created(format!("/sessions/{}", session.id), view)
+    Ok(CreatedAt {
+        location: format!("/sessions/{}", session.id),
+        body: session_view(&state, &session),
+    }
+    .into_response())
 }
 
 /// Livy clients ask for dynamic allocation through Spark conf; Spool sizes the cluster for it.
@@ -227,15 +178,6 @@ fn livy_dynamic_allocation(conf: &BTreeMap<String, String>) -> Option<(u32, u32)
     Some((min, max))
 }
 
-fn created(location: String, body: Value) -> LivyResult<Response> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&location).map_err(|e| bad_request(e.to_string()))?,
-    );
-    Ok((StatusCode::CREATED, headers, Json(body)).into_response())
-}
-
 #[derive(Debug, Deserialize)]
 pub struct Paging {
     from: Option<i64>,
@@ -244,7 +186,7 @@ pub struct Paging {
 
 pub async fn list_sessions(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Query(paging): Query<Paging>,
 ) -> LivyResult<Response> {
     let sessions = state.control.sessions(&user).await?;
@@ -270,31 +212,13 @@ pub async fn list_sessions(
 }
 
 /// Resolves `{id}`: an integer id, or else a session name (as Livy does).
-async fn find_session(state: &AppState, user: &UserRow, id: &str) -> LivyResult<SessionRow> {
-    let not_found = || LivyError(StatusCode::NOT_FOUND, format!("Session '{id}' not found."));
-    let session_id = match id.parse::<i64>() {
-        Ok(n) => n,
-        Err(_) => {
-            state
-                .control
-                .store()
-                .session_by_name(id)
-                .await
-                .map_err(|e| LivyError::from(ControlError::from(e)))?
-                .ok_or_else(not_found)?
-                .id
-        }
-    };
-    state
-        .control
-        .session(user, session_id)
-        .await
-        .map_err(|_| not_found())
+async fn find_session(state: &AppState, user: &Caller, id: &str) -> LivyResult<Session> {
+    Ok(state.control.session_by_key(user, id).await?)
 }
 
 pub async fn show_session(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Response> {
     let session = find_session(&state, &user, &id).await?;
@@ -303,7 +227,7 @@ pub async fn show_session(
 
 pub async fn session_state(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
@@ -312,15 +236,15 @@ pub async fn session_state(
 
 pub async fn delete_session(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
     if session.state.is_finished() {
-        return Err(LivyError(
-            StatusCode::NOT_FOUND,
-            format!("Session {} already stopped.", session.id),
-        ));
+        return Err(LivyError::not_found(format!(
+            "Session {} already stopped.",
+            session.id
+        )));
     }
     state.control.delete_session(&user, session.id).await?;
     Ok(Json(json!({"msg": "deleted"})))
@@ -383,12 +307,8 @@ fn session_log_dir(state: &AppState, session_id: i64) -> std::path::PathBuf {
         .join("driver")
 }
 
-fn batch_log_dir(state: &AppState, job: &spool_store::JobRow) -> std::path::PathBuf {
-    state
-        .control
-        .job_log_dir(job)
-        .join("azureml")
-        .join("driver")
+fn batch_log_dir(job: &Job) -> std::path::PathBuf {
+    job.log_dir.join("azureml").join("driver")
 }
 
 /// Livy's log paging: `size` lines from `from` (default: the tail); a negative size means all.
@@ -409,35 +329,25 @@ fn log_page(id: i64, lines: &[String], paging: &Paging) -> Value {
 }
 
 /// Livy users may act only as themselves here (no impersonation).
-fn check_proxy_user(user: &UserRow, proxy_user: &Option<String>) -> LivyResult<()> {
+fn check_proxy_user(user: &Caller, proxy_user: &Option<String>) -> LivyResult<()> {
     match proxy_user {
-        Some(proxy) if proxy != &user.name => Err(LivyError(
-            StatusCode::FORBIDDEN,
-            format!("User '{}' not allowed to impersonate '{proxy}'.", user.name),
-        )),
+        Some(proxy) if proxy != &user.name => Err(LivyError::forbidden(format!(
+            "User '{}' not allowed to impersonate '{proxy}'.",
+            user.name
+        ))),
         _ => Ok(()),
     }
 }
 
 pub async fn session_log(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
     Query(paging): Query<Paging>,
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
     let lines = session_log_lines(&state, session.id, None);
     Ok(Json(log_page(session.id, &lines, &paging)))
-}
-
-/// The sizes recorded on a session, as far as Livy's view shows them.
-#[derive(Default, Deserialize)]
-struct Sizing {
-    driver_memory: Option<u64>,
-    driver_cores: Option<u64>,
-    executor_memory: Option<u64>,
-    executor_cores: Option<u64>,
-    executor_instances: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -449,13 +359,14 @@ struct AppInfo<'a> {
 }
 
 #[derive(Serialize)]
-struct PhaseView {
-    state: String,
-    at: String,
+struct PhaseView<'a> {
+    state: &'a str,
+    at: &'a str,
 }
 
-/// Livy's session object. Typed and borrowing from the row: `GET /sessions` renders a hundred of
-/// these per request, and building `serde_json::Value` maps for them cost more than the query.
+/// Livy's session object. Typed and borrowing from the session: `GET /sessions` renders a
+/// hundred of these per request, and building `serde_json::Value` maps for them cost more than
+/// the query.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LivySession<'a> {
@@ -471,11 +382,11 @@ struct LivySession<'a> {
     ttl: Option<&'a str>,
     idle_timeout: String,
     driver_memory: Option<String>,
-    driver_cores: u64,
+    driver_cores: u32,
     executor_memory: Option<String>,
-    executor_cores: u64,
-    num_executors: u64,
-    conf: BTreeMap<String, String>,
+    executor_cores: u32,
+    num_executors: u32,
+    conf: &'a BTreeMap<String, String>,
     archives: [&'a str; 0],
     files: [&'a str; 0],
     jars: [&'a str; 0],
@@ -485,20 +396,19 @@ struct LivySession<'a> {
     // Spool's additions: why the session is in its state, and when it got there.
     state_reason: Option<&'a str>,
     runtime: &'a str,
-    phases: Vec<PhaseView>,
+    phases: Vec<PhaseView<'a>>,
 }
 
-fn session_view<'a>(state: &AppState, session: &'a SessionRow) -> LivySession<'a> {
-    let sizing: Sizing = serde_json::from_str(&session.sizing_json).unwrap_or_default();
+fn session_view<'a>(state: &AppState, session: &'a Session) -> LivySession<'a> {
+    let sizing = session.sizing.as_ref();
     // The view shows the last 10 lines; a few KB of each file are plenty for that.
     let mut log = session_log_lines(state, session.id, Some(4096));
     log.drain(..log.len().saturating_sub(10));
-    let memory = |mb: Option<u64>| mb.map(|mb| spool_core::MemoryMb(mb).to_spark());
     LivySession {
         id: session.id,
         name: session.name.as_deref(),
         app_id: session.spark_app_id.as_deref(),
-        owner: &session.owner_name,
+        owner: &session.owner,
         proxy_user: None,
         state: session.state,
         kind: &session.kind,
@@ -508,13 +418,13 @@ fn session_view<'a>(state: &AppState, session: &'a SessionRow) -> LivySession<'a
         },
         log,
         ttl: None,
-        idle_timeout: format!("{}s", session.idle_timeout_s),
-        driver_memory: memory(sizing.driver_memory),
-        driver_cores: sizing.driver_cores.unwrap_or(0),
-        executor_memory: memory(sizing.executor_memory),
-        executor_cores: sizing.executor_cores.unwrap_or(0),
-        num_executors: sizing.executor_instances.unwrap_or(0),
-        conf: serde_json::from_str(&session.conf_json).unwrap_or_default(),
+        idle_timeout: format!("{}s", session.idle_timeout.as_secs()),
+        driver_memory: sizing.map(|s| s.driver_memory.to_spark()),
+        driver_cores: sizing.map_or(0, |s| s.driver_cores),
+        executor_memory: sizing.map(|s| s.executor_memory.to_spark()),
+        executor_cores: sizing.map_or(0, |s| s.executor_cores),
+        num_executors: sizing.map_or(0, |s| s.executor_instances),
+        conf: &session.conf,
         archives: [],
         files: [],
         jars: [],
@@ -524,32 +434,22 @@ fn session_view<'a>(state: &AppState, session: &'a SessionRow) -> LivySession<'a
         state_reason: session.state_reason.as_deref(),
         runtime: &session.runtime,
         phases: session
-            .phases()
-            .into_iter()
+            .phases
+            .iter()
             .map(|p| PhaseView {
-                state: p.status,
-                at: p.at,
+                state: &p.status,
+                at: &p.at,
             })
             .collect(),
     }
 }
 
-fn statement_view(statement: &StatementRow) -> Value {
-    let output = statement
-        .output_json
-        .as_deref()
-        .and_then(|o| serde_json::from_str::<Value>(o).ok())
-        .filter(|_| {
-            matches!(
-                statement.state,
-                StatementState::Available | StatementState::Cancelled
-            )
-        });
+fn statement_view(statement: &Statement) -> Value {
     json!({
         "id": statement.seq,
         "code": statement.code,
         "state": statement.state,
-        "output": output,
+        "output": statement.output,
         "progress": statement.progress,
         "started": statement.started_ms,
         "completed": statement.completed_ms,
@@ -565,28 +465,29 @@ pub struct CreateStatement {
 
 pub async fn create_statement(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> LivyResult<Response> {
     let request: CreateStatement = parse_body(body).await?;
     let code = request
         .code
-        .ok_or_else(|| bad_request("requirement failed: code is required"))?;
+        .ok_or_else(|| LivyError::bad_request("requirement failed: code is required"))?;
     let session = find_session(&state, &user, &id).await?;
     let statement = state
         .control
         .submit_statement(&user, session.id, &code, request.kind.as_deref())
         .await?;
-    created(
-        format!("/sessions/{}/statements/{}", session.id, statement.seq),
-        statement_view(&statement),
-    )
+    Ok(CreatedAt {
+        location: format!("/sessions/{}/statements/{}", session.id, statement.seq),
+        body: statement_view(&statement),
+    }
+    .into_response())
 }
 
 pub async fn list_statements(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
@@ -599,7 +500,7 @@ pub async fn list_statements(
 
 pub async fn show_statement(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path((id, seq)): Path<(String, i64)>,
 ) -> LivyResult<Json<Value>> {
     // Clients poll this while a statement runs: by id it is one store query.
@@ -611,12 +512,7 @@ pub async fn show_statement(
         Ok(statement) => statement,
         Err(ControlError::NotFound {
             kind: "session", ..
-        }) => {
-            return Err(LivyError(
-                StatusCode::NOT_FOUND,
-                format!("Session '{id}' not found."),
-            ));
-        }
+        }) => return Err(LivyError::no_session(&id)),
         Err(e) => return Err(e.into()),
     };
     Ok(Json(statement_view(&statement)))
@@ -624,7 +520,7 @@ pub async fn show_statement(
 
 pub async fn cancel_statement(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path((id, seq)): Path<(String, i64)>,
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
@@ -637,7 +533,7 @@ pub async fn cancel_statement(
 
 pub async fn completion(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
     find_session(&state, &user, &id).await?;
@@ -683,7 +579,7 @@ fn text(value: Value) -> String {
 
 pub async fn create_batch(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     body: axum::body::Bytes,
 ) -> LivyResult<Response> {
     let request: CreateBatch = parse_body(body).await?;
@@ -691,7 +587,7 @@ pub async fn create_batch(
     let batch = spool_control::BatchRequest {
         file: request
             .file
-            .ok_or_else(|| bad_request("requirement failed: file is required"))?,
+            .ok_or_else(|| LivyError::bad_request("requirement failed: file is required"))?,
         class_name: request.class_name,
         args: request.args.into_iter().map(text).collect(),
         jars: request.jars,
@@ -711,21 +607,24 @@ pub async fn create_batch(
             .collect(),
     };
     let job = state.control.create_batch(&user, batch).await?;
-    let view = batch_view(&state, &job);
-    created(format!("/batches/{}", job.id), view)
+    Ok(CreatedAt {
+        location: format!("/batches/{}", job.id),
+        body: batch_view(&job),
+    }
+    .into_response())
 }
 
-fn batch_view(state: &AppState, job: &spool_store::JobRow) -> Value {
-    let lines = driver_log_lines(&batch_log_dir(state, job), Some(4096));
+fn batch_view(job: &Job) -> Value {
+    let lines = driver_log_lines(&batch_log_dir(job), Some(4096));
     let tail: Vec<&String> = lines.iter().skip(lines.len().saturating_sub(10)).collect();
     json!({
         "id": job.id,
         "name": job.display_name,
-        "owner": job.owner_name,
+        "owner": job.owner,
         "proxyUser": Value::Null,
         "state": spool_control::livy_batch_state(job.status),
         "appId": job.spark_app_id,
-        "appInfo": {"driverLogUrl": Value::Null, "sparkUiUrl": job.spark_ui_url.clone().filter(|u| !u.is_empty())},
+        "appInfo": {"driverLogUrl": Value::Null, "sparkUiUrl": job.spark_ui_url},
         "log": tail,
         // Spool's additions: the job behind the batch.
         "jobName": job.name,
@@ -734,31 +633,27 @@ fn batch_view(state: &AppState, job: &spool_store::JobRow) -> Value {
     })
 }
 
-async fn find_batch(state: &AppState, user: &UserRow, id: &str) -> LivyResult<spool_store::JobRow> {
-    let not_found = || LivyError(StatusCode::NOT_FOUND, format!("Session '{id}' not found."));
-    let id: i64 = id.parse().map_err(|_| not_found())?;
-    state
-        .control
-        .job_by_id(user, id)
-        .await
-        .map_err(|_| not_found())
+/// Resolves a batch `{id}`; Livy says "Session" for batches too.
+async fn find_batch(state: &AppState, user: &Caller, id: &str) -> LivyResult<Job> {
+    let not_found = || LivyError::no_session(id);
+    let batch_id: i64 = id.parse().map_err(|_| not_found())?;
+    match state.control.job_by_id(user, batch_id).await {
+        Ok(job) => Ok(job),
+        Err(ControlError::NotFound { .. }) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn list_batches(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Query(paging): Query<Paging>,
 ) -> LivyResult<Json<Value>> {
     let mut jobs = state.control.jobs(&user, 100_000).await?;
     jobs.reverse();
     let from = paging.from.unwrap_or(0).max(0) as usize;
     let size = paging.size.unwrap_or(100).max(0) as usize;
-    let views: Vec<Value> = jobs
-        .iter()
-        .skip(from)
-        .take(size)
-        .map(|j| batch_view(&state, j))
-        .collect();
+    let views: Vec<Value> = jobs.iter().skip(from).take(size).map(batch_view).collect();
     Ok(Json(
         json!({"from": from, "total": jobs.len(), "sessions": views}),
     ))
@@ -766,16 +661,16 @@ pub async fn list_batches(
 
 pub async fn show_batch(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
     let job = find_batch(&state, &user, &id).await?;
-    Ok(Json(batch_view(&state, &job)))
+    Ok(Json(batch_view(&job)))
 }
 
 pub async fn batch_state(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
     let job = find_batch(&state, &user, &id).await?;
@@ -786,18 +681,18 @@ pub async fn batch_state(
 
 pub async fn batch_log_route(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
     Query(paging): Query<Paging>,
 ) -> LivyResult<Json<Value>> {
     let job = find_batch(&state, &user, &id).await?;
-    let lines = driver_log_lines(&batch_log_dir(&state, &job), None);
+    let lines = driver_log_lines(&batch_log_dir(&job), None);
     Ok(Json(log_page(job.id, &lines, &paging)))
 }
 
 pub async fn delete_batch(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
     let job = find_batch(&state, &user, &id).await?;

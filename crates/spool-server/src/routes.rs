@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use spool_api_types as api;
-use spool_control::Control;
-use spool_store::{JobRow, UserRow};
+use spool_control::{Caller, Control, Job};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::respond::{Created, NoContent};
 
-pub async fn whoami(Extension(user): Extension<UserRow>) -> Json<api::WhoAmI> {
+pub async fn whoami(Extension(user): Extension<Caller>) -> Json<api::WhoAmI> {
     Json(api::WhoAmI {
         name: user.name,
         is_admin: user.is_admin,
@@ -28,44 +28,26 @@ pub async fn catalog(State(state): State<AppState>) -> ApiResult<Json<api::Catal
 
 pub async fn create_user(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Json(body): Json<api::CreateUser>,
-) -> ApiResult<(StatusCode, Json<api::UserCreated>)> {
-    if !user.is_admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only the admin can create users",
-        ));
-    }
-    Ok((
-        StatusCode::CREATED,
-        Json(state.control.create_user(&user, &body.name).await?),
-    ))
-}
-
-fn datastore_view(row: spool_store::DatastoreRow) -> api::DatastoreView {
-    api::DatastoreView {
-        uri: format!("azureml://datastores/{}/paths/", row.name),
-        name: row.name,
-        created_at: row.created_at,
-    }
+) -> ApiResult<Created<api::UserCreated>> {
+    Ok(Created(state.control.create_user(&user, &body.name).await?))
 }
 
 pub async fn list_datastores(State(state): State<AppState>) -> ApiResult<Json<api::DatastoreList>> {
-    let rows = state.control.datastores().await?;
     Ok(Json(api::DatastoreList {
-        datastores: rows.into_iter().map(datastore_view).collect(),
+        datastores: state.control.datastores().await?,
     }))
 }
 
 pub async fn create_datastore(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Json(body): Json<api::CreateDatastore>,
-) -> ApiResult<(StatusCode, Json<api::DatastoreView>)> {
-    let row = state.control.create_datastore(&user, &body.name).await?;
-    Ok((StatusCode::CREATED, Json(datastore_view(row))))
+) -> ApiResult<Created<api::DatastoreView>> {
+    Ok(Created(
+        state.control.create_datastore(&user, &body.name).await?,
+    ))
 }
 
 pub async fn upload_to_datastore(
@@ -79,26 +61,23 @@ pub async fn upload_to_datastore(
 pub async fn create_snapshot(
     State(state): State<AppState>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<api::SnapshotCreated>)> {
+) -> ApiResult<Created<api::SnapshotCreated>> {
     let control = state.control.clone();
     let created = tokio::task::spawn_blocking(move || control.store_snapshot(&body))
         .await
-        .map_err(|e| ApiError::from(spool_control::ControlError::Internal(e.into())))??;
-    Ok((StatusCode::CREATED, Json(created)))
+        .map_err(ApiError::internal)??;
+    Ok(Created(created))
 }
 
 pub async fn create_job(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Json(body): Json<api::CreateJob>,
-) -> ApiResult<(StatusCode, Json<api::JobView>)> {
+) -> ApiResult<Created<api::JobView>> {
     let spec: spool_spec::JobSpec = serde_json::from_value(body.spec)
         .map_err(|e| ApiError::bad_request("spec", format!("the job spec is malformed: {e}")))?;
     let job = state.control.create_job(&user, spec).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(job_view(&state.control, job).await?),
-    ))
+    Ok(Created(job_view(&state.control, job).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,23 +92,23 @@ fn default_limit() -> i64 {
 
 pub async fn list_jobs(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<api::JobList>> {
-    let rows = state
+    let found = state
         .control
         .jobs(&user, query.max_results.clamp(1, 10_000))
         .await?;
-    let mut jobs = Vec::with_capacity(rows.len());
-    for row in rows {
-        jobs.push(job_view(&state.control, row).await?);
+    let mut jobs = Vec::with_capacity(found.len());
+    for job in found {
+        jobs.push(job_view(&state.control, job).await?);
     }
     Ok(Json(api::JobList { jobs }))
 }
 
 pub async fn show_job(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Json<api::JobView>> {
     let job = state.control.job(&user, &name).await?;
@@ -138,7 +117,7 @@ pub async fn show_job(
 
 pub async fn cancel_job(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Json<api::JobView>> {
     let job = state.control.cancel_job(&user, &name).await?;
@@ -147,13 +126,12 @@ pub async fn cancel_job(
 
 pub async fn job_logs(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Json<api::LogList>> {
     let job = state.control.job(&user, &name).await?;
-    let root = state.control.job_log_dir(&job);
     let mut files = Vec::new();
-    collect_files(&root, &root, &mut files);
+    collect_files(&job.log_dir, &job.log_dir, &mut files);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Json(api::LogList { files }))
 }
@@ -189,19 +167,18 @@ pub struct OffsetQuery {
 /// where to continue.
 pub async fn job_log_file(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     UrlPath((name, path)): UrlPath<(String, String)>,
     Query(query): Query<OffsetQuery>,
 ) -> ApiResult<Response> {
     let job = state.control.job(&user, &name).await?;
-    let root = state.control.job_log_dir(&job);
-    let file = spool_control::datastore::resolve_inside(&root, &path)
+    let file = spool_control::datastore::resolve_inside(&job.log_dir, &path)
         .map_err(|m| ApiError::bad_request("path", m))?;
     let bytes = match std::fs::read(&file) {
         Ok(bytes) => bytes,
         // A log that does not exist yet reads as empty, so followers can start early.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(spool_control::ControlError::Internal(e.into()).into()),
+        Err(e) => return Err(ApiError::internal(e)),
     };
     let size = bytes.len() as u64;
     let start = query.offset.min(size) as usize;
@@ -217,29 +194,26 @@ pub async fn job_log_file(
 /// A tar archive of a job's logs.
 pub async fn download_logs(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Response> {
     let job = state.control.job(&user, &name).await?;
-    let root = state.control.job_log_dir(&job);
-    tar_response(root, "logs".into()).await
+    tar_response(job.log_dir, "logs".into()).await
 }
 
 /// A tar archive of one of a job's outputs.
 pub async fn download_output(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     UrlPath((name, output)): UrlPath<(String, String)>,
 ) -> ApiResult<Response> {
     let job = state.control.job(&user, &name).await?;
     let path = state.control.job_output_path(&job, &output).await?;
     if !path.exists() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+        return Err(ApiError::not_found_because(
+            &output,
             format!("output `{output}` of job `{name}` has not been written"),
-        )
-        .target(output));
+        ));
     }
     tar_response(path, output).await
 }
@@ -260,8 +234,8 @@ async fn tar_response(path: PathBuf, name: String) -> ApiResult<Response> {
         builder.into_inner()
     })
     .await
-    .map_err(|e| ApiError::from(spool_control::ControlError::Internal(e.into())))?
-    .map_err(|e| ApiError::from(spool_control::ControlError::Internal(e.into())))?;
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -272,61 +246,25 @@ async fn tar_response(path: PathBuf, name: String) -> ApiResult<Response> {
 
 pub async fn list_clusters(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
 ) -> ApiResult<Json<Vec<api::ClusterView>>> {
-    let rows = state
-        .control
-        .store()
-        .live_clusters()
-        .await
-        .map_err(|e| ApiError::from(spool_control::ControlError::from(e)))?;
-    Ok(Json(
-        rows.into_iter()
-            .filter(|c| user.is_admin || c.owner_id == user.id)
-            .map(cluster_view)
-            .collect(),
-    ))
+    Ok(Json(state.control.clusters(&user).await?))
 }
 
 pub async fn events(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
-) -> ApiResult<Json<Vec<spool_store::EventRow>>> {
-    if !user.is_admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only the admin can read server events",
-        ));
-    }
-    Ok(Json(state.control.events(200).await?))
+    Extension(user): Extension<Caller>,
+) -> ApiResult<Json<Vec<api::EventView>>> {
+    Ok(Json(state.control.events(&user, 200).await?))
 }
 
-pub fn cluster_view(row: spool_store::ClusterRow) -> api::ClusterView {
-    api::ClusterView {
-        id: row.id,
-        state: row.state,
-        runtime: row.runtime,
-        master_url: row.master_url,
-        master_ui_url: row.master_ui_url,
-        cores: row.reserved_cores,
-        memory_mb: row.reserved_memory_mb,
-        created_at: row.created_at,
-        ready_at: row.ready_at,
-        idle_since: row.idle_since,
-        ended_at: row.ended_at,
-        end_reason: row.end_reason,
-    }
-}
-
-pub async fn job_view(control: &Control, job: JobRow) -> ApiResult<api::JobView> {
+pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
     let cluster = match job.cluster_id {
-        Some(id) => control.cluster(id).await?.map(cluster_view),
+        Some(id) => control.cluster(id).await?,
         None => None,
     };
-    let sizing = Control::job_sizing(&job);
-    let spec: serde_json::Value = serde_json::from_str(&job.spec_json).unwrap_or_default();
-    let resources = match sizing {
+    let spec = job.spec;
+    let resources = match job.sizing {
         Some(s) => api::SizingView {
             driver_cores: s.driver_cores,
             driver_memory: s.driver_memory.to_spark(),
@@ -351,9 +289,9 @@ pub async fn job_view(control: &Control, job: JobRow) -> ApiResult<api::JobView>
         .and_then(|t| serde_json::from_value(t.clone()).ok())
         .unwrap_or_default();
     Ok(api::JobView {
-        outputs: Control::job_outputs(&job),
+        outputs: job.outputs,
         phases: job
-            .phases()
+            .phases
             .into_iter()
             .map(|p| api::PhaseView {
                 status: p.status,
@@ -371,7 +309,7 @@ pub async fn job_view(control: &Control, job: JobRow) -> ApiResult<api::JobView>
         status: job.status,
         status_reason: job.status_reason,
         error: job.error,
-        owner: job.owner_name,
+        owner: job.owner,
         runtime: job.runtime,
         compute: job.compute,
         identity: job.identity,
@@ -380,7 +318,7 @@ pub async fn job_view(control: &Control, job: JobRow) -> ApiResult<api::JobView>
         resources,
         cluster,
         spark_app_id: job.spark_app_id,
-        spark_ui_url: job.spark_ui_url.filter(|u| !u.is_empty()),
+        spark_ui_url: job.spark_ui_url,
         spec,
     })
 }
@@ -407,7 +345,7 @@ fn environment_view(info: spool_runtime::EnvInfo) -> api::EnvironmentView {
 
 pub async fn list_environments(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
 ) -> ApiResult<Json<Vec<api::EnvironmentView>>> {
     let envs = state.control.environments(&user).await?;
     Ok(Json(envs.into_iter().map(environment_view).collect()))
@@ -415,8 +353,8 @@ pub async fn list_environments(
 
 pub async fn show_environment(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
-    axum::extract::Path(key): axum::extract::Path<String>,
+    Extension(user): Extension<Caller>,
+    UrlPath(key): UrlPath<String>,
 ) -> ApiResult<Json<api::EnvironmentView>> {
     Ok(Json(environment_view(
         state.control.environment(&user, &key).await?,
@@ -433,7 +371,7 @@ pub struct PruneRequest {
 
 pub async fn prune_environments(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Json(body): Json<PruneRequest>,
 ) -> ApiResult<Json<api::EnvironmentsPruned>> {
     Ok(Json(api::EnvironmentsPruned {
@@ -443,27 +381,27 @@ pub async fn prune_environments(
 
 pub async fn attach_compute(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Json(body): Json<api::AttachCompute>,
-) -> ApiResult<(axum::http::StatusCode, Json<api::ComputeView>)> {
+) -> ApiResult<Created<api::ComputeView>> {
     let view = state
         .control
         .attach_compute(&user, &body.file, &body.yaml)
         .await?;
-    Ok((axum::http::StatusCode::CREATED, Json(view)))
+    Ok(Created(view))
 }
 
 pub async fn list_computes(
     State(state): State<AppState>,
-    Extension(_user): Extension<UserRow>,
+    Extension(_user): Extension<Caller>,
 ) -> ApiResult<Json<Vec<api::ComputeView>>> {
     Ok(Json(state.control.computes().await?))
 }
 
 pub async fn show_compute(
     State(state): State<AppState>,
-    Extension(_user): Extension<UserRow>,
-    axum::extract::Path(name): axum::extract::Path<String>,
+    Extension(_user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Json<api::ComputeView>> {
     Ok(Json(state.control.compute(&name).await?))
 }
@@ -478,36 +416,37 @@ pub struct DetachQuery {
 
 pub async fn detach_compute(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
-    axum::extract::Path(name): axum::extract::Path<String>,
-    axum::extract::Query(query): axum::extract::Query<DetachQuery>,
-) -> ApiResult<axum::http::StatusCode> {
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<DetachQuery>,
+) -> ApiResult<NoContent> {
     state
         .control
         .detach_compute(&user, &name, query.force)
         .await?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 pub async fn create_agent(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Json(body): Json<api::CreateAgent>,
-) -> ApiResult<(axum::http::StatusCode, Json<api::AgentCreated>)> {
-    let created = state.control.create_agent(&user, &body.name).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(created)))
+) -> ApiResult<Created<api::AgentCreated>> {
+    Ok(Created(
+        state.control.create_agent(&user, &body.name).await?,
+    ))
 }
 
 pub async fn list_agents(
     State(state): State<AppState>,
-    Extension(_user): Extension<UserRow>,
+    Extension(_user): Extension<Caller>,
 ) -> ApiResult<Json<Vec<api::AgentView>>> {
     Ok(Json(state.control.agents().await?))
 }
 
-fn agent_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+fn agent_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
-        .get(axum::http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
@@ -517,9 +456,9 @@ fn agent_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
 /// A runtime as a tar, for an agent host that does not have it (agent token).
 pub async fn agent_runtime(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    axum::extract::Path(version): axum::extract::Path<String>,
-) -> ApiResult<axum::response::Response> {
+    headers: HeaderMap,
+    UrlPath(version): UrlPath<String>,
+) -> ApiResult<Response> {
     let token = agent_token(&headers)?;
     let archive = match state
         .control
@@ -534,18 +473,15 @@ pub async fn agent_runtime(
     };
     let file = tokio::fs::File::open(&archive)
         .await
-        .map_err(|e| ApiError::from(spool_control::ControlError::Internal(e.into())))?;
+        .map_err(ApiError::internal)?;
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    Ok(axum::response::IntoResponse::into_response((
-        [(axum::http::header::CONTENT_TYPE, "application/x-tar")],
-        body,
-    )))
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
 
 /// An agent's heartbeat, authenticated by the agent's own bearer token.
 pub async fn agent_heartbeat(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     Json(report): Json<api::AgentReport>,
 ) -> ApiResult<Json<api::AgentOrders>> {
     let token = agent_token(&headers)?;

@@ -2,35 +2,33 @@
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
 use spool_api_types as api;
-use spool_control::SessionSettings;
-use spool_core::StatementState;
-use spool_store::{SessionRow, StatementRow, UserRow};
+use spool_control::{Caller, Session, SessionSettings, Statement};
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
+use crate::respond::Created;
 
-pub fn session_view(row: &SessionRow) -> api::SessionView {
+pub fn session_view(session: Session) -> api::SessionView {
     api::SessionView {
-        id: row.id,
-        name: row.name.clone(),
-        kind: row.kind.clone(),
-        state: row.state,
-        state_reason: row.state_reason.clone(),
-        owner: row.owner_name.clone(),
-        runtime: row.runtime.clone(),
-        compute: row.compute.clone(),
-        identity: row.identity.clone(),
-        timeout_minutes: row.idle_timeout_s as f64 / 60.0,
-        cluster_id: row.cluster_id,
-        spark_app_id: row.spark_app_id.clone(),
-        spark_ui_url: row.spark_ui_url.clone(),
-        created_at: row.created_at.clone(),
-        last_activity_at: row.last_activity_at.clone(),
-        ended_at: row.ended_at.clone(),
-        phases: row
-            .phases()
+        id: session.id,
+        name: session.name,
+        kind: session.kind,
+        state: session.state,
+        state_reason: session.state_reason,
+        owner: session.owner,
+        runtime: session.runtime,
+        compute: session.compute,
+        identity: session.identity,
+        timeout_minutes: session.idle_timeout.as_secs_f64() / 60.0,
+        cluster_id: session.cluster_id,
+        spark_app_id: session.spark_app_id,
+        spark_ui_url: session.spark_ui_url,
+        created_at: session.created_at,
+        last_activity_at: session.last_activity_at,
+        ended_at: session.ended_at,
+        phases: session
+            .phases
             .into_iter()
             .map(|p| api::PhaseView {
                 status: p.status,
@@ -40,55 +38,29 @@ pub fn session_view(row: &SessionRow) -> api::SessionView {
     }
 }
 
-pub fn statement_view(row: &StatementRow) -> api::StatementView {
+pub fn statement_view(statement: Statement) -> api::StatementView {
     api::StatementView {
-        id: row.seq,
-        kind: row.kind.clone(),
-        code: row.code.clone(),
-        state: row.state,
-        output: row
-            .output_json
-            .as_deref()
-            .and_then(|o| serde_json::from_str(o).ok())
-            .filter(|_| {
-                matches!(
-                    row.state,
-                    StatementState::Available | StatementState::Cancelled
-                )
-            }),
-        progress: row.progress,
-        started: row.started_ms,
-        completed: row.completed_ms,
+        id: statement.seq,
+        kind: statement.kind,
+        code: statement.code,
+        state: statement.state,
+        output: statement.output,
+        progress: statement.progress,
+        started: statement.started_ms,
+        completed: statement.completed_ms,
     }
 }
 
 /// Finds a session by id or name.
-async fn find(state: &AppState, user: &UserRow, key: &str) -> ApiResult<SessionRow> {
-    let id = match key.parse::<i64>() {
-        Ok(id) => id,
-        Err(_) => {
-            state
-                .control
-                .store()
-                .session_by_name(key)
-                .await
-                .map_err(|e| ApiError::from(spool_control::ControlError::from(e)))?
-                .ok_or_else(|| ApiError::not_found("session", key))?
-                .id
-        }
-    };
-    state
-        .control
-        .session(user, id)
-        .await
-        .map_err(|_| ApiError::not_found("session", key))
+async fn find(state: &AppState, user: &Caller, key: &str) -> ApiResult<Session> {
+    Ok(state.control.session_by_key(user, key).await?)
 }
 
 pub async fn create(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Json(body): Json<api::CreateSession>,
-) -> ApiResult<(StatusCode, Json<api::SessionView>)> {
+) -> ApiResult<Created<api::SessionView>> {
     let settings = SessionSettings {
         kind: Some(body.kind.unwrap_or_else(|| "pyspark".into())),
         name: body.name,
@@ -117,66 +89,66 @@ pub async fn create(
             )
         }),
     };
-    let row = state.control.create_session(&user, settings).await?;
-    Ok((StatusCode::CREATED, Json(session_view(&row))))
+    let session = state.control.create_session(&user, settings).await?;
+    Ok(Created(session_view(session)))
 }
 
 pub async fn list(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
 ) -> ApiResult<Json<api::SessionList>> {
-    let rows = state.control.sessions(&user).await?;
+    let sessions = state.control.sessions(&user).await?;
     Ok(Json(api::SessionList {
-        sessions: rows.iter().rev().map(session_view).collect(),
+        sessions: sessions.into_iter().rev().map(session_view).collect(),
     }))
 }
 
 pub async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(key): Path<String>,
 ) -> ApiResult<Json<api::SessionView>> {
-    Ok(Json(session_view(&find(&state, &user, &key).await?)))
+    Ok(Json(session_view(find(&state, &user, &key).await?)))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(key): Path<String>,
 ) -> ApiResult<Json<api::SessionView>> {
     let session = find(&state, &user, &key).await?;
-    let row = state.control.delete_session(&user, session.id).await?;
-    Ok(Json(session_view(&row)))
+    let session = state.control.delete_session(&user, session.id).await?;
+    Ok(Json(session_view(session)))
 }
 
 pub async fn create_statement(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path(key): Path<String>,
     Json(body): Json<api::CreateStatement>,
-) -> ApiResult<(StatusCode, Json<api::StatementView>)> {
+) -> ApiResult<Created<api::StatementView>> {
     let session = find(&state, &user, &key).await?;
-    let row = state
+    let statement = state
         .control
         .submit_statement(&user, session.id, &body.code, body.kind.as_deref())
         .await?;
-    Ok((StatusCode::CREATED, Json(statement_view(&row))))
+    Ok(Created(statement_view(statement)))
 }
 
 pub async fn show_statement(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path((key, seq)): Path<(String, i64)>,
 ) -> ApiResult<Json<api::StatementView>> {
     let session = find(&state, &user, &key).await?;
     Ok(Json(statement_view(
-        &state.control.statement(&user, session.id, seq).await?,
+        state.control.statement(&user, session.id, seq).await?,
     )))
 }
 
 pub async fn cancel_statement(
     State(state): State<AppState>,
-    Extension(user): Extension<UserRow>,
+    Extension(user): Extension<Caller>,
     Path((key, seq)): Path<(String, i64)>,
 ) -> ApiResult<Json<api::StatementView>> {
     let session = find(&state, &user, &key).await?;
@@ -185,6 +157,6 @@ pub async fn cancel_statement(
         .cancel_statement(&user, session.id, seq)
         .await?;
     Ok(Json(statement_view(
-        &state.control.statement(&user, session.id, seq).await?,
+        state.control.statement(&user, session.id, seq).await?,
     )))
 }

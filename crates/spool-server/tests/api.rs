@@ -331,6 +331,7 @@ async fn who_am_i_users_catalog_and_datastores_have_their_shapes() {
         ("GET", "/api/v1/jobs", Who::Alice, None),
         ("GET", "/api/v1/clusters", Who::Alice, None),
         ("GET", "/api/v1/sessions", Who::Alice, None),
+        ("GET", "/api/v1/events", Who::Alice, None),
     ];
     check(
         api.render(cases).await,
@@ -345,6 +346,7 @@ async fn who_am_i_users_catalog_and_datastores_have_their_shapes() {
             GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
             GET /api/v1/clusters (alice) -> 200 []
             GET /api/v1/sessions (alice) -> 200 {"sessions":[]}
+            GET /api/v1/events (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can read server events"}}
         "#]],
     );
     let (status, catalog) = api.call("GET", "/api/v1/catalog", Who::Alice, None).await;
@@ -474,15 +476,15 @@ async fn invalid_jobs_are_400_with_a_target_and_nothing_is_created() {
     check(
         api.render(cases).await,
         expect![[r#"
-        POST /api/v1/jobs (alice) -> 400 "Failed to parse the request body as JSON: expected ident at line 1 column 2"
-        POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: invalid type: integer `1`, expected a string","target":"spec"}}
-        POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: missing field `code`","target":"spec"}}
-        POST /api/v1/jobs (alice) -> 404 {"error":{"code":"not_found","message":"snapshot `0000000000000000000000000000000000000000000000000000000000000000` not found","target":"0000000000000000000000000000000000000000000000000000000000000000"}}
-        POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`nope.py` does not exist in the code folder (Entry doesn't exist.)","target":"entry.file"}}
-        POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`code` must name an uploaded snapshot (`snapshot:<sha256>`), got `./src`; the CLI uploads the code folder for you","target":"code"}}
-        POST /api/v1/jobs (alice) -> 422 {"error":{"code":"exceeds_capacity","message":"the job needs 10 cores and 11 GiB (9 executors x 1 cores and 1 GiB, a driver with 1 cores and 1 GiB, and 1 GiB for the Spark master and worker), but this host can never give more than 8 cores (2 cores x 4 oversubscription) and 8 GiB\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml","target":"conf"}}
-        GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
-    "#]],
+            POST /api/v1/jobs (alice) -> 400 "Failed to parse the request body as JSON: expected ident at line 1 column 2"
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: invalid type: integer `1`, expected a string","target":"spec"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: missing field `code`","target":"spec"}}
+            POST /api/v1/jobs (alice) -> 404 {"error":{"code":"not_found","message":"snapshot `0000000000000000000000000000000000000000000000000000000000000000` not found","target":"0000000000000000000000000000000000000000000000000000000000000000"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`nope.py` does not exist in the code folder (Entry doesn't exist.)","target":"entry.file"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`code` must name an uploaded snapshot (`snapshot:<sha256>`), got `./src`; the CLI uploads the code folder for you","target":"code"}}
+            POST /api/v1/jobs (alice) -> 422 {"error":{"code":"exceeds_capacity","message":"the job needs 10 cores and 11 GiB (9 executors x 1 cores and 1 GiB, a driver with 1 cores and 1 GiB, and 1 GiB for the Spark master and worker), but this host can never give more than 8 cores (2 cores x 4 oversubscription) and 8 GiB\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml","target":"conf"}}
+            GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
     );
     api.finish().await;
 }
