@@ -1,8 +1,9 @@
 //! Error responses, and with `respond.rs` the only place that picks HTTP status codes:
 //! `ApiError` renders the native API's `{"error": {"code", "message", "target"}}`, `LivyError`
-//! Livy's `{"msg": ...}`.
+//! Livy's `{"msg": ...}`. Both also render the rejections of the extractors in `extract.rs`.
 
 use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use spool_api_types::{ErrorBody, ErrorDetail};
@@ -92,6 +93,58 @@ impl From<ControlError> for ApiError {
     }
 }
 
+/// What serde said about a body, query or path, without axum's prefix.
+fn cause(rejection: &dyn std::error::Error) -> String {
+    rejection
+        .source()
+        .map_or_else(|| rejection.to_string(), ToString::to_string)
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match &rejection {
+            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+                "body",
+                format!("the request body is not valid JSON: {}", cause(e)),
+            ),
+            JsonRejection::JsonDataError(e) => ApiError::bad_request(
+                "body",
+                format!("the request body has the wrong shape: {}", cause(e)),
+            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::bad_request(
+                "Content-Type",
+                "the request body must be JSON, sent with `Content-Type: application/json`",
+            ),
+            // The body could not be read (e.g. it is larger than the limit).
+            _ => ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
+                .target("body"),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request(
+            "query",
+            format!("the query string is invalid: {}", cause(&rejection)),
+        )
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match &rejection {
+            PathRejection::FailedToDeserializePathParams(e)
+                if e.status() == StatusCode::BAD_REQUEST =>
+            {
+                ApiError::bad_request("path", format!("the path is invalid: {}", e.kind()))
+            }
+            // A route whose parameters do not fit its handler: a bug, not the client's fault.
+            _ => ApiError::internal(anyhow::anyhow!(rejection.body_text())),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -168,6 +221,27 @@ impl From<ControlError> for LivyError {
                     msg: "internal error; see the server log".into(),
                 }
             }
+        }
+    }
+}
+
+impl From<QueryRejection> for LivyError {
+    fn from(rejection: QueryRejection) -> Self {
+        LivyError::bad_request(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for LivyError {
+    fn from(rejection: PathRejection) -> Self {
+        match &rejection {
+            PathRejection::FailedToDeserializePathParams(e)
+                if e.status() == StatusCode::BAD_REQUEST =>
+            {
+                LivyError::bad_request(e.body_text())
+            }
+            _ => LivyError::from(ControlError::Internal(anyhow::anyhow!(
+                rejection.body_text()
+            ))),
         }
     }
 }

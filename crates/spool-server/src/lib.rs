@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod extract;
 mod livy;
 mod respond;
 mod routes;

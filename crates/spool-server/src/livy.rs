@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -14,6 +14,7 @@ use spool_core::SessionState;
 
 use crate::AppState;
 use crate::error::{LivyError, LivyResult};
+use crate::extract::{LivyPath as Path, LivyQuery as Query};
 use crate::respond::CreatedAt;
 
 /// The version Livy clients see. pylivy needs a 3-part version with a one-digit minor >= 5.

@@ -2,9 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path as UrlPath, Query, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,6 +12,7 @@ use spool_control::{Caller, Control, Job};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path as UrlPath, Query};
 use crate::respond::{Created, NoContent};
 
 pub async fn whoami(Extension(user): Extension<Caller>) -> Json<api::WhoAmI> {

@@ -1,12 +1,12 @@
 //! Native session handlers (`/api/v1/sessions`).
 
-use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use spool_api_types as api;
 use spool_control::{Caller, Session, SessionSettings, Statement};
 
 use crate::AppState;
 use crate::error::ApiResult;
+use crate::extract::{Json, Path};
 use crate::respond::Created;
 
 pub fn session_view(session: Session) -> api::SessionView {

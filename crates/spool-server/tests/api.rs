@@ -455,9 +455,10 @@ async fn invalid_jobs_are_400_with_a_target_and_nothing_is_created() {
         )
     );
     let cases: &[Case] = &[
-        // FIXME(#10): a body that is not JSON gets axum's plain-text rejection, not the
-        // `{"error": ...}` shape every other error has.
+        // A body that is not JSON, or JSON of the wrong shape, gets the `{"error": ...}` shape
+        // every other error has.
         ("POST", "/api/v1/jobs", Who::Alice, Some("not json")),
+        ("POST", "/api/v1/jobs", Who::Alice, Some(r#"{"job":{}}"#)),
         (
             "POST",
             "/api/v1/jobs",
@@ -476,7 +477,8 @@ async fn invalid_jobs_are_400_with_a_target_and_nothing_is_created() {
     check(
         api.render(cases).await,
         expect![[r#"
-            POST /api/v1/jobs (alice) -> 400 "Failed to parse the request body as JSON: expected ident at line 1 column 2"
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the request body is not valid JSON: expected ident at line 1 column 2","target":"body"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the request body has the wrong shape: missing field `spec` at line 1 column 10","target":"body"}}
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: invalid type: integer `1`, expected a string","target":"spec"}}
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: missing field `code`","target":"spec"}}
             POST /api/v1/jobs (alice) -> 404 {"error":{"code":"not_found","message":"snapshot `0000000000000000000000000000000000000000000000000000000000000000` not found","target":"0000000000000000000000000000000000000000000000000000000000000000"}}
@@ -484,6 +486,57 @@ async fn invalid_jobs_are_400_with_a_target_and_nothing_is_created() {
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`code` must name an uploaded snapshot (`snapshot:<sha256>`), got `./src`; the CLI uploads the code folder for you","target":"code"}}
             POST /api/v1/jobs (alice) -> 422 {"error":{"code":"exceeds_capacity","message":"the job needs 10 cores and 11 GiB (9 executors x 1 cores and 1 GiB, a driver with 1 cores and 1 GiB, and 1 GiB for the Spark master and worker), but this host can never give more than 8 cores (2 cores x 4 oversubscription) and 8 GiB\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml","target":"conf"}}
             GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
+    );
+    api.finish().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_error_shape_of_their_api() {
+    let api = Api::start().await;
+    let cases: &[Case] = &[
+        // Native routes: `{"error": ...}` with the part of the request that is wrong.
+        ("POST", "/api/v1/users", Who::Admin, Some("{")),
+        (
+            "POST",
+            "/api/v1/users",
+            Who::Admin,
+            Some(r#"{"nom":"carol"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            Who::Alice,
+            Some(r#"{"executors":"two"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/1/statements",
+            Who::Alice,
+            Some(r#"{"code":"1","colour":"blue"}"#),
+        ),
+        ("GET", "/api/v1/jobs?max_results=lots", Who::Alice, None),
+        (
+            "GET",
+            "/api/v1/sessions/1/statements/first",
+            Who::Alice,
+            None,
+        ),
+        // Livy routes: `{"msg": ...}`.
+        ("GET", "/sessions?from=first", Who::AdminBasic, None),
+        ("GET", "/sessions/1/statements/first", Who::AdminBasic, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /api/v1/users (admin) -> 400 {"error":{"code":"invalid_request","message":"the request body is not valid JSON: EOF while parsing an object at line 1 column 1","target":"body"}}
+            POST /api/v1/users (admin) -> 400 {"error":{"code":"invalid_request","message":"the request body has the wrong shape: missing field `name` at line 1 column 15","target":"body"}}
+            POST /api/v1/sessions (alice) -> 400 {"error":{"code":"invalid_request","message":"the request body has the wrong shape: executors: invalid type: string \"two\", expected u32 at line 1 column 18","target":"body"}}
+            POST /api/v1/sessions/1/statements (alice) -> 400 {"error":{"code":"invalid_request","message":"the request body has the wrong shape: colour: unknown field `colour`, expected `code` or `kind` at line 1 column 20","target":"body"}}
+            GET /api/v1/jobs?max_results=lots (alice) -> 400 {"error":{"code":"invalid_request","message":"the query string is invalid: max_results: invalid digit found in string","target":"query"}}
+            GET /api/v1/sessions/1/statements/first (alice) -> 400 {"error":{"code":"invalid_request","message":"the path is invalid: Cannot parse value at index 1 with value `first` to a `i64`","target":"path"}}
+            GET /sessions?from=first (admin (basic)) -> 400 {"msg":"Failed to deserialize query string: from: invalid digit found in string"}
+            GET /sessions/1/statements/first (admin (basic)) -> 400 {"msg":"Invalid URL: Cannot parse value at index 1 with value `first` to a `i64`"}
         "#]],
     );
     api.finish().await;
