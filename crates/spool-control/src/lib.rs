@@ -487,10 +487,12 @@ impl Control {
         }
         let dir = self.inner.data_dir.join("snapshots").join(id);
         if !dir.is_dir() {
-            return Err(ControlError::NotFound {
-                kind: "snapshot",
-                name: id.to_string(),
-            });
+            return Err(invalid(
+                "code",
+                format!(
+                    "snapshot `{id}` does not exist on the server; upload the code folder with `POST /api/v1/snapshots` first\nhint: `spool job create` uploads it for you"
+                ),
+            ));
         }
         Ok(dir)
     }

@@ -466,8 +466,7 @@ async fn invalid_jobs_are_400_with_a_target_and_nothing_is_created() {
             Some(r#"{"spec":{"code":1}}"#),
         ),
         ("POST", "/api/v1/jobs", Who::Alice, Some(r#"{"spec":{}}"#)),
-        // FIXME(#10): a spec naming a snapshot that does not exist is a 404 targeting the hash;
-        // it is an invalid request (400) about `code`, like the other spec errors.
+        // A spec naming a snapshot that does not exist is an invalid request about `code`.
         ("POST", "/api/v1/jobs", Who::Alice, Some(&missing_snapshot)),
         ("POST", "/api/v1/jobs", Who::Alice, Some(&missing_entry)),
         ("POST", "/api/v1/jobs", Who::Alice, Some(&local_code)),
@@ -481,7 +480,7 @@ async fn invalid_jobs_are_400_with_a_target_and_nothing_is_created() {
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the request body has the wrong shape: missing field `spec` at line 1 column 10","target":"body"}}
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: invalid type: integer `1`, expected a string","target":"spec"}}
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: missing field `code`","target":"spec"}}
-            POST /api/v1/jobs (alice) -> 404 {"error":{"code":"not_found","message":"snapshot `0000000000000000000000000000000000000000000000000000000000000000` not found","target":"0000000000000000000000000000000000000000000000000000000000000000"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"snapshot `0000000000000000000000000000000000000000000000000000000000000000` does not exist on the server; upload the code folder with `POST /api/v1/snapshots` first\nhint: `spool job create` uploads it for you","target":"code"}}
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`nope.py` does not exist in the code folder (Entry doesn't exist.)","target":"entry.file"}}
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`code` must name an uploaded snapshot (`snapshot:<sha256>`), got `./src`; the CLI uploads the code folder for you","target":"code"}}
             POST /api/v1/jobs (alice) -> 422 {"error":{"code":"exceeds_capacity","message":"the job needs 10 cores and 11 GiB (9 executors x 1 cores and 1 GiB, a driver with 1 cores and 1 GiB, and 1 GiB for the Spark master and worker), but this host can never give more than 8 cores (2 cores x 4 oversubscription) and 8 GiB\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml","target":"conf"}}
