@@ -256,6 +256,12 @@ pub struct ClusterView {
     pub end_reason: Option<String>,
 }
 
+/// `GET /api/v1/clusters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterList {
+    pub clusters: Vec<ClusterView>,
+}
+
 /// A server event: what a restarted server adopted or reaped, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventView {

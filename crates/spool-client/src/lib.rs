@@ -267,8 +267,10 @@ impl Client {
             .0)
     }
 
+    /// Live clusters (the caller's; all of them for the admin).
     pub async fn clusters(&self) -> Result<Vec<api::ClusterView>> {
-        self.get("/clusters").await
+        let list: api::ClusterList = self.get("/clusters").await?;
+        Ok(list.clusters)
     }
 
     pub async fn events(&self) -> Result<serde_json::Value> {

@@ -247,8 +247,10 @@ async fn tar_response(path: PathBuf, name: String) -> ApiResult<Response> {
 pub async fn list_clusters(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
-) -> ApiResult<Json<Vec<api::ClusterView>>> {
-    Ok(Json(state.control.clusters(&user).await?))
+) -> ApiResult<Json<api::ClusterList>> {
+    Ok(Json(api::ClusterList {
+        clusters: state.control.clusters(&user).await?,
+    }))
 }
 
 pub async fn events(

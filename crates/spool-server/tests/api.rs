@@ -329,6 +329,7 @@ async fn who_am_i_users_catalog_and_datastores_have_their_shapes() {
         ),
         ("GET", "/api/v1/datastores", Who::Alice, None),
         ("GET", "/api/v1/jobs", Who::Alice, None),
+        // Clusters are listed in an object holding the array, as jobs and sessions are.
         ("GET", "/api/v1/clusters", Who::Alice, None),
         ("GET", "/api/v1/sessions", Who::Alice, None),
         ("GET", "/api/v1/events", Who::Alice, None),
@@ -344,7 +345,7 @@ async fn who_am_i_users_catalog_and_datastores_have_their_shapes() {
             POST /api/v1/users (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can create users"}}
             GET /api/v1/datastores (alice) -> 200 {"datastores":[{"created_at":"[TIME]","name":"workspaceblobstore","uri":"azureml://datastores/workspaceblobstore/paths/"}]}
             GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
-            GET /api/v1/clusters (alice) -> 200 []
+            GET /api/v1/clusters (alice) -> 200 {"clusters":[]}
             GET /api/v1/sessions (alice) -> 200 {"sessions":[]}
             GET /api/v1/events (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can read server events"}}
         "#]],
