@@ -30,13 +30,12 @@ pub(crate) fn host_capacity(config: &Config) -> HostCapacity {
     }
 }
 
-/// Reads what placement looks at: clusters, active drivers, connected agents, attached pools.
-pub(crate) async fn read_snapshot(control: &Control) -> Result<Snapshot> {
+/// What this host holds now: live clusters' reservations and the drivers of active jobs and
+/// sessions (which run here, whatever their cluster), with the clusters.
+async fn held(control: &Control) -> Result<(Amount, Vec<ClusterSlot>)> {
     let store = control.store();
-    let config = control.config();
     let mut used = Amount::default();
     let mut clusters = Vec::new();
-    let mut pools = BTreeMap::new();
     for cluster in store.live_clusters().await? {
         let reserved = Amount {
             cores: cluster.reserved_cores as u32,
@@ -53,7 +52,6 @@ pub(crate) async fn read_snapshot(control: &Control) -> Result<Snapshot> {
             reserved,
         });
     }
-    // Drivers run on this host, whatever their cluster.
     let mut add_driver = |sizing_json: &str| {
         if let Ok(sizing) = serde_json::from_str::<SparkSizing>(sizing_json) {
             used.cores += sizing.driver_cores;
@@ -66,11 +64,20 @@ pub(crate) async fn read_snapshot(control: &Control) -> Result<Snapshot> {
     for session in store.sessions_in_state(SessionState::ACTIVE).await? {
         add_driver(&session.sizing_json);
     }
+    Ok((used, clusters))
+}
+
+/// Reads what placement looks at: clusters, active drivers, connected agents, attached pools.
+pub(crate) async fn read_snapshot(control: &Control) -> Result<Snapshot> {
+    let store = control.store();
+    let config = control.config();
+    let (used, clusters) = held(control).await?;
     let attached: Vec<i64> = clusters
         .iter()
         .filter(|c| c.state == ClusterState::Attached)
         .map(|c| c.id.0)
         .collect();
+    let mut pools = BTreeMap::new();
     for compute in store.computes().await? {
         if attached.contains(&compute.cluster_id) {
             pools.insert(compute.name, ClusterId(compute.cluster_id));
@@ -106,7 +113,7 @@ pub(crate) async fn read_snapshot(control: &Control) -> Result<Snapshot> {
 
 /// Cores and memory held now: live clusters plus the drivers of active jobs and sessions.
 pub(crate) async fn used_capacity(control: &Control) -> Result<(u32, u64)> {
-    let used = read_snapshot(control).await?.used;
+    let (used, _) = held(control).await?;
     Ok((used.cores, used.memory_mb))
 }
 
@@ -281,8 +288,13 @@ async fn waiting_work(control: &Control) -> Result<Vec<Work>> {
 async fn tick(control: &Control) -> Result<()> {
     let inner = control.inner();
     let _guard = inner.placement.lock().await;
+    let waiting = waiting_work(control).await?;
+    if waiting.is_empty() {
+        // Most ticks find nothing to place: they cost two queries, not a snapshot.
+        return Ok(());
+    }
     let mut snapshot = read_snapshot(control).await?;
-    for work in waiting_work(control).await? {
+    for work in waiting {
         let Some(request) = work.request() else {
             work.unreadable(control).await?;
             continue;
