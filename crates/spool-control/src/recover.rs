@@ -29,6 +29,20 @@ async fn reap(control: &Control, process: &ProcessRow) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Of the live processes of a job or session, keeps its driver to adopt; anything else it ran
+/// (an environment build) cannot be followed and is reaped.
+async fn keep_driver(
+    control: &Control,
+    running: Vec<ProcessRow>,
+) -> anyhow::Result<Option<ProcessRow>> {
+    let (drivers, others): (Vec<ProcessRow>, Vec<ProcessRow>) =
+        running.into_iter().partition(|p| p.role == "driver");
+    for process in &others {
+        reap(control, process).await?;
+    }
+    Ok(drivers.into_iter().next())
+}
+
 pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     let store = control.store();
     let processes = store.live_processes().await?;
@@ -123,13 +137,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         let cluster_ok = job
             .cluster_id
             .is_some_and(|id| adopted_clusters.contains(&id));
-        let (drivers, others): (Vec<ProcessRow>, Vec<ProcessRow>) =
-            running.into_iter().partition(|p| p.role == "driver");
-        // Anything else it ran (an environment build) cannot be followed: it goes.
-        for process in &others {
-            reap(control, process).await?;
-        }
-        let driver = drivers.into_iter().next();
+        let driver = keep_driver(control, running).await?;
         let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
         match driver {
             Some(driver) if cluster_ok => {
@@ -236,13 +244,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         let cluster_ok = session
             .cluster_id
             .is_some_and(|id| adopted_clusters.contains(&id));
-        let (drivers, others): (Vec<ProcessRow>, Vec<ProcessRow>) =
-            running.into_iter().partition(|p| p.role == "driver");
-        // Anything else it ran (an environment build) cannot be followed: it goes.
-        for process in &others {
-            reap(control, process).await?;
-        }
-        let driver = drivers.into_iter().next();
+        let driver = keep_driver(control, running).await?;
         if session.state == SessionState::NotStarted {
             continue;
         }
