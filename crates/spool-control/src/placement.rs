@@ -229,6 +229,15 @@ pub(crate) fn check_ever_fits(host: &HostCapacity, sizing: &SparkSizing) -> Resu
     Ok(())
 }
 
+/// Whether a new cluster of `sizing` (all its executors on this host) and its driver fit next
+/// to what is `used`, without freeing anything.
+pub(crate) fn fits_now(host: &HostCapacity, used: Amount, sizing: &SparkSizing) -> bool {
+    let shape = Shape::of("", sizing);
+    let need = cluster_needs(host, &shape, shape.executors).plus(driver_needs(sizing));
+    used.cores + need.cores <= host.schedulable_cores
+        && used.memory_mb + need.memory_mb <= host.memory.0
+}
+
 /// Decides where `request` runs: an idle cluster of the same owner and shape (warm); else a new
 /// cluster if it fits, freeing idle clusters (oldest first, of any owner) when that makes it fit,
 /// its executors spread over connected agents by free cores; else wait, with the numbers.

@@ -117,6 +117,16 @@ pub(crate) async fn used_capacity(control: &Control) -> Result<(u32, u64)> {
     Ok((used.cores, used.memory_mb))
 }
 
+/// Whether a new cluster and driver of `sizing` fit on this host now, without freeing anything.
+pub(crate) async fn fits_now(control: &Control, sizing: &SparkSizing) -> Result<bool> {
+    let (used, _) = held(control).await?;
+    Ok(placement::fits_now(
+        &host_capacity(control.config()),
+        used,
+        sizing,
+    ))
+}
+
 /// Places waiting work whenever woken, and at least once a second.
 pub(crate) async fn schedule_loop(control: Control) {
     let mut shutdown = control.inner().shutdown.subscribe();

@@ -1032,12 +1032,7 @@ pub(crate) async fn timeout_loop(control: Control) {
 pub(crate) async fn stop_all(control: &Control) {
     let sessions = control
         .store()
-        .sessions_in_state(&[
-            SessionState::NotStarted,
-            SessionState::Starting,
-            SessionState::Idle,
-            SessionState::Busy,
-        ])
+        .sessions_in_state(SessionState::LIVE)
         .await
         .unwrap_or_default();
     for session in sessions {
@@ -1075,7 +1070,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
         }
         let store = control.store();
         let waiting_jobs = store
-            .jobs_in_status(&[JobStatus::NotStarted, JobStatus::Queued])
+            .jobs_in_status(JobStatus::WAITING)
             .await
             .map(|j| j.len())
             .unwrap_or(1);
@@ -1105,14 +1100,10 @@ pub(crate) async fn prewarm_loop(control: Control) {
             dynamic_allocation: None,
         };
         // Only when it fits now: a pre-warmed driver must never queue ahead of real work.
-        let Ok((used_cores, used_memory)) = crate::scheduler::used_capacity(&control).await else {
+        let Ok(fits) = crate::scheduler::fits_now(&control, &sizing).await else {
             continue;
         };
-        let config = control.config();
-        let need_memory = 2 * 1024 + 2 * config.daemon_memory.0;
-        if used_cores + 2 > config.schedulable_cores()
-            || used_memory + need_memory > config.host_memory.0
-        {
+        if !fits {
             continue;
         }
         let new = NewSession {

@@ -334,3 +334,12 @@ fn work_that_can_never_fit_is_told_the_numbers() {
         hint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml"#]]
     .assert_eq(&check_ever_fits(&host(), &sizing(10)).unwrap_err());
 }
+
+#[test]
+fn fits_now_counts_a_cluster_its_daemons_and_its_driver() {
+    // 1 executor of 1g + 1g of daemons + a 1g driver = 3g and 2 cores.
+    let used = |cores, memory_mb| Amount { cores, memory_mb };
+    assert!(fits_now(&host(), used(6, 5120), &sizing(1)));
+    assert!(!fits_now(&host(), used(7, 0), &sizing(1)));
+    assert!(!fits_now(&host(), used(0, 5121), &sizing(1)));
+}
