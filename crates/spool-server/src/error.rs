@@ -65,9 +65,7 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         match e {
             ControlError::NotFound { kind, name } => ApiError::not_found(kind, &name),
-            ControlError::Invalid { target, message } => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message).target(target)
-            }
+            ControlError::Invalid { target, message } => ApiError::bad_request(&target, message),
             ControlError::Conflict { target, message } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message).target(target)
             }
