@@ -167,12 +167,19 @@ impl Workers {
         self.save()
     }
 
-    fn remove(&mut self, cluster: i64) -> Option<Worker> {
-        let worker = self.running.remove(&cluster);
+    /// Stops a cluster's worker and forgets it.
+    async fn stop(&mut self, cluster: i64) {
+        if let Some(worker) = self.running.get(&cluster) {
+            worker.stop().await;
+        }
+        self.remove(cluster);
+    }
+
+    fn remove(&mut self, cluster: i64) {
+        self.running.remove(&cluster);
         if let Err(e) = self.save() {
             eprintln!("[spool agent] cannot record the workers: {e:#}");
         }
-        worker
     }
 }
 
@@ -248,10 +255,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
     eprintln!("[spool agent] stopping {} worker(s)", workers.running.len());
     let ids: Vec<i64> = workers.running.keys().copied().collect();
     for id in ids {
-        if let Some(worker) = workers.running.get(&id) {
-            worker.stop().await;
-        }
-        workers.remove(id);
+        workers.stop(id).await;
     }
     Ok(0)
 }
@@ -273,11 +277,8 @@ async fn reconcile(
         .copied()
         .collect();
     for id in stale {
-        if let Some(worker) = workers.running.get(&id) {
-            eprintln!("[spool agent] stopping the worker of cluster {id}");
-            worker.stop().await;
-        }
-        workers.remove(id);
+        eprintln!("[spool agent] stopping the worker of cluster {id}");
+        workers.stop(id).await;
     }
     for (id, order) in wanted {
         if workers.running.contains_key(&id) {
