@@ -651,6 +651,16 @@ pub fn shared_data(name: &str) -> PathBuf {
 }
 
 /// Reads a job's JSON through the CLI.
+/// The name of the job `spool job create` printed (as JSON: the tests' stdout is no terminal).
+pub fn job_name(out: &Output) -> String {
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no job printed ({e}):\n{}\n{}", stdout(out), stderr(out)));
+    job["name"]
+        .as_str()
+        .expect("a printed job has a name")
+        .to_string()
+}
+
 pub fn job_json(server: &TestServer, name: &str) -> serde_json::Value {
     let out = server.cli(&["job", "show", "--name", name, "-o", "json"]);
     assert!(out.status.success(), "job show failed: {}", stderr(&out));

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use spool_test::{TestServer, deadline, job_json, shared_data, stderr, stdout, wait_for_status};
+use spool_test::{
+    TestServer, deadline, job_json, job_name, shared_data, stderr, stdout, wait_for_status,
+};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -37,13 +39,6 @@ fn job_file(dir: &Path, entry: &str, args: &str, extra: &str) -> PathBuf {
     );
     std::fs::write(&path, yaml).unwrap();
     path
-}
-
-/// The name of the job that `job create` printed (as JSON, stdout not being a terminal).
-fn job_name(out: &std::process::Output) -> String {
-    let job: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no job printed ({e}):\n{}\n{}", stdout(out), stderr(out)));
-    job["name"].as_str().unwrap().to_string()
 }
 
 #[test]

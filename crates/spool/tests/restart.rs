@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use spool_test::{TestServer, deadline, job_json, stderr, stdout, wait_for_status};
+use spool_test::{TestServer, deadline, job_json, job_name, stderr, wait_for_status};
 
 fn sleep_job(dir: &Path, seconds: u32) -> PathBuf {
     let code = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/src");
@@ -16,13 +16,6 @@ fn sleep_job(dir: &Path, seconds: u32) -> PathBuf {
     );
     std::fs::write(&path, yaml).unwrap();
     path
-}
-
-/// The name of the job that `job create` printed (as JSON, stdout not being a terminal).
-fn job_name(out: &std::process::Output) -> String {
-    let job: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no job printed ({e}):\n{}\n{}", stdout(out), stderr(out)));
-    job["name"].as_str().unwrap().to_string()
 }
 
 fn scratch(name: &str) -> PathBuf {
