@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-pub use spool_core::{AgentState, ClusterState, JobStatus, SessionState, StatementState};
+pub use spool_core::{
+    AgentState, ClusterId, ClusterState, JobStatus, SessionId, SessionState, StatementState,
+};
 
 /// The body of every error response: `{"error": {"code", "message", "target"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +112,7 @@ pub struct AgentView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
     /// Clusters with a Spark worker on this agent.
-    pub workers: Vec<i64>,
+    pub workers: Vec<ClusterId>,
 }
 
 /// What an agent reports with each heartbeat.
@@ -124,7 +126,7 @@ pub struct AgentReport {
     pub memory_mb: u64,
     /// Clusters whose worker it runs now.
     #[serde(default)]
-    pub running: Vec<i64>,
+    pub running: Vec<ClusterId>,
 }
 
 /// The workers an agent should run: it starts the missing ones and stops the others.
@@ -137,7 +139,7 @@ pub struct AgentOrders {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerOrder {
-    pub cluster_id: i64,
+    pub cluster_id: ClusterId,
     pub master_url: String,
     pub runtime: String,
     pub cores: u32,
@@ -236,7 +238,7 @@ pub struct EnvironmentsPruned {
 /// A serverless cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterView {
-    pub id: i64,
+    pub id: ClusterId,
     pub state: ClusterState,
     pub runtime: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -453,7 +455,7 @@ pub struct CreateSession {
 /// A session as the native API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionView {
-    pub id: i64,
+    pub id: SessionId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub kind: String,
@@ -470,7 +472,7 @@ pub struct SessionView {
     pub identity: String,
     pub timeout_minutes: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<i64>,
+    pub cluster_id: Option<ClusterId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spark_app_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,7 +3,7 @@
 //! ones and stops the others. An agent silent past the heartbeat timeout is lost: the work whose
 //! cluster had a worker on it fails with the reason, and the cluster is torn down.
 
-use spool_core::{AgentState, JobStatus};
+use spool_core::{AgentState, ClusterId, JobStatus};
 use std::time::Duration;
 
 use spool_api_types as api;
@@ -176,7 +176,7 @@ impl Control {
         self.store()
             .add_event("agent_lost", &format!("agent {}", agent.name), &reason)
             .await?;
-        let clusters: std::collections::BTreeSet<i64> = self
+        let clusters: std::collections::BTreeSet<ClusterId> = self
             .store()
             .live_agent_workers()
             .await?
@@ -193,7 +193,7 @@ impl Control {
     }
 
     /// Fails every job and ends every session running on a cluster, with `message`.
-    async fn fail_cluster_work(&self, cluster_id: i64, message: &str) -> anyhow::Result<()> {
+    async fn fail_cluster_work(&self, cluster_id: ClusterId, message: &str) -> anyhow::Result<()> {
         let store = self.store();
         let (jobs, sessions) = self.work_on_cluster(cluster_id).await?;
         for job in jobs {

@@ -1,7 +1,7 @@
 //! Livy batches: a `POST /batches` request becomes a Spool job (so it shows in `spool job list`),
 //! its files taken from a datastore into a code snapshot.
 
-use spool_core::{BatchState, JobStatus};
+use spool_core::{BatchState, JobId, JobStatus};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -193,7 +193,7 @@ impl Control {
     }
 
     /// Returns a job by its integer id (a Livy batch id) if the caller may see it.
-    pub async fn job_by_id(&self, caller: &Caller, id: i64) -> Result<Job> {
+    pub async fn job_by_id(&self, caller: &Caller, id: JobId) -> Result<Job> {
         match self.store().job(id).await? {
             Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(self.job_view(job)),
             _ => Err(ControlError::NotFound {

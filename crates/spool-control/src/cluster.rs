@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use spool_core::{ClusterState, MemoryMb, OwnerKind, ProcessOutcome, ProcessState, SessionState};
+use spool_core::{
+    ClusterId, ClusterState, MemoryMb, Owner, ProcessOutcome, ProcessState, SessionState,
+};
 use spool_runtime::InstalledRuntime;
 use spool_store::{ClusterRow, ProcessRow};
 use spool_supervisor::{Exit, ProcessSpec, Spawned, Stopped};
@@ -33,7 +35,7 @@ pub(crate) async fn start_cluster(
 
 /// A cluster whose master and worker were launched and may not answer yet.
 pub(crate) struct StartingCluster {
-    pub cluster_id: i64,
+    pub cluster_id: ClusterId,
     pub master_url: String,
     /// The master's web UI; `/json/` reports `ALIVE` once it accepts applications.
     pub master_ui: String,
@@ -98,12 +100,11 @@ pub(crate) async fn launch_cluster(
     );
     // Master and worker start together: the worker retries until the master is up, which
     // saves the worker's JVM start-up from the cold path.
-    let master_spawned = launch(control, OwnerKind::Cluster, cluster.id, "master", &master).await?;
+    let master_spawned = launch(control, Owner::Cluster(cluster.id), "master", &master).await?;
     let master_pid = master_spawned.pid;
     watch_daemon(control.clone(), cluster.id, "master", master_spawned);
     if local_cores > 0 {
-        let worker_spawned =
-            launch(control, OwnerKind::Cluster, cluster.id, "worker", &worker).await?;
+        let worker_spawned = launch(control, Owner::Cluster(cluster.id), "worker", &worker).await?;
         watch_daemon(control.clone(), cluster.id, "worker", worker_spawned);
     }
     Ok(StartingCluster {
@@ -151,7 +152,7 @@ pub(crate) async fn wait_cluster_up(
         .store()
         .set_cluster_state(cluster_id, ClusterState::InUse, None)
         .await?;
-    tracing::info!(cluster = cluster_id, %master_url, %master_ui, "cluster up");
+    tracing::info!(cluster = %cluster_id, %master_url, %master_ui, "cluster up");
     Ok(())
 }
 
@@ -182,21 +183,19 @@ pub(crate) fn log_tail(path: &std::path::Path, n: usize) -> String {
 /// running without a record.
 pub(crate) async fn launch(
     control: &Control,
-    owner_kind: OwnerKind,
-    owner_id: i64,
+    owner: Owner,
     role: &str,
     spec: &ProcessSpec,
 ) -> anyhow::Result<Spawned> {
     let store = control.store();
     // Nothing starts for work that already ended (a session deleted or a server stopping while
     // it was starting): its processes were stopped, and a late one would be left running.
-    if !owner_alive(control, owner_kind, owner_id).await {
-        anyhow::bail!("{owner_kind} {owner_id} ended while it was starting; {role} not started");
+    if !owner_alive(control, owner).await {
+        anyhow::bail!("{owner} ended while it was starting; {role} not started");
     }
     let id = store
         .insert_process(
-            owner_kind,
-            owner_id,
+            owner,
             role,
             &spec.command_line(),
             &spec.log_dir.display().to_string(),
@@ -213,14 +212,12 @@ pub(crate) async fn launch(
                 .await?;
             // The owner may have ended while this process was spawned, after its processes
             // were stopped: then this one is stopped here.
-            if !owner_alive(control, owner_kind, owner_id).await {
+            if !owner_alive(control, owner).await {
                 spool_supervisor::stop_group(spawned.pid, control.config().stop_grace).await;
                 store
                     .set_process_ended(id, ProcessOutcome::Stopped, None)
                     .await?;
-                anyhow::bail!(
-                    "{owner_kind} {owner_id} ended while it was starting; {role} stopped"
-                );
+                anyhow::bail!("{owner} ended while it was starting; {role} stopped");
             }
             Ok(spawned)
         }
@@ -234,23 +231,23 @@ pub(crate) async fn launch(
 }
 
 /// Whether the server still runs and the owner of a process to start has not ended.
-async fn owner_alive(control: &Control, owner_kind: OwnerKind, owner_id: i64) -> bool {
+async fn owner_alive(control: &Control, owner: Owner) -> bool {
     if *control.inner().shutdown.borrow() {
         return false;
     }
     let store = control.store();
-    match owner_kind {
-        OwnerKind::Cluster => matches!(
-            store.cluster(owner_id).await,
+    match owner {
+        Owner::Cluster(id) => matches!(
+            store.cluster(id).await,
             Ok(Some(c)) if !c.state.is_ending()
         ),
-        OwnerKind::Session => matches!(
-            store.session(owner_id).await,
+        Owner::Session(id) => matches!(
+            store.session(id).await,
             Ok(Some(s)) if !s.state.is_finished()
                 && s.state != SessionState::ShuttingDown
         ),
-        OwnerKind::Job => matches!(
-            store.job(owner_id).await,
+        Owner::Job(id) => matches!(
+            store.job(id).await,
             Ok(Some(j)) if !j.status.is_terminal()
         ),
     }
@@ -260,14 +257,14 @@ async fn owner_alive(control: &Control, owner_kind: OwnerKind, owner_id: i64) ->
 /// ended.
 pub(crate) async fn record_ended(
     control: &Control,
-    (kind, owner_id): (OwnerKind, i64),
+    owner: Owner,
     which: impl Fn(&ProcessRow) -> bool,
     outcome: ProcessOutcome,
     exit_code: Option<i64>,
 ) {
     let store = control.store();
     let Some(processes) = store
-        .processes_of(kind, owner_id)
+        .processes_of(owner)
         .await
         .log_error("read the processes to record their end")
     else {
@@ -285,7 +282,7 @@ pub(crate) async fn record_ended(
 }
 
 /// Watches a master or worker; if it ends while the cluster should be up, the cluster is lost.
-fn watch_daemon(control: Control, cluster_id: i64, role: &'static str, spawned: Spawned) {
+fn watch_daemon(control: Control, cluster_id: ClusterId, role: &'static str, spawned: Spawned) {
     let pid = spawned.pid;
     tokio::spawn(async move {
         let exit = spawned.wait().await;
@@ -295,7 +292,7 @@ fn watch_daemon(control: Control, cluster_id: i64, role: &'static str, spawned: 
 
 pub(crate) async fn on_daemon_exit(
     control: &Control,
-    cluster_id: i64,
+    cluster_id: ClusterId,
     role: &str,
     pid: u32,
     exit: Exit,
@@ -312,7 +309,7 @@ pub(crate) async fn on_daemon_exit(
     };
     record_ended(
         control,
-        (OwnerKind::Cluster, cluster_id),
+        Owner::Cluster(cluster_id),
         |p| p.pid == Some(i64::from(pid)) && p.role == role,
         outcome,
         exit.code(),
@@ -320,7 +317,7 @@ pub(crate) async fn on_daemon_exit(
     .await;
     if !expected && !*control.inner().shutdown.borrow() {
         tracing::warn!(
-            cluster = cluster_id,
+            cluster = %cluster_id,
             role,
             ?exit,
             "Spark daemon exited; tearing down its cluster"
@@ -335,7 +332,7 @@ pub(crate) async fn on_daemon_exit(
 }
 
 /// Stops every process of a cluster and marks it gone.
-pub(crate) async fn teardown(control: &Control, cluster_id: i64, reason: &str) {
+pub(crate) async fn teardown(control: &Control, cluster_id: ClusterId, reason: &str) {
     let store = control.store();
     // An attached pool is not Spool's to stop: only detaching forgets it.
     if let Ok(Some(cluster)) = store.cluster(cluster_id).await
@@ -347,10 +344,10 @@ pub(crate) async fn teardown(control: &Control, cluster_id: i64, reason: &str) {
         .set_cluster_state(cluster_id, ClusterState::TearingDown, None)
         .await
     {
-        tracing::error!(cluster = cluster_id, error = %crate::error_chain(&e), "record teardown");
+        tracing::error!(cluster = %cluster_id, error = %crate::error_chain(&e), "record teardown");
     }
     let processes = store
-        .processes_of(OwnerKind::Cluster, cluster_id)
+        .processes_of(Owner::Cluster(cluster_id))
         .await
         .unwrap_or_default();
     // Stop the worker before the master, so the master does not log a lost worker.
@@ -374,9 +371,9 @@ pub(crate) async fn teardown(control: &Control, cluster_id: i64, reason: &str) {
         .set_cluster_state(cluster_id, ClusterState::Gone, Some(reason))
         .await
     {
-        tracing::error!(cluster = cluster_id, error = %crate::error_chain(&e), "record teardown");
+        tracing::error!(cluster = %cluster_id, error = %crate::error_chain(&e), "record teardown");
     }
-    tracing::info!(cluster = cluster_id, reason, "cluster torn down");
+    tracing::info!(cluster = %cluster_id, reason, "cluster torn down");
     control.inner().wake.notify_one();
 }
 
@@ -390,7 +387,7 @@ pub(crate) async fn teardown_all(control: &Control, reason: &str) {
 
 /// Hands a cluster back after its job or session: torn down when it `broke` during start-up
 /// (the reason given), otherwise released to be kept warm.
-pub(crate) async fn hand_back(control: &Control, cluster_id: i64, broke: Option<&str>) {
+pub(crate) async fn hand_back(control: &Control, cluster_id: ClusterId, broke: Option<&str>) {
     match broke {
         Some(reason) => teardown(control, cluster_id, reason).await,
         None => release(control, cluster_id).await,
@@ -398,7 +395,7 @@ pub(crate) async fn hand_back(control: &Control, cluster_id: i64, broke: Option<
 }
 
 /// Hands a cluster back after a job: idle (kept warm) unless it is already going away.
-pub(crate) async fn release(control: &Control, cluster_id: i64) {
+pub(crate) async fn release(control: &Control, cluster_id: ClusterId) {
     let inner = control.inner();
     let _guard = inner.placement.lock().await;
     let store = control.store();

@@ -3,7 +3,7 @@
 //! starts or stops the pool itself.
 
 use spool_api_types as api;
-use spool_core::SessionState;
+use spool_core::{ClusterId, SessionState};
 use spool_spec::compute::{AttachSpec, parse_attach};
 use spool_store::{ComputeRow, NewCompute, StoreError};
 
@@ -238,7 +238,7 @@ impl Control {
     /// The running jobs and live sessions placed on a cluster.
     pub(crate) async fn work_on_cluster(
         &self,
-        cluster_id: i64,
+        cluster_id: ClusterId,
     ) -> anyhow::Result<(Vec<spool_store::JobRow>, Vec<spool_store::SessionRow>)> {
         let store = self.store();
         let jobs = store

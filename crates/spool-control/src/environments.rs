@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use spool_core::{OwnerKind, ProcessOutcome};
+use spool_core::{ClusterId, Owner, ProcessId, ProcessOutcome, UserId};
 use spool_runtime::{BuiltEnv, EnvError, EnvInfo, InstalledRuntime};
 use spool_spark::PythonSetup;
 use spool_spec::conda::{CondaEnv, RuntimePins, parse_conda, render_conda_errors};
@@ -80,7 +80,7 @@ impl Control {
     /// as `owner`'s, so it is stopped with it and reaped after a crash.
     pub(crate) async fn prepare_env(
         &self,
-        owner: (OwnerKind, i64),
+        owner: Owner,
         runtime: &InstalledRuntime,
         request: &EnvRequest,
         log: &Path,
@@ -177,7 +177,11 @@ impl Control {
 
     /// Keys of environments that sessions and jobs recorded: `owner`'s only when given, and
     /// only of live sessions and unfinished jobs when `live` is set.
-    async fn env_keys(&self, owner: Option<i64>, live: bool) -> anyhow::Result<BTreeSet<String>> {
+    async fn env_keys(
+        &self,
+        owner: Option<UserId>,
+        live: bool,
+    ) -> anyhow::Result<BTreeSet<String>> {
         Ok(self
             .store()
             .environment_records(owner, live)
@@ -267,7 +271,7 @@ pub(crate) async fn driver_python(
     control: &Control,
     runtime: &InstalledRuntime,
     env: Option<&BuiltEnv>,
-    cluster_id: i64,
+    cluster_id: ClusterId,
 ) -> (PythonSetup, InstalledRuntime) {
     let on_agents = control
         .store()
@@ -318,27 +322,25 @@ pub(crate) fn with_key(request: &EnvRequest, env: &BuiltEnv) -> String {
 /// Records an environment build's uv process in the store, as its owner's.
 struct BuildProcess<'a> {
     control: &'a Control,
-    owner: (OwnerKind, i64),
+    owner: Owner,
     log_dir: std::path::PathBuf,
     /// The process record, once made.
-    id: std::sync::Mutex<Option<i64>>,
+    id: std::sync::Mutex<Option<ProcessId>>,
 }
 
 impl BuildProcess<'_> {
-    fn id(&self) -> Option<i64> {
+    fn id(&self) -> Option<ProcessId> {
         *self.id.lock().expect("build process id lock")
     }
 }
 
 impl spool_runtime::BuildRecorder for BuildProcess<'_> {
     async fn starting(&self, command: &str) -> std::result::Result<(), String> {
-        let (kind, owner_id) = self.owner;
         let id = self
             .control
             .store()
             .insert_process(
-                kind,
-                owner_id,
+                self.owner,
                 "environment build",
                 command,
                 &self.log_dir.display().to_string(),

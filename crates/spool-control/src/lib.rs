@@ -21,7 +21,7 @@ mod sessions;
 mod spark;
 mod views;
 
-use spool_core::{JobStatus, SessionState};
+use spool_core::{ClusterId, JobId, JobStatus, SessionId, SessionState};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -118,9 +118,9 @@ pub(crate) struct Inner {
     /// Wakes the scheduler when a job arrives or capacity frees up.
     pub wake: Notify,
     /// Jobs this server is running, with their cancel switch.
-    pub running: Mutex<HashMap<i64, watch::Sender<bool>>>,
+    pub running: Mutex<HashMap<JobId, watch::Sender<bool>>>,
     /// Sessions this server runs: their REPL connections and statement queues.
-    pub session_runners: Mutex<HashMap<i64, Arc<sessions::SessionHandle>>>,
+    pub session_runners: Mutex<HashMap<SessionId, Arc<sessions::SessionHandle>>>,
     /// Wakes the pre-warm loop when a pre-warmed driver was claimed.
     pub prewarm_wake: Notify,
     /// Serializes placement decisions and cluster state changes.
@@ -215,7 +215,7 @@ impl Control {
             tracing::info!("leaving jobs and clusters running for the next server to adopt");
             return;
         }
-        let running: Vec<(i64, watch::Sender<bool>)> = self
+        let running: Vec<(JobId, watch::Sender<bool>)> = self
             .inner
             .running
             .lock()
@@ -769,7 +769,7 @@ impl Control {
         Ok(rows.into_iter().map(|row| self.job_view(row)).collect())
     }
 
-    pub async fn cluster(&self, id: i64) -> Result<Option<api::ClusterView>> {
+    pub async fn cluster(&self, id: ClusterId) -> Result<Option<api::ClusterView>> {
         Ok(self.inner.store.cluster(id).await?.map(views::cluster_view))
     }
 

@@ -2,7 +2,7 @@
 //! adopted (their cluster or job goes on), the rest are reaped, and every decision is recorded
 //! as an event.
 
-use spool_core::{ClusterState, JobStatus, OwnerKind, ProcessOutcome, SessionState};
+use spool_core::{ClusterState, JobStatus, Owner, ProcessOutcome, SessionState};
 use std::collections::HashMap;
 
 use spool_store::ProcessRow;
@@ -46,11 +46,11 @@ async fn keep_driver(
 pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     let store = control.store();
     let processes = store.live_processes().await?;
-    let mut alive_by_owner: HashMap<(OwnerKind, i64), Vec<ProcessRow>> = HashMap::new();
+    let mut alive_by_owner: HashMap<Owner, Vec<ProcessRow>> = HashMap::new();
     for process in processes {
         if alive(&process) {
             alive_by_owner
-                .entry((process.owner_kind, process.owner_id))
+                .entry(process.owner())
                 .or_default()
                 .push(process);
         } else {
@@ -75,7 +75,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
             continue;
         }
         let running = alive_by_owner
-            .remove(&(OwnerKind::Cluster, cluster.id))
+            .remove(&Owner::Cluster(cluster.id))
             .unwrap_or_default();
         // A cluster whose executors all run on agents has no worker on this host.
         let planned = store.cluster_workers(cluster.id).await?;
@@ -106,7 +106,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                     "its Spark master and worker were still running after a restart",
                 )
                 .await?;
-            tracing::info!(cluster = cluster.id, "adopted cluster after restart");
+            tracing::info!(cluster = %cluster.id, "adopted cluster after restart");
             adopted_clusters.push(cluster.id);
         } else {
             for process in &running {
@@ -123,7 +123,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                 .add_event("reaped", &format!("cluster {}", cluster.id), &format!("{} leftover process(es) stopped; the cluster was incomplete after a restart", running.len()))
                 .await?;
             tracing::info!(
-                cluster = cluster.id,
+                cluster = %cluster.id,
                 "reaped cluster left by a previous server"
             );
         }
@@ -132,7 +132,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
     // Jobs that were under way.
     for job in store.jobs_in_status(JobStatus::ACTIVE).await? {
         let running = alive_by_owner
-            .remove(&(OwnerKind::Job, job.id))
+            .remove(&Owner::Job(job.id))
             .unwrap_or_default();
         let cluster_ok = job
             .cluster_id
@@ -182,7 +182,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                     .await?;
             }
             None => {
-                let drivers = store.processes_of(OwnerKind::Job, job.id).await?;
+                let drivers = store.processes_of(Owner::Job(job.id)).await?;
                 if drivers.iter().any(|p| p.role == "driver") {
                     // The driver ended while no server watched: its exit file says how.
                     let exit = match spool_supervisor::read_exit_file(&driver_logs) {
@@ -190,15 +190,8 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                         None => Exit::Unknown,
                     };
                     let canceled = job.status == JobStatus::CancelRequested;
-                    run::conclude(
-                        control,
-                        &job,
-                        job.cluster_id.unwrap_or(-1),
-                        exit,
-                        canceled,
-                        &driver_logs,
-                    )
-                    .await;
+                    run::conclude(control, &job, job.cluster_id, exit, canceled, &driver_logs)
+                        .await;
                     store
                         .add_event(
                             "recovered",
@@ -239,7 +232,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         .await?
     {
         let running = alive_by_owner
-            .remove(&(OwnerKind::Session, session.id))
+            .remove(&Owner::Session(session.id))
             .unwrap_or_default();
         let cluster_ok = session
             .cluster_id
@@ -268,7 +261,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                         "its driver was still running after a restart",
                     )
                     .await?;
-                tracing::info!(session = session.id, "adopted session after restart");
+                tracing::info!(session = %session.id, "adopted session after restart");
             }
             other => {
                 if let Some(driver) = other {

@@ -1,6 +1,6 @@
 //! Running one job: runtime, cluster, driver, and how it ended.
 
-use spool_core::{JobStatus, OwnerKind, ProcessOutcome};
+use spool_core::{ClusterId, JobId, JobStatus, Owner, ProcessOutcome};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ const CANCEL_GRACE: Duration = Duration::from_secs(3);
 
 struct StoreProgress {
     store: Store,
-    job_id: i64,
+    job_id: JobId,
     version: String,
 }
 
@@ -31,7 +31,7 @@ impl spool_runtime::Progress for StoreProgress {
             "installing runtime {} ({index}/{total}): {message}",
             self.version
         );
-        tracing::info!(job_id = self.job_id, "{reason}");
+        tracing::info!(job_id = %self.job_id, "{reason}");
         let store = self.store.clone();
         let job_id = self.job_id;
         tokio::spawn(async move {
@@ -45,7 +45,7 @@ impl spool_runtime::Progress for StoreProgress {
 
 /// Registers a job this server runs and returns its cancel switch (already on when a cancel was
 /// requested before).
-pub(crate) fn track(control: &Control, job_id: i64, canceled: bool) -> watch::Receiver<bool> {
+pub(crate) fn track(control: &Control, job_id: JobId, canceled: bool) -> watch::Receiver<bool> {
     let (cancel_tx, cancel_rx) = watch::channel(canceled);
     control
         .inner()
@@ -59,8 +59,8 @@ pub(crate) fn track(control: &Control, job_id: i64, canceled: bool) -> watch::Re
 /// Runs a placed job to its end, then hands its cluster back.
 pub(crate) async fn run_job(
     control: Control,
-    job_id: i64,
-    cluster_id: i64,
+    job_id: JobId,
+    cluster_id: ClusterId,
     warm: bool,
     mut cancel: watch::Receiver<bool>,
 ) {
@@ -80,7 +80,7 @@ pub(crate) async fn run_job(
                 .log_error("record the job's status");
         } else {
             let message = format!("{e:#}");
-            tracing::warn!(job_id, error = %message, "job failed before its driver ran");
+            tracing::warn!(%job_id, error = %message, "job failed before its driver ran");
             store
                 .set_job_error(job_id, &message)
                 .await
@@ -95,7 +95,7 @@ pub(crate) async fn run_job(
     finish(&control, job_id, cluster_id, cluster_broken).await;
 }
 
-async fn finish(control: &Control, job_id: i64, cluster_id: i64, cluster_broken: bool) {
+async fn finish(control: &Control, job_id: JobId, cluster_id: ClusterId, cluster_broken: bool) {
     control
         .inner()
         .running
@@ -115,8 +115,8 @@ fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {
 
 async fn drive(
     control: &Control,
-    job_id: i64,
-    cluster_id: i64,
+    job_id: JobId,
+    cluster_id: ClusterId,
     warm: bool,
     cancel: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -169,7 +169,7 @@ async fn drive(
                 .join("library_manager")
                 .join("environment.log");
             let (env, cached) = tokio::select! {
-                result = control.prepare_env((OwnerKind::Job, job_id), &runtime, &request, &log) => result?,
+                result = control.prepare_env(Owner::Job(job_id), &runtime, &request, &log) => result?,
                 _ = cancel.changed() => anyhow::bail!("canceled"),
             };
             store
@@ -238,8 +238,7 @@ async fn drive(
         &driver_logs,
         &python,
     );
-    let spawned =
-        cluster::launch(control, OwnerKind::Job, job_id, "driver", &spec_for_driver).await?;
+    let spawned = cluster::launch(control, Owner::Job(job_id), "driver", &spec_for_driver).await?;
     store
         .set_job_launch(
             job_id,
@@ -253,7 +252,15 @@ async fn drive(
     let pid = spawned.pid;
     let (exit, canceled) =
         watch_driver(control, &job, pid, spawned.wait(), cancel, &driver_logs).await;
-    conclude(control, &job, cluster_id, exit, canceled, &driver_logs).await;
+    conclude(
+        control,
+        &job,
+        Some(cluster_id),
+        exit,
+        canceled,
+        &driver_logs,
+    )
+    .await;
     Ok(())
 }
 
@@ -359,7 +366,7 @@ pub(crate) async fn watch_driver(
     }
 }
 
-async fn note_app_id(store: &Store, job_id: i64, driver_logs: &Path, canceled: bool) -> bool {
+async fn note_app_id(store: &Store, job_id: JobId, driver_logs: &Path, canceled: bool) -> bool {
     let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
     match spool_spark::find_app_id(&stderr) {
         Some(app_id) => {
@@ -383,7 +390,7 @@ async fn note_app_id(store: &Store, job_id: i64, driver_logs: &Path, canceled: b
 pub(crate) async fn conclude(
     control: &Control,
     job: &JobRow,
-    cluster_id: i64,
+    cluster_id: Option<ClusterId>,
     exit: Exit,
     canceled: bool,
     driver_logs: &Path,
@@ -394,19 +401,13 @@ pub(crate) async fn conclude(
     } else {
         ProcessOutcome::Exited
     };
-    cluster::record_ended(
-        control,
-        (OwnerKind::Job, job.id),
-        |_| true,
-        outcome,
-        exit.code(),
-    )
-    .await;
+    cluster::record_ended(control, Owner::Job(job.id), |_| true, outcome, exit.code()).await;
     store
         .set_job_status(job.id, JobStatus::Finalizing, None)
         .await
         .log_error("record the job's status");
-    if let Ok(Some(job_now)) = store.job(job.id).await
+    if let Some(cluster_id) = cluster_id
+        && let Ok(Some(job_now)) = store.job(job.id).await
         && let Some(app_id) = &job_now.spark_app_id
     {
         let from = control
@@ -502,21 +503,13 @@ pub(crate) async fn follow_adopted(
     job: JobRow,
     pid: u32,
     ticks: Option<u64>,
-    cluster_id: Option<i64>,
+    cluster_id: Option<ClusterId>,
     mut cancel: watch::Receiver<bool>,
 ) {
     let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
     let wait = spool_supervisor::wait_adopted(pid, ticks, &driver_logs);
     let (exit, canceled) = watch_driver(&control, &job, pid, wait, &mut cancel, &driver_logs).await;
-    conclude(
-        &control,
-        &job,
-        cluster_id.unwrap_or(-1),
-        exit,
-        canceled,
-        &driver_logs,
-    )
-    .await;
+    conclude(&control, &job, cluster_id, exit, canceled, &driver_logs).await;
     match cluster_id {
         Some(cluster_id) => finish(&control, job.id, cluster_id, false).await,
         None => {

@@ -44,8 +44,8 @@ async fn held(control: &Control) -> Result<(Amount, Vec<ClusterSlot>)> {
         used.cores += reserved.cores;
         used.memory_mb += reserved.memory_mb;
         clusters.push(ClusterSlot {
-            id: ClusterId(cluster.id),
-            owner: UserId(cluster.owner_id),
+            id: cluster.id,
+            owner: cluster.owner_id,
             shape_key: cluster.shape_key,
             state: cluster.state,
             idle_since: cluster.idle_since,
@@ -72,15 +72,15 @@ pub(crate) async fn read_snapshot(control: &Control) -> Result<Snapshot> {
     let store = control.store();
     let config = control.config();
     let (used, clusters) = held(control).await?;
-    let attached: Vec<i64> = clusters
+    let attached: Vec<ClusterId> = clusters
         .iter()
         .filter(|c| c.state == ClusterState::Attached)
-        .map(|c| c.id.0)
+        .map(|c| c.id)
         .collect();
     let mut pools = BTreeMap::new();
     for compute in store.computes().await? {
         if attached.contains(&compute.cluster_id) {
-            pools.insert(compute.name, ClusterId(compute.cluster_id));
+            pools.insert(compute.name, compute.cluster_id);
         }
     }
     let workers = store.live_agent_workers().await?;
@@ -173,7 +173,7 @@ impl Work {
             Work::Session(s) => (s.owner_id, &s.compute, &s.runtime, &s.sizing_json),
         };
         let sizing: SparkSizing = serde_json::from_str(sizing_json).ok()?;
-        Some(Request::new(UserId(owner), compute, runtime, &sizing))
+        Some(Request::new(owner, compute, runtime, &sizing))
     }
 
     /// Records that the work cannot be placed at all.
@@ -221,7 +221,7 @@ impl Work {
     }
 
     /// Records where the work runs and starts its runner.
-    async fn start(&self, control: &Control, cluster_id: i64, start: Start) -> Result<()> {
+    async fn start(&self, control: &Control, cluster_id: ClusterId, start: Start) -> Result<()> {
         let store = control.store();
         let warm = start != Start::Cold;
         match self {
@@ -236,7 +236,7 @@ impl Work {
                     .set_job_status(job.id, JobStatus::Preparing, Some(&reason))
                     .await?;
                 let cancel_rx = run::track(control, job.id, false);
-                tracing::info!(job = %job.name, cluster = cluster_id, warm, "job placed");
+                tracing::info!(job = %job.name, cluster = %cluster_id, warm, "job placed");
                 tokio::spawn(run::run_job(
                     control.clone(),
                     job.id,
@@ -257,8 +257,8 @@ impl Work {
                     .await?;
                 sessions::spawn_runner(control, session.id, cluster_id, warm);
                 tracing::info!(
-                    session = session.id,
-                    cluster = cluster_id,
+                    session = %session.id,
+                    cluster = %cluster_id,
                     warm,
                     "session placed"
                 );
@@ -319,21 +319,21 @@ async fn tick(control: &Control) -> Result<()> {
                 None
             }
             Decision::Pool(cluster) => {
-                work.start(control, cluster.0, Start::Pool).await?;
+                work.start(control, *cluster, Start::Pool).await?;
                 None
             }
             Decision::Warm(cluster) => {
                 control
                     .store()
-                    .set_cluster_state(cluster.0, ClusterState::InUse, None)
+                    .set_cluster_state(*cluster, ClusterState::InUse, None)
                     .await?;
-                work.start(control, cluster.0, Start::Warm).await?;
+                work.start(control, *cluster, Start::Warm).await?;
                 None
             }
             Decision::New(new) => {
                 let owner = request.owner;
                 let id = record_cluster(control, owner, new).await?;
-                work.start(control, id.0, Start::Cold).await?;
+                work.start(control, id, Start::Cold).await?;
                 Some(id)
             }
         };
@@ -350,13 +350,13 @@ async fn record_cluster(
     new: &placement::NewCluster,
 ) -> Result<ClusterId> {
     for id in &new.free {
-        cluster::teardown(control, id.0, "freed for a waiting job").await;
+        cluster::teardown(control, *id, "freed for a waiting job").await;
     }
     let store = control.store();
     let shape = &new.shape;
     let cluster = store
         .insert_cluster(&NewCluster {
-            owner_id: owner.0,
+            owner_id: owner,
             runtime: shape.runtime.clone(),
             shape_key: shape.key(),
             shape_json: serde_json::to_string(shape).map_err(anyhow::Error::from)?,
@@ -377,7 +377,7 @@ async fn record_cluster(
             .add_cluster_worker(cluster.id, agent, n, n * cores, n * memory)
             .await?;
     }
-    Ok(ClusterId(cluster.id))
+    Ok(cluster.id)
 }
 
 /// Tears down clusters idle for longer than the teardown window.

@@ -2,7 +2,8 @@
 //! statements one at a time, ended by its user or by its inactivity timeout.
 
 use spool_core::{
-    JobStatus, OwnerKind, ProcessOutcome, ProcessState, SessionState, StatementState,
+    ClusterId, JobStatus, Owner, ProcessOutcome, ProcessState, SessionId, SessionState,
+    StatementState,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -254,7 +255,7 @@ impl Control {
                 Err(e) => return Err(e.into()),
             };
             if let Some(id) = claimed {
-                tracing::info!(session = id, owner = %owner.name, "session started from a pre-warmed driver");
+                tracing::info!(session = %id, owner = %owner.name, "session started from a pre-warmed driver");
                 self.inner().prewarm_wake.notify_one();
                 if let Some(session) = self.store().session(id).await? {
                     return Ok(session.into());
@@ -289,13 +290,13 @@ impl Control {
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::info!(session = session.id, owner = %owner.name, "session submitted");
+        tracing::info!(session = %session.id, owner = %owner.name, "session submitted");
         self.inner().wake.notify_one();
         Ok(session.into())
     }
 
     /// Returns a session the caller may see.
-    pub async fn session(&self, caller: &Caller, id: i64) -> Result<Session> {
+    pub async fn session(&self, caller: &Caller, id: SessionId) -> Result<Session> {
         Ok(self.session_row(caller, id).await?.into())
     }
 
@@ -303,7 +304,7 @@ impl Control {
     /// resolves `/sessions/{id}`). Not found names the key as given.
     pub async fn session_by_key(&self, caller: &Caller, key: &str) -> Result<Session> {
         let row = match key.parse::<i64>() {
-            Ok(id) => self.store().session(id).await?,
+            Ok(id) => self.store().session(SessionId(id)).await?,
             Err(_) => self.store().session_by_name(key).await?,
         };
         match row {
@@ -316,7 +317,7 @@ impl Control {
         }
     }
 
-    async fn session_row(&self, caller: &Caller, id: i64) -> Result<SessionRow> {
+    async fn session_row(&self, caller: &Caller, id: SessionId) -> Result<SessionRow> {
         match self.store().session(id).await? {
             Some(s) if caller.is_admin || s.owner_id == caller.id => Ok(s),
             _ => Err(ControlError::NotFound {
@@ -333,20 +334,29 @@ impl Control {
         Ok(rows.into_iter().map(Session::from).collect())
     }
 
-    pub async fn statements(&self, caller: &Caller, session_id: i64) -> Result<Vec<Statement>> {
+    pub async fn statements(
+        &self,
+        caller: &Caller,
+        session_id: SessionId,
+    ) -> Result<Vec<Statement>> {
         self.session_row(caller, session_id).await?;
         let rows = self.store().statements(session_id).await?;
         Ok(rows.into_iter().map(Statement::from).collect())
     }
 
-    pub async fn statement(&self, caller: &Caller, session_id: i64, seq: i64) -> Result<Statement> {
+    pub async fn statement(
+        &self,
+        caller: &Caller,
+        session_id: SessionId,
+        seq: i64,
+    ) -> Result<Statement> {
         Ok(self.statement_row(caller, session_id, seq).await?.into())
     }
 
     async fn statement_row(
         &self,
         caller: &Caller,
-        session_id: i64,
+        session_id: SessionId,
         seq: i64,
     ) -> Result<StatementRow> {
         let owner = (!caller.is_admin).then_some(caller.id);
@@ -365,7 +375,7 @@ impl Control {
     pub async fn submit_statement(
         &self,
         caller: &Caller,
-        session_id: i64,
+        session_id: SessionId,
         code: &str,
         kind: Option<&str>,
     ) -> Result<Statement> {
@@ -404,7 +414,12 @@ impl Control {
     }
 
     /// Cancels a statement: a waiting one never runs; a running one has its Spark jobs cancelled.
-    pub async fn cancel_statement(&self, caller: &Caller, session_id: i64, seq: i64) -> Result<()> {
+    pub async fn cancel_statement(
+        &self,
+        caller: &Caller,
+        session_id: SessionId,
+        seq: i64,
+    ) -> Result<()> {
         let statement = self.statement_row(caller, session_id, seq).await?;
         let store = self.store();
         store.touch_session(session_id).await?;
@@ -430,7 +445,7 @@ impl Control {
     }
 
     /// Ends a session at its user's request.
-    pub async fn delete_session(&self, caller: &Caller, session_id: i64) -> Result<Session> {
+    pub async fn delete_session(&self, caller: &Caller, session_id: SessionId) -> Result<Session> {
         let session = self.session_row(caller, session_id).await?;
         if session.state.is_finished() {
             return Err(ControlError::NotFound {
@@ -447,7 +462,7 @@ impl Control {
             .into())
     }
 
-    fn session_handle(&self, id: i64) -> Option<Arc<SessionHandle>> {
+    fn session_handle(&self, id: SessionId) -> Option<Arc<SessionHandle>> {
         self.inner()
             .session_runners
             .lock()
@@ -457,18 +472,23 @@ impl Control {
     }
 
     /// The directory holding a session's driver and logs.
-    pub fn session_dir(&self, id: i64) -> std::path::PathBuf {
+    pub fn session_dir(&self, id: SessionId) -> std::path::PathBuf {
         self.data_dir().join("sessions").join(id.to_string())
     }
 
     /// Where a session's environment build writes its output (shown in the session's log).
-    pub fn session_environment_log(&self, id: i64) -> std::path::PathBuf {
+    pub fn session_environment_log(&self, id: SessionId) -> std::path::PathBuf {
         self.session_dir(id).join("logs").join("environment.log")
     }
 }
 
 /// Registers a session's handle and starts its runner.
-pub(crate) fn spawn_runner(control: &Control, session_id: i64, cluster_id: i64, warm: bool) {
+pub(crate) fn spawn_runner(
+    control: &Control,
+    session_id: SessionId,
+    cluster_id: ClusterId,
+    warm: bool,
+) {
     let handle = Arc::new(SessionHandle {
         repl: RwLock::new(None),
         wake: Notify::new(),
@@ -483,19 +503,24 @@ pub(crate) fn spawn_runner(control: &Control, session_id: i64, cluster_id: i64, 
     tokio::spawn(async move {
         if let Err(e) = start(&control, session_id, cluster_id, warm, &handle).await {
             let message = format!("{e:#}");
-            tracing::warn!(session = session_id, error = %message, "session failed to start");
+            tracing::warn!(session = %session_id, error = %message, "session failed to start");
             control
                 .store()
                 .set_session_state(session_id, SessionState::Error, Some(&message))
                 .await
                 .log_error("record the session's state");
             stop_processes(&control, session_id).await;
-            forget(&control, session_id, cluster_id, !warm).await;
+            forget(&control, session_id, Some(cluster_id), !warm).await;
         }
     });
 }
 
-async fn forget(control: &Control, session_id: i64, cluster_id: i64, cluster_broken: bool) {
+async fn forget(
+    control: &Control,
+    session_id: SessionId,
+    cluster_id: Option<ClusterId>,
+    cluster_broken: bool,
+) {
     control
         .inner()
         .session_runners
@@ -503,13 +528,15 @@ async fn forget(control: &Control, session_id: i64, cluster_id: i64, cluster_bro
         .expect("session map lock")
         .remove(&session_id);
     let broken = cluster_broken.then_some("its session failed during start-up");
-    cluster::hand_back(control, cluster_id, broken).await;
+    if let Some(cluster_id) = cluster_id {
+        cluster::hand_back(control, cluster_id, broken).await;
+    }
 }
 
 async fn start(
     control: &Control,
-    session_id: i64,
-    cluster_id: i64,
+    session_id: SessionId,
+    cluster_id: ClusterId,
     warm: bool,
     handle: &Arc<SessionHandle>,
 ) -> anyhow::Result<()> {
@@ -605,7 +632,7 @@ async fn start(
             Some("starting the Spark driver"),
         )
         .await?;
-    let spawned = cluster::launch(control, OwnerKind::Session, session_id, "driver", &spec).await?;
+    let spawned = cluster::launch(control, Owner::Session(session_id), "driver", &spec).await?;
     let pid = spawned.pid;
     store
         .set_session_driver(
@@ -656,7 +683,7 @@ async fn start(
     store
         .set_session_state(session_id, SessionState::Idle, Some("ready"))
         .await?;
-    tracing::info!(session = session_id, "session ready");
+    tracing::info!(session = %session_id, "session ready");
     tokio::spawn(statement_loop(control.clone(), session_id, handle.clone()));
     Ok(())
 }
@@ -664,7 +691,7 @@ async fn start(
 /// Builds or finds a session's environment, recording it as a start phase.
 async fn prepare_environment(
     control: &Control,
-    session_id: i64,
+    session_id: SessionId,
     runtime: &spool_runtime::InstalledRuntime,
     request: &EnvRequest,
 ) -> anyhow::Result<spool_runtime::BuiltEnv> {
@@ -682,7 +709,7 @@ async fn prepare_environment(
         .await?;
     let log = control.session_environment_log(session_id);
     let (env, cached) = control
-        .prepare_env((OwnerKind::Session, session_id), runtime, request, &log)
+        .prepare_env(Owner::Session(session_id), runtime, request, &log)
         .await?;
     store
         .set_session_environment(session_id, &environments::with_key(request, &env))
@@ -781,7 +808,7 @@ fn error_output(ename: &str, evalue: &str) -> Value {
 }
 
 /// Runs a session's statements in order, one at a time, until the session ends.
-async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHandle>) {
+async fn statement_loop(control: Control, session_id: SessionId, handle: Arc<SessionHandle>) {
     let store = control.store().clone();
     loop {
         let Ok(Some(session)) = store.session(session_id).await else {
@@ -871,11 +898,11 @@ async fn statement_loop(control: Control, session_id: i64, handle: Arc<SessionHa
 }
 
 /// Reacts to a session's driver ending: expected during a stop, otherwise the session is dead.
-async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
+async fn on_driver_exit(control: &Control, session_id: SessionId, exit: Exit) {
     let store = control.store();
     cluster::record_ended(
         control,
-        (OwnerKind::Session, session_id),
+        Owner::Session(session_id),
         |_| true,
         ProcessOutcome::Exited,
         exit.code(),
@@ -891,7 +918,7 @@ async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
         return;
     }
     let reason = format!("the driver exited unexpectedly ({exit:?})");
-    tracing::warn!(session = session_id, %reason, "session died");
+    tracing::warn!(session = %session_id, %reason, "session died");
     for statement in store
         .pending_statements(session_id)
         .await
@@ -914,14 +941,14 @@ async fn on_driver_exit(control: &Control, session_id: i64, exit: Exit) {
     if let Some(handle) = control.session_handle(session_id) {
         *handle.repl.write().await = None;
     }
-    forget(control, session_id, session.cluster_id.unwrap_or(-1), false).await;
+    forget(control, session_id, session.cluster_id, false).await;
 }
 
 /// Stops every process a session started that is still recorded as running.
-async fn stop_processes(control: &Control, session_id: i64) {
+async fn stop_processes(control: &Control, session_id: SessionId) {
     let store = control.store();
     for process in store
-        .processes_of(OwnerKind::Session, session_id)
+        .processes_of(Owner::Session(session_id))
         .await
         .unwrap_or_default()
     {
@@ -941,7 +968,7 @@ async fn stop_processes(control: &Control, session_id: i64) {
 /// Stops a session's driver and records `final_state` with the reason.
 pub(crate) async fn stop_session(
     control: &Control,
-    session_id: i64,
+    session_id: SessionId,
     final_state: SessionState,
     reason: &str,
 ) {
@@ -976,10 +1003,9 @@ pub(crate) async fn stop_session(
         .await
         .ok()
         .flatten()
-        .and_then(|s| s.cluster_id)
-        .unwrap_or(-1);
+        .and_then(|s| s.cluster_id);
     forget(control, session_id, cluster_id, false).await;
-    tracing::info!(session = session_id, reason, "session ended");
+    tracing::info!(session = %session_id, reason, "session ended");
 }
 
 /// Ends sessions idle past their timeout. A running statement counts as activity.
@@ -1121,7 +1147,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
         };
         match store.insert_session(&new).await {
             Ok(session) => {
-                tracing::info!(session = session.id, runtime, "pre-warming a driver");
+                tracing::info!(session = %session.id, runtime, "pre-warming a driver");
                 control.inner().wake.notify_one();
             }
             Err(e) => tracing::warn!(error = %crate::error_chain(&e), "pre-warm a driver"),

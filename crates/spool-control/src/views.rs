@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use spool_api_types as api;
-use spool_core::{JobStatus, SessionState, StatementState};
+use spool_core::{ClusterId, JobId, JobStatus, SessionId, SessionState, StatementState, UserId};
 use spool_spec::SparkSizing;
 use spool_store::{ClusterRow, DatastoreRow, EventRow, JobRow, SessionRow, StatementRow, UserRow};
 
 /// The authenticated user a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub id: i64,
+    pub id: UserId,
     pub name: String,
     pub is_admin: bool,
 }
@@ -49,7 +49,7 @@ fn phases(stored: Vec<spool_store::Phase>) -> Vec<Phase> {
 /// An interactive session as its owner sees it.
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub id: i64,
+    pub id: SessionId,
     pub name: Option<String>,
     pub owner: String,
     /// `pyspark`, `sql` or `shared`.
@@ -63,7 +63,7 @@ pub struct Session {
     pub identity: String,
     /// How long the session may be idle before it ends.
     pub idle_timeout: Duration,
-    pub cluster_id: Option<i64>,
+    pub cluster_id: Option<ClusterId>,
     pub spark_app_id: Option<String>,
     pub spark_ui_url: Option<String>,
     pub created_at: String,
@@ -145,7 +145,7 @@ impl From<StatementRow> for Statement {
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The integer id Livy clients know the job by (as a batch).
-    pub id: i64,
+    pub id: JobId,
     pub name: String,
     pub display_name: String,
     pub experiment_name: String,
@@ -159,7 +159,7 @@ pub struct Job {
     /// `serverless` or the name of an attached pool.
     pub compute: String,
     pub identity: String,
-    pub cluster_id: Option<i64>,
+    pub cluster_id: Option<ClusterId>,
     pub spark_app_id: Option<String>,
     /// The Spark UI, while there is one (never empty).
     pub spark_ui_url: Option<String>,

@@ -391,6 +391,56 @@ id!(
     /// A recorded process's id.
     ProcessId
 );
+id!(
+    /// A registered agent host's id.
+    AgentId
+);
+id!(
+    /// An attached pool's id (its row in `computes`).
+    ComputeId
+);
+
+/// What a recorded process belongs to: it is stopped with its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Cluster(ClusterId),
+    Session(SessionId),
+    Job(JobId),
+}
+
+impl Owner {
+    /// Rebuilds an owner from its stored kind and id.
+    pub fn new(kind: OwnerKind, id: i64) -> Owner {
+        match kind {
+            OwnerKind::Cluster => Owner::Cluster(ClusterId(id)),
+            OwnerKind::Session => Owner::Session(SessionId(id)),
+            OwnerKind::Job => Owner::Job(JobId(id)),
+        }
+    }
+
+    pub fn kind(self) -> OwnerKind {
+        match self {
+            Owner::Cluster(_) => OwnerKind::Cluster,
+            Owner::Session(_) => OwnerKind::Session,
+            Owner::Job(_) => OwnerKind::Job,
+        }
+    }
+
+    /// The owner's id as stored, without its kind.
+    pub fn raw_id(self) -> i64 {
+        match self {
+            Owner::Cluster(ClusterId(id))
+            | Owner::Session(SessionId(id))
+            | Owner::Job(JobId(id)) => id,
+        }
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind(), self.raw_id())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use spool_control::{Caller, ControlError, Job, Session, SessionSettings, Statement};
-use spool_core::SessionState;
+use spool_core::{JobId, SessionId, SessionState};
 
 use crate::AppState;
 use crate::error::{LivyError, LivyResult};
@@ -289,7 +289,7 @@ fn driver_log_lines(dir: &std::path::Path, limit: Option<u64>) -> Vec<String> {
 }
 
 /// A session's log: its environment build's output (if it had one), then the driver's.
-fn session_log_lines(state: &AppState, session_id: i64, limit: Option<u64>) -> Vec<String> {
+fn session_log_lines(state: &AppState, session_id: SessionId, limit: Option<u64>) -> Vec<String> {
     let env_log = read_tail(&state.control.session_environment_log(session_id), limit);
     let mut lines = Vec::new();
     if !env_log.is_empty() {
@@ -300,7 +300,7 @@ fn session_log_lines(state: &AppState, session_id: i64, limit: Option<u64>) -> V
     lines
 }
 
-fn session_log_dir(state: &AppState, session_id: i64) -> std::path::PathBuf {
+fn session_log_dir(state: &AppState, session_id: SessionId) -> std::path::PathBuf {
     state
         .control
         .session_dir(session_id)
@@ -348,7 +348,7 @@ pub async fn session_log(
 ) -> LivyResult<Json<Value>> {
     let session = find_session(&state, &user, &id).await?;
     let lines = session_log_lines(&state, session.id, None);
-    Ok(Json(log_page(session.id, &lines, &paging)))
+    Ok(Json(log_page(session.id.0, &lines, &paging)))
 }
 
 #[derive(Serialize)]
@@ -371,7 +371,7 @@ struct PhaseView<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LivySession<'a> {
-    id: i64,
+    id: SessionId,
     name: Option<&'a str>,
     app_id: Option<&'a str>,
     owner: &'a str,
@@ -506,7 +506,7 @@ pub async fn show_statement(
 ) -> LivyResult<Json<Value>> {
     // Clients poll this while a statement runs: by id it is one store query.
     let session_id = match id.parse::<i64>() {
-        Ok(n) => n,
+        Ok(n) => SessionId(n),
         Err(_) => find_session(&state, &user, &id).await?.id,
     };
     let statement = match state.control.statement(&user, session_id, seq).await {
@@ -637,7 +637,7 @@ fn batch_view(job: &Job) -> Value {
 /// Resolves a batch `{id}`; Livy says "Session" for batches too.
 async fn find_batch(state: &AppState, user: &Caller, id: &str) -> LivyResult<Job> {
     let not_found = || LivyError::no_session(id);
-    let batch_id: i64 = id.parse().map_err(|_| not_found())?;
+    let batch_id = JobId(id.parse().map_err(|_| not_found())?);
     match state.control.job_by_id(user, batch_id).await {
         Ok(job) => Ok(job),
         Err(ControlError::NotFound { .. }) => Err(not_found()),
@@ -688,7 +688,7 @@ pub async fn batch_log_route(
 ) -> LivyResult<Json<Value>> {
     let job = find_batch(&state, &user, &id).await?;
     let lines = driver_log_lines(&batch_log_dir(&job), None);
-    Ok(Json(log_page(job.id, &lines, &paging)))
+    Ok(Json(log_page(job.id.0, &lines, &paging)))
 }
 
 pub async fn delete_batch(

@@ -3,13 +3,13 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use spool_core::AgentState;
+use spool_core::{AgentId, AgentState, ClusterId};
 
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct AgentRow {
-    pub id: i64,
+    pub id: AgentId,
     pub name: String,
     #[serde(skip)]
     pub token_hash: String,
@@ -26,7 +26,7 @@ pub struct AgentRow {
 #[derive(Debug, Clone, FromRow, Serialize, PartialEq)]
 pub struct ClusterWorkerRow {
     pub id: i64,
-    pub cluster_id: i64,
+    pub cluster_id: ClusterId,
     /// `None`: the server's own host.
     pub agent: Option<String>,
     pub executors: i64,
@@ -68,7 +68,7 @@ impl Store {
     /// Records a heartbeat: the agent is connected, at `address`, with this capacity.
     pub async fn agent_seen(
         &self,
-        id: i64,
+        id: AgentId,
         address: &str,
         cores: i64,
         memory_mb: i64,
@@ -88,7 +88,7 @@ impl Store {
     }
 
     /// Marks an agent lost; true if it was connected.
-    pub async fn agent_lost(&self, id: i64, reason: &str) -> Result<bool> {
+    pub async fn agent_lost(&self, id: AgentId, reason: &str) -> Result<bool> {
         let res = sqlx::query(
             "UPDATE agents SET state = 'lost', state_reason = ? WHERE id = ? AND state = 'connected'",
         )
@@ -101,7 +101,7 @@ impl Store {
 
     pub async fn add_cluster_worker(
         &self,
-        cluster_id: i64,
+        cluster_id: ClusterId,
         agent: Option<&str>,
         executors: i64,
         cores: i64,
@@ -121,7 +121,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn cluster_workers(&self, cluster_id: i64) -> Result<Vec<ClusterWorkerRow>> {
+    pub async fn cluster_workers(&self, cluster_id: ClusterId) -> Result<Vec<ClusterWorkerRow>> {
         Ok(
             sqlx::query_as("SELECT * FROM cluster_workers WHERE cluster_id = ? ORDER BY id")
                 .bind(cluster_id)

@@ -1,13 +1,14 @@
 //! Attached Spark pools.
 
 use serde::Serialize;
+use spool_core::{ClusterId, ComputeId, UserId};
 use sqlx::FromRow;
 
 use crate::{ClusterRow, Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct ComputeRow {
-    pub id: i64,
+    pub id: ComputeId,
     pub name: String,
     #[sqlx(rename = "type")]
     pub kind: String,
@@ -17,8 +18,8 @@ pub struct ComputeRow {
     pub runtime: String,
     /// The attach file as checked (`spool_spec::compute::AttachSpec`).
     pub spec_json: String,
-    pub cluster_id: i64,
-    pub attached_by: i64,
+    pub cluster_id: ClusterId,
+    pub attached_by: UserId,
     pub attached_at: String,
     /// As the master reported them at attach time.
     pub workers: i64,
@@ -35,7 +36,7 @@ pub struct NewCompute {
     pub spark_version: String,
     pub runtime: String,
     pub spec_json: String,
-    pub attached_by: i64,
+    pub attached_by: UserId,
     pub workers: i64,
     pub cores: i64,
     pub memory_mb: i64,

@@ -9,7 +9,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use spool_core::{ClusterState, JobStatus, Lifecycle, OwnerKind, ProcessOutcome, ProcessState};
+use spool_core::{
+    ClusterId, ClusterState, JobId, JobStatus, Lifecycle, Owner, OwnerKind, ProcessId,
+    ProcessOutcome, ProcessState, UserId,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, FromRow, SqlitePool};
 
@@ -54,7 +57,7 @@ pub fn now() -> String {
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub name: String,
     pub is_admin: bool,
     pub created_at: String,
@@ -69,8 +72,8 @@ pub struct DatastoreRow {
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ClusterRow {
-    pub id: i64,
-    pub owner_id: i64,
+    pub id: ClusterId,
+    pub owner_id: UserId,
     pub runtime: String,
     pub shape_key: String,
     pub shape_json: String,
@@ -89,7 +92,7 @@ pub struct ClusterRow {
 /// A new cluster, before it has an id.
 #[derive(Debug, Clone)]
 pub struct NewCluster {
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub runtime: String,
     pub shape_key: String,
     pub shape_json: String,
@@ -106,9 +109,9 @@ pub struct Phase {
 
 #[derive(Debug, Clone, FromRow)]
 pub struct JobRow {
-    pub id: i64,
+    pub id: JobId,
     pub name: String,
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub owner_name: String,
     pub display_name: String,
     pub experiment_name: String,
@@ -120,7 +123,7 @@ pub struct JobRow {
     pub runtime: String,
     pub compute: String,
     pub identity: String,
-    pub cluster_id: Option<i64>,
+    pub cluster_id: Option<ClusterId>,
     pub spark_app_id: Option<String>,
     pub spark_ui_url: Option<String>,
     pub launch_json: Option<String>,
@@ -142,7 +145,7 @@ impl JobRow {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub name: String,
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub display_name: String,
     pub experiment_name: String,
     pub status: JobStatus,
@@ -156,7 +159,7 @@ pub struct NewJob {
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ProcessRow {
-    pub id: i64,
+    pub id: ProcessId,
     pub owner_kind: OwnerKind,
     pub owner_id: i64,
     pub role: String,
@@ -169,6 +172,13 @@ pub struct ProcessRow {
     pub outcome: Option<ProcessOutcome>,
     pub started_at: String,
     pub ended_at: Option<String>,
+}
+
+impl ProcessRow {
+    /// What the process belongs to.
+    pub fn owner(&self) -> Owner {
+        Owner::new(self.owner_kind, self.owner_id)
+    }
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -252,7 +262,7 @@ impl Store {
     }
 
     /// Replaces a user's token hash (used to re-issue the admin token).
-    pub async fn set_token_hash(&self, user_id: i64, token_hash: &str) -> Result<()> {
+    pub async fn set_token_hash(&self, user_id: UserId, token_hash: &str) -> Result<()> {
         sqlx::query("UPDATE users SET token_hash = ? WHERE id = ?")
             .bind(token_hash)
             .bind(user_id)
@@ -342,7 +352,7 @@ impl Store {
         .await?)
     }
 
-    pub async fn cluster(&self, id: i64) -> Result<Option<ClusterRow>> {
+    pub async fn cluster(&self, id: ClusterId) -> Result<Option<ClusterRow>> {
         Ok(sqlx::query_as("SELECT * FROM clusters WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -360,7 +370,7 @@ impl Store {
 
     pub async fn set_cluster_urls(
         &self,
-        id: i64,
+        id: ClusterId,
         master_url: &str,
         master_ui_url: &str,
     ) -> Result<()> {
@@ -376,7 +386,7 @@ impl Store {
     /// Moves a cluster to `state`, stamping the matching timestamp.
     pub async fn set_cluster_state(
         &self,
-        id: i64,
+        id: ClusterId,
         state: ClusterState,
         reason: Option<&str>,
     ) -> Result<()> {
@@ -400,7 +410,7 @@ impl Store {
 
     /// Inserts a job; fails with `Conflict` when the name is taken.
     /// Records a job's environment (with its cache key once built).
-    pub async fn set_job_environment(&self, id: i64, environment_json: &str) -> Result<()> {
+    pub async fn set_job_environment(&self, id: JobId, environment_json: &str) -> Result<()> {
         sqlx::query("UPDATE jobs SET environment_json = ? WHERE id = ?")
             .bind(environment_json)
             .bind(id)
@@ -458,7 +468,7 @@ impl Store {
         .await?)
     }
 
-    pub async fn job(&self, id: i64) -> Result<Option<JobRow>> {
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRow>> {
         Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id WHERE j.id = ?"
         )))
@@ -468,7 +478,7 @@ impl Store {
     }
 
     /// Lists jobs, newest first; only `owner_id`'s when given.
-    pub async fn list_jobs(&self, owner_id: Option<i64>, limit: i64) -> Result<Vec<JobRow>> {
+    pub async fn list_jobs(&self, owner_id: Option<UserId>, limit: i64) -> Result<Vec<JobRow>> {
         Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id \
              WHERE (?1 IS NULL OR j.owner_id = ?1) ORDER BY j.id DESC LIMIT ?2"
@@ -496,7 +506,7 @@ impl Store {
     /// overwrites how a job ended.
     pub async fn set_job_status(
         &self,
-        id: i64,
+        id: JobId,
         status: JobStatus,
         reason: Option<&str>,
     ) -> Result<bool> {
@@ -525,7 +535,7 @@ impl Store {
     }
 
     /// Updates the reason shown with the current status (e.g. what the job is queued behind).
-    pub async fn set_job_reason(&self, id: i64, reason: Option<&str>) -> Result<()> {
+    pub async fn set_job_reason(&self, id: JobId, reason: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE jobs SET status_reason = ? WHERE id = ?")
             .bind(reason)
             .bind(id)
@@ -534,7 +544,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_job_error(&self, id: i64, error: &str) -> Result<()> {
+    pub async fn set_job_error(&self, id: JobId, error: &str) -> Result<()> {
         sqlx::query("UPDATE jobs SET error = ? WHERE id = ?")
             .bind(error)
             .bind(id)
@@ -543,7 +553,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_job_cluster(&self, id: i64, cluster_id: i64) -> Result<()> {
+    pub async fn set_job_cluster(&self, id: JobId, cluster_id: ClusterId) -> Result<()> {
         sqlx::query("UPDATE jobs SET cluster_id = ? WHERE id = ?")
             .bind(cluster_id)
             .bind(id)
@@ -554,7 +564,7 @@ impl Store {
 
     pub async fn set_job_launch(
         &self,
-        id: i64,
+        id: JobId,
         launch_json: &str,
         spark_ui_url: &str,
     ) -> Result<()> {
@@ -567,7 +577,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_job_app_id(&self, id: i64, app_id: &str) -> Result<()> {
+    pub async fn set_job_app_id(&self, id: JobId, app_id: &str) -> Result<()> {
         sqlx::query("UPDATE jobs SET spark_app_id = ? WHERE id = ?")
             .bind(app_id)
             .bind(id)
@@ -577,7 +587,7 @@ impl Store {
     }
 
     /// Jobs that hold `cluster_id` now (placed and not yet ended).
-    pub async fn active_jobs_on_cluster(&self, cluster_id: i64) -> Result<i64> {
+    pub async fn active_jobs_on_cluster(&self, cluster_id: ClusterId) -> Result<i64> {
         Ok(sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM jobs WHERE cluster_id = ? AND status IN ({})",
             sql_list(JobStatus::ACTIVE)
@@ -592,18 +602,17 @@ impl Store {
     /// Records a process about to be spawned; returns its id.
     pub async fn insert_process(
         &self,
-        owner_kind: OwnerKind,
-        owner_id: i64,
+        owner: Owner,
         role: &str,
         command: &str,
         log_dir: &str,
-    ) -> Result<i64> {
+    ) -> Result<ProcessId> {
         Ok(sqlx::query_scalar(
             "INSERT INTO processes (owner_kind, owner_id, role, command, log_dir, state, started_at) \
              VALUES (?, ?, ?, ?, ?, 'starting', ?) RETURNING id",
         )
-        .bind(owner_kind)
-        .bind(owner_id)
+        .bind(owner.kind())
+        .bind(owner.raw_id())
         .bind(role)
         .bind(command)
         .bind(log_dir)
@@ -614,7 +623,7 @@ impl Store {
 
     pub async fn set_process_running(
         &self,
-        id: i64,
+        id: ProcessId,
         pid: i64,
         start_ticks: Option<i64>,
     ) -> Result<()> {
@@ -633,7 +642,7 @@ impl Store {
     /// `spawn_failed`, `lost`).
     pub async fn set_process_ended(
         &self,
-        id: i64,
+        id: ProcessId,
         outcome: ProcessOutcome,
         exit_code: Option<i64>,
     ) -> Result<()> {
@@ -651,7 +660,7 @@ impl Store {
     }
 
     /// Notes that a restarted server took over a running process.
-    pub async fn set_process_adopted(&self, id: i64) -> Result<()> {
+    pub async fn set_process_adopted(&self, id: ProcessId) -> Result<()> {
         sqlx::query("UPDATE processes SET outcome = 'adopted' WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
@@ -668,16 +677,12 @@ impl Store {
         )
     }
 
-    pub async fn processes_of(
-        &self,
-        owner_kind: OwnerKind,
-        owner_id: i64,
-    ) -> Result<Vec<ProcessRow>> {
+    pub async fn processes_of(&self, owner: Owner) -> Result<Vec<ProcessRow>> {
         Ok(sqlx::query_as(
             "SELECT * FROM processes WHERE owner_kind = ? AND owner_id = ? ORDER BY id",
         )
-        .bind(owner_kind)
-        .bind(owner_id)
+        .bind(owner.kind())
+        .bind(owner.raw_id())
         .fetch_all(&self.pool)
         .await?)
     }

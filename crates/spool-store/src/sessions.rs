@@ -3,15 +3,15 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use spool_core::{JobStatus, SessionState, StatementState};
+use spool_core::{ClusterId, JobStatus, SessionId, SessionState, StatementState, UserId};
 
 use crate::{Phase, Result, Store, StoreError, json_list, now, sql_list};
 
 #[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct SessionRow {
-    pub id: i64,
+    pub id: SessionId,
     pub name: Option<String>,
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub owner_name: String,
     pub kind: String,
     pub state: SessionState,
@@ -20,7 +20,7 @@ pub struct SessionRow {
     pub sizing_json: String,
     pub conf_json: String,
     pub idle_timeout_s: i64,
-    pub cluster_id: Option<i64>,
+    pub cluster_id: Option<ClusterId>,
     pub repl_port: Option<i64>,
     pub spark_app_id: Option<String>,
     pub spark_ui_url: Option<String>,
@@ -60,7 +60,7 @@ impl SessionRow {
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub name: Option<String>,
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub kind: String,
     pub runtime: String,
     pub sizing_json: String,
@@ -74,7 +74,7 @@ pub struct NewSession {
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct StatementRow {
     pub id: i64,
-    pub session_id: i64,
+    pub session_id: SessionId,
     pub seq: i64,
     pub kind: String,
     pub code: String,
@@ -102,7 +102,7 @@ impl Store {
             at: at.clone(),
         }])
         .expect("phases serialize");
-        let res = sqlx::query_scalar::<_, i64>(
+        let res = sqlx::query_scalar::<_, SessionId>(
             "INSERT INTO sessions (name, owner_id, kind, state, runtime, sizing_json, conf_json, \
              idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed, environment_json, \
              compute) VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -136,7 +136,7 @@ impl Store {
             .ok_or(StoreError::Query(sqlx::Error::RowNotFound))
     }
 
-    pub async fn session(&self, id: i64) -> Result<Option<SessionRow>> {
+    pub async fn session(&self, id: SessionId) -> Result<Option<SessionRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.owner_id WHERE s.id = ?"
         )))
@@ -158,7 +158,7 @@ impl Store {
     ///
     /// SQLite assembles the rows into one JSON array: listing is a hot path (notebook clients
     /// poll it), and one value crosses from SQLite's worker thread much faster than N rows.
-    pub async fn list_sessions(&self, owner_id: Option<i64>) -> Result<Vec<SessionRow>> {
+    pub async fn list_sessions(&self, owner_id: Option<UserId>) -> Result<Vec<SessionRow>> {
         let json: String = sqlx::query_scalar(
             "SELECT COALESCE(json_group_array(json_object( \
                 'id', id, 'name', name, 'owner_id', owner_id, 'owner_name', owner_name, \
@@ -190,7 +190,11 @@ impl Store {
     }
 
     /// Records a session's environment (with its cache key once built).
-    pub async fn set_session_environment(&self, id: i64, environment_json: &str) -> Result<()> {
+    pub async fn set_session_environment(
+        &self,
+        id: SessionId,
+        environment_json: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE sessions SET environment_json = ? WHERE id = ?")
             .bind(environment_json)
             .bind(id)
@@ -203,7 +207,7 @@ impl Store {
     /// live sessions and unfinished jobs when `live` is set.
     pub async fn environment_records(
         &self,
-        owner_id: Option<i64>,
+        owner_id: Option<UserId>,
         live: bool,
     ) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -226,7 +230,7 @@ impl Store {
     /// Moves a session to `state`, appending the phase; finished states are final.
     pub async fn set_session_state(
         &self,
-        id: i64,
+        id: SessionId,
         state: SessionState,
         reason: Option<&str>,
     ) -> Result<bool> {
@@ -261,13 +265,13 @@ impl Store {
     pub async fn claim_prewarmed_session(
         &self,
         runtime: &str,
-        owner_id: i64,
+        owner_id: UserId,
         name: Option<&str>,
         kind: &str,
         idle_timeout_s: i64,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<SessionId>> {
         let mut tx = self.pool.begin().await?;
-        let claimed: Option<(i64, Option<i64>)> = sqlx::query_as(
+        let claimed: Option<(SessionId, Option<ClusterId>)> = sqlx::query_as(
             "UPDATE sessions SET prewarmed = 0, owner_id = ?1, name = ?2, kind = ?3, \
              idle_timeout_s = ?4, last_activity_at = ?5, \
              phases_json = json_insert(phases_json, '$[#]', json_object('status', 'claimed', 'at', ?5)), \
@@ -315,7 +319,7 @@ impl Store {
     /// Records a start phase that is not a Livy state (`cluster_provisioning`, `driver_starting`).
     pub async fn add_session_phase(
         &self,
-        id: i64,
+        id: SessionId,
         phase: &str,
         reason: Option<&str>,
     ) -> Result<()> {
@@ -337,7 +341,7 @@ impl Store {
     }
 
     /// Updates the reason shown with the session's state (what it waits for).
-    pub async fn set_session_reason(&self, id: i64, reason: &str) -> Result<()> {
+    pub async fn set_session_reason(&self, id: SessionId, reason: &str) -> Result<()> {
         sqlx::query("UPDATE sessions SET state_reason = ? WHERE id = ?")
             .bind(reason)
             .bind(id)
@@ -346,7 +350,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_session_cluster(&self, id: i64, cluster_id: i64) -> Result<()> {
+    pub async fn set_session_cluster(&self, id: SessionId, cluster_id: ClusterId) -> Result<()> {
         sqlx::query("UPDATE sessions SET cluster_id = ? WHERE id = ?")
             .bind(cluster_id)
             .bind(id)
@@ -357,7 +361,7 @@ impl Store {
 
     pub async fn set_session_driver(
         &self,
-        id: i64,
+        id: SessionId,
         repl_port: i64,
         spark_ui_url: &str,
     ) -> Result<()> {
@@ -370,7 +374,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_session_app_id(&self, id: i64, app_id: &str) -> Result<()> {
+    pub async fn set_session_app_id(&self, id: SessionId, app_id: &str) -> Result<()> {
         sqlx::query("UPDATE sessions SET spark_app_id = ? WHERE id = ?")
             .bind(app_id)
             .bind(id)
@@ -380,7 +384,7 @@ impl Store {
     }
 
     /// Records activity (a statement, a cancel): the inactivity timeout starts again.
-    pub async fn touch_session(&self, id: i64) -> Result<()> {
+    pub async fn touch_session(&self, id: SessionId) -> Result<()> {
         sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ?")
             .bind(now())
             .bind(id)
@@ -390,7 +394,7 @@ impl Store {
     }
 
     /// Sessions that hold `cluster_id` now.
-    pub async fn active_sessions_on_cluster(&self, cluster_id: i64) -> Result<i64> {
+    pub async fn active_sessions_on_cluster(&self, cluster_id: ClusterId) -> Result<i64> {
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM sessions WHERE cluster_id = ? AND state IN ({})",
             sql_list(SessionState::ACTIVE)
@@ -409,7 +413,7 @@ impl Store {
     /// writes in between, which the statement loop does all the time.
     pub async fn insert_statement(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         kind: &str,
         code: &str,
     ) -> Result<StatementRow> {
@@ -425,7 +429,7 @@ impl Store {
         .await?)
     }
 
-    pub async fn statement(&self, session_id: i64, seq: i64) -> Result<Option<StatementRow>> {
+    pub async fn statement(&self, session_id: SessionId, seq: i64) -> Result<Option<StatementRow>> {
         Ok(
             sqlx::query_as("SELECT * FROM statements WHERE session_id = ? AND seq = ?")
                 .bind(session_id)
@@ -439,9 +443,9 @@ impl Store {
     /// notebook clients poll this path.
     pub async fn owned_statement(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         seq: i64,
-        owner_id: Option<i64>,
+        owner_id: Option<UserId>,
     ) -> Result<Option<StatementRow>> {
         Ok(sqlx::query_as(
             "SELECT st.* FROM statements st JOIN sessions s ON s.id = st.session_id \
@@ -454,7 +458,7 @@ impl Store {
         .await?)
     }
 
-    pub async fn statements(&self, session_id: i64) -> Result<Vec<StatementRow>> {
+    pub async fn statements(&self, session_id: SessionId) -> Result<Vec<StatementRow>> {
         Ok(
             sqlx::query_as("SELECT * FROM statements WHERE session_id = ? ORDER BY seq")
                 .bind(session_id)
@@ -513,7 +517,7 @@ impl Store {
     }
 
     /// Statements of a session not yet done, oldest first.
-    pub async fn pending_statements(&self, session_id: i64) -> Result<Vec<StatementRow>> {
+    pub async fn pending_statements(&self, session_id: SessionId) -> Result<Vec<StatementRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT * FROM statements WHERE session_id = ? AND state IN ({}) ORDER BY seq",
             sql_list(StatementState::PENDING)

@@ -7,7 +7,7 @@ async fn store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-fn new_job(name: &str, owner_id: i64) -> NewJob {
+fn new_job(name: &str, owner_id: UserId) -> NewJob {
     NewJob {
         name: name.into(),
         owner_id,
@@ -100,7 +100,7 @@ async fn jobs_are_listed_per_owner() {
 async fn processes_are_recorded_before_spawn_and_ended_once() {
     let (_dir, store) = store().await;
     let id = store
-        .insert_process(OwnerKind::Cluster, 1, "master", "java", "/logs")
+        .insert_process(Owner::Cluster(ClusterId(1)), "master", "java", "/logs")
         .await
         .unwrap();
     assert_eq!(store.live_processes().await.unwrap().len(), 1);
@@ -114,7 +114,10 @@ async fn processes_are_recorded_before_spawn_and_ended_once() {
         .await
         .unwrap();
     assert!(store.live_processes().await.unwrap().is_empty());
-    let rows = store.processes_of(OwnerKind::Cluster, 1).await.unwrap();
+    let rows = store
+        .processes_of(Owner::Cluster(ClusterId(1)))
+        .await
+        .unwrap();
     assert_eq!(rows[0].outcome, Some(ProcessOutcome::Stopped));
 }
 
@@ -171,7 +174,13 @@ async fn sessions_list_with_their_owner_and_fields() {
         serde_json::to_value(&one).unwrap(),
         serde_json::to_value(&mine[1]).unwrap()
     );
-    assert!(store.list_sessions(Some(999)).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_sessions(Some(UserId(999)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

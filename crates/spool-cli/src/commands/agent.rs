@@ -7,7 +7,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use spool_api_types as api;
+use spool_api_types::{self as api, ClusterId};
 use spool_supervisor::{ProcessSpec, Spawned};
 
 use crate::Globals;
@@ -90,7 +90,7 @@ pub async fn run_agents(command: AgentsCommand, globals: &Globals) -> anyhow::Re
                         format!("{} MiB", a.memory_mb),
                         a.workers
                             .iter()
-                            .map(i64::to_string)
+                            .map(ToString::to_string)
                             .collect::<Vec<_>>()
                             .join(","),
                         a.last_seen.clone().unwrap_or_default(),
@@ -128,14 +128,14 @@ impl Worker {
 /// and after every change, so an agent restarted after a crash stops what the last one left.
 struct Workers {
     path: PathBuf,
-    running: std::collections::BTreeMap<i64, Worker>,
+    running: std::collections::BTreeMap<ClusterId, Worker>,
 }
 
 impl Workers {
     /// Opens the record and stops every worker a previous agent left running.
     async fn open(data_dir: &std::path::Path) -> anyhow::Result<Workers> {
         let path = data_dir.join("workers.json");
-        let left: std::collections::BTreeMap<i64, Worker> = match std::fs::read_to_string(&path) {
+        let left: std::collections::BTreeMap<ClusterId, Worker> = match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
             Err(_) => Default::default(),
         };
@@ -162,20 +162,20 @@ impl Workers {
         Ok(())
     }
 
-    fn set(&mut self, cluster: i64, worker: Worker) -> anyhow::Result<()> {
+    fn set(&mut self, cluster: ClusterId, worker: Worker) -> anyhow::Result<()> {
         self.running.insert(cluster, worker);
         self.save()
     }
 
     /// Stops a cluster's worker and forgets it.
-    async fn stop(&mut self, cluster: i64) {
+    async fn stop(&mut self, cluster: ClusterId) {
         if let Some(worker) = self.running.get(&cluster) {
             worker.stop().await;
         }
         self.remove(cluster);
     }
 
-    fn remove(&mut self, cluster: i64) {
+    fn remove(&mut self, cluster: ClusterId) {
         self.running.remove(&cluster);
         if let Err(e) = self.save() {
             eprintln!("[spool agent] cannot record the workers: {e:#}");
@@ -212,7 +212,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
     );
     loop {
         // Workers that died are forgotten, so the next orders start them again.
-        let exited: Vec<i64> = workers
+        let exited: Vec<ClusterId> = workers
             .running
             .iter()
             .filter(|(_, w)| !w.alive())
@@ -253,7 +253,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
         }
     }
     eprintln!("[spool agent] stopping {} worker(s)", workers.running.len());
-    let ids: Vec<i64> = workers.running.keys().copied().collect();
+    let ids: Vec<ClusterId> = workers.running.keys().copied().collect();
     for id in ids {
         workers.stop(id).await;
     }
@@ -268,9 +268,9 @@ async fn reconcile(
     orders: &api::AgentOrders,
     fetching: &Fetching,
 ) {
-    let wanted: HashMap<i64, &api::WorkerOrder> =
+    let wanted: HashMap<ClusterId, &api::WorkerOrder> =
         orders.workers.iter().map(|o| (o.cluster_id, o)).collect();
-    let stale: Vec<i64> = workers
+    let stale: Vec<ClusterId> = workers
         .running
         .keys()
         .filter(|id| !wanted.contains_key(id))
