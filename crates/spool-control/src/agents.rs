@@ -9,7 +9,7 @@ use std::time::Duration;
 use spool_api_types as api;
 use spool_store::{AgentRow, StoreError};
 
-use crate::{Caller, Control, ControlError, Result, auth, cluster, invalid};
+use crate::{Caller, Control, ControlError, Result, auth, invalid};
 
 impl Control {
     /// Registers an agent by name and returns its token (shown once). Admin only.
@@ -187,7 +187,7 @@ impl Control {
         for cluster_id in clusters {
             let message = format!("{reason}; it ran a Spark worker of cluster {cluster_id}");
             self.fail_cluster_work(cluster_id, &message).await?;
-            cluster::teardown(self, cluster_id, &reason).await;
+            self.provisioner().teardown(cluster_id, &reason).await;
         }
         Ok(())
     }

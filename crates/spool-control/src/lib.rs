@@ -112,11 +112,13 @@ pub struct Control {
 pub(crate) struct Inner {
     pub store: Store,
     pub data_dir: PathBuf,
-    pub config: Config,
+    pub config: Arc<Config>,
     pub runtimes: RuntimeCache,
     pub http: reqwest::Client,
+    /// The cluster primitives.
+    pub provisioner: cluster::Provisioner,
     /// Wakes the scheduler when a job arrives or capacity frees up.
-    pub wake: Notify,
+    pub wake: Arc<Notify>,
     /// Jobs this server is running, with their cancel switch.
     pub running: Mutex<HashMap<JobId, watch::Sender<bool>>>,
     /// Sessions this server runs: their REPL connections and statement queues.
@@ -124,7 +126,7 @@ pub(crate) struct Inner {
     /// Wakes the pre-warm loop when a pre-warmed driver was claimed.
     pub prewarm_wake: Notify,
     /// Serializes placement decisions and cluster state changes.
-    pub placement: tokio::sync::Mutex<()>,
+    pub placement: Arc<tokio::sync::Mutex<()>>,
     /// Tells background loops to stop.
     pub shutdown: watch::Sender<bool>,
     /// Users by token hash, so a request does not cost a store query to authenticate. Only
@@ -156,18 +158,33 @@ impl Control {
             .no_proxy()
             .build()?;
         let (shutdown, _) = watch::channel(false);
+        let config = Arc::new(config);
+        let runtimes = RuntimeCache::new(cache_dir);
+        let wake = Arc::new(Notify::new());
+        let placement = Arc::new(tokio::sync::Mutex::new(()));
+        let provisioner = cluster::Provisioner::new(cluster::ProvisionerParts {
+            store: store.clone(),
+            data_dir: data_dir.to_path_buf(),
+            config: config.clone(),
+            http: http.clone(),
+            runtimes: runtimes.clone(),
+            shutdown: shutdown.subscribe(),
+            placement: placement.clone(),
+            capacity_freed: wake.clone(),
+        });
         let control = Control {
             inner: Arc::new(Inner {
                 store,
                 data_dir: data_dir.to_path_buf(),
                 config,
-                runtimes: RuntimeCache::new(cache_dir),
+                runtimes,
+                provisioner,
                 http,
-                wake: Notify::new(),
+                wake,
                 running: Mutex::new(HashMap::new()),
                 session_runners: Mutex::new(HashMap::new()),
                 prewarm_wake: Notify::new(),
-                placement: tokio::sync::Mutex::new(()),
+                placement,
                 shutdown,
                 users_by_token: Default::default(),
             }),
@@ -182,6 +199,11 @@ impl Control {
 
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The cluster primitives: launching, watching, handing back and tearing down.
+    pub(crate) fn provisioner(&self) -> &cluster::Provisioner {
+        &self.inner.provisioner
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -246,7 +268,7 @@ impl Control {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         sessions::stop_all(self).await;
-        cluster::teardown_all(self, "server stopped").await;
+        self.provisioner().teardown_all("server stopped").await;
     }
 
     // Users.

@@ -115,7 +115,7 @@ pub(crate) struct Snapshot {
     pub host: HostCapacity,
     /// Held on this host now: live clusters' reservations and active drivers.
     pub used: Amount,
-    /// Clusters that are not gone, oldest first.
+    /// Provisioner that are not gone, oldest first.
     pub clusters: Vec<ClusterSlot>,
     /// Connected agents, by name.
     pub agents: Vec<AgentSlot>,

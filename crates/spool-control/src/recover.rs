@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use spool_store::ProcessRow;
 use spool_supervisor::Exit;
 
-use crate::{Control, cluster, run, sessions};
+use crate::{Control, run, sessions};
 
 fn alive(process: &ProcessRow) -> bool {
     match process.pid {
@@ -66,7 +66,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         }
     }
 
-    // Clusters: adopt when the master and worker both still run, otherwise reap.
+    // Provisioner: adopt when the master and worker both still run, otherwise reap.
     let mut adopted_clusters = Vec::new();
     for cluster in store.live_clusters().await? {
         // Attached pools run without Spool: they are still there, with the drivers on them.
@@ -96,7 +96,10 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                 let log_dir = std::path::PathBuf::from(&process.log_dir);
                 tokio::spawn(async move {
                     let exit = spool_supervisor::wait_adopted(pid, ticks, &log_dir).await;
-                    cluster::on_daemon_exit(&control, id, &role, pid, exit).await;
+                    control
+                        .provisioner()
+                        .on_daemon_exit(id, &role, pid, exit)
+                        .await;
                 });
             }
             store

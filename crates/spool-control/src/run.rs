@@ -13,7 +13,7 @@ use spool_supervisor::{Exit, ProcessSpec};
 use tokio::sync::watch;
 
 use crate::environments::{self, EnvRequest};
-use crate::{Control, Launch, LogError, cluster, datastore, spark};
+use crate::{Control, Launch, LogError, datastore, spark};
 
 /// Time a canceled driver gets to stop its SparkContext (which frees the executors) before it
 /// is killed.
@@ -103,7 +103,7 @@ async fn finish(control: &Control, job_id: JobId, cluster_id: ClusterId, cluster
         .expect("running map lock")
         .remove(&job_id);
     let broken = cluster_broken.then_some("its first job failed during start-up");
-    cluster::hand_back(control, cluster_id, broken).await;
+    control.provisioner().hand_back(cluster_id, broken).await;
 }
 
 fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -135,7 +135,9 @@ async fn drive(
         job_id,
         version: job.runtime.clone(),
     };
-    let runtime = cluster::ensure_runtime(control, &job.runtime, &progress)
+    let runtime = control
+        .provisioner()
+        .ensure_runtime(&job.runtime, &progress)
         .await
         .map_err(anyhow::Error::from)?;
     check_canceled(cancel)?;
@@ -213,7 +215,10 @@ async fn drive(
                 )),
             )
             .await?;
-        cluster::start_cluster(control, &cluster_row, &runtime).await?;
+        control
+            .provisioner()
+            .start_cluster(&cluster_row, &runtime)
+            .await?;
     }
     check_canceled(cancel)?;
     let cluster_row = store
@@ -232,13 +237,16 @@ async fn drive(
         &spec,
         &sizing,
         &launch,
-        &spark::install(control, &driver_runtime),
+        &spark::install(control.config(), &driver_runtime),
         &master_url,
         ui_port,
         &driver_logs,
         &python,
     );
-    let spawned = cluster::launch(control, Owner::Job(job_id), "driver", &spec_for_driver).await?;
+    let spawned = control
+        .provisioner()
+        .launch(Owner::Job(job_id), "driver", &spec_for_driver)
+        .await?;
     store
         .set_job_launch(
             job_id,
@@ -401,7 +409,10 @@ pub(crate) async fn conclude(
     } else {
         ProcessOutcome::Exited
     };
-    cluster::record_ended(control, Owner::Job(job.id), |_| true, outcome, exit.code()).await;
+    control
+        .provisioner()
+        .record_ended(Owner::Job(job.id), |_| true, outcome, exit.code())
+        .await;
     store
         .set_job_status(job.id, JobStatus::Finalizing, None)
         .await

@@ -16,7 +16,7 @@ use spool_store::{JobRow, NewCluster, SessionRow};
 use crate::placement::{
     self, AgentSlot, Amount, ClusterSlot, Decision, HostCapacity, Request, Snapshot,
 };
-use crate::{Config, Control, Result, cluster, run, sessions};
+use crate::{Config, Control, Result, run, sessions};
 
 /// This host's capacity as configured.
 pub(crate) fn host_capacity(config: &Config) -> HostCapacity {
@@ -350,7 +350,10 @@ async fn record_cluster(
     new: &placement::NewCluster,
 ) -> Result<ClusterId> {
     for id in &new.free {
-        cluster::teardown(control, *id, "freed for a waiting job").await;
+        control
+            .provisioner()
+            .teardown(*id, "freed for a waiting job")
+            .await;
     }
     let store = control.store();
     let shape = &new.shape;
@@ -414,12 +417,10 @@ pub(crate) async fn teardown_loop(control: Control) {
                 if let Ok(Some(now)) = control.store().cluster(cluster.id).await
                     && now.state == ClusterState::Idle
                 {
-                    cluster::teardown(
-                        &control,
-                        cluster.id,
-                        &format!("idle for {}", humanize(window)),
-                    )
-                    .await;
+                    control
+                        .provisioner()
+                        .teardown(cluster.id, &format!("idle for {}", humanize(window)))
+                        .await;
                 }
             }
         }

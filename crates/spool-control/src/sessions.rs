@@ -529,7 +529,7 @@ async fn forget(
         .remove(&session_id);
     let broken = cluster_broken.then_some("its session failed during start-up");
     if let Some(cluster_id) = cluster_id {
-        cluster::hand_back(control, cluster_id, broken).await;
+        control.provisioner().hand_back(cluster_id, broken).await;
     }
 }
 
@@ -548,7 +548,9 @@ async fn start(
     let sizing: SparkSizing = serde_json::from_str(&session.sizing_json)?;
     let conf: BTreeMap<String, String> =
         serde_json::from_str(&session.conf_json).unwrap_or_default();
-    let runtime = cluster::ensure_runtime(control, &session.runtime, &spool_runtime::NoProgress)
+    let runtime = control
+        .provisioner()
+        .ensure_runtime(&session.runtime, &spool_runtime::NoProgress)
         .await
         .map_err(anyhow::Error::from)?;
     let cluster_row = store
@@ -568,7 +570,12 @@ async fn start(
                 Some("starting a Spark master and worker; the driver starts alongside"),
             )
             .await?;
-        Some(cluster::launch_cluster(control, &cluster_row, &runtime).await?)
+        Some(
+            control
+                .provisioner()
+                .launch_cluster(&cluster_row, &runtime)
+                .await?,
+        )
     };
     // The environment is built (or found in the cache) while a cold cluster starts; the driver
     // and its executors then run the environment's Python. Spark itself stays the runtime's.
@@ -610,7 +617,7 @@ async fn start(
         args: repl_args,
     };
     let command = spool_spark::submit(
-        &spark::install(control, &runtime),
+        &spark::install(control.config(), &runtime),
         &spool_spark::Submit {
             master_url: &master_url,
             app_name: &app_name,
@@ -632,7 +639,10 @@ async fn start(
             Some("starting the Spark driver"),
         )
         .await?;
-    let spawned = cluster::launch(control, Owner::Session(session_id), "driver", &spec).await?;
+    let spawned = control
+        .provisioner()
+        .launch(Owner::Session(session_id), "driver", &spec)
+        .await?;
     let pid = spawned.pid;
     store
         .set_session_driver(
@@ -649,7 +659,7 @@ async fn start(
         });
     }
     if let Some(starting) = &starting {
-        cluster::wait_cluster_up(control, starting).await?;
+        control.provisioner().wait_cluster_up(starting).await?;
     }
     let deadline = tokio::time::Instant::now() + DRIVER_START_TIMEOUT;
     let repl = loop {
@@ -900,14 +910,15 @@ async fn statement_loop(control: Control, session_id: SessionId, handle: Arc<Ses
 /// Reacts to a session's driver ending: expected during a stop, otherwise the session is dead.
 async fn on_driver_exit(control: &Control, session_id: SessionId, exit: Exit) {
     let store = control.store();
-    cluster::record_ended(
-        control,
-        Owner::Session(session_id),
-        |_| true,
-        ProcessOutcome::Exited,
-        exit.code(),
-    )
-    .await;
+    control
+        .provisioner()
+        .record_ended(
+            Owner::Session(session_id),
+            |_| true,
+            ProcessOutcome::Exited,
+            exit.code(),
+        )
+        .await;
     let Ok(Some(session)) = store.session(session_id).await else {
         return;
     };

@@ -8,7 +8,7 @@ use spool_runtime::InstalledRuntime;
 use spool_spark::CommandLine;
 use spool_supervisor::ProcessSpec;
 
-use crate::Control;
+use crate::config::Config;
 
 /// Picks a free TCP port on 127.0.0.1.
 pub fn free_port() -> std::io::Result<u16> {
@@ -16,14 +16,14 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 /// A runtime's Spark on this host, bound to the advertised address.
-pub(crate) fn install(control: &Control, runtime: &InstalledRuntime) -> spool_spark::Install {
-    runtime.spark_install(&control.config().advertise_address)
+pub(crate) fn install(config: &Config, runtime: &InstalledRuntime) -> spool_spark::Install {
+    runtime.spark_install(&config.advertise_address)
 }
 
 /// The master's and workers' JVM options.
-pub(crate) fn daemon(control: &Control) -> spool_spark::Daemon {
+pub(crate) fn daemon(config: &Config) -> spool_spark::Daemon {
     spool_spark::Daemon {
-        heap: control.config().daemon_memory,
+        heap: config.daemon_memory,
     }
 }
 

@@ -135,10 +135,11 @@ impl Workers {
     /// Opens the record and stops every worker a previous agent left running.
     async fn open(data_dir: &std::path::Path) -> anyhow::Result<Workers> {
         let path = data_dir.join("workers.json");
-        let left: std::collections::BTreeMap<ClusterId, Worker> = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
-            Err(_) => Default::default(),
-        };
+        let left: std::collections::BTreeMap<ClusterId, Worker> =
+            match std::fs::read_to_string(&path) {
+                Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
+                Err(_) => Default::default(),
+            };
         for (cluster, worker) in &left {
             if worker.alive() {
                 eprintln!(
