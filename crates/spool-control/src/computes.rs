@@ -23,17 +23,24 @@ impl Control {
         master_ui_url: &str,
     ) -> std::result::Result<Probe, String> {
         let http = &self.inner().http;
+        // One message for every way this fails: whether nothing listens, something else
+        // answers or the answer is not a master's status, the caller learns no more than
+        // "no Spark master here" (attaching must not be a port scanner).
+        let no_master = |e: &dyn std::fmt::Display| {
+            tracing::debug!(%master_ui_url, error = %e, "pool probe failed");
+            format!(
+                "no Spark master answered at {master_ui_url}/json/; check `master_ui_url` (the master's web UI, e.g. http://host:8080) and that the master runs"
+            )
+        };
         let status: serde_json::Value = http
             .get(format!("{master_ui_url}/json/"))
             .timeout(std::time::Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| {
-                format!("the master's status page {master_ui_url}/json/ did not answer: {e}")
-            })?
+            .map_err(|e| no_master(&e))?
             .json()
             .await
-            .map_err(|e| format!("{master_ui_url}/json/ is not a Spark master's status: {e}"))?;
+            .map_err(|e| no_master(&e))?;
         let number = |key: &str| {
             status
                 .get(key)
@@ -84,6 +91,16 @@ impl Control {
         file: &str,
         text: &str,
     ) -> Result<api::ComputeView> {
+        // Attaching makes the server fetch a URL the caller names: only the admin may, until
+        // workspace roles let Owners and Contributors.
+        if !caller.is_admin {
+            return Err(ControlError::Forbidden {
+                message: format!(
+                    "{} may not attach computes: attaching is for the admin; ask them to attach the pool",
+                    caller.name
+                ),
+            });
+        }
         let spec = parse_attach(text).map_err(|diags| {
             let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
             let lines: Vec<String> = diags.iter().map(|d| d.render(file)).collect();

@@ -680,3 +680,61 @@ async fn livy_routes_answer_with_livys_shapes_and_msg_errors() {
     assert!(!api.data_dir().join("sessions").exists());
     api.finish().await;
 }
+
+/// Attaching makes the server fetch a URL its caller names: only the admin may, and a failed
+/// probe says the same whether nothing listens there or something other than a Spark master
+/// answers, so attaching cannot be used to scan ports.
+#[tokio::test]
+async fn attaching_is_for_the_admin_and_probes_reveal_no_ports() {
+    let api = Api::start().await;
+    // Something that answers HTTP but is not a Spark master.
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(|| async { "hello" });
+        axum::serve(other, app).await.unwrap();
+    });
+    // A port where nothing listens.
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let attach = |port: u16| {
+        serde_json::json!({
+            "file": "pool.yml",
+            "yaml": format!("name: p\ntype: sparkpool\nmaster_url: spark://127.0.0.1:7077\nmaster_ui_url: http://127.0.0.1:{port}\n"),
+        })
+        .to_string()
+    };
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/computes",
+            Who::Alice,
+            Some(&attach(other_port)),
+        )
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("alice may not attach computes"),
+        "{reply}"
+    );
+    let mut messages = Vec::new();
+    for port in [other_port, closed_port] {
+        let (status, reply) = api
+            .call("POST", "/api/v1/computes", Who::Admin, Some(&attach(port)))
+            .await;
+        assert_eq!(status, 400, "{reply}");
+        let message = reply["error"]["message"].as_str().unwrap().to_string();
+        messages.push(message.replace(&port.to_string(), "PORT"));
+    }
+    assert_eq!(messages[0], messages[1]);
+    expect![[r#"cannot attach `p`: no Spark master answered at http://127.0.0.1:PORT/json/; check `master_ui_url` (the master's web UI, e.g. http://host:8080) and that the master runs"#]]
+    .assert_eq(&messages[0]);
+    let (_, computes) = api.call("GET", "/api/v1/computes", Who::Admin, None).await;
+    assert_eq!(computes, serde_json::json!([]));
+    api.finish().await;
+}

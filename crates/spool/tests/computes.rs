@@ -41,7 +41,7 @@ fn a_job_and_a_session_run_on_an_attached_pool_which_spool_never_stops() {
     );
     let out = server.cli(&["compute", "attach", "--file", dead.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("did not answer"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no Spark master answered"), "{}", stderr(&out));
 
     let file = dir.path().join("pool.yml");
     write(
