@@ -66,12 +66,35 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         }
     }
 
-    // Provisioner: adopt when the master and worker both still run, otherwise reap.
+    // An attached pool stays attached until it is detached, whatever a server before did to
+    // its row (servers before this fix let the teardown loop mark them gone).
+    for compute in store.computes().await? {
+        if let Some(cluster) = store.cluster(compute.cluster_id).await?
+            && cluster.state != ClusterState::Attached
+        {
+            store
+                .set_cluster_state(cluster.id, ClusterState::Attached, None)
+                .await?;
+            store
+                .add_event(
+                    "repaired",
+                    &format!("compute {}", compute.name),
+                    &format!(
+                        "the attached pool's cluster {} was `{}`; it is attached again",
+                        cluster.id, cluster.state
+                    ),
+                )
+                .await?;
+        }
+    }
+
+    // Serverless clusters: adopt when the master and worker both still run, otherwise reap.
+    // Attached pools run without Spool: they are still there, with the drivers on them.
     let mut adopted_clusters = Vec::new();
+    let mut attached_pools = Vec::new();
     for cluster in store.live_clusters().await? {
-        // Attached pools run without Spool: they are still there, with the drivers on them.
         if cluster.state == ClusterState::Attached {
-            adopted_clusters.push(cluster.id);
+            attached_pools.push(cluster.id);
             continue;
         }
         let running = alive_by_owner
@@ -139,7 +162,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
             .unwrap_or_default();
         let cluster_ok = job
             .cluster_id
-            .is_some_and(|id| adopted_clusters.contains(&id));
+            .is_some_and(|id| adopted_clusters.contains(&id) || attached_pools.contains(&id));
         let driver = keep_driver(control, running).await?;
         let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
         match driver {
@@ -239,7 +262,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
             .unwrap_or_default();
         let cluster_ok = session
             .cluster_id
-            .is_some_and(|id| adopted_clusters.contains(&id));
+            .is_some_and(|id| adopted_clusters.contains(&id) || attached_pools.contains(&id));
         let driver = keep_driver(control, running).await?;
         if session.state == SessionState::NotStarted {
             continue;
@@ -305,7 +328,8 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         }
     }
 
-    // Adopted clusters that no job or session holds are idle: the teardown window starts now.
+    // Adopted serverless clusters that no job or session holds are idle: the teardown window
+    // starts now. Attached pools are never idle: Spool does not tear them down.
     for id in adopted_clusters {
         if store.active_jobs_on_cluster(id).await? + store.active_sessions_on_cluster(id).await?
             == 0

@@ -383,7 +383,8 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a cluster to `state`, stamping the matching timestamp.
+    /// Moves a cluster to `state`, stamping the matching timestamp. An attached pool's row only ever leaves `attached` for `gone`
+    /// (detached): no idle or teardown bookkeeping applies to it.
     pub async fn set_cluster_state(
         &self,
         id: ClusterId,
@@ -395,7 +396,8 @@ impl Store {
              ready_at = CASE WHEN ?1 = 'ready' THEN ?2 ELSE ready_at END, \
              idle_since = CASE WHEN ?1 = 'idle' THEN ?2 ELSE NULL END, \
              ended_at = CASE WHEN ?1 = 'gone' THEN ?2 ELSE ended_at END, \
-             end_reason = COALESCE(?3, end_reason) WHERE id = ?4",
+             end_reason = COALESCE(?3, end_reason) \
+             WHERE id = ?4 AND (state != 'attached' OR ?1 = 'gone')",
         )
         .bind(state)
         .bind(now())

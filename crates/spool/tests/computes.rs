@@ -41,7 +41,11 @@ fn a_job_and_a_session_run_on_an_attached_pool_which_spool_never_stops() {
     );
     let out = server.cli(&["compute", "attach", "--file", dead.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no Spark master answered"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no Spark master answered"),
+        "{}",
+        stderr(&out)
+    );
 
     let file = dir.path().join("pool.yml");
     write(
@@ -179,4 +183,63 @@ fn a_job_and_a_session_run_on_an_attached_pool_which_spool_never_stops() {
     server.finish();
     assert!(pool.is_running());
     assert_eq!(pool.status().unwrap()["status"], "ALIVE");
+}
+
+#[test]
+fn an_attached_pool_survives_restarts_and_takes_jobs_after_them() {
+    let pool = StandalonePool::start(2, "2g");
+    // A short teardown window: a pool taken for an idle serverless cluster would be gone soon.
+    let mut server = TestServer::start(
+        env!("CARGO_BIN_EXE_spool"),
+        &["--teardown-after", "1s", "--prewarm", "0"],
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pool.yml");
+    write(
+        &file,
+        &format!(
+            "name: kept-pool\ntype: sparkpool\nmaster_url: {}\nmaster_ui_url: {}\n",
+            pool.master_url, pool.ui_url
+        ),
+    );
+    let out = server.cli(&["compute", "attach", "--file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
+
+    // A crash, then a clean restart: the pool is attached after both.
+    server.kill9();
+    server.restart();
+    server.stop();
+    server.restart();
+    // Past several teardown windows, the pool is listed and its cluster is still `attached`.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let computes: Value =
+        serde_json::from_slice(&server.cli(&["compute", "list", "-o", "json"]).stdout).unwrap();
+    assert_eq!(computes[0]["name"], "kept-pool", "{computes}");
+    let out = server.cli(&["cluster", "list", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let clusters: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<&str> = clusters
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["state"].as_str())
+        .collect();
+    assert_eq!(states, ["attached"], "{clusters}\n{}", server.log());
+
+    // And a job naming it runs there.
+    let job = dir.path().join("job/job.yml");
+    write(
+        &dir.path().join("job/src/count.py"),
+        "from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\nprint('count', spark.sparkContext.parallelize(range(100), 2).count())\nspark.stop()\n",
+    );
+    write(
+        &job,
+        "type: spark\ncode: ./src\nentry:\n  file: count.py\ncompute: azureml:kept-pool\nconf:\n  spark.driver.cores: 1\n  spark.driver.memory: 1g\n  spark.executor.cores: 1\n  spark.executor.memory: 1g\n  spark.executor.instances: 1\n",
+    );
+    let out = server.cli(&["job", "create", "--file", job.to_str().unwrap(), "--stream"]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
+    assert!(stderr(&out).contains("count 100"), "{}", stderr(&out));
+    server.finish();
+    assert!(pool.is_running());
 }
