@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 pub use spool_core::{
-    AgentState, ClusterId, ClusterState, JobStatus, SessionId, SessionState, StatementState,
+    AgentState, ClusterId, ClusterState, DataRole, JobStatus, RoleAssignmentId, SessionId,
+    SessionState, StatementState,
 };
 
 /// The body of every error response: `{"error": {"code", "message", "target"}}`.
@@ -377,6 +378,34 @@ pub struct SnapshotCreated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateUser {
     pub name: String,
+}
+
+/// A request to grant a data role, as `az role assignment create` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleAssignmentCreate {
+    /// A user's name.
+    pub assignee: String,
+    /// `Storage Blob Data Reader`, `Storage Blob Data Contributor` or `Storage Blob Data Owner`.
+    pub role: String,
+    /// `azureml://datastores/<name>` or `azureml://datastores/<name>/paths/<prefix>`.
+    pub scope: String,
+}
+
+/// A granted data role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleAssignmentView {
+    pub id: RoleAssignmentId,
+    pub assignee: String,
+    pub role: DataRole,
+    pub scope: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// Role assignments, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleAssignmentList {
+    pub role_assignments: Vec<RoleAssignmentView>,
 }
 
 /// A new user and their token; the only time the token is shown.

@@ -59,6 +59,9 @@ pub enum Command {
     /// Manage users and their tokens.
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Grant, list and remove data roles on datastores (`spool role assignment ...`).
+    #[command(subcommand)]
+    Role(commands::role::RoleCommand),
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Agent(args) => commands::agent::run_agent(args).await,
             Command::Agents(cmd) => commands::agent::run_agents(cmd, globals).await,
             Command::User(cmd) => commands::user::run(cmd, globals).await,
+            Command::Role(cmd) => commands::role::run(cmd, globals).await,
         }
     });
     // Everything the command owns has been stopped or handed over by now; watchers of

@@ -194,6 +194,22 @@ impl Client {
         .await
     }
 
+    pub async fn create_role_assignment(
+        &self,
+        request: &api::RoleAssignmentCreate,
+    ) -> Result<api::RoleAssignmentView> {
+        self.post("/role-assignments", request).await
+    }
+
+    pub async fn role_assignments(&self) -> Result<api::RoleAssignmentList> {
+        self.get("/role-assignments").await
+    }
+
+    pub async fn delete_role_assignment(&self, id: api::RoleAssignmentId) -> Result<()> {
+        let url = self.url(&format!("/role-assignments/{id}"));
+        self.send(self.http.delete(&url), &url).await.map(|_| ())
+    }
+
     pub async fn datastores(&self) -> Result<api::DatastoreList> {
         self.get("/datastores").await
     }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use spool_spec::{ConfValue, Entry, JobSpec, Resources};
 
+use crate::access::Access;
 use crate::datastore::{DEFAULT_DATASTORE, DatastoreUri, hex};
+use crate::roles::DataAccess;
 use crate::{Caller, Control, ControlError, Job, Result, invalid};
 
 /// What a Livy batch asks for (Livy's CreateBatchRequest, already parsed).
@@ -59,7 +61,7 @@ fn memory(field: &str, value: &Option<String>) -> Result<String> {
 
 impl Control {
     /// Resolves a batch file: a datastore URI, or a path in the default datastore.
-    async fn batch_file(&self, field: &str, reference: &str) -> Result<PathBuf> {
+    async fn batch_file(&self, data: &DataAccess, field: &str, reference: &str) -> Result<PathBuf> {
         let uri = match DatastoreUri::parse(reference) {
             Some(Ok(uri)) => uri,
             Some(Err(m)) => return Err(invalid(field, m)),
@@ -73,6 +75,7 @@ impl Control {
             }
             None => DatastoreUri::new(DEFAULT_DATASTORE, reference),
         };
+        data.check_uri(field, &uri, Access::Read)?;
         let path = self
             .resolve_uri(&uri)
             .await
@@ -103,9 +106,10 @@ impl Control {
         let archives = take_names(&request.archives, &mut sources);
         let mut resolved = Vec::new();
         let mut hasher = Sha256::new();
+        let data = self.data_access(owner).await?;
         for (name, reference) in &sources {
             let path = self
-                .batch_file("file", &reference.display().to_string())
+                .batch_file(&data, "file", &reference.display().to_string())
                 .await?;
             let bytes = std::fs::read(&path).map_err(anyhow::Error::from)?;
             hasher.update(name.as_bytes());

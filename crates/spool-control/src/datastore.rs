@@ -81,6 +81,23 @@ pub struct Unpacked {
     pub bytes: u64,
 }
 
+/// The names of a tar archive's entries, as paths relative to where it is unpacked.
+pub fn entry_names(archive: &[u8]) -> Result<Vec<String>, String> {
+    let mut reader = tar::Archive::new(archive);
+    let entries = reader
+        .entries()
+        .map_err(|e| format!("not a tar archive: {e}"))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("not a tar archive: {e}"))?;
+        let path = entry
+            .path()
+            .map_err(|e| format!("an entry's name is not a path: {e}"))?;
+        names.push(path.to_string_lossy().into_owned());
+    }
+    Ok(names)
+}
+
 /// Unpacks a tar archive into `dest`, refusing entries that would land outside it and anything
 /// but regular files and directories.
 pub fn unpack_tar(archive: &[u8], dest: &Path) -> Result<Unpacked, String> {

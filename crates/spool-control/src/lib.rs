@@ -4,6 +4,7 @@
 //! It owns every decision and every process; the HTTP layer above only translates. It must not
 //! speak HTTP to users or parse YAML (specs arrive validated by `spool-spec` types).
 
+mod access;
 mod agents;
 pub mod auth;
 mod batches;
@@ -15,12 +16,14 @@ mod environments;
 mod names;
 mod placement;
 mod recover;
+mod roles;
 mod run;
 mod scheduler;
 mod sessions;
 mod spark;
 mod views;
 
+use access::Access;
 use spool_core::{ClusterId, JobId, JobStatus, SessionId, SessionState};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -476,8 +479,18 @@ impl Control {
     }
 
     /// Unpacks an uploaded tar archive into a datastore; entry names are paths in the datastore.
-    pub async fn upload_to_datastore(&self, name: &str, archive: &[u8]) -> Result<api::Uploaded> {
+    /// The caller needs write access to every entry's path.
+    pub async fn upload_to_datastore(
+        &self,
+        caller: &Caller,
+        name: &str,
+        archive: &[u8],
+    ) -> Result<api::Uploaded> {
         let root = self.datastore_root(name).await?;
+        let data = self.data_access(caller).await?;
+        for entry in datastore::entry_names(archive).map_err(|m| invalid("body", m))? {
+            data.check("body", name, &entry, Access::Write)?;
+        }
         let unpacked = datastore::unpack_tar(archive, &root).map_err(|m| invalid("body", m))?;
         Ok(api::Uploaded {
             files: unpacked.files,
@@ -583,7 +596,7 @@ impl Control {
             }
             None => names::job_name(),
         };
-        let launch = self.plan_launch(&name, &spec).await?;
+        let launch = self.plan_launch(owner, &name, &spec).await?;
         let identity = spec
             .identity
             .map(|i| i.as_str())
@@ -638,7 +651,8 @@ impl Control {
     }
 
     /// Checks everything on disk a job needs and fixes its argv and output paths.
-    async fn plan_launch(&self, name: &str, spec: &JobSpec) -> Result<Launch> {
+    async fn plan_launch(&self, owner: &Caller, name: &str, spec: &JobSpec) -> Result<Launch> {
+        let data = self.data_access(owner).await?;
         let snapshot = self.snapshot_dir(&spec.code)?;
         let entry_file = match &spec.entry {
             Entry::File(file) => Some(file.clone()),
@@ -685,6 +699,7 @@ impl Control {
                             ));
                         }
                     };
+                    data.check_uri(&target, &uri, Access::Read)?;
                     let local = self
                         .resolve_uri(&uri)
                         .await
@@ -733,6 +748,7 @@ impl Control {
                     DatastoreUri::new(DEFAULT_DATASTORE, &format!("azureml/{name}/{output_name}/"))
                 }
             };
+            data.check_uri(&target, &uri, Access::Write)?;
             let local = self
                 .resolve_uri(&uri)
                 .await
@@ -853,8 +869,14 @@ impl Control {
             .join("logs")
     }
 
-    /// Resolves a job's output to its local path.
-    pub async fn job_output_path(&self, job: &Job, output: &str) -> Result<PathBuf> {
+    /// Resolves a job's output to its local path; the caller needs read access to it (roles
+    /// may have changed since the job ran).
+    pub async fn job_output_path(
+        &self,
+        caller: &Caller,
+        job: &Job,
+        output: &str,
+    ) -> Result<PathBuf> {
         let uri = job
             .outputs
             .get(output)
@@ -867,6 +889,11 @@ impl Control {
             .ok_or_else(|| {
                 ControlError::Internal(anyhow::anyhow!("stored output uri is invalid"))
             })?;
+        self.data_access(caller).await?.check_uri(
+            &format!("outputs.{output}"),
+            &uri,
+            Access::Read,
+        )?;
         self.resolve_uri(&uri).await
     }
 

@@ -9,8 +9,8 @@ pub mod state;
 pub mod units;
 
 pub use state::{
-    AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, JobId, JobStatus,
-    Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState, SessionId, SessionState,
-    StatementState, UnknownState, UserId,
+    AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId,
+    JobStatus, Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
+    RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId,
 };
 pub use units::{MemoryMb, ParseMemoryError};

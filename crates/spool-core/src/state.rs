@@ -348,6 +348,25 @@ lifecycle! {
     }
 }
 
+lifecycle! {
+    /// A data role on a datastore (or a path prefix in one), as Azure's storage roles name them.
+    "data role" pub enum DataRole {
+        /// Read files.
+        Reader = "Storage Blob Data Reader",
+        /// Read and write files.
+        Contributor = "Storage Blob Data Contributor",
+        /// Read and write files, and grant roles at its scope.
+        Owner = "Storage Blob Data Owner",
+    }
+}
+
+impl DataRole {
+    /// Whether the role lets its holder write (the reader role only reads).
+    pub fn writes(self) -> bool {
+        !matches!(self, DataRole::Reader)
+    }
+}
+
 /// Declares an id newtype over the store's integer key.
 macro_rules! id {
     ($(#[$meta:meta])* $name:ident) => {
@@ -398,6 +417,10 @@ id!(
 id!(
     /// An attached pool's id (its row in `computes`).
     ComputeId
+);
+id!(
+    /// A role assignment's id.
+    RoleAssignmentId
 );
 
 /// What a recorded process belongs to: it is stopped with its owner.

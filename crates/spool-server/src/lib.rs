@@ -51,6 +51,14 @@ pub fn router(state: AppState) -> Router {
             "/datastores/{name}/upload",
             post(routes::upload_to_datastore),
         )
+        .route(
+            "/role-assignments",
+            get(routes::list_role_assignments).post(routes::create_role_assignment),
+        )
+        .route(
+            "/role-assignments/{id}",
+            axum::routing::delete(routes::delete_role_assignment),
+        )
         .route("/snapshots", post(routes::create_snapshot))
         .route("/jobs", get(routes::list_jobs).post(routes::create_job))
         .route("/jobs/{name}", get(routes::show_job))

@@ -52,10 +52,16 @@ pub async fn create_datastore(
 
 pub async fn upload_to_datastore(
     State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
     body: Bytes,
 ) -> ApiResult<Json<api::Uploaded>> {
-    Ok(Json(state.control.upload_to_datastore(&name, &body).await?))
+    Ok(Json(
+        state
+            .control
+            .upload_to_datastore(&user, &name, &body)
+            .await?,
+    ))
 }
 
 pub async fn create_snapshot(
@@ -208,7 +214,7 @@ pub async fn download_output(
     UrlPath((name, output)): UrlPath<(String, String)>,
 ) -> ApiResult<Response> {
     let job = state.control.job(&user, &name).await?;
-    let path = state.control.job_output_path(&job, &output).await?;
+    let path = state.control.job_output_path(&user, &job, &output).await?;
     if !path.exists() {
         return Err(ApiError::not_found_because(
             &output,
@@ -494,4 +500,35 @@ pub async fn agent_heartbeat(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Grants a data role (admin only).
+pub async fn create_role_assignment(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    Json(body): Json<api::RoleAssignmentCreate>,
+) -> ApiResult<Created<api::RoleAssignmentView>> {
+    Ok(Created(
+        state.control.create_role_assignment(&user, &body).await?,
+    ))
+}
+
+/// Every assignment for the admin, a user's own for a user.
+pub async fn list_role_assignments(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+) -> ApiResult<Json<api::RoleAssignmentList>> {
+    Ok(Json(api::RoleAssignmentList {
+        role_assignments: state.control.role_assignments(&user).await?,
+    }))
+}
+
+/// Removes an assignment (admin only).
+pub async fn delete_role_assignment(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(id): UrlPath<api::RoleAssignmentId>,
+) -> ApiResult<NoContent> {
+    state.control.delete_role_assignment(&user, id).await?;
+    Ok(NoContent)
 }

@@ -738,3 +738,226 @@ async fn attaching_is_for_the_admin_and_probes_reveal_no_ports() {
     assert_eq!(computes, serde_json::json!([]));
     api.finish().await;
 }
+
+impl Api {
+    /// Uploads a tar of `files` (path, text) into `datastore` as `who`; returns status and body.
+    async fn upload(&self, who: Who, datastore: &str, files: &[(&str, &str)]) -> (u16, Value) {
+        let mut archive = tar::Builder::new(Vec::new());
+        for (path, text) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(text.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            archive
+                .append_data(&mut header, path, text.as_bytes())
+                .unwrap();
+        }
+        let token = match who {
+            Who::Admin => &self.admin,
+            Who::Alice => &self.alice,
+            Who::Bob => &self.bob,
+            _ => unreachable!("uploads are made by users"),
+        };
+        let response = self
+            .http
+            .post(format!("{}/api/v1/datastores/{datastore}/upload", self.url))
+            .bearer_auth(token)
+            .header("content-type", "application/x-tar")
+            .body(archive.into_inner().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Users read and write only the datastore paths their data roles cover: uploads, a job's
+/// inputs and outputs at submit, and output downloads. The admin grants and removes roles.
+#[tokio::test]
+async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
+    let api = Api::start().await;
+    let ws = "workspaceblobstore";
+    // No role yet: refused, with the command that grants exactly this.
+    let (status, reply) = api
+        .upload(Who::Alice, ws, &[("users/alice/a.csv", "x\n")])
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    expect![[r#"
+        body: alice has no data role that allows write access to `azureml://datastores/workspaceblobstore/paths/users/alice/a.csv`: it needs Storage Blob Data Contributor (or a role above it) on that path or above it
+        hint: the admin grants it with: spool role assignment create --assignee alice --role "Storage Blob Data Contributor" --scope azureml://datastores/workspaceblobstore/paths/users/alice/a.csv"#]]
+    .assert_eq(reply["error"]["message"].as_str().unwrap());
+    assert!(
+        !api.data_dir()
+            .join("datastores/workspaceblobstore/users")
+            .exists()
+    );
+
+    let grant = |assignee: &str, role: &str, scope: &str| {
+        serde_json::json!({"assignee": assignee, "role": role, "scope": scope}).to_string()
+    };
+    let alice_folder = grant(
+        "alice",
+        "Storage Blob Data Contributor",
+        "azureml://datastores/workspaceblobstore/paths/users/alice/",
+    );
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Alice,
+            Some(&alice_folder),
+        ),
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Admin,
+            Some(&grant(
+                "alice",
+                "Storage Blob Data Writer",
+                "azureml://datastores/workspaceblobstore",
+            )),
+        ),
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Admin,
+            Some(&grant(
+                "alice",
+                "Storage Blob Data Reader",
+                "azureml://datastores/nope",
+            )),
+        ),
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Admin,
+            Some(&grant(
+                "alice",
+                "Storage Blob Data Reader",
+                "workspaceblobstore/data",
+            )),
+        ),
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Admin,
+            Some(&grant(
+                "mallory",
+                "Storage Blob Data Reader",
+                "azureml://datastores/workspaceblobstore",
+            )),
+        ),
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Admin,
+            Some(&alice_folder),
+        ),
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Admin,
+            Some(&alice_folder),
+        ),
+        ("GET", "/api/v1/role-assignments", Who::Alice, None),
+        ("GET", "/api/v1/role-assignments", Who::Bob, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+        POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"alice may not assign roles: role assignments are for the admin"}}
+        POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"unknown data role `Storage Blob Data Writer`; expected one of Storage Blob Data Reader, Storage Blob Data Contributor, Storage Blob Data Owner","target":"role"}}
+        POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `azureml://datastores/nope`: datastore `nope` not found\nhint: `spool datastore list` shows the datastores","target":"scope"}}
+        POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `workspaceblobstore/data`: expected `azureml://datastores/<name>` or `azureml://datastores/<name>/paths/<prefix>`","target":"scope"}}
+        POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"assignee `mallory`: no such user","target":"assignee"}}
+        POST /api/v1/role-assignments (admin) -> 201 {"assignee":"alice","created_at":"[TIME]","created_by":"admin","id":1,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/users/alice"}
+        POST /api/v1/role-assignments (admin) -> 409 {"error":{"code":"conflict","message":"alice already has Storage Blob Data Contributor on azureml://datastores/workspaceblobstore/paths/users/alice","target":"scope"}}
+        GET /api/v1/role-assignments (alice) -> 200 {"role_assignments":[{"assignee":"alice","created_at":"[TIME]","created_by":"admin","id":1,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/users/alice"}]}
+        GET /api/v1/role-assignments (bob) -> 200 {"role_assignments":[]}
+    "#]],
+    );
+
+    // Inside the granted folder: written. Outside it: refused, and nothing of it is written.
+    let (status, reply) = api
+        .upload(Who::Alice, ws, &[("users/alice/a.csv", "x\n")])
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = api
+        .upload(
+            Who::Alice,
+            ws,
+            &[("users/alice/b.csv", "x\n"), ("users/bob/c.csv", "x\n")],
+        )
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(
+        !api.data_dir()
+            .join("datastores/workspaceblobstore/users/alice/b.csv")
+            .exists()
+    );
+
+    // A job writing into another user's folder is refused at submit, and nothing is recorded.
+    let code = api.snapshot().await;
+    let conf = r#""conf":{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}"#;
+    let job = |input: &str, output: &str| {
+        format!(
+            r#"{{"name":"j1","spec":{{"code":"{code}","entry":{{"file":"main.py"}},{conf},"inputs":{{"data":{{"kind":"data","type":"uri_file","path":"{input}"}}}},"outputs":{{"out":{{"type":"uri_folder","path":"{output}"}}}}}}}}"#
+        )
+    };
+    let mine = "azureml://datastores/workspaceblobstore/paths/users/alice/a.csv";
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(&job(
+                mine,
+                "azureml://datastores/workspaceblobstore/paths/users/bob/out/",
+            )),
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(&job(
+                "azureml://datastores/workspaceblobstore/paths/admin/secret.csv",
+                "azureml://datastores/workspaceblobstore/paths/users/alice/out/",
+            )),
+        ),
+        ("GET", "/api/v1/jobs", Who::Alice, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+        POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"outputs.out.path: alice has no data role that allows write access to `azureml://datastores/workspaceblobstore/paths/users/bob/out`: it needs Storage Blob Data Contributor (or a role above it) on that path or above it\nhint: the admin grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore/paths/users/bob/out"}}
+        POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"inputs.data.path: alice has no data role that allows read access to `azureml://datastores/workspaceblobstore/paths/admin/secret.csv`: it needs Storage Blob Data Reader (or a role above it) on that path or above it\nhint: the admin grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore/paths/admin/secret.csv"}}
+        GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+    "#]],
+    );
+
+    // Removed: the next request is refused again.
+    let (_, listed) = api
+        .call("GET", "/api/v1/role-assignments", Who::Admin, None)
+        .await;
+    let id = listed["role_assignments"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/role-assignments/{id}");
+    let cases: &[Case] = &[
+        ("DELETE", &path, Who::Alice, None),
+        ("DELETE", &path, Who::Admin, None),
+        ("DELETE", &path, Who::Admin, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+        DELETE /api/v1/role-assignments/1 (alice) -> 403 {"error":{"code":"forbidden","message":"alice may not remove role assignments: role assignments are for the admin"}}
+        DELETE /api/v1/role-assignments/1 (admin) -> 204 ""
+        DELETE /api/v1/role-assignments/1 (admin) -> 404 {"error":{"code":"not_found","message":"role assignment `1` not found","target":"1"}}
+    "#]],
+    );
+    let (status, _) = api
+        .upload(Who::Alice, ws, &[("users/alice/a.csv", "y\n")])
+        .await;
+    assert_eq!(status, 403);
+    api.finish().await;
+}

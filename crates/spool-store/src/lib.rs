@@ -383,8 +383,8 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a cluster to `state`, stamping the matching timestamp. An attached pool's row only ever leaves `attached` for `gone`
-    /// (detached): no idle or teardown bookkeeping applies to it.
+    /// Moves a cluster to `state`, stamping the matching timestamp. An attached pool's row only
+    /// ever leaves `attached` for `gone` (detached): no idle or teardown bookkeeping applies.
     pub async fn set_cluster_state(
         &self,
         id: ClusterId,
@@ -714,10 +714,12 @@ impl Store {
 
 mod agents;
 mod computes;
+mod roles;
 mod sessions;
 
 pub use agents::{AgentRow, ClusterWorkerRow};
 pub use computes::{ComputeRow, NewCompute};
+pub use roles::{NewRoleAssignment, RoleAssignmentRow};
 pub use sessions::{NewSession, SessionRow, StatementRow};
 
 #[cfg(test)]

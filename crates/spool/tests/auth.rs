@@ -88,17 +88,37 @@ fn users_see_only_their_own_jobs() {
     // Alice submits a job and cancels it at once: only its record matters here.
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let iris = spool_test::shared_data("iris.csv");
-    let out = server.cli_as(
-        &alice,
-        &[
-            "datastore",
-            "upload",
-            "--src",
-            iris.to_str().unwrap(),
-            "--dest",
-            "data/iris.csv",
-        ],
+    let upload = [
+        "datastore",
+        "upload",
+        "--src",
+        iris.to_str().unwrap(),
+        "--dest",
+        "data/iris.csv",
+    ];
+    // A new user writes no datastore until the admin grants a data role.
+    let out = server.cli_as(&alice, &upload);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("spool role assignment create --assignee alice"),
+        "{}",
+        stderr(&out)
     );
+    let out = server.cli(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        "alice",
+        "--role",
+        "Storage Blob Data Contributor",
+        "--scope",
+        "azureml://datastores/workspaceblobstore",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli_as(&alice, &upload);
     assert!(out.status.success(), "{}", stderr(&out));
     let job_file = fixtures.join("valid_count.yml");
     let out = server.cli_as(

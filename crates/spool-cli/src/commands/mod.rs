@@ -6,6 +6,7 @@ pub mod compute;
 pub mod datastore;
 pub mod env;
 pub mod job;
+pub mod role;
 pub mod runtime;
 pub mod serve;
 pub mod session;

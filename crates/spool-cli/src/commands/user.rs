@@ -20,6 +20,10 @@ pub async fn run(command: UserCommand, globals: &Globals) -> anyhow::Result<i32>
                 created.name
             );
             println!("{}", created.token);
+            eprintln!(
+                "hint: they read and write no datastore until given a data role, e.g.\n  spool role assignment create --assignee {} --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore",
+                created.name
+            );
             Ok(0)
         }
     }

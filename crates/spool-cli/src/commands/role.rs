@@ -1,0 +1,91 @@
+//! `spool role assignment create|list|delete`: data roles on datastores, as `az role
+//! assignment` grants storage roles.
+
+use spool_api_types as api;
+
+use crate::Globals;
+use crate::output;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RoleCommand {
+    /// Data roles of users on datastores and path prefixes.
+    #[command(subcommand)]
+    Assignment(AssignmentCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AssignmentCommand {
+    /// Grant a data role (admin only). It applies from the next request, job or session.
+    #[command(
+        after_help = "Example:\n  spool role assignment create --assignee alice \\\n    --role \"Storage Blob Data Contributor\" \\\n    --scope azureml://datastores/workspaceblobstore/paths/users/alice"
+    )]
+    Create {
+        /// The user who gets the role.
+        #[arg(long)]
+        assignee: String,
+        /// `Storage Blob Data Reader` (read), `Storage Blob Data Contributor` (read and write)
+        /// or `Storage Blob Data Owner`.
+        #[arg(long)]
+        role: String,
+        /// `azureml://datastores/<name>` for a whole datastore, or
+        /// `azureml://datastores/<name>/paths/<prefix>` for a path and everything under it.
+        #[arg(long)]
+        scope: String,
+    },
+    /// List role assignments (all of them for the admin; your own for a user).
+    List,
+    /// Remove a role assignment by id (admin only).
+    Delete {
+        /// The id `list` shows.
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+pub async fn run(command: RoleCommand, globals: &Globals) -> anyhow::Result<i32> {
+    let RoleCommand::Assignment(command) = command;
+    let client = globals.client()?;
+    match command {
+        AssignmentCommand::Create {
+            assignee,
+            role,
+            scope,
+        } => {
+            let created = client
+                .create_role_assignment(&api::RoleAssignmentCreate {
+                    assignee,
+                    role,
+                    scope,
+                })
+                .await?;
+            print(globals, std::slice::from_ref(&created))?;
+        }
+        AssignmentCommand::List => {
+            let list = client.role_assignments().await?;
+            print(globals, &list.role_assignments)?;
+        }
+        AssignmentCommand::Delete { id } => {
+            client
+                .delete_role_assignment(api::RoleAssignmentId(id))
+                .await?;
+            eprintln!("removed role assignment {id}");
+        }
+    }
+    Ok(0)
+}
+
+fn print(globals: &Globals, rows: &[api::RoleAssignmentView]) -> anyhow::Result<()> {
+    output::print(globals.format(), &rows, || {
+        let mut table = output::table(&["ID", "ASSIGNEE", "ROLE", "SCOPE", "CREATED BY"]);
+        for r in rows {
+            table.add_row(vec![
+                r.id.to_string(),
+                r.assignee.clone(),
+                r.role.to_string(),
+                r.scope.clone(),
+                r.created_by.clone(),
+            ]);
+        }
+        table
+    })
+}

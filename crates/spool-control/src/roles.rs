@@ -1,0 +1,193 @@
+//! Role assignments and data access checks: who may read or write which datastore paths.
+//!
+//! Checked where paths enter: a job's inputs (read) and outputs (write) at submit, a Livy
+//! batch's files (read), datastore uploads (write), and output downloads (read). The admin
+//! holds every role; a user holds only what is assigned. The decision itself is
+//! `access::allows`; this module reads the assignments and words the refusals.
+
+use spool_api_types as api;
+use spool_core::RoleAssignmentId;
+use spool_store::{NewRoleAssignment, RoleAssignmentRow, StoreError};
+
+use crate::access::{self, Access, Grant, Scope};
+use crate::datastore::DatastoreUri;
+use crate::{Caller, Control, ControlError, Result, invalid};
+
+/// What a caller may touch: everything (the admin), or what their grants cover.
+pub(crate) enum DataAccess {
+    Everything,
+    Granted { who: String, grants: Vec<Grant> },
+}
+
+impl DataAccess {
+    /// Refuses `access` to `path` in `datastore` unless a grant covers it; `field` names the
+    /// request field the path came from.
+    pub(crate) fn check(
+        &self,
+        field: &str,
+        datastore: &str,
+        path: &str,
+        access: Access,
+    ) -> Result<()> {
+        match self {
+            DataAccess::Everything => Ok(()),
+            DataAccess::Granted { who, grants } => {
+                if access::allows(grants, datastore, path, access) {
+                    Ok(())
+                } else {
+                    Err(ControlError::Forbidden {
+                        message: format!(
+                            "{field}: {}",
+                            access::denial(who, datastore, path, access)
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    pub(crate) fn check_uri(&self, field: &str, uri: &DatastoreUri, access: Access) -> Result<()> {
+        self.check(field, &uri.datastore, &uri.path, access)
+    }
+}
+
+fn view(row: RoleAssignmentRow) -> api::RoleAssignmentView {
+    let scope = Scope {
+        datastore: row.datastore,
+        prefix: row.prefix,
+    };
+    api::RoleAssignmentView {
+        id: row.id,
+        assignee: row.assignee,
+        role: row.role,
+        scope: scope.to_uri(),
+        created_by: row.created_by,
+        created_at: row.created_at,
+    }
+}
+
+impl Control {
+    /// The caller's data access, read once per request.
+    pub(crate) async fn data_access(&self, caller: &Caller) -> Result<DataAccess> {
+        if caller.is_admin {
+            return Ok(DataAccess::Everything);
+        }
+        let grants = self
+            .store()
+            .role_assignments(Some(&caller.name))
+            .await?
+            .into_iter()
+            .map(|row| Grant {
+                role: row.role,
+                scope: Scope {
+                    datastore: row.datastore,
+                    prefix: row.prefix,
+                },
+            })
+            .collect();
+        Ok(DataAccess::Granted {
+            who: caller.name.clone(),
+            grants,
+        })
+    }
+
+    /// Grants a data role. Admin only (workspace Owners, once workspace roles exist).
+    pub async fn create_role_assignment(
+        &self,
+        caller: &Caller,
+        request: &api::RoleAssignmentCreate,
+    ) -> Result<api::RoleAssignmentView> {
+        if !caller.is_admin {
+            return Err(ControlError::Forbidden {
+                message: format!(
+                    "{} may not assign roles: role assignments are for the admin",
+                    caller.name
+                ),
+            });
+        }
+        let role: spool_core::DataRole = request
+            .role
+            .parse()
+            .map_err(|e: spool_core::UnknownState| invalid("role", e.to_string()))?;
+        let scope = Scope::parse(&request.scope).map_err(|m| invalid("scope", m))?;
+        if self.store().datastore(&scope.datastore).await?.is_none() {
+            return Err(invalid(
+                "scope",
+                format!(
+                    "scope `{}`: datastore `{}` not found\nhint: `spool datastore list` shows the datastores",
+                    request.scope, scope.datastore
+                ),
+            ));
+        }
+        if self
+            .store()
+            .user_by_name(&request.assignee)
+            .await?
+            .is_none()
+        {
+            return Err(invalid(
+                "assignee",
+                format!("assignee `{}`: no such user", request.assignee),
+            ));
+        }
+        let new = NewRoleAssignment {
+            assignee: &request.assignee,
+            role,
+            datastore: &scope.datastore,
+            prefix: &scope.prefix,
+            created_by: &caller.name,
+        };
+        match self.store().create_role_assignment(&new).await {
+            Ok(row) => {
+                tracing::info!(assignee = %request.assignee, %role, scope = %scope.to_uri(), by = %caller.name, "role assigned");
+                Ok(view(row))
+            }
+            Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
+                target: "scope".into(),
+                message: format!(
+                    "{} already has {role} on {}",
+                    request.assignee,
+                    scope.to_uri()
+                ),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every assignment for the admin; a user's own for a user.
+    pub async fn role_assignments(&self, caller: &Caller) -> Result<Vec<api::RoleAssignmentView>> {
+        let only = (!caller.is_admin).then_some(caller.name.as_str());
+        Ok(self
+            .store()
+            .role_assignments(only)
+            .await?
+            .into_iter()
+            .map(view)
+            .collect())
+    }
+
+    /// Removes an assignment. Admin only; it applies to the next request, job or session.
+    pub async fn delete_role_assignment(
+        &self,
+        caller: &Caller,
+        id: RoleAssignmentId,
+    ) -> Result<()> {
+        if !caller.is_admin {
+            return Err(ControlError::Forbidden {
+                message: format!(
+                    "{} may not remove role assignments: role assignments are for the admin",
+                    caller.name
+                ),
+            });
+        }
+        if self.store().delete_role_assignment(id).await? {
+            tracing::info!(%id, by = %caller.name, "role assignment removed");
+            Ok(())
+        } else {
+            Err(ControlError::NotFound {
+                kind: "role assignment",
+                name: id.to_string(),
+            })
+        }
+    }
+}
