@@ -90,6 +90,26 @@ fn retarget(e: ControlError, target: &str) -> ControlError {
     }
 }
 
+/// Why a name that is in use is refused. Names are unique on the server (job names name
+/// folders and default output paths, as in Azure ML; Livy's session names are unique too), so a
+/// taken name must be refused; that it is theirs is said only to its owner.
+pub(crate) fn name_taken_message(kind: &str, name: &str, mine: bool) -> String {
+    if mine {
+        format!("you already have a {kind} named `{name}`; choose another name")
+    } else {
+        format!(
+            "the {kind} name `{name}` is not available ({kind} names are unique on this server); choose another name, or leave it out for a generated one"
+        )
+    }
+}
+
+fn name_taken(kind: &str, name: &str, mine: bool) -> ControlError {
+    ControlError::Conflict {
+        target: "name".into(),
+        message: name_taken_message(kind, name, mine),
+    }
+}
+
 fn invalid(target: impl Into<String>, message: impl Into<String>) -> ControlError {
     ControlError::Invalid {
         target: target.into(),
@@ -586,11 +606,8 @@ impl Control {
 
         let name = match &spec.name {
             Some(name) => {
-                if self.inner.store.job_by_name(name).await?.is_some() {
-                    return Err(ControlError::Conflict {
-                        target: "name".into(),
-                        message: format!("a job named `{name}` already exists"),
-                    });
+                if let Some(existing) = self.inner.store.job_by_name(name).await? {
+                    return Err(name_taken("job", name, existing.owner_id == owner.id));
                 }
                 name.clone()
             }
@@ -632,10 +649,13 @@ impl Control {
         let job = match self.inner.store.insert_job(&new).await {
             Ok(job) => job,
             Err(StoreError::Conflict(_)) => {
-                return Err(ControlError::Conflict {
-                    target: "name".into(),
-                    message: format!("a job named `{name}` already exists"),
-                });
+                let mine = self
+                    .inner
+                    .store
+                    .job_by_name(&name)
+                    .await?
+                    .is_some_and(|j| j.owner_id == owner.id);
+                return Err(name_taken("job", &name, mine));
             }
             Err(e) => return Err(e.into()),
         };

@@ -244,13 +244,9 @@ impl Control {
             {
                 Ok(claimed) => claimed,
                 Err(StoreError::Conflict(_)) => {
-                    return Err(ControlError::Conflict {
-                        target: "name".into(),
-                        message: format!(
-                            "Duplicate session name: {}",
-                            settings.name.unwrap_or_default()
-                        ),
-                    });
+                    return Err(self
+                        .session_name_taken(owner, settings.name.as_deref())
+                        .await);
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -280,13 +276,9 @@ impl Control {
         let session = match self.store().insert_session(&new).await {
             Ok(session) => session,
             Err(StoreError::Conflict(_)) => {
-                return Err(ControlError::Conflict {
-                    target: "name".into(),
-                    message: format!(
-                        "Duplicate session name: {}",
-                        settings.name.unwrap_or_default()
-                    ),
-                });
+                return Err(self
+                    .session_name_taken(owner, settings.name.as_deref())
+                    .await);
             }
             Err(e) => return Err(e.into()),
         };
@@ -296,6 +288,22 @@ impl Control {
     }
 
     /// Returns a session the caller may see.
+    /// Livy's "Duplicate session name" refusal, saying more only to the name's owner.
+    async fn session_name_taken(&self, owner: &Caller, name: Option<&str>) -> ControlError {
+        let name = name.unwrap_or_default();
+        let mine = matches!(
+            self.store().session_by_name(name).await,
+            Ok(Some(s)) if s.owner_id == owner.id
+        );
+        ControlError::Conflict {
+            target: "name".into(),
+            message: format!(
+                "Duplicate session name: {}",
+                crate::name_taken_message("session", name, mine)
+            ),
+        }
+    }
+
     pub async fn session(&self, caller: &Caller, id: SessionId) -> Result<Session> {
         Ok(self.session_row(caller, id).await?.into())
     }

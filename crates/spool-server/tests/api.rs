@@ -961,3 +961,44 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     assert_eq!(status, 403);
     api.finish().await;
 }
+
+/// Names are unique on the server, so a taken one is refused; only its owner learns that it is
+/// theirs, another user learns no more than "not available".
+#[tokio::test]
+async fn a_taken_name_says_whose_only_to_its_owner() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let job = format!(
+        r#"{{"spec":{{"name":"j1","code":"{code}","entry":{{"file":"main.py"}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}}}}}}"#
+    );
+    let session = r#"{"kind":"pyspark","name":"s1"}"#;
+    let cases: &[Case] = &[
+        ("POST", "/api/v1/jobs", Who::Alice, Some(&job)),
+        ("POST", "/api/v1/jobs", Who::Alice, Some(&job)),
+        ("POST", "/api/v1/jobs", Who::Bob, Some(&job)),
+    ];
+    let rendered = api.render(cases).await;
+    let replies: Vec<&str> = rendered.lines().skip(1).collect();
+    check(
+        replies.join("\n"),
+        expect![[r#"
+        POST /api/v1/jobs (alice) -> 409 {"error":{"code":"conflict","message":"you already have a job named `j1`; choose another name","target":"name"}}
+        POST /api/v1/jobs (bob) -> 409 {"error":{"code":"conflict","message":"the job name `j1` is not available (job names are unique on this server); choose another name, or leave it out for a generated one","target":"name"}}"#]],
+    );
+    let (status, _) = api
+        .call("POST", "/sessions", Who::AdminBasic, Some(session))
+        .await;
+    assert_eq!(status, 201);
+    let (status, reply) = api
+        .call("POST", "/sessions", Who::Alice, Some(session))
+        .await;
+    // Livy answers a duplicate name with 400.
+    assert_eq!(status, 400, "{reply}");
+    check(
+        reply.to_string(),
+        expect![[
+            r#"{"msg":"Duplicate session name: the session name `s1` is not available (session names are unique on this server); choose another name, or leave it out for a generated one"}"#
+        ]],
+    );
+    api.finish().await;
+}
