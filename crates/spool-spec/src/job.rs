@@ -45,6 +45,9 @@ pub struct JobSpec {
     pub outputs: BTreeMap<String, JobOutput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityKind>,
+    /// Which managed identity `identity: {type: managed, client_id: ...}` names, if it names one.
+    #[serde(default, skip_serializing_if = "IdentitySelector::is_empty")]
+    pub identity_selector: IdentitySelector,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +89,24 @@ impl ConfValue {
             ConfValue::Int(i) => i.to_string(),
             ConfValue::Str(s) => s.clone(),
         }
+    }
+}
+
+/// How a job names one managed identity among several: by client id, object (principal) id, or
+/// resource id (whose last segment is the identity's name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentitySelector {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msi_resource_id: Option<String>,
+}
+
+impl IdentitySelector {
+    pub fn is_empty(&self) -> bool {
+        self.client_id.is_none() && self.object_id.is_none() && self.msi_resource_id.is_none()
     }
 }
 
@@ -451,7 +472,9 @@ pub(crate) fn load(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<(JobSpec,
         spec.outputs = load_outputs(node, &mut positions, diags);
     }
     if let Some(node) = fields.take("identity", &mut positions) {
-        spec.identity = load_identity(node, &mut positions, diags);
+        let (kind, selector) = load_identity(node, &mut positions, diags);
+        spec.identity = kind;
+        spec.identity_selector = selector;
     }
     if let Some(node) = fields.take("resources", &mut positions) {
         spec.resources = load_resources(node, &mut positions, diags);
@@ -808,11 +831,20 @@ fn load_identity(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
-) -> Option<IdentityKind> {
-    let mut fields = Fields::new("identity", node, diags)?;
+) -> (Option<IdentityKind>, IdentitySelector) {
+    let mut selector = IdentitySelector::default();
+    let Some(mut fields) = Fields::new("identity", node, diags) else {
+        return (None, selector);
+    };
     let kind_node = fields.take("type", positions);
-    for extra in ["client_id", "object_id", "msi_resource_id"] {
-        let _ = fields.take(extra, positions);
+    for (key, slot) in [
+        ("client_id", &mut selector.client_id),
+        ("object_id", &mut selector.object_id),
+        ("msi_resource_id", &mut selector.msi_resource_id),
+    ] {
+        if let Some(value) = fields.take(key, positions) {
+            *slot = string(&format!("identity.{key}"), value, diags);
+        }
     }
     fields.finish(
         &["type", "client_id", "object_id", "msi_resource_id"],
@@ -824,9 +856,11 @@ fn load_identity(
                 .at(Some(node.pos))
                 .accepted("`user_identity`, `managed`, `aml_token`"),
         );
-        return None;
+        return (None, selector);
     };
-    let text = string("identity.type", kind_node, diags)?;
+    let Some(text) = string("identity.type", kind_node, diags) else {
+        return (None, selector);
+    };
     // The SDK turns camel case into snake case (`UserIdentity` -> `user_identity`).
     let normalized: String = text
         .chars()
@@ -840,7 +874,7 @@ fn load_identity(
             }
         })
         .collect();
-    match normalized.as_str() {
+    let kind = match normalized.as_str() {
         "user_identity" => Some(IdentityKind::UserIdentity),
         "managed" | "managed_identity" => Some(IdentityKind::Managed),
         "aml_token" | "a_m_l_token" => Some(IdentityKind::AmlToken),
@@ -853,7 +887,8 @@ fn load_identity(
             );
             None
         }
-    }
+    };
+    (kind, selector)
 }
 
 fn load_resources(

@@ -15,8 +15,8 @@ use saphyr_parser::ScalarStyle;
 
 pub use diag::{Diagnostic, SpecErrors};
 pub use job::{
-    ConfValue, DataType, Entry, IdentityKind, JobInput, JobOutput, JobSpec, LiteralType, Positions,
-    Resources,
+    ConfValue, DataType, Entry, IdentityKind, IdentitySelector, JobInput, JobOutput, JobSpec,
+    LiteralType, Positions, Resources,
 };
 pub use rules::{
     Catalog, DA_ENABLED, DA_MAX, DA_MIN, DRIVER_CORES, DRIVER_MEMORY, DynamicAllocation,

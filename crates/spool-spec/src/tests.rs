@@ -390,3 +390,22 @@ fn empty_file() {
     "#]],
     );
 }
+
+#[test]
+fn a_managed_identity_is_selected_by_client_object_or_resource_id() {
+    let yaml = TITANIC.replacen(
+        "type: user_identity",
+        "type: managed\n  client_id: 11111111-2222-3333-4444-555555555555\n  msi_resource_id: /subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/etl",
+        1,
+    );
+    let job = parse_job(&yaml, "job.yml", &[], &catalog()).unwrap();
+    assert_eq!(job.spec.identity, Some(IdentityKind::Managed));
+    assert_eq!(
+        job.spec.identity_selector,
+        IdentitySelector {
+            client_id: Some("11111111-2222-3333-4444-555555555555".into()),
+            object_id: None,
+            msi_resource_id: Some("/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/etl".into()),
+        }
+    );
+}
