@@ -11,6 +11,7 @@ use spool_api_types as api;
 use spool_control::{Caller, Control, Download, Job, UserTree, datastore};
 
 use crate::AppState;
+use crate::download;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path as UrlPath, Query};
 use crate::respond::{Created, NoContent};
@@ -168,7 +169,7 @@ pub struct OffsetQuery {
     pub offset: u64,
 }
 
-/// Returns a log file from `offset` on; `x-spool-size` tells the file's size, so
+/// Returns a log file from `offset` on, streamed; `x-spool-size` tells the file's size, so
 /// followers know where to continue. The job's code can write into its log folder, so the file
 /// is opened through a [`UserTree`]: a symlink in its place or leading out is refused.
 pub async fn job_log_file(
@@ -218,21 +219,18 @@ pub async fn job_log_file(
     };
     headers.insert("x-spool-size", HeaderValue::from(size));
     let start = query.offset.min(size);
-    let body = blocking(move || -> std::io::Result<Vec<u8>> {
+    let body = download::streamed(format!("log `{path}` of job `{name}`"), move |out| {
         use std::io::{Read, Seek, SeekFrom};
         let mut file = file;
         file.seek(SeekFrom::Start(start))?;
         // Up to the size announced; what the log gains meanwhile is for the next read.
-        let mut bytes = Vec::new();
-        file.take(size - start).read_to_end(&mut bytes)?;
-        Ok(bytes)
-    })
-    .await?
-    .map_err(ApiError::internal)?;
+        std::io::copy(&mut file.take(size - start), out)?;
+        Ok(())
+    });
     Ok((headers, body).into_response())
 }
 
-/// A tar archive of a job's logs.
+/// A tar archive of a job's logs, streamed.
 pub async fn download_logs(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -245,10 +243,14 @@ pub async fn download_logs(
     })
     .await?
     .map_err(ApiError::internal)?;
-    tar_response(download, "logs".into()).await
+    Ok(tar_response(
+        download,
+        "logs".into(),
+        format!("logs of job `{name}`"),
+    ))
 }
 
-/// A tar archive of one of a job's outputs. The job's code wrote the output, so it is
+/// A tar archive of one of a job's outputs, streamed. The job's code wrote the output, so it is
 /// read through a [`UserTree`]: no symlink is followed out of the datastore.
 pub async fn download_output(
     State(state): State<AppState>,
@@ -277,23 +279,29 @@ pub async fn download_output(
             format!("output `{output}` of job `{name}` has not been written"),
         ));
     };
-    tar_response(Some(download), output).await
+    let what = format!("output `{output}` of job `{name}`");
+    Ok(tar_response(Some(download), output, what))
 }
 
-/// Archives `download` (an empty archive for `None`) under `prefix/`.
-async fn tar_response(download: Option<Download>, prefix: String) -> ApiResult<Response> {
-    let archive = blocking(move || match download {
-        Some(download) => download.write_tar(&prefix, Vec::new()),
-        None => tar::Builder::new(Vec::new()).into_inner(),
-    })
-    .await?
-    .map_err(ApiError::internal)?;
+/// Streams `download` (an empty archive for `None`) under `prefix/`.
+fn tar_response(download: Option<Download>, prefix: String, what: String) -> Response {
+    let body = download::streamed(what, move |out| {
+        match download {
+            Some(download) => {
+                download.write_tar(&prefix, out)?;
+            }
+            None => {
+                tar::Builder::new(out).into_inner()?;
+            }
+        }
+        Ok(())
+    });
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-tar"),
     );
-    Ok((headers, archive).into_response())
+    (headers, body).into_response()
 }
 
 pub async fn list_clusters(

@@ -909,3 +909,62 @@ async fn regression_11_job_logs_never_return_a_file_outside_the_log_folder() {
     );
     api.finish().await;
 }
+
+/// Issue 11, finding 3: downloads are streamed as the tree is read (chunked, no length known up
+/// front), not built in memory first.
+#[tokio::test]
+async fn regression_11_downloads_are_streamed() {
+    let api = Api::start().await;
+    api.job_with_output("big_output", "big/").await;
+    let out = api.datastore().join("big");
+    std::fs::create_dir_all(&out).unwrap();
+    // Sparse: 64 MiB on the wire, nothing on disk.
+    let size = 64 * 1024 * 1024;
+    std::fs::File::create(out.join("part-0.bin"))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let logs = api.data_dir().join("jobs/big_output/logs/azureml/driver");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("stdout"), "hello\n").unwrap();
+    for path in [
+        "/api/v1/jobs/big_output/download/outputs/result",
+        "/api/v1/jobs/big_output/download/logs",
+        "/api/v1/jobs/big_output/logs/azureml/driver/stdout",
+    ] {
+        let response = api
+            .http
+            .get(format!("{}{path}", api.url))
+            .bearer_auth(&api.alice)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response.headers().get("content-length"),
+            None,
+            "{path} was built in memory before it was sent"
+        );
+        assert_eq!(response.headers()["transfer-encoding"], "chunked", "{path}");
+        let body = response.bytes().await.unwrap();
+        if path.ends_with("/result") {
+            let mut archive = tar::Archive::new(&body[..]);
+            let sizes: Vec<(String, u64)> = archive
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.path().unwrap().display().to_string(), e.size())
+                })
+                .collect();
+            assert_eq!(
+                sizes,
+                [
+                    ("result".to_string(), 0),
+                    ("result/part-0.bin".to_string(), size)
+                ]
+            );
+        }
+    }
+    api.finish().await;
+}
