@@ -60,8 +60,8 @@ fn memory(field: &str, value: &Option<String>) -> Result<String> {
 }
 
 impl Control {
-    /// Resolves a batch file: a datastore URI, or a path in the default datastore.
-    async fn batch_file(&self, data: &DataAccess, field: &str, reference: &str) -> Result<PathBuf> {
+    /// Reads a batch file: a datastore URI, or a path in the default datastore.
+    async fn batch_file(&self, data: &DataAccess, field: &str, reference: &str) -> Result<Vec<u8>> {
         let uri = match DatastoreUri::parse(reference) {
             Some(Ok(uri)) => uri,
             Some(Err(m)) => return Err(invalid(field, m)),
@@ -76,11 +76,14 @@ impl Control {
             None => DatastoreUri::new(DEFAULT_DATASTORE, reference),
         };
         data.check_uri(field, &uri, Access::Read)?;
-        let path = self
-            .resolve_uri(&uri)
+        let (tree, relative) = self
+            .datastore_path(&uri)
             .await
             .map_err(|e| crate::retarget(e, field))?;
-        if !path.is_file() {
+        let kind = tree
+            .kind(&relative)
+            .map_err(|e| crate::datastore_error(field, &uri, e))?;
+        if kind != Some(crate::EntryKind::File) {
             return Err(invalid(
                 field,
                 format!(
@@ -89,7 +92,8 @@ impl Control {
                 ),
             ));
         }
-        Ok(path)
+        tree.read(&relative)
+            .map_err(|e| crate::datastore_error(field, &uri, e))
     }
 
     /// Creates the job behind a Livy batch.
@@ -108,10 +112,9 @@ impl Control {
         let mut hasher = Sha256::new();
         let data = self.data_access(owner).await?;
         for (name, reference) in &sources {
-            let path = self
+            let bytes = self
                 .batch_file(&data, "file", &reference.display().to_string())
                 .await?;
-            let bytes = std::fs::read(&path).map_err(anyhow::Error::from)?;
             hasher.update(name.as_bytes());
             hasher.update((bytes.len() as u64).to_le_bytes());
             hasher.update(&bytes);
@@ -120,16 +123,27 @@ impl Control {
         let id = hex(&hasher.finalize());
         let dir = self.data_dir().join("snapshots").join(&id);
         if !dir.exists() {
-            let tmp = self
-                .data_dir()
-                .join("snapshots")
-                .join(format!(".tmp-batch-{id}"));
-            std::fs::create_dir_all(&tmp).map_err(anyhow::Error::from)?;
+            // A temp dir of its own, renamed into place: a concurrent identical batch finds the
+            // snapshot there, and a failure leaves nothing.
+            let snapshots = self.data_dir().join("snapshots");
+            std::fs::create_dir_all(&snapshots).map_err(anyhow::Error::from)?;
+            let tmp = tempfile::Builder::new()
+                .prefix(&format!(".tmp-batch-{id}-"))
+                .tempdir_in(&snapshots)
+                .map_err(anyhow::Error::from)?;
             for (name, bytes) in &resolved {
-                std::fs::write(tmp.join(name), bytes).map_err(anyhow::Error::from)?;
+                std::fs::write(tmp.path().join(name), bytes).map_err(anyhow::Error::from)?;
             }
-            if std::fs::rename(&tmp, &dir).is_err() {
-                let _ = std::fs::remove_dir_all(&tmp);
+            match std::fs::rename(tmp.path(), &dir) {
+                Ok(()) => {
+                    let _ = tmp.keep();
+                }
+                Err(_) if dir.is_dir() => {}
+                Err(e) => {
+                    return Err(anyhow::Error::from(e)
+                        .context("store the batch's snapshot")
+                        .into());
+                }
             }
         }
         let mut conf: BTreeMap<String, ConfValue> = request

@@ -39,7 +39,7 @@ use tokio::sync::{Notify, watch};
 
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
-pub use datastore::{DEFAULT_DATASTORE, DatastoreUri};
+pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};
 pub use environments::{EnvRequest, LIVY_CONDA_CONF};
 pub use sessions::SessionSettings;
 pub use views::{Caller, Job, Phase, Session, Statement};
@@ -107,6 +107,25 @@ fn name_taken(kind: &str, name: &str, mine: bool) -> ControlError {
     ControlError::Conflict {
         target: "name".into(),
         message: name_taken_message(kind, name, mine),
+    }
+}
+
+/// An error of a path operation in a datastore: a symlink leading out of it is the user's to
+/// fix, anything else is ours.
+fn datastore_error(target: &str, uri: &DatastoreUri, error: std::io::Error) -> ControlError {
+    if datastore::refused_link(&error) {
+        invalid(
+            target,
+            format!(
+                "`{}`: a symbolic link on the way leads out of datastore `{}` (or the file itself is a link); Spool does not follow such links\nhint: replace the link with what it points to, or use another path",
+                uri.to_uri(),
+                uri.datastore
+            ),
+        )
+    } else {
+        ControlError::Internal(
+            anyhow::Error::new(error).context(format!("open `{}`", uri.to_uri())),
+        )
     }
 }
 
@@ -492,26 +511,44 @@ impl Control {
         Ok(PathBuf::from(row.root))
     }
 
-    /// Resolves a datastore URI to its path on disk, inside the datastore's root.
+    /// Resolves a datastore URI to its path on disk, inside the datastore's root: the path Spark
+    /// is handed. The server itself opens it only through [`Control::datastore_path`].
     pub async fn resolve_uri(&self, uri: &DatastoreUri) -> Result<PathBuf> {
         let root = self.datastore_root(&uri.datastore).await?;
         datastore::resolve_inside(&root, &uri.path).map_err(|m| invalid(uri.to_uri(), m))
     }
 
-    /// Unpacks an uploaded tar archive into a datastore; entry names are paths in the datastore.
-    /// The caller needs write access to every entry's path.
+    /// Opens a datastore URI's datastore and gives the URI's path inside it, for path operations
+    /// that must not follow a symlink out of the datastore.
+    pub async fn datastore_path(&self, uri: &DatastoreUri) -> Result<(UserTree, PathBuf)> {
+        let root = self.datastore_root(&uri.datastore).await?;
+        let relative = datastore::relative_path(&uri.path).map_err(|m| invalid(uri.to_uri(), m))?;
+        let tree = UserTree::open(&root).map_err(|e| {
+            anyhow::Error::new(e).context(format!("open datastore `{}`", uri.datastore))
+        })?;
+        Ok((tree, relative))
+    }
+
+    /// Unpacks an uploaded tar archive into a datastore, all or nothing; entry names are paths in
+    /// the datastore. The caller needs write access to every entry's path.
     pub async fn upload_to_datastore(
         &self,
         caller: &Caller,
         name: &str,
-        archive: &[u8],
+        archive: impl AsRef<[u8]> + Send + 'static,
     ) -> Result<api::Uploaded> {
         let root = self.datastore_root(name).await?;
         let data = self.data_access(caller).await?;
-        for entry in datastore::entry_names(archive).map_err(|m| invalid("body", m))? {
-            data.check("body", name, &entry, Access::Write)?;
-        }
-        let unpacked = datastore::unpack_tar(archive, &root).map_err(|m| invalid("body", m))?;
+        let datastore = name.to_string();
+        let unpacked = tokio::task::spawn_blocking(move || {
+            let archive = archive.as_ref();
+            for entry in datastore::entry_names(archive).map_err(|m| invalid("body", m))? {
+                data.check("body", &datastore, &entry, Access::Write)?;
+            }
+            datastore::unpack_tar(archive, &root).map_err(|m| invalid("body", m))
+        })
+        .await
+        .map_err(anyhow::Error::from)??;
         Ok(api::Uploaded {
             files: unpacked.files,
             bytes: unpacked.bytes,
@@ -724,9 +761,16 @@ impl Control {
                         .resolve_uri(&uri)
                         .await
                         .map_err(|e| retarget(e, &target))?;
+                    let (tree, relative) = self
+                        .datastore_path(&uri)
+                        .await
+                        .map_err(|e| retarget(e, &target))?;
+                    let kind = tree
+                        .kind(&relative)
+                        .map_err(|e| datastore_error(&target, &uri, e))?;
                     let ok = match data_type {
-                        DataType::UriFile => local.is_file(),
-                        DataType::UriFolder => local.is_dir(),
+                        DataType::UriFile => kind == Some(EntryKind::File),
+                        DataType::UriFolder => kind == Some(EntryKind::Folder),
                     };
                     if !ok {
                         let what = match data_type {
@@ -774,8 +818,13 @@ impl Control {
                 .await
                 .map_err(|e| retarget(e, &target))?;
             // Spark writes the output itself; the folder it writes into must exist.
-            if let Some(parent) = local.parent() {
-                std::fs::create_dir_all(parent).map_err(anyhow::Error::from)?;
+            let (tree, relative) = self
+                .datastore_path(&uri)
+                .await
+                .map_err(|e| retarget(e, &target))?;
+            if let Some(parent) = relative.parent() {
+                tree.create_dir_all(parent)
+                    .map_err(|e| datastore_error(&target, &uri, e))?;
             }
             let mut shown = local.display().to_string();
             if uri.path.ends_with('/') {
@@ -889,14 +938,14 @@ impl Control {
             .join("logs")
     }
 
-    /// Resolves a job's output to its local path; the caller needs read access to it (roles
-    /// may have changed since the job ran).
-    pub async fn job_output_path(
+    /// Opens the datastore of a job's output and gives the output's path in it; the caller
+    /// needs read access to it (roles may have changed since the job ran).
+    pub async fn job_output(
         &self,
         caller: &Caller,
         job: &Job,
         output: &str,
-    ) -> Result<PathBuf> {
+    ) -> Result<(UserTree, PathBuf)> {
         let uri = job
             .outputs
             .get(output)
@@ -914,7 +963,7 @@ impl Control {
             &uri,
             Access::Read,
         )?;
-        self.resolve_uri(&uri).await
+        self.datastore_path(&uri).await
     }
 
     /// Outputs of a job by name, as datastore URIs.

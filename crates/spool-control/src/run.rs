@@ -375,7 +375,7 @@ pub(crate) async fn watch_driver(
 }
 
 async fn note_app_id(store: &Store, job_id: JobId, driver_logs: &Path, canceled: bool) -> bool {
-    let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
+    let stderr = datastore::read_log(driver_logs, "stderr");
     match spool_spark::find_app_id(&stderr) {
         Some(app_id) => {
             store
@@ -421,19 +421,14 @@ pub(crate) async fn conclude(
         && let Ok(Some(job_now)) = store.job(job.id).await
         && let Some(app_id) = &job_now.spark_app_id
     {
-        let from = control
+        let work = control
             .data_dir()
             .join("clusters")
             .join(cluster_id.to_string())
             .join("worker")
-            .join("work")
-            .join(app_id);
-        let to: PathBuf = driver_logs
-            .parent()
-            .map(|p| p.join("executors"))
-            .unwrap_or_else(|| driver_logs.join("executors"));
-        if from.is_dir()
-            && let Err(e) = copy_logs(&from, &to)
+            .join("work");
+        if work.join(app_id).is_dir()
+            && let Err(e) = copy_logs(&work, app_id, &control.job_log_dir(job))
         {
             tracing::warn!(job = %job.name, error = %e, "copy executor logs");
         }
@@ -462,8 +457,8 @@ pub(crate) async fn conclude(
     } else {
         // PySpark's runner merges the Python process's stderr into the driver's stdout, so the
         // traceback is usually there; JVM errors go to stderr.
-        let stdout = std::fs::read_to_string(driver_logs.join("stdout")).unwrap_or_default();
-        let stderr = std::fs::read_to_string(driver_logs.join("stderr")).unwrap_or_default();
+        let stdout = datastore::read_log(driver_logs, "stdout");
+        let stderr = datastore::read_log(driver_logs, "stderr");
         let found =
             spool_spark::driver_error(&stdout).or_else(|| spool_spark::driver_error(&stderr));
         let error = match (found, exit) {
@@ -489,20 +484,22 @@ pub(crate) async fn conclude(
     }
 }
 
-fn copy_logs(from: &Path, to: &Path) -> std::io::Result<()> {
-    // Executor dirs hold logs and the files Spark shipped; keep only the logs.
-    for executor in std::fs::read_dir(from)? {
-        let executor = executor?;
-        if !executor.file_type()?.is_dir() {
-            continue;
-        }
-        let target = to.join(executor.file_name());
-        std::fs::create_dir_all(&target)?;
+/// Copies the executors' logs of application `app_id` from the worker's work dir into the job's
+/// log dir (`azureml/executors/<id>/`).
+fn copy_logs(work: &Path, app_id: &str, log_dir: &Path) -> std::io::Result<()> {
+    // Executor dirs hold logs and the files Spark shipped; keep only the logs. Executors run the
+    // job's code, which can plant symlinks in both trees: neither is followed out.
+    let executors = datastore::UserTree::open(work)?.subtree(Path::new(app_id))?;
+    let logs = datastore::UserTree::open(log_dir)?;
+    for executor in executors.folders()? {
+        let target = Path::new("azureml/executors").join(&executor);
         for name in ["stdout", "stderr"] {
-            let source = executor.path().join(name);
-            if source.exists() {
-                std::fs::copy(&source, target.join(name))?;
-            }
+            // Missing, or not a regular file inside: nothing to collect.
+            let Ok(mut source) = executors.open_file(&Path::new(&executor).join(name)) else {
+                continue;
+            };
+            logs.create_dir_all(&target)?;
+            std::io::copy(&mut source, &mut logs.create_file(&target.join(name))?)?;
         }
     }
     Ok(())

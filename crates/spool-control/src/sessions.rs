@@ -690,9 +690,10 @@ async fn start(
         }
     };
     *handle.repl.write().await = Some(Arc::new(repl));
-    if let Some(app_id) = spool_spark::find_app_id(
-        &std::fs::read_to_string(dir.join("logs/driver/stderr")).unwrap_or_default(),
-    ) {
+    if let Some(app_id) = spool_spark::find_app_id(&crate::datastore::read_log(
+        &dir.join("logs/driver"),
+        "stderr",
+    )) {
         store.set_session_app_id(session_id, &app_id).await?;
     }
     // The inactivity clock starts when the session is ready, not when it was asked for: a slow

@@ -4,6 +4,7 @@
 //! Handlers only translate between HTTP and `spool-control`; they make no decisions of their own.
 
 mod auth;
+mod download;
 mod error;
 mod extract;
 mod livy;

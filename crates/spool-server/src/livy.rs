@@ -252,10 +252,16 @@ pub async fn delete_session(
 }
 
 /// Reads at most the last `limit` bytes of a file (whole lines), or all of it when `limit` is
-/// `None`.
+/// `None`. The driver can write into its log folder, so a symlink in the file's place is not
+/// followed.
 fn read_tail(path: &std::path::Path, limit: Option<u64>) -> String {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return String::new();
+    };
+    let Ok(mut file) = spool_control::UserTree::open(dir)
+        .and_then(|tree| tree.open_file(std::path::Path::new(name)))
+    else {
         return String::new();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -1,6 +1,6 @@
 //! Handlers of the native API (`/api/v1`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
@@ -8,9 +8,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use spool_api_types as api;
-use spool_control::{Caller, Control, Job};
+use spool_control::{Caller, Control, Download, Job, UserTree, datastore};
 
 use crate::AppState;
+use crate::download;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path as UrlPath, Query};
 use crate::respond::{Created, NoContent};
@@ -59,7 +60,7 @@ pub async fn upload_to_datastore(
     Ok(Json(
         state
             .control
-            .upload_to_datastore(&user, &name, &body)
+            .upload_to_datastore(&user, &name, body)
             .await?,
     ))
 }
@@ -136,30 +137,35 @@ pub async fn job_logs(
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Json<api::LogList>> {
     let job = state.control.job(&user, &name).await?;
-    let mut files = Vec::new();
-    collect_files(&job.log_dir, &job.log_dir, &mut files);
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Json(api::LogList { files }))
+    let files = blocking(move || match UserTree::open(&job.log_dir) {
+        Ok(tree) => Ok(tree.files()),
+        // No log has been written yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    Ok(Json(api::LogList {
+        files: files
+            .into_iter()
+            .map(|(path, size)| api::LogFile { path, size })
+            .collect(),
+    }))
 }
 
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<api::LogFile>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => collect_files(root, &path, out),
-            Ok(t) if t.is_file() => {
-                if let Ok(rel) = path.strip_prefix(root) {
-                    out.push(api::LogFile {
-                        path: rel.display().to_string(),
-                        size: entry.metadata().map(|m| m.len()).unwrap_or(0),
-                    });
-                }
-            }
-            _ => {}
-        }
+/// Runs filesystem work off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Opens `tree`, `None` when it does not exist yet.
+fn open_tree(root: &Path) -> std::io::Result<Option<UserTree>> {
+    match UserTree::open(root) {
+        Ok(tree) => Ok(Some(tree)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -169,8 +175,9 @@ pub struct OffsetQuery {
     pub offset: u64,
 }
 
-/// Returns a log file from `offset` on; `x-spool-size` tells the file's size, so followers know
-/// where to continue.
+/// Returns a log file from `offset` on, streamed; `x-spool-size` tells the file's size, so
+/// followers know where to continue. The job's code can write into its log folder, so the file
+/// is opened through a [`UserTree`]: a symlink in its place or leading out is refused.
 pub async fn job_log_file(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -178,76 +185,129 @@ pub async fn job_log_file(
     Query(query): Query<OffsetQuery>,
 ) -> ApiResult<Response> {
     let job = state.control.job(&user, &name).await?;
-    let file = spool_control::datastore::resolve_inside(&job.log_dir, &path)
-        .map_err(|m| ApiError::bad_request("path", m))?;
-    let bytes = match std::fs::read(&file) {
-        Ok(bytes) => bytes,
-        // A log that does not exist yet reads as empty, so followers can start early.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    let size = bytes.len() as u64;
-    let start = query.offset.min(size) as usize;
+    let relative = datastore::relative_path(&path).map_err(|m| ApiError::bad_request("path", m))?;
+    let opened = blocking(move || -> std::io::Result<Option<(std::fs::File, u64)>> {
+        let Some(tree) = open_tree(&job.log_dir)? else {
+            return Ok(None);
+        };
+        match tree.open_file(&relative) {
+            Ok(file) => {
+                let size = file.metadata()?.len();
+                Ok(Some((file, size)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await?
+    .map_err(|e| match e {
+        e if datastore::refused_link(&e) => ApiError::bad_request(
+            "path",
+            format!(
+                "log `{path}` of job `{name}` is or goes through a symbolic link, which the server does not follow in a job's logs"
+            ),
+        ),
+        e if e.kind() == std::io::ErrorKind::InvalidInput => ApiError::bad_request(
+            "path",
+            format!("`{path}` is not a log file of job `{name}`; `GET /jobs/{name}/logs` lists them"),
+        ),
+        e => ApiError::internal(e),
+    })?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    // A log that does not exist yet reads as empty, so followers can start early.
+    let Some((file, size)) = opened else {
+        headers.insert("x-spool-size", HeaderValue::from(0));
+        return Ok((headers, Vec::new()).into_response());
+    };
     headers.insert("x-spool-size", HeaderValue::from(size));
-    Ok((headers, bytes[start..].to_vec()).into_response())
+    let start = query.offset.min(size);
+    let body = download::streamed(format!("log `{path}` of job `{name}`"), move |out| {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = file;
+        file.seek(SeekFrom::Start(start))?;
+        // Up to the size announced; what the log gains meanwhile is for the next read.
+        std::io::copy(&mut file.take(size - start), out)?;
+        Ok(())
+    });
+    Ok((headers, body).into_response())
 }
 
-/// A tar archive of a job's logs.
+/// A tar archive of a job's logs, streamed.
 pub async fn download_logs(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Response> {
     let job = state.control.job(&user, &name).await?;
-    tar_response(job.log_dir, "logs".into()).await
+    let download = blocking(move || match open_tree(&job.log_dir)? {
+        Some(tree) => tree.download(Path::new("")),
+        None => Ok(None),
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    Ok(tar_response(
+        download,
+        "logs".into(),
+        format!("logs of job `{name}`"),
+    ))
 }
 
-/// A tar archive of one of a job's outputs.
+/// A tar archive of one of a job's outputs, streamed. The job's code wrote the output, so it is
+/// read through a [`UserTree`]: no symlink is followed out of the datastore.
 pub async fn download_output(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
     UrlPath((name, output)): UrlPath<(String, String)>,
 ) -> ApiResult<Response> {
     let job = state.control.job(&user, &name).await?;
-    let path = state.control.job_output_path(&user, &job, &output).await?;
-    if !path.exists() {
+    let (tree, relative) = state.control.job_output(&user, &job, &output).await?;
+    let download = blocking(move || tree.download(&relative))
+        .await?
+        .map_err(|e| {
+            if datastore::refused_link(&e) {
+                ApiError::bad_request(
+                    &output,
+                    format!(
+                        "output `{output}` of job `{name}` goes through a symbolic link leading out of its datastore, so it is not downloaded"
+                    ),
+                )
+            } else {
+                ApiError::internal(e)
+            }
+        })?;
+    let Some(download) = download else {
         return Err(ApiError::not_found_because(
             &output,
             format!("output `{output}` of job `{name}` has not been written"),
         ));
-    }
-    tar_response(path, output).await
+    };
+    let what = format!("output `{output}` of job `{name}`");
+    Ok(tar_response(Some(download), output, what))
 }
 
-async fn tar_response(path: PathBuf, name: String) -> ApiResult<Response> {
-    let archive = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        let mut builder = tar::Builder::new(Vec::new());
-        builder.follow_symlinks(false);
-        if path.is_dir() {
-            builder.append_dir_all(&name, &path)?;
-        } else if path.is_file() {
-            let file_name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or(name.clone());
-            builder.append_path_with_name(&path, Path::new(&name).join(file_name))?;
+/// Streams `download` (an empty archive for `None`) under `prefix/`.
+fn tar_response(download: Option<Download>, prefix: String, what: String) -> Response {
+    let body = download::streamed(what, move |out| {
+        match download {
+            Some(download) => {
+                download.write_tar(&prefix, out)?;
+            }
+            None => {
+                tar::Builder::new(out).into_inner()?;
+            }
         }
-        builder.into_inner()
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+        Ok(())
+    });
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-tar"),
     );
-    Ok((headers, archive).into_response())
+    (headers, body).into_response()
 }
 
 pub async fn list_clusters(

@@ -740,6 +740,15 @@ async fn attaching_is_for_the_admin_and_probes_reveal_no_ports() {
 }
 
 impl Api {
+    /// Gives alice Storage Blob Data Contributor on the whole default datastore.
+    async fn grant_alice_the_default_datastore(&self) {
+        let body = r#"{"assignee":"alice","role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore"}"#;
+        let (status, reply) = self
+            .call("POST", "/api/v1/role-assignments", Who::Admin, Some(body))
+            .await;
+        assert_eq!(status, 201, "{reply}");
+    }
+
     /// Uploads a tar of `files` (path, text) into `datastore` as `who`; returns status and body.
     async fn upload(&self, who: Who, datastore: &str, files: &[(&str, &str)]) -> (u16, Value) {
         let mut archive = tar::Builder::new(Vec::new());
@@ -1000,5 +1009,297 @@ async fn a_taken_name_says_whose_only_to_its_owner() {
             r#"{"msg":"Duplicate session name: the session name `s1` is not available (session names are unique on this server); choose another name, or leave it out for a generated one"}"#
         ]],
     );
+    api.finish().await;
+}
+
+impl Api {
+    /// Posts a tar archive as `who`; returns the status and the reply (JSON when it is).
+    async fn post_tar(&self, path: &str, who: Who, archive: Vec<u8>) -> (u16, Value) {
+        let token = match who {
+            Who::Alice => &self.alice,
+            Who::Bob => &self.bob,
+            _ => &self.admin,
+        };
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .header("content-type", "application/x-tar")
+            .body(archive)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GETs `path` as Alice; returns the status and the raw body.
+    async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.alice)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.bytes().await.unwrap().to_vec())
+    }
+
+    fn datastore(&self) -> PathBuf {
+        self.data_dir().join("datastores/workspaceblobstore")
+    }
+
+    /// Creates Alice's job `name` with output `result` at `path` in the default datastore.
+    async fn job_with_output(&self, name: &str, path: &str) {
+        let code = self.snapshot().await;
+        let job = format!(
+            r#"{{"spec":{{"name":"{name}","code":"{code}","entry":{{"file":"main.py"}},"outputs":{{"result":{{"type":"uri_folder","path":"azureml://datastores/workspaceblobstore/paths/{path}"}}}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}}}}}}"#
+        );
+        let (status, created) = self
+            .call("POST", "/api/v1/jobs", Who::Alice, Some(&job))
+            .await;
+        assert_eq!(status, 201, "{created}");
+    }
+}
+
+/// A tar archive of regular files; names go into the header as they are.
+fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(content.len() as u64);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_cksum();
+        builder.append(&header, content.as_bytes()).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// A downloaded archive's entries: `path` for files and folders, `path -> target` for links.
+fn tar_entries(archive: &[u8]) -> Vec<String> {
+    let mut reader = tar::Archive::new(archive);
+    let mut out = Vec::new();
+    for entry in reader.entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        match entry.link_name().unwrap() {
+            Some(target) => out.push(format!("{path} -> {}", target.display())),
+            None => out.push(path),
+        }
+    }
+    out
+}
+
+/// The first line of `/etc/passwd`, which no download may contain.
+fn passwd_line() -> Vec<u8> {
+    let passwd = std::fs::read("/etc/passwd").unwrap();
+    passwd.split(|b| *b == b'\n').next().unwrap().to_vec()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Issue 11, finding 3: user code planted `evil -> /` in a datastore; an upload through it would
+/// write anywhere on the host.
+#[tokio::test]
+async fn regression_11_an_upload_never_writes_through_a_planted_symlink() {
+    let api = Api::start().await;
+    api.grant_alice_the_default_datastore().await;
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/", api.datastore().join("evil")).unwrap();
+    let through = format!("evil{}/pwned.txt", outside.path().display());
+    let archive = tar_of(&[("data/ok.txt", "fine"), (&through, "owned")]);
+    let (status, reply) = api
+        .post_tar(
+            "/api/v1/datastores/workspaceblobstore/upload",
+            Who::Alice,
+            archive,
+        )
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("`{through}`: `evil` is a symbolic link")),
+        "{message}"
+    );
+    assert!(!outside.path().join("pwned.txt").exists());
+    // All or nothing: the good entry before the bad one is not there either, nor a temp dir.
+    let mut left: Vec<String> = std::fs::read_dir(api.datastore())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["evil"]);
+    api.finish().await;
+}
+
+/// Issue 11, finding 3: an output download follows no symlink out of the datastore, whether the
+/// output folder itself or a link inside it leads out.
+#[tokio::test]
+async fn regression_11_an_output_download_never_returns_a_file_outside_the_datastore() {
+    let api = Api::start().await;
+    api.grant_alice_the_default_datastore().await;
+    let passwd = passwd_line();
+
+    // The output's path goes through `results -> /`.
+    api.job_with_output("through_link", "results/etc").await;
+    let results = api.datastore().join("results");
+    std::fs::remove_dir_all(&results).unwrap();
+    std::os::unix::fs::symlink("/", &results).unwrap();
+    let (status, body) = api
+        .get_bytes("/api/v1/jobs/through_link/download/outputs/result")
+        .await;
+    assert!(!contains(&body, &passwd), "the download holds /etc/passwd");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let reply: Value = serde_json::from_slice(&body).unwrap();
+    check(
+        reply["error"]["message"].as_str().unwrap().to_string(),
+        expect![
+            "output `result` of job `through_link` goes through a symbolic link leading out of its datastore, so it is not downloaded"
+        ],
+    );
+
+    // Links inside the output: the ones leading out are left out, the others kept as links.
+    api.job_with_output("links_inside", "out/").await;
+    let out = api.datastore().join("out");
+    std::fs::create_dir_all(out.join("sub")).unwrap();
+    std::fs::write(out.join("sub/part-0.csv"), "a,b\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", out.join("passwd")).unwrap();
+    std::os::unix::fs::symlink("/", out.join("root")).unwrap();
+    std::os::unix::fs::symlink("../../..", out.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("sub/part-0.csv", out.join("latest.csv")).unwrap();
+    let (status, body) = api
+        .get_bytes("/api/v1/jobs/links_inside/download/outputs/result")
+        .await;
+    assert_eq!(status, 200);
+    assert!(!contains(&body, &passwd), "the download holds /etc/passwd");
+    assert_eq!(
+        tar_entries(&body),
+        [
+            "result",
+            "result/latest.csv -> sub/part-0.csv",
+            "result/sub",
+            "result/sub/part-0.csv",
+        ]
+    );
+    api.finish().await;
+}
+
+/// Issue 11, finding 3: the job's code can write into its log folder; reading or downloading its
+/// logs never follows a link out of it.
+#[tokio::test]
+async fn regression_11_job_logs_never_return_a_file_outside_the_log_folder() {
+    let api = Api::start().await;
+    api.grant_alice_the_default_datastore().await;
+    let passwd = passwd_line();
+    api.job_with_output("logs_job", "logs_job/").await;
+    let logs = api.data_dir().join("jobs/logs_job/logs");
+    std::fs::create_dir_all(logs.join("azureml/driver")).unwrap();
+    std::fs::write(logs.join("azureml/driver/stderr"), "started\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", logs.join("azureml/driver/stdout")).unwrap();
+    std::os::unix::fs::symlink("/", logs.join("root")).unwrap();
+
+    for path in ["azureml/driver/stdout", "root/etc/passwd"] {
+        let (status, body) = api
+            .get_bytes(&format!("/api/v1/jobs/logs_job/logs/{path}"))
+            .await;
+        assert!(!contains(&body, &passwd), "log `{path}` holds /etc/passwd");
+        assert_eq!(status, 400, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    let (status, body) = api
+        .get_bytes("/api/v1/jobs/logs_job/logs/azureml/driver/stderr?offset=2")
+        .await;
+    assert_eq!((status, body.as_slice()), (200, &b"arted\n"[..]));
+
+    let (status, body) = api.get_bytes("/api/v1/jobs/logs_job/download/logs").await;
+    assert_eq!(status, 200);
+    assert!(
+        !contains(&body, &passwd),
+        "the logs download holds /etc/passwd"
+    );
+    assert_eq!(
+        tar_entries(&body),
+        [
+            "logs",
+            "logs/azureml",
+            "logs/azureml/driver",
+            "logs/azureml/driver/stderr"
+        ]
+    );
+    let (_, list) = api
+        .call("GET", "/api/v1/jobs/logs_job/logs", Who::Alice, None)
+        .await;
+    check(
+        list.to_string(),
+        expect![[r#"{"files":[{"path":"azureml/driver/stderr","size":8}]}"#]],
+    );
+    api.finish().await;
+}
+
+/// Issue 11, finding 3: downloads are streamed as the tree is read (chunked, no length known up
+/// front), not built in memory first.
+#[tokio::test]
+async fn regression_11_downloads_are_streamed() {
+    let api = Api::start().await;
+    api.grant_alice_the_default_datastore().await;
+    api.job_with_output("big_output", "big/").await;
+    let out = api.datastore().join("big");
+    std::fs::create_dir_all(&out).unwrap();
+    // Sparse: 64 MiB on the wire, nothing on disk.
+    let size = 64 * 1024 * 1024;
+    std::fs::File::create(out.join("part-0.bin"))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let logs = api.data_dir().join("jobs/big_output/logs/azureml/driver");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("stdout"), "hello\n").unwrap();
+    for path in [
+        "/api/v1/jobs/big_output/download/outputs/result",
+        "/api/v1/jobs/big_output/download/logs",
+        "/api/v1/jobs/big_output/logs/azureml/driver/stdout",
+    ] {
+        let response = api
+            .http
+            .get(format!("{}{path}", api.url))
+            .bearer_auth(&api.alice)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response.headers().get("content-length"),
+            None,
+            "{path} was built in memory before it was sent"
+        );
+        assert_eq!(response.headers()["transfer-encoding"], "chunked", "{path}");
+        let body = response.bytes().await.unwrap();
+        if path.ends_with("/result") {
+            let mut archive = tar::Archive::new(&body[..]);
+            let sizes: Vec<(String, u64)> = archive
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.path().unwrap().display().to_string(), e.size())
+                })
+                .collect();
+            assert_eq!(
+                sizes,
+                [
+                    ("result".to_string(), 0),
+                    ("result/part-0.bin".to_string(), size)
+                ]
+            );
+        }
+    }
     api.finish().await;
 }

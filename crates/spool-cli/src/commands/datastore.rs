@@ -20,6 +20,10 @@ pub enum DatastoreCommand {
     /// A file lands at exactly DEST (or inside it when DEST ends with `/`); a folder's contents
     /// land under DEST. E.g. `--src titanic.csv --dest data/titanic.csv` makes
     /// `azureml://datastores/<name>/paths/data/titanic.csv`.
+    ///
+    /// Symbolic links in a folder: a link to a file inside the folder is uploaded as that file;
+    /// links leading out of the folder, to folders, or to nothing are skipped, each with a
+    /// warning line. The upload is all or nothing.
     Upload {
         /// The datastore.
         #[arg(long, short, default_value = "workspaceblobstore")]
@@ -57,7 +61,11 @@ pub async fn run(command: DatastoreCommand, globals: &Globals) -> anyhow::Result
             let client = globals.client()?;
             let dest = dest.trim_start_matches('/').to_string();
             let archive = if src.is_dir() {
-                archive::tar_dir(&src, &dest)?.0
+                let archived = archive::tar_dir_inside(&src, &dest)?;
+                for link in &archived.left_out {
+                    eprintln!("warning: skipped symbolic link {link}");
+                }
+                archived.archive
             } else if src.is_file() {
                 let file_name = src
                     .file_name()

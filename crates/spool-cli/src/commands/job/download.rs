@@ -12,6 +12,9 @@ pub struct DownloadArgs {
     #[arg(long, short)]
     name: String,
     /// The folder to download into.
+    ///
+    /// Symbolic links in a download are created only when they stay inside this folder; others
+    /// are left out with a warning, and nothing is written through a link already here.
     #[arg(long, default_value = ".")]
     download_path: PathBuf,
     /// One output by name.
@@ -34,10 +37,12 @@ pub(super) async fn run(args: DownloadArgs, globals: &Globals) -> anyhow::Result
     if output_name.is_none() {
         let archive = client.download_logs(&name).await?;
         let dest = download_path.join("artifacts");
-        let files = archive::untar(&archive, &dest)
+        let unpacked = archive::untar(&archive, &dest)
             .with_context(|| format!("unpack the logs into `{}`", dest.display()))?;
+        warn_left_out(&unpacked);
         eprintln!(
-            "downloaded {files} log file(s) to {}",
+            "downloaded {} log file(s) to {}",
+            unpacked.files,
             dest.join("logs").display()
         );
     }
@@ -49,12 +54,21 @@ pub(super) async fn run(args: DownloadArgs, globals: &Globals) -> anyhow::Result
     for output in outputs {
         let archive = client.download_output(&name, &output).await?;
         let dest = download_path.join("named-outputs");
-        let files = archive::untar(&archive, &dest)
+        let unpacked = archive::untar(&archive, &dest)
             .with_context(|| format!("unpack output `{output}` into `{}`", dest.display()))?;
+        warn_left_out(&unpacked);
         eprintln!(
-            "downloaded output `{output}` ({files} file(s)) to {}",
+            "downloaded output `{output}` ({} file(s)) to {}",
+            unpacked.files,
             dest.join(&output).display()
         );
     }
     Ok(0)
+}
+
+/// One line per link the download held but did not create.
+fn warn_left_out(unpacked: &archive::Unpacked) {
+    for link in &unpacked.left_out {
+        eprintln!("warning: left out link `{link}`: it leads out of the download folder");
+    }
 }
