@@ -53,6 +53,10 @@ pub struct JobView {
     /// `serverless`, or the name of an attached pool.
     pub compute: String,
     pub identity: String,
+    /// Who the job acts as: a user's name, or a managed identity's (`pool/<name>` for a pool's
+    /// system-assigned one). Its data roles decide what it may read and write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub created_at: String,
@@ -380,6 +384,36 @@ pub struct CreateUser {
     pub name: String,
 }
 
+/// A managed identity: user-assigned, or the system-assigned identity of an attached pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityView {
+    pub name: String,
+    /// `user_assigned` or `system_assigned`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub client_id: String,
+    pub principal_id: String,
+    /// The pool a system-assigned identity belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Whether serverless jobs with `identity: {type: managed}` may act as it.
+    pub in_workspace: bool,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// Identities, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityList {
+    pub identities: Vec<IdentityView>,
+}
+
+/// A request to create a user-assigned identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateIdentity {
+    pub name: String,
+}
+
 /// A request to grant a data role, as `az role assignment create` takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleAssignmentCreate {
@@ -396,6 +430,8 @@ pub struct RoleAssignmentCreate {
 pub struct RoleAssignmentView {
     pub id: RoleAssignmentId,
     pub assignee: String,
+    /// `user` or `identity`.
+    pub assignee_type: String,
     pub role: DataRole,
     pub scope: String,
     pub created_by: String,

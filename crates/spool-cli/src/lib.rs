@@ -62,6 +62,12 @@ pub enum Command {
     /// Grant, list and remove data roles on datastores (`spool role assignment ...`).
     #[command(subcommand)]
     Role(commands::role::RoleCommand),
+    /// Create, list, show and delete managed identities jobs act as.
+    #[command(subcommand)]
+    Identity(commands::identity::IdentityCommand),
+    /// Workspace settings: the identities serverless jobs may act as.
+    #[command(subcommand)]
+    Workspace(commands::identity::WorkspaceCommand),
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -86,6 +92,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Agents(cmd) => commands::agent::run_agents(cmd, globals).await,
             Command::User(cmd) => commands::user::run(cmd, globals).await,
             Command::Role(cmd) => commands::role::run(cmd, globals).await,
+            Command::Identity(cmd) => commands::identity::run(cmd, globals).await,
+            Command::Workspace(cmd) => commands::identity::run_workspace(cmd, globals).await,
         }
     });
     // Everything the command owns has been stopped or handed over by now; watchers of

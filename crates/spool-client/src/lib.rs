@@ -194,6 +194,48 @@ impl Client {
         .await
     }
 
+    pub async fn create_identity(&self, name: &str) -> Result<api::IdentityView> {
+        self.post(
+            "/identities",
+            &api::CreateIdentity {
+                name: name.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn identities(&self) -> Result<api::IdentityList> {
+        self.get("/identities").await
+    }
+
+    pub async fn identity(&self, name: &str) -> Result<api::IdentityView> {
+        self.get(&format!("/identities/{name}")).await
+    }
+
+    pub async fn delete_identity(&self, name: &str) -> Result<()> {
+        let url = self.url(&format!("/identities/{name}"));
+        self.send(self.http.delete(&url), &url).await.map(|_| ())
+    }
+
+    pub async fn workspace_identities(&self) -> Result<api::IdentityList> {
+        self.get("/workspace/identities").await
+    }
+
+    /// Attaches (`true`) or detaches an identity to or from the workspace.
+    pub async fn set_workspace_identity(
+        &self,
+        name: &str,
+        attached: bool,
+    ) -> Result<api::IdentityView> {
+        let url = self.url(&format!("/workspace/identities/{name}"));
+        let request = if attached {
+            self.http.put(&url)
+        } else {
+            self.http.delete(&url)
+        };
+        self.json(request, &url).await
+    }
+
     pub async fn create_role_assignment(
         &self,
         request: &api::RoleAssignmentCreate,

@@ -153,6 +153,19 @@ impl Control {
             cores: probe.health.cores,
             memory_mb: probe.health.memory_mb,
         };
+        // The user-assigned identities the pool may act as must exist (an attach file cannot
+        // make up an identity that holds roles).
+        for name in &spec.identity.user_assigned_identities {
+            if self.store().identity_by_name(name).await?.is_none() {
+                return Err(invalid(
+                    "identity.user_assigned_identities",
+                    format!(
+                        "cannot attach `{}`: identity `{name}` does not exist\nhint: create it with `spool identity create --name {name}`",
+                        spec.name
+                    ),
+                ));
+            }
+        }
         let (row, _) = match self.store().attach_compute(&new).await {
             Ok(done) => done,
             Err(StoreError::Conflict(_)) => {
@@ -166,6 +179,12 @@ impl Control {
             }
             Err(e) => return Err(e.into()),
         };
+        // Its system-assigned identity: jobs on the pool act as it by default.
+        let system = crate::identities::system_identity_name(&row.name);
+        if self.store().identity_by_name(&system).await?.is_none() {
+            self.insert_identity(caller, &system, "system_assigned", Some(&row.name))
+                .await?;
+        }
         tracing::info!(compute = %row.name, master = %row.master_url, spark = %row.spark_version, "pool attached");
         Ok(compute_view(&row, Some(probe.health)))
     }
@@ -246,6 +265,9 @@ impl Control {
             }
         }
         store.detach_compute(&row.name).await?;
+        store
+            .delete_identity(&crate::identities::system_identity_name(&row.name))
+            .await?;
         tracing::info!(compute = %row.name, "pool detached");
         Ok(())
     }

@@ -13,6 +13,8 @@ mod computes;
 pub mod config;
 pub mod datastore;
 mod environments;
+mod identities;
+mod identity;
 mod names;
 mod placement;
 mod recover;
@@ -650,7 +652,23 @@ impl Control {
             }
             None => names::job_name(),
         };
-        let launch = self.plan_launch(owner, &name, &spec).await?;
+        // Who the job acts as decides what it may read and write: checked before anything is
+        // recorded.
+        let compute = match &pool {
+            Some(pool) => self.pool_identities(pool, owner).await?,
+            None => identity::Compute::Serverless {
+                workspace: self.workspace_identities().await?,
+            },
+        };
+        let principal = identity::resolve(
+            spec.identity,
+            &spec.identity_selector,
+            &compute,
+            &owner.name,
+        )
+        .map_err(|m| invalid("identity", m))?;
+        let data = self.principal_access(owner, &principal).await?;
+        let launch = self.plan_launch(&data, &name, &spec).await?;
         let identity = spec
             .identity
             .map(|i| i.as_str())
@@ -678,6 +696,7 @@ impl Control {
                 .as_ref()
                 .map_or_else(|| "serverless".to_string(), |p| p.name.clone()),
             identity: identity.to_string(),
+            principal: principal.name().to_string(),
             environment_json: environment
                 .as_ref()
                 .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))
@@ -708,8 +727,12 @@ impl Control {
     }
 
     /// Checks everything on disk a job needs and fixes its argv and output paths.
-    async fn plan_launch(&self, owner: &Caller, name: &str, spec: &JobSpec) -> Result<Launch> {
-        let data = self.data_access(owner).await?;
+    async fn plan_launch(
+        &self,
+        data: &roles::DataAccess,
+        name: &str,
+        spec: &JobSpec,
+    ) -> Result<Launch> {
         let snapshot = self.snapshot_dir(&spec.code)?;
         let entry_file = match &spec.entry {
             Entry::File(file) => Some(file.clone()),

@@ -11,6 +11,7 @@ use spool_store::{NewRoleAssignment, RoleAssignmentRow, StoreError};
 
 use crate::access::{self, Access, Grant, Scope};
 use crate::datastore::DatastoreUri;
+use crate::identity::Principal;
 use crate::{Caller, Control, ControlError, Result, invalid};
 
 /// What a caller may touch: everything (the admin), or what their grants cover.
@@ -59,6 +60,7 @@ fn view(row: RoleAssignmentRow) -> api::RoleAssignmentView {
     api::RoleAssignmentView {
         id: row.id,
         assignee: row.assignee,
+        assignee_type: row.assignee_kind,
         role: row.role,
         scope: scope.to_uri(),
         created_by: row.created_by,
@@ -72,9 +74,26 @@ impl Control {
         if caller.is_admin {
             return Ok(DataAccess::Everything);
         }
+        self.grants_of("user", &caller.name).await
+    }
+
+    /// What a job acting as `principal` may touch: a user's roles (everything for the admin
+    /// acting as themselves), or the identity's, whoever submitted the job.
+    pub(crate) async fn principal_access(
+        &self,
+        submitter: &Caller,
+        principal: &Principal,
+    ) -> Result<DataAccess> {
+        match principal {
+            Principal::User(_) => self.data_access(submitter).await,
+            Principal::Identity(name) => self.grants_of("identity", name).await,
+        }
+    }
+
+    async fn grants_of(&self, kind: &str, name: &str) -> Result<DataAccess> {
         let grants = self
             .store()
-            .role_assignments(Some(&caller.name))
+            .role_assignments(Some((kind, name)))
             .await?
             .into_iter()
             .map(|row| Grant {
@@ -86,7 +105,7 @@ impl Control {
             })
             .collect();
         Ok(DataAccess::Granted {
-            who: caller.name.clone(),
+            who: name.to_string(),
             grants,
         })
     }
@@ -119,18 +138,31 @@ impl Control {
                 ),
             ));
         }
-        if self
+        let assignee_kind = if self
             .store()
             .user_by_name(&request.assignee)
             .await?
-            .is_none()
+            .is_some()
         {
+            "user"
+        } else if self
+            .store()
+            .identity_by_name(&request.assignee)
+            .await?
+            .is_some()
+        {
+            "identity"
+        } else {
             return Err(invalid(
                 "assignee",
-                format!("assignee `{}`: no such user", request.assignee),
+                format!(
+                    "assignee `{}`: no user or identity has that name\nhint: `spool identity list` shows the identities",
+                    request.assignee
+                ),
             ));
-        }
+        };
         let new = NewRoleAssignment {
+            assignee_kind,
             assignee: &request.assignee,
             role,
             datastore: &scope.datastore,
@@ -156,7 +188,7 @@ impl Control {
 
     /// Every assignment for the admin; a user's own for a user.
     pub async fn role_assignments(&self, caller: &Caller) -> Result<Vec<api::RoleAssignmentView>> {
-        let only = (!caller.is_admin).then_some(caller.name.as_str());
+        let only = (!caller.is_admin).then_some(("user", caller.name.as_str()));
         Ok(self
             .store()
             .role_assignments(only)

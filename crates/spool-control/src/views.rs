@@ -159,6 +159,8 @@ pub struct Job {
     /// `serverless` or the name of an attached pool.
     pub compute: String,
     pub identity: String,
+    /// Who the job acts as (none for jobs recorded before principals were).
+    pub principal: Option<String>,
     pub cluster_id: Option<ClusterId>,
     pub spark_app_id: Option<String>,
     /// The Spark UI, while there is one (never empty).
@@ -195,6 +197,7 @@ impl Job {
             runtime: row.runtime,
             compute: row.compute,
             identity: row.identity,
+            principal: row.principal,
             cluster_id: row.cluster_id,
             spark_app_id: row.spark_app_id,
             spark_ui_url: row.spark_ui_url.filter(|u| !u.is_empty()),

@@ -53,6 +53,23 @@ pub fn router(state: AppState) -> Router {
             post(routes::upload_to_datastore),
         )
         .route(
+            "/identities",
+            get(routes::list_identities).post(routes::create_identity),
+        )
+        .route(
+            "/identities/{*name}",
+            get(routes::show_identity).delete(routes::delete_identity),
+        )
+        .route(
+            "/workspace/identities",
+            get(routes::list_workspace_identities),
+        )
+        .route(
+            "/workspace/identities/{name}",
+            axum::routing::put(routes::add_workspace_identity)
+                .delete(routes::remove_workspace_identity),
+        )
+        .route(
             "/role-assignments",
             get(routes::list_role_assignments).post(routes::create_role_assignment),
         )

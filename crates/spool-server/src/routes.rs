@@ -381,6 +381,7 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
         runtime: job.runtime,
         compute: job.compute,
         identity: job.identity,
+        principal: job.principal,
         created_at: job.created_at,
         ended_at: job.ended_at,
         resources,
@@ -591,4 +592,76 @@ pub async fn delete_role_assignment(
 ) -> ApiResult<NoContent> {
     state.control.delete_role_assignment(&user, id).await?;
     Ok(NoContent)
+}
+
+pub async fn list_identities(State(state): State<AppState>) -> ApiResult<Json<api::IdentityList>> {
+    Ok(Json(api::IdentityList {
+        identities: state.control.identities().await?,
+    }))
+}
+
+/// Creates a user-assigned managed identity (admin only).
+pub async fn create_identity(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    Json(body): Json<api::CreateIdentity>,
+) -> ApiResult<Created<api::IdentityView>> {
+    Ok(Created(
+        state.control.create_identity(&user, &body.name).await?,
+    ))
+}
+
+pub async fn show_identity(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<api::IdentityView>> {
+    Ok(Json(state.control.identity(&name).await?))
+}
+
+/// Deletes a user-assigned identity and its role assignments (admin only).
+pub async fn delete_identity(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<NoContent> {
+    state.control.delete_identity(&user, &name).await?;
+    Ok(NoContent)
+}
+
+/// The identities attached to the workspace.
+pub async fn list_workspace_identities(
+    State(state): State<AppState>,
+) -> ApiResult<Json<api::IdentityList>> {
+    let identities = state.control.identities().await?;
+    Ok(Json(api::IdentityList {
+        identities: identities.into_iter().filter(|i| i.in_workspace).collect(),
+    }))
+}
+
+/// Attaches an identity to the workspace (admin only).
+pub async fn add_workspace_identity(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<api::IdentityView>> {
+    Ok(Json(
+        state
+            .control
+            .set_workspace_identity(&user, &name, true)
+            .await?,
+    ))
+}
+
+/// Detaches an identity from the workspace (admin only).
+pub async fn remove_workspace_identity(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<api::IdentityView>> {
+    Ok(Json(
+        state
+            .control
+            .set_workspace_identity(&user, &name, false)
+            .await?,
+    ))
 }

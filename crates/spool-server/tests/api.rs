@@ -875,16 +875,16 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-        POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"alice may not assign roles: role assignments are for the admin"}}
-        POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"unknown data role `Storage Blob Data Writer`; expected one of Storage Blob Data Reader, Storage Blob Data Contributor, Storage Blob Data Owner","target":"role"}}
-        POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `azureml://datastores/nope`: datastore `nope` not found\nhint: `spool datastore list` shows the datastores","target":"scope"}}
-        POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `workspaceblobstore/data`: expected `azureml://datastores/<name>` or `azureml://datastores/<name>/paths/<prefix>`","target":"scope"}}
-        POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"assignee `mallory`: no such user","target":"assignee"}}
-        POST /api/v1/role-assignments (admin) -> 201 {"assignee":"alice","created_at":"[TIME]","created_by":"admin","id":1,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/users/alice"}
-        POST /api/v1/role-assignments (admin) -> 409 {"error":{"code":"conflict","message":"alice already has Storage Blob Data Contributor on azureml://datastores/workspaceblobstore/paths/users/alice","target":"scope"}}
-        GET /api/v1/role-assignments (alice) -> 200 {"role_assignments":[{"assignee":"alice","created_at":"[TIME]","created_by":"admin","id":1,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/users/alice"}]}
-        GET /api/v1/role-assignments (bob) -> 200 {"role_assignments":[]}
-    "#]],
+            POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"alice may not assign roles: role assignments are for the admin"}}
+            POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"unknown data role `Storage Blob Data Writer`; expected one of Storage Blob Data Reader, Storage Blob Data Contributor, Storage Blob Data Owner","target":"role"}}
+            POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `azureml://datastores/nope`: datastore `nope` not found\nhint: `spool datastore list` shows the datastores","target":"scope"}}
+            POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `workspaceblobstore/data`: expected `azureml://datastores/<name>` or `azureml://datastores/<name>/paths/<prefix>`","target":"scope"}}
+            POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"assignee `mallory`: no user or identity has that name\nhint: `spool identity list` shows the identities","target":"assignee"}}
+            POST /api/v1/role-assignments (admin) -> 201 {"assignee":"alice","assignee_type":"user","created_at":"[TIME]","created_by":"admin","id":1,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/users/alice"}
+            POST /api/v1/role-assignments (admin) -> 409 {"error":{"code":"conflict","message":"alice already has Storage Blob Data Contributor on azureml://datastores/workspaceblobstore/paths/users/alice","target":"scope"}}
+            GET /api/v1/role-assignments (alice) -> 200 {"role_assignments":[{"assignee":"alice","assignee_type":"user","created_at":"[TIME]","created_by":"admin","id":1,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/users/alice"}]}
+            GET /api/v1/role-assignments (bob) -> 200 {"role_assignments":[]}
+        "#]],
     );
 
     // Inside the granted folder: written. Outside it: refused, and nothing of it is written.
@@ -1301,5 +1301,122 @@ async fn regression_11_downloads_are_streamed() {
             );
         }
     }
+    api.finish().await;
+}
+
+/// A job acts as a principal by Azure ML's rules (the user, or a managed identity attached to
+/// the workspace), and that principal's data roles are checked at submit.
+#[tokio::test]
+async fn a_managed_identity_job_acts_as_the_workspace_identity_with_its_roles() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let job = |identity: &str, output: &str| {
+        format!(
+            r#"{{"spec":{{"code":"{code}","entry":{{"file":"main.py"}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}},"identity":"{identity}","outputs":{{"out":{{"type":"uri_folder","path":"azureml://datastores/workspaceblobstore/paths/{output}"}}}}}}}}"#
+        )
+    };
+    let managed = job("managed", "etl/out/");
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/identities",
+            Who::Alice,
+            Some(r#"{"name":"etl"}"#),
+        )
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    let (status, created) = api
+        .call(
+            "POST",
+            "/api/v1/identities",
+            Who::Admin,
+            Some(r#"{"name":"etl"}"#),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["type"], "user_assigned");
+    assert_eq!(created["in_workspace"], false);
+    assert_eq!(
+        created["client_id"].as_str().unwrap().len(),
+        36,
+        "{created}"
+    );
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/identities",
+            Who::Admin,
+            Some(r#"{"name":"alice"}"#),
+        )
+        .await;
+    assert_eq!(status, 400, "{reply}");
+
+    // Not attached to the workspace: `managed` has no identity to act as.
+    let (status, reply) = api
+        .call("POST", "/api/v1/jobs", Who::Alice, Some(&managed))
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("none is attached") && message.contains("spool workspace identity add"),
+        "{message}"
+    );
+    let (status, reply) = api
+        .call("PUT", "/api/v1/workspace/identities/etl", Who::Admin, None)
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["in_workspace"], true);
+
+    // Attached but holding no role: refused, naming the identity and the grant.
+    let (status, reply) = api
+        .call("POST", "/api/v1/jobs", Who::Alice, Some(&managed))
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("outputs.out.path: etl has no data role that allows write access"),
+        "{message}"
+    );
+    assert!(message.contains("--assignee etl"), "{message}");
+    let grant = r#"{"assignee":"etl","role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/etl"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(grant))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["assignee_type"], "identity");
+
+    // Granted: the job is recorded as acting as the identity; as the user, it is still refused.
+    let (status, reply) = api
+        .call("POST", "/api/v1/jobs", Who::Alice, Some(&managed))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["principal"], "etl");
+    assert_eq!(reply["identity"], "managed");
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(&job("user_identity", "etl/out2/")),
+        )
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("alice has no data role"),
+        "{reply}"
+    );
+
+    // Deleting the identity deletes its role assignments.
+    let (status, _) = api
+        .call("DELETE", "/api/v1/identities/etl", Who::Admin, None)
+        .await;
+    assert_eq!(status, 204);
+    let (_, listed) = api
+        .call("GET", "/api/v1/role-assignments", Who::Admin, None)
+        .await;
+    assert_eq!(listed["role_assignments"], serde_json::json!([]));
     api.finish().await;
 }

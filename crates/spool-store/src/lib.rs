@@ -132,6 +132,8 @@ pub struct JobRow {
     pub ended_at: Option<String>,
     /// The job's environment (see migration 0004), if its YAML asked for one.
     pub environment_json: Option<String>,
+    /// Who the job acts as: a user's name or an identity's (none for jobs before migration 0009).
+    pub principal: Option<String>,
 }
 
 impl JobRow {
@@ -155,6 +157,8 @@ pub struct NewJob {
     pub compute: String,
     pub identity: String,
     pub environment_json: Option<String>,
+    /// Who the job acts as, resolved at submit.
+    pub principal: String,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -193,7 +197,7 @@ pub struct EventRow {
 const JOB_COLUMNS: &str = "j.id, j.name, j.owner_id, u.name AS owner_name, j.display_name, \
     j.experiment_name, j.status, j.status_reason, j.error, j.spec_json, j.sizing_json, j.runtime, \
     j.compute, j.identity, j.cluster_id, j.spark_app_id, j.spark_ui_url, j.launch_json, \
-    j.phases_json, j.created_at, j.ended_at, j.environment_json";
+    j.phases_json, j.created_at, j.ended_at, j.environment_json, j.principal";
 
 /// The state store. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -430,8 +434,8 @@ impl Store {
         .expect("phases serialize");
         let res = sqlx::query(
             "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
-             sizing_json, runtime, compute, identity, phases_json, created_at, environment_json) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             sizing_json, runtime, compute, identity, phases_json, created_at, environment_json, \
+             principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -446,6 +450,7 @@ impl Store {
         .bind(&phases)
         .bind(&at)
         .bind(&new.environment_json)
+        .bind(&new.principal)
         .execute(&self.pool)
         .await;
         match res {
@@ -714,11 +719,13 @@ impl Store {
 
 mod agents;
 mod computes;
+mod identities;
 mod roles;
 mod sessions;
 
 pub use agents::{AgentRow, ClusterWorkerRow};
 pub use computes::{ComputeRow, NewCompute};
+pub use identities::{IdentityRow, NewIdentity};
 pub use roles::{NewRoleAssignment, RoleAssignmentRow};
 pub use sessions::{NewSession, SessionRow, StatementRow};
 

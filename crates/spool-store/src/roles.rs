@@ -21,6 +21,8 @@ pub struct RoleAssignmentRow {
 /// A role assignment, before it has an id.
 #[derive(Debug, Clone)]
 pub struct NewRoleAssignment<'a> {
+    /// `user` or `identity`.
+    pub assignee_kind: &'a str,
     pub assignee: &'a str,
     pub role: DataRole,
     pub datastore: &'a str,
@@ -35,9 +37,10 @@ impl Store {
         new: &NewRoleAssignment<'_>,
     ) -> Result<RoleAssignmentRow> {
         sqlx::query_as(
-            "INSERT INTO role_assignments (assignee, role, datastore, prefix, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO role_assignments (assignee_kind, assignee, role, datastore, prefix, created_by, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
+        .bind(new.assignee_kind)
         .bind(new.assignee)
         .bind(new.role)
         .bind(new.datastore)
@@ -54,13 +57,18 @@ impl Store {
         })
     }
 
-    /// Every assignment, or a user's only.
-    pub async fn role_assignments(&self, assignee: Option<&str>) -> Result<Vec<RoleAssignmentRow>> {
+    /// Every assignment, or one principal's only (`kind` is `user` or `identity`).
+    pub async fn role_assignments(
+        &self,
+        assignee: Option<(&str, &str)>,
+    ) -> Result<Vec<RoleAssignmentRow>> {
+        let (kind, name) = assignee.unzip();
         Ok(sqlx::query_as(
-            "SELECT * FROM role_assignments WHERE ?1 IS NULL OR (assignee_kind = 'user' AND assignee = ?1) \
+            "SELECT * FROM role_assignments WHERE ?1 IS NULL OR (assignee_kind = ?1 AND assignee = ?2) \
              ORDER BY id",
         )
-        .bind(assignee)
+        .bind(kind)
+        .bind(name)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -20,6 +20,7 @@ fn new_job(name: &str, owner_id: UserId) -> NewJob {
         compute: "serverless".into(),
         identity: "user_identity".into(),
         environment_json: None,
+        principal: "owner".into(),
     }
 }
 

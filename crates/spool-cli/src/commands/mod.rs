@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod compute;
 pub mod datastore;
 pub mod env;
+pub mod identity;
 pub mod job;
 pub mod role;
 pub mod runtime;

@@ -20,7 +20,7 @@ pub enum AssignmentCommand {
         after_help = "Example:\n  spool role assignment create --assignee alice \\\n    --role \"Storage Blob Data Contributor\" \\\n    --scope azureml://datastores/workspaceblobstore/paths/users/alice"
     )]
     Create {
-        /// The user who gets the role.
+        /// The user or managed identity who gets the role (`spool identity list`).
         #[arg(long)]
         assignee: String,
         /// `Storage Blob Data Reader` (read), `Storage Blob Data Contributor` (read and write)
