@@ -390,3 +390,19 @@ fn empty_file() {
     "#]],
     );
 }
+
+/// A spec sent as JSON meets the rules the YAML loader applies too (regression: issue 11,
+/// finding 9: an output named `../../x` was accepted through the API).
+#[test]
+fn json_specs_get_the_loaders_name_rules() {
+    let mut spec = parse_job(TITANIC, "job.yml", &[], &catalog()).unwrap().spec;
+    let output = spec.outputs.remove("wrangled_data").unwrap();
+    spec.outputs.insert("../../x".into(), output);
+    spec.args = None;
+    let diags = check_job(&spec, &catalog()).unwrap_err();
+    let rendered: Vec<String> = diags.iter().map(|d| d.render("job")).collect();
+    expect![[r#"
+        job: `outputs.../../x`: Key name  ../../x must be composed letters, numbers, and underscore
+          accepted: a name matching `^[a-zA-Z_]+[a-zA-Z0-9_]*$`"#]]
+    .assert_eq(&rendered.join("\n"));
+}
