@@ -606,7 +606,12 @@ fn check_mode(
 }
 
 /// The SDK's rule for input and output names. A spec sent as JSON has no positions (`None`).
-pub(crate) fn check_key_name(kind: &str, name: &str, pos: Option<Pos>, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn check_key_name(
+    kind: &str,
+    name: &str,
+    pos: Option<Pos>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut chars = name.chars();
     let first_ok = chars
         .next()

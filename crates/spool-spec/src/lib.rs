@@ -8,6 +8,7 @@ pub mod compute;
 pub mod conda;
 mod diag;
 mod job;
+pub mod limits;
 mod rules;
 pub mod yaml;
 
