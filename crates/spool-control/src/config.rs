@@ -138,6 +138,20 @@ pub struct InstanceTypeFile {
 
 /// Parses `90s`, `10m`, `1h` or a number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let seconds = parse_duration_seconds(text)?;
+    // Checked: `Duration::from_secs_f64` panics on a value past `u64::MAX` seconds.
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        format!(
+            "`{}` is too long a duration: at most {} days",
+            text.trim(),
+            u64::MAX / 86400
+        )
+    })
+}
+
+/// Parses a duration as [`parse_duration`] does, into seconds (possibly huge, never negative),
+/// so that callers with their own maximum can say what it is.
+pub fn parse_duration_seconds(text: &str) -> Result<f64, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => text.split_at(i),
@@ -158,7 +172,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(seconds)
 }
 
 impl Config {
@@ -276,6 +290,14 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
         assert!(parse_duration("5w").is_err());
+        // Regression (issue 11, finding 5): this panicked in `Duration::from_secs_f64`.
+        assert_eq!(
+            parse_duration("99999999999999999999d"),
+            Err(
+                "`99999999999999999999d` is too long a duration: at most 213503982334601 days"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -108,12 +108,14 @@ pub async fn create_session(
         ));
     }
     let idle_timeout_minutes = match &request.idle_timeout {
-        Some(text) => Some(
-            spool_control::config::parse_duration(text)
-                .map_err(|e| LivyError::bad_request(format!("Rejected, Reason: idleTimeout: {e}")))?
-                .as_secs_f64()
-                / 60.0,
-        ),
+        Some(text) => {
+            let rejected = |e: String| LivyError::bad_request(format!("Rejected, Reason: {e}"));
+            let seconds = spool_control::config::parse_duration_seconds(text)
+                .map_err(|e| rejected(format!("idleTimeout: {e}")))?;
+            let timeout = spool_spec::limits::check_idle_timeout("idleTimeout", seconds, text)
+                .map_err(|e| rejected(e.to_string()))?;
+            Some(timeout.as_secs_f64() / 60.0)
+        }
         None => None,
     };
     let mut conf = BTreeMap::new();
@@ -152,6 +154,7 @@ pub async fn create_session(
         idle_timeout_minutes,
         conda_file,
         compute,
+        livy: true,
     };
     let session = state.control.create_session(&user, settings).await?;
     Ok(CreatedAt {

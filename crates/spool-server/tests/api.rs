@@ -680,3 +680,122 @@ async fn livy_routes_answer_with_livys_shapes_and_msg_errors() {
     assert!(!api.data_dir().join("sessions").exists());
     api.finish().await;
 }
+
+/// Regression (issue 11, finding 5): a huge Livy `idleTimeout` panicked the handler, and the
+/// client got an empty reply. Out-of-range timeouts are a 400 naming the field and the maximum.
+#[tokio::test]
+async fn regression_11_out_of_range_idle_timeouts_are_400() {
+    let api = Api::start().await;
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","idleTimeout":"99999999999999999999d"}"#),
+        ),
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","idleTimeout":"31d"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            Who::Alice,
+            Some(r#"{"timeout_minutes":1e30}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            Who::Alice,
+            Some(r#"{"timeout_minutes":-5}"#),
+        ),
+        ("GET", "/sessions", Who::AdminBasic, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `idleTimeout` must be between 1s and 30d, got 99999999999999999999d"}
+            POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `idleTimeout` must be between 1s and 30d, got 31d"}
+            POST /api/v1/sessions (alice) -> 400 {"error":{"code":"invalid_request","message":"`timeout_minutes` must be between 1s and 30d, got 1000000000000000000000000000000 minutes","target":"timeout_minutes"}}
+            POST /api/v1/sessions (alice) -> 400 {"error":{"code":"invalid_request","message":"`timeout_minutes` must be between 1s and 30d, got -5 minutes","target":"timeout_minutes"}}
+            GET /sessions (admin (basic)) -> 200 {"from":0,"sessions":[],"total":0}
+        "#]],
+    );
+    api.finish().await;
+}
+
+/// Regression (issue 11, finding 7): `executor_cores: 4294967295` was accepted everywhere and
+/// wrapped the capacity ledger. Sizes are range-checked where requests enter.
+#[tokio::test]
+async fn regression_11_sizes_out_of_range_are_400_naming_field_value_and_range() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let job = format!(
+        r#"{{"spec":{{"code":"{code}","entry":{{"file":"main.py"}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":4294967295,"spark.executor.memory":"1g","spark.executor.instances":2}}}}}}"#
+    );
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","executorCores":4294967295}"#),
+        ),
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","driverMemory":"99999t"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            Who::Alice,
+            Some(r#"{"executors":4294967295}"#),
+        ),
+        (
+            "POST",
+            "/batches",
+            Who::AdminBasic,
+            Some(r#"{"file":"main.py","numExecutors":20000}"#),
+        ),
+        ("POST", "/api/v1/jobs", Who::Alice, Some(&job)),
+        ("GET", "/api/v1/jobs", Who::Alice, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `executorCores` must be between 1 and 1024, got 4294967295"}
+            POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `driverMemory` must be between 1m and 16384g, got 102398976g"}
+            POST /api/v1/sessions (alice) -> 400 {"error":{"code":"invalid_request","message":"`executors` must be between 0 and 10000, got 4294967295","target":"executors"}}
+            POST /batches (admin (basic)) -> 400 {"msg":"Rejected, Reason: `numExecutors` must be between 0 and 10000, got 20000"}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"job: `conf.spark.executor.cores`: `conf.spark.executor.cores` must be between 1 and 1024, got 4294967295","target":"conf.spark.executor.cores"}}
+            GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
+    );
+    api.finish().await;
+}
+
+/// Regression (issue 11, finding 9): the CLI checks output names, the API did not, so an output
+/// named `../../x` was accepted and its download answered 500.
+#[tokio::test]
+async fn regression_11_api_job_specs_get_the_clis_name_rules() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let job = format!(
+        r#"{{"spec":{{"code":"{code}","entry":{{"file":"main.py"}},"outputs":{{"../../x":{{"type":"uri_folder"}}}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}}}}}}"#
+    );
+    let cases: &[Case] = &[
+        ("POST", "/api/v1/jobs", Who::Alice, Some(&job)),
+        ("GET", "/api/v1/jobs", Who::Alice, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"job: `outputs.../../x`: Key name  ../../x must be composed letters, numbers, and underscore\n  accepted: a name matching `^[a-zA-Z_]+[a-zA-Z0-9_]*$`","target":"outputs.../../x"}}
+            GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
+    );
+    api.finish().await;
+}

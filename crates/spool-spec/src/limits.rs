@@ -113,11 +113,15 @@ pub fn check_memory(field: &str, memory: MemoryMb) -> Result<(), LimitError> {
 }
 
 /// Checks an idle timeout given in seconds (any number): at least one second, at most
-/// [`MAX_IDLE_TIMEOUT`].
-pub fn check_idle_timeout(field: &str, seconds: f64) -> Result<Duration, LimitError> {
+/// [`MAX_IDLE_TIMEOUT`]. `as_written` is the value as the caller wrote it, for the message.
+pub fn check_idle_timeout(
+    field: &str,
+    seconds: f64,
+    as_written: &str,
+) -> Result<Duration, LimitError> {
     let out_of_range = || LimitError::OutOfRange {
         field: field.to_string(),
-        value: format!("{seconds}s"),
+        value: as_written.to_string(),
         min: "1s".into(),
         max: format!("{}d", MAX_IDLE_TIMEOUT.as_secs() / 86400),
     };
@@ -222,18 +226,29 @@ mod tests {
 
     #[test]
     fn idle_timeouts_are_positive_and_at_most_thirty_days() {
-        assert_eq!(render(check_idle_timeout("idleTimeout", 600.0)), "ok 600s");
         assert_eq!(
-            render(check_idle_timeout("idleTimeout", 8.64e24)),
-            "`idleTimeout` must be between 1s and 30d, got 8640000000000000000000000s"
+            render(check_idle_timeout("idleTimeout", 600.0, "10m")),
+            "ok 600s"
         );
         assert_eq!(
-            render(check_idle_timeout("timeout_minutes", f64::NAN)),
-            "`timeout_minutes` must be between 1s and 30d, got NaNs"
+            render(check_idle_timeout(
+                "idleTimeout",
+                8.64e24,
+                "99999999999999999999d"
+            )),
+            "`idleTimeout` must be between 1s and 30d, got 99999999999999999999d"
         );
         assert_eq!(
-            render(check_idle_timeout("timeout_minutes", -60.0)),
-            "`timeout_minutes` must be between 1s and 30d, got -60s"
+            render(check_idle_timeout(
+                "timeout_minutes",
+                f64::NAN,
+                "NaN minutes"
+            )),
+            "`timeout_minutes` must be between 1s and 30d, got NaN minutes"
+        );
+        assert_eq!(
+            render(check_idle_timeout("timeout_minutes", -60.0, "-1 minutes")),
+            "`timeout_minutes` must be between 1s and 30d, got -1 minutes"
         );
     }
 }
