@@ -14,12 +14,7 @@ use crate::{Caller, Control, ControlError, Result, auth, invalid};
 impl Control {
     /// Registers an agent by name and returns its token (shown once). Admin only.
     pub async fn create_agent(&self, caller: &Caller, name: &str) -> Result<api::AgentCreated> {
-        if !caller.is_admin {
-            return Err(ControlError::NotFound {
-                kind: "route",
-                name: "agents".into(),
-            });
-        }
+        crate::require_admin(caller, "register agents")?;
         auth::check_user_name(name).map_err(|m| invalid("name", m))?;
         let token = auth::new_token();
         match self

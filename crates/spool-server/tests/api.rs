@@ -799,3 +799,43 @@ async fn regression_11_api_job_specs_get_the_clis_name_rules() {
     );
     api.finish().await;
 }
+
+/// Issue 11, finding 11: admin-only routes answered 403, 404 or 400; all answer 403 naming
+/// the action.
+#[tokio::test]
+async fn regression_11_admin_only_routes_are_403_naming_the_action() {
+    let api = Api::start().await;
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/api/v1/users",
+            Who::Alice,
+            Some(r#"{"name":"eve"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/datastores",
+            Who::Alice,
+            Some(r#"{"name":"mine"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/agents",
+            Who::Alice,
+            Some(r#"{"name":"a1"}"#),
+        ),
+        ("POST", "/api/v1/environments/prune", Who::Alice, Some("{}")),
+        ("GET", "/api/v1/events", Who::Alice, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+        POST /api/v1/users (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can create users"}}
+        POST /api/v1/datastores (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can create datastores"}}
+        POST /api/v1/agents (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can register agents"}}
+        POST /api/v1/environments/prune (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can prune environments"}}
+        GET /api/v1/events (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can read server events"}}
+    "#]],
+    );
+    api.finish().await;
+}
