@@ -46,6 +46,9 @@ pub struct Config {
     pub agent_heartbeat_timeout: Duration,
     /// Whether executors may also run on the server's own host when agents are connected.
     pub workers_on_server: bool,
+    /// The largest upload body (code snapshots, datastore uploads); JSON bodies have fixed,
+    /// smaller limits.
+    pub max_upload: MemoryMb,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -66,6 +69,15 @@ pub struct ConfigFile {
     pub environments: EnvironmentsFile,
     #[serde(default)]
     pub agents: AgentsFile,
+    #[serde(default)]
+    pub server: ServerFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// The largest upload (a code snapshot or a datastore upload), e.g. `"2g"` (the default).
+    pub max_upload: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +255,12 @@ impl Config {
                 None => Duration::from_secs(10),
             },
             workers_on_server: file.agents.workers_on_server.unwrap_or(true),
+            max_upload: match &file.server.max_upload {
+                Some(text) => {
+                    MemoryMb::parse(text).map_err(|e| format!("server.max_upload: {e}"))?
+                }
+                None => MemoryMb(2 * 1024),
+            },
             environments_max_size: match &file.environments.max_size {
                 Some(text) => {
                     MemoryMb::parse(text).map_err(|e| format!("environments.max_size: {e}"))?
@@ -327,6 +345,7 @@ mod tests {
             sessions: SessionsFile::default(),
             environments: EnvironmentsFile::default(),
             agents: AgentsFile::default(),
+            server: ServerFile::default(),
         }
     }
 }

@@ -34,6 +34,7 @@ use spool_spec::{Catalog, DataType, Entry, JobInput, JobSpec, SparkSizing};
 use spool_store::{JobRow, NewJob, Store, StoreError};
 use tokio::sync::{Notify, watch};
 
+pub use agents::AgentCaller;
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri};

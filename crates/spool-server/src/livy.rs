@@ -14,7 +14,7 @@ use spool_core::{JobId, SessionId, SessionState};
 
 use crate::AppState;
 use crate::error::{LivyError, LivyResult};
-use crate::extract::{LivyPath as Path, LivyQuery as Query};
+use crate::extract::{LivyBody, LivyPath as Path, LivyQuery as Query};
 use crate::respond::CreatedAt;
 
 /// The version Livy clients see. pylivy needs a 3-part version with a one-digit minor >= 5.
@@ -94,7 +94,7 @@ async fn parse_body<T: for<'de> Deserialize<'de> + Default>(
 pub async fn create_session(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
-    body: axum::body::Bytes,
+    LivyBody(body): LivyBody,
 ) -> LivyResult<Response> {
     let request: CreateSession = parse_body(body).await?;
     check_proxy_user(&user, &request.proxy_user)?;
@@ -471,7 +471,7 @@ pub async fn create_statement(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    LivyBody(body): LivyBody,
 ) -> LivyResult<Response> {
     let request: CreateStatement = parse_body(body).await?;
     let code = request
@@ -584,7 +584,7 @@ fn text(value: Value) -> String {
 pub async fn create_batch(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
-    body: axum::body::Bytes,
+    LivyBody(body): LivyBody,
 ) -> LivyResult<Response> {
     let request: CreateBatch = parse_body(body).await?;
     check_proxy_user(&user, &request.proxy_user)?;
