@@ -91,17 +91,22 @@ fn setup() -> anyhow::Result<()> {
             cmd
         })?;
     }
-    step("install Livy clients (livy, sparkmagic)", {
-        let mut cmd = Command::new(venv.join("bin/pip"));
-        cmd.args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "livy==0.8.0",
-            "sparkmagic==0.23.0",
-        ]);
-        cmd
-    })
+    // schemathesis fuzzes the native API against its OpenAPI document (`tests/fuzz_api.rs`).
+    step(
+        "install Livy clients (livy, sparkmagic) and schemathesis",
+        {
+            let mut cmd = Command::new(venv.join("bin/pip"));
+            cmd.args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "livy==0.8.0",
+                "sparkmagic==0.23.0",
+                "schemathesis==4.32.5",
+            ]);
+            cmd
+        },
+    )
 }
 
 /// Where the Python clients the tests drive are installed (`spool-test` looks there too).

@@ -11,15 +11,31 @@ use spool_store::{AgentRow, StoreError};
 
 use crate::{Caller, Control, ControlError, Result, auth, invalid};
 
+/// An agent whose token was checked: what a heartbeat or a runtime download acts as.
+#[derive(Debug, Clone)]
+pub struct AgentCaller {
+    row: AgentRow,
+}
+
+impl AgentCaller {
+    pub fn name(&self) -> &str {
+        &self.row.name
+    }
+}
+
 impl Control {
+    /// The agent a token belongs to, if any; the HTTP layer asks this before reading a body.
+    pub async fn authenticate_agent(&self, token: &str) -> Result<Option<AgentCaller>> {
+        Ok(self
+            .store()
+            .agent_by_token_hash(&auth::hash_token(token))
+            .await?
+            .map(|row| AgentCaller { row }))
+    }
+
     /// Registers an agent by name and returns its token (shown once). Admin only.
     pub async fn create_agent(&self, caller: &Caller, name: &str) -> Result<api::AgentCreated> {
-        if !caller.is_admin {
-            return Err(ControlError::NotFound {
-                kind: "route",
-                name: "agents".into(),
-            });
-        }
+        crate::require_admin(caller, "register agents")?;
         auth::check_user_name(name).map_err(|m| invalid("name", m))?;
         let token = auth::new_token();
         match self
@@ -61,25 +77,14 @@ impl Control {
             .collect())
     }
 
-    /// The agent a token belongs to.
-    async fn agent_by_token(&self, token: &str) -> Result<AgentRow> {
-        self.store()
-            .agent_by_token_hash(&auth::hash_token(token))
-            .await?
-            .ok_or_else(|| ControlError::NotFound {
-                kind: "agent",
-                name: "(token)".into(),
-            })
-    }
-
     /// A runtime packed for an agent host (built once, then reused): agents get runtimes
     /// through the server, not from the internet.
     pub async fn runtime_archive_for_agent(
         &self,
-        token: &str,
+        agent: &AgentCaller,
         version: &str,
     ) -> Result<std::path::PathBuf> {
-        let agent = self.agent_by_token(token).await?;
+        let agent = &agent.row;
         if self.inner().runtimes.installed(version).is_none() {
             return Err(invalid(
                 "version",
@@ -99,11 +104,11 @@ impl Control {
     /// An agent's heartbeat: records it and answers with the workers it should run.
     pub async fn agent_heartbeat(
         &self,
-        token: &str,
+        agent: &AgentCaller,
         report: api::AgentReport,
     ) -> Result<api::AgentOrders> {
         let store = self.store();
-        let agent = self.agent_by_token(token).await?;
+        let agent = &agent.row;
         if agent.name != report.name {
             return Err(invalid(
                 "name",

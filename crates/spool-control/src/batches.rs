@@ -32,6 +32,39 @@ pub struct BatchRequest {
     pub conf: BTreeMap<String, String>,
 }
 
+impl BatchRequest {
+    /// Checks sizes and names against Spool's limits, with Livy's field names; the job rules
+    /// check the rest (conf, args) once the batch is a job spec.
+    fn check_limits(&self) -> Result<()> {
+        use spool_spec::limits;
+        let limit = |e: limits::LimitError| invalid(e.field().to_string(), e.to_string());
+        if let Some(name) = &self.name {
+            limits::check_name("name", name).map_err(limit)?;
+        }
+        for (field, cores) in [
+            ("driverCores", self.driver_cores),
+            ("executorCores", self.executor_cores),
+        ] {
+            if let Some(cores) = cores {
+                limits::check_cores(field, u64::from(cores)).map_err(limit)?;
+            }
+        }
+        if let Some(executors) = self.num_executors {
+            limits::check_executors("numExecutors", u64::from(executors)).map_err(limit)?;
+        }
+        for (field, memory) in [
+            ("driverMemory", &self.driver_memory),
+            ("executorMemory", &self.executor_memory),
+        ] {
+            if let Some(text) = memory {
+                let (_, mb) = crate::livy_memory(field, text)?;
+                limits::check_memory(field, mb).map_err(limit)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How a job looks through Livy's `/batches`.
 pub fn livy_batch_state(status: JobStatus) -> BatchState {
     BatchState::from(status)
@@ -101,6 +134,7 @@ impl Control {
         if request.file.trim().is_empty() {
             return Err(invalid("file", "requirement failed: file is required"));
         }
+        request.check_limits()?;
         // Gather every file into one snapshot, flat, named by their file names.
         let mut sources: Vec<(String, PathBuf)> = Vec::new();
         let main_name = take_names(std::slice::from_ref(&request.file), &mut sources).remove(0);

@@ -93,14 +93,7 @@ impl Control {
     ) -> Result<api::ComputeView> {
         // Attaching makes the server fetch a URL the caller names: only the admin may, until
         // workspace roles let Owners and Contributors.
-        if !caller.is_admin {
-            return Err(ControlError::Forbidden {
-                message: format!(
-                    "{} may not attach computes: attaching is for the admin; ask them to attach the pool",
-                    caller.name
-                ),
-            });
-        }
+        crate::require_admin(caller, "attach computes")?;
         let spec = parse_attach(text).map_err(|diags| {
             let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
             let lines: Vec<String> = diags.iter().map(|d| d.render(file)).collect();

@@ -46,6 +46,9 @@ pub struct Config {
     pub agent_heartbeat_timeout: Duration,
     /// Whether executors may also run on the server's own host when agents are connected.
     pub workers_on_server: bool,
+    /// The largest upload body (code snapshots, datastore uploads); JSON bodies have fixed,
+    /// smaller limits.
+    pub max_upload: MemoryMb,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -66,6 +69,15 @@ pub struct ConfigFile {
     pub environments: EnvironmentsFile,
     #[serde(default)]
     pub agents: AgentsFile,
+    #[serde(default)]
+    pub server: ServerFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// The largest upload (a code snapshot or a datastore upload), e.g. `"2g"` (the default).
+    pub max_upload: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +150,20 @@ pub struct InstanceTypeFile {
 
 /// Parses `90s`, `10m`, `1h` or a number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let seconds = parse_duration_seconds(text)?;
+    // Checked: `Duration::from_secs_f64` panics on a value past `u64::MAX` seconds.
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        format!(
+            "`{}` is too long a duration: at most {} days",
+            text.trim(),
+            u64::MAX / 86400
+        )
+    })
+}
+
+/// Parses a duration as [`parse_duration`] does, into seconds (possibly huge, never negative),
+/// so that callers with their own maximum can say what it is.
+pub fn parse_duration_seconds(text: &str) -> Result<f64, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => text.split_at(i),
@@ -158,7 +184,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(seconds)
 }
 
 impl Config {
@@ -229,6 +255,12 @@ impl Config {
                 None => Duration::from_secs(10),
             },
             workers_on_server: file.agents.workers_on_server.unwrap_or(true),
+            max_upload: match &file.server.max_upload {
+                Some(text) => {
+                    MemoryMb::parse(text).map_err(|e| format!("server.max_upload: {e}"))?
+                }
+                None => MemoryMb(2 * 1024),
+            },
             environments_max_size: match &file.environments.max_size {
                 Some(text) => {
                     MemoryMb::parse(text).map_err(|e| format!("environments.max_size: {e}"))?
@@ -276,6 +308,14 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
         assert!(parse_duration("5w").is_err());
+        // Regression (issue 11, finding 5): this panicked in `Duration::from_secs_f64`.
+        assert_eq!(
+            parse_duration("99999999999999999999d"),
+            Err(
+                "`99999999999999999999d` is too long a duration: at most 213503982334601 days"
+                    .into()
+            )
+        );
     }
 
     #[test]
@@ -305,6 +345,7 @@ mod tests {
             sessions: SessionsFile::default(),
             environments: EnvironmentsFile::default(),
             agents: AgentsFile::default(),
+            server: ServerFile::default(),
         }
     }
 }

@@ -146,12 +146,7 @@ impl Control {
     /// Removes unused environments: all of them with `all`, else by the configured age and size
     /// limits. Never one a live session or running job uses. Admin only.
     pub async fn prune_environments(&self, caller: &Caller, all: bool) -> Result<Vec<String>> {
-        if !caller.is_admin {
-            return Err(ControlError::NotFound {
-                kind: "route",
-                name: "environments/prune".into(),
-            });
-        }
+        crate::require_admin(caller, "prune environments")?;
         Ok(self.prune_environments_now(all).await?)
     }
 

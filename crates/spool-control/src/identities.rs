@@ -55,16 +55,7 @@ pub(crate) fn known(row: &IdentityRow) -> Known {
 }
 
 fn admin_only(caller: &Caller, action: &str) -> Result<()> {
-    if caller.is_admin {
-        Ok(())
-    } else {
-        Err(ControlError::Forbidden {
-            message: format!(
-                "{} may not {action}: managing identities is for the admin",
-                caller.name
-            ),
-        })
-    }
+    crate::require_admin(caller, action)
 }
 
 impl Control {

@@ -39,6 +39,7 @@ use spool_spec::{Catalog, DataType, Entry, JobInput, JobSpec, SparkSizing};
 use spool_store::{JobRow, NewJob, Store, StoreError};
 use tokio::sync::{Notify, watch};
 
+pub use agents::AgentCaller;
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};
@@ -129,6 +130,17 @@ fn datastore_error(target: &str, uri: &DatastoreUri, error: std::io::Error) -> C
             anyhow::Error::new(error).context(format!("open `{}`", uri.to_uri())),
         )
     }
+}
+
+/// Refuses what only the admin may do, naming the action (`create agents`): always a
+/// `Forbidden`, so every admin-only route answers 403 the same way.
+pub(crate) fn require_admin(caller: &Caller, action: &str) -> Result<()> {
+    if caller.is_admin {
+        return Ok(());
+    }
+    Err(ControlError::Forbidden {
+        message: format!("only the admin can {action}"),
+    })
 }
 
 fn invalid(target: impl Into<String>, message: impl Into<String>) -> ControlError {
@@ -348,11 +360,7 @@ impl Control {
 
     /// Creates a user and returns their token (shown once). Admin only.
     pub async fn create_user(&self, caller: &Caller, name: &str) -> Result<api::UserCreated> {
-        if !caller.is_admin {
-            return Err(ControlError::Forbidden {
-                message: "only the admin can create users".into(),
-            });
-        }
+        require_admin(caller, "create users")?;
         auth::check_user_name(name).map_err(|m| invalid("name", m))?;
         let token = auth::new_token();
         match self
@@ -467,9 +475,7 @@ impl Control {
         caller: &Caller,
         name: &str,
     ) -> Result<api::DatastoreView> {
-        if !caller.is_admin {
-            return Err(invalid("name", "only the admin can create datastores"));
-        }
+        require_admin(caller, "create datastores")?;
         let valid = !name.is_empty()
             && name.len() <= 64
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -1005,11 +1011,7 @@ impl Control {
 
     /// The latest server events, newest first. Admin only.
     pub async fn events(&self, caller: &Caller, limit: i64) -> Result<Vec<api::EventView>> {
-        if !caller.is_admin {
-            return Err(ControlError::Forbidden {
-                message: "only the admin can read server events".into(),
-            });
-        }
+        require_admin(caller, "read server events")?;
         let rows = self.inner.store.events(limit).await?;
         Ok(rows.into_iter().map(views::event_view).collect())
     }

@@ -63,7 +63,8 @@ impl HostCapacity {
     }
 }
 
-/// Cores and memory.
+/// Cores and memory. Sums saturate: an absurd request (one the edge's limits let through, or a
+/// product of two large numbers) then never fits, instead of wrapping into one that does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Amount {
     pub cores: u32,
@@ -73,9 +74,15 @@ pub(crate) struct Amount {
 impl Amount {
     fn plus(self, other: Amount) -> Amount {
         Amount {
-            cores: self.cores + other.cores,
-            memory_mb: self.memory_mb + other.memory_mb,
+            cores: self.cores.saturating_add(other.cores),
+            memory_mb: self.memory_mb.saturating_add(other.memory_mb),
         }
+    }
+
+    /// Whether `self` more on top of `used` stays within `host`'s schedulable cores and memory.
+    fn fits_with(self, used: Amount, host: &HostCapacity) -> bool {
+        let total = used.plus(self);
+        total.cores <= host.schedulable_cores && total.memory_mb <= host.memory.0
     }
 
     fn minus(self, other: Amount) -> Amount {
@@ -199,8 +206,12 @@ fn driver_needs(sizing: &SparkSizing) -> Amount {
 /// executors and its two daemons.
 fn cluster_needs(host: &HostCapacity, shape: &Shape, executors: u32) -> Amount {
     Amount {
-        cores: shape.executor_cores * executors,
-        memory_mb: shape.executor_memory.0 * u64::from(executors) + host.daemons(),
+        cores: shape.executor_cores.saturating_mul(executors),
+        memory_mb: shape
+            .executor_memory
+            .0
+            .saturating_mul(u64::from(executors))
+            .saturating_add(host.daemons()),
     }
 }
 
@@ -209,7 +220,7 @@ fn cluster_needs(host: &HostCapacity, shape: &Shape, executors: u32) -> Amount {
 pub(crate) fn check_ever_fits(host: &HostCapacity, sizing: &SparkSizing) -> Result<(), String> {
     let shape = Shape::of("", sizing);
     let need = cluster_needs(host, &shape, shape.executors).plus(driver_needs(sizing));
-    if need.cores > host.schedulable_cores || need.memory_mb > host.memory.0 {
+    if !need.fits_with(Amount::default(), host) {
         return Err(format!(
             "the job needs {} cores and {} ({} executors x {} cores and {}, a driver with {} cores and {}, and {} for the Spark master and worker), but this host can never give more than {} cores ({} cores x {} oversubscription) and {}\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml",
             need.cores,
@@ -234,8 +245,7 @@ pub(crate) fn check_ever_fits(host: &HostCapacity, sizing: &SparkSizing) -> Resu
 pub(crate) fn fits_now(host: &HostCapacity, used: Amount, sizing: &SparkSizing) -> bool {
     let shape = Shape::of("", sizing);
     let need = cluster_needs(host, &shape, shape.executors).plus(driver_needs(sizing));
-    used.cores + need.cores <= host.schedulable_cores
-        && used.memory_mb + need.memory_mb <= host.memory.0
+    need.fits_with(used, host)
 }
 
 /// Decides where `request` runs: an idle cluster of the same owner and shape (warm); else a new
@@ -273,10 +283,7 @@ pub(crate) fn decide(snapshot: &Snapshot, request: &Request) -> Decision {
     let reserved = cluster_needs(&snapshot.host, &shape, local_executors);
     let need = reserved.plus(request.driver);
     let host = &snapshot.host;
-    let fits = |used: Amount| {
-        used.cores + need.cores <= host.schedulable_cores
-            && used.memory_mb + need.memory_mb <= host.memory.0
-    };
+    let fits = |used: Amount| need.fits_with(used, host);
     let mut free = Vec::new();
     let mut used = snapshot.used;
     if !fits(used) {
@@ -321,6 +328,11 @@ pub(crate) fn decide(snapshot: &Snapshot, request: &Request) -> Decision {
     })
 }
 
+/// A memory amount as a signed number, saturating (sizes past `i64::MAX` MiB are never real).
+fn signed(memory_mb: u64) -> i64 {
+    i64::try_from(memory_mb).unwrap_or(i64::MAX)
+}
+
 /// Spreads a cluster's executors over connected agents and this host (unless configured
 /// otherwise), each to the host with the most free cores that fits it.
 fn spread(snapshot: &Snapshot, shape: &Shape) -> Result<(u32, Vec<(String, u32)>), String> {
@@ -331,7 +343,9 @@ fn spread(snapshot: &Snapshot, shape: &Shape) -> Result<(u32, Vec<(String, u32)>
         hosts.push((
             None,
             i64::from(host.schedulable_cores) - i64::from(snapshot.used.cores),
-            host.memory.0 as i64 - snapshot.used.memory_mb as i64 - host.daemons() as i64,
+            signed(host.memory.0)
+                .saturating_sub(signed(snapshot.used.memory_mb))
+                .saturating_sub(signed(host.daemons())),
         ));
     }
     hosts.extend(
@@ -342,7 +356,7 @@ fn spread(snapshot: &Snapshot, shape: &Shape) -> Result<(u32, Vec<(String, u32)>
     );
     let (cores, memory) = (
         i64::from(shape.executor_cores),
-        shape.executor_memory.0 as i64,
+        signed(shape.executor_memory.0),
     );
     let mut local = 0;
     let mut remote: Vec<(String, u32)> = Vec::new();
@@ -411,9 +425,15 @@ impl Snapshot {
                 self.used = self.used.plus(new.reserved).plus(request.driver);
                 for (name, executors) in &new.remote {
                     if let Some(agent) = self.agents.iter_mut().find(|a| &a.name == name) {
-                        agent.free_cores -= i64::from(new.shape.executor_cores * executors);
-                        agent.free_memory_mb -=
-                            (new.shape.executor_memory.0 * u64::from(*executors)) as i64;
+                        agent.free_cores = agent.free_cores.saturating_sub(
+                            i64::from(new.shape.executor_cores) * i64::from(*executors),
+                        );
+                        agent.free_memory_mb = agent.free_memory_mb.saturating_sub(signed(
+                            new.shape
+                                .executor_memory
+                                .0
+                                .saturating_mul(u64::from(*executors)),
+                        ));
                     }
                 }
                 if let Some(id) = new_cluster {

@@ -116,14 +116,7 @@ impl Control {
         caller: &Caller,
         request: &api::RoleAssignmentCreate,
     ) -> Result<api::RoleAssignmentView> {
-        if !caller.is_admin {
-            return Err(ControlError::Forbidden {
-                message: format!(
-                    "{} may not assign roles: role assignments are for the admin",
-                    caller.name
-                ),
-            });
-        }
+        crate::require_admin(caller, "assign roles")?;
         let role: spool_core::DataRole = request
             .role
             .parse()
@@ -204,14 +197,7 @@ impl Control {
         caller: &Caller,
         id: RoleAssignmentId,
     ) -> Result<()> {
-        if !caller.is_admin {
-            return Err(ControlError::Forbidden {
-                message: format!(
-                    "{} may not remove role assignments: role assignments are for the admin",
-                    caller.name
-                ),
-            });
-        }
+        crate::require_admin(caller, "remove role assignments")?;
         if self.store().delete_role_assignment(id).await? {
             tracing::info!(%id, by = %caller.name, "role assignment removed");
             Ok(())

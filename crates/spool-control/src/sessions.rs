@@ -51,6 +51,70 @@ pub struct SessionSettings {
     pub conda_file: Option<(String, String)>,
     /// An attached pool to run on instead of serverless compute.
     pub compute: Option<String>,
+    /// Whether the request came through Livy, so errors name Livy's fields (`executorCores`)
+    /// instead of the native API's (`executor_cores`).
+    pub livy: bool,
+}
+
+impl SessionSettings {
+    /// The name of a field as the caller's API spells it.
+    fn field<'a>(&self, native: &'a str, livy: &'a str) -> &'a str {
+        if self.livy { livy } else { native }
+    }
+
+    /// Checks names, texts and sizes against Spool's limits, before anything else looks at them.
+    fn check_limits(&self) -> Result<()> {
+        use spool_spec::limits;
+        let limit = |e: limits::LimitError| invalid(e.field().to_string(), e.to_string());
+        if let Some(name) = &self.name {
+            limits::check_name("name", name).map_err(limit)?;
+        }
+        limits::check_conf(
+            "conf",
+            self.conf.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(limit)?;
+        for (field, cores) in [
+            (self.field("driver_cores", "driverCores"), self.driver_cores),
+            (
+                self.field("executor_cores", "executorCores"),
+                self.executor_cores,
+            ),
+        ] {
+            if let Some(cores) = cores {
+                limits::check_cores(field, u64::from(cores)).map_err(limit)?;
+            }
+        }
+        let (min, max) = self.dynamic_allocation.unzip();
+        for (field, executors) in [
+            (self.field("executors", "numExecutors"), self.num_executors),
+            (
+                self.field("min_executors", "spark.dynamicAllocation.minExecutors"),
+                min,
+            ),
+            (
+                self.field("max_executors", "spark.dynamicAllocation.maxExecutors"),
+                max,
+            ),
+        ] {
+            if let Some(executors) = executors {
+                limits::check_executors(field, u64::from(executors)).map_err(limit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The idle timeout in seconds (default 30 minutes), within Spool's limits.
+    fn idle_timeout_s(&self) -> Result<i64> {
+        let Some(minutes) = self.idle_timeout_minutes else {
+            return Ok(30 * 60);
+        };
+        let field = self.field("timeout_minutes", "idleTimeout");
+        let as_written = format!("{minutes} minutes");
+        let timeout = spool_spec::limits::check_idle_timeout(field, minutes * 60.0, &as_written)
+            .map_err(|e| invalid(field, e.to_string()))?;
+        Ok(i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX).max(1))
+    }
 }
 
 /// A session's live parts in this server: its REPL connection and its statement queue.
@@ -60,10 +124,12 @@ pub(crate) struct SessionHandle {
 }
 
 fn parse_memory(field: &str, value: &Option<String>, default: MemoryMb) -> Result<MemoryMb> {
-    match value {
-        None => Ok(default),
-        Some(text) => crate::livy_memory(field, text).map(|(_, mb)| mb),
-    }
+    let memory = match value {
+        None => return Ok(default),
+        Some(text) => crate::livy_memory(field, text).map(|(_, mb)| mb)?,
+    };
+    spool_spec::limits::check_memory(field, memory).map_err(|e| invalid(field, e.to_string()))?;
+    Ok(memory)
 }
 
 impl Control {
@@ -73,6 +139,8 @@ impl Control {
         owner: &Caller,
         settings: SessionSettings,
     ) -> Result<Session> {
+        settings.check_limits()?;
+        let idle_timeout_s = settings.idle_timeout_s()?;
         let kind = settings.kind.clone().unwrap_or_else(|| "shared".into());
         match kind.as_str() {
             "pyspark" | "sql" | "shared" => {}
@@ -132,10 +200,14 @@ impl Control {
             .map_or(runtime, |pool| pool.runtime.clone());
         let sizing = SparkSizing {
             driver_cores: settings.driver_cores.unwrap_or(1).max(1),
-            driver_memory: parse_memory("driverMemory", &settings.driver_memory, MemoryMb(1024))?,
+            driver_memory: parse_memory(
+                settings.field("driver_memory", "driverMemory"),
+                &settings.driver_memory,
+                MemoryMb(1024),
+            )?,
             executor_cores: settings.executor_cores.unwrap_or(1).max(1),
             executor_memory: parse_memory(
-                "executorMemory",
+                settings.field("executor_memory", "executorMemory"),
                 &settings.executor_memory,
                 MemoryMb(1024),
             )?,
@@ -214,11 +286,6 @@ impl Control {
             ),
             None => None,
         };
-        let idle_timeout_s = settings
-            .idle_timeout_minutes
-            .map(|m| (m * 60.0).round() as i64)
-            .unwrap_or(30 * 60)
-            .max(1);
         // Default settings can take a driver that is already running.
         let defaults = settings.conf.is_empty()
             && settings.driver_memory.is_none()
@@ -387,6 +454,8 @@ impl Control {
         code: &str,
         kind: Option<&str>,
     ) -> Result<Statement> {
+        spool_spec::limits::check_len("code", code, spool_spec::limits::MAX_CODE_BYTES)
+            .map_err(|e| invalid("code", e.to_string()))?;
         let session = self.session_row(caller, session_id).await?;
         let kind = match kind {
             Some(k) => k.to_string(),

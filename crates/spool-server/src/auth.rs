@@ -1,46 +1,65 @@
 //! Authentication of every request: `Authorization: Bearer <token>`, or HTTP basic auth with
-//! the user's name and their token as password (what Livy clients send).
+//! the user's name and their token as password (what Livy clients send). Schemes are
+//! case-insensitive (RFC 9110, section 11.1). Both run before any body is read: users in the
+//! `require_user` middleware, agents in the `Agent` extractor, which comes before the body.
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
+use spool_control::AgentCaller;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-pub async fn require_user(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let header = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let Some(header) = header else {
+/// What an `Authorization` header claims.
+enum Credentials {
+    Bearer(String),
+    /// User name and token.
+    Basic(String, String),
+}
+
+fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
+    let Some(header) = headers.get(AUTHORIZATION) else {
         return Err(ApiError::unauthorized(
             "missing `Authorization` header; send `Authorization: Bearer <token>`",
         ));
     };
-    let (claimed_name, token) = if let Some(token) = header.strip_prefix("Bearer ") {
-        (None, token.trim().to_string())
-    } else if let Some(encoded) = header.strip_prefix("Basic ") {
+    let header = header
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the `Authorization` header is not ASCII"))?;
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Ok(Credentials::Bearer(rest.trim().to_string()))
+    } else if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
+            .decode(rest.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| ApiError::unauthorized("malformed basic credentials"))?;
         let (name, token) = decoded
             .split_once(':')
             .ok_or_else(|| ApiError::unauthorized("malformed basic credentials"))?;
-        (Some(name.to_string()), token.to_string())
+        Ok(Credentials::Basic(name.to_string(), token.to_string()))
     } else {
-        return Err(ApiError::unauthorized(
+        Err(ApiError::unauthorized(
             "unsupported `Authorization` scheme; use `Bearer <token>`",
-        ));
+        ))
+    }
+}
+
+pub async fn require_user(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (claimed_name, token) = match credentials(request.headers())? {
+        Credentials::Bearer(token) => (None, token),
+        Credentials::Basic(name, token) => (Some(name), token),
     };
     let user = state
         .control
@@ -51,4 +70,29 @@ pub async fn require_user(
         .ok_or_else(|| ApiError::unauthorized("invalid token"))?;
     request.extensions_mut().insert(user);
     Ok(next.run(request).await)
+}
+
+/// An agent authenticated by its own bearer token. As an extractor it runs before the body is
+/// read, so a stranger's body is never parsed.
+pub struct Agent(pub AgentCaller);
+
+impl FromRequestParts<AppState> for Agent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Agent, ApiError> {
+        let token = match credentials(&parts.headers) {
+            Ok(Credentials::Bearer(token)) => token,
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "agents send `Authorization: Bearer <agent token>`",
+                ));
+            }
+        };
+        state
+            .control
+            .authenticate_agent(&token)
+            .await?
+            .map(Agent)
+            .ok_or_else(|| ApiError::unauthorized("invalid agent token"))
+    }
 }

@@ -3,7 +3,7 @@
 //! Livy's `{"msg": ...}`. Both also render the rejections of the extractors in `extract.rs`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use spool_api_types::{ErrorBody, ErrorDetail};
@@ -55,10 +55,55 @@ impl ApiError {
         ApiError::not_found_because(path, format!("no route for `{path}`"))
     }
 
+    /// A route that exists, called with a method it does not serve.
+    pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "`{path}` does not serve `{method}`; see `/api/v1/openapi.json` for its methods"
+            ),
+        )
+        .target("method")
+    }
+
+    /// A body over its route's limit.
+    pub fn too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            TOO_LARGE,
+        )
+        .target("body")
+    }
+
     /// A failure with no detail for the client; the cause is logged here, where it is handled.
     pub fn internal(error: impl Into<anyhow::Error>) -> ApiError {
         ApiError::from(ControlError::Internal(error.into()))
     }
+
+    /// What a handler that panicked answers (`CatchPanicLayer`); the panic is logged here.
+    pub fn panicked(panic: &(dyn std::any::Any + Send)) -> ApiError {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        tracing::error!(panic = message, "request handler panicked");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+/// Why a body was refused for its size; the limits are those of `lib.rs`.
+const TOO_LARGE: &str = "the request body is larger than this route accepts: 1 MiB for JSON, 4 MiB for jobs and statements, `max_upload` under `[server]` in the server's config.toml for uploads";
+
+/// Whether a body could not be read because it is over the route's limit.
+fn over_limit(rejection: &BytesRejection) -> bool {
+    rejection.status() == StatusCode::PAYLOAD_TOO_LARGE
 }
 
 impl From<ControlError> for ApiError {
@@ -113,10 +158,29 @@ impl From<JsonRejection> for ApiError {
                 "Content-Type",
                 "the request body must be JSON, sent with `Content-Type: application/json`",
             ),
-            // The body could not be read (e.g. it is larger than the limit).
+            JsonRejection::BytesRejection(e) => ApiError::from_bytes_rejection(e),
             _ => ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
                 .target("body"),
         }
+    }
+}
+
+impl ApiError {
+    fn from_bytes_rejection(rejection: &BytesRejection) -> ApiError {
+        if over_limit(rejection) {
+            return ApiError::too_large();
+        }
+        // Otherwise the client stopped sending or sent a broken body.
+        ApiError::bad_request(
+            "body",
+            format!("the request body could not be read: {}", cause(rejection)),
+        )
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        ApiError::from_bytes_rejection(&rejection)
     }
 }
 
@@ -187,6 +251,19 @@ impl LivyError {
         }
     }
 
+    /// A path no Livy route serves.
+    pub fn no_route(path: &str) -> LivyError {
+        LivyError::not_found(format!("no route for `{path}`"))
+    }
+
+    /// A Livy route called with a method it does not serve.
+    pub fn method_not_allowed(method: &str, path: &str) -> LivyError {
+        LivyError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            msg: format!("`{path}` does not serve `{method}`"),
+        }
+    }
+
     /// Livy's answer for a session id or name that the caller has no session by.
     pub fn no_session(key: &str) -> LivyError {
         LivyError::not_found(format!("Session '{key}' not found."))
@@ -220,6 +297,21 @@ impl From<ControlError> for LivyError {
                 }
             }
         }
+    }
+}
+
+impl From<BytesRejection> for LivyError {
+    fn from(rejection: BytesRejection) -> Self {
+        if over_limit(&rejection) {
+            return LivyError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                msg: TOO_LARGE.into(),
+            };
+        }
+        LivyError::bad_request(format!(
+            "the request body could not be read: {}",
+            cause(&rejection)
+        ))
     }
 }
 

@@ -1,11 +1,11 @@
-//! axum's extractors with rejections in the API's own error shape: `Json`, `Query` and `Path`
-//! answer `{"error": ...}` (`ApiError`) on native routes, `LivyQuery` and `LivyPath` Livy's
-//! `{"msg": ...}` (`LivyError`), instead of axum's plain text.
+//! axum's extractors with rejections in the API's own error shape: `Json`, `Query`, `Path` and
+//! `Body` answer `{"error": ...}` (`ApiError`) on native routes, `LivyQuery`, `LivyPath` and
+//! `LivyBody` Livy's `{"msg": ...}` (`LivyError`), instead of axum's plain text.
 //!
 //! Each is axum's own extractor with the rejection converted (`axum::extract::FromRequest`'s
-//! derive, `via` and `rejection`); nothing here parses anything itself.
+//! derive, `via` and `rejection`, or by hand for `Bytes`); nothing here parses anything itself.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -31,6 +31,35 @@ pub struct Query<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
+
+/// A whole body (`axum::body::Bytes`, within the route's `DefaultBodyLimit`) whose rejection is
+/// an `ApiError`.
+pub struct Body(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Body, ApiError> {
+        axum::body::Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(ApiError::from)
+    }
+}
+
+/// A whole body whose rejection is a `LivyError`.
+pub struct LivyBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for LivyBody {
+    type Rejection = LivyError;
+
+    async fn from_request(request: Request, state: &S) -> Result<LivyBody, LivyError> {
+        axum::body::Bytes::from_request(request, state)
+            .await
+            .map(LivyBody)
+            .map_err(LivyError::from)
+    }
+}
 
 /// A query string whose rejection is a `LivyError`.
 #[derive(FromRequestParts)]

@@ -12,15 +12,20 @@ mod respond;
 mod routes;
 mod sessions;
 
+use std::any::Any;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, OriginalUri};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use spool_control::{Config, Control};
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::ApiError;
 pub use spool_control::config::parse_duration;
@@ -34,11 +39,23 @@ pub struct AppState {
 /// The OpenAPI document of the native API.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// Uploads (code snapshots, datastore files) may be this large.
-const MAX_UPLOAD: usize = 2 * 1024 * 1024 * 1024;
+/// JSON bodies may be this large on every route unless it says otherwise; names, conf and the
+/// like have their own, smaller limits (`spool_spec::limits`).
+const MAX_JSON_BODY: usize = 1024 * 1024;
 
-/// Builds the router. Every route requires authentication.
+/// Bodies that carry code may be this large: job specs, and statements (whose code may be up to
+/// `spool_spec::limits::MAX_CODE_BYTES`, escaped in JSON).
+const MAX_CODE_BODY: usize = 4 * 1024 * 1024;
+
+/// Builds the router. Every route requires authentication, which runs before any body is read;
+/// bodies are bounded per route (`MAX_JSON_BODY`, `MAX_CODE_BODY`, the `max_upload` setting).
+/// Rejections, unknown routes and wrong methods answer in the error shape of their API.
 pub fn router(state: AppState) -> Router {
+    let max_upload = usize::try_from(state.control.config().max_upload.0)
+        .unwrap_or(usize::MAX / (1024 * 1024))
+        .saturating_mul(1024 * 1024);
+    let upload = || DefaultBodyLimit::max(max_upload);
+    let code = || DefaultBodyLimit::max(MAX_CODE_BODY);
     let api = Router::new()
         .route("/whoami", get(routes::whoami))
         .route("/catalog", get(routes::catalog))
@@ -50,7 +67,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/datastores/{name}/upload",
-            post(routes::upload_to_datastore),
+            post(routes::upload_to_datastore).layer(upload()),
+        )
+        .route("/snapshots", post(routes::create_snapshot).layer(upload()))
+        .route(
+            "/jobs",
+            get(routes::list_jobs).post(routes::create_job.layer(code())),
         )
         .route(
             "/identities",
@@ -77,8 +99,6 @@ pub fn router(state: AppState) -> Router {
             "/role-assignments/{id}",
             axum::routing::delete(routes::delete_role_assignment),
         )
-        .route("/snapshots", post(routes::create_snapshot))
-        .route("/jobs", get(routes::list_jobs).post(routes::create_job))
         .route("/jobs/{name}", get(routes::show_job))
         .route("/jobs/{name}/cancel", post(routes::cancel_job))
         .route("/jobs/{name}/logs", get(routes::job_logs))
@@ -95,7 +115,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/sessions/{key}/statements",
-            post(sessions::create_statement),
+            post(sessions::create_statement).layer(code()),
         )
         .route(
             "/sessions/{key}/statements/{seq}",
@@ -121,7 +141,9 @@ pub fn router(state: AppState) -> Router {
         .route("/environments", get(routes::list_environments))
         .route("/environments/prune", post(routes::prune_environments))
         .route("/environments/{key}", get(routes::show_environment))
-        .route("/events", get(routes::events));
+        .route("/events", get(routes::events))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
     let livy = Router::new()
         .route("/version", get(livy::version))
         .route(
@@ -136,7 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/log", get(livy::session_log))
         .route(
             "/sessions/{id}/statements",
-            get(livy::list_statements).post(livy::create_statement),
+            get(livy::list_statements).post(livy::create_statement.layer(code())),
         )
         .route("/sessions/{id}/statements/{seq}", get(livy::show_statement))
         .route(
@@ -151,27 +173,37 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/batches/{id}/state", get(livy::batch_state))
         .route("/batches/{id}/log", get(livy::batch_log_route))
+        .method_not_allowed_fallback(livy_method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             livy::csrf,
         ));
+    // Paths under `/api/v1` get the native API's 404 (the nested router's fallback), all others
+    // Livy's, as the Livy API is served at the root.
     let users = Router::new()
         .nest("/api/v1", api)
         .merge(livy)
-        .fallback(not_found)
+        .fallback(livy_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_user,
         ));
-    // Agents authenticate with their own tokens, not as users.
-    Router::new()
+    // Agents authenticate with their own tokens, not as users (the `Agent` extractor).
+    let agents = Router::new()
         .route("/api/v1/agents/heartbeat", post(routes::agent_heartbeat))
         .route(
             "/api/v1/agents/runtimes/{version}",
             get(routes::agent_runtime),
         )
+        .method_not_allowed_fallback(method_not_allowed);
+    agents
         .merge(users)
-        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        // The last line of defence: a handler that panics answers 500 in the native error
+        // shape, and the panic is logged, instead of the connection closing without a reply.
+        .layer(CatchPanicLayer::custom(|panic: Box<dyn Any + Send>| {
+            ApiError::panicked(panic.as_ref()).into_response()
+        }))
         .with_state(state)
 }
 
@@ -182,8 +214,25 @@ async fn openapi() -> impl axum::response::IntoResponse {
     )
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+// The fallbacks take `OriginalUri`: inside the nested `/api/v1` router, `Uri` lacks the prefix.
+
+async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::no_route(uri.path())
+}
+
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}
+
+async fn livy_not_found(OriginalUri(uri): OriginalUri) -> error::LivyError {
+    error::LivyError::no_route(uri.path())
+}
+
+async fn livy_method_not_allowed(
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+) -> error::LivyError {
+    error::LivyError::method_not_allowed(method.as_str(), uri.path())
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

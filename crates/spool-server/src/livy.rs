@@ -14,7 +14,7 @@ use spool_core::{JobId, SessionId, SessionState};
 
 use crate::AppState;
 use crate::error::{LivyError, LivyResult};
-use crate::extract::{LivyPath as Path, LivyQuery as Query};
+use crate::extract::{LivyBody, LivyPath as Path, LivyQuery as Query};
 use crate::respond::CreatedAt;
 
 /// The version Livy clients see. pylivy needs a 3-part version with a one-digit minor >= 5.
@@ -94,7 +94,7 @@ async fn parse_body<T: for<'de> Deserialize<'de> + Default>(
 pub async fn create_session(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
-    body: axum::body::Bytes,
+    LivyBody(body): LivyBody,
 ) -> LivyResult<Response> {
     let request: CreateSession = parse_body(body).await?;
     check_proxy_user(&user, &request.proxy_user)?;
@@ -108,12 +108,14 @@ pub async fn create_session(
         ));
     }
     let idle_timeout_minutes = match &request.idle_timeout {
-        Some(text) => Some(
-            spool_control::config::parse_duration(text)
-                .map_err(|e| LivyError::bad_request(format!("Rejected, Reason: idleTimeout: {e}")))?
-                .as_secs_f64()
-                / 60.0,
-        ),
+        Some(text) => {
+            let rejected = |e: String| LivyError::bad_request(format!("Rejected, Reason: {e}"));
+            let seconds = spool_control::config::parse_duration_seconds(text)
+                .map_err(|e| rejected(format!("idleTimeout: {e}")))?;
+            let timeout = spool_spec::limits::check_idle_timeout("idleTimeout", seconds, text)
+                .map_err(|e| rejected(e.to_string()))?;
+            Some(timeout.as_secs_f64() / 60.0)
+        }
         None => None,
     };
     let mut conf = BTreeMap::new();
@@ -152,6 +154,7 @@ pub async fn create_session(
         idle_timeout_minutes,
         conda_file,
         compute,
+        livy: true,
     };
     let session = state.control.create_session(&user, settings).await?;
     Ok(CreatedAt {
@@ -474,7 +477,7 @@ pub async fn create_statement(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    LivyBody(body): LivyBody,
 ) -> LivyResult<Response> {
     let request: CreateStatement = parse_body(body).await?;
     let code = request
@@ -587,7 +590,7 @@ fn text(value: Value) -> String {
 pub async fn create_batch(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
-    body: axum::body::Bytes,
+    LivyBody(body): LivyBody,
 ) -> LivyResult<Response> {
     let request: CreateBatch = parse_body(body).await?;
     check_proxy_user(&user, &request.proxy_user)?;

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +10,10 @@ use spool_api_types as api;
 use spool_control::{Caller, Control, Download, Job, UserTree, datastore};
 
 use crate::AppState;
+use crate::auth::Agent;
 use crate::download;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Path as UrlPath, Query};
+use crate::extract::{Body, Json, Path as UrlPath, Query};
 use crate::respond::{Created, NoContent};
 
 pub async fn whoami(Extension(user): Extension<Caller>) -> Json<api::WhoAmI> {
@@ -55,7 +55,7 @@ pub async fn upload_to_datastore(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Json<api::Uploaded>> {
     Ok(Json(
         state
@@ -67,7 +67,7 @@ pub async fn upload_to_datastore(
 
 pub async fn create_snapshot(
     State(state): State<AppState>,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Created<api::SnapshotCreated>> {
     let control = state.control.clone();
     let created = tokio::task::spawn_blocking(move || control.store_snapshot(&body))
@@ -513,33 +513,16 @@ pub async fn list_agents(
     Ok(Json(state.control.agents().await?))
 }
 
-fn agent_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| ApiError::unauthorized("agents send `Authorization: Bearer <agent token>`"))
-}
-
 /// A runtime as a tar, for an agent host that does not have it (agent token).
 pub async fn agent_runtime(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Agent(agent): Agent,
     UrlPath(version): UrlPath<String>,
 ) -> ApiResult<Response> {
-    let token = agent_token(&headers)?;
-    let archive = match state
+    let archive = state
         .control
-        .runtime_archive_for_agent(token, &version)
-        .await
-    {
-        Ok(archive) => archive,
-        Err(spool_control::ControlError::NotFound { .. }) => {
-            return Err(ApiError::unauthorized("invalid agent token"));
-        }
-        Err(e) => return Err(e.into()),
-    };
+        .runtime_archive_for_agent(&agent, &version)
+        .await?;
     let file = tokio::fs::File::open(&archive)
         .await
         .map_err(ApiError::internal)?;
@@ -547,20 +530,13 @@ pub async fn agent_runtime(
     Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
 
-/// An agent's heartbeat, authenticated by the agent's own bearer token.
+/// An agent's heartbeat, authenticated by the agent's own bearer token before the body is read.
 pub async fn agent_heartbeat(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Agent(agent): Agent,
     Json(report): Json<api::AgentReport>,
 ) -> ApiResult<Json<api::AgentOrders>> {
-    let token = agent_token(&headers)?;
-    match state.control.agent_heartbeat(token, report).await {
-        Ok(orders) => Ok(Json(orders)),
-        Err(spool_control::ControlError::NotFound { .. }) => {
-            Err(ApiError::unauthorized("invalid agent token"))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(Json(state.control.agent_heartbeat(&agent, report).await?))
 }
 
 /// Grants a data role (admin only).

@@ -88,6 +88,7 @@ pub async fn create(
                 text,
             )
         }),
+        livy: false,
     };
     let session = state.control.create_session(&user, settings).await?;
     Ok(Created(session_view(session)))

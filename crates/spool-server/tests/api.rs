@@ -44,6 +44,10 @@ enum Who {
     WrongName,
     /// A scheme the server does not speak.
     Digest,
+    /// Alice's token under `bearer`, in lower case (schemes are case-insensitive).
+    LowerBearer,
+    /// The admin's basic credentials under `BASIC`.
+    UpperBasic,
 }
 
 impl Who {
@@ -57,6 +61,8 @@ impl Who {
             Who::BadToken => "bad token",
             Who::WrongName => "admin token as bob (basic)",
             Who::Digest => "digest",
+            Who::LowerBearer => "alice (lowercase bearer)",
+            Who::UpperBasic => "admin (BASIC)",
         }
     }
 }
@@ -137,6 +143,13 @@ impl Api {
             Who::BadToken => request.bearer_auth("spool_not-a-token"),
             Who::WrongName => request.basic_auth("bob", Some(&self.admin)),
             Who::Digest => request.header("authorization", "Digest username=admin"),
+            Who::LowerBearer => request.header("authorization", format!("bearer {}", self.alice)),
+            Who::UpperBasic => {
+                use base64::Engine;
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(format!("admin:{}", self.admin));
+                request.header("authorization", format!("BASIC {encoded}"))
+            }
         };
         if let Some(body) = body {
             request = request
@@ -681,6 +694,396 @@ async fn livy_routes_answer_with_livys_shapes_and_msg_errors() {
     api.finish().await;
 }
 
+impl Api {
+    /// Sends `body` as it is, with `content_type` if given, as `who`; returns status and body.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        who: Who,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        request = match who {
+            Who::Admin => request.bearer_auth(&self.admin),
+            Who::AdminBasic => request.basic_auth("admin", Some(&self.admin)),
+            Who::Alice => request.bearer_auth(&self.alice),
+            Who::Nobody => request,
+            _ => unimplemented!("`send` speaks only as the admin, alice or nobody"),
+        };
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.body(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// Regression (issue 11, finding 5): a huge Livy `idleTimeout` panicked the handler, and the
+/// client got an empty reply. Out-of-range timeouts are a 400 naming the field and the maximum.
+#[tokio::test]
+async fn regression_11_out_of_range_idle_timeouts_are_400() {
+    let api = Api::start().await;
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","idleTimeout":"99999999999999999999d"}"#),
+        ),
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","idleTimeout":"31d"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            Who::Alice,
+            Some(r#"{"timeout_minutes":1e30}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            Who::Alice,
+            Some(r#"{"timeout_minutes":-5}"#),
+        ),
+        ("GET", "/sessions", Who::AdminBasic, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `idleTimeout` must be between 1s and 30d, got 99999999999999999999d"}
+            POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `idleTimeout` must be between 1s and 30d, got 31d"}
+            POST /api/v1/sessions (alice) -> 400 {"error":{"code":"invalid_request","message":"`timeout_minutes` must be between 1s and 30d, got 1000000000000000000000000000000 minutes","target":"timeout_minutes"}}
+            POST /api/v1/sessions (alice) -> 400 {"error":{"code":"invalid_request","message":"`timeout_minutes` must be between 1s and 30d, got -5 minutes","target":"timeout_minutes"}}
+            GET /sessions (admin (basic)) -> 200 {"from":0,"sessions":[],"total":0}
+        "#]],
+    );
+    api.finish().await;
+}
+
+/// Regression (issue 11, finding 7): `executor_cores: 4294967295` was accepted everywhere and
+/// wrapped the capacity ledger. Sizes are range-checked where requests enter.
+#[tokio::test]
+async fn regression_11_sizes_out_of_range_are_400_naming_field_value_and_range() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let job = format!(
+        r#"{{"spec":{{"code":"{code}","entry":{{"file":"main.py"}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":4294967295,"spark.executor.memory":"1g","spark.executor.instances":2}}}}}}"#
+    );
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","executorCores":4294967295}"#),
+        ),
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","driverMemory":"99999t"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/sessions",
+            Who::Alice,
+            Some(r#"{"executors":4294967295}"#),
+        ),
+        (
+            "POST",
+            "/batches",
+            Who::AdminBasic,
+            Some(r#"{"file":"main.py","numExecutors":20000}"#),
+        ),
+        ("POST", "/api/v1/jobs", Who::Alice, Some(&job)),
+        ("GET", "/api/v1/jobs", Who::Alice, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `executorCores` must be between 1 and 1024, got 4294967295"}
+            POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `driverMemory` must be between 1m and 16384g, got 102398976g"}
+            POST /api/v1/sessions (alice) -> 400 {"error":{"code":"invalid_request","message":"`executors` must be between 0 and 10000, got 4294967295","target":"executors"}}
+            POST /batches (admin (basic)) -> 400 {"msg":"Rejected, Reason: `numExecutors` must be between 0 and 10000, got 20000"}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"job: `conf.spark.executor.cores`: `conf.spark.executor.cores` must be between 1 and 1024, got 4294967295","target":"conf.spark.executor.cores"}}
+            GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
+    );
+    api.finish().await;
+}
+
+/// Regression (issue 11, finding 9): the CLI checks output names, the API did not, so an output
+/// named `../../x` was accepted and its download answered 500.
+#[tokio::test]
+async fn regression_11_api_job_specs_get_the_clis_name_rules() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let job = format!(
+        r#"{{"spec":{{"code":"{code}","entry":{{"file":"main.py"}},"outputs":{{"../../x":{{"type":"uri_folder"}}}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}}}}}}"#
+    );
+    let cases: &[Case] = &[
+        ("POST", "/api/v1/jobs", Who::Alice, Some(&job)),
+        ("GET", "/api/v1/jobs", Who::Alice, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"job: `outputs.../../x`: Key name  ../../x must be composed letters, numbers, and underscore\n  accepted: a name matching `^[a-zA-Z_]+[a-zA-Z0-9_]*$`","target":"outputs.../../x"}}
+            GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
+    );
+    api.finish().await;
+}
+
+/// Regression (issue 11, finding 6): bodies were bounded only at 2 GiB, names not at all (a
+/// 100 MB session name was stored), and the agent heartbeat parsed its body before checking
+/// the token.
+#[tokio::test]
+async fn regression_11_bodies_and_texts_are_bounded_and_auth_comes_first() {
+    let api = Api::start().await;
+    let json = Some("application/json");
+    let mut out = String::new();
+    let mut row = |label: &str, (status, body): (u16, Value)| {
+        writeln!(out, "{label} -> {status} {}", redact_fields(body)).unwrap();
+    };
+    // Over the 1 MiB JSON limit.
+    let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    row(
+        "POST /api/v1/users, 2 MiB",
+        api.send(
+            "POST",
+            "/api/v1/users",
+            Who::Admin,
+            json,
+            big.clone().into_bytes(),
+        )
+        .await,
+    );
+    row(
+        "POST /sessions (livy), 2 MiB",
+        api.send(
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            json,
+            big.clone().into_bytes(),
+        )
+        .await,
+    );
+    // Within the body limit, over the name limit: refused before it is stored.
+    let long_name = format!(r#"{{"kind":"pyspark","name":"{}"}}"#, "n".repeat(300));
+    row(
+        "POST /sessions (livy), 300-byte name",
+        api.send(
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            json,
+            long_name.into_bytes(),
+        )
+        .await,
+    );
+    let long_conf = format!(
+        r#"{{"conf":{{"spark.app.name":"{}"}}}}"#,
+        "c".repeat(70_000)
+    );
+    row(
+        "POST /api/v1/sessions, 70000-byte conf value",
+        api.send(
+            "POST",
+            "/api/v1/sessions",
+            Who::Alice,
+            json,
+            long_conf.into_bytes(),
+        )
+        .await,
+    );
+    // Statement code may be up to 1 MiB in a body of up to 4 MiB.
+    let (status, session) = api
+        .call("POST", "/api/v1/sessions", Who::Alice, Some("{}"))
+        .await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(session["id"], 1, "{session}");
+    let long_code = format!(r#"{{"code":"{}"}}"#, "1".repeat(1024 * 1024 + 1));
+    row(
+        "POST /api/v1/sessions/1/statements, code of 1 MiB + 1",
+        api.send(
+            "POST",
+            "/api/v1/sessions/1/statements",
+            Who::Alice,
+            json,
+            long_code.clone().into_bytes(),
+        )
+        .await,
+    );
+    row(
+        "POST /sessions/1/statements (livy), code of 1 MiB + 1",
+        api.send(
+            "POST",
+            "/sessions/1/statements",
+            Who::AdminBasic,
+            json,
+            long_code.into_bytes(),
+        )
+        .await,
+    );
+    // A stranger's heartbeat is refused before its body is read.
+    row(
+        "POST /api/v1/agents/heartbeat, no token, not JSON",
+        api.send(
+            "POST",
+            "/api/v1/agents/heartbeat",
+            Who::Nobody,
+            json,
+            b"not json".to_vec(),
+        )
+        .await,
+    );
+    row(
+        "POST /api/v1/agents/heartbeat, a user's token, 2 MiB",
+        api.send(
+            "POST",
+            "/api/v1/agents/heartbeat",
+            Who::Alice,
+            json,
+            big.into_bytes(),
+        )
+        .await,
+    );
+    let (_, sessions) = api.call("GET", "/sessions", Who::AdminBasic, None).await;
+    row("GET /sessions (livy)", (200, sessions));
+    check(
+        out,
+        expect![[r#"
+            POST /api/v1/users, 2 MiB -> 413 {"error":{"code":"payload_too_large","message":"the request body is larger than this route accepts: 1 MiB for JSON, 4 MiB for jobs and statements, `max_upload` under `[server]` in the server's config.toml for uploads","target":"body"}}
+            POST /sessions (livy), 2 MiB -> 413 {"msg":"the request body is larger than this route accepts: 1 MiB for JSON, 4 MiB for jobs and statements, `max_upload` under `[server]` in the server's config.toml for uploads"}
+            POST /sessions (livy), 300-byte name -> 400 {"msg":"Rejected, Reason: `name` is 300 bytes long; at most 255 bytes are accepted"}
+            POST /api/v1/sessions, 70000-byte conf value -> 400 {"error":{"code":"invalid_request","message":"`conf.spark.app.name` is 70000 bytes long; at most 65536 bytes are accepted","target":"conf.spark.app.name"}}
+            POST /api/v1/sessions/1/statements, code of 1 MiB + 1 -> 400 {"error":{"code":"invalid_request","message":"`code` is 1048577 bytes long; at most 1048576 bytes are accepted","target":"code"}}
+            POST /sessions/1/statements (livy), code of 1 MiB + 1 -> 400 {"msg":"Rejected, Reason: `code` is 1048577 bytes long; at most 1048576 bytes are accepted"}
+            POST /api/v1/agents/heartbeat, no token, not JSON -> 401 {"error":{"code":"unauthorized","message":"agents send `Authorization: Bearer <agent token>`","target":"Authorization"}}
+            POST /api/v1/agents/heartbeat, a user's token, 2 MiB -> 401 {"error":{"code":"unauthorized","message":"invalid agent token","target":"Authorization"}}
+            GET /sessions (livy) -> 200 {"from":0,"sessions":[{"appId":null,"appInfo":{"driverLogUrl":null,"sparkUiUrl":null},"archives":[],"conf":{},"driverCores":1,"driverMemory":"1g","executorCores":1,"executorMemory":"1g","files":[],"heartbeatTimeoutInSecond":0,"id":1,"idleTimeout":"1800s","jars":[],"kind":"pyspark","log":[],"name":null,"numExecutors":1,"owner":"alice","phases":[{"at":"[TIME]","state":"not_started"}],"proxyUser":null,"pyFiles":[],"queue":null,"runtime":"3.4","state":"not_started","stateReason":null,"ttl":null}],"total":1}
+        "#]],
+    );
+    api.finish().await;
+}
+
+/// Issue 11, finding 11: axum's own rejections (unknown routes, wrong methods, missing
+/// content type) answered `text/plain`; they answer in the error shape of their API.
+#[tokio::test]
+async fn regression_11_rejections_have_the_error_shape_of_their_api() {
+    let api = Api::start().await;
+    let mut cases: Vec<(&str, &str, Who, Option<&str>)> = vec![
+        ("GET", "/api/v1/no-such-route", Who::Alice, None),
+        ("DELETE", "/api/v1/jobs", Who::Alice, None),
+        ("PUT", "/api/v1/sessions/1", Who::Alice, None),
+        ("GET", "/api/v1/agents/heartbeat", Who::Alice, None),
+        ("GET", "/no-such-route", Who::AdminBasic, None),
+        ("PUT", "/sessions", Who::AdminBasic, None),
+        ("DELETE", "/batches/1/state", Who::AdminBasic, None),
+    ];
+    cases.push(("GET", "/sessions/1/statements/-", Who::AdminBasic, None));
+    let mut out = api.render(&cases).await;
+    let (status, body) = api
+        .send(
+            "POST",
+            "/api/v1/users",
+            Who::Admin,
+            None,
+            br#"{"name":"carol"}"#.to_vec(),
+        )
+        .await;
+    writeln!(
+        out,
+        "POST /api/v1/users without Content-Type -> {status} {body}"
+    )
+    .unwrap();
+    check(
+        out,
+        expect![[r#"
+        GET /api/v1/no-such-route (alice) -> 404 {"error":{"code":"not_found","message":"no route for `/api/v1/no-such-route`","target":"/api/v1/no-such-route"}}
+        DELETE /api/v1/jobs (alice) -> 405 {"error":{"code":"method_not_allowed","message":"`/api/v1/jobs` does not serve `DELETE`; see `/api/v1/openapi.json` for its methods","target":"method"}}
+        PUT /api/v1/sessions/1 (alice) -> 405 {"error":{"code":"method_not_allowed","message":"`/api/v1/sessions/1` does not serve `PUT`; see `/api/v1/openapi.json` for its methods","target":"method"}}
+        GET /api/v1/agents/heartbeat (alice) -> 405 {"error":{"code":"method_not_allowed","message":"`/api/v1/agents/heartbeat` does not serve `GET`; see `/api/v1/openapi.json` for its methods","target":"method"}}
+        GET /no-such-route (admin (basic)) -> 404 {"msg":"no route for `/no-such-route`"}
+        PUT /sessions (admin (basic)) -> 405 {"msg":"`/sessions` does not serve `PUT`"}
+        DELETE /batches/1/state (admin (basic)) -> 405 {"msg":"`/batches/1/state` does not serve `DELETE`"}
+        GET /sessions/1/statements/- (admin (basic)) -> 400 {"msg":"Invalid URL: Cannot parse value at index 1 with value `-` to a `i64`"}
+        POST /api/v1/users without Content-Type -> 400 {"error":{"code":"invalid_request","message":"the request body must be JSON, sent with `Content-Type: application/json`","target":"Content-Type"}}
+    "#]],
+    );
+    api.finish().await;
+}
+
+/// Issue 11, finding 11: admin-only routes answered 403, 404 or 400; all answer 403 naming
+/// the action.
+#[tokio::test]
+async fn regression_11_admin_only_routes_are_403_naming_the_action() {
+    let api = Api::start().await;
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/api/v1/users",
+            Who::Alice,
+            Some(r#"{"name":"eve"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/datastores",
+            Who::Alice,
+            Some(r#"{"name":"mine"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/agents",
+            Who::Alice,
+            Some(r#"{"name":"a1"}"#),
+        ),
+        ("POST", "/api/v1/environments/prune", Who::Alice, Some("{}")),
+        ("GET", "/api/v1/events", Who::Alice, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+        POST /api/v1/users (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can create users"}}
+        POST /api/v1/datastores (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can create datastores"}}
+        POST /api/v1/agents (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can register agents"}}
+        POST /api/v1/environments/prune (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can prune environments"}}
+        GET /api/v1/events (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can read server events"}}
+    "#]],
+    );
+    api.finish().await;
+}
+
+/// Issue 11, finding 11: `bearer` and `BASIC` were refused; schemes are case-insensitive.
+#[tokio::test]
+async fn regression_11_auth_schemes_are_case_insensitive() {
+    let api = Api::start().await;
+    let cases: &[Case] = &[
+        ("GET", "/api/v1/whoami", Who::LowerBearer, None),
+        ("GET", "/api/v1/whoami", Who::UpperBasic, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+        GET /api/v1/whoami (alice (lowercase bearer)) -> 200 {"is_admin":false,"name":"alice"}
+        GET /api/v1/whoami (admin (BASIC)) -> 200 {"is_admin":true,"name":"admin"}
+    "#]],
+    );
+    api.finish().await;
+}
+
 /// Attaching makes the server fetch a URL its caller names: only the admin may, and a failed
 /// probe says the same whether nothing listens there or something other than a Spark master
 /// answers, so attaching cannot be used to scan ports.
@@ -719,7 +1122,7 @@ async fn attaching_is_for_the_admin_and_probes_reveal_no_ports() {
         reply["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("alice may not attach computes"),
+            .contains("only the admin can attach computes"),
         "{reply}"
     );
     let mut messages = Vec::new();
@@ -875,7 +1278,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-            POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"alice may not assign roles: role assignments are for the admin"}}
+            POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can assign roles"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"unknown data role `Storage Blob Data Writer`; expected one of Storage Blob Data Reader, Storage Blob Data Contributor, Storage Blob Data Owner","target":"role"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `azureml://datastores/nope`: datastore `nope` not found\nhint: `spool datastore list` shows the datastores","target":"scope"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `workspaceblobstore/data`: expected `azureml://datastores/<name>` or `azureml://datastores/<name>/paths/<prefix>`","target":"scope"}}
@@ -959,10 +1362,10 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-        DELETE /api/v1/role-assignments/1 (alice) -> 403 {"error":{"code":"forbidden","message":"alice may not remove role assignments: role assignments are for the admin"}}
-        DELETE /api/v1/role-assignments/1 (admin) -> 204 ""
-        DELETE /api/v1/role-assignments/1 (admin) -> 404 {"error":{"code":"not_found","message":"role assignment `1` not found","target":"1"}}
-    "#]],
+            DELETE /api/v1/role-assignments/1 (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can remove role assignments"}}
+            DELETE /api/v1/role-assignments/1 (admin) -> 204 ""
+            DELETE /api/v1/role-assignments/1 (admin) -> 404 {"error":{"code":"not_found","message":"role assignment `1` not found","target":"1"}}
+        "#]],
     );
     let (status, _) = api
         .upload(Who::Alice, ws, &[("users/alice/a.csv", "y\n")])

@@ -628,7 +628,13 @@ fn check_mode(
     }
 }
 
-fn check_key_name(kind: &str, name: &str, pos: Pos, diags: &mut Vec<Diagnostic>) {
+/// The SDK's rule for input and output names. A spec sent as JSON has no positions (`None`).
+pub(crate) fn check_key_name(
+    kind: &str,
+    name: &str,
+    pos: Option<Pos>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
@@ -639,7 +645,7 @@ fn check_key_name(kind: &str, name: &str, pos: Pos, diags: &mut Vec<Diagnostic>)
                 format!("{kind}.{name}"),
                 format!("Key name  {name} must be composed letters, numbers, and underscore"),
             )
-            .at(Some(pos))
+            .at(pos)
             .accepted("a name matching `^[a-zA-Z_]+[a-zA-Z0-9_]*$`"),
         );
     }
@@ -660,7 +666,7 @@ fn load_inputs(
     for (name, key_pos, value) in entries {
         let path = format!("inputs.{name}");
         positions.insert(path.clone(), value.pos);
-        check_key_name("inputs", name, *key_pos, diags);
+        check_key_name("inputs", name, Some(*key_pos), diags);
         let input = match &value.value {
             Value::Map(_) => {
                 let Some(mut fields) = Fields::new(&path, value, diags) else {
@@ -775,7 +781,7 @@ fn load_outputs(
     for (name, key_pos, value) in entries {
         let path = format!("outputs.{name}");
         positions.insert(path.clone(), value.pos);
-        check_key_name("outputs", name, *key_pos, diags);
+        check_key_name("outputs", name, Some(*key_pos), diags);
         let Some(mut fields) = Fields::new(&path, value, diags) else {
             continue;
         };

@@ -8,6 +8,7 @@ pub mod compute;
 pub mod conda;
 mod diag;
 mod job;
+pub mod limits;
 mod rules;
 pub mod yaml;
 
@@ -66,9 +67,17 @@ pub fn parse_job(
     }
 }
 
-/// Checks a job received as JSON (no positions) against the same rules.
+/// Checks a job received as JSON (no positions) against the same rules, including those the
+/// YAML loader applies while loading (input and output names), so the API accepts nothing the
+/// CLI would refuse.
 pub fn check_job(spec: &JobSpec, catalog: &Catalog) -> Result<SparkSizing, Vec<Diagnostic>> {
     let mut diags = Vec::new();
+    for name in spec.inputs.keys() {
+        job::check_key_name("inputs", name, None, &mut diags);
+    }
+    for name in spec.outputs.keys() {
+        job::check_key_name("outputs", name, None, &mut diags);
+    }
     let sizing = rules::check(spec, &Positions::new(), catalog, &mut diags);
     match sizing {
         Some(sizing) if diags.is_empty() => Ok(sizing),

@@ -10,6 +10,7 @@ use spool_core::MemoryMb;
 
 use crate::diag::Diagnostic;
 use crate::job::{ConfValue, Entry, JobSpec, Positions};
+use crate::limits;
 
 /// What the server offers, for the rules that depend on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,11 +294,49 @@ pub fn check(
             });
         }
     }
-    for key in [DRIVER_CORES, EXECUTOR_CORES] {
-        if conf.int(key, &mut Vec::new()) == Some(0) {
-            diags.push(conf.diag(key, "must be at least 1").value("0"));
-            sizing = None;
+    // Sizes within Spool's limits, so nothing downstream multiplies absurd numbers.
+    let mut out_of_range = |key: &str, result: Result<(), limits::LimitError>| {
+        if let Err(e) = result {
+            diags.push(conf.diag(key, e.to_string()));
+            false
+        } else {
+            true
         }
+    };
+    let mut in_range = true;
+    for (key, cores) in [
+        (DRIVER_CORES, driver_cores),
+        (EXECUTOR_CORES, executor_cores),
+    ] {
+        if let Some(cores) = cores {
+            in_range &= out_of_range(
+                key,
+                limits::check_cores(&format!("conf.{key}"), u64::from(cores)),
+            );
+        }
+    }
+    for (key, memory) in [
+        (DRIVER_MEMORY, driver_memory),
+        (EXECUTOR_MEMORY, executor_memory),
+    ] {
+        if let Some(memory) = memory {
+            in_range &= out_of_range(key, limits::check_memory(&format!("conf.{key}"), memory));
+        }
+    }
+    for (key, executors) in [
+        (EXECUTOR_INSTANCES, executor_instances),
+        (DA_MIN, da_min),
+        (DA_MAX, da_max),
+    ] {
+        if let Some(executors) = executors {
+            in_range &= out_of_range(
+                key,
+                limits::check_executors(&format!("conf.{key}"), u64::from(executors)),
+            );
+        }
+    }
+    if !in_range {
+        sizing = None;
     }
 
     // Each process must fit in the instance type.
@@ -427,6 +466,7 @@ pub fn check(
     if let Some(environment) = &spec.environment {
         check_environment(environment, pos("environment"), diags);
     }
+    check_lengths(spec, positions, diags);
     if let Some(name) = &spec.name {
         let valid = !name.is_empty()
             && name.len() <= 255
@@ -445,6 +485,47 @@ pub fn check(
         }
     }
     sizing
+}
+
+/// Lengths of names, texts, tags and conf within Spool's limits (`limits.rs`).
+fn check_lengths(spec: &JobSpec, positions: &Positions, diags: &mut Vec<Diagnostic>) {
+    let pos = |path: &str| positions.get(path).copied();
+    let mut push = |path: &str, result: Result<(), limits::LimitError>| {
+        if let Err(e) = result {
+            diags.push(Diagnostic::new(path, e.to_string()).at(pos(path)));
+        }
+    };
+    // The name's own rule (below) also says what it may contain; this one says how long it is.
+    for (field, value) in [
+        ("display_name", &spec.display_name),
+        ("experiment_name", &spec.experiment_name),
+    ] {
+        if let Some(value) = value {
+            push(field, limits::check_name(field, value));
+        }
+    }
+    for (field, value) in [("description", &spec.description), ("args", &spec.args)] {
+        if let Some(value) = value {
+            push(
+                field,
+                limits::check_len(field, value, limits::MAX_TEXT_BYTES),
+            );
+        }
+    }
+    push("tags", limits::check_tags("tags", &spec.tags));
+    push(
+        "properties",
+        limits::check_tags("properties", &spec.properties),
+    );
+    let conf: Vec<(&str, String)> = spec
+        .conf
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.to_spark()))
+        .collect();
+    push(
+        "conf",
+        limits::check_conf("conf", conf.iter().map(|(k, v)| (*k, v.as_str()))),
+    );
 }
 
 fn declared<'a>(names: impl Iterator<Item = &'a String>) -> String {

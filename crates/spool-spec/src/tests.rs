@@ -409,3 +409,51 @@ fn a_managed_identity_is_selected_by_client_object_or_resource_id() {
         }
     );
 }
+
+#[test]
+fn sizes_outside_spools_limits_are_refused() {
+    check_edit(
+        "spark.executor.cores: 2",
+        "spark.executor.cores: 4294967295",
+        expect![[r#"
+        job spec `job.yml` has 1 problem:
+        job.yml:9:25: `conf.spark.executor.cores`: `conf.spark.executor.cores` must be between 1 and 1024, got 4294967295
+    "#]],
+    );
+    check_edit(
+        "spark.executor.instances: 2",
+        "spark.executor.instances: 10001",
+        expect![[r#"
+        job spec `job.yml` has 1 problem:
+        job.yml:11:29: `conf.spark.executor.instances`: `conf.spark.executor.instances` must be between 0 and 10000, got 10001
+    "#]],
+    );
+}
+
+#[test]
+fn overlong_texts_are_refused_with_their_length() {
+    let description = format!("description: {}\n", "d".repeat(70_000));
+    check(
+        &format!("{TITANIC}{description}"),
+        expect![[r#"
+        job spec `job.yml` has 1 problem:
+        job.yml:30:14: `description`: `description` is 70000 bytes long; at most 65536 bytes are accepted
+    "#]],
+    );
+}
+
+/// A spec sent as JSON meets the rules the YAML loader applies too (regression: issue 11,
+/// finding 9: an output named `../../x` was accepted through the API).
+#[test]
+fn json_specs_get_the_loaders_name_rules() {
+    let mut spec = parse_job(TITANIC, "job.yml", &[], &catalog()).unwrap().spec;
+    let output = spec.outputs.remove("wrangled_data").unwrap();
+    spec.outputs.insert("../../x".into(), output);
+    spec.args = None;
+    let diags = check_job(&spec, &catalog()).unwrap_err();
+    let rendered: Vec<String> = diags.iter().map(|d| d.render("job")).collect();
+    expect![[r#"
+        job: `outputs.../../x`: Key name  ../../x must be composed letters, numbers, and underscore
+          accepted: a name matching `^[a-zA-Z_]+[a-zA-Z0-9_]*$`"#]]
+    .assert_eq(&rendered.join("\n"));
+}

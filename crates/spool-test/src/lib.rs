@@ -253,7 +253,7 @@ impl TestServer {
             .push(substring.to_string());
     }
 
-    /// ERROR entries of the server log that no `allow_error` covers.
+    /// ERROR entries and panics of the server log that no `allow_error` covers.
     pub fn unexpected_errors(&self) -> Vec<String> {
         let allowed = self
             .allowed_errors
@@ -266,12 +266,12 @@ impl TestServer {
             .collect()
     }
 
-    /// Fails the test if the server logged an ERROR it did not expect.
+    /// Fails the test if the server logged an ERROR it did not expect, or panicked.
     fn assert_no_unexpected_errors(&self) {
         let errors = self.unexpected_errors();
         assert!(
             errors.is_empty(),
-            "the server logged {} unexpected ERROR entr{} (declare expected ones with \
+            "the server logged {} unexpected ERROR or panic entr{} (declare expected ones with \
              `allow_error`):\n{}\n\nserver log (tail):\n{}",
             errors.len(),
             if errors.len() == 1 { "y" } else { "ies" },
@@ -433,7 +433,8 @@ impl ServerLogs {
 }
 
 /// Log entries at ERROR level: a line whose level field (after the timestamp) is `ERROR`,
-/// with the lines that continue it (multi-line fields such as a log tail).
+/// with the lines that continue it (multi-line fields such as a log tail); and panics (Rust's
+/// `thread '...' panicked at ...` report, with its message), which fail a test like an ERROR.
 pub fn error_entries(log: &str) -> Vec<String> {
     let level = |line: &str| line.split_whitespace().nth(1).map(str::to_string);
     let starts_entry = |line: &str| {
@@ -441,10 +442,14 @@ pub fn error_entries(log: &str) -> Vec<String> {
             .next()
             .is_some_and(|first| first.len() >= 20 && first.as_bytes()[4] == b'-')
     };
+    let is_panic = |line: &str| line.starts_with("thread '") && line.contains("' panicked at ");
     let mut entries = Vec::new();
     let mut current: Option<String> = None;
     for line in log.lines() {
-        if starts_entry(line) {
+        if is_panic(line) {
+            entries.extend(current.take());
+            current = Some(line.to_string());
+        } else if starts_entry(line) {
             entries.extend(current.take());
             if level(line).as_deref() == Some("ERROR") {
                 current = Some(line.to_string());
@@ -757,12 +762,18 @@ line one of the tail
 line two of the tail
 2026-05-09T07:29:35.000Z  WARN the word ERROR in a warning is not an error
 2026-05-09T07:29:36.000Z ERROR livy request failed error=boom
+2026-05-09T07:29:37.000Z  INFO session submitted
+thread 'tokio-runtime-worker' panicked at crates/spool-control/src/config.rs:1:1:
+cannot convert float seconds to Duration: value is either too big or NaN
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+2026-05-09T07:29:38.000Z  INFO session submitted
 ";
         assert_eq!(
             error_entries(log),
             [
                 "2026-05-09T07:29:34.000Z ERROR request failed error=start spark master: its log ends with:\nline one of the tail\nline two of the tail",
                 "2026-05-09T07:29:36.000Z ERROR livy request failed error=boom",
+                "thread 'tokio-runtime-worker' panicked at crates/spool-control/src/config.rs:1:1:\ncannot convert float seconds to Duration: value is either too big or NaN\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
             ]
         );
         assert!(error_entries("").is_empty());

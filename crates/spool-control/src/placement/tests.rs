@@ -343,3 +343,35 @@ fn fits_now_counts_a_cluster_its_daemons_and_its_driver() {
     assert!(!fits_now(&host(), used(7, 0), &sizing(1)));
     assert!(!fits_now(&host(), used(0, 5121), &sizing(1)));
 }
+
+/// Regression (issue 11, finding 7): `executor_cores: 4294967295` times two executors wrapped to
+/// a small number of cores (or panicked in debug builds); sums saturate, so it never fits.
+#[test]
+fn absurd_sizes_never_fit_and_never_wrap() {
+    let huge = SparkSizing {
+        executor_cores: u32::MAX,
+        executor_memory: MemoryMb(u64::MAX / 2),
+        ..sizing(2)
+    };
+    assert!(check_ever_fits(&host(), &huge).is_err());
+    assert!(!fits_now(&host(), Amount::default(), &huge));
+    let request = Request::new(UserId(1), "serverless", "3.4", &huge);
+    check(
+        &snapshot(),
+        &request,
+        expect![
+            "wait: waiting for capacity: needs 4294967295 cores and 18014398509481984.0 GiB; 8 cores and 8 GiB free of 8 cores and 8 GiB"
+        ],
+    );
+    let with_agent = Snapshot {
+        agents: vec![agent("a1", 16, 65536)],
+        ..snapshot()
+    };
+    check(
+        &with_agent,
+        &request,
+        expect![
+            "wait: waiting for capacity: 2 executors of 4294967295 cores and 9007199254740992.0 GiB do not fit on the hosts (free: this host 8 cores and 7 GiB, a1 16 cores and 64 GiB)"
+        ],
+    );
+}
