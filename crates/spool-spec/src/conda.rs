@@ -651,4 +651,16 @@ mod tests {
         assert!(!satisfies("3.4.4", "~=3.5"));
         assert!(satisfies("17", "==17"));
     }
+
+    #[test]
+    fn an_alias_bomb_is_rejected_with_the_file_and_the_limit() {
+        let bomb = format!("{}dependencies: *g\n", crate::yaml::ALIAS_BOMB);
+        check(
+            &bomb,
+            expect![[r#"
+                conda file `conda.yml` has 1 problem:
+                conda.yml:5:7: `(document)`: a list anchored here has 66430 nodes, and with the copy kept for its aliases the document would build 149470, more than the 100000 accepted
+                  accepted: documents that build at most 100000 nodes, counting everything an alias repeats; write the values out without aliases"#]],
+        );
+    }
 }
