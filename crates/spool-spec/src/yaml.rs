@@ -134,11 +134,14 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     };
     let parser = Parser::new_from_str(text);
     for item in parser {
-        let (event, span) = item.map_err(|e| YamlError {
-            line: e.marker().line(),
-            column: e.marker().col() + 1,
-            message: e.info().to_string(),
-            limit: None,
+        let (event, span) = item.map_err(|e| {
+            let (line, column) = inside(text, e.marker().line(), e.marker().col() + 1);
+            YamlError {
+                line,
+                column,
+                message: e.info().to_string(),
+                limit: None,
+            }
         })?;
         builder.event(event, span)?;
     }
@@ -476,6 +479,19 @@ fn line_column_of_byte(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// `line:column` moved inside the document: the parser reports an error at the end of a file
+/// without a final newline on the line after the last.
+fn inside(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let line_chars = |line: usize| lines[line - 1].chars().count();
+    if line > lines.len() {
+        (lines.len(), line_chars(lines.len()) + 1)
+    } else {
+        let line = line.max(1);
+        (line, column.clamp(1, line_chars(line) + 1))
+    }
+}
+
 fn limit_error(pos: Pos, message: String, accepted: String) -> YamlError {
     YamlError {
         limit: Some(accepted),
@@ -615,6 +631,18 @@ mod tests {
     fn reports_syntax_errors_with_position() {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.line >= 1, "{err:?}");
+    }
+
+    #[test]
+    fn errors_at_the_end_of_a_file_without_a_final_newline_are_on_its_last_line() {
+        // Found by `tests/fuzz.rs`: the parser put these on line 3 of a 2-line file.
+        let err = parse("type: spark\ncod").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 4), "{err:?}");
+        // With the final newline, the empty line after it is where the file ends.
+        let err = parse("entry: {file: a.py\n").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 1), "{err:?}");
+        let err = parse("entry: {file: a.py").unwrap_err();
+        assert_eq!((err.line, err.column), (1, 19), "{err:?}");
     }
 
     #[test]
