@@ -125,8 +125,10 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
             )),
         });
     }
+    let end = inside(text, usize::MAX, 0);
     let mut builder = Builder {
         text,
+        end,
         stack: Vec::new(),
         anchors: HashMap::new(),
         root: None,
@@ -212,6 +214,9 @@ impl Frame {
 struct Builder<'t> {
     /// The document, to quote an alias's name in messages.
     text: &'t str,
+    /// Where the document ends (its last line, and the column after its last character):
+    /// where a node the parser places past the end is reported.
+    end: (usize, usize),
     stack: Vec<Frame>,
     /// Anchored nodes by the parser's anchor id, with what each costs to repeat.
     anchors: HashMap<usize, (Node, Size)>,
@@ -222,9 +227,17 @@ struct Builder<'t> {
 
 impl Builder<'_> {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
-        let pos = Pos::At {
-            line: span.start.line(),
-            column: span.start.col() + 1,
+        let (last_line, end_column) = self.end;
+        let pos = if span.start.line() > last_line {
+            Pos::At {
+                line: last_line,
+                column: end_column,
+            }
+        } else {
+            Pos::At {
+                line: span.start.line(),
+                column: span.start.col() + 1,
+            }
         };
         match event {
             Event::Scalar(text, style, anchor, tag) => {
@@ -466,6 +479,34 @@ impl Builder<'_> {
     }
 }
 
+/// The document's lines as the parser counts them: `\r\n`, `\r` and `\n` each end one.
+pub fn lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                lines.push(&text[start..i]);
+                i += 1;
+                start = i;
+            }
+            b'\r' => {
+                lines.push(&text[start..i]);
+                i += if bytes.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    lines.push(&text[start..]);
+    lines
+}
+
 /// The 1-based line and column (in characters) of byte `offset`, or of the character it falls
 /// inside.
 fn line_column_of_byte(text: &str, offset: usize) -> (usize, usize) {
@@ -473,16 +514,15 @@ fn line_column_of_byte(text: &str, offset: usize) -> (usize, usize) {
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    let before = lines(&text[..offset]);
+    let last = before.last().map_or(0, |line| line.chars().count());
+    (before.len(), last + 1)
 }
 
-/// `line:column` moved inside the document: the parser reports an error at the end of a file
-/// without a final newline on the line after the last.
+/// `line:column` moved inside the document: the parser puts what it finds at the end of a
+/// file without a final newline (an error, an empty value) on the line after the last.
 fn inside(text: &str, line: usize, column: usize) -> (usize, usize) {
-    let lines: Vec<&str> = text.split('\n').collect();
+    let lines = lines(text);
     let line_chars = |line: usize| lines[line - 1].chars().count();
     if line > lines.len() {
         (lines.len(), line_chars(lines.len()) + 1)
@@ -638,6 +678,15 @@ mod tests {
         // Found by `tests/fuzz.rs`: the parser put these on line 3 of a 2-line file.
         let err = parse("type: spark\ncod").unwrap_err();
         assert_eq!((err.line, err.column), (2, 4), "{err:?}");
+        // Also an empty value there (`conf: &conf ` at the end).
+        let node = parse("a: 1\nb: &x ").unwrap();
+        let Value::Map(entries) = node.value else {
+            panic!("not a map")
+        };
+        assert_eq!(entries[1].2.pos, at(2, 7));
+        // A lone `\r` ends a line, as for the parser.
+        let err = parse("a: 1\r\rb: 2\r\nb: 3").unwrap_err();
+        assert_eq!((err.line, err.column), (4, 1), "{err:?}");
         // With the final newline, the empty line after it is where the file ends.
         let err = parse("entry: {file: a.py\n").unwrap_err();
         assert_eq!((err.line, err.column), (2, 1), "{err:?}");
