@@ -1,4 +1,5 @@
-//! Project tasks: `cargo xtask ci` (the gate CI runs) and `cargo xtask bench` (the benchmark).
+//! Project tasks: `cargo xtask ci` (the gate CI runs), `cargo xtask bench` (the benchmark) and
+//! `cargo xtask fuzz` (the YAML loaders' fuzz test with a longer budget).
 
 mod bench;
 
@@ -11,9 +12,10 @@ fn main() {
         Some("ci") => ci(),
         Some("setup") => setup(),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what the tests need (the test runtime, idempotent)\n  ci      format check, clippy, unit and integration tests (what CI runs)\n  bench   benchmark: bare Spark vs Spool, jobs, sessions and environments [--runs N] [--only jobs|sessions|envs|api]"
+                "usage: cargo xtask <task>\n\n  setup   install what the tests need (the test runtime, idempotent)\n  ci      format check, clippy, unit and integration tests (what CI runs)\n  bench   benchmark: bare Spark vs Spool, jobs, sessions and environments [--runs N] [--only jobs|sessions|envs|api]\n  fuzz    mutate job, conda and attach YAML files against their loaders for longer than CI does [--secs N] (default 60; SPOOL_FUZZ_SEED=<seed> replays a run)"
             );
             std::process::exit(2);
         }
@@ -46,6 +48,40 @@ fn step(name: &str, mut cmd: Command) -> anyhow::Result<()> {
     }
     eprintln!("    {name}: ok in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Runs the YAML loaders' fuzz test (`crates/spool-spec/tests/fuzz.rs`) for `--secs N`
+/// seconds (default 60), in release mode for more cases per second. CI runs the same test for
+/// 3 s as part of the suite.
+fn fuzz(args: &[String]) -> anyhow::Result<()> {
+    let secs = match args {
+        [] => 60.0,
+        [flag, value] if flag == "--secs" => value
+            .parse::<f64>()
+            .ok()
+            .filter(|secs| *secs > 0.0)
+            .ok_or_else(|| {
+            anyhow::anyhow!("`--secs {value}`: not a positive number of seconds")
+        })?,
+        _ => anyhow::bail!("usage: cargo xtask fuzz [--secs N]"),
+    };
+    step(&format!("fuzz the YAML loaders for {secs} s"), {
+        let mut cmd = cargo();
+        cmd.args([
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "spool-spec",
+            "--test",
+            "fuzz",
+            "--",
+            "--nocapture",
+        ]);
+        // Declared in `spool_core::env::SPOOL_FUZZ_SECS`; `SPOOL_FUZZ_SEED` passes through.
+        cmd.env("SPOOL_FUZZ_SECS", secs.to_string());
+        cmd
+    })
 }
 
 /// Installs what the tests need: the Spark runtime the integration tests use (into the

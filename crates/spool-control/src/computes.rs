@@ -94,11 +94,16 @@ impl Control {
         // Attaching makes the server fetch a URL the caller names: only the admin may, until
         // workspace roles let Owners and Contributors.
         crate::require_admin(caller, "attach computes")?;
-        let spec = parse_attach(text).map_err(|diags| {
-            let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
-            let lines: Vec<String> = diags.iter().map(|d| d.render(file)).collect();
-            invalid(first, lines.join("\n"))
-        })?;
+        // Off the async workers, as for every YAML from users.
+        let owned = text.to_string();
+        let spec = tokio::task::spawn_blocking(move || parse_attach(&owned))
+            .await
+            .map_err(anyhow::Error::from)?
+            .map_err(|diags| {
+                let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
+                let lines: Vec<String> = diags.iter().map(|d| d.render(file)).collect();
+                invalid(first, lines.join("\n"))
+            })?;
         let probe = self.probe_pool(&spec.master_ui_url).await.map_err(|e| {
             invalid(
                 "master_ui_url",

@@ -65,7 +65,12 @@ impl Control {
         target: &str,
     ) -> Result<EnvRequest> {
         let pins = self.runtime_pins(runtime).await?;
-        let conda = parse_conda(text, &pins)
+        // Parsing user YAML is CPU work (bounded by `spool_spec::yaml`'s limits): keep it off
+        // the async workers.
+        let owned = text.to_string();
+        let conda = tokio::task::spawn_blocking(move || parse_conda(&owned, &pins))
+            .await
+            .map_err(anyhow::Error::from)?
             .map_err(|diags| invalid(target, render_conda_errors(file, &diags)))?;
         Ok(EnvRequest {
             file: file.to_string(),

@@ -23,3 +23,11 @@ pub const SPOOL_PYTHON: &str = "SPOOL_PYTHON";
 /// Log filter for the server and CLI (tracing `EnvFilter` syntax). Defaults to `info` for the
 /// server and `warn` for the CLI.
 pub const SPOOL_LOG: &str = "SPOOL_LOG";
+
+/// Seconds the YAML loaders' mutation fuzz test runs (`crates/spool-spec/tests/fuzz.rs`).
+/// Defaults to 3, for CI; `cargo xtask fuzz --secs N` runs it longer.
+pub const SPOOL_FUZZ_SECS: &str = "SPOOL_FUZZ_SECS";
+
+/// Seed of the YAML fuzz test's random mutations, to replay a run it printed. Defaults to one
+/// taken from the clock.
+pub const SPOOL_FUZZ_SEED: &str = "SPOOL_FUZZ_SEED";

@@ -25,7 +25,9 @@ impl MemoryMb {
         let err = || ParseMemoryError {
             input: input.to_string(),
         };
-        let (digits, unit) = input.split_at(input.len().saturating_sub(1));
+        // The unit is the last character, which need not be one byte (`1é`).
+        let unit_at = input.char_indices().next_back().map_or(0, |(i, _)| i);
+        let (digits, unit) = input.split_at(unit_at);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err());
         }
@@ -79,6 +81,15 @@ mod tests {
     #[test]
     fn rejects_other_forms() {
         for bad in ["", "g", "2", "2gb", "2.5g", "-1g", " 2g", "2 g"] {
+            assert!(MemoryMb::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn regression_11_a_multibyte_last_character_is_rejected_without_a_panic() {
+        // Found by the YAML fuzz test (issue 11): `split_at` landed inside `é` and panicked,
+        // in the spec loader and in Livy's `driverMemory` alike.
+        for bad in ["1é", "é", "2\u{10ffff}", "12g\u{fffd}"] {
             assert!(MemoryMb::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

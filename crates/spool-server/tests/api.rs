@@ -668,6 +668,13 @@ async fn livy_routes_answer_with_livys_shapes_and_msg_errors() {
             Who::AdminBasic,
             Some(r#"{"kind":"pyspark","executorMemory":"lots"}"#),
         ),
+        // Its unit is one character but two bytes: this panicked the handler (issue 11).
+        (
+            "POST",
+            "/sessions",
+            Who::AdminBasic,
+            Some(r#"{"kind":"pyspark","driverMemory":"1é"}"#),
+        ),
         ("POST", "/batches", Who::AdminBasic, Some(r#"{"args":[]}"#)),
         // Nothing above was created.
         ("GET", "/sessions", Who::AdminBasic, None),
@@ -686,6 +693,7 @@ async fn livy_routes_answer_with_livys_shapes_and_msg_errors() {
         POST /sessions (admin (basic)) -> 400 {"msg":"key must be a string at line 1 column 2"}
         POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: idleTimeout: `soon` is not a duration: write e.g. `30s`, `10m` or `1h`"}
         POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `executorMemory`: `lots` is not a memory size: write a whole number followed by k, m, g, t or p (e.g. `2g`, `512m`)"}
+        POST /sessions (admin (basic)) -> 400 {"msg":"Rejected, Reason: `driverMemory`: `1é` is not a memory size: write a whole number followed by k, m, g, t or p (e.g. `2g`, `512m`)"}
         POST /batches (admin (basic)) -> 400 {"msg":"requirement failed: file is required"}
         GET /sessions (admin (basic)) -> 200 {"from":0,"sessions":[],"total":0}
     "#]],

@@ -352,4 +352,14 @@ mod tests {
                   accepted: master_url: spark://<host>:7077"#]],
         );
     }
+
+    #[test]
+    fn an_alias_bomb_is_rejected_with_the_limit() {
+        check(
+            crate::yaml::ALIAS_BOMB,
+            expect![[r#"
+                pool.yml:5:7: `(document)`: a list anchored here has 66430 nodes, and with the copy kept for its aliases the document would build 149470, more than the 100000 accepted
+                  accepted: documents that build at most 100000 nodes, counting everything an alias repeats; write the values out without aliases"#]],
+        );
+    }
 }

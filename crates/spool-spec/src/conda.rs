@@ -514,10 +514,10 @@ fn satisfies(version: &str, spec: &str) -> bool {
                 ("<", _) => compare(&have, &numbers(want)).is_lt(),
                 ("~=", _) => {
                     let want = numbers(want);
+                    // A release line needs a number (`~==3.5` leaves `=3.5`, which has none).
                     let keep = want.len().saturating_sub(1).max(1);
                     compare(&have, &want).is_ge()
-                        && have.len() >= keep
-                        && have[..keep] == want[..keep]
+                        && matches!((have.get(..keep), want.get(..keep)), (Some(a), Some(b)) if a == b)
                 }
                 _ => false,
             }
@@ -650,5 +650,33 @@ mod tests {
         assert!(satisfies("3.4.4", "~=3.4.0"));
         assert!(!satisfies("3.4.4", "~=3.5"));
         assert!(satisfies("17", "==17"));
+    }
+
+    #[test]
+    fn regression_11_a_compatible_release_without_numbers_is_not_satisfied() {
+        // Found by the YAML fuzz test (issue 11): `~=` with no version number sliced past the
+        // end of an empty list and panicked.
+        assert!(!satisfies("3.4.4", "~==3.5.1"));
+        assert!(!satisfies("3.4.4", "~=x"));
+        assert!(!satisfies("", "~=3.4"));
+        check(
+            "dependencies:\n  - pip:\n      - pyspark~==3.5.1\n",
+            expect![[r#"
+                conda file `conda.yml` has 1 problem:
+                conda.yml:3:9: `dependencies[0].pip[0]`: asks for PySpark and Spark `~==3.5.1`, but runtime 3.4 has PySpark and Spark 3.4.4; an environment cannot change the runtime's Python, PySpark, Spark or Java (got `pyspark~==3.5.1`)
+                  accepted: remove this line, or choose the runtime with the version you need (`spool runtime list`)"#]],
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_is_rejected_with_the_file_and_the_limit() {
+        let bomb = format!("{}dependencies: *g\n", crate::yaml::ALIAS_BOMB);
+        check(
+            &bomb,
+            expect![[r#"
+                conda file `conda.yml` has 1 problem:
+                conda.yml:5:7: `(document)`: a list anchored here has 66430 nodes, and with the copy kept for its aliases the document would build 149470, more than the 100000 accepted
+                  accepted: documents that build at most 100000 nodes, counting everything an alias repeats; write the values out without aliases"#]],
+        );
     }
 }

@@ -87,10 +87,17 @@ impl fmt::Display for SpecErrors {
     }
 }
 
-/// A YAML syntax error as a diagnostic of the whole document, at its position.
-pub(crate) fn syntax_error(e: crate::yaml::SyntaxError) -> Diagnostic {
-    Diagnostic::new("(document)", format!("invalid YAML: {}", e.message)).at(Some(Pos::At {
+/// A YAML document that was not turned into a tree (invalid YAML, or past a limit of
+/// `yaml::parse`) as a diagnostic of the whole document, at its position.
+pub(crate) fn syntax_error(e: crate::yaml::YamlError) -> Diagnostic {
+    let pos = Some(Pos::At {
         line: e.line,
         column: e.column,
-    }))
+    });
+    match e.limit {
+        Some(accepted) => Diagnostic::new("(document)", e.message)
+            .at(pos)
+            .accepted(accepted),
+        None => Diagnostic::new("(document)", format!("invalid YAML: {}", e.message)).at(pos),
+    }
 }

@@ -360,6 +360,18 @@ fn syntax_error_has_position() {
 }
 
 #[test]
+fn an_alias_bomb_is_rejected_with_the_file_and_the_limit() {
+    check(
+        crate::yaml::ALIAS_BOMB,
+        expect![[r#"
+        job spec `job.yml` has 1 problem:
+        job.yml:5:7: `(document)`: a list anchored here has 66430 nodes, and with the copy kept for its aliases the document would build 149470, more than the 100000 accepted
+          accepted: documents that build at most 100000 nodes, counting everything an alias repeats; write the values out without aliases
+    "#]],
+    );
+}
+
+#[test]
 fn several_problems_are_reported_together() {
     let yaml = TITANIC
         .replace("type: user_identity", "type: nobody")

@@ -225,3 +225,82 @@ fn a_missing_java_is_named_with_what_to_install() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// "Billion laughs": seven levels of nine aliases, 4.8 million strings from 272 bytes.
+fn alias_bomb() -> String {
+    let mut text = format!("a: &a [{}]\n", ["\"lol\""; 9].join(","));
+    for (previous, name) in "abcdef".chars().zip("bcdefg".chars()) {
+        let aliases = vec![format!("*{previous}"); 9].join(",");
+        text.push_str(&format!("{name}: &{name} [{aliases}]\n"));
+    }
+    text
+}
+
+#[test]
+fn yaml_alias_bombs_from_users_are_rejected_and_the_server_keeps_answering() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let conda = format!("{}dependencies: *g\n", alias_bomb());
+    assert!(conda.len() < 330, "{}", conda.len());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (bombs, version) = runtime.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        // Several at once, and another request among them: parsing is off the async workers.
+        let mut bombs = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let request = client
+                .post(format!("{}/sessions", server.url()))
+                .basic_auth("admin", Some(&server.token))
+                .json(&serde_json::json!({
+                    "kind": "pyspark",
+                    "conf": {"spark.synapse.library.python.env": conda},
+                }));
+            bombs.spawn(async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<serde_json::Value>().await.unwrap())
+            });
+        }
+        let version = client
+            .get(format!("{}/version", server.url()))
+            .basic_auth("admin", Some(&server.token))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        (bombs.join_all().await, version)
+    });
+    assert_eq!(version, 200);
+    assert_eq!(bombs.len(), 4);
+    for (status, body) in &bombs {
+        assert_eq!(*status, 400, "{body}");
+        let msg = body["msg"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no msg: {body}"));
+        assert!(
+            msg.contains("spark.synapse.library.python.env:5:7:")
+                && msg.contains("more than the 100000 accepted")
+                && msg.contains("write the values out without aliases"),
+            "{msg}"
+        );
+    }
+
+    // An attach file, through the CLI.
+    let dir = tempfile::tempdir().unwrap();
+    let pool = dir.path().join("pool.yml");
+    std::fs::write(&pool, format!("{}name: *g\n", alias_bomb())).unwrap();
+    let out = server.cli(&["compute", "attach", "--file", pool.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("pool.yml:5:7: `(document)`: a list anchored here has 66430 nodes")
+            && err.contains("write the values out without aliases"),
+        "{err}"
+    );
+
+    // Nothing was created.
+    let sessions: serde_json::Value =
+        serde_json::from_slice(&server.cli(&["session", "list", "-o", "json"]).stdout).unwrap();
+    assert_eq!(sessions, serde_json::json!([]));
+    server.finish();
+}
