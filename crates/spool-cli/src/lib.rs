@@ -63,6 +63,8 @@ pub enum Command {
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    // Descriptors this process inherited must not reach what it starts (statement code).
+    spool_supervisor::mark_inherited_descriptors();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

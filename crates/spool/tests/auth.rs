@@ -140,3 +140,102 @@ fn users_see_only_their_own_jobs() {
     assert_eq!(admin_view["owner"], "alice");
     server.finish();
 }
+
+/// The variables of a running process (empty if it is gone).
+fn environ(pid: u32) -> Vec<String> {
+    let bytes = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
+        .split('\0')
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Where a running process's descriptors point, by number.
+fn descriptors(pid: u32) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            (e.file_name().to_string_lossy().into_owned(), target)
+        })
+        .collect()
+}
+
+/// Finding 1 of issue 11: statement code must not get the server's environment (its tokens
+/// and credentials) or its open files and sockets.
+#[test]
+fn statements_see_neither_the_servers_environment_nor_its_descriptors() {
+    let secret = "sekrit-4c8e1f";
+    let server = TestServer::start_with_env(
+        env!("CARGO_BIN_EXE_spool"),
+        &[],
+        None,
+        &[("SPOOL_TEST_SECRET", secret), ("SPOOL_TOKEN", secret)],
+    );
+    let out = server.cli(&["session", "create", "--name", "env"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        server.log_tails()
+    );
+    let code = "import os\n\
+        proc = open('/proc/self/environ', 'rb').read().decode()\n\
+        print(sorted(k for k in os.environ if k.startswith('SPOOL')))\n\
+        print(any('sekrit' in v for v in os.environ.values()), 'sekrit' in proc, 'HOME' in os.environ)";
+    let out = server.cli(&["session", "run", "--name", "env", code]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        server.log_tails()
+    );
+    // Only the wrapper's exit-code file is Spool's; `HOME` is on the allow-list.
+    assert_eq!(stdout(&out), "['SPOOL_EXIT_FILE']\nFalse False True\n");
+
+    // Every process the server started (daemons, driver, executors), seen from outside.
+    let server_pid = server.pid().unwrap();
+    let server_sockets: Vec<String> = descriptors(server_pid)
+        .into_iter()
+        .map(|(_, target)| target)
+        .filter(|target| target.starts_with("socket:"))
+        .collect();
+    let started = server.started_processes();
+    assert!(!started.is_empty());
+    for pid in &started {
+        let leaked: Vec<String> = environ(*pid)
+            .into_iter()
+            .filter(|var| var.contains(secret) || var.starts_with("SPOOL_TOKEN="))
+            .collect();
+        assert!(leaked.is_empty(), "process {pid} has {leaked:?}");
+        for (fd, target) in descriptors(*pid) {
+            assert!(
+                !target.contains("state.db")
+                    && !target.contains("admin.token")
+                    && !server_sockets.contains(&target),
+                "process {pid} holds the server's {target} as fd {fd}"
+            );
+        }
+    }
+    // The server's direct children (the exit-code wrappers) hold only stdin, stdout, stderr.
+    for pid in started {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if ppid == Some(server_pid) {
+            let mut fds: Vec<String> = descriptors(pid).into_iter().map(|(fd, _)| fd).collect();
+            fds.sort();
+            assert_eq!(fds, ["0", "1", "2"], "descriptors of process {pid}");
+        }
+    }
+    let out = server.cli(&["session", "delete", "--name", "env"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.finish();
+}
