@@ -13,6 +13,7 @@ pub mod config;
 pub mod datastore;
 mod environments;
 mod names;
+mod permissions;
 mod placement;
 mod recover;
 mod run;
@@ -143,7 +144,21 @@ impl Control {
         cache_dir: &Path,
         config: Config,
     ) -> anyhow::Result<Control> {
-        std::fs::create_dir_all(data_dir)?;
+        let mut tightened = permissions::prepare_data_dir(data_dir)
+            .map_err(|e| anyhow::anyhow!("secure the data dir `{}`: {e}", data_dir.display()))?;
+        tightened.extend(
+            permissions::secure_cache_dir(cache_dir).map_err(|e| {
+                anyhow::anyhow!("secure the cache dir `{}`: {e}", cache_dir.display())
+            })?,
+        );
+        if !tightened.is_empty() {
+            let paths: Vec<String> = tightened.iter().map(|p| p.display().to_string()).collect();
+            tracing::info!(
+                paths = %paths.join(", "),
+                "tightened permissions: the data dir and its state and token files are private \
+                 (0700, 0600), the cache is writable by no one else"
+            );
+        }
         let store = Store::open(&data_dir.join("state.db")).await?;
         auth::bootstrap_admin(&store, data_dir).await?;
         if store.datastore(DEFAULT_DATASTORE).await?.is_none() {

@@ -239,3 +239,53 @@ fn statements_see_neither_the_servers_environment_nor_its_descriptors() {
     assert!(out.status.success(), "{}", stderr(&out));
     server.finish();
 }
+
+/// Issue 11: the data dir Spool creates was 0755 and `state.db*` 0644. They are 0700 and 0600,
+/// and looser modes left from before are tightened at start, once, with a line in the log.
+#[test]
+fn the_data_dir_and_its_state_are_private_and_loose_modes_are_tightened_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let set = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let mut server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let dir = server.data_dir().to_path_buf();
+    // SQLite removes `-wal` and `-shm` when its last connection closes: check those present.
+    let private = |dir: &std::path::Path| {
+        ["state.db", "state.db-wal", "state.db-shm", "admin.token"]
+            .into_iter()
+            .map(|name| dir.join(name))
+            .filter(|path| {
+                path.ends_with("state.db") || path.ends_with("admin.token") || path.exists()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mode(&dir), 0o700);
+    for path in private(&dir) {
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    // The harness's temp dir may have been tightened; the files were created private.
+    assert!(!server.log().contains("state.db"), "{}", server.log());
+
+    // As an earlier version left them.
+    server.stop();
+    set(&dir, 0o755);
+    for path in private(&dir) {
+        set(&path, 0o644);
+    }
+    let first_start = server.log().len();
+    server.restart();
+    assert_eq!(mode(&dir), 0o700);
+    for path in private(&dir) {
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    let log = server.log()[first_start..].to_string();
+    assert_eq!(log.matches("tightened permissions").count(), 1, "{log}");
+    assert!(
+        log.contains("state.db") && log.contains("admin.token"),
+        "{log}"
+    );
+    server.finish();
+}
