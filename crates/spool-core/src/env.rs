@@ -7,8 +7,13 @@ pub const SPOOL_HOME: &str = "SPOOL_HOME";
 /// Base URL of the server the CLI talks to. Defaults to `http://127.0.0.1:8998`.
 pub const SPOOL_URL: &str = "SPOOL_URL";
 
-/// Bearer token the CLI sends. Defaults to the contents of `<SPOOL_HOME>/admin.token`.
+/// Bearer token the CLI sends (`--token-file` is the other way that keeps it out of `ps`).
+/// Defaults to the contents of `<SPOOL_HOME>/admin.token`.
 pub const SPOOL_TOKEN: &str = "SPOOL_TOKEN";
+
+/// Token of `spool agent` (from `spool agents add NAME`); `--token-file` is the other way to
+/// give it without showing it in `ps`.
+pub const SPOOL_AGENT_TOKEN: &str = "SPOOL_AGENT_TOKEN";
 
 /// Machine-wide cache of runtimes and tools, shared by every data dir of the user.
 /// Defaults to `$XDG_CACHE_HOME/spool`, else `~/.cache/spool`.

@@ -289,3 +289,66 @@ fn the_data_dir_and_its_state_are_private_and_loose_modes_are_tightened_at_start
     );
     server.finish();
 }
+
+/// Issue 11: `--token` shows the token to every user of the host in `ps`. The CLI takes it from
+/// `SPOOL_TOKEN` or `--token-file` too, and warns when it is given on the command line.
+#[test]
+fn the_cli_reads_its_token_from_a_file_or_the_environment_and_warns_about_the_flag() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let scratch = tempfile::tempdir().unwrap();
+    let token_file = scratch.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", server.token)).unwrap();
+    let spool = |args: &[&str], token_env: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spool"));
+        command
+            .args(["--url", &server.url()])
+            .args(args)
+            .env_remove("SPOOL_TOKEN")
+            // No admin token to fall back on.
+            .env("SPOOL_HOME", scratch.path().join("no-data-dir"));
+        if let Some(token) = token_env {
+            command.env("SPOOL_TOKEN", token);
+        }
+        command.output().unwrap()
+    };
+    let warning =
+        "warning: --token is visible to other users in ps; use SPOOL_TOKEN or --token-file";
+
+    // Deliberately on the command line, once, to see the warning.
+    let out = spool(&["--token", &server.token, "datastore", "list"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), format!("{warning}\n"));
+
+    let out = spool(
+        &[
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "datastore",
+            "list",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+
+    let out = spool(&["datastore", "list"], Some(&server.token));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+
+    let out = spool(
+        &[
+            "--token-file",
+            scratch.path().join("missing").to_str().unwrap(),
+            "job",
+            "list",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).starts_with("error: read the token file `"),
+        "{}",
+        stderr(&out)
+    );
+    server.finish();
+}
