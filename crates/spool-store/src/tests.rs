@@ -222,3 +222,48 @@ async fn statements_get_consecutive_numbers_under_concurrent_writes() {
     writer.await.unwrap();
     assert_eq!(seqs, (0..50).collect::<Vec<i64>>());
 }
+
+/// Issue 11: a queued session deleted by its user could end with the scheduler's reason, when
+/// the scheduler recorded what it waited for from a snapshot taken before the delete.
+#[tokio::test]
+async fn regression_11_a_finished_sessions_reason_is_final() {
+    let (_dir, store) = store().await;
+    let alice = store.create_user("alice", "ha", false).await.unwrap();
+    let session = store
+        .insert_session(&NewSession {
+            name: Some("big".into()),
+            owner_id: alice.id,
+            kind: "pyspark".into(),
+            runtime: "3.4".into(),
+            sizing_json: "{}".into(),
+            conf_json: "{}".into(),
+            idle_timeout_s: 60,
+            prewarmed: false,
+            environment_json: None,
+            compute: "serverless".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .add_session_phase(session.id, "queued", Some("waiting for capacity"))
+        .await
+        .unwrap();
+    store
+        .set_session_state(session.id, SessionState::Dead, Some("deleted by its user"))
+        .await
+        .unwrap();
+    let ended = store.session(session.id).await.unwrap().unwrap();
+    // The scheduler, acting on its snapshot from before the delete.
+    store
+        .set_session_reason(session.id, "waiting for capacity: needs 9 cores")
+        .await
+        .unwrap();
+    store
+        .add_session_phase(session.id, "queued", Some("waiting for capacity"))
+        .await
+        .unwrap();
+    let after = store.session(session.id).await.unwrap().unwrap();
+    assert_eq!(after.state, SessionState::Dead);
+    assert_eq!(after.state_reason.as_deref(), Some("deleted by its user"));
+    assert_eq!(after.phases().len(), ended.phases().len());
+}
