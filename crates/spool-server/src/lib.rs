@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use spool_control::{Config, Control};
 use tokio::net::TcpListener;
 
@@ -43,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/catalog", get(routes::catalog))
         .route("/openapi.json", get(openapi))
         .route("/users", post(routes::create_user))
+        .route("/users/{name}", delete(routes::delete_user))
+        .route("/users/{name}/token", post(routes::rotate_token))
         .route(
             "/datastores",
             get(routes::list_datastores).post(routes::create_datastore),

@@ -267,3 +267,44 @@ async fn regression_11_a_finished_sessions_reason_is_final() {
     assert_eq!(after.state_reason.as_deref(), Some("deleted by its user"));
     assert_eq!(after.phases().len(), ended.phases().len());
 }
+
+#[tokio::test]
+async fn a_deleted_user_is_found_by_nothing_and_keeps_their_jobs() {
+    let (_dir, store) = store().await;
+    let admin = store.create_user("admin", "h0", true).await.unwrap();
+    let alice = store.create_user("alice", "ha", false).await.unwrap();
+    let job = store.insert_job(&new_job("j1", alice.id)).await.unwrap();
+    assert_eq!(store.admin_count().await.unwrap(), 1);
+    // Live work refuses the delete, and names the work.
+    assert_eq!(
+        store.delete_user(alice.id).await.unwrap(),
+        UserDeletion::HasLiveWork {
+            jobs: vec!["j1".into()],
+            sessions: vec![]
+        }
+    );
+    assert!(store.user_by_token_hash("ha").await.unwrap().is_some());
+    store
+        .set_job_status(job.id, JobStatus::Canceled, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_user(alice.id).await.unwrap(),
+        UserDeletion::Deleted
+    );
+    assert!(store.user_by_token_hash("ha").await.unwrap().is_none());
+    assert!(store.user_by_name("alice").await.unwrap().is_none());
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+    assert_eq!(store.user_count().await.unwrap(), 1);
+    // Their history stays, under their name.
+    let jobs = store.list_jobs(None, 10).await.unwrap();
+    assert_eq!(jobs[0].owner_name, "alice");
+    // Once only; a rotation does not bring them back.
+    assert_eq!(
+        store.delete_user(alice.id).await.unwrap(),
+        UserDeletion::NotFound
+    );
+    store.set_token_hash(alice.id, "hb").await.unwrap();
+    assert!(store.user_by_token_hash("hb").await.unwrap().is_none());
+    assert!(store.user_by_name("admin").await.unwrap().unwrap().id == admin.id);
+}

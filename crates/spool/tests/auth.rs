@@ -352,3 +352,101 @@ fn the_cli_reads_its_token_from_a_file_or_the_environment_and_warns_about_the_fl
     );
     server.finish();
 }
+
+/// Issue 11: no user could be removed and no token revoked. `spool user delete` and `spool
+/// user token rotate` act at once, although the server caches users by token.
+#[test]
+fn deleted_users_and_rotated_tokens_stop_working_at_once() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let create = |name: &str| {
+        let out = server.cli(&["user", "create", name]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_string()
+    };
+    let works = |token: &str| server.cli_as(token, &["job", "list"]).status.success();
+    let alice = create("alice");
+    let bob = create("bob");
+    // Both tokens are in the server's cache from here on.
+    assert!(works(&alice) && works(&bob));
+
+    // Users rotate their own token only; the admin rotates anyone's.
+    let out = server.cli_as(&alice, &["user", "token", "rotate", "bob"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("only the admin can rotate another user's token"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli_as(&alice, &["user", "token", "rotate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alice_new = stdout(&out).trim().to_string();
+    assert!(alice_new.starts_with("spool_") && alice_new != alice);
+    assert!(!works(&alice), "the old token still works");
+    assert!(works(&alice_new));
+    let out = server.cli(&["user", "token", "rotate", "bob"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bob_new = stdout(&out).trim().to_string();
+    assert!(!works(&bob) && works(&bob_new));
+
+    // Only the admin deletes, never the last admin, and never a user with live work.
+    let out = server.cli_as(&alice_new, &["user", "delete", "bob"]);
+    assert!(
+        stderr(&out).contains("only the admin can delete users"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli(&["user", "delete", "admin"]);
+    assert!(
+        stderr(&out).contains("user `admin` is the last admin"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli_as(
+        &bob_new,
+        &[
+            "session",
+            "create",
+            "--name",
+            "bobs",
+            "--no-wait",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let session: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = server.cli(&["user", "delete", "bob"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "user `bob` still has live work: sessions `{}`",
+            session["id"]
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(works(&bob_new), "a refused delete took the token");
+    let out = server.cli_as(&bob_new, &["session", "delete", "--name", "bobs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli(&["user", "delete", "bob"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!works(&bob_new), "a deleted user's token still works");
+    let out = server.cli(&["user", "delete", "bob"]);
+    assert!(
+        stderr(&out).contains("user `bob` not found"),
+        "{}",
+        stderr(&out)
+    );
+    // The name stays taken: bob's ended session still names him.
+    let out = server.cli(&["user", "create", "bob"]);
+    assert!(!out.status.success());
+
+    // The admin's own rotation also replaces `admin.token`, which the next start keeps.
+    let out = server.cli(&["user", "token", "rotate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let admin_new = stdout(&out).trim().to_string();
+    assert!(!works(&server.token) && works(&admin_new));
+    let file = std::fs::read_to_string(server.data_dir().join("admin.token")).unwrap();
+    assert_eq!(file.trim(), admin_new);
+    server.finish();
+}
