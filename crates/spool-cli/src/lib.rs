@@ -72,6 +72,8 @@ pub enum Command {
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    // Descriptors this process inherited must not reach what it starts (statement code).
+    spool_supervisor::mark_inherited_descriptors();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -167,12 +169,12 @@ mod tests {
         let Command::Agent(args) = cli.command else {
             panic!("not the agent: {:?}", cli.command)
         };
-        assert_eq!(args.token, "agent-secret");
-        // A user's token given before the subcommand is not taken for the agent's.
-        let error = Cli::try_parse_from([
+        assert_eq!(args.token.as_deref(), Some("agent-secret"));
+        // `--token` before the subcommand is the agent's own flag too (clap shadows the global
+        // one); a user's `SPOOL_TOKEN` is never read for it (the agent reads only
+        // `SPOOL_AGENT_TOKEN`), and without a flag the token is left to the environment.
+        let cli = Cli::try_parse_from([
             "spool",
-            "--token",
-            "user-secret",
             "agent",
             "--server",
             "http://s:1",
@@ -181,11 +183,45 @@ mod tests {
             "--address",
             "10.0.0.2",
         ])
-        .unwrap_err();
+        .unwrap();
+        let Command::Agent(args) = cli.command else {
+            panic!("not the agent: {:?}", cli.command)
+        };
+        assert_eq!(args.token, None);
+    }
+
+    #[test]
+    fn a_token_comes_from_the_flag_the_file_or_the_variable() {
+        let dir = std::env::temp_dir().join(format!("spool-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let resolve = |flag, file| {
+            crate::globals::resolve_token(flag, file, "SPOOL_TEST_NO_SUCH_VARIABLE", "warning")
+                .map_err(|e| crate::render_error(&e))
+        };
+        assert_eq!(resolve(Some("flag"), None), Ok(Some("flag".into())));
         assert_eq!(
-            error.kind(),
-            clap::error::ErrorKind::MissingRequiredArgument,
-            "{error}"
+            resolve(None, Some(file.as_path())),
+            Ok(Some("from-file".into()))
         );
+        assert_eq!(resolve(None, None), Ok(None));
+        std::fs::write(&file, "\n").unwrap();
+        let empty = resolve(None, Some(file.as_path())).unwrap_err();
+        assert!(empty.contains("is empty"), "{empty}");
+        let missing = resolve(None, Some(dir.join("missing").as_path())).unwrap_err();
+        assert!(
+            missing.starts_with("error: read the token file `"),
+            "{missing}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn token_and_token_file_exclude_each_other() {
+        let error =
+            Cli::try_parse_from(["spool", "--token", "t", "--token-file", "f", "job", "list"])
+                .unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 }

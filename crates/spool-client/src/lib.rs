@@ -252,6 +252,18 @@ impl Client {
         self.send(self.http.delete(&url), &url).await.map(|_| ())
     }
 
+    /// Deletes a user (admin only).
+    pub async fn delete_user(&self, name: &str) -> Result<()> {
+        let url = self.url(&format!("/users/{name}"));
+        self.send(self.http.delete(&url), &url).await.map(|_| ())
+    }
+
+    /// Gives user `name` a new token and returns it; the old one stops working.
+    pub async fn rotate_token(&self, name: &str) -> Result<api::UserCreated> {
+        let url = self.url(&format!("/users/{name}/token"));
+        self.json(self.http.post(&url), &url).await
+    }
+
     pub async fn datastores(&self) -> Result<api::DatastoreList> {
         self.get("/datastores").await
     }

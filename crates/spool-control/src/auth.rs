@@ -67,7 +67,7 @@ pub async fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<U
 }
 
 /// Writes a file readable only by its owner (mode 0600), atomically.
-fn write_secret(path: &Path, content: &str) -> anyhow::Result<()> {
+pub(crate) fn write_secret(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);

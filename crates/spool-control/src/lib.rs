@@ -16,6 +16,7 @@ mod environments;
 mod identities;
 mod identity;
 mod names;
+mod permissions;
 mod placement;
 mod recover;
 mod roles;
@@ -29,6 +30,7 @@ use access::Access;
 use spool_core::{ClusterId, JobId, JobStatus, SessionId, SessionState};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -186,9 +188,12 @@ pub(crate) struct Inner {
     /// Tells background loops to stop.
     pub shutdown: watch::Sender<bool>,
     /// Users by token hash, so a request does not cost a store query to authenticate. Only
-    /// found users are cached; a user's row never changes while the server runs (tokens are
-    /// rotated only by `bootstrap_admin` before serving), and any future change must clear it.
+    /// found users are cached; deleting a user or rotating their token drops their entries
+    /// (`forget_user`) right after the store changed, so an old token answers 401 at once.
     pub users_by_token: std::sync::RwLock<HashMap<String, Caller>>,
+    /// Counts `forget_user` calls, so a lookup that read the store before a rotation or delete
+    /// does not put the old token back into the cache after it was dropped.
+    pub users_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Control {
@@ -199,7 +204,21 @@ impl Control {
         cache_dir: &Path,
         config: Config,
     ) -> anyhow::Result<Control> {
-        std::fs::create_dir_all(data_dir)?;
+        let mut tightened = permissions::prepare_data_dir(data_dir)
+            .map_err(|e| anyhow::anyhow!("secure the data dir `{}`: {e}", data_dir.display()))?;
+        tightened.extend(
+            permissions::secure_cache_dir(cache_dir).map_err(|e| {
+                anyhow::anyhow!("secure the cache dir `{}`: {e}", cache_dir.display())
+            })?,
+        );
+        if !tightened.is_empty() {
+            let paths: Vec<String> = tightened.iter().map(|p| p.display().to_string()).collect();
+            tracing::info!(
+                paths = %paths.join(", "),
+                "tightened permissions: the data dir and its state and token files are private \
+                 (0700, 0600), the cache is writable by no one else"
+            );
+        }
         let store = Store::open(&data_dir.join("state.db")).await?;
         auth::bootstrap_admin(&store, data_dir).await?;
         if store.datastore(DEFAULT_DATASTORE).await?.is_none() {
@@ -243,6 +262,7 @@ impl Control {
                 placement,
                 shutdown,
                 users_by_token: Default::default(),
+                users_generation: Default::default(),
             }),
         };
         recover::recover(&control).await?;
@@ -342,6 +362,7 @@ impl Control {
         if cached.is_some() {
             return Ok(cached);
         }
+        let generation = self.inner.users_generation.load(Ordering::SeqCst);
         let user = self
             .inner
             .store
@@ -349,11 +370,11 @@ impl Control {
             .await?
             .map(Caller::from);
         if let Some(user) = &user {
-            self.inner
-                .users_by_token
-                .write()
-                .expect("user cache lock")
-                .insert(hash, user.clone());
+            let mut cache = self.inner.users_by_token.write().expect("user cache lock");
+            // Users changed since the query: the row read may be stale; do not cache it.
+            if self.inner.users_generation.load(Ordering::SeqCst) == generation {
+                cache.insert(hash, user.clone());
+            }
         }
         Ok(user)
     }
@@ -379,6 +400,116 @@ impl Control {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Drops a user's entries from the token cache (after their token or row changed).
+    fn forget_user(&self, user_id: spool_core::UserId) {
+        let mut cache = self.inner.users_by_token.write().expect("user cache lock");
+        cache.retain(|_, cached| cached.id != user_id);
+        self.inner.users_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Deletes a user (admin only). Refused for the last admin, and while the user has jobs
+    /// that have not ended or sessions that have not finished (the message names them): their
+    /// work is theirs to end, or the admin's to cancel first. The user's token stops working at
+    /// once; their ended jobs and sessions stay, under their name, which is not reused.
+    pub async fn delete_user(&self, caller: &Caller, name: &str) -> Result<()> {
+        if !caller.is_admin {
+            return Err(ControlError::Forbidden {
+                message: "only the admin can delete users".into(),
+            });
+        }
+        let user =
+            self.inner
+                .store
+                .user_by_name(name)
+                .await?
+                .ok_or_else(|| ControlError::NotFound {
+                    kind: "user",
+                    name: name.to_string(),
+                })?;
+        if user.is_admin && self.inner.store.admin_count().await? <= 1 {
+            return Err(ControlError::Conflict {
+                target: "name".into(),
+                message: format!(
+                    "user `{name}` is the last admin; a server needs one\nhint: rotate its token with `spool user token rotate {name}` instead"
+                ),
+            });
+        }
+        match self.inner.store.delete_user(user.id).await? {
+            spool_store::UserDeletion::Deleted => {}
+            spool_store::UserDeletion::NotFound => {
+                return Err(ControlError::NotFound {
+                    kind: "user",
+                    name: name.to_string(),
+                });
+            }
+            spool_store::UserDeletion::HasLiveWork { jobs, sessions } => {
+                let mut work = Vec::new();
+                if !jobs.is_empty() {
+                    work.push(format!("jobs `{}`", jobs.join("`, `")));
+                }
+                if !sessions.is_empty() {
+                    let ids: Vec<String> = sessions.iter().map(ToString::to_string).collect();
+                    work.push(format!("sessions `{}`", ids.join("`, `")));
+                }
+                return Err(ControlError::Conflict {
+                    target: "name".into(),
+                    message: format!(
+                        "user `{name}` still has live work: {}\nhint: cancel the jobs (`spool job cancel --name NAME`) and delete the sessions (`spool session delete --name ID`), then delete the user",
+                        work.join(" and ")
+                    ),
+                });
+            }
+        }
+        self.forget_user(user.id);
+        tracing::info!(user = name, by = %caller.name, "deleted user");
+        Ok(())
+    }
+
+    /// Gives a user a new token and returns it (shown once); the old one stops working at once.
+    /// Users rotate their own (`name` is `None` or theirs), the admin anyone's. The admin's
+    /// new token is also written to `admin.token`, so a restart does not replace it.
+    pub async fn rotate_token(
+        &self,
+        caller: &Caller,
+        name: Option<&str>,
+    ) -> Result<api::UserCreated> {
+        let name = name.unwrap_or(&caller.name);
+        if name != caller.name && !caller.is_admin {
+            return Err(ControlError::Forbidden {
+                message: "only the admin can rotate another user's token".into(),
+            });
+        }
+        let user =
+            self.inner
+                .store
+                .user_by_name(name)
+                .await?
+                .ok_or_else(|| ControlError::NotFound {
+                    kind: "user",
+                    name: name.to_string(),
+                })?;
+        let token = auth::new_token();
+        self.inner
+            .store
+            .set_token_hash(user.id, &auth::hash_token(&token))
+            .await?;
+        self.forget_user(user.id);
+        if user.name == "admin" {
+            auth::write_secret(
+                &self
+                    .inner
+                    .data_dir
+                    .join(spool_core::paths::ADMIN_TOKEN_FILE),
+                &token,
+            )?;
+        }
+        tracing::info!(user = name, by = %caller.name, "rotated a user's token");
+        Ok(api::UserCreated {
+            name: user.name,
+            token,
+        })
     }
 
     // Catalog.

@@ -336,7 +336,11 @@ impl RuntimeCache {
         let stderr = log_file
             .try_clone()
             .map_err(|e| io("open environment log", e))?;
-        cmd.env("UV_CACHE_DIR", self.root.join("uv-cache"))
+        // Requirements may be sdists whose build scripts are user code: the build starts from a
+        // cleared environment like every other child (index settings come from the config).
+        cmd.env_clear()
+            .envs(spool_core::env::inherited())
+            .env("UV_CACHE_DIR", self.root.join("uv-cache"))
             .env("UV_NO_PROGRESS", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log_file))

@@ -22,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, OriginalUri};
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use spool_control::{Config, Control};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -61,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/catalog", get(routes::catalog))
         .route("/openapi.json", get(openapi))
         .route("/users", post(routes::create_user))
+        .route("/users/{name}", delete(routes::delete_user))
+        .route("/users/{name}/token", post(routes::rotate_token))
         .route(
             "/datastores",
             get(routes::list_datastores).post(routes::create_datastore),

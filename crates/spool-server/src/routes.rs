@@ -35,6 +35,23 @@ pub async fn create_user(
     Ok(Created(state.control.create_user(&user, &body.name).await?))
 }
 
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<NoContent> {
+    state.control.delete_user(&user, &name).await?;
+    Ok(NoContent)
+}
+
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<api::UserCreated>> {
+    Ok(Json(state.control.rotate_token(&user, Some(&name)).await?))
+}
+
 pub async fn list_datastores(State(state): State<AppState>) -> ApiResult<Json<api::DatastoreList>> {
     Ok(Json(api::DatastoreList {
         datastores: state.control.datastores().await?,

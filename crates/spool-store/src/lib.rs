@@ -63,6 +63,19 @@ pub struct UserRow {
     pub created_at: String,
 }
 
+/// What [`Store::delete_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserDeletion {
+    Deleted,
+    /// No such user, or deleted already.
+    NotFound,
+    /// Refused: the user's jobs that have not ended and sessions that have not finished.
+    HasLiveWork {
+        jobs: Vec<String>,
+        sessions: Vec<spool_core::SessionId>,
+    },
+}
+
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct DatastoreRow {
     pub name: String,
@@ -235,9 +248,71 @@ impl Store {
     // Users.
 
     pub async fn user_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// How many users (not deleted) are admins.
+    pub async fn admin_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE is_admin = 1 AND deleted_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Deletes a user unless they have live work (a job not ended, a session not finished):
+    /// the row stays for their history, the token hash becomes one no token has. Checked and
+    /// done in one statement, so no work is recorded for the user in between.
+    pub async fn delete_user(&self, user_id: UserId) -> Result<UserDeletion> {
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE users SET deleted_at = ?1, token_hash = 'deleted:' || id \
+             WHERE id = ?2 AND deleted_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE owner_id = ?2 AND status NOT IN ({jobs})) \
+             AND NOT EXISTS (SELECT 1 FROM sessions WHERE owner_id = ?2 AND state NOT IN ({sessions}))",
+            jobs = sql_list(JobStatus::TERMINAL),
+            sessions = sql_list(spool_core::SessionState::FINISHED),
+        )))
+        .bind(now())
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() == 1 {
+            // Their data roles go with them: a name reused later gains nothing.
+            sqlx::query(
+                "DELETE FROM role_assignments WHERE assignee_kind = 'user' \
+                 AND assignee = (SELECT name FROM users WHERE id = ?)",
+            )
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(UserDeletion::Deleted);
+        }
+        tx.commit().await?;
+        let jobs: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT name FROM jobs WHERE owner_id = ? AND status NOT IN ({}) ORDER BY id",
+            sql_list(JobStatus::TERMINAL)
+        )))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let sessions: Vec<spool_core::SessionId> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM sessions WHERE owner_id = ? AND state NOT IN ({}) ORDER BY id",
+            sql_list(spool_core::SessionState::FINISHED)
+        )))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        if jobs.is_empty() && sessions.is_empty() {
+            Ok(UserDeletion::NotFound)
+        } else {
+            Ok(UserDeletion::HasLiveWork { jobs, sessions })
+        }
     }
 
     /// Creates a user; fails with `Conflict` when the name is taken.
@@ -265,9 +340,9 @@ impl Store {
         }
     }
 
-    /// Replaces a user's token hash (used to re-issue the admin token).
+    /// Replaces a user's token hash (re-issuing the admin token, rotating a token).
     pub async fn set_token_hash(&self, user_id: UserId, token_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE users SET token_hash = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET token_hash = ? WHERE id = ? AND deleted_at IS NULL")
             .bind(token_hash)
             .bind(user_id)
             .execute(&self.pool)
@@ -277,7 +352,7 @@ impl Store {
 
     pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<UserRow>> {
         Ok(
-            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE token_hash = ?")
+            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE token_hash = ? AND deleted_at IS NULL")
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -286,7 +361,7 @@ impl Store {
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
         Ok(
-            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE name = ?")
+            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE name = ? AND deleted_at IS NULL")
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -294,11 +369,11 @@ impl Store {
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>> {
-        Ok(
-            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT id, name, is_admin, created_at FROM users WHERE deleted_at IS NULL ORDER BY id",
         )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     // Datastores.

@@ -328,10 +328,13 @@ impl Store {
             at: now(),
         })
         .expect("phase serializes");
-        sqlx::query(
+        // A finished session keeps its last phase and reason: a runner or the scheduler acting
+        // on an older snapshot must not replace "deleted by its user" with what it waited for.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE sessions SET phases_json = json_insert(phases_json, '$[#]', json(?1)), \
-             state_reason = COALESCE(?2, state_reason) WHERE id = ?3",
-        )
+             state_reason = COALESCE(?2, state_reason) WHERE id = ?3 AND state NOT IN ({})",
+            sql_list(SessionState::FINISHED)
+        )))
         .bind(entry)
         .bind(reason)
         .bind(id)
@@ -340,13 +343,17 @@ impl Store {
         Ok(())
     }
 
-    /// Updates the reason shown with the session's state (what it waits for).
+    /// Updates the reason shown with the session's state (what it waits for), unless the
+    /// session has finished: then its reason is final.
     pub async fn set_session_reason(&self, id: SessionId, reason: &str) -> Result<()> {
-        sqlx::query("UPDATE sessions SET state_reason = ? WHERE id = ?")
-            .bind(reason)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE sessions SET state_reason = ? WHERE id = ? AND state NOT IN ({})",
+            sql_list(SessionState::FINISHED)
+        )))
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

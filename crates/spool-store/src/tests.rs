@@ -223,3 +223,89 @@ async fn statements_get_consecutive_numbers_under_concurrent_writes() {
     writer.await.unwrap();
     assert_eq!(seqs, (0..50).collect::<Vec<i64>>());
 }
+
+/// Issue 11: a queued session deleted by its user could end with the scheduler's reason, when
+/// the scheduler recorded what it waited for from a snapshot taken before the delete.
+#[tokio::test]
+async fn regression_11_a_finished_sessions_reason_is_final() {
+    let (_dir, store) = store().await;
+    let alice = store.create_user("alice", "ha", false).await.unwrap();
+    let session = store
+        .insert_session(&NewSession {
+            name: Some("big".into()),
+            owner_id: alice.id,
+            kind: "pyspark".into(),
+            runtime: "3.4".into(),
+            sizing_json: "{}".into(),
+            conf_json: "{}".into(),
+            idle_timeout_s: 60,
+            prewarmed: false,
+            environment_json: None,
+            compute: "serverless".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .add_session_phase(session.id, "queued", Some("waiting for capacity"))
+        .await
+        .unwrap();
+    store
+        .set_session_state(session.id, SessionState::Dead, Some("deleted by its user"))
+        .await
+        .unwrap();
+    let ended = store.session(session.id).await.unwrap().unwrap();
+    // The scheduler, acting on its snapshot from before the delete.
+    store
+        .set_session_reason(session.id, "waiting for capacity: needs 9 cores")
+        .await
+        .unwrap();
+    store
+        .add_session_phase(session.id, "queued", Some("waiting for capacity"))
+        .await
+        .unwrap();
+    let after = store.session(session.id).await.unwrap().unwrap();
+    assert_eq!(after.state, SessionState::Dead);
+    assert_eq!(after.state_reason.as_deref(), Some("deleted by its user"));
+    assert_eq!(after.phases().len(), ended.phases().len());
+}
+
+#[tokio::test]
+async fn a_deleted_user_is_found_by_nothing_and_keeps_their_jobs() {
+    let (_dir, store) = store().await;
+    let admin = store.create_user("admin", "h0", true).await.unwrap();
+    let alice = store.create_user("alice", "ha", false).await.unwrap();
+    let job = store.insert_job(&new_job("j1", alice.id)).await.unwrap();
+    assert_eq!(store.admin_count().await.unwrap(), 1);
+    // Live work refuses the delete, and names the work.
+    assert_eq!(
+        store.delete_user(alice.id).await.unwrap(),
+        UserDeletion::HasLiveWork {
+            jobs: vec!["j1".into()],
+            sessions: vec![]
+        }
+    );
+    assert!(store.user_by_token_hash("ha").await.unwrap().is_some());
+    store
+        .set_job_status(job.id, JobStatus::Canceled, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_user(alice.id).await.unwrap(),
+        UserDeletion::Deleted
+    );
+    assert!(store.user_by_token_hash("ha").await.unwrap().is_none());
+    assert!(store.user_by_name("alice").await.unwrap().is_none());
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+    assert_eq!(store.user_count().await.unwrap(), 1);
+    // Their history stays, under their name.
+    let jobs = store.list_jobs(None, 10).await.unwrap();
+    assert_eq!(jobs[0].owner_name, "alice");
+    // Once only; a rotation does not bring them back.
+    assert_eq!(
+        store.delete_user(alice.id).await.unwrap(),
+        UserDeletion::NotFound
+    );
+    store.set_token_hash(alice.id, "hb").await.unwrap();
+    assert!(store.user_by_token_hash("hb").await.unwrap().is_none());
+    assert!(store.user_by_name("admin").await.unwrap().unwrap().id == admin.id);
+}

@@ -39,7 +39,8 @@ pub enum SupervisorError {
 pub struct ProcessSpec {
     pub program: PathBuf,
     pub args: Vec<String>,
-    /// Variables added to the environment.
+    /// Variables the process gets besides the few it inherits from Spool
+    /// ([`spool_core::env::INHERITED`]); they win over inherited ones.
     pub env: HashMap<String, String>,
     pub cwd: PathBuf,
     /// Where `stdout`, `stderr` and `exit_code` go.
@@ -98,6 +99,11 @@ pub const EXIT_CODE_FILE: &str = "exit_code";
 
 /// Spawns a process in a new process group, wrapped by `/bin/sh` so that its exit code reaches
 /// `<log_dir>/exit_code` even when no server is watching.
+///
+/// The process starts from a cleared environment: it inherits only the variables
+/// [`spool_core::env::INHERITED`] names, then gets `spec.env`. Nothing of the server's own
+/// environment (tokens, credentials) reaches it. Nor does any file descriptor besides stdin,
+/// stdout and stderr (see [`close_inherited_descriptors`]).
 pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
     fs::create_dir_all(&spec.log_dir).map_err(|source| SupervisorError::LogDir {
         path: spec.log_dir.clone(),
@@ -127,6 +133,8 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
         .arg(script)
         .arg(&spec.program)
         .args(&spec.args)
+        .env_clear()
+        .envs(spool_core::env::inherited())
         .envs(&spec.env)
         .env("SPOOL_EXIT_FILE", &exit_file)
         .current_dir(&spec.cwd)
@@ -137,6 +145,7 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
         // Ctrl-C in the server's terminal does not reach the children directly.
         .process_group(0)
         .kill_on_drop(false);
+    close_inherited_descriptors(&mut command);
     let child = command.spawn().map_err(|source| SupervisorError::Spawn {
         program: spec.program.display().to_string(),
         source,
@@ -147,6 +156,55 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
         start_ticks: start_ticks(pid),
         child,
     })
+}
+
+/// Makes every descriptor above stderr close-on-exec in the child, between fork and exec.
+///
+/// What a Spool process opens itself is close-on-exec already (Rust's standard library, tokio
+/// and SQLite ask for it), but descriptors it inherited from whatever started it are not: a
+/// shell's, a service manager's or a test harness's pipes would otherwise reach statement and
+/// job code. [`mark_inherited_descriptors`] does the same once for a whole process.
+#[allow(unsafe_code)]
+fn close_inherited_descriptors(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and makes only async-signal-safe
+    // system calls (close_range, fcntl); it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            mark_descriptors_from_3();
+            Ok(())
+        });
+    }
+}
+
+/// Marks every descriptor above stderr that this process inherited close-on-exec, so no child
+/// it starts by any means (environment builds, runtime installs) gets them. Call it first
+/// thing; it closes nothing, so the descriptors stay usable here.
+pub fn mark_inherited_descriptors() {
+    mark_descriptors_from_3();
+}
+
+/// Sets close-on-exec on descriptors 3 and up; async-signal-safe.
+#[allow(unsafe_code)]
+fn mark_descriptors_from_3() {
+    use nix::libc;
+    // SAFETY: plain system calls on descriptor numbers; marking a descriptor close-on-exec
+    // never invalidates it, and unused numbers only make the call fail.
+    unsafe {
+        // Marking instead of closing keeps the standard library's own close-on-exec pipe,
+        // which reports a failed exec to the parent, open until the exec.
+        let marked = libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+        if marked != 0 {
+            // Kernels before 5.11 lack the flag: mark the usual range one by one.
+            for fd in 3..4096 {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+    }
 }
 
 impl Spawned {
@@ -293,6 +351,50 @@ mod tests {
         assert_eq!(fs::read_to_string(logs.join("stdout")).unwrap(), "hello\n");
         assert_eq!(fs::read_to_string(logs.join("stderr")).unwrap(), "oops\n");
         assert_eq!(read_exit_file(&logs), Some(3));
+    }
+
+    /// The variables and open descriptors of a running process.
+    fn environ_and_fds(pid: u32) -> (Vec<String>, Vec<String>) {
+        let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let environ = String::from_utf8_lossy(&environ)
+            .split('\0')
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect();
+        let fds = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        (environ, fds)
+    }
+
+    #[tokio::test]
+    async fn children_get_only_the_allowed_environment_and_no_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        // Open descriptors of this process that a child must not get.
+        let _file = File::create(dir.path().join("state.db")).unwrap();
+        let _listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // Under cargo and nextest this process has `CARGO_*` and `NEXTEST_*` variables.
+        assert!(std::env::vars().any(|(name, _)| !spool_core::env::is_inherited(&name)));
+        let spawned = spawn(&spec(dir.path(), "sleep 5")).unwrap();
+        let (environ, mut fds) = environ_and_fds(spawned.pid);
+        stop_group(spawned.pid, Duration::from_secs(1)).await;
+        let unexpected: Vec<&String> = environ
+            .iter()
+            .filter(|var| {
+                let name = var.split_once('=').map_or(var.as_str(), |(n, _)| n);
+                !spool_core::env::is_inherited(name)
+                    && name != "GREETING"
+                    && name != "SPOOL_EXIT_FILE"
+            })
+            .collect();
+        assert!(unexpected.is_empty(), "inherited: {unexpected:?}");
+        assert!(
+            environ.contains(&"GREETING=hello".to_string()),
+            "{environ:?}"
+        );
+        fds.sort();
+        assert_eq!(fds, ["0", "1", "2"]);
     }
 
     #[tokio::test]

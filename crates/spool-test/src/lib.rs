@@ -56,6 +56,8 @@ pub struct TestServer {
     port: u16,
     child: Option<Child>,
     extra_args: Vec<String>,
+    /// Variables added to the server's environment (on top of the test's own).
+    extra_env: Vec<(String, String)>,
     pub token: String,
     /// The network namespace the server (and the CLI) run in, and the address it listens on.
     netns: Option<String>,
@@ -69,6 +71,17 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with the given extra `spool serve` flags and optional `config.toml`.
     pub fn start(binary: &str, extra_args: &[&str], config_toml: Option<&str>) -> TestServer {
+        Self::start_with_env(binary, extra_args, config_toml, &[])
+    }
+
+    /// As `start`, with variables `env` added to the server's environment (e.g. a secret its
+    /// children must not see).
+    pub fn start_with_env(
+        binary: &str,
+        extra_args: &[&str],
+        config_toml: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> TestServer {
         ensure_runtime();
         let dir = tempfile::Builder::new()
             .prefix("spool-test-")
@@ -84,6 +97,10 @@ impl TestServer {
             port,
             child: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             token: String::new(),
             netns: None,
             host: "127.0.0.1".into(),
@@ -117,6 +134,7 @@ impl TestServer {
             port: free_port(),
             child: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            extra_env: Vec::new(),
             token: String::new(),
             netns: Some(netns.to_string()),
             host: host.to_string(),
@@ -162,6 +180,7 @@ impl TestServer {
             .args(&self.extra_args)
             .env("SPOOL_CACHE_DIR", cache_dir())
             .env("SPOOL_LOG", "info")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -339,6 +358,11 @@ impl TestServer {
     /// Starts the server again on the same data dir and port.
     pub fn restart(&mut self) {
         self.spawn();
+    }
+
+    /// The pid of the running server process.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Processes the server started that are running now (the server itself excluded).

@@ -269,14 +269,15 @@ fn an_unknown_package_fails_the_session_with_the_name_and_keeps_the_log() {
     server.finish();
 }
 
-/// Writes a source distribution whose build sleeps, recording its pid in `pid_file`.
+/// Writes a source distribution whose build sleeps, recording in `pid_file` its pid and whether
+/// it sees `SPOOL_TEST_SECRET` (build scripts are user code: they must not).
 fn slow_sdist(dir: &Path, pid_file: &Path) {
     let src = dir.join("src/spool-slow-build-0.1");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(
         src.join("setup.py"),
         format!(
-            "import os, time\nopen({:?}, 'w').write(str(os.getpid()))\ntime.sleep(600)\nfrom setuptools import setup\nsetup(name='spool-slow-build', version='0.1')\n",
+            "import os, time\nopen({:?}, 'w').write(f\"{{os.getpid()}} {{'SPOOL_TEST_SECRET' in os.environ}}\")\ntime.sleep(600)\nfrom setuptools import setup\nsetup(name='spool-slow-build', version='0.1')\n",
             pid_file.display().to_string()
         ),
     )
@@ -308,7 +309,12 @@ fn a_build_past_its_install_timeout_is_stopped_and_leaves_nothing_in_the_cache()
         "[environments]\ninstall_timeout = \"6s\"\nfind_links = [{:?}]\n",
         scratch.path().join("links").display().to_string()
     );
-    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], Some(&config));
+    let server = TestServer::start_with_env(
+        env!("CARGO_BIN_EXE_spool"),
+        &[],
+        Some(&config),
+        &[("SPOOL_TEST_SECRET", "sekrit")],
+    );
     let out = server.cli(&[
         "session",
         "create",
@@ -328,11 +334,15 @@ fn a_build_past_its_install_timeout_is_stopped_and_leaves_nothing_in_the_cache()
         "{reason}"
     );
     // The build reached the sleeping setup.py, and it was stopped with the build.
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap_or_else(|_| panic!("the slow build never started: {reason}"))
-        .trim()
-        .parse()
-        .unwrap();
+    let recorded = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|_| panic!("the slow build never started: {reason}"));
+    let (pid, saw_secret) = recorded.trim().split_once(' ').unwrap();
+    let pid: i32 = pid.parse().unwrap();
+    // The build starts from a cleared environment, like every process Spool starts.
+    assert_eq!(
+        saw_secret, "False",
+        "the build saw the server's environment"
+    );
     server.wait_for("the stopped build to be gone", deadline::STOP, || {
         (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     });

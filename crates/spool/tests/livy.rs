@@ -17,7 +17,8 @@ fn pylivy_runs_code_reads_a_dataframe_and_runs_sql() {
         .arg(script)
         .arg(server.url())
         .arg("admin")
-        .arg(&server.token)
+        // In the environment: a token on the command line is visible in `ps`.
+        .env("SPOOL_TOKEN", &server.token)
         .output()
         .unwrap();
     assert!(
@@ -42,7 +43,8 @@ fn sparkmagics_client_library_runs_statements_and_sql_to_pandas() {
         .arg(script)
         .arg(server.url())
         .arg("admin")
-        .arg(&server.token)
+        // In the environment: a token on the command line is visible in `ps`.
+        .env("SPOOL_TOKEN", &server.token)
         // sparkmagic writes its logs and config under HOME.
         .env("HOME", &home)
         .output()

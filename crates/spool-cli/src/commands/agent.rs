@@ -19,9 +19,13 @@ pub struct AgentArgs {
     /// The Spool server's URL.
     #[arg(long, env = "SPOOL_AGENT_SERVER")]
     pub server: String,
-    /// This agent's token (from `spool agents add NAME`).
-    #[arg(long, env = "SPOOL_AGENT_TOKEN", hide_env_values = true)]
-    pub token: String,
+    /// This agent's token (from `spool agents add NAME`). Visible to other users in `ps`:
+    /// prefer `SPOOL_AGENT_TOKEN` or `--token-file` [default: `$SPOOL_AGENT_TOKEN`].
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Read this agent's token from this file (its first line).
+    #[arg(long, value_name = "PATH", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
     /// The agent's name, as registered.
     #[arg(long)]
     pub name: String,
@@ -198,8 +202,20 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
         }
         None => spool_control::config::detect_memory_mb().saturating_sub(1024),
     };
+    let token = crate::globals::resolve_token(
+        args.token.as_deref(),
+        args.token_file.as_deref(),
+        spool_core::env::SPOOL_AGENT_TOKEN,
+        "warning: --token is visible to other users in ps; use SPOOL_AGENT_TOKEN or --token-file",
+    )?
+    .ok_or_else(|| {
+        anyhow::anyhow!(crate::error::hinted(
+            "the agent's token is missing",
+            "set SPOOL_AGENT_TOKEN or pass --token-file PATH (the token `spool agents add NAME` printed)",
+        ))
+    })?;
     std::fs::create_dir_all(&args.data_dir)?;
-    let client = spool_client::Client::new(&args.server, &args.token);
+    let client = spool_client::Client::new(&args.server, &token);
     let runtimes = spool_runtime::RuntimeCache::new(spool_core::paths::default_cache_dir());
     let mut workers = Workers::open(&args.data_dir)
         .await

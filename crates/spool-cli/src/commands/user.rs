@@ -1,4 +1,4 @@
-//! `spool user create`.
+//! `spool user create|delete|token rotate`.
 
 use crate::Globals;
 
@@ -8,6 +8,26 @@ pub enum UserCommand {
     Create {
         /// Lowercase letters, digits, `_`, `-`, `.`.
         name: String,
+    },
+    /// Delete a user (admin only): their token stops working at once. Refused for the last
+    /// admin and while the user has jobs or sessions that have not ended; their ended jobs and
+    /// sessions stay, and the name is not reused.
+    Delete {
+        /// The user to delete.
+        name: String,
+    },
+    /// Tokens of users.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Give a user a new token and print it (shown only once); the old one stops working at
+    /// once. Users rotate their own, the admin anyone's.
+    Rotate {
+        /// Whose token [default: the caller's own].
+        name: Option<String>,
     },
 }
 
@@ -24,6 +44,25 @@ pub async fn run(command: UserCommand, globals: &Globals) -> anyhow::Result<i32>
                 "hint: they read and write no datastore until given a data role, e.g.\n  spool role assignment create --assignee {} --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore",
                 created.name
             );
+            Ok(0)
+        }
+        UserCommand::Delete { name } => {
+            globals.client()?.delete_user(&name).await?;
+            eprintln!("deleted user `{name}`; their token no longer works");
+            Ok(0)
+        }
+        UserCommand::Token(TokenCommand::Rotate { name }) => {
+            let client = globals.client()?;
+            let name = match name {
+                Some(name) => name,
+                None => client.whoami().await?.name,
+            };
+            let rotated = client.rotate_token(&name).await?;
+            eprintln!(
+                "new token for `{}` (the old one no longer works); keep it, it is not shown again:",
+                rotated.name
+            );
+            println!("{}", rotated.token);
             Ok(0)
         }
     }

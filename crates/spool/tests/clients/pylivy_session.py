@@ -1,14 +1,17 @@
 """pylivy (PyPI `livy`) against Spool: create a session, run code, read a DataFrame back, SQL.
 
-Usage: python pylivy_session.py URL USER TOKEN. Exits non-zero on the first failed check.
+Usage: SPOOL_TOKEN=TOKEN python pylivy_session.py URL USER (the token in the environment, not
+in `ps`). Exits non-zero on the first failed check.
 """
 
+import os
 import sys
 
 from livy import LivySession, SessionKind, SessionState
 from requests.auth import HTTPBasicAuth
 
-url, user, token = sys.argv[1:4]
+url, user = sys.argv[1:3]
+token = os.environ["SPOOL_TOKEN"]
 auth = HTTPBasicAuth(user, token)
 
 with LivySession.create(url, auth=auth, kind=SessionKind.PYSPARK) as session:

@@ -1,9 +1,11 @@
 """sparkmagic's Livy client library against Spool: create a session, run a statement, SQL to a
 pandas DataFrame (sparkmagic's %%sql path), delete.
 
-Usage: python sparkmagic_session.py URL USER TOKEN. Exits non-zero on the first failed check.
+Usage: SPOOL_TOKEN=TOKEN python sparkmagic_session.py URL USER (the token in the environment,
+not in `ps`). Exits non-zero on the first failed check.
 """
 
+import os
 import sys
 import types
 
@@ -16,7 +18,8 @@ from sparkmagic.livyclientlib.sqlquery import SQLQuery
 from sparkmagic.utils.sparklogger import SparkLog  # noqa: F401 - configures sparkmagic logging
 from hdijupyterutils.ipythondisplay import IpythonDisplay
 
-url, user, token = sys.argv[1:4]
+url, user = sys.argv[1:3]
+token = os.environ["SPOOL_TOKEN"]
 auth = Basic(parsed_attributes=types.SimpleNamespace(user=user, password=token, url=url, auth="Basic_Access"))
 endpoint = Endpoint(url, auth)
 http = LivyReliableHttpClient.from_endpoint(endpoint)
