@@ -36,3 +36,6 @@ pub const STOP: Duration = Duration::from_secs(60);
 /// A change of state the server makes by itself within a few seconds of its cause (a heartbeat
 /// missed, a loop's next round, a REPL reply).
 pub const STATE_CHANGE: Duration = Duration::from_secs(60);
+
+/// A small environment (two pure-Python packages) built by uv, downloads included.
+pub const ENV_BUILD: Duration = Duration::from_secs(180);

@@ -143,6 +143,39 @@ fn write_job(dir: &Path, name: &str, seconds: f64) -> String {
     job.join("job.yml").display().to_string()
 }
 
+/// Builds `conda`'s environment on the host, into the cache every test server shares: uv cannot
+/// reach a package index from inside the test's network namespaces, so a session there finds it
+/// built instead of building it. A session on a host server builds it; the session is deleted as
+/// soon as the environment is listed (its driver need not start).
+fn build_environment_on_the_host(conda: &Path, package: &str) {
+    let host = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "0"], None);
+    let out = host.cli(&[
+        "session",
+        "create",
+        "--name",
+        "build-env",
+        "--conda-file",
+        conda.to_str().unwrap(),
+        "--no-wait",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), host.log());
+    spool_test::wait_for(
+        "the environment to be built on the host",
+        spool_test::deadline::ENV_BUILD,
+        || {
+            let out = host.cli(&["env", "list", "-o", "json"]);
+            let envs: Value = serde_json::from_slice(&out.stdout).ok()?;
+            envs.as_array()?
+                .iter()
+                .any(|e| e["requirements"].to_string().contains(package))
+                .then_some(())
+        },
+    );
+    let out = host.cli(&["session", "delete", "--name", "build-env"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    host.finish();
+}
+
 #[test]
 fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
     let net = match Net::create() {
@@ -152,6 +185,8 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
             return;
         }
     };
+    let conda = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/envs/small.yml");
+    build_environment_on_the_host(&conda, "tabulate");
     let config = format!(
         "[serverless]\nadvertise_address = \"{}\"\n\n[agents]\nheartbeat_timeout = \"3s\"\nworkers_on_server = false\n",
         net.addr("srv")
@@ -233,7 +268,6 @@ fn a_job_runs_executors_on_two_agent_hosts_and_fails_clearly_when_one_dies() {
 
     // A session's environment reaches executors on the agent hosts as an archive Spark
     // unpacks next to them (the agents have no copy of the environment's virtualenv).
-    let conda = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/envs/small.yml");
     let out = server.cli(&[
         "session",
         "create",
