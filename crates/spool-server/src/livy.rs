@@ -254,26 +254,24 @@ pub async fn delete_session(
     Ok(Json(json!({"msg": "deleted"})))
 }
 
-/// Reads at most the last `limit` bytes of a file (whole lines), or all of it when `limit` is
-/// `None`. The driver can write into its log folder, so a symlink in the file's place is not
-/// followed.
-fn read_tail(path: &std::path::Path, limit: Option<u64>) -> String {
+/// The tail of a log file in `tree` (at most `limit` bytes, from a line start), or all of it;
+/// empty when it cannot be read. The driver can write into its log folder, so no symlink out
+/// of the tree (nor one in the file's place) is followed.
+fn read_tail(tree: &spool_control::UserTree, relative: &str, limit: Option<u64>) -> String {
     use std::io::{Read, Seek, SeekFrom};
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+    let Ok(mut file) = tree.open_file(std::path::Path::new(relative)) else {
         return String::new();
     };
-    let Ok(mut file) = spool_control::UserTree::open(dir)
-        .and_then(|tree| tree.open_file(std::path::Path::new(name)))
-    else {
-        return String::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // Seeking from the end needs no length: one call fewer per file, on a path clients poll.
     let start = match limit {
-        Some(limit) if len > limit => len - limit,
-        _ => 0,
+        Some(limit) => file
+            .seek(SeekFrom::End(-(limit.min(i64::MAX as u64) as i64)))
+            .or_else(|_| file.seek(SeekFrom::Start(0)))
+            .unwrap_or(0),
+        None => 0,
     };
     let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+    if file.read_to_end(&mut bytes).is_err() {
         return String::new();
     }
     let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -283,38 +281,47 @@ fn read_tail(path: &std::path::Path, limit: Option<u64>) -> String {
     }
 }
 
-/// A driver's stdout and stderr as log lines (Livy's `log`), each file's tail when `limit` is
-/// given.
-fn driver_log_lines(dir: &std::path::Path, limit: Option<u64>) -> Vec<String> {
-    let mut lines = Vec::new();
+/// A driver's stdout and stderr (in `tree`, under `prefix`) as log lines (Livy's `log`), each
+/// file's tail when `limit` is given.
+fn driver_lines_in(
+    tree: &spool_control::UserTree,
+    prefix: &str,
+    limit: Option<u64>,
+    lines: &mut Vec<String>,
+) {
     for name in ["stdout", "stderr"] {
-        let text = read_tail(&dir.join(name), limit);
+        let text = read_tail(tree, &format!("{prefix}{name}"), limit);
         if !text.is_empty() {
             lines.push(format!("{name}: "));
             lines.extend(text.lines().map(str::to_string));
         }
     }
+}
+
+/// A driver's stdout and stderr in `dir` as log lines.
+fn driver_log_lines(dir: &std::path::Path, limit: Option<u64>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Ok(tree) = spool_control::UserTree::open(dir) {
+        driver_lines_in(&tree, "", limit, &mut lines);
+    }
     lines
 }
 
-/// A session's log: its environment build's output (if it had one), then the driver's.
+/// A session's log: its environment build's output (if it had one), then the driver's. The
+/// session's log folder is opened once for the three files (`GET /sessions/{id}` shows them).
 fn session_log_lines(state: &AppState, session_id: SessionId, limit: Option<u64>) -> Vec<String> {
-    let env_log = read_tail(&state.control.session_environment_log(session_id), limit);
     let mut lines = Vec::new();
+    let logs = state.control.session_dir(session_id).join("logs");
+    let Ok(tree) = spool_control::UserTree::open(&logs) else {
+        return lines;
+    };
+    let env_log = read_tail(&tree, "environment.log", limit);
     if !env_log.is_empty() {
         lines.push("environment: ".to_string());
         lines.extend(env_log.lines().map(str::to_string));
     }
-    lines.extend(driver_log_lines(&session_log_dir(state, session_id), limit));
+    driver_lines_in(&tree, "driver/", limit, &mut lines);
     lines
-}
-
-fn session_log_dir(state: &AppState, session_id: SessionId) -> std::path::PathBuf {
-    state
-        .control
-        .session_dir(session_id)
-        .join("logs")
-        .join("driver")
 }
 
 fn batch_log_dir(job: &Job) -> std::path::PathBuf {
