@@ -455,9 +455,39 @@ pub struct Unpacked {
     pub bytes: u64,
 }
 
+/// Where an uploaded archive is: in memory, or in a file it was streamed into (uploads are), so
+/// that an upload is read from disk as often as needed instead of held in memory.
+pub trait ArchiveSource {
+    fn reader(&self) -> io::Result<Box<dyn Read + '_>>;
+}
+
+impl ArchiveSource for [u8] {
+    fn reader(&self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(self))
+    }
+}
+
+impl ArchiveSource for Vec<u8> {
+    fn reader(&self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(self.as_slice()))
+    }
+}
+
+impl ArchiveSource for Path {
+    fn reader(&self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(io::BufReader::new(std::fs::File::open(self)?)))
+    }
+}
+
+fn archive_reader<A: ArchiveSource + ?Sized>(archive: &A) -> Result<Box<dyn Read + '_>, String> {
+    archive
+        .reader()
+        .map_err(|e| format!("read the uploaded archive: {e}"))
+}
+
 /// The names of a tar archive's entries, as paths relative to where it is unpacked.
-pub fn entry_names(archive: &[u8]) -> Result<Vec<String>, String> {
-    let mut reader = tar::Archive::new(archive);
+pub fn entry_names<A: ArchiveSource + ?Sized>(archive: &A) -> Result<Vec<String>, String> {
+    let mut reader = tar::Archive::new(archive_reader(archive)?);
     let entries = reader
         .entries()
         .map_err(|e| format!("not a tar archive: {e}"))?;
@@ -478,7 +508,7 @@ pub fn entry_names(archive: &[u8]) -> Result<Vec<String>, String> {
 /// files or folders, may not leave `dest` (`..`) and may not go through a symlink in `dest`; a
 /// refused upload leaves nothing, not even its temp dir. (Only a change to `dest` by someone
 /// else while the upload moves in can leave part of it.)
-pub fn unpack_tar(archive: &[u8], dest: &Path) -> Result<Unpacked, String> {
+pub fn unpack_tar<A: ArchiveSource + ?Sized>(archive: &A, dest: &Path) -> Result<Unpacked, String> {
     std::fs::create_dir_all(dest).map_err(|e| format!("create `{}`: {e}", dest.display()))?;
     let root = UserTree::open(dest).map_err(|e| format!("open `{}`: {e}", dest.display()))?;
     let temp = tempfile::Builder::new()
@@ -494,8 +524,12 @@ pub fn unpack_tar(archive: &[u8], dest: &Path) -> Result<Unpacked, String> {
 
 /// Writes an archive's entries into `into`, a fresh folder; with `dest`, also checks that each
 /// entry can later move into `dest` without going through a symlink there.
-fn unpack_entries(archive: &[u8], into: &Dir, dest: Option<&Dir>) -> Result<Unpacked, String> {
-    let mut reader = tar::Archive::new(archive);
+fn unpack_entries<A: ArchiveSource + ?Sized>(
+    archive: &A,
+    into: &Dir,
+    dest: Option<&Dir>,
+) -> Result<Unpacked, String> {
+    let mut reader = tar::Archive::new(archive_reader(archive)?);
     let mut counts = Unpacked::default();
     let mut staged = Folders::new(into);
     let mut checked = dest.map(Destination::new);
@@ -723,8 +757,24 @@ fn move_into(from: &Dir, to: &Dir, relative: &Path) -> io::Result<()> {
 /// into a temp dir of its own and renamed into place, so concurrent uploads of the same content
 /// all succeed (the first rename wins, the others find it there) and a refused or failed upload
 /// leaves nothing. Returns the id and the number of files.
-pub fn store_snapshot(snapshots_dir: &Path, archive: &[u8]) -> Result<(String, u64), String> {
-    let id = hex(&Sha256::digest(archive));
+pub fn store_snapshot<A: ArchiveSource + ?Sized>(
+    snapshots_dir: &Path,
+    archive: &A,
+) -> Result<(String, u64), String> {
+    let mut hasher = Sha256::new();
+    let mut source = archive_reader(archive)?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = source
+            .read(&mut buffer)
+            .map_err(|e| format!("read the uploaded archive: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    drop(source);
+    let id = hex(&hasher.finalize());
     let final_dir = snapshots_dir.join(&id);
     if final_dir.is_dir() {
         let files = count_files(&final_dir);

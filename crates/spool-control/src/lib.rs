@@ -265,6 +265,8 @@ impl Control {
                 users_generation: Default::default(),
             }),
         };
+        // Uploads a server was streaming when it stopped are of no use to anyone.
+        let _ = std::fs::remove_dir_all(data_dir.join("uploads"));
         recover::recover(&control).await?;
         Ok(control)
     }
@@ -668,13 +670,22 @@ impl Control {
         Ok((tree, relative))
     }
 
-    /// Unpacks an uploaded tar archive into a datastore, all or nothing; entry names are paths in
-    /// the datastore. The caller needs write access to every entry's path.
+    /// Where uploads are streamed before they are unpacked (a folder of the data dir, so that
+    /// moving into a datastore or the snapshots is on the same filesystem).
+    pub fn upload_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.inner.data_dir.join("uploads");
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Unpacks an uploaded tar archive (a file, streamed there) into a datastore, all or
+    /// nothing; entry names are paths in the datastore. The caller needs write access to every
+    /// entry's path.
     pub async fn upload_to_datastore(
         &self,
         caller: &Caller,
         name: &str,
-        archive: impl AsRef<[u8]> + Send + 'static,
+        archive: impl AsRef<Path> + Send + 'static,
     ) -> Result<api::Uploaded> {
         let root = self.datastore_root(name).await?;
         let data = self.data_access(caller).await?;
@@ -694,8 +705,12 @@ impl Control {
         })
     }
 
-    /// Stores a code snapshot; returns the `code` value for a job spec.
-    pub fn store_snapshot(&self, archive: &[u8]) -> Result<api::SnapshotCreated> {
+    /// Stores a code snapshot (an archive in memory or in a file); returns the `code` value for a
+    /// job spec.
+    pub fn store_snapshot<A: datastore::ArchiveSource + ?Sized>(
+        &self,
+        archive: &A,
+    ) -> Result<api::SnapshotCreated> {
         let dir = self.inner.data_dir.join("snapshots");
         std::fs::create_dir_all(&dir).map_err(anyhow::Error::from)?;
         let (id, files) =

@@ -32,21 +32,6 @@ pub struct Query<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-/// A whole body (`axum::body::Bytes`, within the route's `DefaultBodyLimit`) whose rejection is
-/// an `ApiError`.
-pub struct Body(pub axum::body::Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for Body {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Body, ApiError> {
-        axum::body::Bytes::from_request(request, state)
-            .await
-            .map(Body)
-            .map_err(ApiError::from)
-    }
-}
-
 /// A whole body whose rejection is a `LivyError`.
 pub struct LivyBody(pub axum::body::Bytes);
 
@@ -70,3 +55,43 @@ pub struct LivyQuery<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(LivyError))]
 pub struct LivyPath<T>(pub T);
+
+/// An upload's body, streamed into a temp file under the data dir (removed when this is
+/// dropped), never held in memory; more than the `max_upload` setting is a 413.
+pub struct Upload(pub tempfile::TempPath);
+
+impl FromRequest<crate::AppState> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &crate::AppState) -> Result<Upload, ApiError> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let limit = state
+            .control
+            .config()
+            .max_upload
+            .0
+            .saturating_mul(1024 * 1024);
+        let dir = state.control.upload_dir().map_err(ApiError::internal)?;
+        let temp = tempfile::Builder::new()
+            .prefix(".upload-")
+            .tempfile_in(&dir)
+            .map_err(ApiError::internal)?;
+        let (file, path) = temp.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        let mut written: u64 = 0;
+        let mut stream = request.into_body().into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request("body", format!("read the upload: {e}")))?;
+            written = written.saturating_add(chunk.len() as u64);
+            if written > limit {
+                // `path` is dropped here, which removes what was written.
+                return Err(ApiError::too_large());
+            }
+            file.write_all(&chunk).await.map_err(ApiError::internal)?;
+        }
+        file.flush().await.map_err(ApiError::internal)?;
+        Ok(Upload(path))
+    }
+}

@@ -48,13 +48,10 @@ const MAX_JSON_BODY: usize = 1024 * 1024;
 const MAX_CODE_BODY: usize = 4 * 1024 * 1024;
 
 /// Builds the router. Every route requires authentication, which runs before any body is read;
-/// bodies are bounded per route (`MAX_JSON_BODY`, `MAX_CODE_BODY`, the `max_upload` setting).
+/// bodies are bounded per route (`MAX_JSON_BODY`, `MAX_CODE_BODY`); uploads are streamed to disk
+/// and bounded by the `max_upload` setting (`extract::Upload`).
 /// Rejections, unknown routes and wrong methods answer in the error shape of their API.
 pub fn router(state: AppState) -> Router {
-    let max_upload = usize::try_from(state.control.config().max_upload.0)
-        .unwrap_or(usize::MAX / (1024 * 1024))
-        .saturating_mul(1024 * 1024);
-    let upload = || DefaultBodyLimit::max(max_upload);
     let code = || DefaultBodyLimit::max(MAX_CODE_BODY);
     let api = Router::new()
         .route("/whoami", get(routes::whoami))
@@ -69,9 +66,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/datastores/{name}/upload",
-            post(routes::upload_to_datastore).layer(upload()),
+            post(routes::upload_to_datastore),
         )
-        .route("/snapshots", post(routes::create_snapshot).layer(upload()))
+        .route("/snapshots", post(routes::create_snapshot))
         .route(
             "/jobs",
             get(routes::list_jobs).post(routes::create_job.layer(code())),

@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::auth::Agent;
 use crate::download;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, Json, Path as UrlPath, Query};
+use crate::extract::{Json, Path as UrlPath, Query, Upload};
 use crate::respond::{Created, NoContent};
 
 pub async fn whoami(Extension(user): Extension<Caller>) -> Json<api::WhoAmI> {
@@ -72,7 +72,7 @@ pub async fn upload_to_datastore(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
-    Body(body): Body,
+    Upload(body): Upload,
 ) -> ApiResult<Json<api::Uploaded>> {
     Ok(Json(
         state
@@ -84,12 +84,13 @@ pub async fn upload_to_datastore(
 
 pub async fn create_snapshot(
     State(state): State<AppState>,
-    Body(body): Body,
+    Upload(body): Upload,
 ) -> ApiResult<Created<api::SnapshotCreated>> {
     let control = state.control.clone();
-    let created = tokio::task::spawn_blocking(move || control.store_snapshot(&body))
-        .await
-        .map_err(ApiError::internal)??;
+    let created =
+        tokio::task::spawn_blocking(move || control.store_snapshot::<std::path::Path>(&body))
+            .await
+            .map_err(ApiError::internal)??;
     Ok(Created(created))
 }
 

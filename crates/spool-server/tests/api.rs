@@ -72,9 +72,14 @@ type Case<'a> = (&'a str, &'a str, Who, Option<&'a str>);
 
 impl Api {
     async fn start() -> Api {
+        Api::start_with(|_| {}).await
+    }
+
+    /// As `start`, with the config file changed by `edit` first.
+    async fn start_with(edit: impl FnOnce(&mut ConfigFile)) -> Api {
         let log = Log::install();
         let dir = tempfile::tempdir().unwrap();
-        let file = ConfigFile {
+        let mut file = ConfigFile {
             // Fixed capacity, so messages with numbers do not depend on the machine.
             capacity: CapacityFile {
                 cores: Some(2),
@@ -84,6 +89,7 @@ impl Api {
             sessions: SessionsFile { prewarm: Some(0) },
             ..Default::default()
         };
+        edit(&mut file);
         let config = Config::from_file(&file).unwrap();
         let data_dir = dir.path().join("data");
         let control = Control::open(&data_dir, &dir.path().join("cache"), config)
@@ -1829,5 +1835,45 @@ async fn a_managed_identity_job_acts_as_the_workspace_identity_with_its_roles() 
         .call("GET", "/api/v1/role-assignments", Who::Admin, None)
         .await;
     assert_eq!(listed["role_assignments"], serde_json::json!([]));
+    api.finish().await;
+}
+
+/// Uploads are streamed to a file under the data dir, never held in memory: one over
+/// `max_upload` is a 413 that leaves nothing behind, one within it is unpacked from the file.
+#[tokio::test]
+async fn uploads_stream_to_disk_within_max_upload() {
+    let api = Api::start_with(|file| file.server.max_upload = Some("1m".into())).await;
+    api.grant_alice_the_default_datastore().await;
+    let big = "x".repeat(2 * 1024 * 1024);
+    let (status, reply) = api
+        .upload(Who::Alice, "workspaceblobstore", &[("big.txt", &big)])
+        .await;
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply["error"]["code"], "payload_too_large", "{reply}");
+    let leftovers: Vec<_> = std::fs::read_dir(api.data_dir().join("uploads"))
+        .unwrap()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        !api.data_dir()
+            .join("datastores/workspaceblobstore/big.txt")
+            .exists()
+    );
+    let (status, reply) = api
+        .upload(
+            Who::Alice,
+            "workspaceblobstore",
+            &[("small.txt", "hello\n")],
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        std::fs::read_to_string(
+            api.data_dir()
+                .join("datastores/workspaceblobstore/small.txt")
+        )
+        .unwrap(),
+        "hello\n"
+    );
     api.finish().await;
 }
