@@ -362,6 +362,10 @@ pub struct DatastoreList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateDatastore {
     pub name: String,
+    /// An existing directory on the server's host to serve as the datastore's root (e.g. a
+    /// shared filesystem mount); without it, a folder under the data dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// Result of an upload of files into a datastore.

@@ -268,10 +268,15 @@ impl Client {
         self.get("/datastores").await
     }
 
-    pub async fn create_datastore(&self, name: &str) -> Result<api::DatastoreView> {
+    pub async fn create_datastore(
+        &self,
+        name: &str,
+        path: Option<&str>,
+    ) -> Result<api::DatastoreView> {
         self.post(
             "/datastores",
             &api::CreateDatastore {
+                path: path.map(str::to_string),
                 name: name.to_string(),
             },
         )

@@ -603,10 +603,13 @@ impl Control {
     }
 
     /// Creates a datastore: a directory under the data dir. Admin only, as in a workspace.
+    /// Creates a datastore (admin only): a folder under the data dir, or an existing directory
+    /// `path` (absolute, outside the data dir). Its creator gets Storage Blob Data Owner on it.
     pub async fn create_datastore(
         &self,
         caller: &Caller,
         name: &str,
+        path: Option<&str>,
     ) -> Result<api::DatastoreView> {
         require_admin(caller, "create datastores")?;
         let valid = !name.is_empty()
@@ -620,7 +623,10 @@ impl Control {
                 ),
             ));
         }
-        let root = self.inner.data_dir.join("datastores").join(name);
+        let root = match path {
+            None => self.inner.data_dir.join("datastores").join(name),
+            Some(path) => self.datastore_path_root(path)?,
+        };
         match self
             .inner
             .store
@@ -629,6 +635,16 @@ impl Control {
         {
             Ok(row) => {
                 std::fs::create_dir_all(&root).map_err(anyhow::Error::from)?;
+                self.store()
+                    .create_role_assignment(&spool_store::NewRoleAssignment {
+                        assignee_kind: "user",
+                        assignee: &caller.name,
+                        role: spool_core::DataRole::Owner,
+                        datastore: name,
+                        prefix: "",
+                        created_by: &caller.name,
+                    })
+                    .await?;
                 Ok(views::datastore_view(row))
             }
             Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
@@ -637,6 +653,43 @@ impl Control {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Checks a directory named as a datastore's root: absolute, existing, a directory, and not
+    /// the data dir or inside or above it (a datastore must not expose Spool's own state).
+    fn datastore_path_root(&self, path: &str) -> Result<PathBuf> {
+        let given = Path::new(path);
+        if !given.is_absolute() {
+            return Err(invalid(
+                "path",
+                format!(
+                    "datastore path `{path}` must be absolute (it is a directory on the server's host)"
+                ),
+            ));
+        }
+        let root = std::fs::canonicalize(given).map_err(|e| {
+            invalid(
+                "path",
+                format!("datastore path `{path}`: {e}\nhint: create the directory on the server's host first"),
+            )
+        })?;
+        if !root.is_dir() {
+            return Err(invalid(
+                "path",
+                format!("datastore path `{path}` is not a directory"),
+            ));
+        }
+        let data_dir = std::fs::canonicalize(&self.inner.data_dir).map_err(anyhow::Error::from)?;
+        if root.starts_with(&data_dir) || data_dir.starts_with(&root) {
+            return Err(invalid(
+                "path",
+                format!(
+                    "datastore path `{path}` overlaps the server's data dir `{}`; choose a directory outside it",
+                    data_dir.display()
+                ),
+            ));
+        }
+        Ok(root)
     }
 
     async fn datastore_root(&self, name: &str) -> Result<PathBuf> {

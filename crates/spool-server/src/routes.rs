@@ -64,7 +64,10 @@ pub async fn create_datastore(
     Json(body): Json<api::CreateDatastore>,
 ) -> ApiResult<Created<api::DatastoreView>> {
     Ok(Created(
-        state.control.create_datastore(&user, &body.name).await?,
+        state
+            .control
+            .create_datastore(&user, &body.name, body.path.as_deref())
+            .await?,
     ))
 }
 

@@ -1877,3 +1877,58 @@ async fn uploads_stream_to_disk_within_max_upload() {
     );
     api.finish().await;
 }
+
+/// A datastore may be an existing directory on the server's host (a shared mount, say), never
+/// one overlapping the data dir; its creator gets Storage Blob Data Owner on it.
+#[tokio::test]
+async fn a_datastore_can_be_an_existing_directory_outside_the_data_dir() {
+    let api = Api::start().await;
+    let mount = tempfile::tempdir().unwrap();
+    let create =
+        |name: &str, path: &str| serde_json::json!({"name": name, "path": path}).to_string();
+    let inside = api.data_dir().join("datastores").display().to_string();
+    let missing = mount.path().join("missing").display().to_string();
+    for (body, part) in [
+        (create("rel", "relative/dir"), "must be absolute"),
+        (
+            create("gone", &missing),
+            "create the directory on the server's host first",
+        ),
+        (create("inside", &inside), "overlaps the server's data dir"),
+        (create("above", "/"), "overlaps the server's data dir"),
+    ] {
+        let (status, reply) = api
+            .call("POST", "/api/v1/datastores", Who::Admin, Some(&body))
+            .await;
+        assert_eq!(status, 400, "{reply}");
+        assert!(
+            reply["error"]["message"].as_str().unwrap().contains(part),
+            "{reply}"
+        );
+    }
+    let body = create("shared", &mount.path().display().to_string());
+    let (status, reply) = api
+        .call("POST", "/api/v1/datastores", Who::Alice, Some(&body))
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    let (status, reply) = api
+        .call("POST", "/api/v1/datastores", Who::Admin, Some(&body))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let (_, roles) = api
+        .call("GET", "/api/v1/role-assignments", Who::Admin, None)
+        .await;
+    let roles = &roles["role_assignments"];
+    assert_eq!(roles[0]["assignee"], "admin", "{roles}");
+    assert_eq!(roles[0]["role"], "Storage Blob Data Owner", "{roles}");
+    assert_eq!(roles[0]["scope"], "azureml://datastores/shared", "{roles}");
+    let (status, reply) = api
+        .upload(Who::Admin, "shared", &[("team/a.csv", "x\n")])
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        std::fs::read_to_string(mount.path().join("team/a.csv")).unwrap(),
+        "x\n"
+    );
+    api.finish().await;
+}

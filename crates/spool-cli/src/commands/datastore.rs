@@ -14,6 +14,11 @@ pub enum DatastoreCommand {
         /// Letters, digits and `_`.
         #[arg(long, short)]
         name: String,
+        /// An existing directory on the server's host to serve as the datastore (e.g. a shared
+        /// filesystem mount), absolute and outside the data dir; default: a new folder under the
+        /// data dir. You get Storage Blob Data Owner on it.
+        #[arg(long)]
+        path: Option<String>,
     },
     /// Copy a local file or folder into a datastore.
     ///
@@ -50,8 +55,11 @@ pub async fn run(command: DatastoreCommand, globals: &Globals) -> anyhow::Result
             })?;
             Ok(0)
         }
-        DatastoreCommand::Create { name } => {
-            let created = globals.client()?.create_datastore(&name).await?;
+        DatastoreCommand::Create { name, path } => {
+            let created = globals
+                .client()?
+                .create_datastore(&name, path.as_deref())
+                .await?;
             output::print(globals.format(), &created, || {
                 output::fields(&[("name", created.name.clone()), ("uri", created.uri.clone())])
             })?;
