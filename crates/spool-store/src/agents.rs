@@ -5,7 +5,7 @@ use sqlx::FromRow;
 
 use spool_core::{AgentId, AgentState, ClusterId};
 
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, conflict_on_unique, now};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct AgentRow {
@@ -36,20 +36,15 @@ pub struct ClusterWorkerRow {
 
 impl Store {
     pub async fn create_agent(&self, name: &str, token_hash: &str) -> Result<AgentRow> {
-        let res = sqlx::query_as(
+        sqlx::query_as(
             "INSERT INTO agents (name, token_hash, created_at) VALUES (?, ?, ?) RETURNING *",
         )
         .bind(name)
         .bind(token_hash)
         .bind(now())
         .fetch_one(&self.pool)
-        .await;
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("agent {name}")))
-            }
-            other => Ok(other?),
-        }
+        .await
+        .map_err(conflict_on_unique(format!("agent {name}")))
     }
 
     pub async fn agent_by_token_hash(&self, token_hash: &str) -> Result<Option<AgentRow>> {

@@ -4,7 +4,7 @@ use serde::Serialize;
 use spool_core::{ClusterId, ComputeId, UserId};
 use sqlx::FromRow;
 
-use crate::{ClusterRow, Result, Store, StoreError, now};
+use crate::{ClusterRow, Result, Store, conflict_on_unique, now};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct ComputeRow {
@@ -62,7 +62,7 @@ impl Store {
         .bind(&at)
         .fetch_one(&mut *tx)
         .await?;
-        let res = sqlx::query_as::<_, ComputeRow>(
+        let compute = sqlx::query_as::<_, ComputeRow>(
             "INSERT INTO computes (name, type, master_url, master_ui_url, spark_version, runtime, \
              spec_json, cluster_id, attached_by, attached_at, workers, cores, memory_mb) \
              VALUES (?, 'sparkpool', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
@@ -80,13 +80,8 @@ impl Store {
         .bind(new.cores)
         .bind(new.memory_mb)
         .fetch_one(&mut *tx)
-        .await;
-        let compute = match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!("compute {}", new.name)));
-            }
-            other => other?,
-        };
+        .await
+        .map_err(conflict_on_unique(format!("compute {}", new.name)))?;
         tx.commit().await?;
         Ok((compute, cluster))
     }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, conflict_on_unique, now};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct IdentityRow {
@@ -47,12 +47,7 @@ impl Store {
         .bind(now())
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("identity {}", new.name))
-            }
-            other => StoreError::Query(other),
-        })
+        .map_err(conflict_on_unique(format!("identity {}", new.name)))
     }
 
     pub async fn identities(&self) -> Result<Vec<IdentityRow>> {

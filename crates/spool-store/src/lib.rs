@@ -35,6 +35,15 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Maps a unique-constraint violation to `Conflict(what)` and any other error to `Query`: the
+/// one way an insert says that its name (or row) is taken.
+pub(crate) fn conflict_on_unique(what: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
+        other => StoreError::Query(other),
+    }
+}
+
 /// `'a', 'b'` for an SQL `IN (...)` list: the groups of states exist once, in `spool-core`.
 pub(crate) fn sql_list<T: Lifecycle>(states: &[T]) -> String {
     states
@@ -322,7 +331,7 @@ impl Store {
         token_hash: &str,
         is_admin: bool,
     ) -> Result<UserRow> {
-        let res = sqlx::query_as::<_, UserRow>(
+        sqlx::query_as::<_, UserRow>(
             "INSERT INTO users (name, token_hash, is_admin, created_at) VALUES (?, ?, ?, ?) \
              RETURNING id, name, is_admin, created_at",
         )
@@ -331,13 +340,8 @@ impl Store {
         .bind(is_admin)
         .bind(now())
         .fetch_one(&self.pool)
-        .await;
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("user {name}")))
-            }
-            other => Ok(other?),
-        }
+        .await
+        .map_err(conflict_on_unique(format!("user {name}")))
     }
 
     /// Replaces a user's token hash (re-issuing the admin token, rotating a token).
@@ -379,7 +383,7 @@ impl Store {
     // Datastores.
 
     pub async fn create_datastore(&self, name: &str, root: &str) -> Result<DatastoreRow> {
-        let res = sqlx::query_as::<_, DatastoreRow>(
+        sqlx::query_as::<_, DatastoreRow>(
             "INSERT INTO datastores (name, root, created_at) VALUES (?, ?, ?) \
              RETURNING name, root, created_at",
         )
@@ -387,13 +391,8 @@ impl Store {
         .bind(root)
         .bind(now())
         .fetch_one(&self.pool)
-        .await;
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("datastore {name}")))
-            }
-            other => Ok(other?),
-        }
+        .await
+        .map_err(conflict_on_unique(format!("datastore {name}")))
     }
 
     pub async fn datastore(&self, name: &str) -> Result<Option<DatastoreRow>> {
@@ -507,7 +506,7 @@ impl Store {
             at: at.clone(),
         }])
         .expect("phases serialize");
-        let res = sqlx::query(
+        sqlx::query(
             "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
              sizing_json, runtime, compute, identity, phases_json, created_at, environment_json, \
              principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -527,15 +526,8 @@ impl Store {
         .bind(&new.environment_json)
         .bind(&new.principal)
         .execute(&self.pool)
-        .await;
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!("job {}", new.name)));
-            }
-            other => {
-                other?;
-            }
-        }
+        .await
+        .map_err(conflict_on_unique(format!("job {}", new.name)))?;
         self.job_by_name(&new.name)
             .await?
             .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))

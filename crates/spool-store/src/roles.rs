@@ -4,7 +4,7 @@ use serde::Serialize;
 use spool_core::{DataRole, RoleAssignmentId};
 use sqlx::FromRow;
 
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, conflict_on_unique, now};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct RoleAssignmentRow {
@@ -49,12 +49,7 @@ impl Store {
         .bind(now())
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict("role assignment".into())
-            }
-            other => StoreError::Query(other),
-        })
+        .map_err(conflict_on_unique("role assignment".into()))
     }
 
     /// Every assignment, or one principal's only (`kind` is `user` or `identity`).

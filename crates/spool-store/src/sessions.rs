@@ -5,7 +5,7 @@ use sqlx::FromRow;
 
 use spool_core::{ClusterId, JobStatus, SessionId, SessionState, StatementState, UserId};
 
-use crate::{Phase, Result, Store, StoreError, json_list, now, sql_list};
+use crate::{Phase, Result, Store, StoreError, conflict_on_unique, json_list, now, sql_list};
 
 #[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
 pub struct SessionRow {
@@ -102,7 +102,7 @@ impl Store {
             at: at.clone(),
         }])
         .expect("phases serialize");
-        let res = sqlx::query_scalar::<_, SessionId>(
+        let id = sqlx::query_scalar::<_, SessionId>(
             "INSERT INTO sessions (name, owner_id, kind, state, runtime, sizing_json, conf_json, \
              idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed, environment_json, \
              compute) VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -121,16 +121,11 @@ impl Store {
         .bind(&new.environment_json)
         .bind(&new.compute)
         .fetch_one(&self.pool)
-        .await;
-        let id = match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!(
-                    "session name {}",
-                    new.name.clone().unwrap_or_default()
-                )));
-            }
-            other => other?,
-        };
+        .await
+        .map_err(conflict_on_unique(format!(
+            "session name {}",
+            new.name.clone().unwrap_or_default()
+        )))?;
         self.session(id)
             .await?
             .ok_or(StoreError::Query(sqlx::Error::RowNotFound))
@@ -288,12 +283,10 @@ impl Store {
         .bind(runtime)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("session name {}", name.unwrap_or_default()))
-            }
-            other => StoreError::Query(other),
-        })?;
+        .map_err(conflict_on_unique(format!(
+            "session name {}",
+            name.unwrap_or_default()
+        )))?;
         if let Some((_, Some(cluster_id))) = claimed {
             sqlx::query("UPDATE clusters SET owner_id = ? WHERE id = ?")
                 .bind(owner_id)
