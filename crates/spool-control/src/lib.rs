@@ -416,20 +416,8 @@ impl Control {
     /// work is theirs to end, or the admin's to cancel first. The user's token stops working at
     /// once; their ended jobs and sessions stay, under their name, which is not reused.
     pub async fn delete_user(&self, caller: &Caller, name: &str) -> Result<()> {
-        if !caller.is_admin {
-            return Err(ControlError::Forbidden {
-                message: "only the admin can delete users".into(),
-            });
-        }
-        let user =
-            self.inner
-                .store
-                .user_by_name(name)
-                .await?
-                .ok_or_else(|| ControlError::NotFound {
-                    kind: "user",
-                    name: name.to_string(),
-                })?;
+        require_admin(caller, "delete users")?;
+        let user = self.user_row(name).await?;
         if user.is_admin && self.inner.store.admin_count().await? <= 1 {
             return Err(ControlError::Conflict {
                 target: "name".into(),
@@ -469,6 +457,18 @@ impl Control {
         Ok(())
     }
 
+    /// A user's row by name; a deleted or unknown user is "not found".
+    async fn user_row(&self, name: &str) -> Result<spool_store::UserRow> {
+        self.inner
+            .store
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| ControlError::NotFound {
+                kind: "user",
+                name: name.to_string(),
+            })
+    }
+
     /// Gives a user a new token and returns it (shown once); the old one stops working at once.
     /// Users rotate their own (`name` is `None` or theirs), the admin anyone's. The admin's
     /// new token is also written to `admin.token`, so a restart does not replace it.
@@ -478,20 +478,10 @@ impl Control {
         name: Option<&str>,
     ) -> Result<api::UserCreated> {
         let name = name.unwrap_or(&caller.name);
-        if name != caller.name && !caller.is_admin {
-            return Err(ControlError::Forbidden {
-                message: "only the admin can rotate another user's token".into(),
-            });
+        if name != caller.name {
+            require_admin(caller, "rotate another user's token")?;
         }
-        let user =
-            self.inner
-                .store
-                .user_by_name(name)
-                .await?
-                .ok_or_else(|| ControlError::NotFound {
-                    kind: "user",
-                    name: name.to_string(),
-                })?;
+        let user = self.user_row(name).await?;
         let token = auth::new_token();
         self.inner
             .store
