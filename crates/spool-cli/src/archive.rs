@@ -300,35 +300,6 @@ mod tests {
         builder.into_inner().unwrap()
     }
 
-    /// Every path under `dir`, links shown with their targets, sorted.
-    fn listing(dir: &Path) -> Vec<String> {
-        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let entry = entry.unwrap();
-                let rel = entry
-                    .path()
-                    .strip_prefix(root)
-                    .unwrap()
-                    .display()
-                    .to_string();
-                let file_type = entry.file_type().unwrap();
-                if file_type.is_symlink() {
-                    let target = std::fs::read_link(entry.path()).unwrap();
-                    out.push(format!("{rel} -> {}", target.display()));
-                } else if file_type.is_dir() {
-                    out.push(format!("{rel}/"));
-                    walk(root, &entry.path(), out);
-                } else {
-                    out.push(rel);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(dir, dir, &mut out);
-        out.sort();
-        out
-    }
-
     /// Issue 11, finding 3: a download holding an absolute or escaping symlink does not recreate
     /// it (`spool job download` unpacks with `untar`).
     #[test]
@@ -358,7 +329,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            listing(dest.path()),
+            spool_test::tree_listing(dest.path()),
             [
                 "out/",
                 "out/latest.csv -> part-0.csv",

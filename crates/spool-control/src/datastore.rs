@@ -965,35 +965,6 @@ mod tests {
         builder.into_inner().unwrap()
     }
 
-    /// Every path under `dir` (links not followed), sorted, `/`-separated.
-    fn listing(dir: &Path) -> Vec<String> {
-        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let entry = entry.unwrap();
-                let rel = entry
-                    .path()
-                    .strip_prefix(root)
-                    .unwrap()
-                    .display()
-                    .to_string();
-                let file_type = entry.file_type().unwrap();
-                if file_type.is_symlink() {
-                    let target = std::fs::read_link(entry.path()).unwrap();
-                    out.push(format!("{rel} -> {}", target.display()));
-                } else if file_type.is_dir() {
-                    out.push(format!("{rel}/"));
-                    walk(root, &entry.path(), out);
-                } else {
-                    out.push(rel);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(dir, dir, &mut out);
-        out.sort();
-        out
-    }
-
     #[test]
     fn unpack_never_writes_through_a_planted_link_to_the_root_of_the_host() {
         // User code planted `evil -> /`; an entry under it must not land outside the datastore.
@@ -1005,7 +976,7 @@ mod tests {
         assert!(!outside.path().join("pwned.txt").exists());
         assert!(err.contains(&format!("`{name}`")), "{err}");
         assert!(err.contains("`evil` is a symbolic link"), "{err}");
-        assert_eq!(listing(dest.path()), ["evil -> /"]);
+        assert_eq!(spool_test::tree_listing(dest.path()), ["evil -> /"]);
     }
 
     #[test]
@@ -1024,9 +995,9 @@ mod tests {
             let err = unpack_tar(&archive_of(entries), dest.path()).unwrap_err();
             assert!(err.starts_with(expected), "{err}");
             assert!(
-                listing(dest.path()).is_empty(),
+                spool_test::tree_listing(dest.path()).is_empty(),
                 "{:?}",
-                listing(dest.path())
+                spool_test::tree_listing(dest.path())
             );
         }
     }
@@ -1038,7 +1009,7 @@ mod tests {
         let archive = archive_of(&[("a.txt", "a"), ("dir/b.txt", "b"), ("../x.txt", "x")]);
         let err = unpack_tar(&archive, dest.path()).unwrap_err();
         assert!(err.contains("leaves its datastore root"), "{err}");
-        assert_eq!(listing(dest.path()), ["kept.txt"]);
+        assert_eq!(spool_test::tree_listing(dest.path()), ["kept.txt"]);
         assert!(!dest.path().parent().unwrap().join("x.txt").exists());
     }
 
@@ -1052,7 +1023,7 @@ mod tests {
         let unpacked = unpack_tar(&archive, dest.path()).unwrap();
         assert_eq!(unpacked, Unpacked { files: 2, bytes: 6 });
         assert_eq!(
-            listing(dest.path()),
+            spool_test::tree_listing(dest.path()),
             [
                 "data/",
                 "data/new/",
@@ -1094,7 +1065,11 @@ mod tests {
         let archive = archive_of(&[("main.py", "print"), ("link", "->/")]);
         let err = store_snapshot(dir.path(), &archive).unwrap_err();
         assert!(err.contains("`link`"), "{err}");
-        assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+        assert!(
+            spool_test::tree_listing(dir.path()).is_empty(),
+            "{:?}",
+            spool_test::tree_listing(dir.path())
+        );
     }
 
     #[test]
@@ -1109,7 +1084,7 @@ mod tests {
         std::os::unix::fs::symlink("../a.txt", from.path().join("sub/a")).unwrap();
         copy_tree(from.path(), &to.path().join("work")).unwrap();
         assert_eq!(
-            listing(&to.path().join("work")),
+            spool_test::tree_listing(&to.path().join("work")),
             ["a.txt", "sub/", "sub/a -> ../a.txt"]
         );
     }

@@ -773,6 +773,36 @@ pub fn driver_executors(spark_ui_url: &str) -> Option<(usize, i64)> {
     Some((executors.len(), active_tasks))
 }
 
+/// Every path under `dir`, sorted: folders end in `/`, symlinks (not followed) show their
+/// targets (`out/passwd -> /etc/passwd`). For tests of what an unpack or download wrote.
+pub fn tree_listing(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("read a folder of the tree") {
+            let entry = entry.expect("read a folder entry");
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .expect("an entry under the root")
+                .display()
+                .to_string();
+            let file_type = entry.file_type().expect("an entry's type");
+            if file_type.is_symlink() {
+                let target = std::fs::read_link(entry.path()).expect("a link's target");
+                out.push(format!("{rel} -> {}", target.display()));
+            } else if file_type.is_dir() {
+                out.push(format!("{rel}/"));
+                walk(root, &entry.path(), out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::error_entries;
