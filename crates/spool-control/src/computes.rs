@@ -178,11 +178,7 @@ impl Control {
             Err(e) => return Err(e.into()),
         };
         // Its system-assigned identity: jobs on the pool act as it by default.
-        let system = crate::identities::system_identity_name(&row.name);
-        if self.store().identity_by_name(&system).await?.is_none() {
-            self.insert_identity(caller, &system, "system_assigned", Some(&row.name))
-                .await?;
-        }
+        self.ensure_pool_identity(&row.name, &caller.name).await?;
         tracing::info!(compute = %row.name, master = %row.master_url, spark = %row.spark_version, "pool attached");
         Ok(compute_view(&row, Some(probe.health)))
     }

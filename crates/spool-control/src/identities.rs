@@ -71,24 +71,23 @@ impl Control {
             .collect())
     }
 
-    /// The identities an attached pool may act as: its system-assigned one (made now if a
-    /// server before identities attached it) and the user-assigned ones its attach file names.
-    pub(crate) async fn pool_identities(
-        &self,
-        pool: &spool_store::ComputeRow,
-        caller: &Caller,
-    ) -> Result<Compute> {
+    /// An attached pool's system-assigned identity, made if it has none: on attach, and at
+    /// start for pools a server before identities attached.
+    pub(crate) async fn ensure_pool_identity(&self, pool: &str, created_by: &str) -> Result<()> {
+        let name = system_identity_name(pool);
+        if self.store().identity_by_name(&name).await?.is_none() {
+            self.insert_identity(created_by, &name, "system_assigned", Some(pool))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The identities an attached pool may act as: its system-assigned one and the
+    /// user-assigned ones its attach file names.
+    pub(crate) async fn pool_identities(&self, pool: &spool_store::ComputeRow) -> Result<Compute> {
         let spec: AttachSpec =
             serde_json::from_str(&pool.spec_json).map_err(anyhow::Error::from)?;
-        let system_name = system_identity_name(&pool.name);
-        let system = match self.store().identity_by_name(&system_name).await? {
-            Some(row) => row,
-            None => {
-                self.insert_identity(caller, &system_name, "system_assigned", Some(&pool.name))
-                    .await?;
-                self.identity_row(&system_name).await?
-            }
-        };
+        let system = self.identity_row(&system_identity_name(&pool.name)).await?;
         let mut user_assigned = Vec::new();
         for name in &spec.identity.user_assigned_identities {
             match self.store().identity_by_name(name).await? {
@@ -136,13 +135,13 @@ impl Control {
                 format!("`{name}` is a user's name; identities and users need different names"),
             ));
         }
-        self.insert_identity(caller, name, "user_assigned", None)
+        self.insert_identity(&caller.name, name, "user_assigned", None)
             .await
     }
 
     pub(crate) async fn insert_identity(
         &self,
-        caller: &Caller,
+        created_by: &str,
         name: &str,
         kind: &str,
         pool: Option<&str>,
@@ -154,7 +153,7 @@ impl Control {
             client_id: &client_id,
             principal_id: &principal_id,
             pool,
-            created_by: &caller.name,
+            created_by,
         };
         match self.store().create_identity(&new).await {
             Ok(row) => Ok(view(row)),

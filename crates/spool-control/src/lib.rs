@@ -850,7 +850,7 @@ impl Control {
         // Who the job acts as decides what it may read and write: checked before anything is
         // recorded.
         let compute = match &pool {
-            Some(pool) => self.pool_identities(pool, owner).await?,
+            Some(pool) => self.pool_identities(pool).await?,
             None => identity::Compute::Serverless {
                 workspace: self.workspace_identities().await?,
             },

@@ -68,7 +68,9 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
 
     // An attached pool stays attached until it is detached, whatever a server before did to
     // its row (servers before this fix let the teardown loop mark them gone).
+    // Each keeps a system-assigned identity (pools attached before identities existed get one).
     for compute in store.computes().await? {
+        control.ensure_pool_identity(&compute.name, "spool").await?;
         if let Some(cluster) = store.cluster(compute.cluster_id).await?
             && cluster.state != ClusterState::Attached
         {
