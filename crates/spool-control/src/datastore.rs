@@ -485,23 +485,6 @@ fn archive_reader<A: ArchiveSource + ?Sized>(archive: &A) -> Result<Box<dyn Read
         .map_err(|e| format!("read the uploaded archive: {e}"))
 }
 
-/// The names of a tar archive's entries, as paths relative to where it is unpacked.
-pub fn entry_names<A: ArchiveSource + ?Sized>(archive: &A) -> Result<Vec<String>, String> {
-    let mut reader = tar::Archive::new(archive_reader(archive)?);
-    let entries = reader
-        .entries()
-        .map_err(|e| format!("not a tar archive: {e}"))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("not a tar archive: {e}"))?;
-        let path = entry
-            .path()
-            .map_err(|e| format!("an entry's name is not a path: {e}"))?;
-        names.push(path.to_string_lossy().into_owned());
-    }
-    Ok(names)
-}
-
 /// Unpacks an uploaded tar archive into `dest` (a datastore's root), all or nothing: entries are
 /// written to a fresh temp dir inside `dest` and checked there, and only when every entry passed
 /// are they moved into place (a folder new to `dest` in one rename). Entries must be regular
@@ -509,6 +492,16 @@ pub fn entry_names<A: ArchiveSource + ?Sized>(archive: &A) -> Result<Vec<String>
 /// refused upload leaves nothing, not even its temp dir. (Only a change to `dest` by someone
 /// else while the upload moves in can leave part of it.)
 pub fn unpack_tar<A: ArchiveSource + ?Sized>(archive: &A, dest: &Path) -> Result<Unpacked, String> {
+    unpack_tar_allowing(archive, dest, &mut |_| Ok(()))
+}
+
+/// As [`unpack_tar`], asking `allow` about each entry's name before it is written: a refusal
+/// refuses the whole upload, which then leaves nothing. One pass over the archive.
+pub fn unpack_tar_allowing<A: ArchiveSource + ?Sized>(
+    archive: &A,
+    dest: &Path,
+    allow: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<Unpacked, String> {
     std::fs::create_dir_all(dest).map_err(|e| format!("create `{}`: {e}", dest.display()))?;
     let root = UserTree::open(dest).map_err(|e| format!("open `{}`: {e}", dest.display()))?;
     let temp = tempfile::Builder::new()
@@ -516,7 +509,7 @@ pub fn unpack_tar<A: ArchiveSource + ?Sized>(archive: &A, dest: &Path) -> Result
         .tempdir_in(dest)
         .map_err(|e| format!("create a temp dir in `{}`: {e}", dest.display()))?;
     let staged = UserTree::open(temp.path()).map_err(|e| format!("open the temp dir: {e}"))?;
-    let unpacked = unpack_entries(archive, &staged.dir, Some(&root.dir))?;
+    let unpacked = unpack_entries(archive, &staged.dir, Some(&root.dir), allow)?;
     move_into(&staged.dir, &root.dir, Path::new(""))
         .map_err(|e| format!("move the upload into place: {e}"))?;
     Ok(unpacked)
@@ -528,6 +521,7 @@ fn unpack_entries<A: ArchiveSource + ?Sized>(
     archive: &A,
     into: &Dir,
     dest: Option<&Dir>,
+    allow: &mut dyn FnMut(&str) -> Result<(), String>,
 ) -> Result<Unpacked, String> {
     let mut reader = tar::Archive::new(archive_reader(archive)?);
     let mut counts = Unpacked::default();
@@ -541,6 +535,7 @@ fn unpack_entries<A: ArchiveSource + ?Sized>(
             .map_err(|e| format!("read upload: {e}"))?
             .to_string_lossy()
             .into_owned();
+        allow(&name)?;
         let relative = relative_path(&name)?;
         let entry_type = entry.header().entry_type();
         match entry_type {
@@ -785,7 +780,7 @@ pub fn store_snapshot<A: ArchiveSource + ?Sized>(
         .tempdir_in(snapshots_dir)
         .map_err(|e| format!("store snapshot: create a temp dir: {e}"))?;
     let staged = UserTree::open(temp.path()).map_err(|e| format!("store snapshot: {e}"))?;
-    let unpacked = unpack_entries(archive, &staged.dir, None)?;
+    let unpacked = unpack_entries(archive, &staged.dir, None, &mut |_| Ok(()))?;
     drop(staged);
     match std::fs::rename(temp.path(), &final_dir) {
         Ok(()) => {

@@ -734,11 +734,20 @@ impl Control {
         let data = self.data_access(caller).await?;
         let datastore = name.to_string();
         let unpacked = tokio::task::spawn_blocking(move || {
-            let archive = archive.as_ref();
-            for entry in datastore::entry_names(archive).map_err(|m| invalid("body", m))? {
-                data.check("body", &datastore, &entry, Access::Write)?;
+            // Each entry is checked as it is read; a refusal keeps its 403.
+            let mut refused = None;
+            let unpacked = datastore::unpack_tar_allowing(archive.as_ref(), &root, &mut |entry| {
+                data.check("body", &datastore, entry, Access::Write)
+                    .map_err(|e| {
+                        let message = e.to_string();
+                        refused = Some(e);
+                        message
+                    })
+            });
+            match refused {
+                Some(e) => Err(e),
+                None => unpacked.map_err(|m| invalid("body", m)),
             }
-            datastore::unpack_tar(archive, &root).map_err(|m| invalid("body", m))
         })
         .await
         .map_err(anyhow::Error::from)??;
