@@ -57,6 +57,11 @@ pub struct JobView {
     /// system-assigned one). Its data roles decide what it may read and write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// Whether the operating system enforced the principal's data roles while the job ran (its
+    /// processes ran under the principal's OS account). `false` where the server cannot switch
+    /// accounts (not root): then only the checks at submit applied.
+    #[serde(default)]
+    pub access_enforced: bool,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub created_at: String,

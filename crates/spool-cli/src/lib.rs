@@ -29,6 +29,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the Spool server (REST API on 127.0.0.1:8998, local serverless Spark backend).
+    ///
+    /// Data access: every job, session and batch is checked at submit against its identity's
+    /// data roles. Run as root, the server also has the operating system enforce them while
+    /// work runs: each identity's Spark processes run under an OS account of its own
+    /// (`spool-<instance>-<n>`, in the group `spool`), and datastore folders carry ACLs for
+    /// exactly the assigned roles. Not run as root, it cannot switch accounts: it says so at
+    /// start, keeps the submit-time checks, and marks jobs `access_enforced: false`. Set
+    /// `[access] enforce = "on"` in config.toml to refuse to start without it, `"off"` to
+    /// turn it off.
     Serve(commands::serve::ServeArgs),
     /// Submit and follow Spark batch jobs from Azure-ML-style job YAML.
     #[command(subcommand)]

@@ -16,6 +16,7 @@ use spool_store::{ClusterRow, ProcessRow, Store};
 use spool_supervisor::{Exit, ProcessSpec, Spawned, Stopped};
 use tokio::sync::{Notify, watch};
 
+use crate::accounts::Accounts;
 use crate::config::Config;
 
 use crate::{LogError, Result, invalid, spark};
@@ -36,6 +37,8 @@ pub(crate) struct Provisioner {
     placement: Arc<tokio::sync::Mutex<()>>,
     /// Tells the scheduler that capacity may have freed up.
     capacity_freed: Arc<Notify>,
+    /// The OS accounts a cluster's daemons run under.
+    accounts: Accounts,
 }
 
 /// What the cluster primitives are built from.
@@ -48,6 +51,7 @@ pub(crate) struct ProvisionerParts {
     pub shutdown: watch::Receiver<bool>,
     pub placement: Arc<tokio::sync::Mutex<()>>,
     pub capacity_freed: Arc<Notify>,
+    pub accounts: Accounts,
 }
 
 /// Ports a cluster listens on.
@@ -85,6 +89,7 @@ impl Provisioner {
             shutdown,
             placement,
             capacity_freed,
+            accounts,
         } = parts;
         Provisioner {
             store,
@@ -95,6 +100,7 @@ impl Provisioner {
             shutdown,
             placement,
             capacity_freed,
+            accounts,
         }
     }
 
@@ -140,14 +146,24 @@ impl Provisioner {
             .set_cluster_urls(cluster.id, &master_url, &master_ui)
             .await?;
         let daemon = spark::daemon(&self.config);
-        let master = spark::process(
+        // The daemons run as the principal of the cluster's work: executors inherit the
+        // worker's account, and only that principal's data roles reach them.
+        let work_dir = dir.join("work");
+        std::fs::create_dir_all(&work_dir)?;
+        let run_as = match self.accounts.ensure(&cluster.runs_as).await? {
+            Some(account) => {
+                crate::accounts::give_tree(&work_dir, &account)?;
+                Some(self.accounts.run_as(&account, &work_dir))
+            }
+            None => None,
+        };
+        let mut master = spark::process(
             spool_spark::master(&install, daemon, ports.master, ports.master_ui),
             &dir,
             &dir.join("master"),
         );
-        let work_dir = dir.join("worker").join("work");
-        std::fs::create_dir_all(&work_dir)?;
-        let worker = spark::process(
+        master.run_as = run_as.clone();
+        let mut worker = spark::process(
             spool_spark::worker(
                 &install,
                 daemon,
@@ -160,6 +176,7 @@ impl Provisioner {
             &dir,
             &dir.join("worker"),
         );
+        worker.run_as = run_as;
         // Master and worker start together: the worker retries until the master is up, which
         // saves the worker's JVM start-up from the cold path.
         let master_spawned = self

@@ -49,6 +49,8 @@ pub struct Config {
     /// The largest upload body (code snapshots, datastore uploads); JSON bodies have fixed,
     /// smaller limits.
     pub max_upload: MemoryMb,
+    /// Whether work runs under per-principal OS accounts (`[access] enforce`).
+    pub enforce_access: EnforceSetting,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -71,6 +73,30 @@ pub struct ConfigFile {
     pub agents: AgentsFile,
     #[serde(default)]
     pub server: ServerFile,
+    #[serde(default)]
+    pub access: AccessFile,
+}
+
+/// `[access] enforce` in the config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnforceSetting {
+    /// On when the server runs as root and the tools are there.
+    #[default]
+    Auto,
+    /// On, or the server refuses to start.
+    On,
+    /// Off: work runs as the server's account.
+    Off,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessFile {
+    /// `auto` (the default: on when the server runs as root), `on` (refuse to start without it)
+    /// or `off`: whether jobs and sessions run under an OS account per identity, so the
+    /// operating system enforces their data roles.
+    pub enforce: Option<EnforceSetting>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -267,6 +293,7 @@ impl Config {
                 }
                 None => MemoryMb(20 * 1024),
             },
+            enforce_access: file.access.enforce.unwrap_or_default(),
         })
     }
 
@@ -346,6 +373,7 @@ mod tests {
             environments: EnvironmentsFile::default(),
             agents: AgentsFile::default(),
             server: ServerFile::default(),
+            access: AccessFile::default(),
         }
     }
 }

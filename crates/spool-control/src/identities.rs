@@ -222,6 +222,10 @@ impl Control {
         }
         self.store().delete_identity(name).await?;
         tracing::info!(identity = name, by = %caller.name, "identity deleted");
+        self.inner()
+            .accounts
+            .remove(&crate::identity::Principal::Identity(name.to_string()).key())
+            .await;
         Ok(())
     }
 

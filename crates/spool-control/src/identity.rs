@@ -46,6 +46,15 @@ impl Principal {
             Principal::User(name) | Principal::Identity(name) => name,
         }
     }
+
+    /// `user:<name>` or `identity:<name>`: what work records as the principal it runs as (a
+    /// user and an identity may share a name), and what its OS account is found by.
+    pub fn key(&self) -> String {
+        match self {
+            Principal::User(name) => format!("user:{name}"),
+            Principal::Identity(name) => format!("identity:{name}"),
+        }
+    }
 }
 
 /// Resolves the principal; a refusal is a message about the `identity` field.

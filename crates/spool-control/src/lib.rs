@@ -5,6 +5,8 @@
 //! speak HTTP to users or parse YAML (specs arrive validated by `spool-spec` types).
 
 mod access;
+mod accounts;
+mod acl;
 mod agents;
 pub mod auth;
 mod batches;
@@ -194,6 +196,8 @@ pub(crate) struct Inner {
     /// Counts `forget_user` calls, so a lookup that read the store before a rotation or delete
     /// does not put the old token back into the cache after it was dropped.
     pub users_generation: std::sync::atomic::AtomicU64,
+    /// The OS accounts work runs under, when enforcement is on.
+    pub accounts: accounts::Accounts,
 }
 
 impl Control {
@@ -237,6 +241,9 @@ impl Control {
         let runtimes = RuntimeCache::new(cache_dir);
         let wake = Arc::new(Notify::new());
         let placement = Arc::new(tokio::sync::Mutex::new(()));
+        let accounts =
+            accounts::Accounts::start(store.clone(), config.enforce_access, data_dir, cache_dir)
+                .await?;
         let provisioner = cluster::Provisioner::new(cluster::ProvisionerParts {
             store: store.clone(),
             data_dir: data_dir.to_path_buf(),
@@ -246,6 +253,7 @@ impl Control {
             shutdown: shutdown.subscribe(),
             placement: placement.clone(),
             capacity_freed: wake.clone(),
+            accounts: accounts.clone(),
         });
         let control = Control {
             inner: Arc::new(Inner {
@@ -263,10 +271,15 @@ impl Control {
                 shutdown,
                 users_by_token: Default::default(),
                 users_generation: Default::default(),
+                accounts,
             }),
         };
         // Uploads a server was streaming when it stopped are of no use to anyone.
         let _ = std::fs::remove_dir_all(data_dir.join("uploads"));
+        control
+            .sync_datastore_acls()
+            .await
+            .map_err(|e| anyhow::anyhow!("set the datastores' ACLs: {e}"))?;
         recover::recover(&control).await?;
         Ok(control)
     }
@@ -290,6 +303,14 @@ impl Control {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Why the OS does not enforce data access while work runs, or `None` when it does.
+    pub fn access_enforcement(&self) -> Option<&str> {
+        match self.inner.accounts.enforcement() {
+            accounts::Enforcement::On => None,
+            accounts::Enforcement::Off(reason) => Some(reason),
+        }
     }
 
     /// The machine-wide cache holding runtimes.
@@ -454,6 +475,10 @@ impl Control {
         }
         self.forget_user(user.id);
         tracing::info!(user = name, by = %caller.name, "deleted user");
+        self.inner
+            .accounts
+            .remove(&identity::Principal::User(name.to_string()).key())
+            .await;
         Ok(())
     }
 
@@ -635,6 +660,7 @@ impl Control {
                         created_by: &caller.name,
                     })
                     .await?;
+                self.sync_datastore_acls().await?;
                 Ok(views::datastore_view(row))
             }
             Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
@@ -901,6 +927,7 @@ impl Control {
                 .map_or_else(|| "serverless".to_string(), |p| p.name.clone()),
             identity: identity.to_string(),
             principal: principal.name().to_string(),
+            runs_as: principal.key(),
             environment_json: environment
                 .as_ref()
                 .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))

@@ -98,6 +98,8 @@ impl Amount {
 pub(crate) struct ClusterSlot {
     pub id: ClusterId,
     pub owner: UserId,
+    /// The principal its processes run as.
+    pub runs_as: String,
     pub shape_key: String,
     pub state: ClusterState,
     /// RFC 3339; the oldest idle cluster is freed first.
@@ -145,6 +147,9 @@ pub(crate) enum Target {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Request {
     pub owner: UserId,
+    /// The principal the work runs as: a warm cluster is reused only by work of the same one,
+    /// as its processes run under that principal's account.
+    pub runs_as: String,
     pub target: Target,
     /// Its driver, which runs on this host whatever the target.
     pub driver: Amount,
@@ -162,9 +167,16 @@ impl Request {
         };
         Request {
             owner,
+            runs_as: String::new(),
             target,
             driver: driver_needs(sizing),
         }
+    }
+
+    /// The same request, for work running as `runs_as`.
+    pub fn running_as(mut self, runs_as: &str) -> Request {
+        self.runs_as = runs_as.to_string();
+        self
     }
 }
 
@@ -263,11 +275,12 @@ pub(crate) fn decide(snapshot: &Snapshot, request: &Request) -> Decision {
     };
     let shape = Shape::of(runtime, sizing);
     let key = shape.key();
-    if let Some(warm) = snapshot
-        .clusters
-        .iter()
-        .find(|c| c.state == ClusterState::Idle && c.owner == request.owner && c.shape_key == key)
-    {
+    if let Some(warm) = snapshot.clusters.iter().find(|c| {
+        c.state == ClusterState::Idle
+            && c.owner == request.owner
+            && c.runs_as == request.runs_as
+            && c.shape_key == key
+    }) {
         return Decision::Warm(warm.id);
     }
     // With agents connected, executors go to the hosts with the most free cores; the master
@@ -440,6 +453,7 @@ impl Snapshot {
                     self.clusters.push(ClusterSlot {
                         id,
                         owner: request.owner,
+                        runs_as: request.runs_as.clone(),
                         shape_key: new.shape.key(),
                         state: ClusterState::Provisioning,
                         idle_since: None,

@@ -165,6 +165,7 @@ impl Control {
         match self.store().create_role_assignment(&new).await {
             Ok(row) => {
                 tracing::info!(assignee = %request.assignee, %role, scope = %scope.to_uri(), by = %caller.name, "role assigned");
+                self.sync_datastore_acls().await?;
                 Ok(view(row))
             }
             Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
@@ -200,6 +201,7 @@ impl Control {
         crate::require_admin(caller, "remove role assignments")?;
         if self.store().delete_role_assignment(id).await? {
             tracing::info!(%id, by = %caller.name, "role assignment removed");
+            self.sync_datastore_acls().await?;
             Ok(())
         } else {
             Err(ControlError::NotFound {
@@ -207,5 +209,80 @@ impl Control {
                 name: id.to_string(),
             })
         }
+    }
+}
+
+impl Control {
+    /// Makes every datastore tree's ACLs match the role assignments (and the admin's), when the
+    /// OS enforces access: each assignee's account gets exactly its roles' access, nobody else
+    /// any. Runs at start and after every change of an assignment or a datastore.
+    pub(crate) async fn sync_datastore_acls(&self) -> Result<()> {
+        let accounts = &self.inner().accounts;
+        if !accounts.enforced() {
+            return Ok(());
+        }
+        let store = self.store();
+        let mut by_datastore: std::collections::BTreeMap<String, Vec<crate::acl::AccountGrant>> =
+            std::collections::BTreeMap::new();
+        let datastores = store.list_datastores().await?;
+        // The admin holds every role.
+        for admin in store.list_users().await?.into_iter().filter(|u| u.is_admin) {
+            if let Some(account) = accounts.ensure(&Principal::User(admin.name).key()).await? {
+                for datastore in &datastores {
+                    by_datastore
+                        .entry(datastore.name.clone())
+                        .or_default()
+                        .push(crate::acl::AccountGrant {
+                            uid: account.uid,
+                            prefix: String::new(),
+                            write: true,
+                        });
+                }
+            }
+        }
+        for row in store.role_assignments(None).await? {
+            let principal = if row.assignee_kind == "identity" {
+                Principal::Identity(row.assignee.clone())
+            } else {
+                Principal::User(row.assignee.clone())
+            };
+            let Some(account) = accounts.ensure(&principal.key()).await? else {
+                continue;
+            };
+            let write = row.role.writes();
+            by_datastore
+                .entry(row.datastore.clone())
+                .or_default()
+                .push(crate::acl::AccountGrant {
+                    uid: account.uid,
+                    prefix: row.prefix.clone(),
+                    write,
+                });
+        }
+        let group = accounts.group_gid();
+        let work: Vec<(std::path::PathBuf, Vec<crate::acl::AccountGrant>)> = datastores
+            .into_iter()
+            .map(|d| {
+                let grants = by_datastore.remove(&d.name).unwrap_or_default();
+                (std::path::PathBuf::from(d.root), grants)
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            for (root, grants) in work {
+                if !root.is_dir() {
+                    continue;
+                }
+                if let Some(parent) = root.parent() {
+                    crate::accounts::make_traversable(parent, group)?;
+                }
+                crate::accounts::apply_datastore_acls(&root, &grants).map_err(|e| {
+                    e.context(format!("set the ACLs of datastore `{}`", root.display()))
+                })?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(anyhow::Error::from)??;
+        Ok(())
     }
 }

@@ -104,6 +104,11 @@ async fn finish(control: &Control, job_id: JobId, cluster_id: ClusterId, cluster
         .remove(&job_id);
     let broken = cluster_broken.then_some("its first job failed during start-up");
     control.provisioner().hand_back(cluster_id, broken).await;
+    // Spark sets plain modes on what it writes (0755 folders); the roles' ACLs are put back.
+    control
+        .sync_datastore_acls()
+        .await
+        .log_error("set the datastores' ACLs after a job");
 }
 
 fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -148,6 +153,12 @@ async fn drive(
         .map_err(anyhow::Error::from)?;
     let _ = std::fs::remove_dir_all(&launch.work_dir);
     datastore::copy_tree(&snapshot, &launch.work_dir)?;
+    // The driver runs as the job's principal, in a working copy that is that account's.
+    let account = control.inner().accounts.ensure(&job.runs_as).await?;
+    if let Some(account) = &account {
+        crate::accounts::give_tree(&launch.work_dir, account)?;
+    }
+    store.set_job_enforced(job_id, account.is_some()).await?;
 
     // The job's environment: its driver and executors run the environment's Python; the cluster
     // (master, worker) stays on the runtime's.
@@ -232,7 +243,7 @@ async fn drive(
     let ui_port = spark::free_port()?;
     let spark_ui_url = format!("http://127.0.0.1:{ui_port}");
     let driver_logs = launch.log_dir.join("azureml").join("driver");
-    let spec_for_driver = driver_spec(
+    let mut spec_for_driver = driver_spec(
         &job,
         &spec,
         &sizing,
@@ -243,6 +254,9 @@ async fn drive(
         &driver_logs,
         &python,
     );
+    spec_for_driver.run_as = account
+        .as_ref()
+        .map(|account| control.inner().accounts.run_as(account, &launch.work_dir));
     let spawned = control
         .provisioner()
         .launch(Owner::Job(job_id), "driver", &spec_for_driver)
@@ -425,7 +439,6 @@ pub(crate) async fn conclude(
             .data_dir()
             .join("clusters")
             .join(cluster_id.to_string())
-            .join("worker")
             .join("work");
         if work.join(app_id).is_dir()
             && let Err(e) = copy_logs(&work, app_id, &control.job_log_dir(job))
@@ -472,6 +485,10 @@ pub(crate) async fn conclude(
                     .to_string()
             }
         };
+        let error = match store.job(job.id).await {
+            Ok(Some(now)) if now.enforced => explain_denial(&error, &now.runs_as),
+            _ => error,
+        };
         store
             .set_job_error(job.id, &error)
             .await
@@ -482,6 +499,23 @@ pub(crate) async fn conclude(
             .log_error("record the job's status");
         tracing::info!(job = %job.name, %error, "job failed");
     }
+}
+
+/// A driver error that is the operating system refusing a path says who was refused and why:
+/// the job ran under its principal's OS account, which only its data roles open.
+fn explain_denial(error: &str, runs_as: &str) -> String {
+    let denied = [
+        "Permission denied",
+        "AccessDeniedException",
+        "PermissionError",
+    ];
+    if !denied.iter().any(|d| error.contains(d)) {
+        return error.to_string();
+    }
+    let principal = runs_as.replace(':', " `");
+    format!(
+        "{error}\nthe job ran as {principal}`, and the operating system let it open only the datastore paths its data roles cover\nhint: `spool role assignment list` shows the roles; an Owner grants one with `spool role assignment create --assignee <name> --role \"Storage Blob Data Reader\" --scope azureml://datastores/<datastore>`"
+    )
 }
 
 /// Copies the executors' logs of application `app_id` from the worker's work dir into the job's

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use spool_core::{AgentState, ClusterId, ClusterState, JobStatus, SessionState, UserId};
+use spool_core::{AgentState, ClusterId, ClusterState, JobStatus, SessionState};
 use spool_spec::SparkSizing;
 use spool_store::{JobRow, NewCluster, SessionRow};
 
@@ -46,6 +46,7 @@ async fn held(control: &Control) -> Result<(Amount, Vec<ClusterSlot>)> {
         clusters.push(ClusterSlot {
             id: cluster.id,
             owner: cluster.owner_id,
+            runs_as: cluster.runs_as,
             shape_key: cluster.shape_key,
             state: cluster.state,
             idle_since: cluster.idle_since,
@@ -168,12 +169,24 @@ impl Work {
     }
 
     fn request(&self) -> Option<Request> {
-        let (owner, compute, runtime, sizing_json) = match self {
-            Work::Job(j) => (j.owner_id, &j.compute, &j.runtime, &j.sizing_json),
-            Work::Session(s) => (s.owner_id, &s.compute, &s.runtime, &s.sizing_json),
+        let (owner, runs_as, compute, runtime, sizing_json) = match self {
+            Work::Job(j) => (
+                j.owner_id,
+                &j.runs_as,
+                &j.compute,
+                &j.runtime,
+                &j.sizing_json,
+            ),
+            Work::Session(s) => (
+                s.owner_id,
+                &s.runs_as,
+                &s.compute,
+                &s.runtime,
+                &s.sizing_json,
+            ),
         };
         let sizing: SparkSizing = serde_json::from_str(sizing_json).ok()?;
-        Some(Request::new(owner, compute, runtime, &sizing))
+        Some(Request::new(owner, compute, runtime, &sizing).running_as(runs_as))
     }
 
     /// Records that the work cannot be placed at all.
@@ -331,8 +344,7 @@ async fn tick(control: &Control) -> Result<()> {
                 None
             }
             Decision::New(new) => {
-                let owner = request.owner;
-                let id = record_cluster(control, owner, new).await?;
+                let id = record_cluster(control, &request, new).await?;
                 work.start(control, id, Start::Cold).await?;
                 Some(id)
             }
@@ -346,7 +358,7 @@ async fn tick(control: &Control) -> Result<()> {
 /// executors go.
 async fn record_cluster(
     control: &Control,
-    owner: UserId,
+    request: &Request,
     new: &placement::NewCluster,
 ) -> Result<ClusterId> {
     for id in &new.free {
@@ -359,7 +371,8 @@ async fn record_cluster(
     let shape = &new.shape;
     let cluster = store
         .insert_cluster(&NewCluster {
-            owner_id: owner,
+            owner_id: request.owner,
+            runs_as: request.runs_as.clone(),
             runtime: shape.runtime.clone(),
             shape_key: shape.key(),
             shape_json: serde_json::to_string(shape).map_err(anyhow::Error::from)?,

@@ -286,6 +286,8 @@ impl Control {
             ),
             None => None,
         };
+        // Sessions pass the user's identity through.
+        let runs_as = crate::identity::Principal::User(owner.name.clone()).key();
         // Default settings can take a driver that is already running.
         let defaults = settings.conf.is_empty()
             && settings.driver_memory.is_none()
@@ -306,6 +308,8 @@ impl Control {
                     settings.name.as_deref(),
                     &kind,
                     idle_timeout_s,
+                    &runs_as,
+                    self.inner().accounts.enforced(),
                 )
                 .await
             {
@@ -339,6 +343,7 @@ impl Control {
                 .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))
                 .transpose()?,
             compute: compute.map_or_else(|| "serverless".to_string(), |pool| pool.name),
+            runs_as,
         };
         let session = match self.store().insert_session(&new).await {
             Ok(session) => session,
@@ -677,6 +682,14 @@ async fn start(
     std::fs::create_dir_all(&work)?;
     let driver_py = dir.join("driver.py");
     std::fs::write(&driver_py, spool_repl::DRIVER_PY)?;
+    // The driver runs as the session's user, in a working folder that is that account's.
+    let account = control.inner().accounts.ensure(&session.runs_as).await?;
+    if let Some(account) = &account {
+        crate::accounts::give_tree(&work, account)?;
+    }
+    store
+        .set_session_enforced(session_id, account.is_some())
+        .await?;
     let repl_port = spark::free_port()?;
     let ui_port = spark::free_port()?;
     let mut repl_args = vec!["--port".to_string(), repl_port.to_string()];
@@ -708,7 +721,10 @@ async fn start(
             main: &main,
         },
     );
-    let spec = spark::process(command, &work, &dir.join("logs").join("driver"));
+    let mut spec = spark::process(command, &work, &dir.join("logs").join("driver"));
+    spec.run_as = account
+        .as_ref()
+        .map(|account| control.inner().accounts.run_as(account, &work));
     store
         .add_session_phase(
             session_id,
@@ -1197,6 +1213,34 @@ pub(crate) async fn prewarm_loop(control: Control) {
         if waiting_jobs + waiting_sessions > 0 {
             continue;
         }
+        // With per-principal accounts a driver can only be handed to its own principal: the
+        // pool holds drivers for whoever asked for the latest session (the admin at first),
+        // and drivers of anyone else are retired so they hold no capacity.
+        let runs_as = if control.inner().accounts.enforced() {
+            store
+                .latest_session_runs_as()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "user:admin".to_string())
+        } else {
+            "user:admin".to_string()
+        };
+        if control.inner().accounts.enforced() {
+            for id in store
+                .prewarmed_sessions_not_running_as(runtime, &runs_as)
+                .await
+                .unwrap_or_default()
+            {
+                stop_session(
+                    &control,
+                    id,
+                    SessionState::Killed,
+                    "pre-warmed driver retired: sessions now run as another principal",
+                )
+                .await;
+            }
+        }
         let Ok(have) = store.prewarmed_sessions(runtime).await else {
             continue;
         };
@@ -1233,6 +1277,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
             prewarmed: true,
             environment_json: None,
             compute: "serverless".into(),
+            runs_as,
         };
         match store.insert_session(&new).await {
             Ok(session) => {

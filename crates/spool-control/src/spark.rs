@@ -35,5 +35,6 @@ pub(crate) fn process(command: CommandLine, cwd: &Path, log_dir: &Path) -> Proce
         env: command.env.into_iter().collect(),
         cwd: cwd.to_path_buf(),
         log_dir: log_dir.to_path_buf(),
+        run_as: None,
     }
 }

@@ -161,6 +161,8 @@ pub struct Job {
     pub identity: String,
     /// Who the job acts as (none for jobs recorded before principals were).
     pub principal: Option<String>,
+    /// Whether its processes ran under the principal's OS account.
+    pub access_enforced: bool,
     pub cluster_id: Option<ClusterId>,
     pub spark_app_id: Option<String>,
     /// The Spark UI, while there is one (never empty).
@@ -198,6 +200,7 @@ impl Job {
             compute: row.compute,
             identity: row.identity,
             principal: row.principal,
+            access_enforced: row.enforced,
             cluster_id: row.cluster_id,
             spark_app_id: row.spark_app_id,
             spark_ui_url: row.spark_ui_url.filter(|u| !u.is_empty()),

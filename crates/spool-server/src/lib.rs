@@ -301,6 +301,10 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         cores = control.config().schedulable_cores(),
         memory = %control.config().host_memory,
         teardown_after = ?control.config().teardown_after,
+        access = %match control.access_enforcement() {
+            None => "enforced by the OS (an account per identity)".to_string(),
+            Some(reason) => format!("checked at submit only: {reason}"),
+        },
         "spool is serving"
     );
     if options.install_default_runtime {

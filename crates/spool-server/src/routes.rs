@@ -403,6 +403,7 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
         compute: job.compute,
         identity: job.identity,
         principal: job.principal,
+        access_enforced: job.access_enforced,
         created_at: job.created_at,
         ended_at: job.ended_at,
         resources,

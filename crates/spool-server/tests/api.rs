@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use expect_test::{Expect, expect};
 use serde_json::Value;
-use spool_control::config::{CapacityFile, ConfigFile, SessionsFile};
+use spool_control::config::{AccessFile, CapacityFile, ConfigFile, EnforceSetting, SessionsFile};
 use spool_control::{Config, Control};
 use spool_server::AppState;
 
@@ -87,6 +87,11 @@ impl Api {
                 ..Default::default()
             },
             sessions: SessionsFile { prewarm: Some(0) },
+            // These tests start no Spark and must leave no OS accounts behind; the OS-level
+            // enforcement is tested with real jobs (`crates/spool/tests/access.rs`).
+            access: AccessFile {
+                enforce: Some(EnforceSetting::Off),
+            },
             ..Default::default()
         };
         edit(&mut file);

@@ -109,12 +109,15 @@ pub struct ClusterRow {
     pub idle_since: Option<String>,
     pub ended_at: Option<String>,
     pub end_reason: Option<String>,
+    /// The principal its processes run as ('' for attached pools and rows before migration 0013).
+    pub runs_as: String,
 }
 
 /// A new cluster, before it has an id.
 #[derive(Debug, Clone)]
 pub struct NewCluster {
     pub owner_id: UserId,
+    pub runs_as: String,
     pub runtime: String,
     pub shape_key: String,
     pub shape_json: String,
@@ -156,6 +159,10 @@ pub struct JobRow {
     pub environment_json: Option<String>,
     /// Who the job acts as: a user's name or an identity's (none for jobs before migration 0009).
     pub principal: Option<String>,
+    /// The principal as `user:<name>` or `identity:<name>` ('' before migration 0013).
+    pub runs_as: String,
+    /// Whether its processes ran under the principal's OS account.
+    pub enforced: bool,
 }
 
 impl JobRow {
@@ -181,6 +188,8 @@ pub struct NewJob {
     pub environment_json: Option<String>,
     /// Who the job acts as, resolved at submit.
     pub principal: String,
+    /// The principal as `user:<name>` or `identity:<name>`.
+    pub runs_as: String,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -219,7 +228,8 @@ pub struct EventRow {
 const JOB_COLUMNS: &str = "j.id, j.name, j.owner_id, u.name AS owner_name, j.display_name, \
     j.experiment_name, j.status, j.status_reason, j.error, j.spec_json, j.sizing_json, j.runtime, \
     j.compute, j.identity, j.cluster_id, j.spark_app_id, j.spark_ui_url, j.launch_json, \
-    j.phases_json, j.created_at, j.ended_at, j.environment_json, j.principal";
+    j.phases_json, j.created_at, j.ended_at, j.environment_json, j.principal, j.runs_as, \
+    j.enforced";
 
 /// The state store. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -417,7 +427,8 @@ impl Store {
     pub async fn insert_cluster(&self, new: &NewCluster) -> Result<ClusterRow> {
         Ok(sqlx::query_as(
             "INSERT INTO clusters (owner_id, runtime, shape_key, shape_json, state, reserved_cores, \
-             reserved_memory_mb, created_at) VALUES (?, ?, ?, ?, 'provisioning', ?, ?, ?) RETURNING *",
+             reserved_memory_mb, created_at, runs_as) VALUES (?, ?, ?, ?, 'provisioning', ?, ?, ?, ?) \
+             RETURNING *",
         )
         .bind(new.owner_id)
         .bind(&new.runtime)
@@ -426,6 +437,7 @@ impl Store {
         .bind(new.reserved_cores)
         .bind(new.reserved_memory_mb)
         .bind(now())
+        .bind(&new.runs_as)
         .fetch_one(&self.pool)
         .await?)
     }
@@ -499,6 +511,16 @@ impl Store {
         Ok(())
     }
 
+    /// Records whether a job's processes run under its principal's OS account.
+    pub async fn set_job_enforced(&self, id: JobId, enforced: bool) -> Result<()> {
+        sqlx::query("UPDATE jobs SET enforced = ? WHERE id = ?")
+            .bind(enforced)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn insert_job(&self, new: &NewJob) -> Result<JobRow> {
         let at = now();
         let phases = serde_json::to_string(&[Phase {
@@ -509,7 +531,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
              sizing_json, runtime, compute, identity, phases_json, created_at, environment_json, \
-             principal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             principal, runs_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -525,6 +547,7 @@ impl Store {
         .bind(&at)
         .bind(&new.environment_json)
         .bind(&new.principal)
+        .bind(&new.runs_as)
         .execute(&self.pool)
         .await
         .map_err(conflict_on_unique(format!("job {}", new.name)))?;
@@ -784,12 +807,14 @@ impl Store {
     }
 }
 
+mod accounts;
 mod agents;
 mod computes;
 mod identities;
 mod roles;
 mod sessions;
 
+pub use accounts::OsAccountRow;
 pub use agents::{AgentRow, ClusterWorkerRow};
 pub use computes::{ComputeRow, NewCompute};
 pub use identities::{IdentityRow, NewIdentity};

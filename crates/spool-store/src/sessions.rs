@@ -40,6 +40,12 @@ pub struct SessionRow {
     /// The identity the session acts as (sessions always pass the user's identity through).
     #[serde(default = "user_identity")]
     pub identity: String,
+    /// The principal its driver runs as (`user:<name>`; '' before migration 0013).
+    #[serde(default)]
+    pub runs_as: String,
+    /// Whether its driver ran under the principal's OS account.
+    #[serde(default)]
+    pub enforced: bool,
 }
 
 fn serverless() -> String {
@@ -69,6 +75,7 @@ pub struct NewSession {
     pub prewarmed: bool,
     pub environment_json: Option<String>,
     pub compute: String,
+    pub runs_as: String,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -88,13 +95,24 @@ pub struct StatementRow {
 const SESSION_COLUMNS: &str = "s.id, s.name, s.owner_id, u.name AS owner_name, s.kind, s.state, \
     s.state_reason, s.runtime, s.sizing_json, s.conf_json, s.idle_timeout_s, s.cluster_id, \
     s.repl_port, s.spark_app_id, s.spark_ui_url, s.phases_json, s.created_at, \
-    s.last_activity_at, s.ended_at, s.prewarmed, s.environment_json, s.compute, s.identity";
+    s.last_activity_at, s.ended_at, s.prewarmed, s.environment_json, s.compute, s.identity, \
+    s.runs_as, s.enforced";
 
 fn millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 impl Store {
+    /// Records whether a session's driver runs under its principal's OS account.
+    pub async fn set_session_enforced(&self, id: SessionId, enforced: bool) -> Result<()> {
+        sqlx::query("UPDATE sessions SET enforced = ? WHERE id = ?")
+            .bind(enforced)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn insert_session(&self, new: &NewSession) -> Result<SessionRow> {
         let at = now();
         let phases = serde_json::to_string(&[Phase {
@@ -105,7 +123,8 @@ impl Store {
         let id = sqlx::query_scalar::<_, SessionId>(
             "INSERT INTO sessions (name, owner_id, kind, state, runtime, sizing_json, conf_json, \
              idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed, environment_json, \
-             compute) VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             compute, runs_as) VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             RETURNING id",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -120,6 +139,7 @@ impl Store {
         .bind(new.prewarmed)
         .bind(&new.environment_json)
         .bind(&new.compute)
+        .bind(&new.runs_as)
         .fetch_one(&self.pool)
         .await
         .map_err(conflict_on_unique(format!(
@@ -256,7 +276,10 @@ impl Store {
     }
 
     /// Hands an idle pre-warmed session of `runtime` to a user; returns its id, or `None` when
-    /// none is ready. The session's cluster becomes the user's too.
+    /// none is ready. The session's cluster becomes the user's too. With `same_account`, only a
+    /// driver already running as `runs_as` is taken (its processes cannot change account);
+    /// without, any, and it then runs as `runs_as`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn claim_prewarmed_session(
         &self,
         runtime: &str,
@@ -264,15 +287,17 @@ impl Store {
         name: Option<&str>,
         kind: &str,
         idle_timeout_s: i64,
+        runs_as: &str,
+        same_account: bool,
     ) -> Result<Option<SessionId>> {
         let mut tx = self.pool.begin().await?;
         let claimed: Option<(SessionId, Option<ClusterId>)> = sqlx::query_as(
             "UPDATE sessions SET prewarmed = 0, owner_id = ?1, name = ?2, kind = ?3, \
-             idle_timeout_s = ?4, last_activity_at = ?5, \
+             idle_timeout_s = ?4, last_activity_at = ?5, runs_as = ?7, \
              phases_json = json_insert(phases_json, '$[#]', json_object('status', 'claimed', 'at', ?5)), \
              state_reason = 'started from a pre-warmed driver' \
              WHERE id = (SELECT id FROM sessions WHERE prewarmed = 1 AND state = 'idle' AND runtime = ?6 \
-                         ORDER BY id LIMIT 1) \
+                         AND (?8 = 0 OR runs_as = ?7) ORDER BY id LIMIT 1) \
              RETURNING id, cluster_id",
         )
         .bind(owner_id)
@@ -281,6 +306,8 @@ impl Store {
         .bind(idle_timeout_s)
         .bind(now())
         .bind(runtime)
+        .bind(runs_as)
+        .bind(same_account)
         .fetch_optional(&mut *tx)
         .await
         .map_err(conflict_on_unique(format!(
@@ -288,8 +315,9 @@ impl Store {
             name.unwrap_or_default()
         )))?;
         if let Some((_, Some(cluster_id))) = claimed {
-            sqlx::query("UPDATE clusters SET owner_id = ? WHERE id = ?")
+            sqlx::query("UPDATE clusters SET owner_id = ?, runs_as = ? WHERE id = ?")
                 .bind(owner_id)
+                .bind(runs_as)
                 .bind(cluster_id)
                 .execute(&mut *tx)
                 .await?;
@@ -299,6 +327,31 @@ impl Store {
     }
 
     /// Pre-warmed sessions of `runtime` that are starting or ready.
+    /// The principal of the latest session a user asked for (not a pre-warmed one).
+    pub async fn latest_session_runs_as(&self) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT runs_as FROM sessions WHERE prewarmed = 0 AND runs_as != '' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Live pre-warmed sessions of `runtime` whose driver runs as another principal.
+    pub async fn prewarmed_sessions_not_running_as(
+        &self,
+        runtime: &str,
+        runs_as: &str,
+    ) -> Result<Vec<SessionId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE prewarmed = 1 AND runtime = ? AND runs_as != ? \
+             AND state IN ('not_started', 'starting', 'idle') ORDER BY id",
+        )
+        .bind(runtime)
+        .bind(runs_as)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn prewarmed_sessions(&self, runtime: &str) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM sessions WHERE prewarmed = 1 AND runtime = ? \

@@ -21,6 +21,7 @@ fn new_job(name: &str, owner_id: UserId) -> NewJob {
         identity: "user_identity".into(),
         environment_json: None,
         principal: "owner".into(),
+        runs_as: "user:owner".into(),
     }
 }
 
@@ -157,6 +158,7 @@ async fn sessions_list_with_their_owner_and_fields() {
                 prewarmed: false,
                 environment_json: None,
                 compute: "serverless".into(),
+                runs_as: String::new(),
             })
             .await
             .unwrap();
@@ -200,6 +202,7 @@ async fn statements_get_consecutive_numbers_under_concurrent_writes() {
             prewarmed: false,
             environment_json: None,
             compute: "serverless".into(),
+            runs_as: String::new(),
         })
         .await
         .unwrap();
@@ -242,6 +245,7 @@ async fn regression_11_a_finished_sessions_reason_is_final() {
             prewarmed: false,
             environment_json: None,
             compute: "serverless".into(),
+            runs_as: String::new(),
         })
         .await
         .unwrap();

@@ -43,9 +43,29 @@ pub struct ProcessSpec {
     /// ([`spool_core::env::INHERITED`]); they win over inherited ones.
     pub env: HashMap<String, String>,
     pub cwd: PathBuf,
-    /// Where `stdout`, `stderr` and `exit_code` go.
+    /// Where `stdout`, `stderr` and `exit_code` go (created 0700: only the server reads them).
     pub log_dir: PathBuf,
+    /// The account the program runs under; the server's own when `None`.
+    pub run_as: Option<RunAs>,
 }
+
+/// Another OS account to run a program under. The `/bin/sh` wrapper stays the server's, so the
+/// exit code file is written by the server and the program cannot fake it; the program is
+/// started through `setpriv` with the account's uid, gid and groups, no capabilities, no way to
+/// gain privileges (`no_new_privs`), and umask 077.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// `HOME` of the process: somewhere the account may write.
+    pub home: PathBuf,
+}
+
+/// Where `setpriv` (util-linux) is.
+const SETPRIV: &str = "/usr/bin/setpriv";
 
 impl ProcessSpec {
     /// Renders the command line for records and logs.
@@ -105,10 +125,20 @@ pub const EXIT_CODE_FILE: &str = "exit_code";
 /// environment (tokens, credentials) reaches it. Nor does any file descriptor besides stdin,
 /// stdout and stderr (see [`close_inherited_descriptors`]).
 pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
-    fs::create_dir_all(&spec.log_dir).map_err(|source| SupervisorError::LogDir {
-        path: spec.log_dir.clone(),
-        source,
-    })?;
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let log_dir_error = |source| SupervisorError::LogDir {
+            path: spec.log_dir.clone(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&spec.log_dir)
+            .map_err(log_dir_error)?;
+        fs::set_permissions(&spec.log_dir, fs::Permissions::from_mode(0o700))
+            .map_err(log_dir_error)?;
+    }
     let open = |name: &str| {
         File::options()
             .create(true)
@@ -128,13 +158,46 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
     // written even if this server is gone by then. A signal to the group reaches both.
     let script = r#""$0" "$@"; code=$?; echo "$code" > "$SPOOL_EXIT_FILE"; exit "$code""#;
     let mut command = Command::new("/bin/sh");
+    command.arg("-c");
+    // Under another account, what the program creates outside folders with ACLs of their own
+    // (Spark's scratch files in /tmp) is its account's alone.
+    if spec.run_as.is_some() {
+        command.arg(format!("umask 077; {script}"));
+    } else {
+        command.arg(script);
+    }
+    match &spec.run_as {
+        None => {
+            command.arg(&spec.program);
+        }
+        Some(run_as) => {
+            let groups: Vec<String> = run_as.groups.iter().map(u32::to_string).collect();
+            command.arg(SETPRIV).args([
+                format!("--reuid={}", run_as.uid),
+                format!("--regid={}", run_as.gid),
+                if groups.is_empty() {
+                    "--clear-groups".to_string()
+                } else {
+                    format!("--groups={}", groups.join(","))
+                },
+                "--inh-caps=-all".to_string(),
+                "--no-new-privs".to_string(),
+                "--".to_string(),
+            ]);
+            command.arg(&spec.program);
+        }
+    }
     command
-        .arg("-c")
-        .arg(script)
-        .arg(&spec.program)
         .args(&spec.args)
         .env_clear()
-        .envs(spool_core::env::inherited())
+        .envs(spool_core::env::inherited());
+    if let Some(run_as) = &spec.run_as {
+        command
+            .env("HOME", &run_as.home)
+            .env("USER", &run_as.name)
+            .env("LOGNAME", &run_as.name);
+    }
+    command
         .envs(&spec.env)
         .env("SPOOL_EXIT_FILE", &exit_file)
         .current_dir(&spec.cwd)
@@ -338,6 +401,7 @@ mod tests {
             env: HashMap::from([("GREETING".to_string(), "hello".to_string())]),
             cwd: dir.to_path_buf(),
             log_dir: dir.join("logs"),
+            run_as: None,
         }
     }
 

@@ -409,7 +409,77 @@ impl TestServer {
             "processes left running after the server stopped: {left:?}\nserver log:\n{}",
             self.log()
         );
+        let accounts = os_accounts(self.dir.path());
+        let left = processes_of_accounts(&accounts);
+        assert!(
+            left.is_empty(),
+            "processes of Spool's OS accounts {accounts:?} left running: {left:?}"
+        );
+        remove_os_accounts(&accounts);
         self.assert_no_unexpected_errors();
+    }
+
+    /// The OS accounts this server created (`spool-<instance>-<n>`), with their uids.
+    pub fn os_accounts(&self) -> Vec<(String, u32)> {
+        os_accounts(self.dir.path())
+    }
+}
+
+/// The accounts of a data dir's server: `/etc/passwd` entries named after its instance id.
+pub fn os_accounts(data_dir: &Path) -> Vec<(String, u32)> {
+    let Ok(id) = std::fs::read_to_string(data_dir.join("instance-id")) else {
+        return Vec::new();
+    };
+    let prefix = format!("spool-{}-", id.trim());
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let uid = fields.nth(1)?.parse().ok()?;
+            name.starts_with(&prefix).then(|| (name.to_string(), uid))
+        })
+        .collect()
+}
+
+/// Live processes running under any of `accounts`.
+pub fn processes_of_accounts(accounts: &[(String, u32)]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let zombie = status
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'));
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok());
+            !zombie && uid.is_some_and(|uid| accounts.iter().any(|(_, u)| *u == uid))
+        })
+        .collect()
+}
+
+/// Removes a test server's OS accounts (they belong to its data dir, which goes with the test).
+pub fn remove_os_accounts(accounts: &[(String, u32)]) {
+    for pid in processes_of_accounts(accounts) {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+    for (name, _) in accounts {
+        for _ in 0..50 {
+            let done = std::process::Command::new("/usr/sbin/userdel")
+                .arg(name)
+                .output()
+                .is_ok_and(|o| o.status.success() || o.status.code() == Some(6));
+            if done {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -420,6 +490,7 @@ impl Drop for TestServer {
         for pid in leftover_processes(self.dir.path()) {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
+        remove_os_accounts(&os_accounts(self.dir.path()));
         // A test that ended without `finish` is still held to the log check; one that is
         // already failing is not (a second panic would abort and hide the first).
         if !self.finished && !std::thread::panicking() {

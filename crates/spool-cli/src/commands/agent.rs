@@ -423,6 +423,7 @@ async fn start_worker(
         env: command.env.into_iter().collect(),
         cwd: dir.clone(),
         log_dir: dir.join("logs"),
+        run_as: None,
     };
     Ok(spool_supervisor::spawn(&spec)?)
 }

@@ -58,7 +58,10 @@ pub async fn run(command: RoleCommand, globals: &Globals) -> anyhow::Result<i32>
                     scope,
                 })
                 .await?;
-            print(globals, std::slice::from_ref(&created))?;
+            // One assignment made: printed as the object, as every `create` prints.
+            output::print(globals.format(), &created, || {
+                table(std::slice::from_ref(&created))
+            })?;
         }
         AssignmentCommand::List => {
             let list = client.role_assignments().await?;
@@ -75,17 +78,19 @@ pub async fn run(command: RoleCommand, globals: &Globals) -> anyhow::Result<i32>
 }
 
 fn print(globals: &Globals, rows: &[api::RoleAssignmentView]) -> anyhow::Result<()> {
-    output::print(globals.format(), &rows, || {
-        let mut table = output::table(&["ID", "ASSIGNEE", "ROLE", "SCOPE", "CREATED BY"]);
-        for r in rows {
-            table.add_row(vec![
-                r.id.to_string(),
-                r.assignee.clone(),
-                r.role.to_string(),
-                r.scope.clone(),
-                r.created_by.clone(),
-            ]);
-        }
-        table
-    })
+    output::print(globals.format(), &rows, || table(rows))
+}
+
+fn table(rows: &[api::RoleAssignmentView]) -> comfy_table::Table {
+    let mut table = output::table(&["ID", "ASSIGNEE", "ROLE", "SCOPE", "CREATED BY"]);
+    for r in rows {
+        table.add_row(vec![
+            r.id.to_string(),
+            r.assignee.clone(),
+            r.role.to_string(),
+            r.scope.clone(),
+            r.created_by.clone(),
+        ]);
+    }
+    table
 }

@@ -41,6 +41,7 @@ fn sizing(executors: u32) -> SparkSizing {
 
 fn request(owner: i64, executors: u32) -> Request {
     Request::new(UserId(owner), "serverless", "3.4", &sizing(executors))
+        .running_as(&format!("user:{owner}"))
 }
 
 /// A cluster of `owner` shaped for `executors` 1-core 1 GiB executors, holding what such a
@@ -56,6 +57,7 @@ fn cluster(
     ClusterSlot {
         id: ClusterId(id),
         owner: UserId(owner),
+        runs_as: format!("user:{owner}"),
         shape_key: shape.key(),
         state,
         idle_since: (!idle_since.is_empty()).then(|| idle_since.to_string()),
@@ -141,6 +143,21 @@ fn another_owners_idle_cluster_is_not_reused() {
     check(
         &snapshot,
         &request(1, 1),
+        expect!["new 3.4/1x1c1g: 1 executor(s) here, reserves 1 cores and 2 GiB"],
+    );
+}
+
+#[test]
+fn a_cluster_running_as_another_principal_of_the_same_owner_is_not_reused() {
+    // Alice's own cluster runs as her; her job acting as a managed identity must not share
+    // its processes (and their OS account).
+    let snapshot = with_clusters(
+        snapshot(),
+        vec![cluster(3, 1, 1, ClusterState::Idle, "2026-12-01T10:00:00Z")],
+    );
+    check(
+        &snapshot,
+        &request(1, 1).running_as("identity:etl-uai"),
         expect!["new 3.4/1x1c1g: 1 executor(s) here, reserves 1 cores and 2 GiB"],
     );
 }
