@@ -133,10 +133,8 @@ impl Provisioner {
         let master_ui = format!("http://{address}:{}", ports.master_ui);
         // This host's share of the executors, as placement recorded it (all of them unless agents
         // take some).
-        let (local_cores, local_memory) = self
-            .store
-            .cluster_workers(cluster.id)
-            .await?
+        let workers = self.store.cluster_workers(cluster.id).await?;
+        let (local_cores, local_memory) = workers
             .iter()
             .filter(|w| w.agent.is_none())
             .fold((0, MemoryMb(0)), |(c, m), w| {
@@ -150,21 +148,49 @@ impl Provisioner {
         // worker's account, and only that principal's data roles reach them.
         let work_dir = dir.join("work");
         std::fs::create_dir_all(&work_dir)?;
-        let run_as = match self.accounts.ensure(&cluster.runs_as).await? {
+        let account = self.accounts.ensure(&cluster.runs_as).await?;
+        let run_as = match &account {
             Some(account) => {
-                crate::accounts::give_tree(&work_dir, &account)?;
-                Some(self.accounts.run_as(&account, &work_dir))
+                crate::accounts::give_tree(&work_dir, account)?;
+                Some(self.accounts.run_as(account, &work_dir))
             }
             None => None,
         };
+        // Spark's RPC is authenticated with a secret of this cluster, readable only by its
+        // account: no other identity's process can register an application, fetch blocks or
+        // reach an executor. Agents' workers do not have the secret (yet), so clusters with
+        // executors on agents stay unauthenticated.
+        let properties = if workers.iter().all(|w| w.agent.is_none()) {
+            let path = dir.join(spool_spark::AUTH_PROPERTIES);
+            std::fs::create_dir_all(&dir)?;
+            crate::auth::write_secret(
+                &path,
+                &spool_spark::auth_properties(&crate::auth::new_token()),
+            )?;
+            if let Some(account) = &account {
+                std::os::unix::fs::chown(&path, Some(account.uid), Some(account.gid))?;
+            }
+            Some(path)
+        } else {
+            None
+        };
+        let with_auth = |command: spool_spark::CommandLine| match &properties {
+            Some(path) => spool_spark::with_properties_file(command, path),
+            None => command,
+        };
         let mut master = spark::process(
-            spool_spark::master(&install, daemon, ports.master, ports.master_ui),
+            with_auth(spool_spark::master(
+                &install,
+                daemon,
+                ports.master,
+                ports.master_ui,
+            )),
             &dir,
             &dir.join("master"),
         );
         master.run_as = run_as.clone();
         let mut worker = spark::process(
-            spool_spark::worker(
+            with_auth(spool_spark::worker(
                 &install,
                 daemon,
                 &master_url,
@@ -172,7 +198,7 @@ impl Provisioner {
                 local_cores,
                 local_memory,
                 &work_dir,
-            ),
+            )),
             &dir,
             &dir.join("worker"),
         );
@@ -197,6 +223,16 @@ impl Provisioner {
             master_pid,
             dir,
         })
+    }
+
+    /// The properties file with a cluster's RPC secret, which its drivers read too; `None` for a
+    /// cluster without authentication (attached pools, clusters with workers on agents).
+    pub(crate) fn auth_properties(&self, cluster_id: ClusterId) -> Option<PathBuf> {
+        let path = self
+            .dir
+            .join(cluster_id.to_string())
+            .join(spool_spark::AUTH_PROPERTIES);
+        path.is_file().then_some(path)
     }
 
     /// Waits until a launched cluster's master accepts applications; then the cluster is `in_use`.

@@ -243,6 +243,7 @@ async fn drive(
     let ui_port = spark::free_port()?;
     let spark_ui_url = format!("http://127.0.0.1:{ui_port}");
     let driver_logs = launch.log_dir.join("azureml").join("driver");
+    let properties = control.provisioner().auth_properties(cluster_id);
     let mut spec_for_driver = driver_spec(
         &job,
         &spec,
@@ -253,6 +254,7 @@ async fn drive(
         ui_port,
         &driver_logs,
         &python,
+        properties.as_deref(),
     );
     spec_for_driver.run_as = account
         .as_ref()
@@ -298,6 +300,7 @@ fn driver_spec(
     ui_port: u16,
     log_dir: &Path,
     python: &spool_spark::PythonSetup,
+    properties_file: Option<&Path>,
 ) -> ProcessSpec {
     let work = &launch.work_dir;
     let in_work = |rel: &String| -> PathBuf {
@@ -344,6 +347,7 @@ fn driver_spec(
             files: &in_work_all(&spec.files),
             archives: &in_work_all(&spec.archives),
             main: &main,
+            properties_file,
         },
     );
     spark::process(command, work, log_dir)

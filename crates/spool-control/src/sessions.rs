@@ -23,6 +23,10 @@ use crate::{
     Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid, spark,
 };
 
+/// The session's REPL secret, in its folder (0600, the server's): read again to reconnect after
+/// a restart.
+const REPL_SECRET_FILE: &str = "repl.secret";
+
 /// Statement kinds Spool runs.
 pub const STATEMENT_KINDS: &[&str] = &["pyspark", "sql"];
 
@@ -719,9 +723,17 @@ async fn start(
             files: &[],
             archives: &[],
             main: &main,
+            properties_file: control.provisioner().auth_properties(cluster_id).as_deref(),
         },
     );
     let mut spec = spark::process(command, &work, &dir.join("logs").join("driver"));
+    // Only the server may speak to the driver: it presents this secret on every connection.
+    let repl_secret = crate::auth::new_token();
+    crate::auth::write_secret(&dir.join(REPL_SECRET_FILE), &repl_secret)?;
+    spec.env.insert(
+        spool_core::env::SPOOL_REPL_SECRET.to_string(),
+        repl_secret.clone(),
+    );
     spec.run_as = account
         .as_ref()
         .map(|account| control.inner().accounts.run_as(account, &work));
@@ -756,7 +768,7 @@ async fn start(
     }
     let deadline = tokio::time::Instant::now() + DRIVER_START_TIMEOUT;
     let repl = loop {
-        match ReplClient::connect(repl_port).await {
+        match ReplClient::connect(repl_port, &repl_secret).await {
             Ok(repl) => break repl,
             Err(e) => {
                 if !spool_supervisor::is_alive(pid, None) {
@@ -839,7 +851,14 @@ pub(crate) async fn adopt(
     let Some(port) = session.repl_port else {
         return false;
     };
-    let Ok(repl) = ReplClient::connect_with_retry(port as u16, Duration::from_secs(5)).await else {
+    let Ok(secret) =
+        std::fs::read_to_string(control.session_dir(session.id).join(REPL_SECRET_FILE))
+    else {
+        return false;
+    };
+    let Ok(repl) =
+        ReplClient::connect_with_retry(port as u16, secret.trim(), Duration::from_secs(5)).await
+    else {
         return false;
     };
     let store = control.store();

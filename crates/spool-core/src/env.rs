@@ -37,6 +37,11 @@ pub const SPOOL_FUZZ_SECS: &str = "SPOOL_FUZZ_SECS";
 /// taken from the clock.
 pub const SPOOL_FUZZ_SEED: &str = "SPOOL_FUZZ_SEED";
 
+/// The secret a session's REPL driver (`spool-repl`'s `driver.py`) requires as the first line
+/// of every connection, set by the server in the driver's environment only (which no other OS
+/// account can read). A connection that does not present it is closed unanswered.
+pub const SPOOL_REPL_SECRET: &str = "SPOOL_REPL_SECRET";
+
 /// Variables of Spool's own environment that the processes it starts inherit; everything else
 /// (`SPOOL_TOKEN`, `SPOOL_AGENT_TOKEN`, cloud credentials, whatever the server was started with)
 /// is dropped, because statement and job code must not gain the server's powers.

@@ -23,8 +23,10 @@ import argparse
 import ast
 import base64
 import contextlib
+import hmac
 import io
 import json
+import os
 import socket
 import sys
 import threading
@@ -233,7 +235,7 @@ def _render_table(headers, rows):
     return "\n".join(out)
 
 
-def serve(repl, port):
+def serve(repl, port, secret):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
@@ -243,14 +245,30 @@ def serve(repl, port):
         connection, _ = listener.accept()
         # Small replies must not wait for Nagle's algorithm.
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if not handle(repl, connection):
+        if not handle(repl, connection, secret):
             return
 
 
-def handle(repl, connection):
+def authenticated(reader, secret):
+    """Whether a connection's first line presents the session's secret."""
+    try:
+        first = json.loads(reader.readline() or "null")
+    except ValueError:
+        return False
+    offered = first.get("secret") if isinstance(first, dict) and first.get("op") == "auth" else None
+    return isinstance(offered, str) and hmac.compare_digest(offered.encode(), secret.encode())
+
+
+def handle(repl, connection, secret):
     """Serves one server connection; returns False when asked to shut down."""
     write_lock = threading.Lock()
     reader = connection.makefile("r", encoding="utf-8")
+    # Another OS account's process can reach a loopback port too: only the server, which set
+    # the secret, gets an answer.
+    if not authenticated(reader, secret):
+        connection.close()
+        return True
+    connection.sendall(b'{"auth": "ok"}\n')
 
     def reply(message):
         data = (json.dumps(message) + "\n").encode("utf-8")
@@ -325,6 +343,10 @@ def main():
         help="the master's /json/ status URL; wait until it is ALIVE before connecting",
     )
     args = parser.parse_args()
+    # Kept out of the environment statement code sees (and passes on to what it starts).
+    secret = os.environ.pop("SPOOL_REPL_SECRET", "")
+    if not secret:
+        raise SystemExit("SPOOL_REPL_SECRET is not set; only the Spool server starts this driver")
     from pyspark.sql import SparkSession
 
     if args.wait_for_master:
@@ -332,7 +354,7 @@ def main():
     spark = SparkSession.builder.getOrCreate()
     repl = Repl(spark)
     try:
-        serve(repl, args.port)
+        serve(repl, args.port, secret)
     finally:
         spark.stop()
 

@@ -28,6 +28,8 @@ pub enum ReplError {
     },
     #[error("the session's driver closed the connection")]
     Closed,
+    #[error("the session's driver did not accept the session's secret")]
+    Refused,
     #[error("send to the session's driver: {0}")]
     Send(#[from] std::io::Error),
 }
@@ -42,8 +44,9 @@ pub struct ReplClient {
 }
 
 impl ReplClient {
-    /// Connects to a driver listening on `127.0.0.1:port`.
-    pub async fn connect(port: u16) -> Result<ReplClient, ReplError> {
+    /// Connects to a driver listening on `127.0.0.1:port` and presents the session's secret
+    /// (the driver answers nothing else first).
+    pub async fn connect(port: u16, secret: &str) -> Result<ReplClient, ReplError> {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
             .map_err(|source| ReplError::Connect { port, source })?;
@@ -52,11 +55,22 @@ impl ReplClient {
         stream
             .set_nodelay(true)
             .map_err(|source| ReplError::Connect { port, source })?;
-        let (read, write) = stream.into_split();
+        let (read, mut write) = stream.into_split();
+        let mut auth = json!({"op": "auth", "secret": secret}).to_string();
+        auth.push('\n');
+        write.write_all(auth.as_bytes()).await?;
+        let mut lines = BufReader::new(read).lines();
+        let accepted = lines
+            .next_line()
+            .await?
+            .and_then(|line| serde_json::from_str::<Value>(&line).ok())
+            .is_some_and(|answer| answer.get("auth") == Some(&json!("ok")));
+        if !accepted {
+            return Err(ReplError::Refused);
+        }
         let pending: Pending = Arc::default();
         let reader_pending = pending.clone();
         tokio::spawn(async move {
-            let mut lines = BufReader::new(read).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let Ok(message) = serde_json::from_str::<Value>(&line) else {
                     continue;
@@ -79,10 +93,14 @@ impl ReplClient {
     }
 
     /// Waits until a driver accepts connections, up to `timeout`.
-    pub async fn connect_with_retry(port: u16, timeout: Duration) -> Result<ReplClient, ReplError> {
+    pub async fn connect_with_retry(
+        port: u16,
+        secret: &str,
+        timeout: Duration,
+    ) -> Result<ReplClient, ReplError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match ReplClient::connect(port).await {
+            match ReplClient::connect(port, secret).await {
                 Ok(client) => return Ok(client),
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,

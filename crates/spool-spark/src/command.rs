@@ -155,6 +155,24 @@ pub fn worker(
     }
 }
 
+/// The name of a cluster's Spark properties file holding its RPC secret.
+pub const AUTH_PROPERTIES: &str = "spark-auth.properties";
+
+/// The properties file of a cluster whose RPC is authenticated: `spark.authenticate` on with the
+/// cluster's secret. Master, workers and drivers read it with `--properties-file` (so the secret
+/// is never on a command line, which every account can read in `/proc`); a worker hands the
+/// secret to its executors in their environment, as Spark does.
+pub fn auth_properties(secret: &str) -> String {
+    format!("spark.authenticate true\nspark.authenticate.secret {secret}\n")
+}
+
+/// A master's or worker's command line that reads `properties_file` (see [`auth_properties`]).
+pub fn with_properties_file(mut command: CommandLine, properties_file: &Path) -> CommandLine {
+    command.args.push("--properties-file".into());
+    command.args.push(properties_file.display().to_string());
+    command
+}
+
 /// Which Python the driver and the executors run, and what is shipped for executors on other
 /// hosts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +232,8 @@ pub struct Submit<'a> {
     pub files: &'a [PathBuf],
     pub archives: &'a [PathBuf],
     pub main: &'a Main,
+    /// The cluster's properties file, when its RPC is authenticated ([`auth_properties`]).
+    pub properties_file: Option<&'a Path>,
 }
 
 /// Spark properties Spool sets from the sizing.
@@ -265,7 +285,12 @@ fn join(paths: &[PathBuf]) -> String {
 /// `spark-submit --deploy-mode client` of a driver.
 pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
     let sizing = submit.sizing;
-    let mut args: Vec<String> = vec![
+    let mut args: Vec<String> = Vec::new();
+    if let Some(file) = submit.properties_file {
+        args.push("--properties-file".into());
+        args.push(file.display().to_string());
+    }
+    args.extend([
         "--master".into(),
         submit.master_url.to_string(),
         "--deploy-mode".into(),
@@ -280,7 +305,7 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
         sizing.executor_memory.to_spark(),
         "--executor-cores".into(),
         sizing.executor_cores.to_string(),
-    ];
+    ]);
     let mut conf = vec![
         format!("spark.driver.cores={}", sizing.driver_cores),
         // Standalone mode sizes an application by its total cores.
@@ -500,10 +525,13 @@ mod tests {
                     files: &[],
                     archives: &[],
                     main: &main,
+                    properties_file: Some(Path::new("/data/clusters/3/spark-auth.properties")),
                 },
             ),
             expect![[r#"
                 /cache/runtimes/3.4/venv/lib/python3.11/site-packages/pyspark/bin/spark-submit
+                  --properties-file
+                  /data/clusters/3/spark-auth.properties
                   --master
                   spark://127.0.0.1:7077
                   --deploy-mode
@@ -582,6 +610,7 @@ mod tests {
                 files: &["/w/stop-words.txt".into()],
                 archives: &[],
                 main: &main,
+                properties_file: None,
             },
         );
         let text = command.render();

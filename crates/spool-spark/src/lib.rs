@@ -10,6 +10,7 @@ mod command;
 mod logs;
 
 pub use command::{
-    CommandLine, Daemon, Install, Main, PythonSetup, Submit, master, submit, worker,
+    AUTH_PROPERTIES, CommandLine, Daemon, Install, Main, PythonSetup, Submit, auth_properties,
+    master, submit, with_properties_file, worker,
 };
 pub use logs::{driver_error, find_app_id};

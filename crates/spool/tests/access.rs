@@ -234,3 +234,202 @@ fn the_os_enforces_data_roles_while_jobs_run() {
         );
     }
 }
+
+/// The pid of a session driver's Python process and its REPL port (`driver.py --port N`),
+/// among the processes of `uid`.
+fn session_driver(uid: u32) -> Option<(u32, u16)> {
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let owner: u32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_python = args.first().is_some_and(|a| a.contains("python"));
+        let port = args
+            .iter()
+            .position(|a| a == "--port")
+            .and_then(|i| args.get(i + 1)?.parse().ok())?;
+        (owner == uid && is_python && args.iter().any(|a| a.ends_with("driver.py")))
+            .then_some((pid, port))
+    })
+}
+
+/// Runs a command as one of Spool's accounts, in the group `spool` as the server starts them.
+fn as_account(uid: u32, program: &str, args: &[&str]) -> std::process::Command {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .unwrap()
+        .unwrap();
+    let spool = nix::unistd::Group::from_name("spool").unwrap().unwrap();
+    let mut command = std::process::Command::new("/usr/bin/setpriv");
+    command
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={}", user.gid),
+            &format!("--groups={}", spool.gid),
+            "--",
+            program,
+        ])
+        .args(args);
+    command
+}
+
+#[test]
+fn one_principals_cluster_and_session_driver_refuse_every_other_account() {
+    if !accounts_possible() {
+        return;
+    }
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "0"], None);
+    let token = |name: &str| ok(server.cli(&["user", "create", name])).trim().to_string();
+    let (alice, bob) = (token("alice"), token("bob"));
+    for name in ["alice", "bob"] {
+        ok(server.cli(&[
+            "role",
+            "assignment",
+            "create",
+            "--assignee",
+            name,
+            "--role",
+            "Storage Blob Data Reader",
+            "--scope",
+            "azureml://datastores/workspaceblobstore",
+        ]));
+    }
+    // A session's working folder belongs to the account its driver runs as.
+    let uid_of = |who: &str, token: &str| -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        let out = ok(server.cli_as(token, &["session", "create", "--name", who, "-o", "json"]));
+        let session: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let work = server
+            .data_dir()
+            .join("sessions")
+            .join(session["id"].to_string())
+            .join("work");
+        std::fs::metadata(work).unwrap().uid()
+    };
+    let (alice_uid, bob_uid) = (uid_of("alice", &alice), uid_of("bob", &bob));
+    assert_ne!(alice_uid, bob_uid);
+    let (alice_driver, alice_port) = session_driver(alice_uid).expect("alice's session driver");
+
+    // Bob's account cannot read the environment of alice's driver (where its REPL secret is),
+    // nor her cluster's RPC secret.
+    let environ = format!("/proc/{alice_driver}/environ");
+    let out = as_account(bob_uid, "/bin/cat", &[&environ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "bob read alice's driver's environment"
+    );
+    let clusters: serde_json::Value =
+        serde_json::from_str(&ok(server.cli(&["cluster", "list", "-o", "json"]))).unwrap();
+    let clusters = clusters.as_array().unwrap().clone();
+    assert_eq!(clusters.len(), 2, "{clusters:#?}");
+    let secrets: Vec<PathBuf> = clusters
+        .iter()
+        .map(|c| {
+            server
+                .data_dir()
+                .join("clusters")
+                .join(c["id"].to_string())
+                .join("spark-auth.properties")
+        })
+        .collect();
+    let readable: Vec<bool> = secrets
+        .iter()
+        .map(|s| {
+            as_account(bob_uid, "/bin/cat", &[s.to_str().unwrap()])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        })
+        .collect();
+    assert_eq!(
+        readable.iter().filter(|r| **r).count(),
+        1,
+        "bob reads exactly his own cluster's secret: {readable:?}"
+    );
+
+    // A connection to alice's REPL without her session's secret gets no answer: the driver
+    // closes it.
+    {
+        use std::io::{BufRead, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", alice_port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"{\"op\":\"execute\",\"id\":1,\"kind\":\"pyspark\",\"code\":\"1+1\"}\n")
+            .unwrap();
+        let mut answer = String::new();
+        let read = std::io::BufReader::new(&stream).read_line(&mut answer);
+        assert!(
+            matches!(read, Ok(0)) || read.is_err(),
+            "alice's driver answered a stranger: {answer}"
+        );
+    }
+
+    // An application without alice's cluster's secret never registers with her master.
+    let alice_cluster = clusters
+        .iter()
+        .zip(&readable)
+        .find(|(_, bob_can_read)| !**bob_can_read)
+        .map(|(c, _)| c.clone())
+        .unwrap();
+    let master_url = alice_cluster["master_url"].as_str().unwrap().to_string();
+    let master_ui = alice_cluster["master_ui_url"].as_str().unwrap().to_string();
+    let python = spool_test::cache_dir().join("runtimes/3.4/venv/bin/python");
+    let scratch = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(scratch.path(), Some(bob_uid), None).unwrap();
+    let script = scratch.path().join("intrude.py");
+    std::fs::write(
+        &script,
+        format!(
+            "from pyspark.sql import SparkSession\nspark = SparkSession.builder.master({master_url:?}).appName('intruder').config('spark.authenticate', 'true').config('spark.authenticate.secret', 'guess').getOrCreate()\nprint(spark.range(5).count())\n"
+        ),
+    )
+    .unwrap();
+    let mut intruder = as_account(
+        bob_uid,
+        python.to_str().unwrap(),
+        &[script.to_str().unwrap()],
+    )
+    .current_dir(scratch.path())
+    .env("HOME", scratch.path())
+    .env("SPARK_LOCAL_IP", "127.0.0.1")
+    .stdout(std::process::Stdio::null())
+    .stderr(std::fs::File::create(scratch.path().join("intruder.log")).unwrap())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(20));
+    let status = spool_test::spark_ui_json(&master_ui, "/json/").expect("the master's status");
+    let apps: Vec<String> = status["activeapps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let _ = intruder.kill();
+    let _ = intruder.wait();
+    let log = std::fs::read_to_string(scratch.path().join("intruder.log")).unwrap();
+    // It did try, and the master refused its handshake (wrong secret).
+    assert!(
+        log.contains("Failed to connect to master") && log.contains("SaslException"),
+        "{log}"
+    );
+    assert_eq!(
+        apps,
+        ["alice"],
+        "applications on alice's cluster: {apps:?}\n{log}"
+    );
+    server.finish();
+}
