@@ -359,6 +359,48 @@ fn one_principals_cluster_and_session_driver_refuse_every_other_account() {
         "bob reads exactly his own cluster's secret: {readable:?}"
     );
 
+    // Alice's statements run as her: another datastore, on which she has no role, cannot
+    // even be listed; her own (Reader) can.
+    let vault = tempfile::tempdir().unwrap();
+    std::fs::write(vault.path().join("plans.txt"), "secret plans\n").unwrap();
+    ok(server.cli(&[
+        "datastore",
+        "create",
+        "--name",
+        "vault",
+        "--path",
+        vault.path().to_str().unwrap(),
+    ]));
+    let out = server.cli_as(
+        &alice,
+        &[
+            "session",
+            "run",
+            "--name",
+            "alice",
+            &format!("import os; print(os.listdir({:?}))", vault.path()),
+        ],
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        format!("{}{}", stdout(&out), stderr(&out)).contains("PermissionError"),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let blobs = server.data_dir().join("datastores/workspaceblobstore");
+    let out = server.cli_as(
+        &alice,
+        &[
+            "session",
+            "run",
+            "--name",
+            "alice",
+            &format!("import os; print(sorted(os.listdir({blobs:?})))"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
     // A connection to alice's REPL without her session's secret gets no answer: the driver
     // closes it.
     {
