@@ -475,3 +475,147 @@ fn one_principals_cluster_and_session_driver_refuse_every_other_account() {
     );
     server.finish();
 }
+
+/// The fields of Azure's `cli/jobs/spark/serverless-spark-standalone-*-identity.yml` samples
+/// (titanic wrangling, 2 executors of 2 cores), with the sample's `identity` block.
+fn azure_sample(dir: &Path, variant: &str, identity: &str) -> PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/titanic/src/titanic.py"),
+        src.join("titanic.py"),
+    )
+    .unwrap();
+    let file = dir.join(format!("serverless-spark-standalone-{variant}-identity.yml"));
+    std::fs::write(
+        &file,
+        format!(
+            r#"$schema: https://azuremlschemas.azureedge.net/latest/sparkJob.schema.json
+type: spark
+
+code: ./src
+entry:
+  file: titanic.py
+
+conf:
+  spark.driver.cores: 1
+  spark.driver.memory: 2g
+  spark.executor.cores: 2
+  spark.executor.memory: 2g
+  spark.executor.instances: 2
+
+inputs:
+  titanic_data:
+    type: uri_file
+    path: azureml://datastores/workspaceblobstore/paths/data/titanic.csv
+    mode: direct
+
+outputs:
+  wrangled_data:
+    type: uri_folder
+    path: azureml://datastores/workspaceblobstore/paths/data/wrangled/
+    mode: direct
+
+args: >-
+  --titanic_data ${{{{inputs.titanic_data}}}}
+  --wrangled_data ${{{{outputs.wrangled_data}}}}
+{identity}
+resources:
+  instance_type: standard_e4s_v3
+  runtime_version: "3.4"
+"#
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn the_azure_identity_samples_run_once_their_roles_are_granted() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "0"], None);
+    let scratch = tempfile::tempdir().unwrap();
+    let alice = ok(server.cli(&["user", "create", "alice"])).trim().to_string();
+    ok(server.cli(&[
+        "datastore",
+        "upload",
+        "--src",
+        spool_test::shared_data("titanic.csv").to_str().unwrap(),
+        "--dest",
+        "data/titanic.csv",
+    ]));
+    let grant = |who: &str| {
+        ok(server.cli(&[
+            "role",
+            "assignment",
+            "create",
+            "--assignee",
+            who,
+            "--role",
+            "Storage Blob Data Contributor",
+            "--scope",
+            "azureml://datastores/workspaceblobstore",
+        ]))
+    };
+    let submit = |file: &Path| server.cli_as(&alice, &["job", "create", "--file", file.to_str().unwrap()]);
+    let refused = |file: &Path, expected: &[&str]| {
+        let out = submit(file);
+        assert!(!out.status.success(), "{}", stdout(&out));
+        for text in expected {
+            assert!(stderr(&out).contains(text), "{}", stderr(&out));
+        }
+    };
+    let default = azure_sample(&scratch.path().join("default"), "default", "");
+    let user = azure_sample(
+        &scratch.path().join("user"),
+        "user",
+        "\nidentity:\n  type: user_identity\n",
+    );
+    let managed = azure_sample(
+        &scratch.path().join("managed"),
+        "managed",
+        "\nidentity:\n  type: managed\n",
+    );
+
+    // Without a data role, the user's jobs are refused at submit, with the command that grants
+    // it; nothing is recorded.
+    for file in [&default, &user] {
+        refused(
+            file,
+            &[
+                "alice has no data role",
+                "spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore/paths/data/titanic.csv",
+            ],
+        );
+    }
+    // `managed` on serverless needs an identity attached to the workspace...
+    refused(&managed, &["none is attached", "spool workspace identity add"]);
+    ok(server.cli(&["identity", "create", "--name", "spark-uai"]));
+    ok(server.cli(&["workspace", "identity", "add", "--name", "spark-uai"]));
+    // ...and that identity's own data role: alice's roles do not count for it.
+    grant("alice");
+    refused(
+        &managed,
+        &["spark-uai has no data role", "--assignee spark-uai"],
+    );
+    let jobs: serde_json::Value =
+        serde_json::from_str(&ok(server.cli(&["job", "list", "-o", "json"]))).unwrap();
+    assert_eq!(jobs.as_array().map(Vec::len), Some(0), "{jobs:#}");
+    grant("spark-uai");
+
+    // Granted, all three run unchanged, each as its principal.
+    for (file, principal) in [(&default, "alice"), (&user, "alice"), (&managed, "spark-uai")] {
+        let job = run(&server, &alice, file);
+        assert_eq!(job["status"], "Completed", "{job:#}");
+        assert_eq!(job["principal"], principal, "{job:#}");
+        assert_eq!(
+            job["access_enforced"],
+            nix::unistd::geteuid().is_root(),
+            "{job:#}"
+        );
+    }
+    let wrangled = server
+        .data_dir()
+        .join("datastores/workspaceblobstore/data/wrangled");
+    assert!(wrangled.join("_SUCCESS").exists());
+    server.finish();
+}
