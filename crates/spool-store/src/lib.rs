@@ -785,12 +785,14 @@ impl Store {
 }
 
 mod agents;
+mod audit;
 mod computes;
 mod identities;
 mod roles;
 mod sessions;
 
 pub use agents::{AgentRow, ClusterWorkerRow};
+pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
 pub use computes::{ComputeRow, NewCompute};
 pub use identities::{IdentityRow, NewIdentity};
 pub use roles::{NewRoleAssignment, RoleAssignmentRow};
