@@ -6,6 +6,7 @@
 
 mod access;
 mod agents;
+mod audit;
 pub mod auth;
 mod batches;
 mod cluster;
@@ -42,6 +43,7 @@ use spool_store::{JobRow, NewJob, Store, StoreError};
 use tokio::sync::{Notify, watch};
 
 pub use agents::AgentCaller;
+pub use audit::{ANONYMOUS, AuditFilter, AuditRecord};
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};
@@ -268,6 +270,7 @@ impl Control {
         // Uploads a server was streaming when it stopped are of no use to anyone.
         let _ = std::fs::remove_dir_all(data_dir.join("uploads"));
         recover::recover(&control).await?;
+        control.prune_audit().await?;
         Ok(control)
     }
 
@@ -305,6 +308,7 @@ impl Control {
         tokio::spawn(sessions::prewarm_loop(self.clone()));
         tokio::spawn(environments::gc_loop(self.clone()));
         tokio::spawn(agents::lost_agent_loop(self.clone()));
+        tokio::spawn(audit::retention_loop(self.clone()));
     }
 
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for
