@@ -305,6 +305,24 @@ pub struct AuditEntryView {
     pub result: AuditResult,
 }
 
+/// `GET /api/v1/audit`'s query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// An RFC 3339 time, or a duration back from now (`30m`, `1h`, `7d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Only calls made by this user (`anonymous` for unauthenticated ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// 1 to 1000 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Only entries older than this one: the previous page's `next_before`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<AuditEntryId>,
+}
+
 /// `GET /api/v1/audit`: entries newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditList {

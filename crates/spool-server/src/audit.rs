@@ -14,8 +14,7 @@ use axum::extract::{Extension, MatchedPath, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use serde::Deserialize;
-use spool_api_types::{self as api, AuditEntryId};
+use spool_api_types as api;
 use spool_control::{AuditFilter, AuditRecord, Caller};
 
 use crate::AppState;
@@ -367,21 +366,11 @@ pub fn note_session(note: &Note, session: &spool_control::Session) {
     note.identity(&session.owner);
 }
 
-/// `GET /api/v1/audit`'s query.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    since: Option<String>,
-    principal: Option<String>,
-    limit: Option<i64>,
-    before: Option<AuditEntryId>,
-}
-
 /// Audit entries, newest first: all of them for the admin, their own calls for a user.
 pub async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<api::AuditQuery>,
 ) -> ApiResult<Json<api::AuditList>> {
     let filter = AuditFilter {
         since: query.since,
