@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use spool_api_types as api;
-use spool_core::{AuditEntryId, AuditResult};
+use spool_core::AuditResult;
 use spool_store::{AuditQuery, AuditRow, NewAuditEntry};
 
 use crate::{Caller, Control, LogError, Result, invalid};
@@ -17,10 +17,10 @@ use crate::{Caller, Control, LogError, Result, invalid};
 pub const ANONYMOUS: &str = "anonymous";
 
 /// Entries a listing returns unless it asks for another number.
-pub const DEFAULT_LIMIT: i64 = 100;
+const DEFAULT_LIMIT: i64 = 100;
 
 /// The most entries one listing returns; older ones are read page by page (`before`).
-pub const MAX_LIMIT: i64 = 1000;
+const MAX_LIMIT: i64 = 1000;
 
 /// Longest target kept, in bytes; a longer one is cut at a character boundary.
 const MAX_TARGET_BYTES: usize = 512;
@@ -40,18 +40,6 @@ pub struct AuditRecord {
     pub target: Option<String>,
     /// The HTTP status of the answer.
     pub status: u16,
-}
-
-/// Which entries to list, as the API's query names them.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    /// An RFC 3339 time, or a duration back from now (`1h`, `7d`).
-    pub since: Option<String>,
-    pub principal: Option<String>,
-    /// 1 to [`MAX_LIMIT`]; [`DEFAULT_LIMIT`] when absent.
-    pub limit: Option<i64>,
-    /// Only entries older than this one: the `next_before` of the previous page.
-    pub before: Option<AuditEntryId>,
 }
 
 /// Whether `caller` reads every entry, or only those of calls they made. The one place this is
@@ -156,7 +144,11 @@ impl Control {
 
     /// Audit entries, newest first: every entry for the admin, a user's own calls for a user
     /// (a `principal` filter naming someone else finds nothing for them).
-    pub async fn audit_list(&self, caller: &Caller, filter: AuditFilter) -> Result<api::AuditList> {
+    pub async fn audit_list(
+        &self,
+        caller: &Caller,
+        filter: api::AuditQuery,
+    ) -> Result<api::AuditList> {
         let limit = limit(filter.limit)?;
         let since = filter
             .since

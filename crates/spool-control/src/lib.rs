@@ -43,7 +43,7 @@ use spool_store::{JobRow, NewJob, Store, StoreError};
 use tokio::sync::{Notify, watch};
 
 pub use agents::AgentCaller;
-pub use audit::{ANONYMOUS, AuditFilter, AuditRecord};
+pub use audit::{ANONYMOUS, AuditRecord};
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};

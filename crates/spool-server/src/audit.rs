@@ -15,7 +15,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use spool_api_types as api;
-use spool_control::{AuditFilter, AuditRecord, Caller};
+use spool_control::{AuditRecord, Caller};
 
 use crate::AppState;
 use crate::error::ApiResult;
@@ -34,6 +34,7 @@ use Kind::{Change, Read};
 
 /// Every route of the router: method, route as the router spells it, its action's stable name,
 /// and its kind. `HEAD` is looked up as `GET`.
+#[rustfmt::skip]
 const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     // Native API.
     ("GET", "/api/v1/whoami", "whoami", Read),
@@ -41,146 +42,51 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("GET", "/api/v1/openapi.json", "openapi.show", Read),
     ("POST", "/api/v1/users", "user.create", Change),
     ("DELETE", "/api/v1/users/{name}", "user.delete", Change),
-    (
-        "POST",
-        "/api/v1/users/{name}/token",
-        "user.rotate_token",
-        Change,
-    ),
+    ("POST", "/api/v1/users/{name}/token", "user.rotate_token", Change),
     ("GET", "/api/v1/datastores", "datastore.list", Read),
     ("POST", "/api/v1/datastores", "datastore.create", Change),
-    (
-        "POST",
-        "/api/v1/datastores/{name}/upload",
-        "datastore.upload",
-        Change,
-    ),
+    ("POST", "/api/v1/datastores/{name}/upload", "datastore.upload", Change),
     ("POST", "/api/v1/snapshots", "snapshot.create", Change),
     ("GET", "/api/v1/jobs", "job.list", Read),
     ("POST", "/api/v1/jobs", "job.create", Change),
     ("GET", "/api/v1/identities", "identity.list", Read),
     ("POST", "/api/v1/identities", "identity.create", Change),
     ("GET", "/api/v1/identities/{*name}", "identity.show", Read),
-    (
-        "DELETE",
-        "/api/v1/identities/{*name}",
-        "identity.delete",
-        Change,
-    ),
-    (
-        "GET",
-        "/api/v1/workspace/identities",
-        "workspace_identity.list",
-        Read,
-    ),
-    (
-        "PUT",
-        "/api/v1/workspace/identities/{name}",
-        "workspace_identity.add",
-        Change,
-    ),
-    (
-        "DELETE",
-        "/api/v1/workspace/identities/{name}",
-        "workspace_identity.remove",
-        Change,
-    ),
-    (
-        "GET",
-        "/api/v1/role-assignments",
-        "role_assignment.list",
-        Read,
-    ),
-    (
-        "POST",
-        "/api/v1/role-assignments",
-        "role_assignment.create",
-        Change,
-    ),
-    (
-        "DELETE",
-        "/api/v1/role-assignments/{id}",
-        "role_assignment.delete",
-        Change,
-    ),
+    ("DELETE", "/api/v1/identities/{*name}", "identity.delete", Change),
+    ("GET", "/api/v1/workspace/identities", "workspace_identity.list", Read),
+    ("PUT", "/api/v1/workspace/identities/{name}", "workspace_identity.add", Change),
+    ("DELETE", "/api/v1/workspace/identities/{name}", "workspace_identity.remove", Change),
+    ("GET", "/api/v1/role-assignments", "role_assignment.list", Read),
+    ("POST", "/api/v1/role-assignments", "role_assignment.create", Change),
+    ("DELETE", "/api/v1/role-assignments/{id}", "role_assignment.delete", Change),
     ("GET", "/api/v1/jobs/{name}", "job.show", Read),
     ("POST", "/api/v1/jobs/{name}/cancel", "job.cancel", Change),
     ("GET", "/api/v1/jobs/{name}/logs", "job.logs", Read),
-    (
-        "GET",
-        "/api/v1/jobs/{name}/logs/{*path}",
-        "job.log_file",
-        Read,
-    ),
-    (
-        "GET",
-        "/api/v1/jobs/{name}/download/logs",
-        "job.download_logs",
-        Read,
-    ),
-    (
-        "GET",
-        "/api/v1/jobs/{name}/download/outputs/{output}",
-        "job.download_output",
-        Read,
-    ),
+    ("GET", "/api/v1/jobs/{name}/logs/{*path}", "job.log_file", Read),
+    ("GET", "/api/v1/jobs/{name}/download/logs", "job.download_logs", Read),
+    ("GET", "/api/v1/jobs/{name}/download/outputs/{output}", "job.download_output", Read),
     ("GET", "/api/v1/sessions", "session.list", Read),
     ("POST", "/api/v1/sessions", "session.create", Change),
     ("GET", "/api/v1/sessions/{key}", "session.show", Read),
     ("DELETE", "/api/v1/sessions/{key}", "session.delete", Change),
-    (
-        "POST",
-        "/api/v1/sessions/{key}/statements",
-        "statement.create",
-        Change,
-    ),
-    (
-        "GET",
-        "/api/v1/sessions/{key}/statements/{seq}",
-        "statement.show",
-        Read,
-    ),
-    (
-        "POST",
-        "/api/v1/sessions/{key}/statements/{seq}/cancel",
-        "statement.cancel",
-        Change,
-    ),
+    ("POST", "/api/v1/sessions/{key}/statements", "statement.create", Change),
+    ("GET", "/api/v1/sessions/{key}/statements/{seq}", "statement.show", Read),
+    ("POST", "/api/v1/sessions/{key}/statements/{seq}/cancel", "statement.cancel", Change),
     ("GET", "/api/v1/clusters", "cluster.list", Read),
     ("GET", "/api/v1/computes", "compute.list", Read),
     ("POST", "/api/v1/computes", "compute.attach", Change),
     ("GET", "/api/v1/computes/{name}", "compute.show", Read),
-    (
-        "DELETE",
-        "/api/v1/computes/{name}",
-        "compute.detach",
-        Change,
-    ),
+    ("DELETE", "/api/v1/computes/{name}", "compute.detach", Change),
     ("GET", "/api/v1/agents", "agent.list", Read),
     ("POST", "/api/v1/agents", "agent.create", Change),
     ("GET", "/api/v1/environments", "environment.list", Read),
-    (
-        "POST",
-        "/api/v1/environments/prune",
-        "environment.prune",
-        Change,
-    ),
-    (
-        "GET",
-        "/api/v1/environments/{key}",
-        "environment.show",
-        Read,
-    ),
+    ("POST", "/api/v1/environments/prune", "environment.prune", Change),
+    ("GET", "/api/v1/environments/{key}", "environment.show", Read),
     ("GET", "/api/v1/events", "event.list", Read),
     ("GET", "/api/v1/audit", "audit.list", Read),
     // Agents, with their own tokens.
     ("POST", "/api/v1/agents/heartbeat", "agent.heartbeat", Read),
-    (
-        "GET",
-        "/api/v1/agents/runtimes/{version}",
-        "agent.download_runtime",
-        Read,
-    ),
+    ("GET", "/api/v1/agents/runtimes/{version}", "agent.download_runtime", Read),
     // Livy, at the root.
     ("GET", "/version", "livy.version", Read),
     ("GET", "/sessions", "livy.session.list", Read),
@@ -189,37 +95,12 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("DELETE", "/sessions/{id}", "livy.session.delete", Change),
     ("GET", "/sessions/{id}/state", "livy.session.state", Read),
     ("GET", "/sessions/{id}/log", "livy.session.log", Read),
-    (
-        "GET",
-        "/sessions/{id}/statements",
-        "livy.statement.list",
-        Read,
-    ),
-    (
-        "POST",
-        "/sessions/{id}/statements",
-        "livy.statement.create",
-        Change,
-    ),
-    (
-        "GET",
-        "/sessions/{id}/statements/{seq}",
-        "livy.statement.show",
-        Read,
-    ),
-    (
-        "POST",
-        "/sessions/{id}/statements/{seq}/cancel",
-        "livy.statement.cancel",
-        Change,
-    ),
+    ("GET", "/sessions/{id}/statements", "livy.statement.list", Read),
+    ("POST", "/sessions/{id}/statements", "livy.statement.create", Change),
+    ("GET", "/sessions/{id}/statements/{seq}", "livy.statement.show", Read),
+    ("POST", "/sessions/{id}/statements/{seq}/cancel", "livy.statement.cancel", Change),
     // Code completion changes nothing.
-    (
-        "POST",
-        "/sessions/{id}/completion",
-        "livy.session.completion",
-        Read,
-    ),
+    ("POST", "/sessions/{id}/completion", "livy.session.completion", Read),
     ("GET", "/batches", "livy.batch.list", Read),
     ("POST", "/batches", "livy.batch.create", Change),
     ("GET", "/batches/{id}", "livy.batch.show", Read),
@@ -380,13 +261,7 @@ pub async fn list(
     Extension(user): Extension<Caller>,
     Query(query): Query<api::AuditQuery>,
 ) -> ApiResult<Json<api::AuditList>> {
-    let filter = AuditFilter {
-        since: query.since,
-        principal: query.principal,
-        limit: query.limit,
-        before: query.before,
-    };
-    Ok(Json(state.control.audit_list(&user, filter).await?))
+    Ok(Json(state.control.audit_list(&user, query).await?))
 }
 
 #[cfg(test)]
@@ -480,7 +355,7 @@ mod tests {
         }
         let admin = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
         let admin = control.authenticate(admin.trim()).await.unwrap().unwrap();
-        let filter = spool_control::AuditFilter {
+        let filter = api::AuditQuery {
             limit: Some(1000),
             ..Default::default()
         };
