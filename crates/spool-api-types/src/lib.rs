@@ -9,6 +9,7 @@ pub use spool_core::{
     AgentState, ClusterId, ClusterState, DataRole, JobStatus, RoleAssignmentId, SessionId,
     SessionState, StatementState,
 };
+pub use spool_core::{AuditEntryId, AuditResult};
 
 /// The body of every error response: `{"error": {"code", "message", "target"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +285,56 @@ pub struct EventView {
     /// What it happened to, e.g. `cluster 3`.
     pub subject: String,
     pub message: String,
+}
+
+/// One entry of the audit log: a state-changing call or a denial. It never holds a token or
+/// a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntryView {
+    pub id: AuditEntryId,
+    /// When the call was answered (RFC 3339, UTC).
+    pub at: String,
+    /// The user who made the call; `anonymous` when it was not authenticated.
+    pub principal: String,
+    /// Who the call's work acts as, where that is set by the call (a job's user or managed
+    /// identity, a session's user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// What was asked, e.g. `job.create`, `role_assignment.delete`, `livy.session.create`.
+    pub action: String,
+    /// What it was asked of: names and ids, e.g. a job's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    pub result: AuditResult,
+}
+
+/// `GET /api/v1/audit`'s query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// An RFC 3339 time, or a duration back from now (`30m`, `1h`, `7d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Only calls made by this user (`anonymous` for unauthenticated ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// 1 to 1000 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Only entries older than this one: the previous page's `next_before`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<AuditEntryId>,
+}
+
+/// `GET /api/v1/audit`: entries newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditList {
+    pub entries: Vec<AuditEntryView>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<AuditEntryId>,
 }
 
 /// `POST /api/v1/jobs`: a job spec (the normalized form of the job YAML) as JSON.

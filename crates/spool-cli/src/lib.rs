@@ -77,6 +77,9 @@ pub enum Command {
     /// Workspace settings: the identities serverless jobs may act as.
     #[command(subcommand)]
     Workspace(commands::identity::WorkspaceCommand),
+    /// The audit log: who changed what, and which calls were denied.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Role(cmd) => commands::role::run(cmd, globals).await,
             Command::Identity(cmd) => commands::identity::run(cmd, globals).await,
             Command::Workspace(cmd) => commands::identity::run_workspace(cmd, globals).await,
+            Command::Audit(cmd) => commands::audit::run(cmd, globals).await,
         }
     });
     // Everything the command owns has been stopped or handed over by now; watchers of

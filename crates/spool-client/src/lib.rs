@@ -351,6 +351,34 @@ impl Client {
     pub async fn events(&self) -> Result<serde_json::Value> {
         self.get("/events").await
     }
+
+    /// One page of the audit log, newest first (every entry for the admin; the caller's own
+    /// calls for a user).
+    pub async fn audit(&self, query: &api::AuditQuery) -> Result<api::AuditList> {
+        let base = self.url("/audit");
+        let mut url = reqwest::Url::parse(&base).map_err(|e| ClientError::Unexpected {
+            url: base.clone(),
+            status: 0,
+            text: e.to_string(),
+        })?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            if let Some(since) = &query.since {
+                pairs.append_pair("since", since);
+            }
+            if let Some(principal) = &query.principal {
+                pairs.append_pair("principal", principal);
+            }
+            if let Some(limit) = query.limit {
+                pairs.append_pair("limit", &limit.to_string());
+            }
+            if let Some(before) = query.before {
+                pairs.append_pair("before", &before.to_string());
+            }
+        }
+        let url = url.to_string();
+        self.json(self.http.get(&url), &url).await
+    }
 }
 
 impl Client {

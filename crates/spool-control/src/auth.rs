@@ -22,8 +22,14 @@ pub fn hash_token(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// Checks a user name: lowercase letters, digits, `_`, `-`, `.`; 1 to 64 characters.
+/// Checks a user name: lowercase letters, digits, `_`, `-`, `.`; 1 to 64 characters; not
+/// `anonymous`, which the audit log records unauthenticated calls as.
 pub fn check_user_name(name: &str) -> Result<(), String> {
+    if name == crate::audit::ANONYMOUS {
+        return Err(format!(
+            "user name `{name}` is reserved: the audit log records calls without valid credentials as `{name}`; choose another name"
+        ));
+    }
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -104,5 +110,6 @@ mod tests {
         assert!(check_user_name("Alice").is_err());
         assert!(check_user_name("").is_err());
         assert!(check_user_name("a b").is_err());
+        assert!(check_user_name("anonymous").is_err());
     }
 }

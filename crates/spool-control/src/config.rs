@@ -51,6 +51,8 @@ pub struct Config {
     pub max_upload: MemoryMb,
     /// Whether work runs under per-principal OS accounts (`[access] enforce`).
     pub enforce_access: EnforceSetting,
+    /// Audit entries older than this are pruned (at start and hourly); zero keeps them all.
+    pub audit_retention: Duration,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -104,6 +106,8 @@ pub struct AccessFile {
 pub struct ServerFile {
     /// The largest upload (a code snapshot or a datastore upload), e.g. `"2g"` (the default).
     pub max_upload: Option<String>,
+    /// How long audit entries are kept (default `90d`; `0` keeps them all).
+    pub audit_retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -286,6 +290,12 @@ impl Config {
                     MemoryMb::parse(text).map_err(|e| format!("server.max_upload: {e}"))?
                 }
                 None => MemoryMb(2 * 1024),
+            },
+            audit_retention: match &file.server.audit_retention {
+                Some(text) => {
+                    parse_duration(text).map_err(|e| format!("server.audit_retention: {e}"))?
+                }
+                None => Duration::from_secs(90 * 24 * 3600),
             },
             environments_max_size: match &file.environments.max_size {
                 Some(text) => {

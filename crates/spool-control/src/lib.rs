@@ -8,6 +8,7 @@ mod access;
 mod accounts;
 mod acl;
 mod agents;
+mod audit;
 pub mod auth;
 mod batches;
 mod cluster;
@@ -44,6 +45,7 @@ use spool_store::{JobRow, NewJob, Store, StoreError};
 use tokio::sync::{Notify, watch};
 
 pub use agents::AgentCaller;
+pub use audit::{ANONYMOUS, AuditRecord};
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};
@@ -281,6 +283,7 @@ impl Control {
             .await
             .map_err(|e| anyhow::anyhow!("set the datastores' ACLs: {e}"))?;
         recover::recover(&control).await?;
+        control.prune_audit().await?;
         Ok(control)
     }
 
@@ -326,6 +329,7 @@ impl Control {
         tokio::spawn(sessions::prewarm_loop(self.clone()));
         tokio::spawn(environments::gc_loop(self.clone()));
         tokio::spawn(agents::lost_agent_loop(self.clone()));
+        tokio::spawn(audit::retention_loop(self.clone()));
     }
 
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for

@@ -13,4 +13,5 @@ pub use state::{
     JobStatus, Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
     RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId,
 };
+pub use state::{AuditEntryId, AuditResult};
 pub use units::{MemoryMb, ParseMemoryError};

@@ -367,6 +367,29 @@ impl DataRole {
     }
 }
 
+lifecycle! {
+    /// How a call recorded in the audit log ended, from its HTTP status.
+    "audit result" pub enum AuditResult {
+        /// Done (a 2xx or 3xx answer).
+        Ok = "ok",
+        /// Refused for who the caller is: not authenticated (401) or not allowed (403).
+        Denied = "denied",
+        /// Refused for what was asked (another 4xx) or failed on the server (5xx).
+        Failed = "failed",
+    }
+}
+
+impl AuditResult {
+    /// The result an HTTP status stands for.
+    pub fn of_status(status: u16) -> AuditResult {
+        match status {
+            401 | 403 => AuditResult::Denied,
+            100..=399 => AuditResult::Ok,
+            _ => AuditResult::Failed,
+        }
+    }
+}
+
 /// Declares an id newtype over the store's integer key.
 macro_rules! id {
     ($(#[$meta:meta])* $name:ident) => {
@@ -421,6 +444,11 @@ id!(
 id!(
     /// A role assignment's id.
     RoleAssignmentId
+);
+
+id!(
+    /// An audit log entry's id: entries are numbered in the order they were recorded.
+    AuditEntryId
 );
 
 /// What a recorded process belongs to: it is stopped with its owner.
@@ -483,6 +511,24 @@ mod tests {
         for state in StatementState::ALL {
             assert_eq!(state.as_str().parse::<StatementState>(), Ok(*state));
         }
+    }
+
+    #[test]
+    fn audit_results_follow_the_status() {
+        let render = |statuses: &[u16]| {
+            statuses
+                .iter()
+                .map(|s| format!("{s}={}", AuditResult::of_status(*s)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(
+            render(&[
+                200, 201, 204, 304, 400, 401, 403, 404, 409, 413, 422, 500, 503
+            ]),
+            "200=ok 201=ok 204=ok 304=ok 400=failed 401=denied 403=denied 404=failed \
+             409=failed 413=failed 422=failed 500=failed 503=failed"
+        );
     }
 
     #[test]

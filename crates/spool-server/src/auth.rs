@@ -52,6 +52,15 @@ fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
     }
 }
 
+/// The user name a request's basic credentials claim, if it sends any; the audit log records
+/// a denied call under it when a user has that name (`Control::claimed_principal`).
+pub fn claimed_name(headers: &HeaderMap) -> Option<String> {
+    match credentials(headers) {
+        Ok(Credentials::Basic(name, _)) => Some(name),
+        _ => None,
+    }
+}
+
 pub async fn require_user(
     State(state): State<AppState>,
     mut request: Request,
@@ -68,6 +77,9 @@ pub async fn require_user(
         .map_err(ApiError::from)?
         .filter(|user| claimed_name.as_deref().is_none_or(|name| name == user.name))
         .ok_or_else(|| ApiError::unauthorized("invalid token"))?;
+    if let Some(note) = request.extensions().get::<crate::audit::Note>() {
+        note.principal(&user.name);
+    }
     request.extensions_mut().insert(user);
     Ok(next.run(request).await)
 }

@@ -3,6 +3,7 @@
 //!
 //! Handlers only translate between HTTP and `spool-control`; they make no decisions of their own.
 
+mod audit;
 mod auth;
 mod download;
 mod error;
@@ -141,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/environments/prune", post(routes::prune_environments))
         .route("/environments/{key}", get(routes::show_environment))
         .route("/events", get(routes::events))
+        .route("/audit", get(audit::list))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     let livy = Router::new()
@@ -203,6 +205,12 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|panic: Box<dyn Any + Send>| {
             ApiError::panicked(panic.as_ref()).into_response()
         }))
+        // Outside authentication and the panic handler: it sees every answer, denials
+        // included, and records it before it is sent.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record,
+        ))
         .with_state(state)
 }
 

@@ -13,6 +13,7 @@ use spool_control::{Caller, ControlError, Job, Session, SessionSettings, Stateme
 use spool_core::{JobId, SessionId, SessionState};
 
 use crate::AppState;
+use crate::audit::Note;
 use crate::error::{LivyError, LivyResult};
 use crate::extract::{LivyBody, LivyPath as Path, LivyQuery as Query};
 use crate::respond::CreatedAt;
@@ -94,6 +95,7 @@ async fn parse_body<T: for<'de> Deserialize<'de> + Default>(
 pub async fn create_session(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     LivyBody(body): LivyBody,
 ) -> LivyResult<Response> {
     let request: CreateSession = parse_body(body).await?;
@@ -157,6 +159,7 @@ pub async fn create_session(
         livy: true,
     };
     let session = state.control.create_session(&user, settings).await?;
+    crate::audit::note_session(&note, &session);
     Ok(CreatedAt {
         location: format!("/sessions/{}", session.id),
         body: session_view(&state, &session),
@@ -597,6 +600,7 @@ fn text(value: Value) -> String {
 pub async fn create_batch(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     LivyBody(body): LivyBody,
 ) -> LivyResult<Response> {
     let request: CreateBatch = parse_body(body).await?;
@@ -624,6 +628,10 @@ pub async fn create_batch(
             .collect(),
     };
     let job = state.control.create_batch(&user, batch).await?;
+    note.target(format!("{} (job {})", job.id, job.name));
+    if let Some(principal) = &job.principal {
+        note.identity(principal);
+    }
     Ok(CreatedAt {
         location: format!("/batches/{}", job.id),
         body: batch_view(&job),

@@ -10,6 +10,7 @@ use spool_api_types as api;
 use spool_control::{Caller, Control, Download, Job, UserTree, datastore};
 
 use crate::AppState;
+use crate::audit::Note;
 use crate::auth::Agent;
 use crate::download;
 use crate::error::{ApiError, ApiResult};
@@ -30,8 +31,10 @@ pub async fn catalog(State(state): State<AppState>) -> ApiResult<Json<api::Catal
 pub async fn create_user(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     Json(body): Json<api::CreateUser>,
 ) -> ApiResult<Created<api::UserCreated>> {
+    note.target(&body.name);
     Ok(Created(state.control.create_user(&user, &body.name).await?))
 }
 
@@ -61,8 +64,10 @@ pub async fn list_datastores(State(state): State<AppState>) -> ApiResult<Json<ap
 pub async fn create_datastore(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     Json(body): Json<api::CreateDatastore>,
 ) -> ApiResult<Created<api::DatastoreView>> {
+    note.target(&body.name);
     Ok(Created(
         state
             .control
@@ -87,6 +92,7 @@ pub async fn upload_to_datastore(
 
 pub async fn create_snapshot(
     State(state): State<AppState>,
+    Extension(note): Extension<Note>,
     Upload(body): Upload,
 ) -> ApiResult<Created<api::SnapshotCreated>> {
     let control = state.control.clone();
@@ -94,17 +100,26 @@ pub async fn create_snapshot(
         tokio::task::spawn_blocking(move || control.store_snapshot::<std::path::Path>(&body))
             .await
             .map_err(ApiError::internal)??;
+    note.target(&created.code);
     Ok(Created(created))
 }
 
 pub async fn create_job(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     Json(body): Json<api::CreateJob>,
 ) -> ApiResult<Created<api::JobView>> {
     let spec: spool_spec::JobSpec = serde_json::from_value(body.spec)
         .map_err(|e| ApiError::bad_request("spec", format!("the job spec is malformed: {e}")))?;
+    if let Some(name) = &spec.name {
+        note.target(name);
+    }
     let job = state.control.create_job(&user, spec).await?;
+    note.target(&job.name);
+    if let Some(principal) = &job.principal {
+        note.identity(principal);
+    }
     Ok(Created(job_view(&state.control, job).await?))
 }
 
@@ -473,12 +488,14 @@ pub async fn prune_environments(
 pub async fn attach_compute(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     Json(body): Json<api::AttachCompute>,
 ) -> ApiResult<Created<api::ComputeView>> {
     let view = state
         .control
         .attach_compute(&user, &body.file, &body.yaml)
         .await?;
+    note.target(&view.name);
     Ok(Created(view))
 }
 
@@ -521,8 +538,10 @@ pub async fn detach_compute(
 pub async fn create_agent(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     Json(body): Json<api::CreateAgent>,
 ) -> ApiResult<Created<api::AgentCreated>> {
+    note.target(&body.name);
     Ok(Created(
         state.control.create_agent(&user, &body.name).await?,
     ))
@@ -565,11 +584,24 @@ pub async fn agent_heartbeat(
 pub async fn create_role_assignment(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     Json(body): Json<api::RoleAssignmentCreate>,
 ) -> ApiResult<Created<api::RoleAssignmentView>> {
-    Ok(Created(
-        state.control.create_role_assignment(&user, &body).await?,
-    ))
+    note.target(format!(
+        "{}: {} on {}",
+        body.assignee, body.role, body.scope
+    ));
+    let created = state.control.create_role_assignment(&user, &body).await?;
+    note.target(role_assignment_target(&created));
+    Ok(Created(created))
+}
+
+/// How the audit log names a role assignment: who has which role where, and its id.
+fn role_assignment_target(assignment: &api::RoleAssignmentView) -> String {
+    format!(
+        "{}: {} on {} (id {})",
+        assignment.assignee, assignment.role, assignment.scope, assignment.id
+    )
 }
 
 /// Every assignment for the admin, a user's own for a user.
@@ -586,8 +618,19 @@ pub async fn list_role_assignments(
 pub async fn delete_role_assignment(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     UrlPath(id): UrlPath<api::RoleAssignmentId>,
 ) -> ApiResult<NoContent> {
+    // The audit log names what was removed, not only its id.
+    if let Some(assignment) = state
+        .control
+        .role_assignments(&user)
+        .await?
+        .iter()
+        .find(|a| a.id == id)
+    {
+        note.target(role_assignment_target(assignment));
+    }
     state.control.delete_role_assignment(&user, id).await?;
     Ok(NoContent)
 }
@@ -602,8 +645,10 @@ pub async fn list_identities(State(state): State<AppState>) -> ApiResult<Json<ap
 pub async fn create_identity(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     Json(body): Json<api::CreateIdentity>,
 ) -> ApiResult<Created<api::IdentityView>> {
+    note.target(&body.name);
     Ok(Created(
         state.control.create_identity(&user, &body.name).await?,
     ))

@@ -5,6 +5,7 @@ use spool_api_types as api;
 use spool_control::{Caller, Session, SessionSettings, Statement};
 
 use crate::AppState;
+use crate::audit::Note;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
 use crate::respond::Created;
@@ -59,8 +60,12 @@ async fn find(state: &AppState, user: &Caller, key: &str) -> ApiResult<Session> 
 pub async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
+    Extension(note): Extension<Note>,
     Json(body): Json<api::CreateSession>,
 ) -> ApiResult<Created<api::SessionView>> {
+    if let Some(name) = &body.name {
+        note.target(name);
+    }
     let settings = SessionSettings {
         kind: Some(body.kind.unwrap_or_else(|| "pyspark".into())),
         name: body.name,
@@ -91,6 +96,7 @@ pub async fn create(
         livy: false,
     };
     let session = state.control.create_session(&user, settings).await?;
+    crate::audit::note_session(&note, &session);
     Ok(Created(session_view(session)))
 }
 

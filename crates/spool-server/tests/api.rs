@@ -1937,3 +1937,218 @@ async fn a_datastore_can_be_an_existing_directory_outside_the_data_dir() {
     );
     api.finish().await;
 }
+
+/// Renders audit entries, one a line, as the API lists them (newest first):
+/// `principal [as identity] action target -> status result`.
+fn audit_lines(list: &Value) -> String {
+    let mut out = String::new();
+    for entry in list["entries"].as_array().unwrap() {
+        let identity = entry["identity"]
+            .as_str()
+            .map(|i| format!(" as {i}"))
+            .unwrap_or_default();
+        let target = entry["target"].as_str().unwrap_or("-");
+        writeln!(
+            out,
+            "{}{identity} {} {target} -> {} {}",
+            entry["principal"].as_str().unwrap(),
+            entry["action"].as_str().unwrap(),
+            entry["status"],
+            entry["result"].as_str().unwrap(),
+        )
+        .unwrap();
+    }
+    out
+}
+
+impl Api {
+    /// The audit log as `who` lists it with `query` (e.g. `?principal=alice`).
+    async fn audit(&self, who: Who, query: &str) -> Value {
+        let (status, list) = self
+            .call("GET", &format!("/api/v1/audit{query}"), who, None)
+            .await;
+        assert_eq!(status, 200, "{list}");
+        list
+    }
+}
+
+/// Issue 12: every state-changing call and every denial is in the audit log, with who made it,
+/// the identity its work acts as, the action, the target and the result; reads are not.
+#[tokio::test]
+async fn the_audit_log_records_changes_and_denials_with_who_and_as_whom() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let job = format!(
+        r#"{{"spec":{{"name":"alices_job","code":"{code}","entry":{{"file":"main.py"}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}}}}}}"#
+    );
+    let (status, created) = api
+        .call("POST", "/api/v1/jobs", Who::Alice, Some(&job))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    // Reads are not recorded.
+    let (status, _) = api.call("GET", "/api/v1/jobs", Who::Alice, None).await;
+    assert_eq!(status, 200);
+    let grant = r#"{"assignee":"bob","role":"Storage Blob Data Reader","scope":"azureml://datastores/workspaceblobstore/paths/shared"}"#;
+    let (status, granted) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(grant))
+        .await;
+    assert_eq!(status, 201, "{granted}");
+    let id = granted["id"].as_i64().unwrap();
+    let cases: &[Case] = &[
+        // Denied: not the admin, for a read and for changes.
+        ("POST", "/api/v1/role-assignments", Who::Alice, Some(grant)),
+        (
+            "POST",
+            "/api/v1/users",
+            Who::Bob,
+            Some(r#"{"name":"carol"}"#),
+        ),
+        ("GET", "/api/v1/events", Who::Bob, None),
+        // Denied: not authenticated, on any route and any method.
+        ("GET", "/api/v1/jobs", Who::BadToken, None),
+        ("GET", "/api/v1/whoami", Who::WrongName, None),
+        ("POST", "/sessions", Who::Nobody, Some("{}")),
+        ("GET", "/api/v1/no-such-route", Who::Nobody, None),
+        // Failed, not denied.
+        ("POST", "/api/v1/jobs/no_such_job/cancel", Who::Alice, None),
+    ];
+    api.render(cases).await;
+    let (status, _) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/role-assignments/{id}"),
+            Who::Admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = api
+        .call("POST", "/api/v1/jobs/alices_job/cancel", Who::Alice, None)
+        .await;
+    assert_eq!(status, 200);
+    check(
+        audit_lines(&api.audit(Who::Admin, "").await),
+        expect![[r#"
+            alice job.cancel alices_job -> 200 ok
+            admin role_assignment.delete bob: Storage Blob Data Reader on azureml://datastores/workspaceblobstore/paths/shared (id 1) -> 204 ok
+            alice job.cancel no_such_job -> 404 failed
+            anonymous route.unknown /api/v1/no-such-route -> 401 denied
+            anonymous livy.session.create - -> 401 denied
+            bob whoami - -> 401 denied
+            anonymous job.list - -> 401 denied
+            bob event.list - -> 403 denied
+            bob user.create carol -> 403 denied
+            alice role_assignment.create bob: Storage Blob Data Reader on azureml://datastores/workspaceblobstore/paths/shared -> 403 denied
+            admin role_assignment.create bob: Storage Blob Data Reader on azureml://datastores/workspaceblobstore/paths/shared (id 1) -> 201 ok
+            alice as alice job.create alices_job -> 201 ok
+            alice snapshot.create snapshot:ea33e8ec6d15522914c0fdf138a2796b8209702c370c0f71bbb5f15bae306d41 -> 201 ok
+            admin user.create bob -> 201 ok
+            admin user.create alice -> 201 ok
+        "#]],
+    );
+    api.finish().await;
+}
+
+/// Issue 12: the admin reads every entry, filtered by time and principal and page by page; a
+/// user reads only the calls they made. A managed identity job is recorded as acting as the
+/// identity, not as its user.
+#[tokio::test]
+async fn audit_entries_are_filtered_paged_and_a_users_own() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    for (path, body) in [
+        ("/api/v1/identities", Some(r#"{"name":"etl"}"#)),
+        ("/api/v1/workspace/identities/etl", None),
+        (
+            "/api/v1/role-assignments",
+            Some(
+                r#"{"assignee":"etl","role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/etl"}"#,
+            ),
+        ),
+    ] {
+        let method = if body.is_some() { "POST" } else { "PUT" };
+        let (status, reply) = api.call(method, path, Who::Admin, body).await;
+        assert!(status == 200 || status == 201, "{path}: {status} {reply}");
+    }
+    let job = format!(
+        r#"{{"spec":{{"name":"etl_job","code":"{code}","entry":{{"file":"main.py"}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}},"identity":"managed","outputs":{{"out":{{"type":"uri_folder","path":"azureml://datastores/workspaceblobstore/paths/etl/out/"}}}}}}}}"#
+    );
+    let (status, reply) = api
+        .call("POST", "/api/v1/jobs", Who::Alice, Some(&job))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let (status, _) = api
+        .call("DELETE", "/api/v1/sessions/no_such", Who::Bob, None)
+        .await;
+    assert_eq!(status, 404);
+
+    check(
+        audit_lines(&api.audit(Who::Admin, "?principal=alice").await),
+        expect![[r#"
+            alice as etl job.create etl_job -> 201 ok
+            alice snapshot.create snapshot:ea33e8ec6d15522914c0fdf138a2796b8209702c370c0f71bbb5f15bae306d41 -> 201 ok
+        "#]],
+    );
+    // A user reads the calls they made, and nobody else's, whatever they filter by.
+    check(
+        audit_lines(&api.audit(Who::Bob, "").await),
+        expect![[r#"
+            bob session.delete no_such -> 404 failed
+        "#]],
+    );
+    let others = api.audit(Who::Bob, "?principal=alice").await;
+    assert_eq!(others["entries"], serde_json::json!([]), "{others}");
+
+    // Pages: newest first, `next_before` until the last page.
+    let first = api.audit(Who::Admin, "?limit=4").await;
+    check(
+        audit_lines(&first),
+        expect![[r#"
+            bob session.delete no_such -> 404 failed
+            alice as etl job.create etl_job -> 201 ok
+            admin role_assignment.create etl: Storage Blob Data Contributor on azureml://datastores/workspaceblobstore/paths/etl (id 1) -> 201 ok
+            admin workspace_identity.add etl -> 200 ok
+        "#]],
+    );
+    let next = first["next_before"].as_i64().unwrap();
+    let second = api
+        .audit(Who::Admin, &format!("?limit=4&before={next}"))
+        .await;
+    check(
+        audit_lines(&second),
+        expect![[r#"
+            admin identity.create etl -> 201 ok
+            alice snapshot.create snapshot:ea33e8ec6d15522914c0fdf138a2796b8209702c370c0f71bbb5f15bae306d41 -> 201 ok
+            admin user.create bob -> 201 ok
+            admin user.create alice -> 201 ok
+        "#]],
+    );
+    let last = second["next_before"].as_i64().unwrap();
+    let third = api
+        .audit(Who::Admin, &format!("?limit=4&before={last}"))
+        .await;
+    assert_eq!(third["entries"], serde_json::json!([]), "{third}");
+    assert!(third.get("next_before").is_none(), "{third}");
+
+    // Since: a duration back from now, or a time.
+    let all = api.audit(Who::Admin, "?since=1h").await;
+    assert_eq!(all["entries"].as_array().unwrap().len(), 8, "{all}");
+    let future = api.audit(Who::Admin, "?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(future["entries"], serde_json::json!([]), "{future}");
+    let cases: &[Case] = &[
+        ("GET", "/api/v1/audit?since=yesterday", Who::Admin, None),
+        ("GET", "/api/v1/audit?limit=0", Who::Admin, None),
+        ("GET", "/api/v1/audit?limit=1001", Who::Alice, None),
+        ("GET", "/api/v1/audit?user=alice", Who::Admin, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            GET /api/v1/audit?since=yesterday (admin) -> 400 {"error":{"code":"invalid_request","message":"`since`: `yesterday` is neither a duration back from now (`30m`, `1h`, `7d`) nor an RFC 3339 time (`2025-01-31T12:00:00Z`)","target":"since"}}
+            GET /api/v1/audit?limit=0 (admin) -> 400 {"error":{"code":"invalid_request","message":"`limit` must be 1 to 1000, not `0`; read older entries page by page with `before`","target":"limit"}}
+            GET /api/v1/audit?limit=1001 (alice) -> 400 {"error":{"code":"invalid_request","message":"`limit` must be 1 to 1000, not `1001`; read older entries page by page with `before`","target":"limit"}}
+            GET /api/v1/audit?user=alice (admin) -> 400 {"error":{"code":"invalid_request","message":"the query string is invalid: user: unknown field `user`, expected one of `since`, `principal`, `limit`, `before`","target":"query"}}
+        "#]],
+    );
+    api.finish().await;
+}

@@ -809,6 +809,7 @@ impl Store {
 
 mod accounts;
 mod agents;
+mod audit;
 mod computes;
 mod identities;
 mod roles;
@@ -816,6 +817,7 @@ mod sessions;
 
 pub use accounts::OsAccountRow;
 pub use agents::{AgentRow, ClusterWorkerRow};
+pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
 pub use computes::{ComputeRow, NewCompute};
 pub use identities::{IdentityRow, NewIdentity};
 pub use roles::{NewRoleAssignment, RoleAssignmentRow};

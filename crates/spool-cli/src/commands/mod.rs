@@ -1,6 +1,7 @@
 //! One module per noun; each holds its verbs.
 
 pub mod agent;
+pub mod audit;
 pub mod cluster;
 pub mod compute;
 pub mod datastore;
