@@ -5,6 +5,7 @@
 //! speak HTTP to users or parse YAML (specs arrive validated by `spool-spec` types).
 
 mod access;
+pub mod actions;
 mod agents;
 pub mod auth;
 mod batches;
@@ -41,6 +42,7 @@ use spool_spec::{Catalog, DataType, Entry, JobInput, JobSpec, SparkSizing};
 use spool_store::{JobRow, NewJob, Store, StoreError};
 use tokio::sync::{Notify, watch};
 
+pub use actions::Action;
 pub use agents::AgentCaller;
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;

@@ -11,6 +11,6 @@ pub mod units;
 pub use state::{
     AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId,
     JobStatus, Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
-    RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId,
+    RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId, WorkspaceRole,
 };
 pub use units::{MemoryMb, ParseMemoryError};
