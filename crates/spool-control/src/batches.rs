@@ -247,7 +247,7 @@ impl Control {
     /// Returns a job by its integer id (a Livy batch id) if the caller may see it.
     pub async fn job_by_id(&self, caller: &Caller, id: JobId) -> Result<Job> {
         match self.store().job(id).await? {
-            Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(self.job_view(job)),
+            Some(job) if caller.sees(job.owner_id) => Ok(self.job_view(job)),
             _ => Err(ControlError::NotFound {
                 kind: "batch",
                 name: id.to_string(),

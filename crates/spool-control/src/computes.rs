@@ -221,7 +221,7 @@ impl Control {
     /// them first. The pool itself keeps running.
     pub async fn detach_compute(&self, caller: &Caller, name: &str, force: bool) -> Result<()> {
         let row = self.find_compute(name).await?;
-        if !caller.is_admin && caller.id != row.attached_by {
+        if !caller.sees(row.attached_by) {
             return Err(ControlError::NotFound {
                 kind: "compute",
                 name: name.to_string(),

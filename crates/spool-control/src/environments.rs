@@ -117,7 +117,7 @@ impl Control {
     /// sees all.
     pub async fn environments(&self, caller: &Caller) -> Result<Vec<EnvInfo>> {
         let mut envs = self.inner().runtimes.list_envs();
-        if !caller.is_admin {
+        if !caller.sees_everything() {
             let mine = self.env_keys(Some(caller.id), false).await?;
             envs.retain(|info| mine.contains(&info.env.key));
         }

@@ -139,7 +139,7 @@ fn datastore_error(target: &str, uri: &DatastoreUri, error: std::io::Error) -> C
 /// Refuses what only the admin may do, naming the action (`create agents`): always a
 /// `Forbidden`, so every admin-only route answers 403 the same way.
 pub(crate) fn require_admin(caller: &Caller, action: &str) -> Result<()> {
-    if caller.is_admin {
+    if caller.sees_everything() {
         return Ok(());
     }
     Err(ControlError::Forbidden {
@@ -391,7 +391,11 @@ impl Control {
         match self
             .inner
             .store
-            .create_user(name, &auth::hash_token(&token), false)
+            .create_user(
+                name,
+                &auth::hash_token(&token),
+                spool_core::WorkspaceRole::DEFAULT,
+            )
             .await
         {
             Ok(_) => Ok(api::UserCreated {
@@ -420,7 +424,9 @@ impl Control {
     pub async fn delete_user(&self, caller: &Caller, name: &str) -> Result<()> {
         require_admin(caller, "delete users")?;
         let user = self.user_row(name).await?;
-        if user.is_admin && self.inner.store.admin_count().await? <= 1 {
+        if user.role == spool_core::WorkspaceRole::Owner
+            && self.inner.store.owner_count().await? <= 1
+        {
             return Err(ControlError::Conflict {
                 target: "name".into(),
                 message: format!(
@@ -1089,7 +1095,7 @@ impl Control {
 
     async fn job_row(&self, caller: &Caller, name: &str) -> Result<JobRow> {
         match self.inner.store.job_by_name(name).await? {
-            Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(job),
+            Some(job) if caller.sees(job.owner_id) => Ok(job),
             // Another user's job is "not found", never "forbidden".
             _ => Err(ControlError::NotFound {
                 kind: "job",
@@ -1100,7 +1106,7 @@ impl Control {
 
     /// The caller's jobs (everyone's for the admin), newest first.
     pub async fn jobs(&self, caller: &Caller, limit: i64) -> Result<Vec<Job>> {
-        let owner = (!caller.is_admin).then_some(caller.id);
+        let owner = caller.only_own();
         let rows = self.inner.store.list_jobs(owner, limit).await?;
         Ok(rows.into_iter().map(|row| self.job_view(row)).collect())
     }
@@ -1114,7 +1120,7 @@ impl Control {
         let rows = self.inner.store.live_clusters().await?;
         Ok(rows
             .into_iter()
-            .filter(|c| caller.is_admin || c.owner_id == caller.id)
+            .filter(|c| caller.sees(c.owner_id))
             .map(views::cluster_view)
             .collect())
     }

@@ -383,7 +383,7 @@ impl Control {
             Err(_) => self.store().session_by_name(key).await?,
         };
         match row {
-            Some(s) if caller.is_admin || s.owner_id == caller.id => Ok(s.into()),
+            Some(s) if caller.sees(s.owner_id) => Ok(s.into()),
             // Another user's session is "not found", never "forbidden".
             _ => Err(ControlError::NotFound {
                 kind: "session",
@@ -394,7 +394,7 @@ impl Control {
 
     async fn session_row(&self, caller: &Caller, id: SessionId) -> Result<SessionRow> {
         match self.store().session(id).await? {
-            Some(s) if caller.is_admin || s.owner_id == caller.id => Ok(s),
+            Some(s) if caller.sees(s.owner_id) => Ok(s),
             _ => Err(ControlError::NotFound {
                 kind: "session",
                 name: id.to_string(),
@@ -404,7 +404,7 @@ impl Control {
 
     /// The caller's sessions (everyone's for the admin), oldest first.
     pub async fn sessions(&self, caller: &Caller) -> Result<Vec<Session>> {
-        let owner = (!caller.is_admin).then_some(caller.id);
+        let owner = caller.only_own();
         let rows = self.store().list_sessions(owner).await?;
         Ok(rows.into_iter().map(Session::from).collect())
     }
@@ -434,7 +434,7 @@ impl Control {
         session_id: SessionId,
         seq: i64,
     ) -> Result<StatementRow> {
-        let owner = (!caller.is_admin).then_some(caller.id);
+        let owner = caller.only_own();
         if let Some(statement) = self.store().owned_statement(session_id, seq, owner).await? {
             return Ok(statement);
         }

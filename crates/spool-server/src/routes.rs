@@ -18,8 +18,8 @@ use crate::respond::{Created, NoContent};
 
 pub async fn whoami(Extension(user): Extension<Caller>) -> Json<api::WhoAmI> {
     Json(api::WhoAmI {
+        is_admin: user.sees_everything(),
         name: user.name,
-        is_admin: user.is_admin,
     })
 }
 
