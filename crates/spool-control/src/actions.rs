@@ -9,6 +9,8 @@
 use spool_core::WorkspaceRole;
 use spool_core::WorkspaceRole::{Contributor, DataScientist, Owner, Reader};
 
+use crate::{Caller, ControlError};
+
 /// Everything a caller can ask `Control` to do, reading and changing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -207,6 +209,22 @@ pub fn denial(user: &str, role: WorkspaceRole, action: Action) -> String {
         "user `{user}` ({role}) cannot {what}; this needs the {roles} workspace role\nhint: {ask} `spool user update {user} --role {quoted}` (`spool user list` shows the Owners)",
         what = action.describe(),
     )
+}
+
+impl Caller {
+    /// Refuses `action` unless the caller's workspace role allows it: always a `Forbidden`
+    /// naming the caller, the action and the roles that may, so every API answers 403 alike.
+    /// `Control` asks this first, before it looks anything up, so a refusal says nothing of
+    /// whether the thing exists.
+    pub fn require(&self, action: Action) -> crate::Result<()> {
+        if allows(self.role, action) {
+            Ok(())
+        } else {
+            Err(ControlError::Forbidden {
+                message: denial(&self.name, self.role, action),
+            })
+        }
+    }
 }
 
 #[cfg(test)]

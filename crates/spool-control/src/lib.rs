@@ -5,7 +5,7 @@
 //! speak HTTP to users or parse YAML (specs arrive validated by `spool-spec` types).
 
 mod access;
-pub mod actions;
+mod actions;
 mod agents;
 pub mod auth;
 mod batches;
@@ -25,6 +25,7 @@ mod run;
 mod scheduler;
 mod sessions;
 mod spark;
+mod users;
 mod views;
 
 use access::Access;
@@ -62,7 +63,8 @@ pub enum ControlError {
     Conflict { target: String, message: String },
     #[error("{message}")]
     TooLarge { message: String },
-    /// The caller may see the thing but not do this to it (what only the admin may do).
+    /// The caller's workspace role (or data role) does not allow this; another user's thing is
+    /// `NotFound` instead.
     #[error("{message}")]
     Forbidden { message: String },
     #[error(transparent)]
@@ -136,15 +138,14 @@ fn datastore_error(target: &str, uri: &DatastoreUri, error: std::io::Error) -> C
     }
 }
 
-/// Refuses what only the admin may do, naming the action (`create agents`): always a
-/// `Forbidden`, so every admin-only route answers 403 the same way.
-pub(crate) fn require_admin(caller: &Caller, action: &str) -> Result<()> {
-    if caller.sees_everything() {
-        return Ok(());
+/// Why the last Owner may not be deleted.
+fn last_owner(name: &str) -> ControlError {
+    ControlError::Conflict {
+        target: "name".into(),
+        message: format!(
+            "user `{name}` is the last Owner; a server needs one\nhint: rotate its token with `spool user token rotate {name}` instead, or make another user an Owner first (`spool user update NAME --role Owner`)"
+        ),
     }
-    Err(ControlError::Forbidden {
-        message: format!("only the admin can {action}"),
-    })
 }
 
 fn invalid(target: impl Into<String>, message: impl Into<String>) -> ControlError {
@@ -383,19 +384,22 @@ impl Control {
         Ok(user)
     }
 
-    /// Creates a user and returns their token (shown once). Admin only.
-    pub async fn create_user(&self, caller: &Caller, name: &str) -> Result<api::UserCreated> {
-        require_admin(caller, "create users")?;
+    /// Creates a user with a workspace role (default: AzureML Data Scientist) and returns
+    /// their token (shown once). Owners only.
+    pub async fn create_user(
+        &self,
+        caller: &Caller,
+        name: &str,
+        role: Option<&str>,
+    ) -> Result<api::UserCreated> {
+        caller.require(Action::CreateUsers)?;
         auth::check_user_name(name).map_err(|m| invalid("name", m))?;
+        let role = role.map_or(Ok(spool_core::WorkspaceRole::DEFAULT), users::parse_role)?;
         let token = auth::new_token();
         match self
             .inner
             .store
-            .create_user(
-                name,
-                &auth::hash_token(&token),
-                spool_core::WorkspaceRole::DEFAULT,
-            )
+            .create_user(name, &auth::hash_token(&token), role)
             .await
         {
             Ok(_) => Ok(api::UserCreated {
@@ -411,31 +415,29 @@ impl Control {
     }
 
     /// Drops a user's entries from the token cache (after their token or row changed).
-    fn forget_user(&self, user_id: spool_core::UserId) {
+    pub(crate) fn forget_user(&self, user_id: spool_core::UserId) {
         let mut cache = self.inner.users_by_token.write().expect("user cache lock");
         cache.retain(|_, cached| cached.id != user_id);
         self.inner.users_generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Deletes a user (admin only). Refused for the last admin, and while the user has jobs
+    /// Deletes a user (Owners only). Refused for the last Owner, and while the user has jobs
     /// that have not ended or sessions that have not finished (the message names them): their
-    /// work is theirs to end, or the admin's to cancel first. The user's token stops working at
+    /// work is theirs to end, or an Owner's to cancel first. The user's token stops working at
     /// once; their ended jobs and sessions stay, under their name, which is not reused.
     pub async fn delete_user(&self, caller: &Caller, name: &str) -> Result<()> {
-        require_admin(caller, "delete users")?;
+        caller.require(Action::DeleteUsers)?;
         let user = self.user_row(name).await?;
         if user.role == spool_core::WorkspaceRole::Owner
             && self.inner.store.owner_count().await? <= 1
         {
-            return Err(ControlError::Conflict {
-                target: "name".into(),
-                message: format!(
-                    "user `{name}` is the last admin; a server needs one\nhint: rotate its token with `spool user token rotate {name}` instead"
-                ),
-            });
+            return Err(last_owner(name));
         }
         match self.inner.store.delete_user(user.id).await? {
             spool_store::UserDeletion::Deleted => {}
+            spool_store::UserDeletion::LastOwner => {
+                return Err(last_owner(name));
+            }
             spool_store::UserDeletion::NotFound => {
                 return Err(ControlError::NotFound {
                     kind: "user",
@@ -478,7 +480,7 @@ impl Control {
     }
 
     /// Gives a user a new token and returns it (shown once); the old one stops working at once.
-    /// Users rotate their own (`name` is `None` or theirs), the admin anyone's. The admin's
+    /// Users rotate their own (`name` is `None` or theirs), Owners anyone's. The `admin` user's
     /// new token is also written to `admin.token`, so a restart does not replace it.
     pub async fn rotate_token(
         &self,
@@ -486,9 +488,11 @@ impl Control {
         name: Option<&str>,
     ) -> Result<api::UserCreated> {
         let name = name.unwrap_or(&caller.name);
-        if name != caller.name {
-            require_admin(caller, "rotate another user's token")?;
-        }
+        caller.require(if name == caller.name {
+            Action::RotateOwnToken
+        } else {
+            Action::RotateOthersTokens
+        })?;
         let user = self.user_row(name).await?;
         let token = auth::new_token();
         self.inner
@@ -526,7 +530,8 @@ impl Control {
     }
 
     /// The catalog with install state and capacity, for the API.
-    pub async fn catalog(&self) -> Result<api::CatalogView> {
+    pub async fn catalog(&self, caller: &Caller) -> Result<api::CatalogView> {
+        caller.require(Action::ViewCatalog)?;
         let spec = self.spec_catalog();
         let (used_cores, used_memory) = scheduler::used_capacity(self).await?;
         let config = &self.inner.config;
@@ -595,13 +600,13 @@ impl Control {
 
     // Datastores and snapshots.
 
-    pub async fn datastores(&self) -> Result<Vec<api::DatastoreView>> {
+    pub async fn datastores(&self, caller: &Caller) -> Result<Vec<api::DatastoreView>> {
+        caller.require(Action::ViewDatastores)?;
         let rows = self.inner.store.list_datastores().await?;
         Ok(rows.into_iter().map(views::datastore_view).collect())
     }
 
-    /// Creates a datastore: a directory under the data dir. Admin only, as in a workspace.
-    /// Creates a datastore (admin only): a folder under the data dir, or an existing directory
+    /// Creates a datastore (Owners only): a folder under the data dir, or an existing directory
     /// `path` (absolute, outside the data dir). Its creator gets Storage Blob Data Owner on it.
     pub async fn create_datastore(
         &self,
@@ -609,7 +614,7 @@ impl Control {
         name: &str,
         path: Option<&str>,
     ) -> Result<api::DatastoreView> {
-        require_admin(caller, "create datastores")?;
+        caller.require(Action::CreateDatastores)?;
         let valid = !name.is_empty()
             && name.len() <= 64
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -738,6 +743,7 @@ impl Control {
         name: &str,
         archive: impl AsRef<Path> + Send + 'static,
     ) -> Result<api::Uploaded> {
+        caller.require(Action::UploadToDatastores)?;
         let root = self.datastore_root(name).await?;
         let data = self.data_access(caller).await?;
         let datastore = name.to_string();
@@ -769,8 +775,10 @@ impl Control {
     /// job spec.
     pub fn store_snapshot<A: datastore::ArchiveSource + ?Sized>(
         &self,
+        caller: &Caller,
         archive: &A,
     ) -> Result<api::SnapshotCreated> {
+        caller.require(Action::UploadSnapshots)?;
         let dir = self.inner.data_dir.join("snapshots");
         std::fs::create_dir_all(&dir).map_err(anyhow::Error::from)?;
         let (id, files) =
@@ -808,6 +816,7 @@ impl Control {
     /// Validates and records a job; the scheduler picks it up. Nothing is created when a check
     /// fails.
     pub async fn create_job(&self, owner: &Caller, spec: JobSpec) -> Result<Job> {
+        owner.require(Action::SubmitJobs)?;
         let catalog = self.spec_catalog();
         let sizing = spool_spec::check_job(&spec, &catalog).map_err(|diags| {
             let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
@@ -1085,6 +1094,7 @@ impl Control {
 
     /// Returns a job the caller may see.
     pub async fn job(&self, caller: &Caller, name: &str) -> Result<Job> {
+        caller.require(Action::ViewJobs)?;
         Ok(self.job_view(self.job_row(caller, name).await?))
     }
 
@@ -1104,8 +1114,9 @@ impl Control {
         }
     }
 
-    /// The caller's jobs (everyone's for the admin), newest first.
+    /// The caller's jobs (everyone's for an Owner), newest first.
     pub async fn jobs(&self, caller: &Caller, limit: i64) -> Result<Vec<Job>> {
+        caller.require(Action::ViewJobs)?;
         let owner = caller.only_own();
         let rows = self.inner.store.list_jobs(owner, limit).await?;
         Ok(rows.into_iter().map(|row| self.job_view(row)).collect())
@@ -1115,8 +1126,9 @@ impl Control {
         Ok(self.inner.store.cluster(id).await?.map(views::cluster_view))
     }
 
-    /// Live clusters: the caller's, or all of them for the admin.
+    /// Live clusters: the caller's, or all of them for an Owner.
     pub async fn clusters(&self, caller: &Caller) -> Result<Vec<api::ClusterView>> {
+        caller.require(Action::ViewClusters)?;
         let rows = self.inner.store.live_clusters().await?;
         Ok(rows
             .into_iter()
@@ -1127,6 +1139,7 @@ impl Control {
 
     /// Requests cancellation; returns the job as it is now.
     pub async fn cancel_job(&self, caller: &Caller, name: &str) -> Result<Job> {
+        caller.require(Action::CancelJobs)?;
         let job = self.job_row(caller, name).await?;
         if job.status.is_terminal() {
             return Ok(self.job_view(job));
@@ -1215,9 +1228,9 @@ impl Control {
         serde_json::from_str(&job.sizing_json).ok()
     }
 
-    /// The latest server events, newest first. Admin only.
+    /// The latest server events, newest first. Owners only.
     pub async fn events(&self, caller: &Caller, limit: i64) -> Result<Vec<api::EventView>> {
-        require_admin(caller, "read server events")?;
+        caller.require(Action::ViewEvents)?;
         let rows = self.inner.store.events(limit).await?;
         Ok(rows.into_iter().map(views::event_view).collect())
     }

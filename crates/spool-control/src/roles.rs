@@ -12,7 +12,7 @@ use spool_store::{NewRoleAssignment, RoleAssignmentRow, StoreError};
 use crate::access::{self, Access, Grant, Scope};
 use crate::datastore::DatastoreUri;
 use crate::identity::Principal;
-use crate::{Caller, Control, ControlError, Result, invalid};
+use crate::{Action, Caller, Control, ControlError, Result, invalid};
 
 /// What a caller may touch: everything (the admin), or what their grants cover.
 pub(crate) enum DataAccess {
@@ -50,6 +50,19 @@ impl DataAccess {
     pub(crate) fn check_uri(&self, field: &str, uri: &DatastoreUri, access: Access) -> Result<()> {
         self.check(field, &uri.datastore, &uri.path, access)
     }
+}
+
+/// Until data Owners grant at their scope: workspace Owners only.
+fn only_owners_grant(caller: &Caller) -> Result<()> {
+    if caller.sees_everything() {
+        return Ok(());
+    }
+    Err(ControlError::Forbidden {
+        message: format!(
+            "user `{}` ({}) cannot assign or remove data roles; this needs the Owner workspace role",
+            caller.name, caller.role
+        ),
+    })
 }
 
 fn view(row: RoleAssignmentRow) -> api::RoleAssignmentView {
@@ -110,13 +123,14 @@ impl Control {
         })
     }
 
-    /// Grants a data role. Admin only (workspace Owners, once workspace roles exist).
+    /// Grants a data role. Workspace Owners only.
     pub async fn create_role_assignment(
         &self,
         caller: &Caller,
         request: &api::RoleAssignmentCreate,
     ) -> Result<api::RoleAssignmentView> {
-        crate::require_admin(caller, "assign roles")?;
+        caller.require(Action::AssignRoles)?;
+        only_owners_grant(caller)?;
         let role: spool_core::DataRole = request
             .role
             .parse()
@@ -179,8 +193,9 @@ impl Control {
         }
     }
 
-    /// Every assignment for the admin; a user's own for a user.
+    /// Every assignment for an Owner; a user's own for a user.
     pub async fn role_assignments(&self, caller: &Caller) -> Result<Vec<api::RoleAssignmentView>> {
+        caller.require(Action::ViewRoleAssignments)?;
         let only = (!caller.sees_everything()).then_some(("user", caller.name.as_str()));
         Ok(self
             .store()
@@ -191,13 +206,15 @@ impl Control {
             .collect())
     }
 
-    /// Removes an assignment. Admin only; it applies to the next request, job or session.
+    /// Removes an assignment. Workspace Owners only; it applies to the next request, job or
+    /// session.
     pub async fn delete_role_assignment(
         &self,
         caller: &Caller,
         id: RoleAssignmentId,
     ) -> Result<()> {
-        crate::require_admin(caller, "remove role assignments")?;
+        caller.require(Action::AssignRoles)?;
+        only_owners_grant(caller)?;
         if self.store().delete_role_assignment(id).await? {
             tracing::info!(%id, by = %caller.name, "role assignment removed");
             Ok(())

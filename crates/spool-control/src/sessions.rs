@@ -20,7 +20,8 @@ use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
 use crate::{
-    Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid, spark,
+    Action, Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid,
+    spark,
 };
 
 /// Statement kinds Spool runs.
@@ -139,6 +140,7 @@ impl Control {
         owner: &Caller,
         settings: SessionSettings,
     ) -> Result<Session> {
+        owner.require(Action::CreateSessions)?;
         settings.check_limits()?;
         let idle_timeout_s = settings.idle_timeout_s()?;
         let kind = settings.kind.clone().unwrap_or_else(|| "shared".into());
@@ -372,12 +374,14 @@ impl Control {
     }
 
     pub async fn session(&self, caller: &Caller, id: SessionId) -> Result<Session> {
+        caller.require(Action::ViewSessions)?;
         Ok(self.session_row(caller, id).await?.into())
     }
 
     /// Returns a session the caller may see by its integer id, or else by its name (as Livy
     /// resolves `/sessions/{id}`). Not found names the key as given.
     pub async fn session_by_key(&self, caller: &Caller, key: &str) -> Result<Session> {
+        caller.require(Action::ViewSessions)?;
         let row = match key.parse::<i64>() {
             Ok(id) => self.store().session(SessionId(id)).await?,
             Err(_) => self.store().session_by_name(key).await?,
@@ -402,8 +406,9 @@ impl Control {
         }
     }
 
-    /// The caller's sessions (everyone's for the admin), oldest first.
+    /// The caller's sessions (everyone's for an Owner), oldest first.
     pub async fn sessions(&self, caller: &Caller) -> Result<Vec<Session>> {
+        caller.require(Action::ViewSessions)?;
         let owner = caller.only_own();
         let rows = self.store().list_sessions(owner).await?;
         Ok(rows.into_iter().map(Session::from).collect())
@@ -414,6 +419,7 @@ impl Control {
         caller: &Caller,
         session_id: SessionId,
     ) -> Result<Vec<Statement>> {
+        caller.require(Action::ViewSessions)?;
         self.session_row(caller, session_id).await?;
         let rows = self.store().statements(session_id).await?;
         Ok(rows.into_iter().map(Statement::from).collect())
@@ -425,6 +431,7 @@ impl Control {
         session_id: SessionId,
         seq: i64,
     ) -> Result<Statement> {
+        caller.require(Action::ViewSessions)?;
         Ok(self.statement_row(caller, session_id, seq).await?.into())
     }
 
@@ -454,6 +461,7 @@ impl Control {
         code: &str,
         kind: Option<&str>,
     ) -> Result<Statement> {
+        caller.require(Action::RunStatements)?;
         spool_spec::limits::check_len("code", code, spool_spec::limits::MAX_CODE_BYTES)
             .map_err(|e| invalid("code", e.to_string()))?;
         let session = self.session_row(caller, session_id).await?;
@@ -497,6 +505,7 @@ impl Control {
         session_id: SessionId,
         seq: i64,
     ) -> Result<()> {
+        caller.require(Action::CancelStatements)?;
         let statement = self.statement_row(caller, session_id, seq).await?;
         let store = self.store();
         store.touch_session(session_id).await?;
@@ -523,6 +532,7 @@ impl Control {
 
     /// Ends a session at its user's request.
     pub async fn delete_session(&self, caller: &Caller, session_id: SessionId) -> Result<Session> {
+        caller.require(Action::DeleteSessions)?;
         let session = self.session_row(caller, session_id).await?;
         if session.state.is_finished() {
             return Err(ControlError::NotFound {

@@ -88,6 +88,8 @@ pub enum UserDeletion {
     Deleted,
     /// No such user, or deleted already.
     NotFound,
+    /// Refused: the user is the last Owner, and a server needs one.
+    LastOwner,
     /// Refused: the user's jobs that have not ended and sessions that have not finished.
     HasLiveWork {
         jobs: Vec<String>,
@@ -304,15 +306,18 @@ impl Store {
     }
 
     /// Deletes a user unless they have live work (a job not ended, a session not finished):
-    /// the row stays for their history, the token hash becomes one no token has. Checked and
-    /// done in one statement, so no work is recorded for the user in between.
+    /// the row stays for their history, the token hash becomes one no token has. Refused for the
+    /// last Owner. Checked and done in one statement, so no work is recorded for the user in
+    /// between, and two Owners deleting each other at once cannot both succeed.
     pub async fn delete_user(&self, user_id: UserId) -> Result<UserDeletion> {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(AssertSqlSafe(format!(
             "UPDATE users SET deleted_at = ?1, token_hash = 'deleted:' || id \
              WHERE id = ?2 AND deleted_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM jobs WHERE owner_id = ?2 AND status NOT IN ({jobs})) \
-             AND NOT EXISTS (SELECT 1 FROM sessions WHERE owner_id = ?2 AND state NOT IN ({sessions}))",
+             AND NOT EXISTS (SELECT 1 FROM sessions WHERE owner_id = ?2 AND state NOT IN ({sessions})) \
+             AND (role != 'Owner' \
+                  OR (SELECT COUNT(*) FROM users WHERE role = 'Owner' AND deleted_at IS NULL) > 1)",
             jobs = sql_list(JobStatus::TERMINAL),
             sessions = sql_list(spool_core::SessionState::FINISHED),
         )))
@@ -347,8 +352,15 @@ impl Store {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        if jobs.is_empty() && sessions.is_empty() {
+        let user: Option<WorkspaceRole> =
+            sqlx::query_scalar("SELECT role FROM users WHERE id = ? AND deleted_at IS NULL")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if user.is_none() {
             Ok(UserDeletion::NotFound)
+        } else if jobs.is_empty() && sessions.is_empty() {
+            Ok(UserDeletion::LastOwner)
         } else {
             Ok(UserDeletion::HasLiveWork { jobs, sessions })
         }

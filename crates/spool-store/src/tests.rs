@@ -385,6 +385,16 @@ async fn a_role_changes_unless_it_would_leave_no_owner() {
     assert_eq!(store.owner_count().await.unwrap(), 1);
     let alice = store.user_by_token_hash("ha").await.unwrap().unwrap();
     assert_eq!(alice.role, WorkspaceRole::Owner);
+    // Nor does a delete leave no Owner.
+    assert_eq!(
+        store.delete_user(alice.id).await.unwrap(),
+        UserDeletion::LastOwner
+    );
+    let admin = store.user_by_name("admin").await.unwrap().unwrap();
+    assert_eq!(
+        store.delete_user(admin.id).await.unwrap(),
+        UserDeletion::Deleted
+    );
 }
 
 /// Migration 0011: admins become Owners, every other user an AzureML Data Scientist, which is

@@ -389,11 +389,12 @@ fn deleted_users_and_rotated_tokens_stop_working_at_once() {
     // Both tokens are in the server's cache from here on.
     assert!(works(&alice) && works(&bob));
 
-    // Users rotate their own token only; the admin rotates anyone's.
+    // Users rotate their own token only; Owners rotate anyone's.
     let out = server.cli_as(&alice, &["user", "token", "rotate", "bob"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("only the admin can rotate another user's token"),
+        stderr(&out)
+            .contains("user `alice` (AzureML Data Scientist) cannot rotate another user's token"),
         "{}",
         stderr(&out)
     );
@@ -408,16 +409,16 @@ fn deleted_users_and_rotated_tokens_stop_working_at_once() {
     let bob_new = stdout(&out).trim().to_string();
     assert!(!works(&bob) && works(&bob_new));
 
-    // Only the admin deletes, never the last admin, and never a user with live work.
+    // Only Owners delete, never the last Owner, and never a user with live work.
     let out = server.cli_as(&alice_new, &["user", "delete", "bob"]);
     assert!(
-        stderr(&out).contains("only the admin can delete users"),
+        stderr(&out).contains("cannot delete users; this needs the Owner workspace role"),
         "{}",
         stderr(&out)
     );
     let out = server.cli(&["user", "delete", "admin"]);
     assert!(
-        stderr(&out).contains("user `admin` is the last admin"),
+        stderr(&out).contains("user `admin` is the last Owner"),
         "{}",
         stderr(&out)
     );

@@ -34,7 +34,7 @@ pub enum TokenCommand {
 pub async fn run(command: UserCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
         UserCommand::Create { name } => {
-            let created = globals.client()?.create_user(&name).await?;
+            let created = globals.client()?.create_user(&name, None).await?;
             eprintln!(
                 "created user `{}`; keep this token, it is not shown again:",
                 created.name
