@@ -471,3 +471,85 @@ fn deleted_users_and_rotated_tokens_stop_working_at_once() {
     assert_eq!(file.trim(), admin_new);
     server.finish();
 }
+
+/// Workspace roles from the command line: `user create --role`, `user list`, `user show`,
+/// `user update`; a refused call prints whose role forbids what, and the command that fixes it.
+#[test]
+fn workspace_roles_are_given_listed_and_changed_from_the_command_line() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let out = server.cli(&["user", "create", "carol", "--role", "reader"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("created user `carol` (Reader)"),
+        "{}",
+        stderr(&out)
+    );
+    let carol = stdout(&out).trim().to_string();
+    let out = server.cli(&["user", "create", "dave"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli(&["user", "create", "eve", "--role", "boss"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown workspace role `boss`; expected one of `Owner`, `Contributor`, `AzureML Data Scientist`, `Reader`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = server.cli(&["user", "list", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let users: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let roles: Vec<String> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| format!("{}: {}", u["name"], u["role"]).replace('"', ""))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "admin: Owner",
+            "carol: Reader",
+            "dave: AzureML Data Scientist"
+        ]
+    );
+    let out = server.cli_as(&carol, &["user", "show", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown[0]["role"], "Reader", "{shown}");
+
+    // A Reader changes nothing, and is told who can change that.
+    let out = server.cli_as(&carol, &["session", "create", "--no-wait"]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("user `carol` (Reader) cannot create sessions; this needs the Owner, Contributor or AzureML Data Scientist workspace role")
+            && text.contains("hint: ask an Owner to run `spool user update carol --role \"AzureML Data Scientist\"`"),
+        "{text}"
+    );
+    let out = server.cli_as(&carol, &["user", "update", "carol", "--role", "owner"]);
+    assert!(
+        stderr(&out).contains("user `carol` (Reader) cannot change users' roles"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An Owner changes roles, but never leaves the server without an Owner.
+    let out = server.cli(&["user", "update", "carol", "--role", "data-scientist"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("user `carol` is now AzureML Data Scientist"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli_as(&carol, &["user", "show", "-o", "json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown[0]["role"], "AzureML Data Scientist", "{shown}");
+    let out = server.cli(&["user", "update", "admin", "--role", "reader"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("user `admin` is the last Owner"),
+        "{}",
+        stderr(&out)
+    );
+    server.finish();
+}
