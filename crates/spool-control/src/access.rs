@@ -132,6 +132,19 @@ pub fn denial(who: &str, datastore: &str, path: &str, access: Access) -> String 
     )
 }
 
+/// Why `user` may not create a session: it needs read access to the whole default datastore.
+pub fn session_denial(user: &str, datastore: &str) -> String {
+    let scope = Scope {
+        datastore: datastore.to_string(),
+        prefix: String::new(),
+    };
+    let role = Access::Read.role_needed();
+    format!(
+        "user `{user}` cannot create sessions: a session runs as its user and reads the default datastore `{datastore}`, which needs {role} (or a role above it) on the whole datastore\nhint: a workspace Owner grants it with: spool role assignment create --assignee {user} --role \"{role}\" --scope {uri}",
+        uri = scope.to_uri(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +212,41 @@ mod tests {
         ] {
             assert!(Scope::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_session_needs_read_on_the_whole_default_datastore() {
+        // (grants, allowed)
+        let cases: &[(&[(DataRole, &str)], bool)] = &[
+            (&[], false),
+            (&[(DataRole::Reader, "azureml://datastores/ws")], true),
+            (
+                &[(DataRole::Contributor, "azureml://datastores/ws/paths/")],
+                true,
+            ),
+            (&[(DataRole::Owner, "azureml://datastores/ws")], true),
+            // A prefix is not the datastore; another datastore is not this one.
+            (
+                &[(DataRole::Owner, "azureml://datastores/ws/paths/users/alice")],
+                false,
+            ),
+            (&[(DataRole::Owner, "azureml://datastores/other")], false),
+        ];
+        for (held, allowed) in cases {
+            let grants: Vec<Grant> = held
+                .iter()
+                .map(|(role, scope)| grant(*role, scope))
+                .collect();
+            assert_eq!(
+                allows(&grants, "ws", "", Access::Read),
+                *allowed,
+                "{held:?}"
+            );
+        }
+        expect_test::expect![[r#"
+            user `bob` cannot create sessions: a session runs as its user and reads the default datastore `workspaceblobstore`, which needs Storage Blob Data Reader (or a role above it) on the whole datastore
+            hint: a workspace Owner grants it with: spool role assignment create --assignee bob --role "Storage Blob Data Reader" --scope azureml://datastores/workspaceblobstore"#]]
+        .assert_eq(&session_denial("bob", "workspaceblobstore"));
     }
 
     #[test]

@@ -90,6 +90,24 @@ impl Control {
         self.grants_of("user", &caller.name).await
     }
 
+    /// Refuses a session to a user without read access to the whole default datastore: a
+    /// session acts as its user (identity passthrough), and Azure asks for Storage Blob Data
+    /// Reader on the storage for interactive use. Checked before anything is recorded.
+    pub(crate) async fn check_session_data_access(&self, owner: &Caller) -> Result<()> {
+        let datastore = crate::DEFAULT_DATASTORE;
+        match self.data_access(owner).await? {
+            DataAccess::Everything => Ok(()),
+            DataAccess::Granted { grants, .. }
+                if access::allows(&grants, datastore, "", Access::Read) =>
+            {
+                Ok(())
+            }
+            DataAccess::Granted { .. } => Err(ControlError::Forbidden {
+                message: access::session_denial(&owner.name, datastore),
+            }),
+        }
+    }
+
     /// What a job acting as `principal` may touch: a user's roles (everything for the admin
     /// acting as themselves), or the identity's, whoever submitted the job.
     pub(crate) async fn principal_access(

@@ -288,6 +288,7 @@ impl Control {
             ),
             None => None,
         };
+        self.check_session_data_access(owner).await?;
         // Default settings can take a driver that is already running.
         let defaults = settings.conf.is_empty()
             && settings.driver_memory.is_none()

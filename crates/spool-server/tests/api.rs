@@ -865,6 +865,8 @@ async fn regression_11_api_job_specs_get_the_clis_name_rules() {
 #[tokio::test]
 async fn regression_11_bodies_and_texts_are_bounded_and_auth_comes_first() {
     let api = Api::start().await;
+    // Creating a session needs read on the default datastore.
+    api.grant_alice_the_default_datastore().await;
     let json = Some("application/json");
     let mut out = String::new();
     let mut row = |label: &str, (status, body): (u16, Value)| {
@@ -1393,6 +1395,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
 #[tokio::test]
 async fn a_taken_name_says_whose_only_to_its_owner() {
     let api = Api::start().await;
+    api.grant_alice_the_default_datastore().await;
     let code = api.snapshot().await;
     let job = format!(
         r#"{{"spec":{{"name":"j1","code":"{code}","entry":{{"file":"main.py"}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}}}}}}"#
@@ -2318,5 +2321,55 @@ async fn a_reader_changes_nothing_through_any_route_but_reads() {
         .call_as(&carol, "POST", "/api/v1/users/carol/token", None)
         .await;
     assert_eq!(status, 200, "{reply}");
+    api.finish().await;
+}
+
+/// A session acts as its user, so creating one (native or Livy) needs at least Storage Blob
+/// Data Reader on the whole default datastore, checked before anything is recorded; the
+/// refusal names the user, the datastore, the role and the command that grants it.
+#[tokio::test]
+async fn creating_a_session_needs_read_on_the_default_datastore() {
+    let api = Api::start().await;
+    // A role on a prefix only is not the datastore.
+    let prefix = r#"{"assignee":"bob","role":"Storage Blob Data Owner","scope":"azureml://datastores/workspaceblobstore/paths/users/bob"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(prefix))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let cases: &[Case] = &[
+        ("POST", "/api/v1/sessions", Who::Alice, Some("{}")),
+        (
+            "POST",
+            "/sessions",
+            Who::Alice,
+            Some(r#"{"kind":"pyspark"}"#),
+        ),
+        ("POST", "/api/v1/sessions", Who::Bob, Some("{}")),
+        ("GET", "/api/v1/sessions", Who::Admin, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /api/v1/sessions (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot create sessions: a session runs as its user and reads the default datastore `workspaceblobstore`, which needs Storage Blob Data Reader (or a role above it) on the whole datastore\nhint: a workspace Owner grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore"}}
+            POST /sessions (alice) -> 403 {"msg":"user `alice` cannot create sessions: a session runs as its user and reads the default datastore `workspaceblobstore`, which needs Storage Blob Data Reader (or a role above it) on the whole datastore\nhint: a workspace Owner grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore"}
+            POST /api/v1/sessions (bob) -> 403 {"error":{"code":"forbidden","message":"user `bob` cannot create sessions: a session runs as its user and reads the default datastore `workspaceblobstore`, which needs Storage Blob Data Reader (or a role above it) on the whole datastore\nhint: a workspace Owner grants it with: spool role assignment create --assignee bob --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore"}}
+            GET /api/v1/sessions (admin) -> 200 {"sessions":[]}
+        "#]],
+    );
+    assert!(!api.data_dir().join("sessions").exists());
+    // The command the refusal names is the fix; the Owner needs none.
+    let grant = r#"{"assignee":"alice","role":"Storage Blob Data Reader","scope":"azureml://datastores/workspaceblobstore"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(grant))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    for (path, who) in [
+        ("/api/v1/sessions", Who::Alice),
+        ("/sessions", Who::Alice),
+        ("/api/v1/sessions", Who::Admin),
+    ] {
+        let (status, reply) = api.call("POST", path, who, Some("{}")).await;
+        assert_eq!(status, 201, "{path} as {}: {reply}", who.label());
+    }
     api.finish().await;
 }

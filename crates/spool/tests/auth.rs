@@ -422,6 +422,19 @@ fn deleted_users_and_rotated_tokens_stop_working_at_once() {
         "{}",
         stderr(&out)
     );
+    // A session needs read on the default datastore.
+    let out = server.cli(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        "bob",
+        "--role",
+        "Storage Blob Data Reader",
+        "--scope",
+        "azureml://datastores/workspaceblobstore",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = server.cli_as(
         &bob_new,
         &[
@@ -544,6 +557,15 @@ fn workspace_roles_are_given_listed_and_changed_from_the_command_line() {
     let out = server.cli_as(&carol, &["user", "show", "-o", "json"]);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown[0]["role"], "AzureML Data Scientist", "{shown}");
+    // Her role allows sessions now; her data roles do not yet, and she is told the grant.
+    let out = server.cli_as(&carol, &["session", "create", "--no-wait"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("user `carol` cannot create sessions")
+            && stderr(&out).contains("spool role assignment create --assignee carol --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore"),
+        "{}",
+        stderr(&out)
+    );
     let out = server.cli(&["user", "update", "admin", "--role", "reader"]);
     assert!(!out.status.success());
     assert!(

@@ -80,7 +80,7 @@ pub async fn run(command: UserCommand, globals: &Globals) -> anyhow::Result<i32>
             println!("{}", created.token);
             if role != WorkspaceRole::Reader {
                 eprintln!(
-                    "hint: they read and write no datastore until given a data role, e.g.\n  spool role assignment create --assignee {} --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore",
+                    "hint: they read and write no datastore, and create no session, until given a data role, e.g.\n  spool role assignment create --assignee {} --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore",
                     created.name
                 );
             }
