@@ -1,9 +1,12 @@
 //! Role assignments and data access checks: who may read or write which datastore paths.
 //!
 //! Checked where paths enter: a job's inputs (read) and outputs (write) at submit, a Livy
-//! batch's files (read), datastore uploads (write), and output downloads (read). The admin
-//! holds every role; a user holds only what is assigned. The decision itself is
-//! `access::allows`; this module reads the assignments and words the refusals.
+//! batch's files (read), datastore uploads (write), output downloads (read), and a session's
+//! creation (read on the default datastore). Workspace Owners hold every role; a user holds only
+//! what is assigned. Roles are granted and removed by workspace Owners anywhere, and by holders
+//! of Storage Blob Data Owner at their scope and inside it. The decisions themselves are
+//! `access::allows` and `access::may_grant`; this module reads the assignments and words the
+//! refusals.
 
 use spool_api_types as api;
 use spool_core::RoleAssignmentId;
@@ -52,24 +55,20 @@ impl DataAccess {
     }
 }
 
-/// Until data Owners grant at their scope: workspace Owners only.
-fn only_owners_grant(caller: &Caller) -> Result<()> {
-    if caller.sees_everything() {
-        return Ok(());
+fn scope_of(row: &RoleAssignmentRow) -> Scope {
+    Scope {
+        datastore: row.datastore.clone(),
+        prefix: row.prefix.clone(),
     }
-    Err(ControlError::Forbidden {
-        message: format!(
-            "user `{}` ({}) cannot assign or remove data roles; this needs the Owner workspace role",
-            caller.name, caller.role
-        ),
-    })
+}
+
+/// Whether an assignment is the caller's own.
+fn is_own(caller: &Caller, row: &RoleAssignmentRow) -> bool {
+    row.assignee_kind == "user" && row.assignee == caller.name
 }
 
 fn view(row: RoleAssignmentRow) -> api::RoleAssignmentView {
-    let scope = Scope {
-        datastore: row.datastore,
-        prefix: row.prefix,
-    };
+    let scope = scope_of(&row);
     api::RoleAssignmentView {
         id: row.id,
         assignee: row.assignee,
@@ -141,14 +140,26 @@ impl Control {
         })
     }
 
-    /// Grants a data role. Workspace Owners only.
+    /// Refuses granting or removing roles at `scope` unless the caller is a workspace Owner or
+    /// holds Storage Blob Data Owner there or above.
+    async fn check_may_grant(&self, caller: &Caller, scope: &Scope) -> Result<()> {
+        match self.data_access(caller).await? {
+            DataAccess::Everything => Ok(()),
+            DataAccess::Granted { grants, .. } if access::may_grant(&grants, scope) => Ok(()),
+            DataAccess::Granted { grants, .. } => Err(ControlError::Forbidden {
+                message: access::grant_denial(&caller.name, &grants, scope),
+            }),
+        }
+    }
+
+    /// Grants a data role: workspace Owners at any scope, Storage Blob Data Owners at their
+    /// scope or inside it.
     pub async fn create_role_assignment(
         &self,
         caller: &Caller,
         request: &api::RoleAssignmentCreate,
     ) -> Result<api::RoleAssignmentView> {
         caller.require(Action::AssignRoles)?;
-        only_owners_grant(caller)?;
         let role: spool_core::DataRole = request
             .role
             .parse()
@@ -163,6 +174,7 @@ impl Control {
                 ),
             ));
         }
+        self.check_may_grant(caller, &scope).await?;
         let assignee_kind = if self
             .store()
             .user_by_name(&request.assignee)
@@ -211,36 +223,56 @@ impl Control {
         }
     }
 
-    /// Every assignment for an Owner; a user's own for a user.
+    /// Every assignment for an Owner; for a user, their own and those at the scopes where
+    /// they may grant.
     pub async fn role_assignments(&self, caller: &Caller) -> Result<Vec<api::RoleAssignmentView>> {
         caller.require(Action::ViewRoleAssignments)?;
-        let only = (!caller.sees_everything()).then_some(("user", caller.name.as_str()));
-        Ok(self
-            .store()
-            .role_assignments(only)
-            .await?
-            .into_iter()
-            .map(view)
-            .collect())
+        let rows = self.store().role_assignments(None).await?;
+        let rows: Vec<RoleAssignmentRow> = match self.data_access(caller).await? {
+            DataAccess::Everything => rows,
+            DataAccess::Granted { grants, .. } => rows
+                .into_iter()
+                .filter(|row| is_own(caller, row) || access::may_grant(&grants, &scope_of(row)))
+                .collect(),
+        };
+        Ok(rows.into_iter().map(view).collect())
     }
 
-    /// Removes an assignment. Workspace Owners only; it applies to the next request, job or
-    /// session.
+    /// Removes an assignment: workspace Owners any, Storage Blob Data Owners those at their
+    /// scope or inside it. It applies to the next request, job or session. An assignment the
+    /// caller may not see (neither theirs nor at their scope) is "not found".
     pub async fn delete_role_assignment(
         &self,
         caller: &Caller,
         id: RoleAssignmentId,
     ) -> Result<()> {
         caller.require(Action::AssignRoles)?;
-        only_owners_grant(caller)?;
+        let not_found = || ControlError::NotFound {
+            kind: "role assignment",
+            name: id.to_string(),
+        };
+        let row = self
+            .store()
+            .role_assignment(id)
+            .await?
+            .ok_or_else(not_found)?;
+        if let DataAccess::Granted { grants, .. } = self.data_access(caller).await? {
+            let scope = scope_of(&row);
+            if !access::may_grant(&grants, &scope) {
+                return Err(if is_own(caller, &row) {
+                    ControlError::Forbidden {
+                        message: access::grant_denial(&caller.name, &grants, &scope),
+                    }
+                } else {
+                    not_found()
+                });
+            }
+        }
         if self.store().delete_role_assignment(id).await? {
             tracing::info!(%id, by = %caller.name, "role assignment removed");
             Ok(())
         } else {
-            Err(ControlError::NotFound {
-                kind: "role assignment",
-                name: id.to_string(),
-            })
+            Err(not_found())
         }
     }
 }

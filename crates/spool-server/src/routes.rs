@@ -603,7 +603,7 @@ pub async fn agent_heartbeat(
     Ok(Json(state.control.agent_heartbeat(&agent, report).await?))
 }
 
-/// Grants a data role (workspace Owners).
+/// Grants a data role (workspace Owners, or data Owners at their scope).
 pub async fn create_role_assignment(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -614,7 +614,7 @@ pub async fn create_role_assignment(
     ))
 }
 
-/// Every assignment for an Owner, a user's own for a user.
+/// Every assignment for an Owner; a user's own and those at scopes they own.
 pub async fn list_role_assignments(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -624,7 +624,7 @@ pub async fn list_role_assignments(
     }))
 }
 
-/// Removes an assignment (workspace Owners).
+/// Removes an assignment (workspace Owners, or data Owners at their scope).
 pub async fn delete_role_assignment(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,

@@ -1213,7 +1213,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     assert_eq!(status, 403, "{reply}");
     expect![[r#"
         body: alice has no data role that allows write access to `azureml://datastores/workspaceblobstore/paths/users/alice/a.csv`: it needs Storage Blob Data Contributor (or a role above it) on that path or above it
-        hint: the admin grants it with: spool role assignment create --assignee alice --role "Storage Blob Data Contributor" --scope azureml://datastores/workspaceblobstore/paths/users/alice/a.csv"#]]
+        hint: a workspace Owner, or a Storage Blob Data Owner of that path, grants it with: spool role assignment create --assignee alice --role "Storage Blob Data Contributor" --scope azureml://datastores/workspaceblobstore/paths/users/alice/a.csv"#]]
     .assert_eq(reply["error"]["message"].as_str().unwrap());
     assert!(
         !api.data_dir()
@@ -1294,7 +1294,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-            POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot assign or remove data roles; this needs the Owner workspace role"}}
+            POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/users/alice`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/users/alice` or a scope above it\nhint: ask a workspace Owner to grant it, or to give you Storage Blob Data Owner on that scope"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"unknown data role `Storage Blob Data Writer`; expected one of Storage Blob Data Reader, Storage Blob Data Contributor, Storage Blob Data Owner","target":"role"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `azureml://datastores/nope`: datastore `nope` not found\nhint: `spool datastore list` shows the datastores","target":"scope"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `workspaceblobstore/data`: expected `azureml://datastores/<name>` or `azureml://datastores/<name>/paths/<prefix>`","target":"scope"}}
@@ -1358,10 +1358,10 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-        POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"outputs.out.path: alice has no data role that allows write access to `azureml://datastores/workspaceblobstore/paths/users/bob/out`: it needs Storage Blob Data Contributor (or a role above it) on that path or above it\nhint: the admin grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore/paths/users/bob/out"}}
-        POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"inputs.data.path: alice has no data role that allows read access to `azureml://datastores/workspaceblobstore/paths/admin/secret.csv`: it needs Storage Blob Data Reader (or a role above it) on that path or above it\nhint: the admin grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore/paths/admin/secret.csv"}}
-        GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
-    "#]],
+            POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"outputs.out.path: alice has no data role that allows write access to `azureml://datastores/workspaceblobstore/paths/users/bob/out`: it needs Storage Blob Data Contributor (or a role above it) on that path or above it\nhint: a workspace Owner, or a Storage Blob Data Owner of that path, grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore/paths/users/bob/out"}}
+            POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"inputs.data.path: alice has no data role that allows read access to `azureml://datastores/workspaceblobstore/paths/admin/secret.csv`: it needs Storage Blob Data Reader (or a role above it) on that path or above it\nhint: a workspace Owner, or a Storage Blob Data Owner of that path, grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore/paths/admin/secret.csv"}}
+            GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
     );
 
     // Removed: the next request is refused again.
@@ -1378,7 +1378,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-            DELETE /api/v1/role-assignments/1 (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot assign or remove data roles; this needs the Owner workspace role"}}
+            DELETE /api/v1/role-assignments/1 (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/users/alice`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/users/alice` or a scope above it\nhint: ask a workspace Owner to grant it, or to give you Storage Blob Data Owner on that scope"}}
             DELETE /api/v1/role-assignments/1 (admin) -> 204 ""
             DELETE /api/v1/role-assignments/1 (admin) -> 404 {"error":{"code":"not_found","message":"role assignment `1` not found","target":"1"}}
         "#]],
@@ -2371,5 +2371,107 @@ async fn creating_a_session_needs_read_on_the_default_datastore() {
         let (status, reply) = api.call("POST", path, who, Some("{}")).await;
         assert_eq!(status, 201, "{path} as {}: {reply}", who.label());
     }
+    api.finish().await;
+}
+
+/// A Storage Blob Data Owner grants and removes data roles at their scope and inside it, never
+/// wider; they see the assignments there, and another's elsewhere stays "not found". A Reader
+/// changes nothing, whatever data roles they hold; workspace Owners grant anywhere.
+#[tokio::test]
+async fn data_owners_grant_and_remove_roles_at_their_scope_only() {
+    let api = Api::start().await;
+    let ws = "azureml://datastores/workspaceblobstore/paths";
+    let grant = |assignee: &str, role: &str, scope: &str| {
+        serde_json::json!({"assignee": assignee, "role": role, "scope": scope}).to_string()
+    };
+    let team = format!("{ws}/teams/a");
+    let bob_in_team = format!("{ws}/teams/a/bob");
+    let teams = format!("{ws}/teams");
+    let elsewhere = format!("{ws}/other");
+    let setup = [
+        ("alice", "Storage Blob Data Owner", team.as_str()),
+        ("bob", "Storage Blob Data Reader", elsewhere.as_str()),
+    ];
+    for (assignee, role, scope) in setup {
+        let body = grant(assignee, role, scope);
+        let (status, reply) = api
+            .call("POST", "/api/v1/role-assignments", Who::Admin, Some(&body))
+            .await;
+        assert_eq!(status, 201, "{reply}");
+    }
+    let inside = grant("bob", "Storage Blob Data Contributor", &bob_in_team);
+    let wider = grant("bob", "Storage Blob Data Contributor", &teams);
+    let whole = grant(
+        "bob",
+        "Storage Blob Data Reader",
+        "azureml://datastores/workspaceblobstore",
+    );
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Alice,
+            Some(&inside),
+        ),
+        ("POST", "/api/v1/role-assignments", Who::Alice, Some(&wider)),
+        ("POST", "/api/v1/role-assignments", Who::Alice, Some(&whole)),
+        ("POST", "/api/v1/role-assignments", Who::Bob, Some(&inside)),
+        ("GET", "/api/v1/role-assignments", Who::Alice, None),
+        // Bob's role elsewhere is not alice's to see, nor to remove.
+        ("DELETE", "/api/v1/role-assignments/2", Who::Alice, None),
+        // Bob may not remove even his own role outside a scope he owns.
+        ("DELETE", "/api/v1/role-assignments/2", Who::Bob, None),
+        ("DELETE", "/api/v1/role-assignments/3", Who::Alice, None),
+        ("GET", "/api/v1/role-assignments", Who::Bob, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+        POST /api/v1/role-assignments (alice) -> 201 {"assignee":"bob","assignee_type":"user","created_at":"[TIME]","created_by":"alice","id":3,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/teams/a/bob"}
+        POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/teams`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/teams` or a scope above it\nhint: you may grant at `azureml://datastores/workspaceblobstore/paths/teams/a` and inside it"}}
+        POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore` or a scope above it\nhint: you may grant at `azureml://datastores/workspaceblobstore/paths/teams/a` and inside it"}}
+        POST /api/v1/role-assignments (bob) -> 403 {"error":{"code":"forbidden","message":"user `bob` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/teams/a/bob`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/teams/a/bob` or a scope above it\nhint: ask a workspace Owner to grant it, or to give you Storage Blob Data Owner on that scope"}}
+        GET /api/v1/role-assignments (alice) -> 200 {"role_assignments":[{"assignee":"alice","assignee_type":"user","created_at":"[TIME]","created_by":"admin","id":1,"role":"Storage Blob Data Owner","scope":"azureml://datastores/workspaceblobstore/paths/teams/a"},{"assignee":"bob","assignee_type":"user","created_at":"[TIME]","created_by":"alice","id":3,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/teams/a/bob"}]}
+        DELETE /api/v1/role-assignments/2 (alice) -> 404 {"error":{"code":"not_found","message":"role assignment `2` not found","target":"2"}}
+        DELETE /api/v1/role-assignments/2 (bob) -> 403 {"error":{"code":"forbidden","message":"user `bob` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/other`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/other` or a scope above it\nhint: ask a workspace Owner to grant it, or to give you Storage Blob Data Owner on that scope"}}
+        DELETE /api/v1/role-assignments/3 (alice) -> 204 ""
+        GET /api/v1/role-assignments (bob) -> 200 {"role_assignments":[{"assignee":"bob","assignee_type":"user","created_at":"[TIME]","created_by":"admin","id":2,"role":"Storage Blob Data Reader","scope":"azureml://datastores/workspaceblobstore/paths/other"}]}
+    "#]],
+    );
+    // What a data Owner grants takes effect: bob writes inside the team's folder once given.
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Alice,
+            Some(&inside),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let (status, reply) = api
+        .upload(
+            Who::Bob,
+            "workspaceblobstore",
+            &[("teams/a/bob/x.csv", "x\n")],
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    // A Reader changes nothing, data Owner or not.
+    api.set_role("alice", "Reader").await;
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Alice,
+            Some(&inside),
+        )
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(
+        reply
+            .to_string()
+            .contains("user `alice` (Reader) cannot assign or remove data roles"),
+        "{reply}"
+    );
     api.finish().await;
 }
