@@ -361,7 +361,7 @@ impl Client {
             .0)
     }
 
-    /// Live clusters (the caller's; all of them for the admin).
+    /// Live clusters (the caller's; all of them for an Owner).
     pub async fn clusters(&self) -> Result<Vec<api::ClusterView>> {
         let list: api::ClusterList = self.get("/clusters").await?;
         Ok(list.clusters)

@@ -1,4 +1,4 @@
-//! Managed identities: user-assigned ones the admin creates and attaches to the workspace, and
+//! Managed identities: user-assigned ones Owners create and attach to the workspace, and
 //! the system-assigned identity of each attached pool (`pool/<name>`). Jobs act as them by the
 //! rules of `identity.rs`; they hold data roles like users.
 

@@ -17,7 +17,7 @@ use crate::datastore::DatastoreUri;
 use crate::identity::Principal;
 use crate::{Action, Caller, Control, ControlError, Result, invalid};
 
-/// What a caller may touch: everything (the admin), or what their grants cover.
+/// What a caller may touch: everything (a workspace Owner), or what their grants cover.
 pub(crate) enum DataAccess {
     Everything,
     Granted { who: String, grants: Vec<Grant> },
@@ -107,7 +107,7 @@ impl Control {
         }
     }
 
-    /// What a job acting as `principal` may touch: a user's roles (everything for the admin
+    /// What a job acting as `principal` may touch: a user's roles (everything for an Owner
     /// acting as themselves), or the identity's, whoever submitted the job.
     pub(crate) async fn principal_access(
         &self,
