@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 pub use spool_core::{
     AgentState, ClusterId, ClusterState, DataRole, JobStatus, RoleAssignmentId, SessionId,
-    SessionState, StatementState,
+    SessionState, StatementState, WorkspaceRole,
 };
 pub use spool_core::{AuditEntryId, AuditResult};
 
@@ -442,6 +442,34 @@ pub struct SnapshotCreated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateUser {
     pub name: String,
+    /// The workspace role: `Owner`, `Contributor`, `AzureML Data Scientist` (the default) or
+    /// `Reader`, in any case, or a short form such as `data-scientist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// `PATCH /users/{name}`: what to change about a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// The new workspace role, read as in [`CreateUser::role`].
+    pub role: String,
+}
+
+/// A user as others see them (never their token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    pub role: WorkspaceRole,
+    /// Whether the user is an Owner (what the admin was before workspace roles).
+    pub is_admin: bool,
+    pub created_at: String,
+}
+
+/// Users, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserList {
+    pub users: Vec<UserView>,
 }
 
 /// A managed identity: user-assigned, or the system-assigned identity of an attached pool.
@@ -515,7 +543,9 @@ pub struct UserCreated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhoAmI {
     pub name: String,
+    /// Whether the caller is a workspace Owner (kept for clients from before roles).
     pub is_admin: bool,
+    pub role: WorkspaceRole,
 }
 
 /// A file of a job's logs.

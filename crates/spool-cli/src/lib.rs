@@ -65,7 +65,7 @@ pub enum Command {
     /// List, show and prune cached Python environments (built from conda files).
     #[command(subcommand)]
     Env(commands::env::EnvCommand),
-    /// Manage users and their tokens.
+    /// Manage users, their workspace roles and their tokens.
     #[command(subcommand)]
     User(commands::user::UserCommand),
     /// Grant, list and remove data roles on datastores (`spool role assignment ...`).

@@ -184,14 +184,33 @@ impl Client {
         self.get("/catalog").await
     }
 
-    pub async fn create_user(&self, name: &str) -> Result<api::UserCreated> {
+    /// Creates a user with a workspace role (the server's default when `None`).
+    pub async fn create_user(&self, name: &str, role: Option<&str>) -> Result<api::UserCreated> {
         self.post(
             "/users",
             &api::CreateUser {
                 name: name.to_string(),
+                role: role.map(str::to_string),
             },
         )
         .await
+    }
+
+    pub async fn users(&self) -> Result<api::UserList> {
+        self.get("/users").await
+    }
+
+    pub async fn user(&self, name: &str) -> Result<api::UserView> {
+        self.get(&format!("/users/{name}")).await
+    }
+
+    /// Gives a user another workspace role (Owners only).
+    pub async fn update_user(&self, name: &str, role: &str) -> Result<api::UserView> {
+        let url = self.url(&format!("/users/{name}"));
+        let body = api::UpdateUser {
+            role: role.to_string(),
+        };
+        self.json(self.http.patch(&url).json(&body), &url).await
     }
 
     pub async fn create_identity(&self, name: &str) -> Result<api::IdentityView> {
@@ -252,7 +271,7 @@ impl Client {
         self.send(self.http.delete(&url), &url).await.map(|_| ())
     }
 
-    /// Deletes a user (admin only).
+    /// Deletes a user (Owners only).
     pub async fn delete_user(&self, name: &str) -> Result<()> {
         let url = self.url(&format!("/users/{name}"));
         self.send(self.http.delete(&url), &url).await.map(|_| ())
@@ -342,7 +361,7 @@ impl Client {
             .0)
     }
 
-    /// Live clusters (the caller's; all of them for the admin).
+    /// Live clusters (the caller's; all of them for an Owner).
     pub async fn clusters(&self) -> Result<Vec<api::ClusterView>> {
         let list: api::ClusterList = self.get("/clusters").await?;
         Ok(list.clusters)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use spool_api_types as api;
 use spool_store::{AgentRow, StoreError};
 
-use crate::{Caller, Control, ControlError, Result, auth, invalid};
+use crate::{Action, Caller, Control, ControlError, Result, auth, invalid};
 
 /// An agent whose token was checked: what a heartbeat or a runtime download acts as.
 #[derive(Debug, Clone)]
@@ -33,9 +33,9 @@ impl Control {
             .map(|row| AgentCaller { row }))
     }
 
-    /// Registers an agent by name and returns its token (shown once). Admin only.
+    /// Registers an agent by name and returns its token (shown once). Owners only.
     pub async fn create_agent(&self, caller: &Caller, name: &str) -> Result<api::AgentCreated> {
-        crate::require_admin(caller, "register agents")?;
+        caller.require(Action::RegisterAgents)?;
         auth::check_user_name(name).map_err(|m| invalid("name", m))?;
         let token = auth::new_token();
         match self
@@ -55,7 +55,8 @@ impl Control {
         }
     }
 
-    pub async fn agents(&self) -> Result<Vec<api::AgentView>> {
+    pub async fn agents(&self, caller: &Caller) -> Result<Vec<api::AgentView>> {
+        caller.require(Action::ViewAgents)?;
         let rows = self.store().agents().await?;
         let workers = self.store().live_agent_workers().await?;
         Ok(rows

@@ -45,7 +45,7 @@ pub struct AuditRecord {
 /// Whether `caller` reads every entry, or only those of calls they made. The one place this is
 /// decided.
 fn reads_every_entry(caller: &Caller) -> bool {
-    caller.is_admin
+    caller.sees_everything()
 }
 
 /// The stored form of `since`: an RFC 3339 time as is (in UTC), or `now` less a duration.
@@ -149,6 +149,7 @@ impl Control {
         caller: &Caller,
         filter: api::AuditQuery,
     ) -> Result<api::AuditList> {
+        caller.require(crate::actions::Action::ViewAudit)?;
         let limit = limit(filter.limit)?;
         let since = filter
             .since
@@ -270,13 +271,19 @@ mod tests {
     }
 
     #[test]
-    fn only_the_admin_reads_every_entry() {
-        let user = |is_admin| Caller {
+    fn only_owners_read_every_entry() {
+        let user = |role| Caller {
             id: spool_core::UserId(1),
             name: "u".into(),
-            is_admin,
+            role,
         };
-        assert!(reads_every_entry(&user(true)));
-        assert!(!reads_every_entry(&user(false)));
+        assert!(reads_every_entry(&user(spool_core::WorkspaceRole::Owner)));
+        for role in [
+            spool_core::WorkspaceRole::Contributor,
+            spool_core::WorkspaceRole::DataScientist,
+            spool_core::WorkspaceRole::Reader,
+        ] {
+            assert!(!reads_every_entry(&user(role)));
+        }
     }
 }

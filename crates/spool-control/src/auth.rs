@@ -65,7 +65,11 @@ pub async fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<U
     }
     let token = new_token();
     let admin = store
-        .create_user("admin", &hash_token(&token), true)
+        .create_user(
+            "admin",
+            &hash_token(&token),
+            spool_core::WorkspaceRole::Owner,
+        )
         .await?;
     write_secret(&token_path, &token)?;
     tracing::info!(path = %token_path.display(), "created user `admin`; its token is in the file");

@@ -11,7 +11,7 @@ use spool_spec::{ConfValue, Entry, JobSpec, Resources};
 use crate::access::Access;
 use crate::datastore::{DEFAULT_DATASTORE, DatastoreUri, hex};
 use crate::roles::DataAccess;
-use crate::{Caller, Control, ControlError, Job, Result, invalid};
+use crate::{Action, Caller, Control, ControlError, Job, Result, invalid};
 
 /// What a Livy batch asks for (Livy's CreateBatchRequest, already parsed).
 #[derive(Debug, Clone, Default)]
@@ -131,6 +131,7 @@ impl Control {
 
     /// Creates the job behind a Livy batch.
     pub async fn create_batch(&self, owner: &Caller, request: BatchRequest) -> Result<Job> {
+        owner.require(Action::SubmitJobs)?;
         if request.file.trim().is_empty() {
             return Err(invalid("file", "requirement failed: file is required"));
         }
@@ -246,8 +247,9 @@ impl Control {
 
     /// Returns a job by its integer id (a Livy batch id) if the caller may see it.
     pub async fn job_by_id(&self, caller: &Caller, id: JobId) -> Result<Job> {
+        caller.require(Action::ViewJobs)?;
         match self.store().job(id).await? {
-            Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(self.job_view(job)),
+            Some(job) if caller.sees(job.owner_id) => Ok(self.job_view(job)),
             _ => Err(ControlError::NotFound {
                 kind: "batch",
                 name: id.to_string(),

@@ -7,7 +7,7 @@ use spool_core::{ClusterId, SessionState};
 use spool_spec::compute::{AttachSpec, parse_attach};
 use spool_store::{ComputeRow, NewCompute, StoreError};
 
-use crate::{Caller, Control, ControlError, Result, invalid};
+use crate::{Action, Caller, Control, ControlError, Result, invalid};
 
 /// What a pool's master reports about itself.
 #[derive(Debug, Clone)]
@@ -91,9 +91,8 @@ impl Control {
         file: &str,
         text: &str,
     ) -> Result<api::ComputeView> {
-        // Attaching makes the server fetch a URL the caller names: only the admin may, until
-        // workspace roles let Owners and Contributors.
-        crate::require_admin(caller, "attach computes")?;
+        // Attaching makes the server fetch a URL the caller names: Owners and Contributors only.
+        caller.require(Action::AttachComputes)?;
         // Off the async workers, as for every YAML from users.
         let owned = text.to_string();
         let spec = tokio::task::spawn_blocking(move || parse_attach(&owned))
@@ -183,13 +182,15 @@ impl Control {
         Ok(compute_view(&row, Some(probe.health)))
     }
 
-    pub async fn computes(&self) -> Result<Vec<api::ComputeView>> {
+    pub async fn computes(&self, caller: &Caller) -> Result<Vec<api::ComputeView>> {
+        caller.require(Action::ViewComputes)?;
         let rows = self.store().computes().await?;
         Ok(rows.iter().map(|row| compute_view(row, None)).collect())
     }
 
     /// One attached pool, with its live health.
-    pub async fn compute(&self, name: &str) -> Result<api::ComputeView> {
+    pub async fn compute(&self, caller: &Caller, name: &str) -> Result<api::ComputeView> {
+        caller.require(Action::ViewComputes)?;
         let row = self.find_compute(name).await?;
         let health = match self.probe_pool(&row.master_ui_url).await {
             Ok(probe) => probe.health,
@@ -220,11 +221,15 @@ impl Control {
     /// Detaches a pool. Refused while jobs or sessions run on it, unless `force`, which ends
     /// them first. The pool itself keeps running.
     pub async fn detach_compute(&self, caller: &Caller, name: &str, force: bool) -> Result<()> {
+        caller.require(Action::DetachComputes)?;
         let row = self.find_compute(name).await?;
-        if !caller.is_admin && caller.id != row.attached_by {
-            return Err(ControlError::NotFound {
-                kind: "compute",
-                name: name.to_string(),
+        // Everyone sees the pool (computes are shared), so this is a refusal, not "not found".
+        if !caller.sees(row.attached_by) {
+            return Err(ControlError::Forbidden {
+                message: format!(
+                    "user `{}` cannot detach compute `{}`: another user attached it, and only they or an Owner can detach it",
+                    caller.name, row.name
+                ),
             });
         }
         let store = self.store();

@@ -10,7 +10,7 @@ use spool_runtime::{BuiltEnv, EnvError, EnvInfo, InstalledRuntime};
 use spool_spark::PythonSetup;
 use spool_spec::conda::{CondaEnv, RuntimePins, parse_conda, render_conda_errors};
 
-use crate::{Caller, Control, ControlError, LogError, Result, invalid};
+use crate::{Action, Caller, Control, ControlError, LogError, Result, invalid};
 
 /// The Spark conf key Synapse uses for a session's conda file; Livy clients send it in `conf`.
 pub const LIVY_CONDA_CONF: &str = "spark.synapse.library.python.env";
@@ -113,11 +113,12 @@ impl Control {
             .await
     }
 
-    /// Environments in the cache. Users see the ones their sessions and jobs used; the admin
-    /// sees all.
+    /// Environments in the cache. Users see the ones their sessions and jobs used; Owners see
+    /// all.
     pub async fn environments(&self, caller: &Caller) -> Result<Vec<EnvInfo>> {
+        caller.require(Action::ViewEnvironments)?;
         let mut envs = self.inner().runtimes.list_envs();
-        if !caller.is_admin {
+        if !caller.sees_everything() {
             let mine = self.env_keys(Some(caller.id), false).await?;
             envs.retain(|info| mine.contains(&info.env.key));
         }
@@ -149,9 +150,9 @@ impl Control {
     }
 
     /// Removes unused environments: all of them with `all`, else by the configured age and size
-    /// limits. Never one a live session or running job uses. Admin only.
+    /// limits. Never one a live session or running job uses. Owners only.
     pub async fn prune_environments(&self, caller: &Caller, all: bool) -> Result<Vec<String>> {
-        crate::require_admin(caller, "prune environments")?;
+        caller.require(Action::PruneEnvironments)?;
         Ok(self.prune_environments_now(all).await?)
     }
 

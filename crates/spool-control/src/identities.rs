@@ -1,4 +1,4 @@
-//! Managed identities: user-assigned ones the admin creates and attaches to the workspace, and
+//! Managed identities: user-assigned ones Owners create and attach to the workspace, and
 //! the system-assigned identity of each attached pool (`pool/<name>`). Jobs act as them by the
 //! rules of `identity.rs`; they hold data roles like users.
 
@@ -9,7 +9,7 @@ use spool_store::{IdentityRow, NewIdentity, StoreError};
 use spool_spec::compute::AttachSpec;
 
 use crate::identity::{Compute, Known};
-use crate::{Caller, Control, ControlError, Result, invalid};
+use crate::{Action, Caller, Control, ControlError, Result, invalid};
 
 /// The name of an attached pool's system-assigned identity.
 pub(crate) fn system_identity_name(pool: &str) -> String {
@@ -52,10 +52,6 @@ pub(crate) fn known(row: &IdentityRow) -> Known {
         client_id: row.client_id.clone(),
         principal_id: row.principal_id.clone(),
     }
-}
-
-fn admin_only(caller: &Caller, action: &str) -> Result<()> {
-    crate::require_admin(caller, action)
 }
 
 impl Control {
@@ -111,9 +107,9 @@ impl Control {
         })
     }
 
-    /// Creates a user-assigned managed identity (admin only).
+    /// Creates a user-assigned managed identity (Owners only).
     pub async fn create_identity(&self, caller: &Caller, name: &str) -> Result<api::IdentityView> {
-        admin_only(caller, "create identities")?;
+        caller.require(Action::ManageIdentities)?;
         let valid = !name.is_empty()
             && name.len() <= 64
             && name
@@ -165,7 +161,8 @@ impl Control {
         }
     }
 
-    pub async fn identities(&self) -> Result<Vec<api::IdentityView>> {
+    pub async fn identities(&self, caller: &Caller) -> Result<Vec<api::IdentityView>> {
+        caller.require(Action::ViewIdentities)?;
         Ok(self
             .store()
             .identities()
@@ -175,7 +172,8 @@ impl Control {
             .collect())
     }
 
-    pub async fn identity(&self, name: &str) -> Result<api::IdentityView> {
+    pub async fn identity(&self, caller: &Caller, name: &str) -> Result<api::IdentityView> {
+        caller.require(Action::ViewIdentities)?;
         self.identity_row(name).await.map(view)
     }
 
@@ -189,10 +187,10 @@ impl Control {
             })
     }
 
-    /// Deletes a user-assigned identity and its role assignments (admin only). A pool's
+    /// Deletes a user-assigned identity and its role assignments (Owners only). A pool's
     /// system-assigned identity goes with the pool; one an attached pool names stays.
     pub async fn delete_identity(&self, caller: &Caller, name: &str) -> Result<()> {
-        admin_only(caller, "delete identities")?;
+        caller.require(Action::ManageIdentities)?;
         let row = self.identity_row(name).await?;
         if let Some(pool) = &row.pool {
             return Err(ControlError::Conflict {
@@ -229,21 +227,14 @@ impl Control {
         Ok(())
     }
 
-    /// Attaches a user-assigned identity to the workspace, or detaches it (admin only).
+    /// Attaches a user-assigned identity to the workspace, or detaches it (Owners only).
     pub async fn set_workspace_identity(
         &self,
         caller: &Caller,
         name: &str,
         attached: bool,
     ) -> Result<api::IdentityView> {
-        admin_only(
-            caller,
-            if attached {
-                "attach identities to the workspace"
-            } else {
-                "detach identities from the workspace"
-            },
-        )?;
+        caller.require(Action::ManageIdentities)?;
         let row = self.identity_row(name).await?;
         if row.kind != "user_assigned" {
             return Err(invalid(
@@ -256,6 +247,6 @@ impl Control {
         self.store()
             .set_identity_in_workspace(name, attached)
             .await?;
-        self.identity(name).await
+        self.identity_row(name).await.map(view)
     }
 }

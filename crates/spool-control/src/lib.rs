@@ -7,6 +7,7 @@
 mod access;
 mod accounts;
 mod acl;
+mod actions;
 mod agents;
 mod audit;
 pub mod auth;
@@ -27,6 +28,7 @@ mod run;
 mod scheduler;
 mod sessions;
 mod spark;
+mod users;
 mod views;
 
 use access::Access;
@@ -44,6 +46,7 @@ use spool_spec::{Catalog, DataType, Entry, JobInput, JobSpec, SparkSizing};
 use spool_store::{JobRow, NewJob, Store, StoreError};
 use tokio::sync::{Notify, watch};
 
+pub use actions::Action;
 pub use agents::AgentCaller;
 pub use audit::{ANONYMOUS, AuditRecord};
 pub use batches::{BatchRequest, livy_batch_state};
@@ -64,7 +67,8 @@ pub enum ControlError {
     Conflict { target: String, message: String },
     #[error("{message}")]
     TooLarge { message: String },
-    /// The caller may see the thing but not do this to it (what only the admin may do).
+    /// The caller's workspace role (or data role) does not allow this; another user's thing is
+    /// `NotFound` instead.
     #[error("{message}")]
     Forbidden { message: String },
     #[error(transparent)]
@@ -138,15 +142,14 @@ fn datastore_error(target: &str, uri: &DatastoreUri, error: std::io::Error) -> C
     }
 }
 
-/// Refuses what only the admin may do, naming the action (`create agents`): always a
-/// `Forbidden`, so every admin-only route answers 403 the same way.
-pub(crate) fn require_admin(caller: &Caller, action: &str) -> Result<()> {
-    if caller.is_admin {
-        return Ok(());
+/// Why the last Owner may not be deleted.
+fn last_owner(name: &str) -> ControlError {
+    ControlError::Conflict {
+        target: "name".into(),
+        message: format!(
+            "user `{name}` is the last Owner; a server needs one\nhint: rotate its token with `spool user token rotate {name}` instead, or make another user an Owner first (`spool user update NAME --role Owner`)"
+        ),
     }
-    Err(ControlError::Forbidden {
-        message: format!("only the admin can {action}"),
-    })
 }
 
 fn invalid(target: impl Into<String>, message: impl Into<String>) -> ControlError {
@@ -406,15 +409,22 @@ impl Control {
         Ok(user)
     }
 
-    /// Creates a user and returns their token (shown once). Admin only.
-    pub async fn create_user(&self, caller: &Caller, name: &str) -> Result<api::UserCreated> {
-        require_admin(caller, "create users")?;
+    /// Creates a user with a workspace role (default: AzureML Data Scientist) and returns
+    /// their token (shown once). Owners only.
+    pub async fn create_user(
+        &self,
+        caller: &Caller,
+        name: &str,
+        role: Option<&str>,
+    ) -> Result<api::UserCreated> {
+        caller.require(Action::CreateUsers)?;
         auth::check_user_name(name).map_err(|m| invalid("name", m))?;
+        let role = role.map_or(Ok(spool_core::WorkspaceRole::DEFAULT), users::parse_role)?;
         let token = auth::new_token();
         match self
             .inner
             .store
-            .create_user(name, &auth::hash_token(&token), false)
+            .create_user(name, &auth::hash_token(&token), role)
             .await
         {
             Ok(_) => Ok(api::UserCreated {
@@ -430,29 +440,29 @@ impl Control {
     }
 
     /// Drops a user's entries from the token cache (after their token or row changed).
-    fn forget_user(&self, user_id: spool_core::UserId) {
+    pub(crate) fn forget_user(&self, user_id: spool_core::UserId) {
         let mut cache = self.inner.users_by_token.write().expect("user cache lock");
         cache.retain(|_, cached| cached.id != user_id);
         self.inner.users_generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Deletes a user (admin only). Refused for the last admin, and while the user has jobs
+    /// Deletes a user (Owners only). Refused for the last Owner, and while the user has jobs
     /// that have not ended or sessions that have not finished (the message names them): their
-    /// work is theirs to end, or the admin's to cancel first. The user's token stops working at
+    /// work is theirs to end, or an Owner's to cancel first. The user's token stops working at
     /// once; their ended jobs and sessions stay, under their name, which is not reused.
     pub async fn delete_user(&self, caller: &Caller, name: &str) -> Result<()> {
-        require_admin(caller, "delete users")?;
+        caller.require(Action::DeleteUsers)?;
         let user = self.user_row(name).await?;
-        if user.is_admin && self.inner.store.admin_count().await? <= 1 {
-            return Err(ControlError::Conflict {
-                target: "name".into(),
-                message: format!(
-                    "user `{name}` is the last admin; a server needs one\nhint: rotate its token with `spool user token rotate {name}` instead"
-                ),
-            });
+        if user.role == spool_core::WorkspaceRole::Owner
+            && self.inner.store.owner_count().await? <= 1
+        {
+            return Err(last_owner(name));
         }
         match self.inner.store.delete_user(user.id).await? {
             spool_store::UserDeletion::Deleted => {}
+            spool_store::UserDeletion::LastOwner => {
+                return Err(last_owner(name));
+            }
             spool_store::UserDeletion::NotFound => {
                 return Err(ControlError::NotFound {
                     kind: "user",
@@ -499,7 +509,7 @@ impl Control {
     }
 
     /// Gives a user a new token and returns it (shown once); the old one stops working at once.
-    /// Users rotate their own (`name` is `None` or theirs), the admin anyone's. The admin's
+    /// Users rotate their own (`name` is `None` or theirs), Owners anyone's. The `admin` user's
     /// new token is also written to `admin.token`, so a restart does not replace it.
     pub async fn rotate_token(
         &self,
@@ -507,9 +517,11 @@ impl Control {
         name: Option<&str>,
     ) -> Result<api::UserCreated> {
         let name = name.unwrap_or(&caller.name);
-        if name != caller.name {
-            require_admin(caller, "rotate another user's token")?;
-        }
+        caller.require(if name == caller.name {
+            Action::RotateOwnToken
+        } else {
+            Action::RotateOthersTokens
+        })?;
         let user = self.user_row(name).await?;
         let token = auth::new_token();
         self.inner
@@ -547,7 +559,8 @@ impl Control {
     }
 
     /// The catalog with install state and capacity, for the API.
-    pub async fn catalog(&self) -> Result<api::CatalogView> {
+    pub async fn catalog(&self, caller: &Caller) -> Result<api::CatalogView> {
+        caller.require(Action::ViewCatalog)?;
         let spec = self.spec_catalog();
         let (used_cores, used_memory) = scheduler::used_capacity(self).await?;
         let config = &self.inner.config;
@@ -616,13 +629,13 @@ impl Control {
 
     // Datastores and snapshots.
 
-    pub async fn datastores(&self) -> Result<Vec<api::DatastoreView>> {
+    pub async fn datastores(&self, caller: &Caller) -> Result<Vec<api::DatastoreView>> {
+        caller.require(Action::ViewDatastores)?;
         let rows = self.inner.store.list_datastores().await?;
         Ok(rows.into_iter().map(views::datastore_view).collect())
     }
 
-    /// Creates a datastore: a directory under the data dir. Admin only, as in a workspace.
-    /// Creates a datastore (admin only): a folder under the data dir, or an existing directory
+    /// Creates a datastore (Owners only): a folder under the data dir, or an existing directory
     /// `path` (absolute, outside the data dir). Its creator gets Storage Blob Data Owner on it.
     pub async fn create_datastore(
         &self,
@@ -630,7 +643,7 @@ impl Control {
         name: &str,
         path: Option<&str>,
     ) -> Result<api::DatastoreView> {
-        require_admin(caller, "create datastores")?;
+        caller.require(Action::CreateDatastores)?;
         let valid = !name.is_empty()
             && name.len() <= 64
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -760,6 +773,7 @@ impl Control {
         name: &str,
         archive: impl AsRef<Path> + Send + 'static,
     ) -> Result<api::Uploaded> {
+        caller.require(Action::UploadToDatastores)?;
         let root = self.datastore_root(name).await?;
         let data = self.data_access(caller).await?;
         let datastore = name.to_string();
@@ -791,8 +805,10 @@ impl Control {
     /// job spec.
     pub fn store_snapshot<A: datastore::ArchiveSource + ?Sized>(
         &self,
+        caller: &Caller,
         archive: &A,
     ) -> Result<api::SnapshotCreated> {
+        caller.require(Action::UploadSnapshots)?;
         let dir = self.inner.data_dir.join("snapshots");
         std::fs::create_dir_all(&dir).map_err(anyhow::Error::from)?;
         let (id, files) =
@@ -830,6 +846,7 @@ impl Control {
     /// Validates and records a job; the scheduler picks it up. Nothing is created when a check
     /// fails.
     pub async fn create_job(&self, owner: &Caller, spec: JobSpec) -> Result<Job> {
+        owner.require(Action::SubmitJobs)?;
         let catalog = self.spec_catalog();
         let sizing = spool_spec::check_job(&spec, &catalog).map_err(|diags| {
             let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
@@ -1108,6 +1125,7 @@ impl Control {
 
     /// Returns a job the caller may see.
     pub async fn job(&self, caller: &Caller, name: &str) -> Result<Job> {
+        caller.require(Action::ViewJobs)?;
         Ok(self.job_view(self.job_row(caller, name).await?))
     }
 
@@ -1118,7 +1136,7 @@ impl Control {
 
     async fn job_row(&self, caller: &Caller, name: &str) -> Result<JobRow> {
         match self.inner.store.job_by_name(name).await? {
-            Some(job) if caller.is_admin || job.owner_id == caller.id => Ok(job),
+            Some(job) if caller.sees(job.owner_id) => Ok(job),
             // Another user's job is "not found", never "forbidden".
             _ => Err(ControlError::NotFound {
                 kind: "job",
@@ -1127,9 +1145,10 @@ impl Control {
         }
     }
 
-    /// The caller's jobs (everyone's for the admin), newest first.
+    /// The caller's jobs (everyone's for an Owner), newest first.
     pub async fn jobs(&self, caller: &Caller, limit: i64) -> Result<Vec<Job>> {
-        let owner = (!caller.is_admin).then_some(caller.id);
+        caller.require(Action::ViewJobs)?;
+        let owner = caller.only_own();
         let rows = self.inner.store.list_jobs(owner, limit).await?;
         Ok(rows.into_iter().map(|row| self.job_view(row)).collect())
     }
@@ -1138,18 +1157,20 @@ impl Control {
         Ok(self.inner.store.cluster(id).await?.map(views::cluster_view))
     }
 
-    /// Live clusters: the caller's, or all of them for the admin.
+    /// Live clusters: the caller's, or all of them for an Owner.
     pub async fn clusters(&self, caller: &Caller) -> Result<Vec<api::ClusterView>> {
+        caller.require(Action::ViewClusters)?;
         let rows = self.inner.store.live_clusters().await?;
         Ok(rows
             .into_iter()
-            .filter(|c| caller.is_admin || c.owner_id == caller.id)
+            .filter(|c| caller.sees(c.owner_id))
             .map(views::cluster_view)
             .collect())
     }
 
     /// Requests cancellation; returns the job as it is now.
     pub async fn cancel_job(&self, caller: &Caller, name: &str) -> Result<Job> {
+        caller.require(Action::CancelJobs)?;
         let job = self.job_row(caller, name).await?;
         if job.status.is_terminal() {
             return Ok(self.job_view(job));
@@ -1238,9 +1259,9 @@ impl Control {
         serde_json::from_str(&job.sizing_json).ok()
     }
 
-    /// The latest server events, newest first. Admin only.
+    /// The latest server events, newest first. Owners only.
     pub async fn events(&self, caller: &Caller, limit: i64) -> Result<Vec<api::EventView>> {
-        require_admin(caller, "read server events")?;
+        caller.require(Action::ViewEvents)?;
         let rows = self.inner.store.events(limit).await?;
         Ok(rows.into_iter().map(views::event_view).collect())
     }

@@ -1,9 +1,12 @@
 //! Role assignments and data access checks: who may read or write which datastore paths.
 //!
 //! Checked where paths enter: a job's inputs (read) and outputs (write) at submit, a Livy
-//! batch's files (read), datastore uploads (write), and output downloads (read). The admin
-//! holds every role; a user holds only what is assigned. The decision itself is
-//! `access::allows`; this module reads the assignments and words the refusals.
+//! batch's files (read), datastore uploads (write), output downloads (read), and a session's
+//! creation (read on the default datastore). Workspace Owners hold every role; a user holds only
+//! what is assigned. Roles are granted and removed by workspace Owners anywhere, and by holders
+//! of Storage Blob Data Owner at their scope and inside it. The decisions themselves are
+//! `access::allows` and `access::may_grant`; this module reads the assignments and words the
+//! refusals.
 
 use spool_api_types as api;
 use spool_core::RoleAssignmentId;
@@ -12,9 +15,9 @@ use spool_store::{NewRoleAssignment, RoleAssignmentRow, StoreError};
 use crate::access::{self, Access, Grant, Scope};
 use crate::datastore::DatastoreUri;
 use crate::identity::Principal;
-use crate::{Caller, Control, ControlError, Result, invalid};
+use crate::{Action, Caller, Control, ControlError, Result, invalid};
 
-/// What a caller may touch: everything (the admin), or what their grants cover.
+/// What a caller may touch: everything (a workspace Owner), or what their grants cover.
 pub(crate) enum DataAccess {
     Everything,
     Granted { who: String, grants: Vec<Grant> },
@@ -52,11 +55,20 @@ impl DataAccess {
     }
 }
 
+fn scope_of(row: &RoleAssignmentRow) -> Scope {
+    Scope {
+        datastore: row.datastore.clone(),
+        prefix: row.prefix.clone(),
+    }
+}
+
+/// Whether an assignment is the caller's own.
+fn is_own(caller: &Caller, row: &RoleAssignmentRow) -> bool {
+    row.assignee_kind == "user" && row.assignee == caller.name
+}
+
 fn view(row: RoleAssignmentRow) -> api::RoleAssignmentView {
-    let scope = Scope {
-        datastore: row.datastore,
-        prefix: row.prefix,
-    };
+    let scope = scope_of(&row);
     api::RoleAssignmentView {
         id: row.id,
         assignee: row.assignee,
@@ -71,13 +83,31 @@ fn view(row: RoleAssignmentRow) -> api::RoleAssignmentView {
 impl Control {
     /// The caller's data access, read once per request.
     pub(crate) async fn data_access(&self, caller: &Caller) -> Result<DataAccess> {
-        if caller.is_admin {
+        if caller.sees_everything() {
             return Ok(DataAccess::Everything);
         }
         self.grants_of("user", &caller.name).await
     }
 
-    /// What a job acting as `principal` may touch: a user's roles (everything for the admin
+    /// Refuses a session to a user without read access to the whole default datastore: a
+    /// session acts as its user (identity passthrough), and Azure asks for Storage Blob Data
+    /// Reader on the storage for interactive use. Checked before anything is recorded.
+    pub(crate) async fn check_session_data_access(&self, owner: &Caller) -> Result<()> {
+        let datastore = crate::DEFAULT_DATASTORE;
+        match self.data_access(owner).await? {
+            DataAccess::Everything => Ok(()),
+            DataAccess::Granted { grants, .. }
+                if access::allows(&grants, datastore, "", Access::Read) =>
+            {
+                Ok(())
+            }
+            DataAccess::Granted { .. } => Err(ControlError::Forbidden {
+                message: access::session_denial(&owner.name, datastore),
+            }),
+        }
+    }
+
+    /// What a job acting as `principal` may touch: a user's roles (everything for an Owner
     /// acting as themselves), or the identity's, whoever submitted the job.
     pub(crate) async fn principal_access(
         &self,
@@ -110,13 +140,26 @@ impl Control {
         })
     }
 
-    /// Grants a data role. Admin only (workspace Owners, once workspace roles exist).
+    /// Refuses granting or removing roles at `scope` unless the caller is a workspace Owner or
+    /// holds Storage Blob Data Owner there or above.
+    async fn check_may_grant(&self, caller: &Caller, scope: &Scope) -> Result<()> {
+        match self.data_access(caller).await? {
+            DataAccess::Everything => Ok(()),
+            DataAccess::Granted { grants, .. } if access::may_grant(&grants, scope) => Ok(()),
+            DataAccess::Granted { grants, .. } => Err(ControlError::Forbidden {
+                message: access::grant_denial(&caller.name, &grants, scope),
+            }),
+        }
+    }
+
+    /// Grants a data role: workspace Owners at any scope, Storage Blob Data Owners at their
+    /// scope or inside it.
     pub async fn create_role_assignment(
         &self,
         caller: &Caller,
         request: &api::RoleAssignmentCreate,
     ) -> Result<api::RoleAssignmentView> {
-        crate::require_admin(caller, "assign roles")?;
+        caller.require(Action::AssignRoles)?;
         let role: spool_core::DataRole = request
             .role
             .parse()
@@ -131,6 +174,7 @@ impl Control {
                 ),
             ));
         }
+        self.check_may_grant(caller, &scope).await?;
         let assignee_kind = if self
             .store()
             .user_by_name(&request.assignee)
@@ -180,34 +224,57 @@ impl Control {
         }
     }
 
-    /// Every assignment for the admin; a user's own for a user.
+    /// Every assignment for an Owner; for a user, their own and those at the scopes where
+    /// they may grant.
     pub async fn role_assignments(&self, caller: &Caller) -> Result<Vec<api::RoleAssignmentView>> {
-        let only = (!caller.is_admin).then_some(("user", caller.name.as_str()));
-        Ok(self
-            .store()
-            .role_assignments(only)
-            .await?
-            .into_iter()
-            .map(view)
-            .collect())
+        caller.require(Action::ViewRoleAssignments)?;
+        let rows = self.store().role_assignments(None).await?;
+        let rows: Vec<RoleAssignmentRow> = match self.data_access(caller).await? {
+            DataAccess::Everything => rows,
+            DataAccess::Granted { grants, .. } => rows
+                .into_iter()
+                .filter(|row| is_own(caller, row) || access::may_grant(&grants, &scope_of(row)))
+                .collect(),
+        };
+        Ok(rows.into_iter().map(view).collect())
     }
 
-    /// Removes an assignment. Admin only; it applies to the next request, job or session.
+    /// Removes an assignment: workspace Owners any, Storage Blob Data Owners those at their
+    /// scope or inside it. It applies to the next request, job or session. An assignment the
+    /// caller may not see (neither theirs nor at their scope) is "not found".
     pub async fn delete_role_assignment(
         &self,
         caller: &Caller,
         id: RoleAssignmentId,
     ) -> Result<()> {
-        crate::require_admin(caller, "remove role assignments")?;
+        caller.require(Action::AssignRoles)?;
+        let not_found = || ControlError::NotFound {
+            kind: "role assignment",
+            name: id.to_string(),
+        };
+        let row = self
+            .store()
+            .role_assignment(id)
+            .await?
+            .ok_or_else(not_found)?;
+        if let DataAccess::Granted { grants, .. } = self.data_access(caller).await? {
+            let scope = scope_of(&row);
+            if !access::may_grant(&grants, &scope) {
+                return Err(if is_own(caller, &row) {
+                    ControlError::Forbidden {
+                        message: access::grant_denial(&caller.name, &grants, &scope),
+                    }
+                } else {
+                    not_found()
+                });
+            }
+        }
         if self.store().delete_role_assignment(id).await? {
             tracing::info!(%id, by = %caller.name, "role assignment removed");
             self.sync_datastore_acls().await?;
             Ok(())
         } else {
-            Err(ControlError::NotFound {
-                kind: "role assignment",
-                name: id.to_string(),
-            })
+            Err(not_found())
         }
     }
 }
@@ -225,8 +292,13 @@ impl Control {
         let mut by_datastore: std::collections::BTreeMap<String, Vec<crate::acl::AccountGrant>> =
             std::collections::BTreeMap::new();
         let datastores = store.list_datastores().await?;
-        // The admin holds every role.
-        for admin in store.list_users().await?.into_iter().filter(|u| u.is_admin) {
+        // Workspace Owners hold every data role.
+        for admin in store
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| u.role == spool_core::WorkspaceRole::Owner)
+        {
             if let Some(account) = accounts.ensure(&Principal::User(admin.name).key()).await? {
                 for datastore in &datastores {
                     by_datastore

@@ -20,7 +20,8 @@ use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
 use crate::{
-    Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid, spark,
+    Action, Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid,
+    spark,
 };
 
 /// The session's REPL secret, in its folder (0600, the server's): read again to reconnect after
@@ -143,6 +144,7 @@ impl Control {
         owner: &Caller,
         settings: SessionSettings,
     ) -> Result<Session> {
+        owner.require(Action::CreateSessions)?;
         settings.check_limits()?;
         let idle_timeout_s = settings.idle_timeout_s()?;
         let kind = settings.kind.clone().unwrap_or_else(|| "shared".into());
@@ -290,6 +292,7 @@ impl Control {
             ),
             None => None,
         };
+        self.check_session_data_access(owner).await?;
         // Sessions pass the user's identity through.
         let runs_as = crate::identity::Principal::User(owner.name.clone()).key();
         // Default settings can take a driver that is already running.
@@ -381,18 +384,20 @@ impl Control {
     }
 
     pub async fn session(&self, caller: &Caller, id: SessionId) -> Result<Session> {
+        caller.require(Action::ViewSessions)?;
         Ok(self.session_row(caller, id).await?.into())
     }
 
     /// Returns a session the caller may see by its integer id, or else by its name (as Livy
     /// resolves `/sessions/{id}`). Not found names the key as given.
     pub async fn session_by_key(&self, caller: &Caller, key: &str) -> Result<Session> {
+        caller.require(Action::ViewSessions)?;
         let row = match key.parse::<i64>() {
             Ok(id) => self.store().session(SessionId(id)).await?,
             Err(_) => self.store().session_by_name(key).await?,
         };
         match row {
-            Some(s) if caller.is_admin || s.owner_id == caller.id => Ok(s.into()),
+            Some(s) if caller.sees(s.owner_id) => Ok(s.into()),
             // Another user's session is "not found", never "forbidden".
             _ => Err(ControlError::NotFound {
                 kind: "session",
@@ -403,7 +408,7 @@ impl Control {
 
     async fn session_row(&self, caller: &Caller, id: SessionId) -> Result<SessionRow> {
         match self.store().session(id).await? {
-            Some(s) if caller.is_admin || s.owner_id == caller.id => Ok(s),
+            Some(s) if caller.sees(s.owner_id) => Ok(s),
             _ => Err(ControlError::NotFound {
                 kind: "session",
                 name: id.to_string(),
@@ -411,9 +416,10 @@ impl Control {
         }
     }
 
-    /// The caller's sessions (everyone's for the admin), oldest first.
+    /// The caller's sessions (everyone's for an Owner), oldest first.
     pub async fn sessions(&self, caller: &Caller) -> Result<Vec<Session>> {
-        let owner = (!caller.is_admin).then_some(caller.id);
+        caller.require(Action::ViewSessions)?;
+        let owner = caller.only_own();
         let rows = self.store().list_sessions(owner).await?;
         Ok(rows.into_iter().map(Session::from).collect())
     }
@@ -423,6 +429,7 @@ impl Control {
         caller: &Caller,
         session_id: SessionId,
     ) -> Result<Vec<Statement>> {
+        caller.require(Action::ViewSessions)?;
         self.session_row(caller, session_id).await?;
         let rows = self.store().statements(session_id).await?;
         Ok(rows.into_iter().map(Statement::from).collect())
@@ -434,6 +441,7 @@ impl Control {
         session_id: SessionId,
         seq: i64,
     ) -> Result<Statement> {
+        caller.require(Action::ViewSessions)?;
         Ok(self.statement_row(caller, session_id, seq).await?.into())
     }
 
@@ -443,7 +451,7 @@ impl Control {
         session_id: SessionId,
         seq: i64,
     ) -> Result<StatementRow> {
-        let owner = (!caller.is_admin).then_some(caller.id);
+        let owner = caller.only_own();
         if let Some(statement) = self.store().owned_statement(session_id, seq, owner).await? {
             return Ok(statement);
         }
@@ -463,6 +471,7 @@ impl Control {
         code: &str,
         kind: Option<&str>,
     ) -> Result<Statement> {
+        caller.require(Action::RunStatements)?;
         spool_spec::limits::check_len("code", code, spool_spec::limits::MAX_CODE_BYTES)
             .map_err(|e| invalid("code", e.to_string()))?;
         let session = self.session_row(caller, session_id).await?;
@@ -506,6 +515,7 @@ impl Control {
         session_id: SessionId,
         seq: i64,
     ) -> Result<()> {
+        caller.require(Action::CancelStatements)?;
         let statement = self.statement_row(caller, session_id, seq).await?;
         let store = self.store();
         store.touch_session(session_id).await?;
@@ -532,6 +542,7 @@ impl Control {
 
     /// Ends a session at its user's request.
     pub async fn delete_session(&self, caller: &Caller, session_id: SessionId) -> Result<Session> {
+        caller.require(Action::DeleteSessions)?;
         let session = self.session_row(caller, session_id).await?;
         if session.state.is_finished() {
             return Err(ControlError::NotFound {

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use spool_api_types as api;
-use spool_core::{ClusterId, JobId, JobStatus, SessionId, SessionState, StatementState, UserId};
+use spool_core::{
+    ClusterId, JobId, JobStatus, SessionId, SessionState, StatementState, UserId, WorkspaceRole,
+};
 use spool_spec::SparkSizing;
 use spool_store::{ClusterRow, DatastoreRow, EventRow, JobRow, SessionRow, StatementRow, UserRow};
 
@@ -16,7 +18,25 @@ use spool_store::{ClusterRow, DatastoreRow, EventRow, JobRow, SessionRow, Statem
 pub struct Caller {
     pub id: UserId,
     pub name: String,
-    pub is_admin: bool,
+    pub role: WorkspaceRole,
+}
+
+impl Caller {
+    /// Whether the caller sees and manages everyone's work, not only their own: workspace
+    /// Owners (what the admin was before roles).
+    pub fn sees_everything(&self) -> bool {
+        self.role == WorkspaceRole::Owner
+    }
+
+    /// Whether the caller may see (and, if their role allows, act on) work owned by `owner`.
+    pub fn sees(&self, owner: UserId) -> bool {
+        self.sees_everything() || self.id == owner
+    }
+
+    /// The one user whose work the caller sees, or `None` for everyone's (an Owner).
+    pub fn only_own(&self) -> Option<UserId> {
+        (!self.sees_everything()).then_some(self.id)
+    }
 }
 
 impl From<UserRow> for Caller {
@@ -24,7 +44,7 @@ impl From<UserRow> for Caller {
         Caller {
             id: row.id,
             name: row.name,
-            is_admin: row.is_admin,
+            role: row.role,
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod units;
 pub use state::{
     AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId,
     JobStatus, Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
-    RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId,
+    RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId, WorkspaceRole,
 };
 pub use state::{AuditEntryId, AuditResult};
 pub use units::{MemoryMb, ParseMemoryError};

@@ -390,6 +390,58 @@ impl AuditResult {
     }
 }
 
+lifecycle! {
+    /// A user's role in the workspace, as Azure ML's built-in roles name them, most powerful
+    /// first. What each may do is decided in one table (`spool-control`'s `actions.rs`).
+    "workspace role" pub enum WorkspaceRole {
+        /// Everything, including users and role assignments; sees everyone's work.
+        Owner = "Owner",
+        /// Submits and manages their own work, and attaches and detaches computes.
+        Contributor = "Contributor",
+        /// Submits and manages their own work; attaches no computes.
+        DataScientist = "AzureML Data Scientist",
+        /// Lists and views; changes nothing.
+        Reader = "Reader",
+    }
+}
+
+impl WorkspaceRole {
+    /// The role new users get unless told otherwise: what every user could do before roles.
+    pub const DEFAULT: WorkspaceRole = WorkspaceRole::DataScientist;
+
+    /// Reads a role as people type it: the Azure name in any case, or a short form without
+    /// `AzureML` and with `-`, `_` or nothing for spaces (`owner`, `data-scientist`).
+    pub fn from_input(text: &str) -> Result<WorkspaceRole, UnknownState> {
+        let squashed: String = text
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '_'))
+            .flat_map(char::to_lowercase)
+            .collect();
+        let short = squashed.strip_prefix("azureml").unwrap_or(&squashed);
+        WorkspaceRole::ALL
+            .iter()
+            .copied()
+            .find(|role| {
+                let name: String = role
+                    .as_str()
+                    .chars()
+                    .filter(|c| *c != ' ')
+                    .flat_map(char::to_lowercase)
+                    .collect();
+                name.strip_prefix("azureml").unwrap_or(&name) == short
+            })
+            .ok_or_else(|| UnknownState {
+                lifecycle: "workspace role",
+                value: text.to_string(),
+                expected: WorkspaceRole::ALL
+                    .iter()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
 /// Declares an id newtype over the store's integer key.
 macro_rules! id {
     ($(#[$meta:meta])* $name:ident) => {
@@ -551,6 +603,38 @@ mod tests {
             JobStatus::CancelRequested
         );
         assert!(serde_json::from_str::<ClusterState>("\"up\"").is_err());
+    }
+
+    #[test]
+    fn workspace_roles_read_as_people_type_them() {
+        for (text, role) in [
+            ("Owner", Some(WorkspaceRole::Owner)),
+            ("owner", Some(WorkspaceRole::Owner)),
+            ("CONTRIBUTOR", Some(WorkspaceRole::Contributor)),
+            ("AzureML Data Scientist", Some(WorkspaceRole::DataScientist)),
+            ("azureml data scientist", Some(WorkspaceRole::DataScientist)),
+            ("data-scientist", Some(WorkspaceRole::DataScientist)),
+            ("data_scientist", Some(WorkspaceRole::DataScientist)),
+            ("DataScientist", Some(WorkspaceRole::DataScientist)),
+            ("reader", Some(WorkspaceRole::Reader)),
+            ("admin", None),
+            ("scientist", None),
+            ("", None),
+        ] {
+            assert_eq!(WorkspaceRole::from_input(text).ok(), role, "{text:?}");
+        }
+        // The stored and shown names are Azure's, exactly.
+        assert_eq!(
+            "data-scientist"
+                .parse::<WorkspaceRole>()
+                .unwrap_err()
+                .to_string(),
+            "unknown workspace role `data-scientist`; expected one of Owner, Contributor, AzureML Data Scientist, Reader"
+        );
+        assert_eq!(
+            WorkspaceRole::from_input("admin").unwrap_err().to_string(),
+            "unknown workspace role `admin`; expected one of `Owner`, `Contributor`, `AzureML Data Scientist`, `Reader`"
+        );
     }
 
     #[test]

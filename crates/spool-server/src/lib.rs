@@ -23,7 +23,7 @@ use axum::extract::{DefaultBodyLimit, OriginalUri};
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use spool_control::{Config, Control};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -58,8 +58,13 @@ pub fn router(state: AppState) -> Router {
         .route("/whoami", get(routes::whoami))
         .route("/catalog", get(routes::catalog))
         .route("/openapi.json", get(openapi))
-        .route("/users", post(routes::create_user))
-        .route("/users/{name}", delete(routes::delete_user))
+        .route("/users", get(routes::list_users).post(routes::create_user))
+        .route(
+            "/users/{name}",
+            get(routes::show_user)
+                .patch(routes::update_user)
+                .delete(routes::delete_user),
+        )
         .route("/users/{name}/token", post(routes::rotate_token))
         .route(
             "/datastores",

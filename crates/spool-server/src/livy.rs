@@ -9,7 +9,7 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use spool_control::{Caller, ControlError, Job, Session, SessionSettings, Statement};
+use spool_control::{Action, Caller, ControlError, Job, Session, SessionSettings, Statement};
 use spool_core::{JobId, SessionId, SessionState};
 
 use crate::AppState;
@@ -556,6 +556,8 @@ pub async fn completion(
     Extension(user): Extension<Caller>,
     Path(id): Path<String>,
 ) -> LivyResult<Json<Value>> {
+    // Completion is the driver's interpreter at work, as a statement is.
+    user.require(Action::RunStatements)?;
     find_session(&state, &user, &id).await?;
     Ok(Json(json!({"candidates": []})))
 }

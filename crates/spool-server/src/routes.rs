@@ -19,13 +19,17 @@ use crate::respond::{Created, NoContent};
 
 pub async fn whoami(Extension(user): Extension<Caller>) -> Json<api::WhoAmI> {
     Json(api::WhoAmI {
+        is_admin: user.sees_everything(),
+        role: user.role,
         name: user.name,
-        is_admin: user.is_admin,
     })
 }
 
-pub async fn catalog(State(state): State<AppState>) -> ApiResult<Json<api::CatalogView>> {
-    Ok(Json(state.control.catalog().await?))
+pub async fn catalog(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+) -> ApiResult<Json<api::CatalogView>> {
+    Ok(Json(state.control.catalog(&user).await?))
 }
 
 pub async fn create_user(
@@ -35,7 +39,41 @@ pub async fn create_user(
     Json(body): Json<api::CreateUser>,
 ) -> ApiResult<Created<api::UserCreated>> {
     note.target(&body.name);
-    Ok(Created(state.control.create_user(&user, &body.name).await?))
+    Ok(Created(
+        state
+            .control
+            .create_user(&user, &body.name, body.role.as_deref())
+            .await?,
+    ))
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+) -> ApiResult<Json<api::UserList>> {
+    Ok(Json(api::UserList {
+        users: state.control.users(&user).await?,
+    }))
+}
+
+pub async fn show_user(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<api::UserView>> {
+    Ok(Json(state.control.user(&user, &name).await?))
+}
+
+/// Changes a user's workspace role (Owners only).
+pub async fn update_user(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+    Json(body): Json<api::UpdateUser>,
+) -> ApiResult<Json<api::UserView>> {
+    Ok(Json(
+        state.control.update_user(&user, &name, &body.role).await?,
+    ))
 }
 
 pub async fn delete_user(
@@ -55,9 +93,12 @@ pub async fn rotate_token(
     Ok(Json(state.control.rotate_token(&user, Some(&name)).await?))
 }
 
-pub async fn list_datastores(State(state): State<AppState>) -> ApiResult<Json<api::DatastoreList>> {
+pub async fn list_datastores(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+) -> ApiResult<Json<api::DatastoreList>> {
     Ok(Json(api::DatastoreList {
-        datastores: state.control.datastores().await?,
+        datastores: state.control.datastores(&user).await?,
     }))
 }
 
@@ -92,14 +133,16 @@ pub async fn upload_to_datastore(
 
 pub async fn create_snapshot(
     State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
     Extension(note): Extension<Note>,
     Upload(body): Upload,
 ) -> ApiResult<Created<api::SnapshotCreated>> {
     let control = state.control.clone();
-    let created =
-        tokio::task::spawn_blocking(move || control.store_snapshot::<std::path::Path>(&body))
-            .await
-            .map_err(ApiError::internal)??;
+    let created = tokio::task::spawn_blocking(move || {
+        control.store_snapshot::<std::path::Path>(&user, &body)
+    })
+    .await
+    .map_err(ApiError::internal)??;
     note.target(&created.code);
     Ok(Created(created))
 }
@@ -501,17 +544,17 @@ pub async fn attach_compute(
 
 pub async fn list_computes(
     State(state): State<AppState>,
-    Extension(_user): Extension<Caller>,
+    Extension(user): Extension<Caller>,
 ) -> ApiResult<Json<Vec<api::ComputeView>>> {
-    Ok(Json(state.control.computes().await?))
+    Ok(Json(state.control.computes(&user).await?))
 }
 
 pub async fn show_compute(
     State(state): State<AppState>,
-    Extension(_user): Extension<Caller>,
+    Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Json<api::ComputeView>> {
-    Ok(Json(state.control.compute(&name).await?))
+    Ok(Json(state.control.compute(&user, &name).await?))
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -549,9 +592,9 @@ pub async fn create_agent(
 
 pub async fn list_agents(
     State(state): State<AppState>,
-    Extension(_user): Extension<Caller>,
+    Extension(user): Extension<Caller>,
 ) -> ApiResult<Json<Vec<api::AgentView>>> {
-    Ok(Json(state.control.agents().await?))
+    Ok(Json(state.control.agents(&user).await?))
 }
 
 /// A runtime as a tar, for an agent host that does not have it (agent token).
@@ -580,7 +623,7 @@ pub async fn agent_heartbeat(
     Ok(Json(state.control.agent_heartbeat(&agent, report).await?))
 }
 
-/// Grants a data role (admin only).
+/// Grants a data role (workspace Owners, or data Owners at their scope).
 pub async fn create_role_assignment(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -604,7 +647,7 @@ fn role_assignment_target(assignment: &api::RoleAssignmentView) -> String {
     )
 }
 
-/// Every assignment for the admin, a user's own for a user.
+/// Every assignment for an Owner; a user's own and those at scopes they own.
 pub async fn list_role_assignments(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -614,7 +657,7 @@ pub async fn list_role_assignments(
     }))
 }
 
-/// Removes an assignment (admin only).
+/// Removes an assignment (workspace Owners, or data Owners at their scope).
 pub async fn delete_role_assignment(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -635,13 +678,16 @@ pub async fn delete_role_assignment(
     Ok(NoContent)
 }
 
-pub async fn list_identities(State(state): State<AppState>) -> ApiResult<Json<api::IdentityList>> {
+pub async fn list_identities(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+) -> ApiResult<Json<api::IdentityList>> {
     Ok(Json(api::IdentityList {
-        identities: state.control.identities().await?,
+        identities: state.control.identities(&user).await?,
     }))
 }
 
-/// Creates a user-assigned managed identity (admin only).
+/// Creates a user-assigned managed identity (Owners only).
 pub async fn create_identity(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -656,12 +702,13 @@ pub async fn create_identity(
 
 pub async fn show_identity(
     State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult<Json<api::IdentityView>> {
-    Ok(Json(state.control.identity(&name).await?))
+    Ok(Json(state.control.identity(&user, &name).await?))
 }
 
-/// Deletes a user-assigned identity and its role assignments (admin only).
+/// Deletes a user-assigned identity and its role assignments (Owners only).
 pub async fn delete_identity(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -674,14 +721,15 @@ pub async fn delete_identity(
 /// The identities attached to the workspace.
 pub async fn list_workspace_identities(
     State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
 ) -> ApiResult<Json<api::IdentityList>> {
-    let identities = state.control.identities().await?;
+    let identities = state.control.identities(&user).await?;
     Ok(Json(api::IdentityList {
         identities: identities.into_iter().filter(|i| i.in_workspace).collect(),
     }))
 }
 
-/// Attaches an identity to the workspace (admin only).
+/// Attaches an identity to the workspace (Owners only).
 pub async fn add_workspace_identity(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,
@@ -695,7 +743,7 @@ pub async fn add_workspace_identity(
     ))
 }
 
-/// Detaches an identity from the workspace (admin only).
+/// Detaches an identity from the workspace (Owners only).
 pub async fn remove_workspace_identity(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,

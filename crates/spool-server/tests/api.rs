@@ -361,17 +361,17 @@ async fn who_am_i_users_catalog_and_datastores_have_their_shapes() {
     check(
         api.render(cases).await,
         expect![[r#"
-            GET /api/v1/whoami (admin) -> 200 {"is_admin":true,"name":"admin"}
-            GET /api/v1/whoami (admin (basic)) -> 200 {"is_admin":true,"name":"admin"}
-            GET /api/v1/whoami (alice) -> 200 {"is_admin":false,"name":"alice"}
+            GET /api/v1/whoami (admin) -> 200 {"is_admin":true,"name":"admin","role":"Owner"}
+            GET /api/v1/whoami (admin (basic)) -> 200 {"is_admin":true,"name":"admin","role":"Owner"}
+            GET /api/v1/whoami (alice) -> 200 {"is_admin":false,"name":"alice","role":"AzureML Data Scientist"}
             POST /api/v1/users (admin) -> 201 {"name":"carol","token":"[TOKEN]"}
             POST /api/v1/users (admin) -> 409 {"error":{"code":"conflict","message":"user `carol` already exists","target":"name"}}
-            POST /api/v1/users (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can create users"}}
+            POST /api/v1/users (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot create users; this needs the Owner workspace role\nhint: ask an Owner to do it, or to run `spool user update alice --role Owner` (`spool user list` shows the Owners)"}}
             GET /api/v1/datastores (alice) -> 200 {"datastores":[{"created_at":"[TIME]","name":"workspaceblobstore","uri":"azureml://datastores/workspaceblobstore/paths/"}]}
             GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
             GET /api/v1/clusters (alice) -> 200 {"clusters":[]}
             GET /api/v1/sessions (alice) -> 200 {"sessions":[]}
-            GET /api/v1/events (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can read server events"}}
+            GET /api/v1/events (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot read server events; this needs the Owner workspace role\nhint: ask an Owner to do it, or to run `spool user update alice --role Owner` (`spool user list` shows the Owners)"}}
         "#]],
     );
     let (status, catalog) = api.call("GET", "/api/v1/catalog", Who::Alice, None).await;
@@ -870,6 +870,8 @@ async fn regression_11_api_job_specs_get_the_clis_name_rules() {
 #[tokio::test]
 async fn regression_11_bodies_and_texts_are_bounded_and_auth_comes_first() {
     let api = Api::start().await;
+    // Creating a session needs read on the default datastore.
+    api.grant_alice_the_default_datastore().await;
     let json = Some("application/json");
     let mut out = String::new();
     let mut row = |label: &str, (status, body): (u16, Value)| {
@@ -1075,12 +1077,12 @@ async fn regression_11_admin_only_routes_are_403_naming_the_action() {
     check(
         api.render(cases).await,
         expect![[r#"
-        POST /api/v1/users (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can create users"}}
-        POST /api/v1/datastores (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can create datastores"}}
-        POST /api/v1/agents (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can register agents"}}
-        POST /api/v1/environments/prune (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can prune environments"}}
-        GET /api/v1/events (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can read server events"}}
-    "#]],
+            POST /api/v1/users (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot create users; this needs the Owner workspace role\nhint: ask an Owner to do it, or to run `spool user update alice --role Owner` (`spool user list` shows the Owners)"}}
+            POST /api/v1/datastores (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot create datastores; this needs the Owner workspace role\nhint: ask an Owner to do it, or to run `spool user update alice --role Owner` (`spool user list` shows the Owners)"}}
+            POST /api/v1/agents (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot register agents; this needs the Owner workspace role\nhint: ask an Owner to do it, or to run `spool user update alice --role Owner` (`spool user list` shows the Owners)"}}
+            POST /api/v1/environments/prune (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot prune environments; this needs the Owner workspace role\nhint: ask an Owner to do it, or to run `spool user update alice --role Owner` (`spool user list` shows the Owners)"}}
+            GET /api/v1/events (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot read server events; this needs the Owner workspace role\nhint: ask an Owner to do it, or to run `spool user update alice --role Owner` (`spool user list` shows the Owners)"}}
+        "#]],
     );
     api.finish().await;
 }
@@ -1096,9 +1098,9 @@ async fn regression_11_auth_schemes_are_case_insensitive() {
     check(
         api.render(cases).await,
         expect![[r#"
-        GET /api/v1/whoami (alice (lowercase bearer)) -> 200 {"is_admin":false,"name":"alice"}
-        GET /api/v1/whoami (admin (BASIC)) -> 200 {"is_admin":true,"name":"admin"}
-    "#]],
+            GET /api/v1/whoami (alice (lowercase bearer)) -> 200 {"is_admin":false,"name":"alice","role":"AzureML Data Scientist"}
+            GET /api/v1/whoami (admin (BASIC)) -> 200 {"is_admin":true,"name":"admin","role":"Owner"}
+        "#]],
     );
     api.finish().await;
 }
@@ -1141,7 +1143,7 @@ async fn attaching_is_for_the_admin_and_probes_reveal_no_ports() {
         reply["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("only the admin can attach computes"),
+            .contains("cannot attach computes; this needs the Owner or Contributor workspace role"),
         "{reply}"
     );
     let mut messages = Vec::new();
@@ -1216,7 +1218,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     assert_eq!(status, 403, "{reply}");
     expect![[r#"
         body: alice has no data role that allows write access to `azureml://datastores/workspaceblobstore/paths/users/alice/a.csv`: it needs Storage Blob Data Contributor (or a role above it) on that path or above it
-        hint: the admin grants it with: spool role assignment create --assignee alice --role "Storage Blob Data Contributor" --scope azureml://datastores/workspaceblobstore/paths/users/alice/a.csv"#]]
+        hint: a workspace Owner, or a Storage Blob Data Owner of that path, grants it with: spool role assignment create --assignee alice --role "Storage Blob Data Contributor" --scope azureml://datastores/workspaceblobstore/paths/users/alice/a.csv"#]]
     .assert_eq(reply["error"]["message"].as_str().unwrap());
     assert!(
         !api.data_dir()
@@ -1297,7 +1299,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-            POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can assign roles"}}
+            POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/users/alice`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/users/alice` or a scope above it\nhint: ask a workspace Owner to grant it, or to give you Storage Blob Data Owner on that scope"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"unknown data role `Storage Blob Data Writer`; expected one of Storage Blob Data Reader, Storage Blob Data Contributor, Storage Blob Data Owner","target":"role"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `azureml://datastores/nope`: datastore `nope` not found\nhint: `spool datastore list` shows the datastores","target":"scope"}}
             POST /api/v1/role-assignments (admin) -> 400 {"error":{"code":"invalid_request","message":"scope `workspaceblobstore/data`: expected `azureml://datastores/<name>` or `azureml://datastores/<name>/paths/<prefix>`","target":"scope"}}
@@ -1361,10 +1363,10 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-        POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"outputs.out.path: alice has no data role that allows write access to `azureml://datastores/workspaceblobstore/paths/users/bob/out`: it needs Storage Blob Data Contributor (or a role above it) on that path or above it\nhint: the admin grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore/paths/users/bob/out"}}
-        POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"inputs.data.path: alice has no data role that allows read access to `azureml://datastores/workspaceblobstore/paths/admin/secret.csv`: it needs Storage Blob Data Reader (or a role above it) on that path or above it\nhint: the admin grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore/paths/admin/secret.csv"}}
-        GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
-    "#]],
+            POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"outputs.out.path: alice has no data role that allows write access to `azureml://datastores/workspaceblobstore/paths/users/bob/out`: it needs Storage Blob Data Contributor (or a role above it) on that path or above it\nhint: a workspace Owner, or a Storage Blob Data Owner of that path, grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Contributor\" --scope azureml://datastores/workspaceblobstore/paths/users/bob/out"}}
+            POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"inputs.data.path: alice has no data role that allows read access to `azureml://datastores/workspaceblobstore/paths/admin/secret.csv`: it needs Storage Blob Data Reader (or a role above it) on that path or above it\nhint: a workspace Owner, or a Storage Blob Data Owner of that path, grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore/paths/admin/secret.csv"}}
+            GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
     );
 
     // Removed: the next request is refused again.
@@ -1381,7 +1383,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
     check(
         api.render(cases).await,
         expect![[r#"
-            DELETE /api/v1/role-assignments/1 (alice) -> 403 {"error":{"code":"forbidden","message":"only the admin can remove role assignments"}}
+            DELETE /api/v1/role-assignments/1 (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/users/alice`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/users/alice` or a scope above it\nhint: ask a workspace Owner to grant it, or to give you Storage Blob Data Owner on that scope"}}
             DELETE /api/v1/role-assignments/1 (admin) -> 204 ""
             DELETE /api/v1/role-assignments/1 (admin) -> 404 {"error":{"code":"not_found","message":"role assignment `1` not found","target":"1"}}
         "#]],
@@ -1398,6 +1400,7 @@ async fn data_roles_decide_which_datastore_paths_a_user_reads_and_writes() {
 #[tokio::test]
 async fn a_taken_name_says_whose_only_to_its_owner() {
     let api = Api::start().await;
+    api.grant_alice_the_default_datastore().await;
     let code = api.snapshot().await;
     let job = format!(
         r#"{{"spec":{{"name":"j1","code":"{code}","entry":{{"file":"main.py"}},"conf":{{"spark.driver.cores":1,"spark.driver.memory":"1g","spark.executor.cores":1,"spark.executor.memory":"1g","spark.executor.instances":1}}}}}}"#
@@ -1934,6 +1937,546 @@ async fn a_datastore_can_be_an_existing_directory_outside_the_data_dir() {
     assert_eq!(
         std::fs::read_to_string(mount.path().join("team/a.csv")).unwrap(),
         "x\n"
+    );
+    api.finish().await;
+}
+
+impl Api {
+    /// As `call`, with a bearer token of the caller's choosing.
+    async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Creates a user with a workspace role; returns their token.
+    async fn create_user_with_role(&self, name: &str, role: &str) -> String {
+        let body = serde_json::json!({"name": name, "role": role}).to_string();
+        let (status, created) = self
+            .call("POST", "/api/v1/users", Who::Admin, Some(&body))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["token"].as_str().unwrap().to_string()
+    }
+
+    /// Gives `name` another workspace role, as the admin.
+    async fn set_role(&self, name: &str, role: &str) {
+        let body = serde_json::json!({"role": role}).to_string();
+        let (status, reply) = self
+            .call(
+                "PATCH",
+                &format!("/api/v1/users/{name}"),
+                Who::Admin,
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+}
+
+/// A job spec that passes every check of `create_job` (sizes, snapshot, entry).
+fn small_job(name: &str, code: &str) -> String {
+    serde_json::json!({"spec": {
+        "name": name,
+        "code": code,
+        "entry": {"file": "main.py"},
+        "conf": {"spark.driver.cores": 1, "spark.driver.memory": "1g", "spark.executor.cores": 1,
+                 "spark.executor.memory": "1g", "spark.executor.instances": 1},
+    }})
+    .to_string()
+}
+
+/// Users get a workspace role at creation (default AzureML Data Scientist), see it in `whoami`
+/// and `GET /users`, and only Owners change roles; the last Owner stays one, and a new role
+/// applies from the next request although callers are cached.
+#[tokio::test]
+async fn workspace_roles_are_given_shown_and_changed_by_owners() {
+    let api = Api::start().await;
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/api/v1/users",
+            Who::Admin,
+            Some(r#"{"name":"carol","role":"reader"}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/users",
+            Who::Admin,
+            Some(r#"{"name":"dave","role":"admin"}"#),
+        ),
+        ("GET", "/api/v1/users", Who::Alice, None),
+        ("GET", "/api/v1/users/carol", Who::Alice, None),
+        ("GET", "/api/v1/users/nobody", Who::Alice, None),
+        (
+            "PATCH",
+            "/api/v1/users/bob",
+            Who::Alice,
+            Some(r#"{"role":"Owner"}"#),
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/admin",
+            Who::Admin,
+            Some(r#"{"role":"Contributor"}"#),
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/alice",
+            Who::Admin,
+            Some(r#"{"role":"contributor"}"#),
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/nobody",
+            Who::Admin,
+            Some(r#"{"role":"Reader"}"#),
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/bob",
+            Who::Admin,
+            Some(r#"{"role":"Reader","name":"x"}"#),
+        ),
+        ("GET", "/api/v1/whoami", Who::Alice, None),
+        ("DELETE", "/api/v1/users/admin", Who::Admin, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /api/v1/users (admin) -> 201 {"name":"carol","token":"[TOKEN]"}
+            POST /api/v1/users (admin) -> 400 {"error":{"code":"invalid_request","message":"unknown workspace role `admin`; expected one of `Owner`, `Contributor`, `AzureML Data Scientist`, `Reader`","target":"role"}}
+            GET /api/v1/users (alice) -> 200 {"users":[{"created_at":"[TIME]","is_admin":true,"name":"admin","role":"Owner"},{"created_at":"[TIME]","is_admin":false,"name":"alice","role":"AzureML Data Scientist"},{"created_at":"[TIME]","is_admin":false,"name":"bob","role":"AzureML Data Scientist"},{"created_at":"[TIME]","is_admin":false,"name":"carol","role":"Reader"}]}
+            GET /api/v1/users/carol (alice) -> 200 {"created_at":"[TIME]","is_admin":false,"name":"carol","role":"Reader"}
+            GET /api/v1/users/nobody (alice) -> 404 {"error":{"code":"not_found","message":"user `nobody` not found","target":"nobody"}}
+            PATCH /api/v1/users/bob (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` (AzureML Data Scientist) cannot change users' roles; this needs the Owner workspace role\nhint: ask an Owner to do it, or to run `spool user update alice --role Owner` (`spool user list` shows the Owners)"}}
+            PATCH /api/v1/users/admin (admin) -> 409 {"error":{"code":"conflict","message":"user `admin` is the last Owner; a server needs one\nhint: make another user an Owner first (`spool user update NAME --role Owner`)","target":"role"}}
+            PATCH /api/v1/users/alice (admin) -> 200 {"created_at":"[TIME]","is_admin":false,"name":"alice","role":"Contributor"}
+            PATCH /api/v1/users/nobody (admin) -> 404 {"error":{"code":"not_found","message":"user `nobody` not found","target":"nobody"}}
+            PATCH /api/v1/users/bob (admin) -> 400 {"error":{"code":"invalid_request","message":"the request body has the wrong shape: name: unknown field `name`, expected `role` at line 1 column 23","target":"body"}}
+            GET /api/v1/whoami (alice) -> 200 {"is_admin":false,"name":"alice","role":"Contributor"}
+            DELETE /api/v1/users/admin (admin) -> 409 {"error":{"code":"conflict","message":"user `admin` is the last Owner; a server needs one\nhint: rotate its token with `spool user token rotate admin` instead, or make another user an Owner first (`spool user update NAME --role Owner`)","target":"name"}}
+        "#]],
+    );
+    // A Contributor attaches computes (the probe of nothing fails), a data scientist may not.
+    let attach = r#"{"file":"pool.yml","yaml":"name: p\ntype: sparkpool\nmaster_url: spark://127.0.0.1:1\nmaster_ui_url: http://127.0.0.1:1\n"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/computes", Who::Alice, Some(attach))
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    let (status, reply) = api
+        .call("POST", "/api/v1/computes", Who::Bob, Some(attach))
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    // Alice, now an Owner, sees everyone's work and may demote the admin: a server needs one
+    // Owner, not the `admin` user.
+    api.set_role("alice", "Owner").await;
+    let (status, reply) = api
+        .call(
+            "PATCH",
+            "/api/v1/users/admin",
+            Who::Alice,
+            Some(r#"{"role":"Reader"}"#),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            Who::Admin,
+            Some(r#"{"name":"eve"}"#),
+        )
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    api.finish().await;
+}
+
+/// Routes that the Livy API adds at the root, which no OpenAPI document lists.
+const LIVY_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/version"),
+    ("GET", "/sessions"),
+    ("POST", "/sessions"),
+    ("GET", "/sessions/{id}"),
+    ("DELETE", "/sessions/{id}"),
+    ("GET", "/sessions/{id}/state"),
+    ("GET", "/sessions/{id}/log"),
+    ("GET", "/sessions/{id}/statements"),
+    ("POST", "/sessions/{id}/statements"),
+    ("GET", "/sessions/{id}/statements/{seq}"),
+    ("POST", "/sessions/{id}/statements/{seq}/cancel"),
+    ("POST", "/sessions/{id}/completion"),
+    ("GET", "/batches"),
+    ("POST", "/batches"),
+    ("GET", "/batches/{id}"),
+    ("DELETE", "/batches/{id}"),
+    ("GET", "/batches/{id}/state"),
+    ("GET", "/batches/{id}/log"),
+];
+
+/// Every route of both APIs, as (method, path template): the native ones from the OpenAPI
+/// document, the Livy ones from the list above. Agents' own routes (agent tokens) are left out.
+fn every_user_route() -> Vec<(String, String)> {
+    let doc: Value = serde_json::from_str(spool_server::OPENAPI).unwrap();
+    let mut routes = Vec::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        if path.starts_with("/api/v1/agents/") {
+            continue;
+        }
+        for method in methods.as_object().unwrap().keys() {
+            routes.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    routes.extend(
+        LIVY_ROUTES
+            .iter()
+            .map(|(method, path)| (method.to_string(), path.to_string())),
+    );
+    routes
+}
+
+/// The workspace roles are checked by `spool-control` on every route of both APIs: a Reader
+/// gets 403 on every route that changes something, even on their own session, statement and
+/// job, and no 403 on a route that reads (but server events, which are an Owner's). The routes
+/// come from the OpenAPI document and the Livy list, and each listed path answers 405 for the
+/// methods not listed: a route added without its check, or without being listed, fails here.
+#[tokio::test]
+async fn a_reader_changes_nothing_through_any_route_but_reads() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    // Carol works as a data scientist first, so her own session, statement and job exist.
+    let carol = api
+        .create_user_with_role("carol", "AzureML Data Scientist")
+        .await;
+    let grant = r#"{"assignee":"carol","role":"Storage Blob Data Reader","scope":"azureml://datastores/workspaceblobstore"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(grant))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let grant_id = reply["id"].to_string();
+    let (status, session) = api
+        .call_as(
+            &carol,
+            "POST",
+            "/api/v1/sessions",
+            Some(r#"{"kind":"pyspark"}"#),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let session_id = session["id"].to_string();
+    let (status, job) = api
+        .call_as(
+            &carol,
+            "POST",
+            "/api/v1/jobs",
+            Some(&small_job("carols_job", &code)),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let (_, batches) = api.call_as(&carol, "GET", "/batches", None).await;
+    let batch_id = batches["sessions"][0]["id"].to_string();
+    api.set_role("carol", "Reader").await;
+
+    let concrete = |path: &str| -> String {
+        let name = if path.starts_with("/api/v1/users/") {
+            "alice"
+        } else if path.starts_with("/api/v1/jobs/") {
+            "carols_job"
+        } else if path.starts_with("/api/v1/datastores/") {
+            "workspaceblobstore"
+        } else {
+            "some_name"
+        };
+        let id = if path.starts_with("/batches/") {
+            &batch_id
+        } else if path.starts_with("/api/v1/role-assignments/") {
+            &grant_id
+        } else {
+            &session_id
+        };
+        path.replace("{name}", name)
+            .replace("{key}", &session_id)
+            .replace("{id}", id)
+            .replace("{seq}", "0")
+            .replace("{path}", "azureml/driver/stdout")
+            .replace("{output}", "out")
+    };
+    // Bodies that get past the handlers' parsing, so the answer is the role check's.
+    let job_body = small_job("readers_job", &code);
+    let body = |method: &str, path: &str| -> Option<String> {
+        let json = match (method, path) {
+            ("POST", "/api/v1/users") => r#"{"name":"eve"}"#,
+            ("PATCH", "/api/v1/users/{name}") => r#"{"role":"Owner"}"#,
+            ("POST", "/api/v1/datastores") => r#"{"name":"mine"}"#,
+            ("POST", "/api/v1/identities") => r#"{"name":"etl"}"#,
+            ("POST", "/api/v1/role-assignments") => {
+                r#"{"assignee":"carol","role":"Storage Blob Data Owner","scope":"azureml://datastores/workspaceblobstore"}"#
+            }
+            ("POST", "/api/v1/jobs") => &job_body,
+            ("POST", "/api/v1/sessions/{key}/statements") => r#"{"code":"1"}"#,
+            ("POST", "/api/v1/computes") => r#"{"file":"pool.yml","yaml":"name: p\n"}"#,
+            ("POST", "/api/v1/agents") => r#"{"name":"a1"}"#,
+            ("POST", "/sessions") => r#"{"kind":"pyspark"}"#,
+            ("POST", "/sessions/{id}/statements") => r#"{"code":"1"}"#,
+            ("POST", "/batches") => {
+                r#"{"file":"azureml://datastores/workspaceblobstore/paths/main.py"}"#
+            }
+            ("GET" | "DELETE", _) => return None,
+            _ => "{}",
+        };
+        Some(json.to_string())
+    };
+    let mut wrong = Vec::new();
+    let mut changing = 0;
+    for (method, path) in every_user_route() {
+        let (status, reply) = api
+            .call_as(
+                &carol,
+                &method,
+                &concrete(&path),
+                body(&method, &path).as_deref(),
+            )
+            .await;
+        let reads = method == "GET";
+        let expected = match (reads, path.as_str()) {
+            (true, "/api/v1/events") => status == 403,
+            (true, _) => status != 403 && status < 500,
+            (false, _) => {
+                changing += 1;
+                status == 403 && reply.to_string().contains("user `carol` (Reader) cannot")
+            }
+        };
+        if !expected {
+            wrong.push(format!("{method} {path}: {status} {reply}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "a Reader was not refused a change, or was refused a read:\n{}",
+        wrong.join("\n")
+    );
+    assert!(changing >= 30, "only {changing} routes change anything");
+
+    // Every listed path serves only the listed methods.
+    let mut unlisted = Vec::new();
+    let routes = every_user_route();
+    for (_, path) in &routes {
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if routes.iter().any(|(m, p)| m == method && p == path) {
+                continue;
+            }
+            let (status, _) = api.call(method, &concrete(path), Who::Admin, None).await;
+            if status != 405 {
+                unlisted.push(format!("{method} {path}: {status}"));
+            }
+        }
+    }
+    assert!(
+        unlisted.is_empty(),
+        "routed but not listed (add them to openapi.json or LIVY_ROUTES):\n{}",
+        unlisted.join("\n")
+    );
+
+    // Nothing changed: her work is as it was, and so is the workspace.
+    let (_, session) = api
+        .call_as(
+            &carol,
+            "GET",
+            &format!("/api/v1/sessions/{session_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(session["state"], "not_started", "{session}");
+    let (_, job) = api
+        .call_as(&carol, "GET", "/api/v1/jobs/carols_job", None)
+        .await;
+    assert_eq!(job["status"], "NotStarted", "{job}");
+    let (_, users) = api.call("GET", "/api/v1/users", Who::Admin, None).await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 4, "{users}");
+    let (_, assignments) = api
+        .call("GET", "/api/v1/role-assignments", Who::Admin, None)
+        .await;
+    assert_eq!(
+        assignments["role_assignments"].as_array().unwrap().len(),
+        1,
+        "{assignments}"
+    );
+    // A Reader still replaces their own token (a leaked credential must be replaceable).
+    let (status, reply) = api
+        .call_as(&carol, "POST", "/api/v1/users/carol/token", None)
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    api.finish().await;
+}
+
+/// A session acts as its user, so creating one (native or Livy) needs at least Storage Blob
+/// Data Reader on the whole default datastore, checked before anything is recorded; the
+/// refusal names the user, the datastore, the role and the command that grants it.
+#[tokio::test]
+async fn creating_a_session_needs_read_on_the_default_datastore() {
+    let api = Api::start().await;
+    // A role on a prefix only is not the datastore.
+    let prefix = r#"{"assignee":"bob","role":"Storage Blob Data Owner","scope":"azureml://datastores/workspaceblobstore/paths/users/bob"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(prefix))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let cases: &[Case] = &[
+        ("POST", "/api/v1/sessions", Who::Alice, Some("{}")),
+        (
+            "POST",
+            "/sessions",
+            Who::Alice,
+            Some(r#"{"kind":"pyspark"}"#),
+        ),
+        ("POST", "/api/v1/sessions", Who::Bob, Some("{}")),
+        ("GET", "/api/v1/sessions", Who::Admin, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /api/v1/sessions (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot create sessions: a session runs as its user and reads the default datastore `workspaceblobstore`, which needs Storage Blob Data Reader (or a role above it) on the whole datastore\nhint: a workspace Owner grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore"}}
+            POST /sessions (alice) -> 403 {"msg":"user `alice` cannot create sessions: a session runs as its user and reads the default datastore `workspaceblobstore`, which needs Storage Blob Data Reader (or a role above it) on the whole datastore\nhint: a workspace Owner grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore"}
+            POST /api/v1/sessions (bob) -> 403 {"error":{"code":"forbidden","message":"user `bob` cannot create sessions: a session runs as its user and reads the default datastore `workspaceblobstore`, which needs Storage Blob Data Reader (or a role above it) on the whole datastore\nhint: a workspace Owner grants it with: spool role assignment create --assignee bob --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore"}}
+            GET /api/v1/sessions (admin) -> 200 {"sessions":[]}
+        "#]],
+    );
+    assert!(!api.data_dir().join("sessions").exists());
+    // The command the refusal names is the fix; the Owner needs none.
+    let grant = r#"{"assignee":"alice","role":"Storage Blob Data Reader","scope":"azureml://datastores/workspaceblobstore"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(grant))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    for (path, who) in [
+        ("/api/v1/sessions", Who::Alice),
+        ("/sessions", Who::Alice),
+        ("/api/v1/sessions", Who::Admin),
+    ] {
+        let (status, reply) = api.call("POST", path, who, Some("{}")).await;
+        assert_eq!(status, 201, "{path} as {}: {reply}", who.label());
+    }
+    api.finish().await;
+}
+
+/// A Storage Blob Data Owner grants and removes data roles at their scope and inside it, never
+/// wider; they see the assignments there, and another's elsewhere stays "not found". A Reader
+/// changes nothing, whatever data roles they hold; workspace Owners grant anywhere.
+#[tokio::test]
+async fn data_owners_grant_and_remove_roles_at_their_scope_only() {
+    let api = Api::start().await;
+    let ws = "azureml://datastores/workspaceblobstore/paths";
+    let grant = |assignee: &str, role: &str, scope: &str| {
+        serde_json::json!({"assignee": assignee, "role": role, "scope": scope}).to_string()
+    };
+    let team = format!("{ws}/teams/a");
+    let bob_in_team = format!("{ws}/teams/a/bob");
+    let teams = format!("{ws}/teams");
+    let elsewhere = format!("{ws}/other");
+    let setup = [
+        ("alice", "Storage Blob Data Owner", team.as_str()),
+        ("bob", "Storage Blob Data Reader", elsewhere.as_str()),
+    ];
+    for (assignee, role, scope) in setup {
+        let body = grant(assignee, role, scope);
+        let (status, reply) = api
+            .call("POST", "/api/v1/role-assignments", Who::Admin, Some(&body))
+            .await;
+        assert_eq!(status, 201, "{reply}");
+    }
+    let inside = grant("bob", "Storage Blob Data Contributor", &bob_in_team);
+    let wider = grant("bob", "Storage Blob Data Contributor", &teams);
+    let whole = grant(
+        "bob",
+        "Storage Blob Data Reader",
+        "azureml://datastores/workspaceblobstore",
+    );
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Alice,
+            Some(&inside),
+        ),
+        ("POST", "/api/v1/role-assignments", Who::Alice, Some(&wider)),
+        ("POST", "/api/v1/role-assignments", Who::Alice, Some(&whole)),
+        ("POST", "/api/v1/role-assignments", Who::Bob, Some(&inside)),
+        ("GET", "/api/v1/role-assignments", Who::Alice, None),
+        // Bob's role elsewhere is not alice's to see, nor to remove.
+        ("DELETE", "/api/v1/role-assignments/2", Who::Alice, None),
+        // Bob may not remove even his own role outside a scope he owns.
+        ("DELETE", "/api/v1/role-assignments/2", Who::Bob, None),
+        ("DELETE", "/api/v1/role-assignments/3", Who::Alice, None),
+        ("GET", "/api/v1/role-assignments", Who::Bob, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+        POST /api/v1/role-assignments (alice) -> 201 {"assignee":"bob","assignee_type":"user","created_at":"[TIME]","created_by":"alice","id":3,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/teams/a/bob"}
+        POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/teams`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/teams` or a scope above it\nhint: you may grant at `azureml://datastores/workspaceblobstore/paths/teams/a` and inside it"}}
+        POST /api/v1/role-assignments (alice) -> 403 {"error":{"code":"forbidden","message":"user `alice` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore` or a scope above it\nhint: you may grant at `azureml://datastores/workspaceblobstore/paths/teams/a` and inside it"}}
+        POST /api/v1/role-assignments (bob) -> 403 {"error":{"code":"forbidden","message":"user `bob` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/teams/a/bob`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/teams/a/bob` or a scope above it\nhint: ask a workspace Owner to grant it, or to give you Storage Blob Data Owner on that scope"}}
+        GET /api/v1/role-assignments (alice) -> 200 {"role_assignments":[{"assignee":"alice","assignee_type":"user","created_at":"[TIME]","created_by":"admin","id":1,"role":"Storage Blob Data Owner","scope":"azureml://datastores/workspaceblobstore/paths/teams/a"},{"assignee":"bob","assignee_type":"user","created_at":"[TIME]","created_by":"alice","id":3,"role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/teams/a/bob"}]}
+        DELETE /api/v1/role-assignments/2 (alice) -> 404 {"error":{"code":"not_found","message":"role assignment `2` not found","target":"2"}}
+        DELETE /api/v1/role-assignments/2 (bob) -> 403 {"error":{"code":"forbidden","message":"user `bob` cannot assign or remove data roles at `azureml://datastores/workspaceblobstore/paths/other`: that needs the Owner workspace role, or Storage Blob Data Owner on `azureml://datastores/workspaceblobstore/paths/other` or a scope above it\nhint: ask a workspace Owner to grant it, or to give you Storage Blob Data Owner on that scope"}}
+        DELETE /api/v1/role-assignments/3 (alice) -> 204 ""
+        GET /api/v1/role-assignments (bob) -> 200 {"role_assignments":[{"assignee":"bob","assignee_type":"user","created_at":"[TIME]","created_by":"admin","id":2,"role":"Storage Blob Data Reader","scope":"azureml://datastores/workspaceblobstore/paths/other"}]}
+    "#]],
+    );
+    // What a data Owner grants takes effect: bob writes inside the team's folder once given.
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Alice,
+            Some(&inside),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let (status, reply) = api
+        .upload(
+            Who::Bob,
+            "workspaceblobstore",
+            &[("teams/a/bob/x.csv", "x\n")],
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    // A Reader changes nothing, data Owner or not.
+    api.set_role("alice", "Reader").await;
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/role-assignments",
+            Who::Alice,
+            Some(&inside),
+        )
+        .await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(
+        reply
+            .to_string()
+            .contains("user `alice` (Reader) cannot assign or remove data roles"),
+        "{reply}"
     );
     api.finish().await;
 }

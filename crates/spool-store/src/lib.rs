@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use spool_core::{
     ClusterId, ClusterState, JobId, JobStatus, Lifecycle, Owner, OwnerKind, ProcessId,
-    ProcessOutcome, ProcessState, UserId,
+    ProcessOutcome, ProcessState, UserId, WorkspaceRole,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, FromRow, SqlitePool};
@@ -68,8 +68,18 @@ pub fn now() -> String {
 pub struct UserRow {
     pub id: UserId,
     pub name: String,
-    pub is_admin: bool,
+    pub role: WorkspaceRole,
     pub created_at: String,
+}
+
+/// What [`Store::set_user_role`] did.
+#[derive(Debug, Clone)]
+pub enum RoleChange {
+    Changed(UserRow),
+    /// No such user, or deleted.
+    NotFound,
+    /// Refused: the user is the last Owner, and a server needs one.
+    LastOwner,
 }
 
 /// What [`Store::delete_user`] did.
@@ -78,6 +88,8 @@ pub enum UserDeletion {
     Deleted,
     /// No such user, or deleted already.
     NotFound,
+    /// Refused: the user is the last Owner, and a server needs one.
+    LastOwner,
     /// Refused: the user's jobs that have not ended and sessions that have not finished.
     HasLiveWork {
         jobs: Vec<String>,
@@ -274,25 +286,48 @@ impl Store {
         )
     }
 
-    /// How many users (not deleted) are admins.
-    pub async fn admin_count(&self) -> Result<i64> {
+    /// How many users (not deleted) are workspace Owners.
+    pub async fn owner_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE is_admin = 1 AND deleted_at IS NULL",
+            "SELECT COUNT(*) FROM users WHERE role = 'Owner' AND deleted_at IS NULL",
         )
         .fetch_one(&self.pool)
         .await?)
     }
 
+    /// Gives a user another workspace role, unless that would leave no Owner: checked and done
+    /// in one statement, so two Owners demoting each other at once cannot both succeed.
+    pub async fn set_user_role(&self, name: &str, role: WorkspaceRole) -> Result<RoleChange> {
+        let changed: Option<UserRow> = sqlx::query_as(
+            "UPDATE users SET role = ?1 WHERE name = ?2 AND deleted_at IS NULL \
+             AND (?1 = 'Owner' OR role != 'Owner' \
+                  OR (SELECT COUNT(*) FROM users WHERE role = 'Owner' AND deleted_at IS NULL) > 1) \
+             RETURNING id, name, role, created_at",
+        )
+        .bind(role)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match changed {
+            Some(row) => RoleChange::Changed(row),
+            None if self.user_by_name(name).await?.is_some() => RoleChange::LastOwner,
+            None => RoleChange::NotFound,
+        })
+    }
+
     /// Deletes a user unless they have live work (a job not ended, a session not finished):
-    /// the row stays for their history, the token hash becomes one no token has. Checked and
-    /// done in one statement, so no work is recorded for the user in between.
+    /// the row stays for their history, the token hash becomes one no token has. Refused for the
+    /// last Owner. Checked and done in one statement, so no work is recorded for the user in
+    /// between, and two Owners deleting each other at once cannot both succeed.
     pub async fn delete_user(&self, user_id: UserId) -> Result<UserDeletion> {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(AssertSqlSafe(format!(
             "UPDATE users SET deleted_at = ?1, token_hash = 'deleted:' || id \
              WHERE id = ?2 AND deleted_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM jobs WHERE owner_id = ?2 AND status NOT IN ({jobs})) \
-             AND NOT EXISTS (SELECT 1 FROM sessions WHERE owner_id = ?2 AND state NOT IN ({sessions}))",
+             AND NOT EXISTS (SELECT 1 FROM sessions WHERE owner_id = ?2 AND state NOT IN ({sessions})) \
+             AND (role != 'Owner' \
+                  OR (SELECT COUNT(*) FROM users WHERE role = 'Owner' AND deleted_at IS NULL) > 1)",
             jobs = sql_list(JobStatus::TERMINAL),
             sessions = sql_list(spool_core::SessionState::FINISHED),
         )))
@@ -327,8 +362,15 @@ impl Store {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        if jobs.is_empty() && sessions.is_empty() {
+        let user: Option<WorkspaceRole> =
+            sqlx::query_scalar("SELECT role FROM users WHERE id = ? AND deleted_at IS NULL")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if user.is_none() {
             Ok(UserDeletion::NotFound)
+        } else if jobs.is_empty() && sessions.is_empty() {
+            Ok(UserDeletion::LastOwner)
         } else {
             Ok(UserDeletion::HasLiveWork { jobs, sessions })
         }
@@ -339,15 +381,15 @@ impl Store {
         &self,
         name: &str,
         token_hash: &str,
-        is_admin: bool,
+        role: WorkspaceRole,
     ) -> Result<UserRow> {
         sqlx::query_as::<_, UserRow>(
-            "INSERT INTO users (name, token_hash, is_admin, created_at) VALUES (?, ?, ?, ?) \
-             RETURNING id, name, is_admin, created_at",
+            "INSERT INTO users (name, token_hash, role, created_at) VALUES (?, ?, ?, ?) \
+             RETURNING id, name, role, created_at",
         )
         .bind(name)
         .bind(token_hash)
-        .bind(is_admin)
+        .bind(role)
         .bind(now())
         .fetch_one(&self.pool)
         .await
@@ -366,7 +408,7 @@ impl Store {
 
     pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<UserRow>> {
         Ok(
-            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE token_hash = ? AND deleted_at IS NULL")
+            sqlx::query_as("SELECT id, name, role, created_at FROM users WHERE token_hash = ? AND deleted_at IS NULL")
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -374,17 +416,17 @@ impl Store {
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
-        Ok(
-            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE name = ? AND deleted_at IS NULL")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT id, name, role, created_at FROM users WHERE name = ? AND deleted_at IS NULL",
         )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, name, is_admin, created_at FROM users WHERE deleted_at IS NULL ORDER BY id",
+            "SELECT id, name, role, created_at FROM users WHERE deleted_at IS NULL ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?)

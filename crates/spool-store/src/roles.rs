@@ -68,6 +68,15 @@ impl Store {
         .await?)
     }
 
+    pub async fn role_assignment(&self, id: RoleAssignmentId) -> Result<Option<RoleAssignmentRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM role_assignments WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// Deletes an assignment; returns whether there was one.
     pub async fn delete_role_assignment(&self, id: RoleAssignmentId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM role_assignments WHERE id = ?")

@@ -28,15 +28,20 @@ fn new_job(name: &str, owner_id: UserId) -> NewJob {
 #[tokio::test]
 async fn users_are_found_by_token_hash_only() {
     let (_dir, store) = store().await;
-    let admin = store.create_user("admin", "h1", true).await.unwrap();
-    assert!(admin.is_admin);
+    let admin = store
+        .create_user("admin", "h1", WorkspaceRole::Owner)
+        .await
+        .unwrap();
+    assert_eq!(admin.role, WorkspaceRole::Owner);
     assert_eq!(
         store.user_by_token_hash("h1").await.unwrap().unwrap().name,
         "admin"
     );
     assert!(store.user_by_token_hash("h2").await.unwrap().is_none());
     assert!(matches!(
-        store.create_user("admin", "h3", false).await,
+        store
+            .create_user("admin", "h3", WorkspaceRole::DEFAULT)
+            .await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -44,7 +49,10 @@ async fn users_are_found_by_token_hash_only() {
 #[tokio::test]
 async fn job_status_records_phases_and_terminal_is_final() {
     let (_dir, store) = store().await;
-    let user = store.create_user("u", "h", false).await.unwrap();
+    let user = store
+        .create_user("u", "h", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
     let job = store.insert_job(&new_job("j1", user.id)).await.unwrap();
     assert!(
         store
@@ -85,8 +93,14 @@ async fn job_status_records_phases_and_terminal_is_final() {
 #[tokio::test]
 async fn jobs_are_listed_per_owner() {
     let (_dir, store) = store().await;
-    let a = store.create_user("a", "ha", false).await.unwrap();
-    let b = store.create_user("b", "hb", false).await.unwrap();
+    let a = store
+        .create_user("a", "ha", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
+    let b = store
+        .create_user("b", "hb", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
     store.insert_job(&new_job("ja", a.id)).await.unwrap();
     store.insert_job(&new_job("jb", b.id)).await.unwrap();
     assert_eq!(store.list_jobs(Some(a.id), 10).await.unwrap().len(), 1);
@@ -129,7 +143,10 @@ async fn state_survives_reopen() {
     let path = dir.path().join("state.db");
     {
         let store = Store::open(&path).await.unwrap();
-        let user = store.create_user("u", "h", false).await.unwrap();
+        let user = store
+            .create_user("u", "h", WorkspaceRole::DEFAULT)
+            .await
+            .unwrap();
         store.insert_job(&new_job("kept", user.id)).await.unwrap();
     }
     let store = Store::open(&path).await.unwrap();
@@ -139,8 +156,14 @@ async fn state_survives_reopen() {
 #[tokio::test]
 async fn sessions_list_with_their_owner_and_fields() {
     let (_dir, store) = store().await;
-    let alice = store.create_user("alice", "ha", false).await.unwrap();
-    let bob = store.create_user("bob", "hb", false).await.unwrap();
+    let alice = store
+        .create_user("alice", "ha", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
+    let bob = store
+        .create_user("bob", "hb", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
     for (owner, name) in [
         (alice.id, Some("a1")),
         (bob.id, None),
@@ -189,7 +212,10 @@ async fn sessions_list_with_their_owner_and_fields() {
 #[tokio::test]
 async fn statements_get_consecutive_numbers_under_concurrent_writes() {
     let (_dir, store) = store().await;
-    let user = store.create_user("u", "h", false).await.unwrap();
+    let user = store
+        .create_user("u", "h", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
     let session = store
         .insert_session(&NewSession {
             name: None,
@@ -232,7 +258,10 @@ async fn statements_get_consecutive_numbers_under_concurrent_writes() {
 #[tokio::test]
 async fn regression_11_a_finished_sessions_reason_is_final() {
     let (_dir, store) = store().await;
-    let alice = store.create_user("alice", "ha", false).await.unwrap();
+    let alice = store
+        .create_user("alice", "ha", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
     let session = store
         .insert_session(&NewSession {
             name: Some("big".into()),
@@ -276,10 +305,16 @@ async fn regression_11_a_finished_sessions_reason_is_final() {
 #[tokio::test]
 async fn a_deleted_user_is_found_by_nothing_and_keeps_their_jobs() {
     let (_dir, store) = store().await;
-    let admin = store.create_user("admin", "h0", true).await.unwrap();
-    let alice = store.create_user("alice", "ha", false).await.unwrap();
+    let admin = store
+        .create_user("admin", "h0", WorkspaceRole::Owner)
+        .await
+        .unwrap();
+    let alice = store
+        .create_user("alice", "ha", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
     let job = store.insert_job(&new_job("j1", alice.id)).await.unwrap();
-    assert_eq!(store.admin_count().await.unwrap(), 1);
+    assert_eq!(store.owner_count().await.unwrap(), 1);
     // Live work refuses the delete, and names the work.
     assert_eq!(
         store.delete_user(alice.id).await.unwrap(),
@@ -312,4 +347,103 @@ async fn a_deleted_user_is_found_by_nothing_and_keeps_their_jobs() {
     store.set_token_hash(alice.id, "hb").await.unwrap();
     assert!(store.user_by_token_hash("hb").await.unwrap().is_none());
     assert!(store.user_by_name("admin").await.unwrap().unwrap().id == admin.id);
+}
+
+#[tokio::test]
+async fn a_role_changes_unless_it_would_leave_no_owner() {
+    let (_dir, store) = store().await;
+    store
+        .create_user("admin", "h0", WorkspaceRole::Owner)
+        .await
+        .unwrap();
+    store
+        .create_user("alice", "ha", WorkspaceRole::Reader)
+        .await
+        .unwrap();
+    let role_of = |change: RoleChange| match change {
+        RoleChange::Changed(row) => format!("{}: {}", row.name, row.role),
+        other => format!("{other:?}"),
+    };
+    let mut log = Vec::new();
+    for (name, role) in [
+        ("admin", WorkspaceRole::Reader),
+        ("admin", WorkspaceRole::Owner),
+        ("alice", WorkspaceRole::Owner),
+        ("admin", WorkspaceRole::Contributor),
+        ("alice", WorkspaceRole::DataScientist),
+        ("nobody", WorkspaceRole::Reader),
+    ] {
+        log.push(role_of(store.set_user_role(name, role).await.unwrap()));
+    }
+    assert_eq!(
+        log,
+        [
+            "LastOwner",
+            "admin: Owner",
+            "alice: Owner",
+            "admin: Contributor",
+            "LastOwner",
+            "NotFound"
+        ]
+    );
+    assert_eq!(store.owner_count().await.unwrap(), 1);
+    let alice = store.user_by_token_hash("ha").await.unwrap().unwrap();
+    assert_eq!(alice.role, WorkspaceRole::Owner);
+    // Nor does a delete leave no Owner.
+    assert_eq!(
+        store.delete_user(alice.id).await.unwrap(),
+        UserDeletion::LastOwner
+    );
+    let admin = store.user_by_name("admin").await.unwrap().unwrap();
+    assert_eq!(
+        store.delete_user(admin.id).await.unwrap(),
+        UserDeletion::Deleted
+    );
+}
+
+/// Migration 0011: admins become Owners, every other user an AzureML Data Scientist, which is
+/// what they could do before.
+#[tokio::test]
+async fn migration_0011_gives_admins_owner_and_users_data_scientist() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = SqlitePool::connect_with(options).await.unwrap();
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 11)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    for (name, is_admin) in [("admin", true), ("alice", false)] {
+        sqlx::query(
+            "INSERT INTO users (name, token_hash, is_admin, created_at) VALUES (?, ?, ?, '')",
+        )
+        .bind(name)
+        .bind(format!("hash-{name}"))
+        .bind(is_admin)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = Store::open(&path).await.unwrap();
+    let roles: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| format!("{}: {}", u.name, u.role))
+        .collect();
+    assert_eq!(roles, ["admin: Owner", "alice: AzureML Data Scientist"]);
+    // The role column accepts only the four roles.
+    let bad = sqlx::query("UPDATE users SET role = 'Admin' WHERE name = 'alice'")
+        .execute(&store.pool)
+        .await;
+    assert!(bad.is_err(), "{bad:?}");
 }

@@ -486,7 +486,9 @@ fn azure_sample(dir: &Path, variant: &str, identity: &str) -> PathBuf {
         src.join("titanic.py"),
     )
     .unwrap();
-    let file = dir.join(format!("serverless-spark-standalone-{variant}-identity.yml"));
+    let file = dir.join(format!(
+        "serverless-spark-standalone-{variant}-identity.yml"
+    ));
     std::fs::write(
         &file,
         format!(
@@ -534,7 +536,9 @@ resources:
 fn the_azure_identity_samples_run_once_their_roles_are_granted() {
     let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "0"], None);
     let scratch = tempfile::tempdir().unwrap();
-    let alice = ok(server.cli(&["user", "create", "alice"])).trim().to_string();
+    let alice = ok(server.cli(&["user", "create", "alice"]))
+        .trim()
+        .to_string();
     ok(server.cli(&[
         "datastore",
         "upload",
@@ -556,7 +560,8 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
             "azureml://datastores/workspaceblobstore",
         ]))
     };
-    let submit = |file: &Path| server.cli_as(&alice, &["job", "create", "--file", file.to_str().unwrap()]);
+    let submit =
+        |file: &Path| server.cli_as(&alice, &["job", "create", "--file", file.to_str().unwrap()]);
     let refused = |file: &Path, expected: &[&str]| {
         let out = submit(file);
         assert!(!out.status.success(), "{}", stdout(&out));
@@ -588,7 +593,10 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
         );
     }
     // `managed` on serverless needs an identity attached to the workspace...
-    refused(&managed, &["none is attached", "spool workspace identity add"]);
+    refused(
+        &managed,
+        &["none is attached", "spool workspace identity add"],
+    );
     ok(server.cli(&["identity", "create", "--name", "spark-uai"]));
     ok(server.cli(&["workspace", "identity", "add", "--name", "spark-uai"]));
     // ...and that identity's own data role: alice's roles do not count for it.
@@ -603,7 +611,11 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
     grant("spark-uai");
 
     // Granted, all three run unchanged, each as its principal.
-    for (file, principal) in [(&default, "alice"), (&user, "alice"), (&managed, "spark-uai")] {
+    for (file, principal) in [
+        (&default, "alice"),
+        (&user, "alice"),
+        (&managed, "spark-uai"),
+    ] {
         let job = run(&server, &alice, file);
         assert_eq!(job["status"], "Completed", "{job:#}");
         assert_eq!(job["principal"], principal, "{job:#}");

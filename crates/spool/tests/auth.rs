@@ -389,11 +389,12 @@ fn deleted_users_and_rotated_tokens_stop_working_at_once() {
     // Both tokens are in the server's cache from here on.
     assert!(works(&alice) && works(&bob));
 
-    // Users rotate their own token only; the admin rotates anyone's.
+    // Users rotate their own token only; Owners rotate anyone's.
     let out = server.cli_as(&alice, &["user", "token", "rotate", "bob"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("only the admin can rotate another user's token"),
+        stderr(&out)
+            .contains("user `alice` (AzureML Data Scientist) cannot rotate another user's token"),
         "{}",
         stderr(&out)
     );
@@ -408,19 +409,32 @@ fn deleted_users_and_rotated_tokens_stop_working_at_once() {
     let bob_new = stdout(&out).trim().to_string();
     assert!(!works(&bob) && works(&bob_new));
 
-    // Only the admin deletes, never the last admin, and never a user with live work.
+    // Only Owners delete, never the last Owner, and never a user with live work.
     let out = server.cli_as(&alice_new, &["user", "delete", "bob"]);
     assert!(
-        stderr(&out).contains("only the admin can delete users"),
+        stderr(&out).contains("cannot delete users; this needs the Owner workspace role"),
         "{}",
         stderr(&out)
     );
     let out = server.cli(&["user", "delete", "admin"]);
     assert!(
-        stderr(&out).contains("user `admin` is the last admin"),
+        stderr(&out).contains("user `admin` is the last Owner"),
         "{}",
         stderr(&out)
     );
+    // A session needs read on the default datastore.
+    let out = server.cli(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        "bob",
+        "--role",
+        "Storage Blob Data Reader",
+        "--scope",
+        "azureml://datastores/workspaceblobstore",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = server.cli_as(
         &bob_new,
         &[
@@ -468,5 +482,96 @@ fn deleted_users_and_rotated_tokens_stop_working_at_once() {
     assert!(!works(&server.token) && works(&admin_new));
     let file = std::fs::read_to_string(server.data_dir().join("admin.token")).unwrap();
     assert_eq!(file.trim(), admin_new);
+    server.finish();
+}
+
+/// Workspace roles from the command line: `user create --role`, `user list`, `user show`,
+/// `user update`; a refused call prints whose role forbids what, and the command that fixes it.
+#[test]
+fn workspace_roles_are_given_listed_and_changed_from_the_command_line() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let out = server.cli(&["user", "create", "carol", "--role", "reader"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("created user `carol` (Reader)"),
+        "{}",
+        stderr(&out)
+    );
+    let carol = stdout(&out).trim().to_string();
+    let out = server.cli(&["user", "create", "dave"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = server.cli(&["user", "create", "eve", "--role", "boss"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown workspace role `boss`; expected one of `Owner`, `Contributor`, `AzureML Data Scientist`, `Reader`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = server.cli(&["user", "list", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let users: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let roles: Vec<String> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| format!("{}: {}", u["name"], u["role"]).replace('"', ""))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "admin: Owner",
+            "carol: Reader",
+            "dave: AzureML Data Scientist"
+        ]
+    );
+    let out = server.cli_as(&carol, &["user", "show", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown[0]["role"], "Reader", "{shown}");
+
+    // A Reader changes nothing, and is told who can change that.
+    let out = server.cli_as(&carol, &["session", "create", "--no-wait"]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("user `carol` (Reader) cannot create sessions; this needs the Owner, Contributor or AzureML Data Scientist workspace role")
+            && text.contains("hint: ask an Owner to run `spool user update carol --role \"AzureML Data Scientist\"`"),
+        "{text}"
+    );
+    let out = server.cli_as(&carol, &["user", "update", "carol", "--role", "owner"]);
+    assert!(
+        stderr(&out).contains("user `carol` (Reader) cannot change users' roles"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An Owner changes roles, but never leaves the server without an Owner.
+    let out = server.cli(&["user", "update", "carol", "--role", "data-scientist"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("user `carol` is now AzureML Data Scientist"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli_as(&carol, &["user", "show", "-o", "json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown[0]["role"], "AzureML Data Scientist", "{shown}");
+    // Her role allows sessions now; her data roles do not yet, and she is told the grant.
+    let out = server.cli_as(&carol, &["session", "create", "--no-wait"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("user `carol` cannot create sessions")
+            && stderr(&out).contains("spool role assignment create --assignee carol --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli(&["user", "update", "admin", "--role", "reader"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("user `admin` is the last Owner"),
+        "{}",
+        stderr(&out)
+    );
     server.finish();
 }

@@ -52,7 +52,7 @@ fn default_agent_dir() -> PathBuf {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AgentsCommand {
-    /// Register an agent and print its token (shown once). Admin only.
+    /// Register an agent and print its token (shown once). Owners only.
     Add {
         /// The agent's name: what `spool agent --name` says on its host.
         name: String,

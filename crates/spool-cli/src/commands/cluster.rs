@@ -5,7 +5,7 @@ use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterCommand {
-    /// List live serverless clusters (yours; all of them for the admin).
+    /// List live serverless clusters (yours; all of them for an Owner).
     List,
 }
 

@@ -11,7 +11,8 @@ use crate::output;
 pub enum ComputeCommand {
     /// Attach a running Spark standalone pool from a YAML file (`name`, `type: sparkpool`,
     /// `master_url: spark://host:7077`, optional `master_ui_url`, `identity`, `description`,
-    /// `tags`). The master must answer; its Spark version selects the runtime.
+    /// `tags`). The master must answer; its Spark version selects the runtime. Owners and
+    /// Contributors only.
     Attach {
         /// The pool's YAML.
         #[arg(long, short)]
@@ -25,8 +26,8 @@ pub enum ComputeCommand {
         #[arg(long, short)]
         name: String,
     },
-    /// Detach a pool (the pool keeps running). Refused while jobs or sessions run on it,
-    /// unless `--force`, which ends them.
+    /// Detach a pool (the pool keeps running): the Contributor who attached it, or an Owner.
+    /// Refused while jobs or sessions run on it, unless `--force`, which ends them.
     Detach {
         /// The pool's name.
         #[arg(long, short)]

@@ -9,7 +9,7 @@ use crate::{Globals, archive};
 pub enum DatastoreCommand {
     /// List datastores.
     List,
-    /// Create a datastore (admin only).
+    /// Create a datastore (Owners only).
     Create {
         /// Letters, digits and `_`.
         #[arg(long, short)]

@@ -5,7 +5,7 @@ use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EnvCommand {
-    /// List cached environments (those your sessions and jobs used; all for the admin).
+    /// List cached environments (those your sessions and jobs used; all for an Owner).
     List,
     /// Show one environment by its key (or a unique prefix).
     Show {
@@ -13,7 +13,7 @@ pub enum EnvCommand {
         key: String,
     },
     /// Remove environments no live session or running job uses: those past the configured age
-    /// and size limits, or all with `--all`. Admin only.
+    /// and size limits, or all with `--all`. Owners only.
     Prune {
         /// Every unused environment, whatever its age.
         #[arg(long)]

@@ -8,7 +8,7 @@ use crate::output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum IdentityCommand {
-    /// Create a user-assigned managed identity (admin only). Attach it to the workspace for
+    /// Create a user-assigned managed identity (Owners only). Attach it to the workspace for
     /// serverless jobs with `identity: {type: managed}`, or name it in a pool's attach file.
     Create {
         #[arg(long)]
@@ -22,7 +22,7 @@ pub enum IdentityCommand {
         #[arg(long)]
         name: String,
     },
-    /// Delete a user-assigned identity and its role assignments (admin only).
+    /// Delete a user-assigned identity and its role assignments (Owners only).
     Delete {
         #[arg(long)]
         name: String,
@@ -38,12 +38,12 @@ pub enum WorkspaceCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum WorkspaceIdentityCommand {
-    /// Attach an identity to the workspace (admin only).
+    /// Attach an identity to the workspace (Owners only).
     Add {
         #[arg(long)]
         name: String,
     },
-    /// Detach an identity from the workspace (admin only); jobs already submitted keep it.
+    /// Detach an identity from the workspace (Owners only); jobs already submitted keep it.
     Remove {
         #[arg(long)]
         name: String,

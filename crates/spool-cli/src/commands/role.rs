@@ -15,7 +15,8 @@ pub enum RoleCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AssignmentCommand {
-    /// Grant a data role (admin only). It applies from the next request, job or session.
+    /// Grant a data role: workspace Owners anywhere, Storage Blob Data Owners at their scope or
+    /// inside it. It applies from the next request, job or session.
     #[command(
         after_help = "Example:\n  spool role assignment create --assignee alice \\\n    --role \"Storage Blob Data Contributor\" \\\n    --scope azureml://datastores/workspaceblobstore/paths/users/alice"
     )]
@@ -32,9 +33,11 @@ pub enum AssignmentCommand {
         #[arg(long)]
         scope: String,
     },
-    /// List role assignments (all of them for the admin; your own for a user).
+    /// List role assignments (all of them for an Owner; for a user, their own and those at the
+    /// scopes where they are Storage Blob Data Owner).
     List,
-    /// Remove a role assignment by id (admin only).
+    /// Remove a role assignment by id: workspace Owners any, Storage Blob Data Owners those at
+    /// their scope or inside it.
     Delete {
         /// The id `list` shows.
         #[arg(long)]
