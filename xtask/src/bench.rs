@@ -245,6 +245,18 @@ fn start_server(scratch: &Path, name: &str, teardown: &str) -> anyhow::Result<Se
     start_server_with(scratch, name, teardown, 0)
 }
 
+/// A server whose data dir has `config` as its `config.toml`.
+fn start_server_configured(
+    scratch: &Path,
+    name: &str,
+    teardown: &str,
+    config: &str,
+) -> anyhow::Result<Server> {
+    std::fs::create_dir_all(scratch.join(name))?;
+    std::fs::write(scratch.join(name).join("config.toml"), config)?;
+    start_server_with(scratch, name, teardown, 0)
+}
+
 fn start_server_with(
     scratch: &Path,
     name: &str,
@@ -768,23 +780,36 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut bare = Vec::new();
     let mut cold = Vec::new();
     let mut warm = Vec::new();
+    let mut warm_unenforced = Vec::new();
+    // Run as root, the servers run jobs under per-identity OS accounts; this one does not, to
+    // show what the enforcement costs.
+    let enforced = runs_as_root();
     {
         let cold_server = start_server(&scratch, "cold", "1s")?;
         let warm_server = start_server(&scratch, "warm", "10m")?;
+        let unenforced_server = start_server_configured(
+            &scratch,
+            "warm-unenforced",
+            "10m",
+            "[access]\nenforce = \"off\"\n",
+        )?;
         eprintln!("==> warm-up (fills the page cache; its runs are not counted)");
         bare_run(&rt, &script, &scratch)?;
         timed_job(&warm_server, &job)?;
+        timed_job(&unenforced_server, &job)?;
         for i in 1..=runs {
             eprintln!("==> round {i}/{runs}");
             bare.push(bare_run(&rt, &script, &scratch)?);
             wait_no_clusters(&cold_server)?;
             cold.push(timed_job(&cold_server, &job)?);
             warm.push(timed_job(&warm_server, &job)?);
+            warm_unenforced.push(timed_job(&unenforced_server, &job)?);
             eprintln!(
-                "    bare {:.2} s, cold {:.2} s, warm {:.2} s",
+                "    bare {:.2} s, cold {:.2} s, warm {:.2} s, warm without OS enforcement {:.2} s",
                 bare[i - 1],
                 cold[i - 1],
-                warm[i - 1]
+                warm[i - 1],
+                warm_unenforced[i - 1]
             );
         }
     }
@@ -806,6 +831,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     row("spool job create --stream, cold cluster", &cold, "<= 1.25");
     row("spool job create --stream, warm cluster", &warm, "<= 1.10");
+    row(
+        "spool job create --stream, warm cluster, OS enforcement off",
+        &warm_unenforced,
+        "",
+    );
+    println!(
+        "\nOS enforcement (an account per identity, datastore ACLs, Spark RPC secrets){}: warm job {:.2} s vs {:.2} s without, ratio {:.2} (goal <= 1.05)",
+        if enforced {
+            ""
+        } else {
+            " is off here (not root), so both servers run without it"
+        },
+        median(&warm),
+        median(&warm_unenforced),
+        median(&warm) / median(&warm_unenforced)
+    );
     let result = if only == "jobs" {
         Ok(())
     } else {
@@ -815,4 +856,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     };
     let _ = std::fs::remove_dir_all(&scratch);
     result
+}
+
+/// Whether the benchmark runs as root (only then do servers switch accounts).
+fn runs_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
 }
