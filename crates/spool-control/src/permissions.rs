@@ -30,7 +30,14 @@ pub(crate) fn prepare_data_dir(data_dir: &Path) -> io::Result<Vec<PathBuf>> {
         .mode(0o700)
         .create(data_dir)?;
     let mut tightened = Vec::new();
-    restrict(data_dir, 0o700, &mut tightened)?;
+    // With OS enforcement the folder carries an ACL letting Spool's accounts pass through it
+    // (`accounts::make_traversable`), and its group bits show that ACL's mask (`--x`).
+    let most = if has_access_acl(data_dir) {
+        0o710
+    } else {
+        0o700
+    };
+    restrict(data_dir, most, &mut tightened)?;
     fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -57,6 +64,15 @@ pub(crate) fn secure_cache_dir(cache_dir: &Path) -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(tightened)
+}
+
+/// Whether `path` has an access ACL beyond its mode bits.
+pub(crate) fn has_access_acl(path: &Path) -> bool {
+    let mut buf = [0u8; 256];
+    matches!(
+        rustix::fs::getxattr(path, "system.posix_acl_access", &mut buf[..]),
+        Ok(_) | Err(rustix::io::Errno::RANGE)
+    )
 }
 
 /// Sets `path`'s mode to at most `mode` (clears the other bits), if it exists.
