@@ -277,6 +277,7 @@ mod tests {
             ViewEnvironments          x   x   x   x
             ViewIdentities            x   x   x   x
             ViewRoleAssignments       x   x   x   x
+            ViewAudit                 x   x   x   x
             RotateOwnToken            x   x   x   x
             UploadSnapshots           x   x   x   .
             UploadToDatastores        x   x   x   .

@@ -40,7 +40,10 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("GET", "/api/v1/whoami", "whoami", Read),
     ("GET", "/api/v1/catalog", "catalog.show", Read),
     ("GET", "/api/v1/openapi.json", "openapi.show", Read),
+    ("GET", "/api/v1/users", "user.list", Read),
     ("POST", "/api/v1/users", "user.create", Change),
+    ("GET", "/api/v1/users/{name}", "user.show", Read),
+    ("PATCH", "/api/v1/users/{name}", "user.update", Change),
     ("DELETE", "/api/v1/users/{name}", "user.delete", Change),
     ("POST", "/api/v1/users/{name}/token", "user.rotate_token", Change),
     ("GET", "/api/v1/datastores", "datastore.list", Read),
@@ -192,8 +195,10 @@ pub async fn record(
 
     let status = response.status().as_u16();
     let found = route.as_deref().and_then(|r| action(&method, r));
+    // Only an answer a handler gave counts: a wrong method (405) or a caller refused before the
+    // router's method check (401) is not a route missing from the table.
     if found.is_none()
-        && status != 405
+        && response.status().is_success()
         && let Some(route) = route.as_deref().filter(|r| !r.contains("__private__"))
     {
         // A route added to the router but not to `ACTIONS`: its calls would be recorded as an
