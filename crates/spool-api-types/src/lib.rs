@@ -158,6 +158,10 @@ pub struct WorkerOrder {
     /// The worker daemon's heap, as the server's own workers get it (older servers: unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon_memory_mb: Option<u64>,
+    /// The cluster's Spark RPC secret (`spark.authenticate`), which the worker must present to
+    /// its master and hands to its executors; unset for an unauthenticated cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_secret: Option<String>,
 }
 
 /// An attached Spark pool.

@@ -161,6 +161,11 @@ impl Control {
                 cores: w.cores as u32,
                 memory_mb: w.memory_mb as u64,
                 daemon_memory_mb: Some(self.config().daemon_memory.0),
+                auth_secret: self
+                    .provisioner()
+                    .auth_properties(w.cluster_id)
+                    .and_then(|path| std::fs::read_to_string(path).ok())
+                    .and_then(|text| spool_spark::auth_secret_of(&text).map(str::to_string)),
             });
         }
         Ok(api::AgentOrders {

@@ -157,26 +157,19 @@ impl Provisioner {
             None => None,
         };
         // Spark's RPC is authenticated with a secret of this cluster, readable only by its
-        // account: no other identity's process can register an application, fetch blocks or
-        // reach an executor. Agents' workers do not have the secret (yet), so clusters with
-        // executors on agents stay unauthenticated.
-        let properties = if workers.iter().all(|w| w.agent.is_none()) {
-            let path = dir.join(spool_spark::AUTH_PROPERTIES);
-            std::fs::create_dir_all(&dir)?;
-            crate::auth::write_secret(
-                &path,
-                &spool_spark::auth_properties(&crate::auth::new_token()),
-            )?;
-            if let Some(account) = &account {
-                std::os::unix::fs::chown(&path, Some(account.uid), Some(account.gid))?;
-            }
-            Some(path)
-        } else {
-            None
-        };
-        let with_auth = |command: spool_spark::CommandLine| match &properties {
-            Some(path) => spool_spark::with_properties_file(command, path),
-            None => command,
+        // account (and by agents running its workers, which get it with their orders): no other
+        // identity's process can register an application, fetch blocks or reach an executor.
+        let properties = dir.join(spool_spark::AUTH_PROPERTIES);
+        std::fs::create_dir_all(&dir)?;
+        crate::auth::write_secret(
+            &properties,
+            &spool_spark::auth_properties(&crate::auth::new_token()),
+        )?;
+        if let Some(account) = &account {
+            std::os::unix::fs::chown(&properties, Some(account.uid), Some(account.gid))?;
+        }
+        let with_auth = |command: spool_spark::CommandLine| {
+            spool_spark::with_properties_file(command, &properties)
         };
         let mut master = spark::process(
             with_auth(spool_spark::master(
@@ -226,7 +219,7 @@ impl Provisioner {
     }
 
     /// The properties file with a cluster's RPC secret, which its drivers read too; `None` for a
-    /// cluster without authentication (attached pools, clusters with workers on agents).
+    /// cluster without one (attached pools, clusters started before secrets existed).
     pub(crate) fn auth_properties(&self, cluster_id: ClusterId) -> Option<PathBuf> {
         let path = self
             .dir

@@ -166,6 +166,14 @@ pub fn auth_properties(secret: &str) -> String {
     format!("spark.authenticate true\nspark.authenticate.secret {secret}\n")
 }
 
+/// The secret in a properties file written by [`auth_properties`].
+pub fn auth_secret_of(properties: &str) -> Option<&str> {
+    properties
+        .lines()
+        .find_map(|line| line.strip_prefix("spark.authenticate.secret "))
+        .map(str::trim)
+}
+
 /// A master's or worker's command line that reads `properties_file` (see [`auth_properties`]).
 pub fn with_properties_file(mut command: CommandLine, properties_file: &Path) -> CommandLine {
     command.args.push("--properties-file".into());

@@ -11,6 +11,6 @@ mod logs;
 
 pub use command::{
     AUTH_PROPERTIES, CommandLine, Daemon, Install, Main, PythonSetup, Submit, auth_properties,
-    master, submit, with_properties_file, worker,
+    auth_secret_of, master, submit, with_properties_file, worker,
 };
 pub use logs::{driver_error, find_app_id};

@@ -407,7 +407,7 @@ async fn start_worker(
     let daemon = spool_spark::Daemon {
         heap: spool_core::MemoryMb(order.daemon_memory_mb.unwrap_or(512)),
     };
-    let command = spool_spark::worker(
+    let mut command = spool_spark::worker(
         &install,
         daemon,
         &order.master_url,
@@ -417,6 +417,20 @@ async fn start_worker(
         spool_core::MemoryMb(order.memory_mb),
         &work,
     );
+    // An authenticated cluster's secret goes into a file only this agent's account reads.
+    if let Some(secret) = &order.auth_secret {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join(spool_spark::AUTH_PROPERTIES);
+        let _ = std::fs::remove_file(&path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?
+            .write_all(spool_spark::auth_properties(secret).as_bytes())?;
+        command = spool_spark::with_properties_file(command, &path);
+    }
     let spec = ProcessSpec {
         program: command.program,
         args: command.args,
