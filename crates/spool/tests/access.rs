@@ -629,5 +629,31 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
         .data_dir()
         .join("datastores/workspaceblobstore/data/wrangled");
     assert!(wrangled.join("_SUCCESS").exists());
+
+    // The audit log has each refusal, grant and submit, with the identity the job acted as.
+    let audit: serde_json::Value = serde_json::from_str(&ok(
+        server.cli(&["audit", "list", "--limit", "1000", "-o", "json"])
+    ))
+    .unwrap();
+    let entries = audit
+        .as_array()
+        .or_else(|| audit["entries"].as_array())
+        .unwrap();
+    let count = |action: &str, result: &str, identity: Option<&str>| {
+        entries
+            .iter()
+            .filter(|e| {
+                e["action"] == action
+                    && e["result"] == result
+                    && identity.is_none_or(|i| e["identity"] == i)
+            })
+            .count()
+    };
+    // Two missing data roles of alice, one of the identity (403); the missing workspace
+    // identity is a bad request (400).
+    assert_eq!(count("job.create", "denied", None), 3, "{audit:#}");
+    assert_eq!(count("job.create", "failed", None), 1, "{audit:#}");
+    assert_eq!(count("job.create", "ok", Some("spark-uai")), 1, "{audit:#}");
+    assert_eq!(count("role_assignment.create", "ok", None), 2, "{audit:#}");
     server.finish();
 }
