@@ -43,6 +43,24 @@ fn ok(out: std::process::Output) -> String {
     stdout(&out)
 }
 
+/// Grants `role` at `scope` to `who` as the admin; returns the assignment.
+fn grant(server: &TestServer, who: &str, role: &str, scope: &str) -> serde_json::Value {
+    let out = ok(server.cli(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        who,
+        "--role",
+        role,
+        "--scope",
+        scope,
+        "-o",
+        "json",
+    ]));
+    serde_json::from_str(&out).unwrap()
+}
+
 /// Submits a job as `token` and waits for it to end; returns its view.
 fn run(server: &TestServer, token: &str, file: &Path) -> serde_json::Value {
     let out = server.cli_as(token, &["job", "create", "--file", file.to_str().unwrap()]);
@@ -95,17 +113,12 @@ fn the_os_enforces_data_roles_while_jobs_run() {
 
     // Alice may read the default datastore, nothing of `secret`: her job opening the file by
     // its absolute path fails with the operating system's error, naming the path and her.
-    ok(server.cli(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
+    grant(
+        &server,
         "alice",
-        "--role",
         "Storage Blob Data Contributor",
-        "--scope",
         "azureml://datastores/workspaceblobstore",
-    ]));
+    );
     let job = run(
         &server,
         &alice,
@@ -121,20 +134,12 @@ fn the_os_enforces_data_roles_while_jobs_run() {
     assert_eq!(job["access_enforced"], true, "{job:#}");
 
     // Granted, the same job reads the file; the role is removed, and the next job cannot.
-    let out = ok(server.cli(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
+    let assignment = grant(
+        &server,
         "alice",
-        "--role",
         "Storage Blob Data Reader",
-        "--scope",
         "azureml://datastores/secret/paths/hr",
-        "-o",
-        "json",
-    ]));
-    let assignment: serde_json::Value = serde_json::from_str(&out).unwrap();
+    );
     let job = run(
         &server,
         &alice,
@@ -180,17 +185,12 @@ fn the_os_enforces_data_roles_while_jobs_run() {
     // do not reach it, and its Reader role lets it read but not write her datastore.
     ok(server.cli(&["identity", "create", "--name", "reader-uai"]));
     ok(server.cli(&["workspace", "identity", "add", "--name", "reader-uai"]));
-    ok(server.cli(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
+    grant(
+        &server,
         "reader-uai",
-        "--role",
         "Storage Blob Data Reader",
-        "--scope",
         "azureml://datastores/workspaceblobstore",
-    ]));
+    );
     let blob_root = server.data_dir().join("datastores/workspaceblobstore");
     let job = run(
         &server,
@@ -291,17 +291,12 @@ fn one_principals_cluster_and_session_driver_refuse_every_other_account() {
     let token = |name: &str| ok(server.cli(&["user", "create", name])).trim().to_string();
     let (alice, bob) = (token("alice"), token("bob"));
     for name in ["alice", "bob"] {
-        ok(server.cli(&[
-            "role",
-            "assignment",
-            "create",
-            "--assignee",
+        grant(
+            &server,
             name,
-            "--role",
             "Storage Blob Data Reader",
-            "--scope",
             "azureml://datastores/workspaceblobstore",
-        ]));
+        );
     }
     // A session's working folder belongs to the account its driver runs as.
     let uid_of = |who: &str, token: &str| -> u32 {
@@ -547,18 +542,13 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
         "--dest",
         "data/titanic.csv",
     ]));
-    let grant = |who: &str| {
-        ok(server.cli(&[
-            "role",
-            "assignment",
-            "create",
-            "--assignee",
+    let contributor = |who: &str| {
+        grant(
+            &server,
             who,
-            "--role",
             "Storage Blob Data Contributor",
-            "--scope",
             "azureml://datastores/workspaceblobstore",
-        ]))
+        )
     };
     let submit =
         |file: &Path| server.cli_as(&alice, &["job", "create", "--file", file.to_str().unwrap()]);
@@ -600,7 +590,7 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
     ok(server.cli(&["identity", "create", "--name", "spark-uai"]));
     ok(server.cli(&["workspace", "identity", "add", "--name", "spark-uai"]));
     // ...and that identity's own data role: alice's roles do not count for it.
-    grant("alice");
+    contributor("alice");
     refused(
         &managed,
         &["spark-uai has no data role", "--assignee spark-uai"],
@@ -608,7 +598,7 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
     let jobs: serde_json::Value =
         serde_json::from_str(&ok(server.cli(&["job", "list", "-o", "json"]))).unwrap();
     assert_eq!(jobs.as_array().map(Vec::len), Some(0), "{jobs:#}");
-    grant("spark-uai");
+    contributor("spark-uai");
 
     // Granted, all three run unchanged, each as its principal.
     for (file, principal) in [
