@@ -949,6 +949,7 @@ impl Control {
             identity: identity.to_string(),
             principal: principal.name().to_string(),
             runs_as: principal.key(),
+            launch_json: Some(serde_json::to_string(&launch).map_err(anyhow::Error::from)?),
             environment_json: environment
                 .as_ref()
                 .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))
@@ -967,14 +968,8 @@ impl Control {
             }
             Err(e) => return Err(e.into()),
         };
-        let launch_json = serde_json::to_string(&launch).map_err(anyhow::Error::from)?;
-        self.inner
-            .store
-            .set_job_launch(job.id, &launch_json, "")
-            .await?;
         tracing::info!(job = %job.name, owner = %owner.name, "job submitted");
         self.inner.wake.notify_one();
-        let job = self.inner.store.job(job.id).await?.unwrap_or(job);
         Ok(self.job_view(job))
     }
 

@@ -202,6 +202,9 @@ pub struct NewJob {
     pub principal: String,
     /// The principal as `user:<name>` or `identity:<name>`.
     pub runs_as: String,
+    /// What the runner needs to launch it, fixed at submit (JSON); in the same row from the
+    /// start, so the scheduler never sees a job without it.
+    pub launch_json: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -573,7 +576,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
              sizing_json, runtime, compute, identity, phases_json, created_at, environment_json, \
-             principal, runs_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             principal, runs_as, launch_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -590,6 +593,7 @@ impl Store {
         .bind(&new.environment_json)
         .bind(&new.principal)
         .bind(&new.runs_as)
+        .bind(&new.launch_json)
         .execute(&self.pool)
         .await
         .map_err(conflict_on_unique(format!("job {}", new.name)))?;

@@ -22,6 +22,7 @@ fn new_job(name: &str, owner_id: UserId) -> NewJob {
         environment_json: None,
         principal: "owner".into(),
         runs_as: "user:owner".into(),
+        launch_json: None,
     }
 }
 
