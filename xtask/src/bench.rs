@@ -234,6 +234,8 @@ impl Drop for Server {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+        // Run as root, the server made OS accounts for its principals; they go with its data dir.
+        spool_test::remove_os_accounts(&spool_test::os_accounts(&self.data_dir));
     }
 }
 
