@@ -326,7 +326,14 @@ mod tests {
     #[tokio::test]
     async fn every_listed_route_is_recorded_under_its_action() {
         let dir = tempfile::tempdir().unwrap();
-        let config = spool_control::Config::from_file(&Default::default()).unwrap();
+        // No Spark runs here: no OS accounts either (they would outlive the temp dir).
+        let file = spool_control::config::ConfigFile {
+            access: spool_control::config::AccessFile {
+                enforce: Some(spool_control::config::EnforceSetting::Off),
+            },
+            ..Default::default()
+        };
+        let config = spool_control::Config::from_file(&file).unwrap();
         let control = spool_control::Control::open(
             &dir.path().join("data"),
             &dir.path().join("cache"),
