@@ -43,6 +43,17 @@ pub struct Account {
     pub gid: u32,
 }
 
+impl Account {
+    /// The account a row records, once `useradd` made it.
+    fn of(row: &spool_store::OsAccountRow) -> Option<Account> {
+        Some(Account {
+            name: row.name.clone(),
+            uid: row.uid? as u32,
+            gid: row.gid? as u32,
+        })
+    }
+}
+
 /// The OS accounts of one server.
 #[derive(Clone)]
 pub(crate) struct Accounts {
@@ -152,26 +163,21 @@ impl Accounts {
             return Ok(None);
         }
         let store = &self.inner.store;
-        if let Some(row) = store.os_account(principal).await?
-            && let (Some(uid), Some(gid)) = (row.uid, row.gid)
+        if let Some(account) = store
+            .os_account(principal)
+            .await?
+            .as_ref()
+            .and_then(Account::of)
         {
-            return Ok(Some(Account {
-                name: row.name,
-                uid: uid as u32,
-                gid: gid as u32,
-            }));
+            return Ok(Some(account));
         }
         let _guard = self.inner.lock.lock().await;
         let prefix = self.inner.prefix.clone();
         let row = store
             .record_os_account(principal, |id| format!("{prefix}{id}"))
             .await?;
-        if let (Some(uid), Some(gid)) = (row.uid, row.gid) {
-            return Ok(Some(Account {
-                name: row.name,
-                uid: uid as u32,
-                gid: gid as u32,
-            }));
+        if let Some(account) = Account::of(&row) {
+            return Ok(Some(account));
         }
         let (uid, gid) = create_user(&row.name, SPOOL_GROUP).await?;
         store.set_os_account_ids(row.id, uid, gid).await?;
@@ -347,11 +353,7 @@ pub(crate) fn make_traversable(dir: &Path, gid: u32) -> anyhow::Result<()> {
     let mut path = PathBuf::from("/");
     for component in dir.components().skip(1) {
         path.push(component);
-        let fd = rustix::fs::open(
-            &path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = open_dir(&path)?;
         let mode = rustix::fs::fstat(&fd)?.st_mode;
         if mode & 0o001 != 0 {
             continue;
@@ -375,20 +377,69 @@ fn read_acl(fd: &OwnedFd, name: &str) -> std::io::Result<Option<Vec<acl::Entry>>
     }
 }
 
-/// Sets the ACLs of a whole datastore tree from its accounts' grants. Every entry is opened
-/// relative to its parent's descriptor without following links, so a link planted in the tree
-/// cannot redirect the change; links themselves are skipped (they carry no ACL). Prefixes that
-/// do not exist yet are created as folders, so a grant at a prefix is usable at once.
-pub(crate) fn apply_datastore_acls(root: &Path, grants: &[AccountGrant]) -> anyhow::Result<()> {
-    let root_fd = rustix::fs::open(
-        root,
+/// Opens a folder by path without following a link in its place.
+fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
+    )?)
+}
+
+/// Visits the folder `dir` (at `path`, relative to where the walk began), then every folder and
+/// regular file below it, each opened relative to its parent's descriptor with `O_NOFOLLOW`: a
+/// link planted in the tree can neither redirect the walk nor be visited (links carry no ACL
+/// and what they point to is not ours to change), and entries gone meanwhile (a job deleting its
+/// output) are skipped.
+fn walk(
+    dir: &OwnedFd,
+    path: &str,
+    visit: &mut dyn FnMut(&OwnedFd, &str, &rustix::fs::Stat) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    visit(dir, path, &rustix::fs::fstat(dir)?)?;
+    let mut entries = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = entries.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "." || name == ".." {
+            continue;
+        }
+        let child = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}/{name}")
+        };
+        let fd = match rustix::fs::openat(
+            dir,
+            name.as_str(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let stat = rustix::fs::fstat(&fd)?;
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::Directory => walk(&fd, &child, visit)?,
+            rustix::fs::FileType::RegularFile => visit(&fd, &child, &stat)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Sets the ACLs of a whole datastore tree from its accounts' grants, through [`walk`].
+/// Prefixes that do not exist yet are created as folders, so a grant at a prefix is usable at
+/// once.
+pub(crate) fn apply_datastore_acls(root: &Path, grants: &[AccountGrant]) -> anyhow::Result<()> {
+    let root_fd = open_dir(root)?;
     for grant in grants {
         create_prefix(&root_fd, &grant.prefix)?;
     }
-    apply_tree(&root_fd, "", grants)
+    walk(&root_fd, "", &mut |fd, path, stat| {
+        apply_one(fd, path, stat, grants)
+    })
 }
 
 fn create_prefix(root: &OwnedFd, prefix: &str) -> anyhow::Result<()> {
@@ -418,51 +469,15 @@ fn create_prefix(root: &OwnedFd, prefix: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn apply_tree(dir: &OwnedFd, path: &str, grants: &[AccountGrant]) -> anyhow::Result<()> {
-    apply_one(dir, path, true, grants)?;
-    let mut entries = rustix::fs::Dir::read_from(dir)?;
-    while let Some(entry) = entries.read() {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "." || name == ".." {
-            continue;
-        }
-        let child = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}/{name}")
-        };
-        let fd = match rustix::fs::openat(
-            dir,
-            name.as_str(),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            // A link: it has no ACL of its own, and what it points to is not ours to change.
-            Err(rustix::io::Errno::LOOP) => continue,
-            // Gone meanwhile (a job deleting its output).
-            Err(rustix::io::Errno::NOENT) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let stat = rustix::fs::fstat(&fd)?;
-        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
-            rustix::fs::FileType::Directory => apply_tree(&fd, &child, grants)?,
-            rustix::fs::FileType::RegularFile => apply_one(&fd, &child, false, grants)?,
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 fn apply_one(
     fd: &OwnedFd,
     path: &str,
-    is_dir: bool,
+    stat: &rustix::fs::Stat,
     grants: &[AccountGrant],
 ) -> anyhow::Result<()> {
-    let mode = rustix::fs::fstat(fd)?.st_mode;
-    let owner = Perm(((mode >> 6) & 7) as u16);
+    let is_dir =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory;
+    let owner = Perm(((stat.st_mode >> 6) & 7) as u16);
     let wanted = acl::path_acl(path, is_dir, owner, grants);
     let access = acl::encode(&wanted.access);
     if read_acl(fd, ACCESS_ACL)?.map(|e| acl::encode(&e)) != Some(access.clone()) {
@@ -477,42 +492,12 @@ fn apply_one(
     Ok(())
 }
 
-/// Gives a folder (and everything in it) to an account: a job's working copy, a cluster's
-/// worker folder. Links are not followed.
+/// Gives a folder (and every folder and file in it) to an account: a job's working copy, a
+/// cluster's worker folder. Walked by [`walk`], so no link is followed.
 pub(crate) fn give_tree(dir: &Path, account: &Account) -> anyhow::Result<()> {
-    let fd = rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    give_fd(&fd, account)
-}
-
-fn give_fd(fd: &OwnedFd, account: &Account) -> anyhow::Result<()> {
     let uid = rustix::fs::Uid::from_raw(account.uid);
     let gid = rustix::fs::Gid::from_raw(account.gid);
-    rustix::fs::fchown(fd, Some(uid), Some(gid))?;
-    let stat = rustix::fs::fstat(fd)?;
-    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Directory {
-        return Ok(());
-    }
-    let mut entries = rustix::fs::Dir::read_from(fd)?;
-    while let Some(entry) = entries.read() {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_bytes() == b"." || name.to_bytes() == b".." {
-            continue;
-        }
-        match rustix::fs::openat(
-            fd,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        ) {
-            Ok(child) => give_fd(&child, account)?,
-            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+    walk(&open_dir(dir)?, "", &mut |fd, _, _| {
+        Ok(rustix::fs::fchown(fd, Some(uid), Some(gid))?)
+    })
 }

@@ -64,8 +64,8 @@ pub struct RunAs {
     pub home: PathBuf,
 }
 
-/// Where `setpriv` (util-linux) is.
-const SETPRIV: &str = "/usr/bin/setpriv";
+/// Where `setpriv` (util-linux) is: what starts a [`RunAs`] program.
+pub const SETPRIV: &str = "/usr/bin/setpriv";
 
 impl ProcessSpec {
     /// Renders the command line for records and logs.
