@@ -282,7 +282,7 @@ impl Control {
         // Uploads a server was streaming when it stopped are of no use to anyone.
         let _ = std::fs::remove_dir_all(data_dir.join("uploads"));
         control
-            .sync_datastore_acls()
+            .sync_datastore_acls(None)
             .await
             .map_err(|e| anyhow::anyhow!("set the datastores' ACLs: {e}"))?;
         recover::recover(&control).await?;
@@ -677,7 +677,7 @@ impl Control {
                         created_by: &caller.name,
                     })
                     .await?;
-                self.sync_datastore_acls().await?;
+                self.sync_datastore_acls(None).await?;
                 Ok(views::datastore_view(row))
             }
             Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {

@@ -209,7 +209,7 @@ impl Control {
         match self.store().create_role_assignment(&new).await {
             Ok(row) => {
                 tracing::info!(assignee = %request.assignee, %role, scope = %scope.to_uri(), by = %caller.name, "role assigned");
-                self.sync_datastore_acls().await?;
+                self.sync_datastore_acls(None).await?;
                 Ok(view(row))
             }
             Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
@@ -271,7 +271,7 @@ impl Control {
         }
         if self.store().delete_role_assignment(id).await? {
             tracing::info!(%id, by = %caller.name, "role assignment removed");
-            self.sync_datastore_acls().await?;
+            self.sync_datastore_acls(None).await?;
             Ok(())
         } else {
             Err(not_found())
@@ -280,10 +280,12 @@ impl Control {
 }
 
 impl Control {
-    /// Makes every datastore tree's ACLs match the role assignments (and the admin's), when the
+    /// Makes the datastore trees' ACLs match the role assignments (and the Owners'), when the
     /// OS enforces access: each assignee's account gets exactly its roles' access, nobody else
-    /// any. Runs at start and after every change of an assignment or a datastore.
-    pub(crate) async fn sync_datastore_acls(&self) -> Result<()> {
+    /// any. All datastores at start and after every change of an assignment, a datastore or a
+    /// role; after a job (`written_by` its principal), only those its account could write to,
+    /// as nothing else can have new entries from it.
+    pub(crate) async fn sync_datastore_acls(&self, written_by: Option<&str>) -> Result<()> {
         let accounts = &self.inner().accounts;
         if !accounts.enforced() {
             return Ok(());
@@ -331,12 +333,22 @@ impl Control {
                     write,
                 });
         }
+        let writer = match written_by {
+            Some(principal) => match accounts.ensure(principal).await? {
+                Some(account) => Some(account.uid),
+                None => return Ok(()),
+            },
+            None => None,
+        };
         let group = accounts.group_gid();
         let work: Vec<(std::path::PathBuf, Vec<crate::acl::AccountGrant>)> = datastores
             .into_iter()
             .map(|d| {
                 let grants = by_datastore.remove(&d.name).unwrap_or_default();
                 (std::path::PathBuf::from(d.root), grants)
+            })
+            .filter(|(_, grants)| {
+                writer.is_none_or(|uid| grants.iter().any(|g| g.uid == uid && g.write))
             })
             .collect();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {

@@ -104,11 +104,16 @@ async fn finish(control: &Control, job_id: JobId, cluster_id: ClusterId, cluster
         .remove(&job_id);
     let broken = cluster_broken.then_some("its first job failed during start-up");
     control.provisioner().hand_back(cluster_id, broken).await;
-    // Spark sets plain modes on what it writes (0755 folders); the roles' ACLs are put back.
-    control
-        .sync_datastore_acls()
-        .await
-        .log_error("set the datastores' ACLs after a job");
+    // Spark sets plain modes on what it writes (0755 folders); the roles' ACLs are put back
+    // where the job could write.
+    if let Ok(Some(job)) = control.store().job(job_id).await
+        && job.enforced
+    {
+        control
+            .sync_datastore_acls(Some(&job.runs_as))
+            .await
+            .log_error("set the datastores' ACLs after a job");
+    }
 }
 
 fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {

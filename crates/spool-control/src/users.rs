@@ -58,7 +58,7 @@ impl Control {
                 self.forget_user(row.id);
                 tracing::info!(user = name, %role, by = %caller.name, "changed a user's workspace role");
                 // Owners hold every data role: the datastores' ACLs follow.
-                self.sync_datastore_acls().await?;
+                self.sync_datastore_acls(None).await?;
                 Ok(view(row))
             }
             RoleChange::NotFound => Err(ControlError::NotFound {
