@@ -1246,17 +1246,11 @@ pub(crate) async fn prewarm_loop(control: Control) {
         // With per-principal accounts a driver can only be handed to its own principal: the
         // pool holds drivers for whoever asked for the latest session (the admin at first),
         // and drivers of anyone else are retired so they hold no capacity.
-        let runs_as = if control.inner().accounts.enforced() {
-            store
-                .latest_session_runs_as()
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "user:admin".to_string())
-        } else {
-            "user:admin".to_string()
-        };
+        let mut runs_as = crate::identity::Principal::User("admin".into()).key();
         if control.inner().accounts.enforced() {
+            if let Ok(Some(latest)) = store.latest_session_runs_as().await {
+                runs_as = latest;
+            }
             for id in store
                 .prewarmed_sessions_not_running_as(runtime, &runs_as)
                 .await
