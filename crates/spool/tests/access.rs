@@ -238,29 +238,21 @@ fn the_os_enforces_data_roles_while_jobs_run() {
 /// The pid of a session driver's Python process and its REPL port (`driver.py --port N`),
 /// among the processes of `uid`.
 fn session_driver(uid: u32) -> Option<(u32, u16)> {
-    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let owner: u32 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let is_python = args.first().is_some_and(|a| a.contains("python"));
-        let port = args
-            .iter()
-            .position(|a| a == "--port")
-            .and_then(|i| args.get(i + 1)?.parse().ok())?;
-        (owner == uid && is_python && args.iter().any(|a| a.ends_with("driver.py")))
-            .then_some((pid, port))
-    })
+    spool_test::processes_of_accounts(&[(String::new(), uid)])
+        .into_iter()
+        .find_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_python = args.first().is_some_and(|a| a.contains("python"));
+            let port = args
+                .iter()
+                .position(|a| a == "--port")
+                .and_then(|i| args.get(i + 1)?.parse().ok())?;
+            (is_python && args.iter().any(|a| a.ends_with("driver.py"))).then_some((pid, port))
+        })
 }
 
 /// Runs a command as one of Spool's accounts, in the group `spool` as the server starts them.
