@@ -186,14 +186,18 @@ pub struct JobOutput {
 pub type Positions = HashMap<String, Pos>;
 
 /// The fields of a mapping, taken one by one; whatever is left over is an unknown field.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     path: String,
-    entries: &'a [(String, Pos, Node)],
+    pub(crate) entries: &'a [(String, Pos, Node)],
     taken: HashSet<&'a str>,
 }
 
 impl<'a> Fields<'a> {
-    fn new(path: &str, node: &'a Node, diags: &mut Vec<Diagnostic>) -> Option<Fields<'a>> {
+    pub(crate) fn new(
+        path: &str,
+        node: &'a Node,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Fields<'a>> {
         match &node.value {
             Value::Map(entries) => Some(Fields {
                 path: path.to_string(),
@@ -219,7 +223,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn child_path(&self, key: &str) -> String {
+    pub(crate) fn child_path(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_string()
         } else {
@@ -227,7 +231,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn take(&mut self, key: &'a str, positions: &mut Positions) -> Option<&'a Node> {
+    pub(crate) fn take(&mut self, key: &'a str, positions: &mut Positions) -> Option<&'a Node> {
         let entry = self.entries.iter().find(|(k, _, _)| k == key)?;
         self.taken.insert(key);
         positions.insert(self.child_path(key), entry.2.pos);
@@ -237,7 +241,7 @@ impl<'a> Fields<'a> {
         Some(&entry.2)
     }
 
-    fn finish(self, accepted: &[&str], diags: &mut Vec<Diagnostic>) {
+    pub(crate) fn finish(self, accepted: &[&str], diags: &mut Vec<Diagnostic>) {
         for (key, pos, _) in self.entries {
             if !self.taken.contains(key.as_str()) && !accepted.contains(&key.as_str()) {
                 diags.push(
@@ -262,7 +266,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn display_path(path: &str) -> String {
+pub(crate) fn display_path(path: &str) -> String {
     if path.is_empty() {
         "(document)".into()
     } else {
@@ -270,7 +274,7 @@ fn display_path(path: &str) -> String {
     }
 }
 
-fn string(path: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<String> {
+pub(crate) fn string(path: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<String> {
     match &node.value {
         Value::Str { text, .. } => Some(text.clone()),
         // Names, tags and similar written as numbers are still meant as text.
@@ -286,7 +290,7 @@ fn string(path: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<String
     }
 }
 
-fn string_map(
+pub(crate) fn string_map(
     path: &str,
     node: &Node,
     positions: &mut Positions,
@@ -317,7 +321,7 @@ fn string_map(
     out
 }
 
-fn string_list(
+pub(crate) fn string_list(
     path: &str,
     node: &Node,
     positions: &mut Positions,
@@ -486,7 +490,7 @@ pub(crate) fn load(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<(JobSpec,
     Some((spec, positions))
 }
 
-fn load_entry(
+pub(crate) fn load_entry(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
@@ -520,7 +524,7 @@ fn load_entry(
     }
 }
 
-fn load_conf(
+pub(crate) fn load_conf(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
@@ -571,7 +575,7 @@ fn load_conf(
     conf
 }
 
-fn load_data_type(
+pub(crate) fn load_data_type(
     path: &str,
     node: &Node,
     diags: &mut Vec<Diagnostic>,
@@ -651,7 +655,7 @@ pub(crate) fn check_key_name(
     }
 }
 
-fn load_inputs(
+pub(crate) fn load_inputs(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
@@ -766,7 +770,7 @@ fn load_inputs(
     inputs
 }
 
-fn load_outputs(
+pub(crate) fn load_outputs(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
@@ -833,7 +837,7 @@ fn load_outputs(
     outputs
 }
 
-fn load_identity(
+pub(crate) fn load_identity(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
@@ -897,7 +901,7 @@ fn load_identity(
     (kind, selector)
 }
 
-fn load_resources(
+pub(crate) fn load_resources(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
@@ -965,7 +969,7 @@ fn normalize_runtime_version(
     Some(format!("{major}.{minor}"))
 }
 
-fn to_json(node: &Node) -> serde_json::Value {
+pub(crate) fn to_json(node: &Node) -> serde_json::Value {
     match &node.value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),

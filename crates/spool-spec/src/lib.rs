@@ -4,11 +4,14 @@
 //! This crate is pure: it must not touch the file system, the network or processes. Checks that
 //! need the disk (that `code` exists) are done by its callers.
 
+pub mod component;
 pub mod compute;
 pub mod conda;
 mod diag;
+pub mod graph;
 mod job;
 pub mod limits;
+pub mod pipeline;
 mod rules;
 pub mod yaml;
 
@@ -25,6 +28,80 @@ pub use rules::{
 };
 
 use yaml::{Node, Pos, Value};
+
+/// The `type:` a job document declares (`spark`, `pipeline`, ...), read without loading it, so
+/// a caller can pick the loader. `None` for a document that is not a mapping with a `type`.
+pub fn job_type(text: &str) -> Option<String> {
+    let root = yaml::parse(text).ok()?;
+    let Value::Map(entries) = &root.value else {
+        return None;
+    };
+    entries.iter().find_map(|(k, _, v)| match &v.value {
+        Value::Str { text, .. } if k == "type" => Some(text.clone()),
+        _ => None,
+    })
+}
+
+fn parse_with_sets(
+    text: &str,
+    file: &str,
+    sets: &[(String, String)],
+) -> Result<(Node, Vec<Diagnostic>), SpecErrors> {
+    let mut root = yaml::parse(text).map_err(|e| SpecErrors {
+        file: file.to_string(),
+        diagnostics: vec![diag::syntax_error(e)],
+    })?;
+    let mut diags = Vec::new();
+    for (path, value) in sets {
+        if let Err(message) = apply_set(&mut root, path, value) {
+            diags.push(Diagnostic::new(path.clone(), message).at(Some(Pos::Override)));
+        }
+    }
+    Ok((root, diags))
+}
+
+/// Loads a pipeline job YAML file (`type: pipeline`). Component files it names are left for
+/// the caller to load (`ComponentRef::File`); bindings are checked by `graph::plan`.
+pub fn parse_pipeline(
+    text: &str,
+    file: &str,
+    sets: &[(String, String)],
+) -> Result<pipeline::LoadedPipeline, SpecErrors> {
+    let (root, mut diags) = parse_with_sets(text, file, sets)?;
+    if !pipeline::is_pipeline(&root) {
+        diags.push(
+            Diagnostic::new("type", "not a pipeline job")
+                .at(Some(root.pos))
+                .accepted("`type: pipeline`"),
+        );
+    }
+    let loaded = pipeline::load(&root, &mut diags);
+    match loaded {
+        Some(loaded) if diags.is_empty() => Ok(loaded),
+        _ => Err(SpecErrors {
+            file: file.to_string(),
+            diagnostics: diags,
+        }),
+    }
+}
+
+/// Loads a component YAML file. An `anonymous` one (named by a pipeline) needs no name.
+pub fn parse_component(
+    text: &str,
+    file: &str,
+    sets: &[(String, String)],
+    anonymous: bool,
+) -> Result<component::LoadedComponent, SpecErrors> {
+    let (root, mut diags) = parse_with_sets(text, file, sets)?;
+    let loaded = component::load(&root, anonymous, &mut diags);
+    match loaded {
+        Some(loaded) if diags.is_empty() => Ok(loaded),
+        _ => Err(SpecErrors {
+            file: file.to_string(),
+            diagnostics: diags,
+        }),
+    }
+}
 
 /// A job that passed every check, with the sizing its conf asks for.
 #[derive(Debug, Clone, PartialEq)]
