@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 pub use spool_core::{
-    AgentState, ClusterId, ClusterState, DataRole, JobStatus, RoleAssignmentId, SessionId,
+    AgentState, ClusterId, ClusterState, DataRole, JobKind, JobStatus, RoleAssignmentId, SessionId,
     SessionState, StatementState, WorkspaceRole,
 };
 pub use spool_core::{AuditEntryId, AuditResult};
@@ -81,6 +81,38 @@ pub struct JobView {
     pub outputs: BTreeMap<String, String>,
     /// The job spec as submitted (normalized).
     pub spec: serde_json::Value,
+    /// What the job runs: `spark`, `command` or `pipeline`.
+    pub kind: JobKind,
+    /// The pipeline job this job is a node of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_job_name: Option<String>,
+    /// Run properties, as Azure ML names them: a reused node has `azureml.isreused: "true"`
+    /// and `azureml.reusedrunid: <the job it reused>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+    /// A pipeline's nodes, each earlier than the nodes that read from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeView>,
+}
+
+/// A node of a pipeline and the child job that runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// The node's key in `jobs` (also its job's display name).
+    pub node: String,
+    pub job_name: String,
+    pub status: JobStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The nodes it reads from.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// The earlier job whose outputs it reused instead of running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_job_name: Option<String>,
+    /// From its first step past waiting to its end (or now, while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
 }
 
 /// The size a job asked for.

@@ -324,6 +324,11 @@ impl Client {
         self.get(&format!("/jobs?max_results={max_results}")).await
     }
 
+    /// The nodes of a pipeline, in dependency order.
+    pub async fn child_jobs(&self, parent: &str) -> Result<api::JobList> {
+        self.get(&format!("/jobs?parent_job_name={parent}")).await
+    }
+
     pub async fn job(&self, name: &str) -> Result<api::JobView> {
         self.get(&format!("/jobs/{name}")).await
     }

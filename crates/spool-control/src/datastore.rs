@@ -182,6 +182,11 @@ impl UserTree {
         self.dir.create_dir_all(relative)
     }
 
+    /// Removes a folder if it is empty (never follows a link: `rmdir` removes none).
+    pub fn remove_empty_dir(&self, relative: &Path) -> io::Result<()> {
+        self.dir.remove_dir(here(relative))
+    }
+
     /// Opens a regular file for reading; a symlink as its last component is refused.
     pub fn open_file(&self, relative: &Path) -> io::Result<std::fs::File> {
         open_regular(&self.dir, here(relative))

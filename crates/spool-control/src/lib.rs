@@ -21,7 +21,9 @@ mod identities;
 mod identity;
 mod names;
 mod permissions;
+mod pipelines;
 mod placement;
+mod progress;
 mod recover;
 mod roles;
 mod run;
@@ -32,8 +34,8 @@ mod users;
 mod views;
 
 use access::Access;
-use spool_core::{ClusterId, JobId, JobStatus, SessionId, SessionState};
-use std::collections::{BTreeMap, HashMap};
+use spool_core::{ClusterId, JobId, JobKind, JobStatus, SessionId, SessionState};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -53,6 +55,7 @@ pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};
 pub use environments::{EnvRequest, LIVY_CONDA_CONF};
+pub use pipelines::PipelineNode;
 pub use sessions::SessionSettings;
 pub use views::{Caller, Job, Phase, Session, Statement};
 
@@ -190,6 +193,8 @@ pub(crate) struct Inner {
     pub session_runners: Mutex<HashMap<SessionId, Arc<sessions::SessionHandle>>>,
     /// Wakes the pre-warm loop when a pre-warmed driver was claimed.
     pub prewarm_wake: Notify,
+    /// Wakes the pipeline loop when a job ended.
+    pub pipeline_wake: Notify,
     /// Serializes placement decisions and cluster state changes.
     pub placement: Arc<tokio::sync::Mutex<()>>,
     /// Tells background loops to stop.
@@ -272,6 +277,7 @@ impl Control {
                 running: Mutex::new(HashMap::new()),
                 session_runners: Mutex::new(HashMap::new()),
                 prewarm_wake: Notify::new(),
+                pipeline_wake: Notify::new(),
                 placement,
                 shutdown,
                 users_by_token: Default::default(),
@@ -333,6 +339,7 @@ impl Control {
         tokio::spawn(environments::gc_loop(self.clone()));
         tokio::spawn(agents::lost_agent_loop(self.clone()));
         tokio::spawn(audit::retention_loop(self.clone()));
+        tokio::spawn(pipelines::pipeline_loop(self.clone()));
     }
 
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for
@@ -847,8 +854,49 @@ impl Control {
     /// fails.
     pub async fn create_job(&self, owner: &Caller, spec: JobSpec) -> Result<Job> {
         owner.require(Action::SubmitJobs)?;
+        let name = match &spec.name {
+            Some(name) => {
+                if let Some(existing) = self.inner.store.job_by_name(name).await? {
+                    return Err(name_taken("job", name, existing.owner_id == owner.id));
+                }
+                name.clone()
+            }
+            None => names::job_name(),
+        };
+        let (new, _) = self
+            .prepare_spark_job(owner, &spec, name.clone(), &BTreeSet::new())
+            .await?;
+        let job = match self.inner.store.insert_job(&new).await {
+            Ok(job) => job,
+            Err(StoreError::Conflict(_)) => {
+                let mine = self
+                    .inner
+                    .store
+                    .job_by_name(&name)
+                    .await?
+                    .is_some_and(|j| j.owner_id == owner.id);
+                return Err(name_taken("job", &name, mine));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(job = %job.name, owner = %owner.name, "job submitted");
+        self.inner.wake.notify_one();
+        Ok(self.job_view(job))
+    }
+
+    /// Everything `create_job` checks and fixes for one Spark job named `name`, short of
+    /// recording it: the rules, the compute, the environment, the identity and its data roles,
+    /// and what the runner will launch. Inputs in `produced` are written by another job first
+    /// (a pipeline's earlier node), so they need not exist yet.
+    pub(crate) async fn prepare_spark_job(
+        &self,
+        owner: &Caller,
+        spec: &JobSpec,
+        name: String,
+        produced: &BTreeSet<String>,
+    ) -> Result<(NewJob, Launch)> {
         let catalog = self.spec_catalog();
-        let sizing = spool_spec::check_job(&spec, &catalog).map_err(|diags| {
+        let sizing = spool_spec::check_job(spec, &catalog).map_err(|diags| {
             let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
             let text: Vec<String> = diags.iter().map(|d| d.render("job")).collect();
             invalid(first, text.join("\n"))
@@ -894,15 +942,6 @@ impl Control {
             None => None,
         };
 
-        let name = match &spec.name {
-            Some(name) => {
-                if let Some(existing) = self.inner.store.job_by_name(name).await? {
-                    return Err(name_taken("job", name, existing.owner_id == owner.id));
-                }
-                name.clone()
-            }
-            None => names::job_name(),
-        };
         // Who the job acts as decides what it may read and write: checked before anything is
         // recorded.
         let compute = match &pool {
@@ -919,7 +958,7 @@ impl Control {
         )
         .map_err(|m| invalid("identity", m))?;
         let data = self.principal_access(owner, &principal).await?;
-        let launch = self.plan_launch(&data, &name, &spec).await?;
+        let launch = self.plan_launch(&data, &name, spec, produced).await?;
         let identity = spec
             .identity
             .map(|i| i.as_str())
@@ -954,23 +993,9 @@ impl Control {
                 .as_ref()
                 .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))
                 .transpose()?,
+            kind: JobKind::Spark,
         };
-        let job = match self.inner.store.insert_job(&new).await {
-            Ok(job) => job,
-            Err(StoreError::Conflict(_)) => {
-                let mine = self
-                    .inner
-                    .store
-                    .job_by_name(&name)
-                    .await?
-                    .is_some_and(|j| j.owner_id == owner.id);
-                return Err(name_taken("job", &name, mine));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        tracing::info!(job = %job.name, owner = %owner.name, "job submitted");
-        self.inner.wake.notify_one();
-        Ok(self.job_view(job))
+        Ok((new, launch))
     }
 
     /// Checks everything on disk a job needs and fixes its argv and output paths.
@@ -979,6 +1004,7 @@ impl Control {
         data: &roles::DataAccess,
         name: &str,
         spec: &JobSpec,
+        produced: &BTreeSet<String>,
     ) -> Result<Launch> {
         let snapshot = self.snapshot_dir(&spec.code)?;
         let entry_file = match &spec.entry {
@@ -1031,6 +1057,10 @@ impl Control {
                         .resolve_uri(&uri)
                         .await
                         .map_err(|e| retarget(e, &target))?;
+                    if produced.contains(input_name) {
+                        inputs.insert(input_name.clone(), local.display().to_string());
+                        continue;
+                    }
                     let (tree, relative) = self
                         .datastore_path(&uri)
                         .await
@@ -1168,6 +1198,22 @@ impl Control {
         caller.require(Action::CancelJobs)?;
         let job = self.job_row(caller, name).await?;
         if job.status.is_terminal() {
+            return Ok(self.job_view(job));
+        }
+        if job.kind == JobKind::Pipeline {
+            // The pipeline loop stops its nodes; it ends once they have.
+            self.inner
+                .store
+                .set_job_status(
+                    job.id,
+                    JobStatus::CancelRequested,
+                    Some("cancel requested by the user"),
+                )
+                .await?;
+            let job = self.inner.store.job(job.id).await?.unwrap_or(job);
+            self.advance_pipeline(&job).await?;
+            tracing::info!(job = %job.name, "pipeline cancel requested");
+            let job = self.inner.store.job(job.id).await?.unwrap_or(job);
             return Ok(self.job_view(job));
         }
         let _guard = self.inner.placement.lock().await;

@@ -114,6 +114,7 @@ async fn finish(control: &Control, job_id: JobId, cluster_id: ClusterId, cluster
             .await
             .log_error("set the datastores' ACLs after a job");
     }
+    control.inner().pipeline_wake.notify_one();
 }
 
 fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {

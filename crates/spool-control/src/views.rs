@@ -198,11 +198,16 @@ pub struct Job {
     pub outputs: BTreeMap<String, String>,
     /// The directory holding the job's logs (`azureml/driver/...`).
     pub log_dir: PathBuf,
+    pub kind: spool_core::JobKind,
+    /// Set on a pipeline's node: the pipeline job.
+    pub parent_id: Option<JobId>,
 }
 
 impl Job {
     pub(crate) fn from_row(row: JobRow, log_dir: PathBuf) -> Job {
         Job {
+            kind: row.kind,
+            parent_id: row.parent_id,
             phases: phases(row.phases()),
             spec: serde_json::from_str(&row.spec_json).unwrap_or_default(),
             sizing: crate::Control::job_sizing(&row),

@@ -9,7 +9,7 @@ pub mod state;
 pub mod units;
 
 pub use state::{
-    AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId,
+    AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId, JobKind,
     JobStatus, Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
     RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId, WorkspaceRole,
 };

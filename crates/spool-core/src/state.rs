@@ -124,6 +124,16 @@ lifecycle! {
     }
 }
 
+lifecycle! {
+    /// What a job runs: a Spark application, a command, or a pipeline of child jobs.
+    "job kind" pub enum JobKind {
+        Spark = "spark",
+        Command = "command",
+        /// A pipeline: it runs nothing itself; its nodes are child jobs.
+        Pipeline = "pipeline",
+    }
+}
+
 impl JobStatus {
     /// Statuses of a job that holds a driver (and so counts against capacity).
     pub const ACTIVE: &'static [JobStatus] = &[

@@ -677,6 +677,8 @@ pub async fn list_batches(
     Query(paging): Query<Paging>,
 ) -> LivyResult<Json<Value>> {
     let mut jobs = state.control.jobs(&user, 100_000).await?;
+    // Pipelines are not Livy batches (their nodes are not listed either).
+    jobs.retain(|j| j.kind != spool_core::JobKind::Pipeline);
     jobs.reverse();
     let from = paging.from.unwrap_or(0).max(0) as usize;
     let size = paging.size.unwrap_or(100).max(0) as usize;

@@ -153,12 +153,28 @@ pub async fn create_job(
     Extension(note): Extension<Note>,
     Json(body): Json<api::CreateJob>,
 ) -> ApiResult<Created<api::JobView>> {
-    let spec: spool_spec::JobSpec = serde_json::from_value(body.spec)
-        .map_err(|e| ApiError::bad_request("spec", format!("the job spec is malformed: {e}")))?;
-    if let Some(name) = &spec.name {
-        note.target(name);
-    }
-    let job = state.control.create_job(&user, spec).await?;
+    let job = if body.spec.get("type").and_then(|t| t.as_str()) == Some("pipeline") {
+        let mut body_spec = body.spec;
+        if let Some(map) = body_spec.as_object_mut() {
+            map.remove("type");
+        }
+        let spec: spool_spec::pipeline::PipelineSpec =
+            serde_json::from_value(body_spec).map_err(|e| {
+                ApiError::bad_request("spec", format!("the pipeline spec is malformed: {e}"))
+            })?;
+        if let Some(name) = &spec.name {
+            note.target(name);
+        }
+        state.control.create_pipeline(&user, spec).await?
+    } else {
+        let spec: spool_spec::JobSpec = serde_json::from_value(body.spec).map_err(|e| {
+            ApiError::bad_request("spec", format!("the job spec is malformed: {e}"))
+        })?;
+        if let Some(name) = &spec.name {
+            note.target(name);
+        }
+        state.control.create_job(&user, spec).await?
+    };
     note.target(&job.name);
     if let Some(principal) = &job.principal {
         note.identity(principal);
@@ -170,6 +186,9 @@ pub async fn create_job(
 pub struct ListQuery {
     #[serde(default = "default_limit")]
     pub max_results: i64,
+    /// Lists the nodes of this pipeline instead.
+    #[serde(default)]
+    pub parent_job_name: Option<String>,
 }
 
 fn default_limit() -> i64 {
@@ -181,10 +200,15 @@ pub async fn list_jobs(
     Extension(user): Extension<Caller>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<api::JobList>> {
-    let found = state
-        .control
-        .jobs(&user, query.max_results.clamp(1, 10_000))
-        .await?;
+    let found = match &query.parent_job_name {
+        Some(parent) => state.control.child_jobs(&user, parent).await?,
+        None => {
+            state
+                .control
+                .jobs(&user, query.max_results.clamp(1, 10_000))
+                .await?
+        }
+    };
     let mut jobs = Vec::with_capacity(found.len());
     for job in found {
         jobs.push(job_view(&state.control, job).await?);
@@ -410,6 +434,36 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
         Some(id) => control.cluster(id).await?,
         None => None,
     };
+    let mut properties = std::collections::BTreeMap::new();
+    let mut parent_job_name = None;
+    if job.parent_id.is_some()
+        && let Some((parent, reused)) = control.node_of(&job).await?
+    {
+        parent_job_name = Some(parent.clone());
+        if let Some(reused) = reused {
+            properties.insert("azureml.isreused".to_string(), "true".to_string());
+            properties.insert("azureml.reusedrunid".to_string(), reused);
+            properties.insert("azureml.rootpipelinerunid".to_string(), parent);
+        }
+    }
+    let nodes = if job.kind == api::JobKind::Pipeline {
+        control
+            .pipeline_nodes(&job)
+            .await?
+            .into_iter()
+            .map(|n| api::NodeView {
+                duration_seconds: node_duration(&n.job),
+                node: n.node,
+                job_name: n.job.name,
+                status: n.job.status,
+                status_reason: n.job.status_reason,
+                depends_on: n.depends_on,
+                reused_job_name: n.reused_job,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let spec = job.spec;
     let resources = match job.sizing {
         Some(s) => api::SizingView {
@@ -436,6 +490,10 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
         .and_then(|t| serde_json::from_value(t.clone()).ok())
         .unwrap_or_default();
     Ok(api::JobView {
+        kind: job.kind,
+        parent_job_name,
+        properties,
+        nodes,
         outputs: job.outputs,
         phases: job
             .phases
@@ -470,6 +528,21 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
         spark_ui_url: job.spark_ui_url,
         spec,
     })
+}
+
+/// How long a node ran: from its first phase past waiting to its end, or to now.
+fn node_duration(job: &spool_control::Job) -> Option<f64> {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let start = job
+        .phases
+        .iter()
+        .find(|p| !matches!(p.status.as_str(), "NotStarted" | "Queued"))?;
+    let start = parse(&start.at)?;
+    let end = match &job.ended_at {
+        Some(end) => parse(end)?,
+        None => chrono::Utc::now().fixed_offset(),
+    };
+    Some(((end - start).num_milliseconds().max(0) as f64) / 1000.0)
 }
 
 fn epoch_rfc3339(seconds: u64) -> String {

@@ -380,10 +380,10 @@ async fn who_am_i_users_catalog_and_datastores_have_their_shapes() {
         expect![[r#"
             200 {
               "capacity": {
-                "cpu_oversubscription": 4.0,
+                "cpu_oversubscription": 5.0,
                 "host_cores": 2,
                 "memory_mb": 8192,
-                "schedulable_cores": 8,
+                "schedulable_cores": 10,
                 "used_cores": 0,
                 "used_memory_mb": 0
               },
@@ -508,7 +508,7 @@ async fn invalid_jobs_are_400_with_a_target_and_nothing_is_created() {
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"snapshot `0000000000000000000000000000000000000000000000000000000000000000` does not exist on the server; upload the code folder with `POST /api/v1/snapshots` first\nhint: `spool job create` uploads it for you","target":"code"}}
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`nope.py` does not exist in the code folder (Entry doesn't exist.)","target":"entry.file"}}
             POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`code` must name an uploaded snapshot (`snapshot:<sha256>`), got `./src`; the CLI uploads the code folder for you","target":"code"}}
-            POST /api/v1/jobs (alice) -> 422 {"error":{"code":"exceeds_capacity","message":"the job needs 10 cores and 11 GiB (9 executors x 1 cores and 1 GiB, a driver with 1 cores and 1 GiB, and 1 GiB for the Spark master and worker), but this host can never give more than 8 cores (2 cores x 4 oversubscription) and 8 GiB\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml","target":"conf"}}
+            POST /api/v1/jobs (alice) -> 422 {"error":{"code":"exceeds_capacity","message":"the job needs 10 cores and 11 GiB (9 executors x 1 cores and 1 GiB, a driver with 1 cores and 1 GiB, and 1 GiB for the Spark master and worker), but this host can never give more than 10 cores (2 cores x 5 oversubscription) and 8 GiB\nhint: ask for fewer or smaller executors, or raise `capacity` in the server's config.toml","target":"conf"}}
             GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
         "#]],
     );

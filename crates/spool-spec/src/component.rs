@@ -38,7 +38,7 @@ pub struct ComponentSpec {
     pub inputs: BTreeMap<String, InputPort>,
     #[serde(default)]
     pub outputs: BTreeMap<String, OutputPort>,
-    #[serde(flatten)]
+    /// What it runs, tagged by `type`.
     pub body: ComponentBody,
 }
 

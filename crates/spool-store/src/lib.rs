@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use spool_core::{
-    ClusterId, ClusterState, JobId, JobStatus, Lifecycle, Owner, OwnerKind, ProcessId,
+    ClusterId, ClusterState, JobId, JobKind, JobStatus, Lifecycle, Owner, OwnerKind, ProcessId,
     ProcessOutcome, ProcessState, UserId, WorkspaceRole,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -175,6 +175,9 @@ pub struct JobRow {
     pub runs_as: String,
     /// Whether its processes ran under the principal's OS account.
     pub enforced: bool,
+    pub kind: JobKind,
+    /// The pipeline job this one is a node of.
+    pub parent_id: Option<JobId>,
 }
 
 impl JobRow {
@@ -205,6 +208,7 @@ pub struct NewJob {
     /// What the runner needs to launch it, fixed at submit (JSON); in the same row from the
     /// start, so the scheduler never sees a job without it.
     pub launch_json: Option<String>,
+    pub kind: JobKind,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -244,7 +248,51 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.owner_id, u.name AS owner_name, j.dis
     j.experiment_name, j.status, j.status_reason, j.error, j.spec_json, j.sizing_json, j.runtime, \
     j.compute, j.identity, j.cluster_id, j.spark_app_id, j.spark_ui_url, j.launch_json, \
     j.phases_json, j.created_at, j.ended_at, j.environment_json, j.principal, j.runs_as, \
-    j.enforced";
+    j.enforced, j.kind, j.parent_id";
+
+/// Inserts a job row (in a transaction when given one); the child of `parent` when given.
+pub(crate) async fn insert_job_row<'e, E: sqlx::SqliteExecutor<'e>>(
+    executor: E,
+    new: &NewJob,
+    parent: Option<JobId>,
+) -> Result<JobId> {
+    let at = now();
+    let phases = serde_json::to_string(&[Phase {
+        status: new.status.to_string(),
+        at: at.clone(),
+    }])
+    .expect("phases serialize");
+    let ended_at = new.status.is_terminal().then(|| at.clone());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
+         sizing_json, runtime, compute, identity, phases_json, created_at, environment_json, \
+         principal, runs_as, launch_json, kind, parent_id, ended_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&new.name)
+    .bind(new.owner_id)
+    .bind(&new.display_name)
+    .bind(&new.experiment_name)
+    .bind(new.status)
+    .bind(&new.spec_json)
+    .bind(&new.sizing_json)
+    .bind(&new.runtime)
+    .bind(&new.compute)
+    .bind(&new.identity)
+    .bind(&phases)
+    .bind(&at)
+    .bind(&new.environment_json)
+    .bind(&new.principal)
+    .bind(&new.runs_as)
+    .bind(&new.launch_json)
+    .bind(new.kind)
+    .bind(parent)
+    .bind(ended_at)
+    .fetch_one(executor)
+    .await
+    .map_err(conflict_on_unique(format!("job {}", new.name)))?;
+    Ok(JobId(id))
+}
 
 /// The state store. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -567,36 +615,7 @@ impl Store {
     }
 
     pub async fn insert_job(&self, new: &NewJob) -> Result<JobRow> {
-        let at = now();
-        let phases = serde_json::to_string(&[Phase {
-            status: new.status.to_string(),
-            at: at.clone(),
-        }])
-        .expect("phases serialize");
-        sqlx::query(
-            "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
-             sizing_json, runtime, compute, identity, phases_json, created_at, environment_json, \
-             principal, runs_as, launch_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&new.name)
-        .bind(new.owner_id)
-        .bind(&new.display_name)
-        .bind(&new.experiment_name)
-        .bind(new.status)
-        .bind(&new.spec_json)
-        .bind(&new.sizing_json)
-        .bind(&new.runtime)
-        .bind(&new.compute)
-        .bind(&new.identity)
-        .bind(&phases)
-        .bind(&at)
-        .bind(&new.environment_json)
-        .bind(&new.principal)
-        .bind(&new.runs_as)
-        .bind(&new.launch_json)
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_on_unique(format!("job {}", new.name)))?;
+        insert_job_row(&self.pool, new, None).await?;
         self.job_by_name(&new.name)
             .await?
             .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))
@@ -620,11 +639,12 @@ impl Store {
         .await?)
     }
 
-    /// Lists jobs, newest first; only `owner_id`'s when given.
+    /// Lists jobs that are not a pipeline's nodes, newest first; only `owner_id`'s when given.
     pub async fn list_jobs(&self, owner_id: Option<UserId>, limit: i64) -> Result<Vec<JobRow>> {
         Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id \
-             WHERE (?1 IS NULL OR j.owner_id = ?1) ORDER BY j.id DESC LIMIT ?2"
+             WHERE (?1 IS NULL OR j.owner_id = ?1) AND j.parent_id IS NULL \
+             ORDER BY j.id DESC LIMIT ?2"
         )))
         .bind(owner_id)
         .bind(limit)
@@ -632,12 +652,16 @@ impl Store {
         .await?)
     }
 
-    /// Jobs whose status is one of `statuses`, oldest first.
+    /// Jobs that run something (not pipelines) whose status is one of `statuses`, oldest
+    /// first. A pipeline's node is among them only once every node it reads from Completed.
     pub async fn jobs_in_status(&self, statuses: &[JobStatus]) -> Result<Vec<JobRow>> {
         let list = json_list(statuses);
         Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id \
-             WHERE j.status IN (SELECT value FROM json_each(?)) ORDER BY j.id"
+             WHERE j.status IN (SELECT value FROM json_each(?)) AND j.kind != 'pipeline' \
+             AND NOT EXISTS (SELECT 1 FROM job_dependencies d JOIN jobs up ON up.id = d.depends_on \
+                             WHERE d.job_id = j.id AND up.status != 'Completed') \
+             ORDER BY j.id"
         )))
         .bind(list)
         .fetch_all(&self.pool)
@@ -858,6 +882,7 @@ mod agents;
 mod audit;
 mod computes;
 mod identities;
+mod pipelines;
 mod roles;
 mod sessions;
 
@@ -866,6 +891,7 @@ pub use agents::{AgentRow, ClusterWorkerRow};
 pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
 pub use computes::{ComputeRow, NewCompute};
 pub use identities::{IdentityRow, NewIdentity};
+pub use pipelines::{NewNode, NodeRow, PipelineRow};
 pub use roles::{NewRoleAssignment, RoleAssignmentRow};
 pub use sessions::{NewSession, SessionRow, StatementRow};
 

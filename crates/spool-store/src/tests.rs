@@ -23,7 +23,75 @@ fn new_job(name: &str, owner_id: UserId) -> NewJob {
         principal: "owner".into(),
         runs_as: "user:owner".into(),
         launch_json: None,
+        kind: JobKind::Spark,
     }
+}
+
+#[tokio::test]
+async fn a_pipeline_and_its_nodes_are_recorded_together_and_nodes_wait_for_their_inputs() {
+    let (_dir, store) = store().await;
+    let owner = store
+        .create_user("owner", "h", WorkspaceRole::Owner)
+        .await
+        .unwrap();
+    let mut parent = new_job("p", owner.id);
+    parent.kind = JobKind::Pipeline;
+    let node = |name: &str, deps: &[&str], key: &str| NewNode {
+        job: new_job(name, owner.id),
+        node: name.to_string(),
+        component_id: "azureml_anonymous:1".into(),
+        reuse_key: Some(key.to_string()),
+        reused_job_id: None,
+        depends_on: deps.iter().map(|d| d.to_string()).collect(),
+    };
+    let row = store
+        .insert_pipeline(
+            &parent,
+            true,
+            false,
+            &[node("a", &[], "ka"), node("b", &["a"], "kb")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.kind, JobKind::Pipeline);
+    let waiting = |jobs: Vec<JobRow>| jobs.into_iter().map(|j| j.name).collect::<Vec<_>>();
+    // The pipeline itself is never placed, and `b` waits for `a`.
+    assert_eq!(
+        waiting(store.jobs_in_status(JobStatus::WAITING).await.unwrap()),
+        ["a"]
+    );
+    let nodes = store.nodes(row.id).await.unwrap();
+    assert_eq!(nodes[1].depends_on(), ["a"]);
+    let a = store.job_by_name("a").await.unwrap().unwrap();
+    assert_eq!(a.parent_id, Some(row.id));
+    assert!(store.reusable_node("ka").await.unwrap().is_none());
+    store
+        .set_job_status(a.id, JobStatus::Completed, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        waiting(store.jobs_in_status(JobStatus::WAITING).await.unwrap()),
+        ["b"]
+    );
+    assert_eq!(store.reusable_node("ka").await.unwrap().unwrap().name, "a");
+    // Pipeline nodes are listed under their pipeline, not among top-level jobs.
+    assert_eq!(waiting(store.list_jobs(None, 10).await.unwrap()), ["p"]);
+    // A name taken by a node fails the whole pipeline, leaving nothing.
+    let mut again = new_job("p2", owner.id);
+    again.kind = JobKind::Pipeline;
+    assert!(
+        store
+            .insert_pipeline(
+                &again,
+                true,
+                false,
+                &[node("c", &[], "kc"), node("a", &[], "x")]
+            )
+            .await
+            .is_err()
+    );
+    assert!(store.job_by_name("p2").await.unwrap().is_none());
+    assert!(store.job_by_name("c").await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -163,7 +163,7 @@ fn capacity_that_can_never_fit_is_rejected_at_submit_with_the_numbers() {
     assert!(
         err.contains("the job needs 7 cores and 14 GiB")
             && err.contains(
-                "can never give more than 8 cores (2 cores x 4 oversubscription) and 8 GiB"
+                "can never give more than 10 cores (2 cores x 5 oversubscription) and 8 GiB"
             ),
         "{err}"
     );

@@ -619,3 +619,19 @@ fn a_settings_typo_is_a_warning_with_a_suggestion() {
           accepted: `default_datastore`, `default_compute`, `continue_on_step_failure`, `force_rerun`"#]]
     .assert_eq(out.lines().take(2).collect::<Vec<_>>().join("\n").as_str());
 }
+
+#[test]
+fn the_wire_form_round_trips() {
+    let mut loaded = crate::parse_pipeline(SHAKESPEARE, "pipeline.yml", &[]).unwrap();
+    for node in loaded.spec.jobs.values_mut() {
+        if let ComponentRef::File { path } = &node.component {
+            let c = crate::parse_component(components()[path.as_str()], path, &[], true).unwrap();
+            node.component = ComponentRef::Anonymous {
+                spec: Box::new(c.spec),
+            };
+        }
+    }
+    let json = serde_json::to_value(&loaded.spec).unwrap();
+    let back: crate::pipeline::PipelineSpec = serde_json::from_value(json).unwrap();
+    assert_eq!(back, loaded.spec);
+}

@@ -34,7 +34,13 @@ pub struct CreateArgs {
 
 pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i32> {
     let client = globals.client()?;
-    let job = create(&client, &args.file, &args.sets, args.name).await?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("read job file `{}`", args.file.display()))?;
+    let job = if spool_spec::job_type(&text).as_deref() == Some("pipeline") {
+        super::pipeline::create(&client, &args.file, &text, &args.sets, args.name).await?
+    } else {
+        create(&client, &args.file, &args.sets, args.name).await?
+    };
     if !args.stream {
         super::show::print_job(globals.format(), &job)?;
         return Ok(0);
@@ -44,7 +50,7 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
     Ok(stream::exit_code(&job))
 }
 
-fn catalog_from(view: &spool_api_types::CatalogView) -> Catalog {
+pub(super) fn catalog_from(view: &spool_api_types::CatalogView) -> Catalog {
     Catalog {
         runtimes: view.runtimes.iter().map(|r| r.version.clone()).collect(),
         default_runtime: view.default_runtime.clone(),
@@ -71,16 +77,7 @@ async fn create(
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("read job file `{}`", file.display()))?;
     let file_label = file.display().to_string();
-    let mut parsed_sets = Vec::new();
-    for set in sets {
-        let (path, value) = set
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("`--set {set}`: write `--set path=value`"))?;
-        parsed_sets.push((path.trim().to_string(), value.trim().to_string()));
-    }
-    if let Some(name) = name {
-        parsed_sets.push(("name".to_string(), name));
-    }
+    let parsed_sets = parse_sets(sets, name)?;
     let catalog = catalog_from(&client.catalog().await?);
     let ValidJob {
         mut spec,
@@ -253,7 +250,76 @@ async fn create(
     }
 }
 
-fn local_diag(
+/// `--set path=value` pairs, and `--name` as a set of `name`.
+pub(super) fn parse_sets(
+    sets: &[String],
+    name: Option<String>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut parsed = Vec::new();
+    for set in sets {
+        let (path, value) = set
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("`--set {set}`: write `--set path=value`"))?;
+        parsed.push((path.trim().to_string(), value.trim().to_string()));
+    }
+    if let Some(name) = name {
+        parsed.push(("name".to_string(), name));
+    }
+    Ok(parsed)
+}
+
+/// Checks that a code folder, its entry file and the files it lists exist, naming fields
+/// with `prefix` (e.g. `jobs.prep.`) and positions from `pos`.
+pub(super) fn check_code(
+    code_dir: &Path,
+    code: &str,
+    entry: &Entry,
+    lists: [(&str, &[String]); 4],
+    prefix: &str,
+    pos: &dyn Fn(&str) -> Option<Pos>,
+) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    if !code_dir.is_dir() {
+        let field = format!("{prefix}code");
+        diagnostics.push(local_diag(
+            &field,
+            pos(&field),
+            &format!("Code path {} doesn't exist.", code_dir.display()),
+            code,
+            "a folder relative to the file that names it",
+        ));
+        return diagnostics;
+    }
+    if let Entry::File(file) = entry
+        && !code_dir.join(file).is_file()
+    {
+        let field = format!("{prefix}entry.file");
+        diagnostics.push(local_diag(
+            &field,
+            pos(&field),
+            &format!("Entry {} doesn't exist.", code_dir.join(file).display()),
+            file,
+            &format!("a file inside `{}`", code_dir.display()),
+        ));
+    }
+    for (field, list) in lists {
+        for (i, item) in list.iter().enumerate() {
+            if !code_dir.join(item).exists() {
+                let path = format!("{prefix}{field}[{i}]");
+                diagnostics.push(local_diag(
+                    &path,
+                    pos(&path),
+                    "file doesn't exist in the code folder",
+                    item,
+                    &format!("a path inside `{}`", code_dir.display()),
+                ));
+            }
+        }
+    }
+    diagnostics
+}
+
+pub(super) fn local_diag(
     field: &str,
     pos: Option<Pos>,
     message: &str,
@@ -271,7 +337,7 @@ fn local_diag(
 
 /// Builds the archive of a local input and its content-addressed place in the default
 /// datastore (`LocalUpload/<hash>/<name>`), as Azure ML does.
-fn upload_archive(local: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+pub(super) fn upload_archive(local: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     let name = local
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -4,6 +4,7 @@ mod cancel;
 mod create;
 mod download;
 mod list;
+mod pipeline;
 mod show;
 mod stream;
 

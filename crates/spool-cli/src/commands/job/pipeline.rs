@@ -1,0 +1,357 @@
+//! `spool job create` of a pipeline (`type: pipeline`): load it and the component files its
+//! steps name, check everything local (files, bindings), upload each component's code and
+//! the local inputs, submit.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use spool_api_types::JobView;
+use spool_client::{Client, ClientError};
+use spool_spec::pipeline::{ComponentRef, NodeValue};
+use spool_spec::{DataType, Diagnostic, JobInput, SpecErrors};
+
+use super::create::{catalog_from, check_code, local_diag, parse_sets, upload_archive};
+use crate::archive;
+
+/// Submits a pipeline. A rejected pipeline is a `SpecErrors` error in the file it is about
+/// (the pipeline, or a component file it names).
+pub(super) async fn create(
+    client: &Client,
+    file: &Path,
+    text: &str,
+    sets: &[String],
+    name: Option<String>,
+) -> anyhow::Result<JobView> {
+    let file_label = file.display().to_string();
+    let sets = parse_sets(sets, name)?;
+    let loaded = spool_spec::parse_pipeline(text, &file_label, &sets)?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {}", warning.render(&file_label));
+    }
+    let mut spec = loaded.spec;
+    let positions = loaded.positions;
+    let pos = |field: &str| positions.get(field).copied();
+    let base = folder_of(file);
+
+    // Each step's component: files loaded (relative to the pipeline), code uploaded once per
+    // folder.
+    let mut snapshots: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for (node_name, node) in spec.jobs.iter_mut() {
+        let prefix = format!("jobs.{node_name}.");
+        match &mut node.component {
+            ComponentRef::File { path } => {
+                let component_file = base.join(&*path);
+                let component_label = component_file.display().to_string();
+                let component_text = match std::fs::read_to_string(&component_file) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        let field = format!("{prefix}component");
+                        return Err(SpecErrors {
+                            file: file_label,
+                            diagnostics: vec![local_diag(
+                                &field,
+                                pos(&field),
+                                &format!("cannot read the component file: {e}"),
+                                path,
+                                "a component YAML file, relative to the pipeline file",
+                            )],
+                        }
+                        .into());
+                    }
+                };
+                let component =
+                    spool_spec::parse_component(&component_text, &component_label, &[], true)?;
+                for warning in &component.warnings {
+                    eprintln!("warning: {}", warning.render(&component_label));
+                }
+                let mut component_spec = component.spec;
+                let component_base = folder_of(&component_file);
+                let component_pos = |field: &str| component.positions.get(field).copied();
+                let spool_spec::component::ComponentBody::Spark(body) = &component_spec.body;
+                let code_dir = component_base.join(&body.code);
+                let problems = check_code(
+                    &code_dir,
+                    &body.code,
+                    &body.entry,
+                    [
+                        ("py_files", &body.py_files),
+                        ("jars", &body.jars),
+                        ("files", &body.files),
+                        ("archives", &body.archives),
+                    ],
+                    "",
+                    &component_pos,
+                );
+                if !problems.is_empty() {
+                    return Err(SpecErrors {
+                        file: component_label,
+                        diagnostics: problems,
+                    }
+                    .into());
+                }
+                read_conda_file(&mut component_spec, &component_base, &component_label)?;
+                *component_spec.body.code_mut() =
+                    upload_code(client, &code_dir, &mut snapshots).await?;
+                node.component = ComponentRef::Anonymous {
+                    spec: Box::new(component_spec),
+                };
+            }
+            ComponentRef::Inline { body } => {
+                let code_dir = base.join(&body.code);
+                let problems = check_code(
+                    &code_dir,
+                    &body.code,
+                    &body.entry,
+                    [
+                        ("py_files", &body.py_files),
+                        ("jars", &body.jars),
+                        ("files", &body.files),
+                        ("archives", &body.archives),
+                    ],
+                    &prefix,
+                    &pos,
+                );
+                if !problems.is_empty() {
+                    return Err(SpecErrors {
+                        file: file_label,
+                        diagnostics: problems,
+                    }
+                    .into());
+                }
+                if let Some(environment) = body.environment.as_mut() {
+                    inline_conda(
+                        environment,
+                        &base,
+                        &file_label,
+                        &format!("{prefix}environment"),
+                    )?;
+                }
+                body.code = upload_code(client, &code_dir, &mut snapshots).await?;
+            }
+            ComponentRef::Registered { .. } | ComponentRef::Anonymous { .. } => {}
+        }
+    }
+
+    // The bindings, checked here too so that problems point into the file (the server checks
+    // again, with registered components).
+    let all_local = spec
+        .jobs
+        .values()
+        .all(|n| !matches!(n.component, ComponentRef::Registered { .. }));
+    if all_local {
+        let catalog = catalog_from(&client.catalog().await?);
+        let checked =
+            spool_spec::graph::plan(&spec, &BTreeMap::new(), &positions).and_then(|plan| {
+                spool_spec::graph::check_nodes(&plan, &catalog, &positions).map(|_| ())
+            });
+        if let Err(diagnostics) = checked {
+            return Err(SpecErrors {
+                file: file_label,
+                diagnostics,
+            }
+            .into());
+        }
+    }
+
+    // Local data inputs, of the pipeline and of steps, go to the default datastore.
+    let mut problems = Vec::new();
+    let mut uploads: Vec<(String, PathBuf, DataType)> = Vec::new();
+    for (input_name, input) in &spec.inputs {
+        if let JobInput::Data { data_type, path } = &input.input
+            && is_local(path)
+        {
+            let field = format!("inputs.{input_name}.path");
+            match check_local(&base, path, *data_type) {
+                Ok(local) => uploads.push((field, local, *data_type)),
+                Err(message) => problems.push(local_diag(
+                    &field,
+                    pos(&field),
+                    &message,
+                    path,
+                    "an existing local path, relative to the pipeline file",
+                )),
+            }
+        }
+    }
+    for (node_name, node) in &spec.jobs {
+        for (input_name, input) in &node.inputs {
+            if let NodeValue::Path(path) = &input.value
+                && is_local(path)
+            {
+                let field = format!("jobs.{node_name}.inputs.{input_name}");
+                let data_type = input.data_type.unwrap_or(DataType::UriFolder);
+                match check_local(&base, path, data_type) {
+                    Ok(local) => uploads.push((field, local, data_type)),
+                    Err(message) => problems.push(local_diag(
+                        &field,
+                        pos(&field),
+                        &message,
+                        path,
+                        "an existing local path, relative to the pipeline file",
+                    )),
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(SpecErrors {
+            file: file_label,
+            diagnostics: problems,
+        }
+        .into());
+    }
+    for (field, local, _) in uploads {
+        let (archive_bytes, dest) = upload_archive(&local)
+            .with_context(|| format!("archive `{field}` (`{}`)", local.display()))?;
+        client
+            .upload_to_datastore("workspaceblobstore", archive_bytes)
+            .await
+            .with_context(|| format!("upload `{field}`"))?;
+        let uri = format!("azureml://datastores/workspaceblobstore/paths/{dest}");
+        if let Some(input_name) = field
+            .strip_prefix("inputs.")
+            .and_then(|f| f.strip_suffix(".path"))
+        {
+            if let Some(input) = spec.inputs.get_mut(input_name)
+                && let JobInput::Data { path, .. } = &mut input.input
+            {
+                *path = uri;
+            }
+        } else if let Some(rest) = field.strip_prefix("jobs.")
+            && let Some((node_name, input_name)) = rest.split_once(".inputs.")
+            && let Some(input) = spec
+                .jobs
+                .get_mut(node_name)
+                .and_then(|n| n.inputs.get_mut(input_name))
+        {
+            input.value = NodeValue::Path(uri);
+        }
+    }
+
+    let mut body = serde_json::to_value(&spec)?;
+    if let Some(map) = body.as_object_mut() {
+        map.insert("type".into(), "pipeline".into());
+    }
+    match client.create_job(body).await {
+        Ok(job) => Ok(job),
+        Err(e @ ClientError::Api { .. }) => {
+            let field = e.target().unwrap_or("jobs").to_string();
+            let diagnostic = Diagnostic {
+                pos: positions
+                    .get(&field)
+                    .or_else(|| {
+                        // `jobs.<node>.<field>` of a component's field: point at the node.
+                        let node = field.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+                        positions.get(&node)
+                    })
+                    .copied(),
+                field,
+                message: e.to_string(),
+                value: None,
+                accepted: None,
+            };
+            Err(SpecErrors {
+                file: file_label,
+                diagnostics: vec![diagnostic],
+            }
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn folder_of(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn is_local(path: &str) -> bool {
+    !path.contains("://") && !path.starts_with("azureml:")
+}
+
+fn check_local(base: &Path, path: &str, data_type: DataType) -> Result<PathBuf, String> {
+    let local = base.join(path);
+    let ok = match data_type {
+        DataType::UriFile => local.is_file(),
+        DataType::UriFolder => local.is_dir(),
+    };
+    if ok {
+        Ok(local)
+    } else {
+        Err(format!(
+            "local input is not {}",
+            if data_type == DataType::UriFile {
+                "a file"
+            } else {
+                "a folder"
+            }
+        ))
+    }
+}
+
+/// Uploads a code folder as a snapshot (once per folder) and returns its `snapshot:<sha>`.
+async fn upload_code(
+    client: &Client,
+    dir: &Path,
+    done: &mut BTreeMap<PathBuf, String>,
+) -> anyhow::Result<String> {
+    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if let Some(code) = done.get(&key) {
+        return Ok(code.clone());
+    }
+    let (code_archive, files) = archive::tar_dir(dir, "")
+        .with_context(|| format!("archive the code folder `{}`", dir.display()))?;
+    let snapshot = client
+        .create_snapshot(code_archive)
+        .await
+        .with_context(|| format!("upload the code folder `{}`", dir.display()))?;
+    tracing::debug!(files, code = %snapshot.code, "uploaded code snapshot");
+    done.insert(key, snapshot.code.clone());
+    Ok(snapshot.code)
+}
+
+fn read_conda_file(
+    spec: &mut spool_spec::component::ComponentSpec,
+    base: &Path,
+    label: &str,
+) -> anyhow::Result<()> {
+    let spool_spec::component::ComponentBody::Spark(body) = &mut spec.body;
+    if let Some(environment) = body.environment.as_mut() {
+        inline_conda(environment, base, label, "environment")?;
+    }
+    Ok(())
+}
+
+/// Reads an environment's `conda_file` named by path (relative to the file that names it) and
+/// sends its text, as `spool job create` does for Spark jobs.
+fn inline_conda(
+    environment: &mut serde_json::Value,
+    base: &Path,
+    label: &str,
+    field: &str,
+) -> anyhow::Result<()> {
+    if let serde_json::Value::Object(env) = environment
+        && let Some(serde_json::Value::String(path)) = env.get("conda_file").cloned()
+    {
+        let local = base.join(&path);
+        let text = std::fs::read_to_string(&local).map_err(|e| SpecErrors {
+            file: label.to_string(),
+            diagnostics: vec![local_diag(
+                &format!("{field}.conda_file"),
+                None,
+                &format!("cannot read the conda file: {e}"),
+                &path,
+                "a conda YAML file, relative to the file that names it",
+            )],
+        })?;
+        env.insert("conda_file".into(), serde_json::Value::String(text));
+        env.insert(
+            "conda_file_path".into(),
+            serde_json::Value::String(local.display().to_string()),
+        );
+    }
+    Ok(())
+}
