@@ -1,6 +1,6 @@
 //! `spool job show`, and the job's table that `create` and `cancel` print too.
 
-use spool_api_types::JobView;
+use spool_api_types::{JobKind, JobStatus, JobView, NodeView};
 
 use crate::Globals;
 use crate::output::{self, Format};
@@ -22,9 +22,74 @@ pub(super) async fn run(args: ShowArgs, globals: &Globals) -> anyhow::Result<i32
     Ok(0)
 }
 
-/// Prints a job as JSON, YAML or a table of its fields.
+/// Prints a job as JSON, YAML or a table of its fields (a pipeline's nodes as a tree).
 pub(super) fn print_job(format: Format, job: &JobView) -> anyhow::Result<()> {
+    if job.kind == JobKind::Pipeline {
+        return output::print(format, job, || pipeline_table(job));
+    }
     output::print(format, job, || job_table(job))
+}
+
+/// A pipeline's fields, then its nodes as a tree: each node under the deepest node it reads
+/// from, with status, duration and child job.
+fn pipeline_table(job: &JobView) -> comfy_table::Table {
+    output::fields(&[
+        ("name", job.name.clone()),
+        ("display name", job.display_name.clone()),
+        ("experiment", job.experiment_name.clone()),
+        ("type", "pipeline".into()),
+        ("status", job.status.to_string()),
+        ("reason", job.status_reason.clone().unwrap_or_default()),
+        ("owner", job.owner.clone()),
+        ("created", job.created_at.clone()),
+        ("ended", job.ended_at.clone().unwrap_or_default()),
+        ("nodes", node_tree(&job.nodes)),
+    ])
+}
+
+/// The nodes, indented by how many nodes they wait for in a row.
+pub(super) fn node_tree(nodes: &[NodeView]) -> String {
+    let mut depth: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut lines = Vec::new();
+    for node in nodes {
+        let d = node
+            .depends_on
+            .iter()
+            .filter_map(|dep| depth.get(dep.as_str()))
+            .max()
+            .map_or(0, |d| d + 1);
+        depth.insert(&node.node, d);
+        let took = node
+            .duration_seconds
+            .map(|s| format!("  {s:.1} s"))
+            .unwrap_or_default();
+        let reused = node
+            .reused_job_name
+            .as_deref()
+            .map(|r| format!("  (reused {r})"))
+            .unwrap_or_default();
+        let after = if node.depends_on.len() > 1 {
+            format!("  after {}", node.depends_on.join(", "))
+        } else {
+            String::new()
+        };
+        let reason = match (&node.status_reason, node.status.is_terminal()) {
+            (Some(reason), true) if node.status != JobStatus::Completed => {
+                format!("  {reason}")
+            }
+            _ => String::new(),
+        };
+        let branch = if d == 0 {
+            String::new()
+        } else {
+            format!("{}└─ ", "   ".repeat(d - 1))
+        };
+        lines.push(format!(
+            "{branch}{}  {}{took}  {}{reused}{after}{reason}",
+            node.node, node.status, node.job_name
+        ));
+    }
+    lines.join("\n")
 }
 
 /// Seconds from the first phase to the end, e.g. `12.3 s`.
@@ -108,6 +173,14 @@ fn job_table(job: &JobView) -> comfy_table::Table {
         ("name", job.name.clone()),
         ("display name", job.display_name.clone()),
         ("experiment", job.experiment_name.clone()),
+        ("pipeline", job.parent_job_name.clone().unwrap_or_default()),
+        (
+            "reused",
+            job.properties
+                .get("azureml.reusedrunid")
+                .cloned()
+                .unwrap_or_default(),
+        ),
         ("status", job.status.to_string()),
         ("reason", job.status_reason.clone().unwrap_or_default()),
         ("error", job.error.clone().unwrap_or_default()),

@@ -47,6 +47,10 @@ pub(super) async fn follow(
     name: &str,
     driver_stdout: DriverStdout,
 ) -> anyhow::Result<JobView> {
+    let first = client.job(name).await.map_err(super::unknown_job)?;
+    if first.kind == spool_api_types::JobKind::Pipeline {
+        return follow_pipeline(client, name, driver_stdout).await;
+    }
     let mut offsets = [0u64, 0u64];
     let mut last_status = None;
     loop {
@@ -91,5 +95,103 @@ pub(super) async fn follow(
             return Ok(job);
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The driver logs of one node, followed line by line.
+#[derive(Default)]
+struct NodeLogs {
+    offsets: [u64; 2],
+    partial: [Vec<u8>; 2],
+    status: Option<JobStatus>,
+}
+
+/// Follows a pipeline until it ends: every node's driver logs, each line prefixed by the
+/// node's name, and status changes; then an execution summary (as `az ml job stream` prints).
+async fn follow_pipeline(
+    client: &Client,
+    name: &str,
+    driver_stdout: DriverStdout,
+) -> anyhow::Result<JobView> {
+    eprintln!("RunId: {name}");
+    let mut logs: std::collections::BTreeMap<String, NodeLogs> = Default::default();
+    let mut last_status = None;
+    loop {
+        let job = client.job(name).await.map_err(super::unknown_job)?;
+        if last_status != Some(job.status) && !job.status.is_terminal() {
+            eprintln!("[spool] {name}: {}", job.status);
+            last_status = Some(job.status);
+        }
+        let ended = job.status.is_terminal();
+        for node in &job.nodes {
+            let state = logs.entry(node.node.clone()).or_default();
+            if state.status != Some(node.status) {
+                let reason = node
+                    .status_reason
+                    .as_deref()
+                    .filter(|_| node.status != JobStatus::Completed)
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default();
+                let reused = node
+                    .reused_job_name
+                    .as_deref()
+                    .map(|r| format!(" (reused {r})"))
+                    .unwrap_or_default();
+                eprintln!("[spool] {}: {}{reason}{reused}", node.node, node.status);
+                state.status = Some(node.status);
+            }
+            if node.reused_job_name.is_some() || node.status == JobStatus::NotStarted {
+                continue;
+            }
+            for (i, stream) in ["stdout", "stderr"].iter().enumerate() {
+                let Ok((bytes, size)) = client
+                    .job_log(&node.job_name, &format!("azureml/driver/{stream}"), state.offsets[i])
+                    .await
+                else {
+                    continue;
+                };
+                state.offsets[i] = size.max(state.offsets[i]);
+                state.partial[i].extend_from_slice(&bytes);
+                let finished = node.status.is_terminal();
+                let text = std::mem::take(&mut state.partial[i]);
+                let (complete, rest) = match text.iter().rposition(|b| *b == b'\n') {
+                    Some(at) if !finished => (&text[..=at], &text[at + 1..]),
+                    None if !finished => (&text[..0], &text[..]),
+                    _ => (&text[..], &text[..0]),
+                };
+                let mut out = Vec::new();
+                for line in complete.split_inclusive(|b| *b == b'\n') {
+                    out.extend_from_slice(format!("[{}] ", node.node).as_bytes());
+                    out.extend_from_slice(line);
+                    if !line.ends_with(b"\n") {
+                        out.push(b'\n');
+                    }
+                }
+                state.partial[i] = rest.to_vec();
+                if !out.is_empty() {
+                    if i == 0 && driver_stdout == DriverStdout::Stdout {
+                        std::io::stdout().write_all(&out)?;
+                        std::io::stdout().flush()?;
+                    } else {
+                        std::io::stderr().write_all(&out)?;
+                    }
+                }
+            }
+        }
+        if ended {
+            eprintln!();
+            eprintln!("Execution Summary");
+            eprintln!("=================");
+            eprintln!("RunId: {name}");
+            eprintln!("{}", super::show::node_tree(&job.nodes));
+            let reason = job
+                .status_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            eprintln!("[spool] {name}: {}{reason}", job.status);
+            return Ok(job);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
