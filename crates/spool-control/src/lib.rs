@@ -933,6 +933,7 @@ impl Control {
         let display_name = spec.display_name.clone().unwrap_or_else(|| name.clone());
         let new = NewJob {
             name: name.clone(),
+            kind: spool_core::JobKind::Spark,
             owner_id: owner.id,
             display_name,
             experiment_name: spec

@@ -152,6 +152,19 @@ impl JobStatus {
 }
 
 lifecycle! {
+    /// What a job runs: a Spark application, a command (a supervised process in its
+    /// environment), or a pipeline of such steps (whose steps are jobs of their own).
+    "job kind" pub enum JobKind {
+        /// A Spark application on a cluster (`type: spark`).
+        Spark = "spark",
+        /// A shell command on the Spool host (`type: command`); needs no cluster.
+        Command = "command",
+        /// A pipeline of steps (`type: pipeline`).
+        Pipeline = "pipeline",
+    }
+}
+
+lifecycle! {
     /// An interactive session's state: exactly Livy's.
     "session state" pub enum SessionState {
         /// Recorded; not placed yet (queued for capacity when it has a reason).
@@ -562,6 +575,9 @@ mod tests {
         }
         for state in StatementState::ALL {
             assert_eq!(state.as_str().parse::<StatementState>(), Ok(*state));
+        }
+        for kind in JobKind::ALL {
+            assert_eq!(kind.as_str().parse::<JobKind>(), Ok(*kind));
         }
     }
 

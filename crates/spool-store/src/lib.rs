@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use spool_core::{
-    ClusterId, ClusterState, JobId, JobStatus, Lifecycle, Owner, OwnerKind, ProcessId,
+    ClusterId, ClusterState, JobId, JobKind, JobStatus, Lifecycle, Owner, OwnerKind, ProcessId,
     ProcessOutcome, ProcessState, UserId, WorkspaceRole,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -175,6 +175,8 @@ pub struct JobRow {
     pub runs_as: String,
     /// Whether its processes ran under the principal's OS account.
     pub enforced: bool,
+    /// What the job runs (`spark` for jobs before migration 0014).
+    pub kind: JobKind,
 }
 
 impl JobRow {
@@ -188,6 +190,7 @@ impl JobRow {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub name: String,
+    pub kind: JobKind,
     pub owner_id: UserId,
     pub display_name: String,
     pub experiment_name: String,
@@ -244,7 +247,7 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.owner_id, u.name AS owner_name, j.dis
     j.experiment_name, j.status, j.status_reason, j.error, j.spec_json, j.sizing_json, j.runtime, \
     j.compute, j.identity, j.cluster_id, j.spark_app_id, j.spark_ui_url, j.launch_json, \
     j.phases_json, j.created_at, j.ended_at, j.environment_json, j.principal, j.runs_as, \
-    j.enforced";
+    j.enforced, j.kind";
 
 /// The state store. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -576,7 +579,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO jobs (name, owner_id, display_name, experiment_name, status, spec_json, \
              sizing_json, runtime, compute, identity, phases_json, created_at, environment_json, \
-             principal, runs_as, launch_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             principal, runs_as, launch_json, kind) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&new.name)
         .bind(new.owner_id)
@@ -594,6 +598,7 @@ impl Store {
         .bind(&new.principal)
         .bind(&new.runs_as)
         .bind(&new.launch_json)
+        .bind(new.kind)
         .execute(&self.pool)
         .await
         .map_err(conflict_on_unique(format!("job {}", new.name)))?;
