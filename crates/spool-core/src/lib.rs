@@ -9,8 +9,8 @@ pub mod state;
 pub mod units;
 
 pub use state::{
-    AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId,
-    JobKind, JobStatus, Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
+    AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId, JobKind,
+    JobStatus, Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
     RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId, WorkspaceRole,
 };
 pub use state::{AuditEntryId, AuditResult};

@@ -185,15 +185,28 @@ pub struct JobOutput {
 /// Positions of fields by path, for rules that run after loading.
 pub type Positions = HashMap<String, Pos>;
 
+/// Which delivery modes inputs and outputs may name: Spark reads its data itself (`direct`
+/// only); a command gets a path on the Spool host whatever the mode, so the mount and copy modes
+/// Azure ML defaults to for commands are accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Modes {
+    Spark,
+    Command,
+}
+
 /// The fields of a mapping, taken one by one; whatever is left over is an unknown field.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     path: String,
-    entries: &'a [(String, Pos, Node)],
+    pub(crate) entries: &'a [(String, Pos, Node)],
     taken: HashSet<&'a str>,
 }
 
 impl<'a> Fields<'a> {
-    fn new(path: &str, node: &'a Node, diags: &mut Vec<Diagnostic>) -> Option<Fields<'a>> {
+    pub(crate) fn new(
+        path: &str,
+        node: &'a Node,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Fields<'a>> {
         match &node.value {
             Value::Map(entries) => Some(Fields {
                 path: path.to_string(),
@@ -227,7 +240,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn take(&mut self, key: &'a str, positions: &mut Positions) -> Option<&'a Node> {
+    pub(crate) fn take(&mut self, key: &'a str, positions: &mut Positions) -> Option<&'a Node> {
         let entry = self.entries.iter().find(|(k, _, _)| k == key)?;
         self.taken.insert(key);
         positions.insert(self.child_path(key), entry.2.pos);
@@ -237,7 +250,13 @@ impl<'a> Fields<'a> {
         Some(&entry.2)
     }
 
-    fn finish(self, accepted: &[&str], diags: &mut Vec<Diagnostic>) {
+    pub(crate) fn finish(self, accepted: &[&str], diags: &mut Vec<Diagnostic>) {
+        self.finish_in("a Spark job", accepted, diags);
+    }
+
+    /// As `finish`, naming the document `document` (`a command job`) when the mapping is the
+    /// whole document.
+    pub(crate) fn finish_in(self, document: &str, accepted: &[&str], diags: &mut Vec<Diagnostic>) {
         for (key, pos, _) in self.entries {
             if !self.taken.contains(key.as_str()) && !accepted.contains(&key.as_str()) {
                 diags.push(
@@ -251,7 +270,7 @@ impl<'a> Fields<'a> {
                                 .collect::<Vec<_>>()
                                 .join(", "),
                             if self.path.is_empty() {
-                                "a Spark job"
+                                document
                             } else {
                                 "this mapping"
                             }
@@ -270,7 +289,7 @@ fn display_path(path: &str) -> String {
     }
 }
 
-fn string(path: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<String> {
+pub(crate) fn string(path: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<String> {
     match &node.value {
         Value::Str { text, .. } => Some(text.clone()),
         // Names, tags and similar written as numbers are still meant as text.
@@ -286,7 +305,7 @@ fn string(path: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<String
     }
 }
 
-fn string_map(
+pub(crate) fn string_map(
     path: &str,
     node: &Node,
     positions: &mut Positions,
@@ -466,10 +485,10 @@ pub(crate) fn load(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<(JobSpec,
         spec.conf = load_conf(node, &mut positions, diags);
     }
     if let Some(node) = fields.take("inputs", &mut positions) {
-        spec.inputs = load_inputs(node, &mut positions, diags);
+        spec.inputs = load_inputs(node, Modes::Spark, &mut positions, diags);
     }
     if let Some(node) = fields.take("outputs", &mut positions) {
-        spec.outputs = load_outputs(node, &mut positions, diags);
+        spec.outputs = load_outputs(node, Modes::Spark, &mut positions, diags);
     }
     if let Some(node) = fields.take("identity", &mut positions) {
         let (kind, selector) = load_identity(node, &mut positions, diags);
@@ -603,6 +622,7 @@ fn load_data_type(
 }
 
 fn check_mode(
+    modes: Modes,
     kind: &str,
     name: &str,
     path: &str,
@@ -615,6 +635,28 @@ fn check_mode(
     let Some(mode) = string(path, node, diags) else {
         return;
     };
+    if let Modes::Command = modes {
+        let accepted: &[&str] = if kind == "Input" {
+            &["ro_mount", "download", "direct"]
+        } else {
+            &["rw_mount", "upload", "direct"]
+        };
+        if !accepted.contains(&mode.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    path,
+                    format!("{kind} '{name}' is using '{mode}' mode, which a command step does not support"),
+                )
+                .at(Some(node.pos))
+                .value(mode)
+                .accepted(format!(
+                    "{} (each gives the path of the data on the Spool host)",
+                    accepted.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                )),
+            );
+        }
+        return;
+    }
     if mode != "direct" {
         diags.push(
             Diagnostic::new(
@@ -651,8 +693,9 @@ pub(crate) fn check_key_name(
     }
 }
 
-fn load_inputs(
+pub(crate) fn load_inputs(
     node: &Node,
+    modes: Modes,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, JobInput> {
@@ -680,6 +723,7 @@ fn load_inputs(
                     .take("value", positions)
                     .or(fields.take("default", positions));
                 check_mode(
+                    modes,
                     "Input",
                     name,
                     &format!("{path}.mode"),
@@ -766,8 +810,9 @@ fn load_inputs(
     inputs
 }
 
-fn load_outputs(
+pub(crate) fn load_outputs(
     node: &Node,
+    modes: Modes,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, JobOutput> {
@@ -793,6 +838,7 @@ fn load_outputs(
             .and_then(|n| string(&format!("{path}.path"), n, diags));
         if name != "default" {
             check_mode(
+                modes,
                 "Output",
                 name,
                 &format!("{path}.mode"),
@@ -833,7 +879,7 @@ fn load_outputs(
     outputs
 }
 
-fn load_identity(
+pub(crate) fn load_identity(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
@@ -965,7 +1011,7 @@ fn normalize_runtime_version(
     Some(format!("{major}.{minor}"))
 }
 
-fn to_json(node: &Node) -> serde_json::Value {
+pub(crate) fn to_json(node: &Node) -> serde_json::Value {
     match &node.value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),

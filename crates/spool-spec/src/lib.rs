@@ -1,9 +1,11 @@
-//! Spark job specs: loading Azure-ML-style job YAML with positions, the SDK's validation rules,
-//! and binding `${{inputs.x}}`/`${{outputs.y}}` into argv.
+//! Job specs: loading Azure-ML-style job YAML with positions (Spark jobs, and command jobs in
+//! `command.rs`), the SDK's validation rules, and binding `${{inputs.x}}`/`${{outputs.y}}` into
+//! argv or a command line.
 //!
 //! This crate is pure: it must not touch the file system, the network or processes. Checks that
 //! need the disk (that `code` exists) are done by its callers.
 
+mod command;
 pub mod compute;
 pub mod conda;
 mod diag;
@@ -14,6 +16,10 @@ pub mod yaml;
 
 use saphyr_parser::ScalarStyle;
 
+pub use command::{
+    CommandEnvironment, CommandSpec, CommandType, ValidCommand, bind_command, check_command,
+    job_type, parse_command_job,
+};
 pub use diag::{Diagnostic, SpecErrors};
 pub use job::{
     ConfValue, DataType, Entry, IdentityKind, IdentitySelector, JobInput, JobOutput, JobSpec,
