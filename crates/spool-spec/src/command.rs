@@ -19,6 +19,7 @@ use crate::yaml::{self, Node, Pos, Value};
 use crate::{
     IdentityKind, IdentitySelector, JobInput, JobOutput, Positions, SpecErrors, apply_set, diag,
 };
+use crate::{limits, rules};
 
 /// The value of `type` in a command job; its only value is `command`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,9 +196,47 @@ pub fn check_command(spec: &CommandSpec) -> Result<(), Vec<Diagnostic>> {
     if diags.is_empty() { Ok(()) } else { Err(diags) }
 }
 
-/// The rules over a loaded spec (the command's bindings).
+/// The rules over a loaded spec: its name, Spool's limits, the command's bindings.
 fn check_into(spec: &CommandSpec, positions: &Positions, diags: &mut Vec<Diagnostic>) {
-    let at = positions.get("command").copied();
+    let pos = |path: &str| positions.get(path).copied();
+    if let Some(name) = &spec.name {
+        rules::check_job_name(name, pos("name"), diags);
+    }
+    let mut push = |path: &str, result: Result<(), limits::LimitError>| {
+        if let Err(e) = result {
+            diags.push(Diagnostic::new(path, e.to_string()).at(pos(path)));
+        }
+    };
+    for (field, value) in [
+        ("display_name", &spec.display_name),
+        ("experiment_name", &spec.experiment_name),
+    ] {
+        if let Some(value) = value {
+            push(field, limits::check_name(field, value));
+        }
+    }
+    for (field, value) in [
+        ("description", spec.description.as_deref()),
+        ("code", spec.code.as_deref()),
+        ("command", Some(spec.command.as_str())),
+    ] {
+        if let Some(value) = value {
+            push(
+                field,
+                limits::check_len(field, value, limits::MAX_TEXT_BYTES),
+            );
+        }
+    }
+    push("tags", limits::check_tags("tags", &spec.tags));
+    push(
+        "properties",
+        limits::check_tags("properties", &spec.properties),
+    );
+    push(
+        "environment_variables",
+        limits::check_tags("environment_variables", &spec.environment_variables),
+    );
+    let at = pos("command");
     if spec.command.trim().is_empty() {
         diags.push(
             Diagnostic::new("command", "the command is empty")
