@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 pub use spool_core::{
-    AgentState, ClusterId, ClusterState, DataRole, JobStatus, RoleAssignmentId, SessionId,
+    AgentState, ClusterId, ClusterState, DataRole, JobKind, JobStatus, RoleAssignmentId, SessionId,
     SessionState, StatementState, WorkspaceRole,
 };
 pub use spool_core::{AuditEntryId, AuditResult};
@@ -38,6 +38,9 @@ pub struct PhaseView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
     pub name: String,
+    /// What the job runs: `spark`, `command` or `pipeline` (`spark` from servers before kinds).
+    #[serde(default = "spark_kind")]
+    pub kind: JobKind,
     pub display_name: String,
     pub experiment_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +84,10 @@ pub struct JobView {
     pub outputs: BTreeMap<String, String>,
     /// The job spec as submitted (normalized).
     pub spec: serde_json::Value,
+}
+
+fn spark_kind() -> JobKind {
+    JobKind::Spark
 }
 
 /// The size a job asked for.

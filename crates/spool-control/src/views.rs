@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use spool_api_types as api;
 use spool_core::{
-    ClusterId, JobId, JobStatus, SessionId, SessionState, StatementState, UserId, WorkspaceRole,
+    ClusterId, JobId, JobKind, JobStatus, SessionId, SessionState, StatementState, UserId,
+    WorkspaceRole,
 };
 use spool_spec::SparkSizing;
 use spool_store::{ClusterRow, DatastoreRow, EventRow, JobRow, SessionRow, StatementRow, UserRow};
@@ -167,6 +168,8 @@ pub struct Job {
     /// The integer id Livy clients know the job by (as a batch).
     pub id: JobId,
     pub name: String,
+    /// What the job runs: a Spark application, a command, a pipeline.
+    pub kind: JobKind,
     pub display_name: String,
     pub experiment_name: String,
     pub owner: String,
@@ -210,6 +213,7 @@ impl Job {
             log_dir,
             id: row.id,
             name: row.name,
+            kind: row.kind,
             display_name: row.display_name,
             experiment_name: row.experiment_name,
             owner: row.owner_name,

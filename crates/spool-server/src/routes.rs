@@ -153,12 +153,24 @@ pub async fn create_job(
     Extension(note): Extension<Note>,
     Json(body): Json<api::CreateJob>,
 ) -> ApiResult<Created<api::JobView>> {
-    let spec: spool_spec::JobSpec = serde_json::from_value(body.spec)
-        .map_err(|e| ApiError::bad_request("spec", format!("the job spec is malformed: {e}")))?;
-    if let Some(name) = &spec.name {
+    let malformed = |e: serde_json::Error| {
+        ApiError::bad_request("spec", format!("the job spec is malformed: {e}"))
+    };
+    if let Some(name) = body.spec.get("name").and_then(|n| n.as_str()) {
         note.target(name);
     }
-    let job = state.control.create_job(&user, spec).await?;
+    // A Spark job's spec has no `type`; other kinds say theirs.
+    let job = match body.spec.get("type").and_then(|t| t.as_str()) {
+        Some("command") => {
+            let spec: spool_spec::CommandSpec =
+                serde_json::from_value(body.spec).map_err(malformed)?;
+            state.control.create_command_job(&user, spec).await?
+        }
+        _ => {
+            let spec: spool_spec::JobSpec = serde_json::from_value(body.spec).map_err(malformed)?;
+            state.control.create_job(&user, spec).await?
+        }
+    };
     note.target(&job.name);
     if let Some(principal) = &job.principal {
         note.identity(principal);
@@ -451,6 +463,7 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
             .map(str::to_string),
         tags,
         name: job.name,
+        kind: job.kind,
         display_name: job.display_name,
         experiment_name: job.experiment_name,
         status: job.status,
