@@ -531,8 +531,8 @@ static EXPRESSION: LazyLock<Regex> =
 /// is kept (without its brackets) when every input it names has a value, and dropped otherwise.
 ///
 /// `inputs` holds every declared input, `None` for an optional one that was not given.
-/// References to undeclared inputs or outputs, to an input without a value outside an optional
-/// section, and any other `${{...}}` expression are errors.
+/// Outside a dropped section, references to undeclared inputs or outputs and to an input without
+/// a value are errors; anywhere, so is any other `${{...}}` expression.
 pub fn bind_command(
     command: &str,
     inputs: &BTreeMap<String, Option<String>>,
@@ -551,9 +551,14 @@ pub fn bind_command(
         if all_given {
             section.to_string()
         } else {
-            // What a dropped section names must still be declared.
+            // An optional input without a value is left out of a job's spec, so a dropped
+            // section may name inputs the job does not declare (the SDK exempts them too); what
+            // else it names must still be a binding.
             for e in EXPRESSION.captures_iter(section) {
-                if let Err(message) = reference(&e[1], inputs, outputs, true) {
+                if e[1].starts_with("inputs.") {
+                    continue;
+                }
+                if let Err(message) = reference(&e[1], inputs, outputs) {
                     error.get_or_insert(message);
                 }
             }
@@ -568,7 +573,7 @@ pub fn bind_command(
     }
     let mut error = None;
     let bound = EXPRESSION.replace_all(&kept, |c: &regex::Captures<'_>| {
-        match reference(&c[1], inputs, outputs, false) {
+        match reference(&c[1], inputs, outputs) {
             Ok(value) => value,
             Err(message) => {
                 error.get_or_insert(message);
@@ -582,13 +587,11 @@ pub fn bind_command(
     }
 }
 
-/// The value of one `${{...}}` expression. In a dropped section (`dropped`), an input without
-/// a value is fine.
+/// The value of one `${{...}}` expression outside a dropped section.
 fn reference(
     expression: &str,
     inputs: &BTreeMap<String, Option<String>>,
     outputs: &BTreeMap<String, String>,
-    dropped: bool,
 ) -> Result<String, String> {
     let declared = |names: Vec<&String>| -> String {
         if names.is_empty() {
@@ -601,7 +604,6 @@ fn reference(
     if let Some(name) = expression.strip_prefix("inputs.") {
         return match inputs.get(name) {
             Some(Some(value)) => Ok(value.clone()),
-            Some(None) if dropped => Ok(String::new()),
             Some(None) => Err(format!(
                 "the command uses input `{name}`, which has no value\nhint: give it a value, or put the part of the command that uses it in `$[[...]]`"
             )),

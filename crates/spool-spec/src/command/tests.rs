@@ -327,7 +327,8 @@ fn binding_fills_inputs_and_outputs_and_drops_unset_sections() {
         "ls ${{ inputs.data }}",
         "echo ${{inputs.extra}}",
         "echo ${{inputs.missing}}",
-        "echo $[[${{inputs.missing}}]]",
+        "echo $[[--min ${{inputs.undeclared}}]] end",
+        "echo $[[${{inputs.missing}}]] $[[${{outputs.nope}}]]",
         "echo ${{outputs.nope}}",
         "echo ${{parent.inputs.x}}",
         "echo $[[open",
@@ -351,8 +352,10 @@ fn binding_fills_inputs_and_outputs_and_drops_unset_sections() {
         hint: give it a value, or put the part of the command that uses it in `$[[...]]`
         echo ${{inputs.missing}}
           => error the command references input `missing`, which the job does not declare (declared: `data`, `extra`, `rate`)
-        echo $[[${{inputs.missing}}]]
-          => error the command references input `missing`, which the job does not declare (declared: `data`, `extra`, `rate`)
+        echo $[[--min ${{inputs.undeclared}}]] end
+          => ok echo  end
+        echo $[[${{inputs.missing}}]] $[[${{outputs.nope}}]]
+          => error the command references output `nope`, which the job does not declare (declared: `out`)
         echo ${{outputs.nope}}
           => error the command references output `nope`, which the job does not declare (declared: `out`)
         echo ${{parent.inputs.x}}
