@@ -276,3 +276,91 @@ fn a_command_opening_data_without_a_role_gets_the_os_error() {
     assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs:#}");
     server.finish();
 }
+
+#[test]
+fn a_running_command_is_adopted_after_a_crash_and_one_that_ended_is_not_lost() {
+    let mut server = start();
+    let sleeping = submit(&server, None, &fixture("sleep.yml"), &[]);
+    let quick = submit(
+        &server,
+        None,
+        &fixture("sleep.yml"),
+        &["command=sleep 3; echo done"],
+    );
+    wait_for_status(&server, &sleeping, &["Running"], deadline::STATE_CHANGE);
+    wait_for_status(&server, &quick, &["Running"], deadline::STATE_CHANGE);
+    server.kill9();
+    // The short one ends while no server watches; the long one keeps running.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(!server.processes_matching("sleep 600").is_empty());
+    server.restart();
+    let job = wait_for_status(
+        &server,
+        &quick,
+        &["Completed", "Failed", "Canceled"],
+        deadline::STATE_CHANGE,
+    );
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let job = spool_test::job_json(&server, &sleeping);
+    assert_eq!(job["status"], "Running", "{job:#}");
+    // The adopted command is still the job's: a cancel stops it.
+    let out = server.cli(&["job", "cancel", "--name", &sleeping]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job = wait_for_status(
+        &server,
+        &sleeping,
+        &["Canceled", "Failed", "Completed"],
+        deadline::STOP,
+    );
+    assert_eq!(job["status"], "Canceled", "{job:#}");
+    assert!(server.processes_matching("sleep 600").is_empty());
+    let events = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(server.client().events())
+        .unwrap()
+        .to_string();
+    assert!(
+        events.contains("its command was still running after a restart"),
+        "{events}"
+    );
+    assert!(
+        events.contains("its command ended while the server was down"),
+        "{events}"
+    );
+    server.finish();
+}
+
+#[test]
+fn command_jobs_past_max_command_steps_wait_queued() {
+    let server = TestServer::start(
+        env!("CARGO_BIN_EXE_spool"),
+        &["--prewarm", "0"],
+        Some("[jobs]\nmax_command_steps = 1\n"),
+    );
+    let first = submit(&server, None, &fixture("sleep.yml"), &[]);
+    wait_for_status(&server, &first, &["Running"], deadline::STATE_CHANGE);
+    let second = submit(&server, None, &fixture("sleep.yml"), &[]);
+    let job = wait_for_status(&server, &second, &["Queued"], deadline::STATE_CHANGE);
+    assert_eq!(
+        job["status_reason"],
+        "waiting for a command slot: 1 of 1 running (`[jobs] max_command_steps`)",
+        "{job:#}"
+    );
+    assert!(
+        server
+            .cli(&["job", "cancel", "--name", &first])
+            .status
+            .success()
+    );
+    wait_for_status(&server, &second, &["Running"], deadline::STATE_CHANGE);
+    assert!(
+        server
+            .cli(&["job", "cancel", "--name", &second])
+            .status
+            .success()
+    );
+    wait_for_status(&server, &second, &["Canceled"], deadline::STOP);
+    server.finish();
+}
