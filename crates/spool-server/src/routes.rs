@@ -166,9 +166,17 @@ pub async fn create_job(
                 serde_json::from_value(body.spec).map_err(malformed)?;
             state.control.create_command_job(&user, spec).await?
         }
-        _ => {
+        None => {
             let spec: spool_spec::JobSpec = serde_json::from_value(body.spec).map_err(malformed)?;
             state.control.create_job(&user, spec).await?
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "spec.type",
+                format!(
+                    "unknown job type `{other}`; accepted: `command` (a Spark job's spec has no `type`)"
+                ),
+            ));
         }
     };
     note.target(&job.name);
