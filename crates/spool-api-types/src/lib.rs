@@ -38,6 +38,9 @@ pub struct PhaseView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
     pub name: String,
+    /// What the job runs: `spark`, `command` or `pipeline` (`spark` from servers before kinds).
+    #[serde(default = "spark_kind")]
+    pub kind: JobKind,
     pub display_name: String,
     pub experiment_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,8 +84,6 @@ pub struct JobView {
     pub outputs: BTreeMap<String, String>,
     /// The job spec as submitted (normalized).
     pub spec: serde_json::Value,
-    /// What the job runs: `spark`, `command` or `pipeline`.
-    pub kind: JobKind,
     /// The pipeline job this job is a node of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_job_name: Option<String>,
@@ -113,6 +114,10 @@ pub struct NodeView {
     /// From its first step past waiting to its end (or now, while it runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<f64>,
+}
+
+fn spark_kind() -> JobKind {
+    JobKind::Spark
 }
 
 /// The size a job asked for.

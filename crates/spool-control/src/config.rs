@@ -54,6 +54,9 @@ pub struct Config {
     pub enforce_access: EnforceSetting,
     /// Audit entries older than this are pruned (at start and hourly); zero keeps them all.
     pub audit_retention: Duration,
+    /// Command jobs running at once on this host (`[jobs] max_command_steps`); the rest wait
+    /// `Queued`. They need no cluster, so only this bounds them.
+    pub max_command_steps: u32,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -78,6 +81,15 @@ pub struct ConfigFile {
     pub server: ServerFile,
     #[serde(default)]
     pub access: AccessFile,
+    #[serde(default)]
+    pub jobs: JobsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsFile {
+    /// Command jobs (and pipelines' command steps) running at once (default: the host's cores).
+    pub max_command_steps: Option<u32>,
 }
 
 /// `[access] enforce` in the config.
@@ -305,6 +317,11 @@ impl Config {
                 None => MemoryMb(20 * 1024),
             },
             enforce_access: file.access.enforce.unwrap_or_default(),
+            max_command_steps: match file.jobs.max_command_steps {
+                Some(0) => return Err("jobs.max_command_steps: must be at least 1".into()),
+                Some(n) => n,
+                None => host_cores.max(1),
+            },
         })
     }
 
@@ -385,6 +402,7 @@ mod tests {
             agents: AgentsFile::default(),
             server: ServerFile::default(),
             access: AccessFile::default(),
+            jobs: JobsFile::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ mod audit;
 pub mod auth;
 mod batches;
 mod cluster;
+mod command;
 mod computes;
 pub mod config;
 pub mod datastore;
@@ -169,6 +170,16 @@ pub(crate) struct Launch {
     pub outputs: BTreeMap<String, String>,
     pub work_dir: PathBuf,
     pub log_dir: PathBuf,
+}
+
+/// A job's inputs and outputs as its code sees them, fixed at submit.
+pub(crate) struct ResolvedData {
+    /// Input values: a literal, or the path of the data on this host.
+    pub inputs: BTreeMap<String, String>,
+    /// Output paths on this host (a folder's with its trailing `/`).
+    pub outputs: BTreeMap<String, String>,
+    /// Outputs as datastore URIs.
+    pub output_uris: BTreeMap<String, String>,
 }
 
 /// The control plane. Cheap to clone.
@@ -972,6 +983,7 @@ impl Control {
         let display_name = spec.display_name.clone().unwrap_or_else(|| name.clone());
         let new = NewJob {
             name: name.clone(),
+            kind: spool_core::JobKind::Spark,
             owner_id: owner.id,
             display_name,
             experiment_name: spec
@@ -993,7 +1005,6 @@ impl Control {
                 .as_ref()
                 .map(|e| serde_json::to_string(e).map_err(anyhow::Error::from))
                 .transpose()?,
-            kind: JobKind::Spark,
         };
         Ok((new, launch))
     }
@@ -1034,8 +1045,37 @@ impl Control {
                 in_snapshot(field, item)?;
             }
         }
+        let data = self
+            .resolve_data(data, name, &spec.inputs, &spec.outputs, produced)
+            .await?;
+        let argv_args = match &spec.args {
+            Some(args) => spool_spec::bind_args(args, &data.inputs, &data.outputs)
+                .map_err(|m| invalid("args", m))?,
+            None => Vec::new(),
+        };
+        let job_dir = self.inner.data_dir.join("jobs").join(name);
+        Ok(Launch {
+            argv: argv_args,
+            outputs: data.output_uris,
+            work_dir: job_dir.join("work"),
+            log_dir: job_dir.join("logs"),
+        })
+    }
+
+    /// Checks a job's inputs (they exist; its principal may read them) and outputs (its
+    /// principal may write them; their folders are made) and gives their paths on this host,
+    /// an output without a path at Azure ML's default place (`azureml/{job}/{output}/`).
+    /// Inputs in `produced` are written by an earlier pipeline node: they need not exist yet.
+    pub(crate) async fn resolve_data(
+        &self,
+        data: &roles::DataAccess,
+        name: &str,
+        job_inputs: &BTreeMap<String, JobInput>,
+        job_outputs: &BTreeMap<String, spool_spec::JobOutput>,
+        produced: &BTreeSet<String>,
+    ) -> Result<ResolvedData> {
         let mut inputs = BTreeMap::new();
-        for (input_name, input) in &spec.inputs {
+        for (input_name, input) in job_inputs {
             let target = format!("inputs.{input_name}.path");
             let value = match input {
                 JobInput::Literal { value, .. } => value.clone(),
@@ -1092,7 +1132,7 @@ impl Control {
         }
         let mut outputs = BTreeMap::new();
         let mut output_uris = BTreeMap::new();
-        for (output_name, output) in &spec.outputs {
+        for (output_name, output) in job_outputs {
             let target = format!("outputs.{output_name}.path");
             let uri = match &output.path {
                 Some(path) => match DatastoreUri::parse(path) {
@@ -1133,18 +1173,10 @@ impl Control {
             outputs.insert(output_name.clone(), shown);
             output_uris.insert(output_name.clone(), uri.to_uri());
         }
-        let argv_args = match &spec.args {
-            Some(args) => {
-                spool_spec::bind_args(args, &inputs, &outputs).map_err(|m| invalid("args", m))?
-            }
-            None => Vec::new(),
-        };
-        let job_dir = self.inner.data_dir.join("jobs").join(name);
-        Ok(Launch {
-            argv: argv_args,
-            outputs: output_uris,
-            work_dir: job_dir.join("work"),
-            log_dir: job_dir.join("logs"),
+        Ok(ResolvedData {
+            inputs,
+            outputs,
+            output_uris,
         })
     }
 

@@ -2,13 +2,13 @@
 //! adopted (their cluster or job goes on), the rest are reaped, and every decision is recorded
 //! as an event.
 
-use spool_core::{ClusterState, JobStatus, Owner, ProcessOutcome, SessionState};
+use spool_core::{ClusterState, JobKind, JobStatus, Owner, ProcessOutcome, SessionState};
 use std::collections::HashMap;
 
 use spool_store::ProcessRow;
 use spool_supervisor::Exit;
 
-use crate::{Control, run, sessions};
+use crate::{Control, command, run, sessions};
 
 fn alive(process: &ProcessRow) -> bool {
     match process.pid {
@@ -162,6 +162,10 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         let running = alive_by_owner
             .remove(&Owner::Job(job.id))
             .unwrap_or_default();
+        if job.kind == JobKind::Command {
+            command::recover(control, &job, running).await?;
+            continue;
+        }
         let cluster_ok = job
             .cluster_id
             .is_some_and(|id| adopted_clusters.contains(&id) || attached_pools.contains(&id));

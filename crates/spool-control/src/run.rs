@@ -513,7 +513,7 @@ pub(crate) async fn conclude(
 
 /// A driver error that is the operating system refusing a path says who was refused and why:
 /// the job ran under its principal's OS account, which only its data roles open.
-fn explain_denial(error: &str, runs_as: &str) -> String {
+pub(crate) fn explain_denial(error: &str, runs_as: &str) -> String {
     let denied = [
         "Permission denied",
         "AccessDeniedException",

@@ -9,14 +9,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use spool_core::{AgentState, ClusterId, ClusterState, JobStatus, SessionState};
+use spool_core::{AgentState, ClusterId, ClusterState, JobKind, JobStatus, SessionState};
 use spool_spec::SparkSizing;
 use spool_store::{JobRow, NewCluster, SessionRow};
 
 use crate::placement::{
     self, AgentSlot, Amount, ClusterSlot, Decision, HostCapacity, Request, Snapshot,
 };
-use crate::{Config, Control, Result, run, sessions};
+use crate::{Config, Control, Result, command, run, sessions};
 
 /// This host's capacity as configured.
 pub(crate) fn host_capacity(config: &Config) -> HostCapacity {
@@ -289,9 +289,10 @@ async fn waiting_work(control: &Control) -> Result<Vec<Work>> {
     {
         let jobs = store.jobs_in_status(JobStatus::WAITING).await?;
         let running = inner.running.lock().expect("running map lock");
+        // Only Spark jobs need a cluster; command jobs are started by `command::schedule`.
         work.extend(
             jobs.into_iter()
-                .filter(|j| !running.contains_key(&j.id))
+                .filter(|j| j.kind == JobKind::Spark && !running.contains_key(&j.id))
                 .map(Work::Job),
         );
     }
@@ -311,6 +312,7 @@ async fn waiting_work(control: &Control) -> Result<Vec<Work>> {
 async fn tick(control: &Control) -> Result<()> {
     let inner = control.inner();
     let _guard = inner.placement.lock().await;
+    command::schedule(control).await?;
     let waiting = waiting_work(control).await?;
     if waiting.is_empty() {
         // Most ticks find nothing to place: they cost two queries, not a snapshot.

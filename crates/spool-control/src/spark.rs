@@ -36,5 +36,6 @@ pub(crate) fn process(command: CommandLine, cwd: &Path, log_dir: &Path) -> Proce
         cwd: cwd.to_path_buf(),
         log_dir: log_dir.to_path_buf(),
         run_as: None,
+        combined_log: None,
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use spool_api_types as api;
 use spool_core::{
-    ClusterId, JobId, JobStatus, SessionId, SessionState, StatementState, UserId, WorkspaceRole,
+    ClusterId, JobId, JobKind, JobStatus, SessionId, SessionState, StatementState, UserId,
+    WorkspaceRole,
 };
 use spool_spec::SparkSizing;
 use spool_store::{ClusterRow, DatastoreRow, EventRow, JobRow, SessionRow, StatementRow, UserRow};
@@ -167,6 +168,8 @@ pub struct Job {
     /// The integer id Livy clients know the job by (as a batch).
     pub id: JobId,
     pub name: String,
+    /// What the job runs: a Spark application, a command, a pipeline.
+    pub kind: JobKind,
     pub display_name: String,
     pub experiment_name: String,
     pub owner: String,
@@ -198,7 +201,6 @@ pub struct Job {
     pub outputs: BTreeMap<String, String>,
     /// The directory holding the job's logs (`azureml/driver/...`).
     pub log_dir: PathBuf,
-    pub kind: spool_core::JobKind,
     /// Set on a pipeline's node: the pipeline job.
     pub parent_id: Option<JobId>,
 }
@@ -206,7 +208,6 @@ pub struct Job {
 impl Job {
     pub(crate) fn from_row(row: JobRow, log_dir: PathBuf) -> Job {
         Job {
-            kind: row.kind,
             parent_id: row.parent_id,
             phases: phases(row.phases()),
             spec: serde_json::from_str(&row.spec_json).unwrap_or_default(),
@@ -215,6 +216,7 @@ impl Job {
             log_dir,
             id: row.id,
             name: row.name,
+            kind: row.kind,
             display_name: row.display_name,
             experiment_name: row.experiment_name,
             owner: row.owner_name,

@@ -124,16 +124,6 @@ lifecycle! {
     }
 }
 
-lifecycle! {
-    /// What a job runs: a Spark application, a command, or a pipeline of child jobs.
-    "job kind" pub enum JobKind {
-        Spark = "spark",
-        Command = "command",
-        /// A pipeline: it runs nothing itself; its nodes are child jobs.
-        Pipeline = "pipeline",
-    }
-}
-
 impl JobStatus {
     /// Statuses of a job that holds a driver (and so counts against capacity).
     pub const ACTIVE: &'static [JobStatus] = &[
@@ -158,6 +148,19 @@ impl JobStatus {
 
     pub fn is_active(self) -> bool {
         Self::ACTIVE.contains(&self)
+    }
+}
+
+lifecycle! {
+    /// What a job runs: a Spark application, a command (a supervised process in its
+    /// environment), or a pipeline of such steps (whose steps are jobs of their own).
+    "job kind" pub enum JobKind {
+        /// A Spark application on a cluster (`type: spark`).
+        Spark = "spark",
+        /// A shell command on the Spool host (`type: command`); needs no cluster.
+        Command = "command",
+        /// A pipeline of steps (`type: pipeline`).
+        Pipeline = "pipeline",
     }
 }
 
@@ -572,6 +575,9 @@ mod tests {
         }
         for state in StatementState::ALL {
             assert_eq!(state.as_str().parse::<StatementState>(), Ok(*state));
+        }
+        for kind in JobKind::ALL {
+            assert_eq!(kind.as_str().parse::<JobKind>(), Ok(*kind));
         }
     }
 

@@ -153,27 +153,40 @@ pub async fn create_job(
     Extension(note): Extension<Note>,
     Json(body): Json<api::CreateJob>,
 ) -> ApiResult<Created<api::JobView>> {
-    let job = if body.spec.get("type").and_then(|t| t.as_str()) == Some("pipeline") {
-        let mut body_spec = body.spec;
-        if let Some(map) = body_spec.as_object_mut() {
-            map.remove("type");
+    let malformed = |e: serde_json::Error| {
+        ApiError::bad_request("spec", format!("the job spec is malformed: {e}"))
+    };
+    if let Some(name) = body.spec.get("name").and_then(|n| n.as_str()) {
+        note.target(name);
+    }
+    // A Spark job's spec has no `type`; other kinds say theirs.
+    let job = match body.spec.get("type").and_then(|t| t.as_str()) {
+        Some("command") => {
+            let spec: spool_spec::CommandSpec =
+                serde_json::from_value(body.spec).map_err(malformed)?;
+            state.control.create_command_job(&user, spec).await?
         }
-        let spec: spool_spec::pipeline::PipelineSpec =
-            serde_json::from_value(body_spec).map_err(|e| {
-                ApiError::bad_request("spec", format!("the pipeline spec is malformed: {e}"))
-            })?;
-        if let Some(name) = &spec.name {
-            note.target(name);
+        Some("pipeline") => {
+            let mut body_spec = body.spec;
+            if let Some(map) = body_spec.as_object_mut() {
+                map.remove("type");
+            }
+            let spec: spool_spec::pipeline::PipelineSpec =
+                serde_json::from_value(body_spec).map_err(malformed)?;
+            state.control.create_pipeline(&user, spec).await?
         }
-        state.control.create_pipeline(&user, spec).await?
-    } else {
-        let spec: spool_spec::JobSpec = serde_json::from_value(body.spec).map_err(|e| {
-            ApiError::bad_request("spec", format!("the job spec is malformed: {e}"))
-        })?;
-        if let Some(name) = &spec.name {
-            note.target(name);
+        None => {
+            let spec: spool_spec::JobSpec = serde_json::from_value(body.spec).map_err(malformed)?;
+            state.control.create_job(&user, spec).await?
         }
-        state.control.create_job(&user, spec).await?
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "spec.type",
+                format!(
+                    "unknown job type `{other}`; accepted: `command`, `pipeline` (a Spark job's spec has no `type`)"
+                ),
+            ));
+        }
     };
     note.target(&job.name);
     if let Some(principal) = &job.principal {

@@ -516,6 +516,66 @@ async fn invalid_jobs_are_400_with_a_target_and_nothing_is_created() {
 }
 
 #[tokio::test]
+async fn invalid_command_jobs_are_400_with_a_target_and_nothing_is_created() {
+    // A valid command job is run by `crates/spool/tests/command.rs` (it needs a runtime).
+    let api = Api::start().await;
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(r#"{"spec":{"type":"command","command":"ls","image":"ubuntu"}}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(r#"{"spec":{"type":"command","command":"ls","compute":"cpu-cluster"}}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(r#"{"spec":{"type":"command","command":"cat ${{inputs.data}}"}}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(r#"{"spec":{"type":"command","command":"ls","code":"./src"}}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(
+                r#"{"spec":{"type":"command","command":"cat ${{inputs.data}}","inputs":{"data":{"kind":"data","type":"uri_file","path":"azureml://datastores/workspaceblobstore/paths/none.txt"}}}}"#,
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(r#"{"spec":{"type":"sweep"}}"#),
+        ),
+        ("GET", "/api/v1/jobs", Who::Alice, None),
+    ];
+    check(
+        api.render(cases).await,
+        expect![[r#"
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"the job spec is malformed: unknown field `image`, expected one of `type`, `name`, `display_name`, `experiment_name`, `description`, `tags`, `properties`, `code`, `command`, `environment`, `environment_variables`, `inputs`, `outputs`, `identity`, `identity_selector`, `compute`, `timeout_seconds`","target":"spec"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"job: `compute`: Not found compute with name cpu-cluster\nhint: command steps run as processes on the Spool host: write `compute: serverless` or leave `compute` out","target":"compute"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"job: `command`: the command references input `data`, which the job does not declare (none are declared)","target":"command"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"`code` must name an uploaded snapshot (`snapshot:<sha256>`), got `./src`; the CLI uploads the code folder for you","target":"code"}}
+            POST /api/v1/jobs (alice) -> 403 {"error":{"code":"forbidden","message":"inputs.data.path: alice has no data role that allows read access to `azureml://datastores/workspaceblobstore/paths/none.txt`: it needs Storage Blob Data Reader (or a role above it) on that path or above it\nhint: a workspace Owner, or a Storage Blob Data Owner of that path, grants it with: spool role assignment create --assignee alice --role \"Storage Blob Data Reader\" --scope azureml://datastores/workspaceblobstore/paths/none.txt"}}
+            POST /api/v1/jobs (alice) -> 400 {"error":{"code":"invalid_request","message":"unknown job type `sweep`; accepted: `command`, `pipeline` (a Spark job's spec has no `type`)","target":"spec.type"}}
+            GET /api/v1/jobs (alice) -> 200 {"jobs":[]}
+        "#]],
+    );
+    api.finish().await;
+}
+
+#[tokio::test]
 async fn malformed_requests_get_the_error_shape_of_their_api() {
     let api = Api::start().await;
     let cases: &[Case] = &[

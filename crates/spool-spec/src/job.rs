@@ -185,6 +185,15 @@ pub struct JobOutput {
 /// Positions of fields by path, for rules that run after loading.
 pub type Positions = HashMap<String, Pos>;
 
+/// Which delivery modes inputs and outputs may name: Spark reads its data itself (`direct`
+/// only); a command gets a path on the Spool host whatever the mode, so the mount and copy modes
+/// Azure ML defaults to for commands are accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Modes {
+    Spark,
+    Command,
+}
+
 /// The fields of a mapping, taken one by one; whatever is left over is an unknown field.
 pub(crate) struct Fields<'a> {
     path: String,
@@ -242,6 +251,12 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn finish(self, accepted: &[&str], diags: &mut Vec<Diagnostic>) {
+        self.finish_in("a Spark job", accepted, diags);
+    }
+
+    /// As `finish`, naming the document `document` (`a command job`) when the mapping is the
+    /// whole document.
+    pub(crate) fn finish_in(self, document: &str, accepted: &[&str], diags: &mut Vec<Diagnostic>) {
         for (key, pos, _) in self.entries {
             if !self.taken.contains(key.as_str()) && !accepted.contains(&key.as_str()) {
                 diags.push(
@@ -255,7 +270,7 @@ impl<'a> Fields<'a> {
                                 .collect::<Vec<_>>()
                                 .join(", "),
                             if self.path.is_empty() {
-                                "a Spark job"
+                                document
                             } else {
                                 "this mapping"
                             }
@@ -470,10 +485,10 @@ pub(crate) fn load(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<(JobSpec,
         spec.conf = load_conf(node, &mut positions, diags);
     }
     if let Some(node) = fields.take("inputs", &mut positions) {
-        spec.inputs = load_inputs(node, &mut positions, diags);
+        spec.inputs = load_inputs(node, Modes::Spark, &mut positions, diags);
     }
     if let Some(node) = fields.take("outputs", &mut positions) {
-        spec.outputs = load_outputs(node, &mut positions, diags);
+        spec.outputs = load_outputs(node, Modes::Spark, &mut positions, diags);
     }
     if let Some(node) = fields.take("identity", &mut positions) {
         let (kind, selector) = load_identity(node, &mut positions, diags);
@@ -607,6 +622,7 @@ pub(crate) fn load_data_type(
 }
 
 fn check_mode(
+    modes: Modes,
     kind: &str,
     name: &str,
     path: &str,
@@ -619,6 +635,28 @@ fn check_mode(
     let Some(mode) = string(path, node, diags) else {
         return;
     };
+    if let Modes::Command = modes {
+        let accepted: &[&str] = if kind == "Input" {
+            &["ro_mount", "download", "direct"]
+        } else {
+            &["rw_mount", "upload", "direct"]
+        };
+        if !accepted.contains(&mode.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    path,
+                    format!("{kind} '{name}' is using '{mode}' mode, which a command step does not support"),
+                )
+                .at(Some(node.pos))
+                .value(mode)
+                .accepted(format!(
+                    "{} (each gives the path of the data on the Spool host)",
+                    accepted.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                )),
+            );
+        }
+        return;
+    }
     if mode != "direct" {
         diags.push(
             Diagnostic::new(
@@ -657,6 +695,7 @@ pub(crate) fn check_key_name(
 
 pub(crate) fn load_inputs(
     node: &Node,
+    modes: Modes,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, JobInput> {
@@ -684,6 +723,7 @@ pub(crate) fn load_inputs(
                     .take("value", positions)
                     .or(fields.take("default", positions));
                 check_mode(
+                    modes,
                     "Input",
                     name,
                     &format!("{path}.mode"),
@@ -772,6 +812,7 @@ pub(crate) fn load_inputs(
 
 pub(crate) fn load_outputs(
     node: &Node,
+    modes: Modes,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, JobOutput> {
@@ -797,6 +838,7 @@ pub(crate) fn load_outputs(
             .and_then(|n| string(&format!("{path}.path"), n, diags));
         if name != "default" {
             check_mode(
+                modes,
                 "Output",
                 name,
                 &format!("{path}.mode"),

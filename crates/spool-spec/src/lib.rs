@@ -1,9 +1,11 @@
-//! Spark job specs: loading Azure-ML-style job YAML with positions, the SDK's validation rules,
-//! and binding `${{inputs.x}}`/`${{outputs.y}}` into argv.
+//! Job specs: loading Azure-ML-style job YAML with positions (Spark jobs, and command jobs in
+//! `command.rs`), the SDK's validation rules, and binding `${{inputs.x}}`/`${{outputs.y}}` into
+//! argv or a command line.
 //!
 //! This crate is pure: it must not touch the file system, the network or processes. Checks that
 //! need the disk (that `code` exists) are done by its callers.
 
+mod command;
 pub mod component;
 pub mod compute;
 pub mod conda;
@@ -17,6 +19,10 @@ pub mod yaml;
 
 use saphyr_parser::ScalarStyle;
 
+pub use command::{
+    CommandEnvironment, CommandSpec, CommandType, ValidCommand, bind_command, check_command,
+    job_type, parse_command_job,
+};
 pub use diag::{Diagnostic, SpecErrors};
 pub use job::{
     ConfValue, DataType, Entry, IdentityKind, IdentitySelector, JobInput, JobOutput, JobSpec,
@@ -28,19 +34,6 @@ pub use rules::{
 };
 
 use yaml::{Node, Pos, Value};
-
-/// The `type:` a job document declares (`spark`, `pipeline`, ...), read without loading it, so
-/// a caller can pick the loader. `None` for a document that is not a mapping with a `type`.
-pub fn job_type(text: &str) -> Option<String> {
-    let root = yaml::parse(text).ok()?;
-    let Value::Map(entries) = &root.value else {
-        return None;
-    };
-    entries.iter().find_map(|(k, _, v)| match &v.value {
-        Value::Str { text, .. } if k == "type" => Some(text.clone()),
-        _ => None,
-    })
-}
 
 fn parse_with_sets(
     text: &str,

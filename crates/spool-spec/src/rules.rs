@@ -468,23 +468,32 @@ pub fn check(
     }
     check_lengths(spec, positions, diags);
     if let Some(name) = &spec.name {
-        let valid = !name.is_empty()
-            && name.len() <= 255
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid {
-            diags.push(
-                Diagnostic::new(
-                    "name",
-                    "job names may contain only letters, digits, `_` and `-` (at most 255)",
-                )
-                .at(pos("name"))
-                .value(name),
-            );
-        }
+        check_job_name(name, pos("name"), diags);
     }
     sizing
+}
+
+/// The rule for job names, which name folders and default output paths.
+pub(crate) fn check_job_name(
+    name: &str,
+    at: Option<crate::yaml::Pos>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        diags.push(
+            Diagnostic::new(
+                "name",
+                "job names may contain only letters, digits, `_` and `-` (at most 255)",
+            )
+            .at(at)
+            .value(name),
+        );
+    }
 }
 
 /// Lengths of names, texts, tags and conf within Spool's limits (`limits.rs`).

@@ -1,7 +1,8 @@
-//! Mutation fuzzing of the YAML loaders: job files (`parse_job`), conda files (`parse_conda`) and
-//! attach files (`parse_attach`). Seeds are the YAML files in `examples/` and the integration
-//! tests' fixtures (Azure ML sample-style jobs, conda files) plus the attach and conda samples
-//! below; each case mutates one by bytes, tokens and lines and feeds it to every loader.
+//! Mutation fuzzing of the YAML loaders: job files (`parse_job`, `parse_command_job`), conda
+//! files (`parse_conda`) and attach files (`parse_attach`). Seeds are the YAML files in
+//! `examples/` and the integration tests' fixtures (Azure ML sample-style jobs, command jobs,
+//! conda files) plus the attach and conda samples below; each case mutates one by bytes,
+//! tokens and lines and feeds it to every loader.
 //!
 //! Properties: no loader panics; every rejection has a position inside the document (or
 //! `--set`) and renders with the file name and it; no case takes long (`yaml::parse`'s limits
@@ -23,7 +24,7 @@ use spool_core::env::{SPOOL_FUZZ_SECS, SPOOL_FUZZ_SEED};
 use spool_spec::compute::parse_attach;
 use spool_spec::conda::{RuntimePins, parse_conda, render_conda_errors};
 use spool_spec::yaml::Pos;
-use spool_spec::{Catalog, Diagnostic, azure_instance_types, parse_job};
+use spool_spec::{Catalog, Diagnostic, azure_instance_types, parse_command_job, parse_job};
 
 /// The longest a single case may take. Far above what a bounded parse needs even on a loaded
 /// machine in a debug build (milliseconds), far below what an unbounded alias bomb takes.
@@ -42,6 +43,7 @@ const CONDA_SEEDS: &[&str] = &[
 
 /// Sample-style documents that use what the seed files do not: anchors, flow style, tags.
 const YAML_SEEDS: &[&str] = &[
+    "type: command\ncode: ./src\ncommand: >-\n  python a.py ${{inputs.x}} $[[--y ${{inputs.y}}]]\n  --out ${{outputs.o}}\ninputs: {x: {type: uri_file, path: ./d.txt, mode: ro_mount}, y: 3}\noutputs: {o: {type: uri_folder}}\nenvironment: {conda_file: {dependencies: [pip]}}\nenvironment_variables: {A: b}\nlimits: {timeout: 60}\nresources: {instance_count: 1}\ncompute: serverless\n",
     "type: spark\ncode: ./src\nentry: {file: main.py}\nconf: &conf {spark.driver.cores: 1, spark.driver.memory: 2g, spark.executor.cores: 2, spark.executor.memory: 2g, spark.executor.instances: 2}\ntags: {copy: !!str 1}\nidentity: {type: managed}\nresources: {instance_type: standard_e4s_v3, runtime_version: '3.5'}\nargs: |\n  --conf ${{inputs.x}}\ninputs: {x: {type: string, default: \"a\\tb\"}}\n",
 ];
 
@@ -279,9 +281,14 @@ impl Oracle {
             )
         };
         type Rejection = Option<(Vec<Diagnostic>, String)>;
-        let loaders: [(&str, &str, &dyn Fn() -> Rejection); 3] = [
+        let loaders: [(&str, &str, &dyn Fn() -> Rejection); 4] = [
             ("parse_job", "job.yml", &|| {
                 parse_job(text, "job.yml", sets, &self.catalog)
+                    .err()
+                    .map(|e| (e.diagnostics.clone(), e.to_string()))
+            }),
+            ("parse_command_job", "cmd.yml", &|| {
+                parse_command_job(text, "cmd.yml", sets)
                     .err()
                     .map(|e| (e.diagnostics.clone(), e.to_string()))
             }),

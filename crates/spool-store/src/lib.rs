@@ -175,6 +175,7 @@ pub struct JobRow {
     pub runs_as: String,
     /// Whether its processes ran under the principal's OS account.
     pub enforced: bool,
+    /// What the job runs (`spark` for jobs before migration 0014).
     pub kind: JobKind,
     /// The pipeline job this one is a node of.
     pub parent_id: Option<JobId>,
@@ -191,6 +192,7 @@ impl JobRow {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub name: String,
+    pub kind: JobKind,
     pub owner_id: UserId,
     pub display_name: String,
     pub experiment_name: String,
@@ -208,7 +210,6 @@ pub struct NewJob {
     /// What the runner needs to launch it, fixed at submit (JSON); in the same row from the
     /// start, so the scheduler never sees a job without it.
     pub launch_json: Option<String>,
-    pub kind: JobKind,
 }
 
 #[derive(Debug, Clone, FromRow)]

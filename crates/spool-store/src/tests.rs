@@ -1,5 +1,5 @@
 use super::*;
-use spool_core::SessionState;
+use spool_core::{JobKind, SessionState};
 
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -10,6 +10,7 @@ async fn store() -> (tempfile::TempDir, Store) {
 fn new_job(name: &str, owner_id: UserId) -> NewJob {
     NewJob {
         name: name.into(),
+        kind: JobKind::Spark,
         owner_id,
         display_name: name.into(),
         experiment_name: "default".into(),
@@ -23,7 +24,6 @@ fn new_job(name: &str, owner_id: UserId) -> NewJob {
         principal: "owner".into(),
         runs_as: "user:owner".into(),
         launch_json: None,
-        kind: JobKind::Spark,
     }
 }
 
@@ -179,6 +179,29 @@ async fn jobs_are_listed_per_owner() {
         .await
         .unwrap();
     assert_eq!(running.len(), 2);
+}
+
+#[tokio::test]
+async fn a_job_keeps_its_kind() {
+    let (_dir, store) = store().await;
+    let user = store
+        .create_user("u", "h", WorkspaceRole::DEFAULT)
+        .await
+        .unwrap();
+    let spark = store.insert_job(&new_job("s", user.id)).await.unwrap();
+    let command = store
+        .insert_job(&NewJob {
+            kind: JobKind::Command,
+            ..new_job("c", user.id)
+        })
+        .await
+        .unwrap();
+    assert_eq!(spark.kind, JobKind::Spark);
+    assert_eq!(command.kind, JobKind::Command);
+    assert_eq!(
+        store.job(command.id).await.unwrap().unwrap().kind,
+        JobKind::Command
+    );
 }
 
 #[tokio::test]

@@ -47,6 +47,10 @@ pub struct ProcessSpec {
     pub log_dir: PathBuf,
     /// The account the program runs under; the server's own when `None`.
     pub run_as: Option<RunAs>,
+    /// When set, stdout and stderr both go to this one file (created 0700 in a folder of the
+    /// server's, like `log_dir`), in the order they were written, instead of `stdout` and
+    /// `stderr` in `log_dir`: Azure ML's `user_logs/std_log.txt` of a command.
+    pub combined_log: Option<PathBuf>,
 }
 
 /// Another OS account to run a program under. The `/bin/sh` wrapper stays the server's, so the
@@ -149,8 +153,31 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
                 source,
             })
     };
-    let stdout = open("stdout")?;
-    let stderr = open("stderr")?;
+    let (stdout, stderr) = match &spec.combined_log {
+        None => (open("stdout")?, open("stderr")?),
+        Some(path) => {
+            let log_error = |source| SupervisorError::LogDir {
+                path: path.clone(),
+                source,
+            };
+            if let Some(dir) = path.parent() {
+                use std::os::unix::fs::DirBuilderExt;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(log_error)?;
+            }
+            // One open file for both: appends of either land in the order they were made.
+            let file = File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(log_error)?;
+            let copy = file.try_clone().map_err(log_error)?;
+            (file, copy)
+        }
+    };
     let exit_file = spec.log_dir.join(EXIT_CODE_FILE);
     let _ = fs::remove_file(&exit_file);
 
@@ -402,6 +429,7 @@ mod tests {
             cwd: dir.to_path_buf(),
             log_dir: dir.join("logs"),
             run_as: None,
+            combined_log: None,
         }
     }
 
@@ -415,6 +443,22 @@ mod tests {
         assert_eq!(fs::read_to_string(logs.join("stdout")).unwrap(), "hello\n");
         assert_eq!(fs::read_to_string(logs.join("stderr")).unwrap(), "oops\n");
         assert_eq!(read_exit_file(&logs), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_combined_log_keeps_both_streams_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("user_logs").join("std_log.txt");
+        let spawned = spawn(&ProcessSpec {
+            combined_log: Some(log.clone()),
+            ..spec(dir.path(), "echo one; echo two >&2; echo three; exit 4")
+        })
+        .unwrap();
+        assert_eq!(spawned.wait().await, Exit::Code(4));
+        assert_eq!(fs::read_to_string(&log).unwrap(), "one\ntwo\nthree\n");
+        let logs = dir.path().join("logs");
+        assert!(!logs.join("stdout").exists() && !logs.join("stderr").exists());
+        assert_eq!(read_exit_file(&logs), Some(4));
     }
 
     /// The variables and open descriptors of a running process.

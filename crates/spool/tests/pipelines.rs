@@ -2,11 +2,11 @@
 //! forced reruns, failing branches, cancel, and invalid pipelines refused before anything is
 //! created.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 use serde_json::Value;
 use spool_test::{TestServer, deadline, job_json, stderr, stdout, wait_for_status};
+use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipelines")
@@ -31,7 +31,14 @@ fn ok(out: std::process::Output) -> String {
 }
 
 fn submit(server: &TestServer, file: &Path, extra: &[&str]) -> Value {
-    let mut args = vec!["job", "create", "--file", file.to_str().unwrap(), "-o", "json"];
+    let mut args = vec![
+        "job",
+        "create",
+        "--file",
+        file.to_str().unwrap(),
+        "-o",
+        "json",
+    ];
     args.extend_from_slice(extra);
     serde_json::from_str(&ok(server.cli(&args))).unwrap()
 }
@@ -75,7 +82,10 @@ fn build_greeting(dir: &Path) {
         .status()
         .unwrap();
     assert!(status.success(), "zip utils");
-    let marker = spool_test::cache_dir().join(format!("runtimes/{}/runtime.json", spool_test::TEST_RUNTIME));
+    let marker = spool_test::cache_dir().join(format!(
+        "runtimes/{}/runtime.json",
+        spool_test::TEST_RUNTIME
+    ));
     let runtime: Value = serde_json::from_str(&std::fs::read_to_string(marker).unwrap()).unwrap();
     let spark_home = runtime["spark_home"].as_str().unwrap();
     let build = dir.join("jvm/build");
@@ -99,7 +109,11 @@ fn build_greeting(dir: &Path) {
         .unwrap();
     assert!(status.success(), "jar failed");
     std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::copy(spool_test::shared_data("iris.csv"), dir.join("data/iris.csv")).unwrap();
+    std::fs::copy(
+        spool_test::shared_data("iris.csv"),
+        dir.join("data/iris.csv"),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -114,7 +128,12 @@ fn the_public_pipeline_samples_run_and_unchanged_resubmissions_reuse_every_node(
     assert_eq!(created["kind"], "pipeline", "{created:#}");
     let name = created["name"].as_str().unwrap().to_string();
     let done = wait_pipeline(&server, &name);
-    assert_eq!(done["status"], "Completed", "{done:#}\n{}", server.log_tails());
+    assert_eq!(
+        done["status"],
+        "Completed",
+        "{done:#}\n{}",
+        server.log_tails()
+    );
     let count = node(&done, "count_word");
     assert_eq!(count["depends_on"], serde_json::json!(["sample_word"]));
     let counted = driver_stdout(&server, count["job_name"].as_str().unwrap());
@@ -122,7 +141,10 @@ fn the_public_pipeline_samples_run_and_unchanged_resubmissions_reuse_every_node(
         assert!(counted.contains(line), "{line} not in:\n{counted}");
     }
     // The sampling step wrote the pipeline's output, at the default location of its job.
-    let sample_job = node(&done, "sample_word")["job_name"].as_str().unwrap().to_string();
+    let sample_job = node(&done, "sample_word")["job_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let sample = job_json(&server, &sample_job);
     assert_eq!(sample["parent_job_name"], name.as_str());
     assert_eq!(sample["display_name"], "sample_word");
@@ -132,10 +154,20 @@ fn the_public_pipeline_samples_run_and_unchanged_resubmissions_reuse_every_node(
     );
     // Children are listed under their pipeline, in the order they run, and not on their own.
     let children: Value = serde_json::from_str(&ok(server.cli(&[
-        "job", "list", "--parent-job-name", &name, "-o", "json",
+        "job",
+        "list",
+        "--parent-job-name",
+        &name,
+        "-o",
+        "json",
     ])))
     .unwrap();
-    let shown: Vec<&str> = children.as_array().unwrap().iter().map(|j| j["display_name"].as_str().unwrap()).collect();
+    let shown: Vec<&str> = children
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["display_name"].as_str().unwrap())
+        .collect();
     assert_eq!(shown, ["sample_word", "count_word"]);
     let top: Value = serde_json::from_str(&ok(server.cli(&["job", "list", "-o", "json"]))).unwrap();
     assert_eq!(top.as_array().unwrap().len(), 1, "{top:#}");
@@ -147,25 +179,63 @@ fn the_public_pipeline_samples_run_and_unchanged_resubmissions_reuse_every_node(
     assert_eq!(again["status"], "Completed", "{again:#}");
     for n in ["sample_word", "count_word"] {
         let reused = node(&again, n);
-        assert_eq!(reused["reused_job_name"], node(&done, n)["job_name"], "{again:#}");
+        assert_eq!(
+            reused["reused_job_name"],
+            node(&done, n)["job_name"],
+            "{again:#}"
+        );
         let child = job_json(&server, reused["job_name"].as_str().unwrap());
         assert_eq!(child["properties"]["azureml.isreused"], "true", "{child:#}");
     }
     // A reused node's download comes from the job it reused.
-    let reused_count = node(&again, "count_word")["job_name"].as_str().unwrap().to_string();
+    let reused_count = node(&again, "count_word")["job_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = scratch.path().join("reused-logs");
-    ok(server.cli(&["job", "download", "--name", &reused_count, "--download-path", out.to_str().unwrap()]));
+    ok(server.cli(&[
+        "job",
+        "download",
+        "--name",
+        &reused_count,
+        "--download-path",
+        out.to_str().unwrap(),
+    ]));
     let listing = spool_test::tree_listing(&out).join("\n");
     assert!(listing.contains("std"), "{listing}");
 
     // A changed parameter is a change: the sampling step and everything after it run again.
     // With `force_rerun` nothing is reused either; cancelling that pipeline cancels its nodes.
-    let forced = submit(&server, &file, &["--set", "inputs.sample_rate=1.0", "--set", "settings.force_rerun=True"]);
+    let forced = submit(
+        &server,
+        &file,
+        &[
+            "--set",
+            "inputs.sample_rate=1.0",
+            "--set",
+            "settings.force_rerun=True",
+        ],
+    );
     assert_ne!(forced["status"], "Completed", "{forced:#}");
-    assert!(forced["nodes"].as_array().unwrap().iter().all(|n| n["reused_job_name"].is_null()), "{forced:#}");
+    assert!(
+        forced["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["reused_job_name"].is_null()),
+        "{forced:#}"
+    );
     let forced_name = forced["name"].as_str().unwrap().to_string();
-    let first = node(&forced, "sample_word")["job_name"].as_str().unwrap().to_string();
-    wait_for_status(&server, &first, &["Running", "Starting", "Provisioning", "Preparing"], deadline::COLD_START);
+    let first = node(&forced, "sample_word")["job_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_status(
+        &server,
+        &first,
+        &["Running", "Starting", "Provisioning", "Preparing"],
+        deadline::COLD_START,
+    );
     ok(server.cli(&["job", "cancel", "--name", &forced_name]));
     let canceled = wait_pipeline(&server, &forced_name);
     assert_eq!(canceled["status"], "Canceled", "{canceled:#}");
@@ -173,7 +243,10 @@ fn the_public_pipeline_samples_run_and_unchanged_resubmissions_reuse_every_node(
         assert_eq!(node(&canceled, n)["status"], "Canceled", "{canceled:#}");
     }
     assert!(
-        node(&canceled, "count_word")["status_reason"].as_str().unwrap().starts_with("not run"),
+        node(&canceled, "count_word")["status_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not run"),
         "{canceled:#}"
     );
 
@@ -182,16 +255,37 @@ fn the_public_pipeline_samples_run_and_unchanged_resubmissions_reuse_every_node(
     build_greeting(&greeting);
     let created = submit(&server, &greeting.join("pipeline.yml"), &[]);
     let done = wait_pipeline(&server, created["name"].as_str().unwrap());
-    assert_eq!(done["status"], "Completed", "{done:#}\n{}", server.log_tails());
-    let greeted = driver_stdout(&server, node(&done, "add_greeting_columns")["job_name"].as_str().unwrap());
+    assert_eq!(
+        done["status"],
+        "Completed",
+        "{done:#}\n{}",
+        server.log_tails()
+    );
+    let greeted = driver_stdout(
+        &server,
+        node(&done, "add_greeting_columns")["job_name"]
+            .as_str()
+            .unwrap(),
+    );
     assert!(greeted.contains("greeting: hello, "), "{greeted}");
-    assert!(greeted.contains("shipped file: shipped with the job"), "{greeted}");
-    let counted = driver_stdout(&server, node(&done, "count_by_rows")["job_name"].as_str().unwrap());
+    assert!(
+        greeted.contains("shipped file: shipped with the job"),
+        "{greeted}"
+    );
+    let counted = driver_stdout(
+        &server,
+        node(&done, "count_by_rows")["job_name"].as_str().unwrap(),
+    );
     assert!(counted.contains("rows: 150"), "{counted}");
 
     // The titanic pipeline sample, with the default identity.
     ok(server.cli(&[
-        "datastore", "upload", "--src", spool_test::shared_data("titanic.csv").to_str().unwrap(), "--dest", "data/titanic.csv",
+        "datastore",
+        "upload",
+        "--src",
+        spool_test::shared_data("titanic.csv").to_str().unwrap(),
+        "--dest",
+        "data/titanic.csv",
     ]));
     let titanic = copy_fixture("titanic", scratch.path());
     std::fs::create_dir_all(titanic.join("src")).unwrap();
@@ -200,10 +294,24 @@ fn the_public_pipeline_samples_run_and_unchanged_resubmissions_reuse_every_node(
         titanic.join("src/titanic.py"),
     )
     .unwrap();
-    let created = submit(&server, &titanic.join("serverless-spark-pipeline-default-identity.yml"), &[]);
+    let created = submit(
+        &server,
+        &titanic.join("serverless-spark-pipeline-default-identity.yml"),
+        &[],
+    );
     let done = wait_pipeline(&server, created["name"].as_str().unwrap());
-    assert_eq!(done["status"], "Completed", "{done:#}\n{}", server.log_tails());
-    assert!(server.data_dir().join("datastores/workspaceblobstore/data/wrangled/_SUCCESS").exists());
+    assert_eq!(
+        done["status"],
+        "Completed",
+        "{done:#}\n{}",
+        server.log_tails()
+    );
+    assert!(
+        server
+            .data_dir()
+            .join("datastores/workspaceblobstore/data/wrangled/_SUCCESS")
+            .exists()
+    );
     server.finish();
 }
 
@@ -228,24 +336,42 @@ fn a_failed_step_stops_its_dependants_and_with_continue_off_everything() {
         "not run: step `bad`, whose output it reads, ended Failed"
     );
     let after_job = job_json(&server, after["job_name"].as_str().unwrap());
-    assert!(after_job["phases"].as_array().unwrap().iter().all(|p| p["status"] != "Running"), "{after_job:#}");
+    assert!(
+        after_job["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["status"] != "Running"),
+        "{after_job:#}"
+    );
 
     // With `continue_on_step_failure: false` the first failure cancels the running branch.
     let created = submit(
         &server,
         &file,
-        &["--set", "settings.continue_on_step_failure=false", "--set", "jobs.other.args=600"],
+        &[
+            "--set",
+            "settings.continue_on_step_failure=false",
+            "--set",
+            "jobs.other.args=600",
+        ],
     );
     let name = created["name"].as_str().unwrap().to_string();
     let done = wait_pipeline(&server, &name);
     assert_eq!(done["status"], "Failed", "{done:#}");
     assert_eq!(node(&done, "other")["status"], "Canceled", "{done:#}");
     assert!(
-        node(&done, "other")["status_reason"].as_str().unwrap().contains("continue_on_step_failure"),
+        node(&done, "other")["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("continue_on_step_failure"),
         "{done:#}"
     );
     let leftovers = server.wait_for_no_started_processes(deadline::STOP);
-    assert!(leftovers.is_empty() || server.started_processes().len() <= 2, "{leftovers:?}");
+    assert!(
+        leftovers.is_empty() || server.started_processes().len() <= 2,
+        "{leftovers:?}"
+    );
     server.finish();
 }
 
@@ -256,14 +382,46 @@ fn invalid_pipelines_are_refused_with_their_position_and_create_nothing() {
     let words = copy_fixture("words", scratch.path());
     let base = std::fs::read_to_string(words.join("pipeline.yml")).unwrap();
     let cases = [
-        ("${{parent.inputs.sample_rate}}", "${{parent.inputs.rate}}", "pipeline.yml:27:20: `jobs.sample_word.inputs.sample_rate`: the pipeline has no input 'rate'"),
-        ("${{parent.jobs.sample_word.outputs.file_output}}", "${{parent.jobs.sampler.outputs.file_output}}", "`jobs.count_word.inputs.file_input`: the pipeline has no step `sampler`"),
-        ("component: ./word_count/component.yml", "component: ./word_count/nope.yml", "`jobs.count_word.component`: cannot read the component file"),
-        ("  count_word:\n", "  Count-Word:\n", "Pipeline node name should be a valid python identifier"),
-        ("      file_input: ${{parent.inputs.file_input}}\n", "", "Required input 'file_input' for component 'sample_word' not provided."),
-        ("    resources:\n      instance_type: Standard_E8S_V3\n      runtime_version: 3.4.0\n\n  count_word", "\n  count_word", "One of either compute or resources must be specified for Spark job"),
-        ("        mode: direct\n\n    resources", "        mode: mount\n\n    resources", "Input 'file_input' is using 'mount' mode, only 'direct' is supported for Spark job"),
-        ("jobs:\n", "settings:\n  default_datastore: nowhere\njobs:\n", "prefixed with 'azureml:'"),
+        (
+            "${{parent.inputs.sample_rate}}",
+            "${{parent.inputs.rate}}",
+            "pipeline.yml:27:20: `jobs.sample_word.inputs.sample_rate`: the pipeline has no input 'rate'",
+        ),
+        (
+            "${{parent.jobs.sample_word.outputs.file_output}}",
+            "${{parent.jobs.sampler.outputs.file_output}}",
+            "`jobs.count_word.inputs.file_input`: the pipeline has no step `sampler`",
+        ),
+        (
+            "component: ./word_count/component.yml",
+            "component: ./word_count/nope.yml",
+            "`jobs.count_word.component`: cannot read the component file",
+        ),
+        (
+            "  count_word:\n",
+            "  Count-Word:\n",
+            "Pipeline node name should be a valid python identifier",
+        ),
+        (
+            "      file_input: ${{parent.inputs.file_input}}\n",
+            "",
+            "Required input 'file_input' for component 'sample_word' not provided.",
+        ),
+        (
+            "    resources:\n      instance_type: Standard_E8S_V3\n      runtime_version: 3.4.0\n\n  count_word",
+            "\n  count_word",
+            "One of either compute or resources must be specified for Spark job",
+        ),
+        (
+            "        mode: direct\n\n    resources",
+            "        mode: mount\n\n    resources",
+            "Input 'file_input' is using 'mount' mode, only 'direct' is supported for Spark job",
+        ),
+        (
+            "jobs:\n",
+            "settings:\n  default_datastore: nowhere\njobs:\n",
+            "prefixed with 'azureml:'",
+        ),
     ];
     for (from, to, expected) in cases {
         assert!(base.contains(from), "{from:?}");
@@ -276,11 +434,20 @@ fn invalid_pipelines_are_refused_with_their_position_and_create_nothing() {
     }
     // A missing entry file of a component is reported in the component's own file.
     std::fs::remove_file(words.join("word_count/wordcount.py")).unwrap();
-    let out = server.cli(&["job", "create", "--file", words.join("pipeline.yml").to_str().unwrap()]);
-    assert!(stderr(&out).contains("word_count/component.yml:17:"), "{}", stderr(&out));
+    let out = server.cli(&[
+        "job",
+        "create",
+        "--file",
+        words.join("pipeline.yml").to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&out).contains("word_count/component.yml:17:"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("doesn't exist."), "{}", stderr(&out));
-    let jobs: Value = serde_json::from_str(&ok(server.cli(&["job", "list", "-o", "json"]))).unwrap();
+    let jobs: Value =
+        serde_json::from_str(&ok(server.cli(&["job", "list", "-o", "json"]))).unwrap();
     assert_eq!(jobs.as_array().unwrap().len(), 0, "{jobs:#}");
-    let _ = Duration::ZERO;
     server.finish();
 }

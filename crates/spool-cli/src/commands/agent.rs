@@ -438,6 +438,7 @@ async fn start_worker(
         cwd: dir.clone(),
         log_dir: dir.join("logs"),
         run_as: None,
+        combined_log: None,
     };
     Ok(spool_supervisor::spawn(&spec)?)
 }

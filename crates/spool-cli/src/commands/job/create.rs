@@ -78,18 +78,16 @@ async fn create(
         .with_context(|| format!("read job file `{}`", file.display()))?;
     let file_label = file.display().to_string();
     let parsed_sets = parse_sets(sets, name)?;
+    if spool_spec::job_type(&text).as_deref() == Some("command") {
+        return super::command_job::create(client, file, &text, &parsed_sets).await;
+    }
     let catalog = catalog_from(&client.catalog().await?);
     let ValidJob {
         mut spec,
         positions,
         ..
     } = spool_spec::parse_job(&text, &file_label, &parsed_sets, &catalog)?;
-    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = if base.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        base
-    };
+    let base = base_dir(file);
     let pos = |field: &str| positions.get(field).copied();
 
     // Local checks: the code folder, entry and listed files exist.
@@ -158,9 +156,40 @@ async fn create(
             )),
         }
     }
-    // Local inputs exist (they are uploaded to the default datastore below).
+    let local_inputs = check_local_inputs(&spec.inputs, &base, &positions, &mut diagnostics);
+    if !diagnostics.is_empty() {
+        return Err(SpecErrors {
+            file: file_label,
+            diagnostics,
+        }
+        .into());
+    }
+    upload_inputs(client, &mut spec.inputs, local_inputs).await?;
+    spec.code = upload_code(client, &code_dir).await?;
+    submit(client, serde_json::to_value(&spec)?, &positions, file_label).await
+}
+
+/// The folder a job file's relative paths start from.
+pub(super) fn base_dir(file: &Path) -> PathBuf {
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    }
+}
+
+/// Checks that a job's local inputs exist (they are uploaded to the default datastore by
+/// `upload_inputs`); returns them with their paths here.
+pub(super) fn check_local_inputs(
+    inputs: &std::collections::BTreeMap<String, JobInput>,
+    base: &Path,
+    positions: &spool_spec::Positions,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(String, PathBuf)> {
+    let pos = |field: &str| positions.get(field).copied();
     let mut local_inputs = Vec::new();
-    for (input_name, input) in &spec.inputs {
+    for (input_name, input) in inputs {
         let JobInput::Data { data_type, path } = input else {
             continue;
         };
@@ -200,14 +229,15 @@ async fn create(
         }
         local_inputs.push((input_name.clone(), local));
     }
-    if !diagnostics.is_empty() {
-        return Err(SpecErrors {
-            file: file_label,
-            diagnostics,
-        }
-        .into());
-    }
+    local_inputs
+}
 
+/// Uploads local inputs to the default datastore and points the inputs at them.
+pub(super) async fn upload_inputs(
+    client: &Client,
+    inputs: &mut std::collections::BTreeMap<String, JobInput>,
+    local_inputs: Vec<(String, PathBuf)>,
+) -> anyhow::Result<()> {
     for (input_name, local) in local_inputs {
         let (archive_bytes, dest) = upload_archive(&local)
             .with_context(|| format!("archive input `{input_name}` (`{}`)", local.display()))?;
@@ -215,20 +245,33 @@ async fn create(
             .upload_to_datastore("workspaceblobstore", archive_bytes)
             .await
             .with_context(|| format!("upload input `{input_name}`"))?;
-        if let Some(JobInput::Data { path, .. }) = spec.inputs.get_mut(&input_name) {
+        if let Some(JobInput::Data { path, .. }) = inputs.get_mut(&input_name) {
             *path = format!("azureml://datastores/workspaceblobstore/paths/{dest}");
         }
     }
-    let (code_archive, files) = archive::tar_dir(&code_dir, "")
+    Ok(())
+}
+
+/// Uploads a code folder as a snapshot; returns what `code` becomes (`snapshot:<sha256>`).
+pub(super) async fn upload_code(client: &Client, code_dir: &Path) -> anyhow::Result<String> {
+    let (code_archive, files) = archive::tar_dir(code_dir, "")
         .with_context(|| format!("archive the code folder `{}`", code_dir.display()))?;
     let snapshot = client
         .create_snapshot(code_archive)
         .await
         .context("upload the code snapshot")?;
     tracing::debug!(files, code = %snapshot.code, "uploaded code snapshot");
-    spec.code = snapshot.code;
+    Ok(snapshot.code)
+}
 
-    match client.create_job(serde_json::to_value(&spec)?).await {
+/// Posts a job spec; the server's objection is reported at the field's position.
+pub(super) async fn submit(
+    client: &Client,
+    spec: serde_json::Value,
+    positions: &spool_spec::Positions,
+    file_label: String,
+) -> anyhow::Result<JobView> {
+    match client.create_job(spec).await {
         Ok(job) => Ok(job),
         // The server's objection is reported like a local one: at the field's position.
         Err(e @ ClientError::Api { .. }) => {

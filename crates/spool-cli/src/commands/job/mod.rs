@@ -1,6 +1,7 @@
 //! `spool job create|show|list|stream|cancel|download`, mirroring `az ml job`.
 
 mod cancel;
+mod command_job;
 mod create;
 mod download;
 mod list;
@@ -14,16 +15,20 @@ use crate::Globals;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum JobCommand {
-    /// Submit a Spark job from a job YAML file and print it (as `job show` does).
+    /// Submit a Spark job (`type: spark`) or a command job (`type: command`) from a job YAML
+    /// file and print it (as `job show` does).
     ///
     /// Everything that can be checked before running is checked first (schema, the SDK's rules,
     /// that `code`, the entry file and inputs exist); nothing is created when a check fails.
+    /// A command job runs as a process on the Spool host, in an environment built from its
+    /// `conda_file`.
     Create(create::CreateArgs),
     /// Show a job.
     Show(show::ShowArgs),
     /// List jobs, newest first.
     List(list::ListArgs),
-    /// Follow a job's driver logs and status until it ends; exit 0 only if it Completed.
+    /// Follow a job's driver logs (a command job's output) and status until it ends; exit 0 only
+    /// if it Completed.
     Stream(stream::StreamArgs),
     /// Cancel a job: its driver and executors stop within seconds.
     Cancel(cancel::CancelArgs),

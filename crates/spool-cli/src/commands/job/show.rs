@@ -145,6 +145,9 @@ fn job_table(job: &JobView) -> comfy_table::Table {
     }
     let r = &job.resources;
     let size = match r.dynamic_allocation {
+        _ if job.kind == spool_api_types::JobKind::Command => {
+            "one process on the Spool host".to_string()
+        }
         Some((min, max)) => format!(
             "driver {}c/{}, executors {}c/{} x {min}..{max} (dynamic)",
             r.driver_cores, r.driver_memory, r.executor_cores, r.executor_memory
@@ -171,6 +174,7 @@ fn job_table(job: &JobView) -> comfy_table::Table {
         .join("\n");
     output::fields(&[
         ("name", job.name.clone()),
+        ("type", job.kind.to_string()),
         ("display name", job.display_name.clone()),
         ("experiment", job.experiment_name.clone()),
         ("pipeline", job.parent_job_name.clone().unwrap_or_default()),

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use spool_api_types::{JobStatus, JobView};
+use spool_api_types::{JobKind, JobStatus, JobView};
 use spool_client::Client;
 
 use crate::Globals;
@@ -64,10 +64,13 @@ pub(super) async fn follow(
             eprintln!("[spool] {name}: {}{reason}", job.status);
             last_status = Some(job.status);
         }
-        for (i, stream) in ["stdout", "stderr"].iter().enumerate() {
-            let (bytes, size) = client
-                .job_log(name, &format!("azureml/driver/{stream}"), offsets[i])
-                .await?;
+        // A command's stdout and stderr are one log (Azure ML's `std_log.txt`), shown as stdout.
+        let logs: &[&str] = match job.kind {
+            JobKind::Command => &["user_logs/std_log.txt"],
+            _ => &["azureml/driver/stdout", "azureml/driver/stderr"],
+        };
+        for (i, log) in logs.iter().enumerate() {
+            let (bytes, size) = client.job_log(name, log, offsets[i]).await?;
             if !bytes.is_empty() {
                 if i == 0 && driver_stdout == DriverStdout::Stdout {
                     std::io::stdout().write_all(&bytes)?;
@@ -145,7 +148,11 @@ async fn follow_pipeline(
             }
             for (i, stream) in ["stdout", "stderr"].iter().enumerate() {
                 let Ok((bytes, size)) = client
-                    .job_log(&node.job_name, &format!("azureml/driver/{stream}"), state.offsets[i])
+                    .job_log(
+                        &node.job_name,
+                        &format!("azureml/driver/{stream}"),
+                        state.offsets[i],
+                    )
                     .await
                 else {
                     continue;
