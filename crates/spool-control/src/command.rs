@@ -475,11 +475,12 @@ async fn conclude(
         .record_ended(Owner::Job(job.id), |_| true, outcome, ended.exit.code())
         .await;
     let server_stopping = *control.inner().shutdown.borrow();
+    let cancel_reason = crate::run::cancel_reason(control.store(), job.id).await;
     let (status, reason, error) = if ended.canceled && server_stopping {
         // Stopped with the server, not by its user: the shutdown recorded why as the error.
         (JobStatus::Failed, Some("the server stopped"), None)
     } else if ended.canceled {
-        (JobStatus::Canceled, Some("canceled by the user"), None)
+        (JobStatus::Canceled, Some(cancel_reason.as_str()), None)
     } else if ended.timed_out {
         let seconds = timeout.map(|t| t.as_secs()).unwrap_or_default();
         let error = format!(

@@ -437,6 +437,8 @@ pub(crate) async fn conclude(
         .provisioner()
         .record_ended(Owner::Job(job.id), |_| true, outcome, exit.code())
         .await;
+    // Read before `Finalizing` replaces it: why the job is being canceled, if it is.
+    let cancel_why = cancel_reason(store, job.id).await;
     store
         .set_job_status(job.id, JobStatus::Finalizing, None)
         .await
@@ -467,7 +469,7 @@ pub(crate) async fn conclude(
         tracing::info!(job = %job.name, "job stopped with the server");
     } else if canceled {
         store
-            .set_job_status(job.id, JobStatus::Canceled, Some("canceled by the user"))
+            .set_job_status(job.id, JobStatus::Canceled, Some(&cancel_why))
             .await
             .log_error("record the job's status");
         tracing::info!(job = %job.name, "job canceled");
@@ -509,6 +511,16 @@ pub(crate) async fn conclude(
             .log_error("record the job's status");
         tracing::info!(job = %job.name, %error, "job failed");
     }
+}
+
+/// Why a job being canceled is: the reason recorded with `CancelRequested` (a pipeline that
+/// stops its nodes says why), else its user's request.
+pub(crate) async fn cancel_reason(store: &Store, job_id: JobId) -> String {
+    match store.job(job_id).await {
+        Ok(Some(job)) if job.status == JobStatus::CancelRequested => job.status_reason,
+        _ => None,
+    }
+    .unwrap_or_else(|| "canceled by the user".to_string())
 }
 
 /// A driver error that is the operating system refusing a path says who was refused and why:

@@ -12,12 +12,18 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipelines")
 }
 
-/// A copy of a fixture folder to work in (the test may add built files to it).
+/// A copy of a fixture folder to work in (the test may add built files to it). `words` is the
+/// README's example.
 fn copy_fixture(name: &str, into: &Path) -> PathBuf {
     let to = into.join(name);
+    let from = if name == "words" {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/words-pipeline")
+    } else {
+        fixtures().join(name)
+    };
     let status = std::process::Command::new("cp")
         .arg("-r")
-        .arg(fixtures().join(name))
+        .arg(from)
         .arg(&to)
         .status()
         .unwrap();
@@ -385,7 +391,7 @@ fn invalid_pipelines_are_refused_with_their_position_and_create_nothing() {
         (
             "${{parent.inputs.sample_rate}}",
             "${{parent.inputs.rate}}",
-            "pipeline.yml:27:20: `jobs.sample_word.inputs.sample_rate`: the pipeline has no input 'rate'",
+            "bad.yml:26:20: `jobs.sample_word.inputs.sample_rate`: the pipeline has no input 'rate'",
         ),
         (
             "${{parent.jobs.sample_word.outputs.file_output}}",

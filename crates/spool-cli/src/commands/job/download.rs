@@ -33,7 +33,16 @@ pub(super) async fn run(args: DownloadArgs, globals: &Globals) -> anyhow::Result
         all,
     } = args;
     let client = globals.client()?;
-    let job = client.job(&name).await.map_err(super::unknown_job)?;
+    let mut job = client.job(&name).await.map_err(super::unknown_job)?;
+    // A reused pipeline node ran nothing: its logs and outputs are the job's it reused.
+    let name = match job.properties.get("azureml.reusedrunid").cloned() {
+        Some(reused) => {
+            eprintln!("job {name} reuses previous job {reused}, download from the reused job.");
+            job = client.job(&reused).await.map_err(super::unknown_job)?;
+            reused
+        }
+        None => name,
+    };
     if output_name.is_none() {
         let archive = client.download_logs(&name).await?;
         let dest = download_path.join("artifacts");
