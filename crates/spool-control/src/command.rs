@@ -44,7 +44,45 @@ impl Control {
     /// roles on inputs (read) and outputs (write), and that inputs exist.
     pub async fn create_command_job(&self, owner: &Caller, spec: CommandSpec) -> Result<Job> {
         owner.require(Action::SubmitJobs)?;
-        spool_spec::check_command(&spec).map_err(|diags| {
+        let name = match &spec.name {
+            Some(name) => {
+                if let Some(existing) = self.store().job_by_name(name).await? {
+                    return Err(name_taken("job", name, existing.owner_id == owner.id));
+                }
+                name.clone()
+            }
+            None => names::job_name(),
+        };
+        let (new, _) = self
+            .prepare_command_job(owner, &spec, name.clone(), &Default::default())
+            .await?;
+        let job = match self.store().insert_job(&new).await {
+            Ok(job) => job,
+            Err(StoreError::Conflict(_)) => {
+                let mine = self
+                    .store()
+                    .job_by_name(&name)
+                    .await?
+                    .is_some_and(|j| j.owner_id == owner.id);
+                return Err(name_taken("job", &name, mine));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(job = %job.name, owner = %owner.name, "command job submitted");
+        self.inner().wake.notify_one();
+        Ok(self.job_view(job))
+    }
+
+    /// Everything `create_command_job` checks and fixes for a command job named `name`, short
+    /// of recording it. Inputs in `produced` are written by an earlier pipeline node first.
+    pub(crate) async fn prepare_command_job(
+        &self,
+        owner: &Caller,
+        spec: &CommandSpec,
+        name: String,
+        produced: &std::collections::BTreeSet<String>,
+    ) -> Result<(NewJob, Launch)> {
+        spool_spec::check_command(spec).map_err(|diags| {
             let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
             let text: Vec<String> = diags.iter().map(|d| d.render("job")).collect();
             invalid(first, text.join("\n"))
@@ -65,15 +103,6 @@ impl Control {
         if let Some(code) = &spec.code {
             self.snapshot_dir(code)?;
         }
-        let name = match &spec.name {
-            Some(name) => {
-                if let Some(existing) = self.store().job_by_name(name).await? {
-                    return Err(name_taken("job", name, existing.owner_id == owner.id));
-                }
-                name.clone()
-            }
-            None => names::job_name(),
-        };
         let compute = identity::Compute::Serverless {
             workspace: self.workspace_identities().await?,
         };
@@ -86,13 +115,7 @@ impl Control {
         .map_err(|m| invalid("identity", m))?;
         let data = self.principal_access(owner, &principal).await?;
         let resolved = self
-            .resolve_data(
-                &data,
-                &name,
-                &spec.inputs,
-                &spec.outputs,
-                &Default::default(),
-            )
+            .resolve_data(&data, &name, &spec.inputs, &spec.outputs, produced)
             .await?;
         let inputs = resolved
             .inputs
@@ -118,7 +141,7 @@ impl Control {
                 .clone()
                 .unwrap_or_else(|| "Default".into()),
             status: JobStatus::NotStarted,
-            spec_json: json(&spec)?,
+            spec_json: json(spec)?,
             // A command holds no Spark driver or executors.
             sizing_json: "null".into(),
             runtime,
@@ -133,21 +156,7 @@ impl Control {
             launch_json: Some(json(&launch)?),
             environment_json: environment.as_ref().map(json).transpose()?,
         };
-        let job = match self.store().insert_job(&new).await {
-            Ok(job) => job,
-            Err(StoreError::Conflict(_)) => {
-                let mine = self
-                    .store()
-                    .job_by_name(&name)
-                    .await?
-                    .is_some_and(|j| j.owner_id == owner.id);
-                return Err(name_taken("job", &name, mine));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        tracing::info!(job = %job.name, owner = %owner.name, "command job submitted");
-        self.inner().wake.notify_one();
-        Ok(self.job_view(job))
+        Ok((new, launch))
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use spool_core::{JobKind, JobStatus};
-use spool_spec::graph::{self, ResolvedComponent};
+use spool_spec::graph::{self, ChildJob, ResolvedComponent};
 use spool_spec::pipeline::{ComponentRef, PipelineSpec};
 use spool_spec::{JobInput, Positions};
 use spool_store::{JobRow, NewJob, NewNode};
@@ -98,10 +98,9 @@ impl Control {
         for node in &plan.nodes {
             let child = names::job_name();
             let mut job = node.job.clone();
-            job.name = Some(child.clone());
-            job.experiment_name = Some(experiment.clone());
+            job.name(&child, &experiment);
             // Outputs without a path go to the default location, named after the child job.
-            for (output, out) in job.outputs.iter_mut() {
+            for (output, out) in job.outputs_mut().iter_mut() {
                 if out.path.is_none() {
                     out.path = Some(
                         DatastoreUri::new(&datastore, &format!("azureml/{child}/{output}/"))
@@ -114,16 +113,23 @@ impl Control {
             for (input, (up, output)) in &node.upstream {
                 let earlier = &recorded[up];
                 let uri = earlier.outputs.get(output).cloned().unwrap_or_default();
-                if let Some(JobInput::Data { path, .. }) = job.inputs.get_mut(input) {
+                if let Some(JobInput::Data { path, .. }) = job.inputs_mut().get_mut(input) {
                     *path = uri;
                 }
                 upstream_keys.insert(input.clone(), format!("{}#{output}", earlier.reuse_key));
             }
             let produced: BTreeSet<String> = node.upstream.keys().cloned().collect();
-            let (mut new, launch) = self
-                .prepare_spark_job(owner, &job, child.clone(), &produced)
-                .await
-                .map_err(|e| in_node(e, &node.name))?;
+            let (mut new, launch) = match &job {
+                ChildJob::Spark(spark) => {
+                    self.prepare_spark_job(owner, spark, child.clone(), &produced)
+                        .await
+                }
+                ChildJob::Command(command) => {
+                    self.prepare_command_job(owner, command, child.clone(), &produced)
+                        .await
+                }
+            }
+            .map_err(|e| in_node(e, &node.name))?;
             new.display_name = node.name.clone();
 
             let fingerprints = self.input_fingerprints(&job, &produced).await;
@@ -232,11 +238,11 @@ impl Control {
     /// write are covered by those nodes' keys.
     async fn input_fingerprints(
         &self,
-        job: &spool_spec::JobSpec,
+        job: &ChildJob,
         produced: &BTreeSet<String>,
     ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        for (name, input) in &job.inputs {
+        for (name, input) in job.inputs() {
             let JobInput::Data { path, .. } = input else {
                 continue;
             };

@@ -389,7 +389,7 @@ fn check_compute(compute: &str, pos: Option<Pos>, diags: &mut Vec<Diagnostic>) -
     false
 }
 
-fn check_variable_name(name: &str, pos: Option<Pos>, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn check_variable_name(name: &str, pos: Option<Pos>, diags: &mut Vec<Diagnostic>) {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
@@ -406,7 +406,7 @@ fn check_variable_name(name: &str, pos: Option<Pos>, diags: &mut Vec<Diagnostic>
     }
 }
 
-fn load_environment(
+pub(crate) fn load_environment(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,

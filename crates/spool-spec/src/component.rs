@@ -51,27 +51,39 @@ fn yes() -> bool {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ComponentBody {
     Spark(SparkBody),
+    Command(CommandBody),
 }
 
 impl ComponentBody {
     pub fn kind(&self) -> &'static str {
         match self {
             ComponentBody::Spark(_) => "spark",
+            ComponentBody::Command(_) => "command",
         }
     }
 
-    /// The code folder: a local path as written, or `snapshot:<sha256>` once uploaded.
+    /// The code folder: a local path as written, or `snapshot:<sha256>` once uploaded (empty
+    /// for a command without code).
     pub fn code(&self) -> &str {
         match self {
             ComponentBody::Spark(spark) => &spark.code,
+            ComponentBody::Command(command) => command.code.as_deref().unwrap_or_default(),
         }
     }
+}
 
-    pub fn code_mut(&mut self) -> &mut String {
-        match self {
-            ComponentBody::Spark(spark) => &mut spark.code,
-        }
-    }
+/// A command component's program: shell text run on the Spool host in its environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Shell text with `${{inputs.x}}`, `${{outputs.y}}` and optional `$[[...]]` sections.
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<crate::command::CommandEnvironment>,
+    #[serde(default)]
+    pub environment_variables: BTreeMap<String, String>,
 }
 
 /// A Spark component's program: the fields a Spark job has, minus where and as whom it runs.
@@ -178,6 +190,88 @@ const SPARK_COMPONENT_FIELDS: &[&str] = &[
     "additional_includes",
 ];
 
+const COMMAND_COMPONENT_FIELDS: &[&str] = &[
+    "$schema",
+    "type",
+    "name",
+    "version",
+    "display_name",
+    "description",
+    "tags",
+    "is_deterministic",
+    "code",
+    "command",
+    "environment",
+    "environment_variables",
+    "inputs",
+    "outputs",
+    "resources",
+    "distribution",
+    "additional_includes",
+];
+
+/// A command component's `code`, `command`, `environment` and variables.
+fn load_command_body<'a>(
+    root: &Node,
+    fields: &mut Fields<'a>,
+    positions: &mut Positions,
+    diags: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Option<CommandBody> {
+    let mut body = CommandBody::default();
+    if let Some(node) = fields.take("code", positions) {
+        body.code = string("code", node, diags);
+    }
+    match fields.take("command", positions) {
+        Some(node) => body.command = string("command", node, diags).unwrap_or_default(),
+        None => {
+            diags.push(
+                Diagnostic::new("command", "Missing data for required field.")
+                    .at(Some(root.pos))
+                    .accepted("`command: python run.py --data ${{inputs.data}}`"),
+            );
+            return None;
+        }
+    }
+    if let Some(node) = fields.take("environment", positions) {
+        body.environment = crate::command::load_environment(node, positions, diags);
+    }
+    if let Some(node) = fields.take("environment_variables", positions) {
+        body.environment_variables = string_map("environment_variables", node, positions, diags);
+        for name in body.environment_variables.keys() {
+            crate::command::check_variable_name(name, Some(node.pos), diags);
+        }
+    }
+    if let Some(node) = fields.take("distribution", positions) {
+        diags.push(
+            Diagnostic::new(
+                "distribution",
+                "distributed commands are not supported: a command step runs as one process on the Spool host",
+            )
+            .at(Some(node.pos)),
+        );
+    }
+    if let Some(node) = fields.take("resources", positions) {
+        warnings.push(
+            Diagnostic::new(
+                "resources",
+                "ignored: a command step runs as one process on the Spool host",
+            )
+            .at(Some(node.pos)),
+        );
+    }
+    if let Some(node) = fields.take("additional_includes", positions) {
+        warnings.push(
+            Diagnostic::new(
+                "additional_includes",
+                "Spool does not copy additional includes yet; put the files inside `code`",
+            )
+            .at(Some(node.pos)),
+        );
+    }
+    Some(body)
+}
+
 /// Fields a job has that a component does not: accepted with a warning, as the SDK keeps them
 /// without effect (the pipeline node decides where and as whom a step runs).
 const NODE_ONLY_FIELDS: &[&str] = &["compute", "resources", "identity"];
@@ -203,23 +297,25 @@ pub(crate) fn load(
         return None;
     }
     let _ = fields.take("$schema", &mut positions);
+    let mut is_command = false;
     match fields.take("type", &mut positions) {
         Some(node) => match string("type", node, diags).as_deref() {
             Some("spark") | None => {}
+            Some("command") => is_command = true,
             Some(other) => diags.push(
                 Diagnostic::new(
                     "type",
-                    format!("Value '{other}' passed is not in set ['spark']"),
+                    format!("Value '{other}' passed is not in set ['spark', 'command']"),
                 )
                 .at(Some(node.pos))
                 .value(other)
-                .accepted("`spark`"),
+                .accepted("`spark` or `command`"),
             ),
         },
         None => diags.push(
             Diagnostic::new("type", "missing required field")
                 .at(Some(root.pos))
-                .accepted("`spark`"),
+                .accepted("`spark` or `command`"),
         ),
     }
     let name = match fields.take("name", &mut positions) {
@@ -256,6 +352,34 @@ pub(crate) fn load(
         Some(node) => boolean("is_deterministic", node, diags).unwrap_or(true),
         None => true,
     };
+    if is_command {
+        let body = load_command_body(root, &mut fields, &mut positions, diags, &mut warnings);
+        let inputs = fields
+            .take("inputs", &mut positions)
+            .map(|node| load_input_ports(node, &mut positions, diags))
+            .unwrap_or_default();
+        let outputs = fields
+            .take("outputs", &mut positions)
+            .map(|node| load_output_ports(node, &mut positions, diags))
+            .unwrap_or_default();
+        check_io_names(&inputs, &outputs, &positions, diags);
+        fields.finish(COMMAND_COMPONENT_FIELDS, diags);
+        return Some(LoadedComponent {
+            spec: ComponentSpec {
+                name,
+                version,
+                display_name,
+                description,
+                tags,
+                is_deterministic,
+                inputs,
+                outputs,
+                body: ComponentBody::Command(body?),
+            },
+            positions,
+            warnings,
+        });
+    }
     let mut body = SparkBody {
         code: ".".into(),
         ..SparkBody::default()

@@ -12,6 +12,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::command::CommandSpec;
 use crate::component::{ComponentBody, ComponentSpec, InputPort, OutputPort, check_parameter};
 use crate::diag::Diagnostic;
 use crate::job::{DataType, JobInput, JobOutput, JobSpec, LiteralType, Positions};
@@ -47,7 +48,7 @@ pub struct PlannedNode {
     pub is_deterministic: bool,
     /// The child job. Inputs bound to another node's output have an empty path until that
     /// node's output location is known (see `upstream`).
-    pub job: JobSpec,
+    pub job: ChildJob,
     /// Inputs that read another node's output: input name to (node, output).
     pub upstream: BTreeMap<String, (String, String)>,
     /// The nodes this one waits for.
@@ -57,6 +58,58 @@ pub struct PlannedNode {
     /// What decides whether an earlier run can be reused, apart from the content of its data
     /// inputs and the keys of the nodes it reads from (see `reuse_key`).
     pub reuse_basis: serde_json::Value,
+}
+
+/// What a node runs as: a Spark job or a command job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "spec", rename_all = "snake_case")]
+pub enum ChildJob {
+    Spark(JobSpec),
+    Command(CommandSpec),
+}
+
+impl ChildJob {
+    pub fn inputs(&self) -> &BTreeMap<String, JobInput> {
+        match self {
+            ChildJob::Spark(j) => &j.inputs,
+            ChildJob::Command(c) => &c.inputs,
+        }
+    }
+
+    pub fn inputs_mut(&mut self) -> &mut BTreeMap<String, JobInput> {
+        match self {
+            ChildJob::Spark(j) => &mut j.inputs,
+            ChildJob::Command(c) => &mut c.inputs,
+        }
+    }
+
+    pub fn outputs(&self) -> &BTreeMap<String, JobOutput> {
+        match self {
+            ChildJob::Spark(j) => &j.outputs,
+            ChildJob::Command(c) => &c.outputs,
+        }
+    }
+
+    pub fn outputs_mut(&mut self) -> &mut BTreeMap<String, JobOutput> {
+        match self {
+            ChildJob::Spark(j) => &mut j.outputs,
+            ChildJob::Command(c) => &mut c.outputs,
+        }
+    }
+
+    /// Names the child job and its experiment.
+    pub fn name(&mut self, name: &str, experiment: &str) {
+        match self {
+            ChildJob::Spark(j) => {
+                j.name = Some(name.to_string());
+                j.experiment_name = Some(experiment.to_string());
+            }
+            ChildJob::Command(c) => {
+                c.name = Some(name.to_string());
+                c.experiment_name = Some(experiment.to_string());
+            }
+        }
+    }
 }
 
 static PARENT_REF: LazyLock<Regex> = LazyLock::new(|| {
@@ -239,7 +292,30 @@ pub fn plan(
             continue;
         };
         let prefix = format!("jobs.{name}");
+        if node.step_type.as_str() != component.body.kind() {
+            let at = format!("{prefix}.component.type");
+            diags.push(
+                Diagnostic::new(
+                    &at,
+                    format!(
+                        "Value '{}' passed is not in set ['{}']",
+                        component.body.kind(),
+                        node.step_type.as_str()
+                    ),
+                )
+                .at(pos(&format!("{prefix}.component")).or(pos(&prefix)))
+                .accepted(format!(
+                    "a {} component for a `type: {}` step, or `type: {}` on the step",
+                    node.step_type.as_str(),
+                    node.step_type.as_str(),
+                    component.body.kind()
+                )),
+            );
+            continue;
+        }
+        let is_spark = matches!(component.body, ComponentBody::Spark(_));
         let mut job = match &component.body {
+            ComponentBody::Command(_) => JobSpec::default(),
             ComponentBody::Spark(body) => JobSpec {
                 code: body.code.clone(),
                 entry: body.entry.clone(),
@@ -262,7 +338,15 @@ pub fn plan(
         job.identity_selector = node.identity_selector.clone();
         job.resources = node.resources.clone();
         job.compute = node.compute.clone();
+        if !is_spark {
+            // A command step runs on the Spool host; `settings.default_compute` applies to it.
+            job.compute = node
+                .compute
+                .clone()
+                .or(pipeline.settings.default_compute.clone());
+        }
         match (&node.compute, &node.resources) {
+            _ if !is_spark => {}
             (None, None) => {
                 diags.push(
                     Diagnostic::new(
@@ -354,7 +438,9 @@ pub fn plan(
                         );
                         continue;
                     };
-                    check_direct("Input", input, &at, mode.or(port_mode.clone()), &pos, &mut diags);
+                    if is_spark {
+                        check_direct("Input", input, &at, mode.or(port_mode.clone()), &pos, &mut diags);
+                    }
                     job.inputs.insert(
                         input.clone(),
                         JobInput::Data {
@@ -380,7 +466,9 @@ pub fn plan(
                         );
                         continue;
                     };
-                    check_direct("Input", input, &at, mode.or(port_mode.clone()), &pos, &mut diags);
+                    if is_spark {
+                        check_direct("Input", input, &at, mode.or(port_mode.clone()), &pos, &mut diags);
+                    }
                     job.inputs.insert(
                         input.clone(),
                         JobInput::Data {
@@ -479,7 +567,7 @@ pub fn plan(
                     ),
                 }
             }
-            if output != "default" {
+            if output != "default" && is_spark {
                 check_direct(
                     "Output",
                     output,
@@ -504,6 +592,28 @@ pub fn plan(
             "compute": job.compute,
             "identity": [serde_json::to_value(job.identity).unwrap_or_default(), serde_json::to_value(&job.identity_selector).unwrap_or_default()],
         });
+        let job = match &component.body {
+            ComponentBody::Spark(_) => ChildJob::Spark(job),
+            ComponentBody::Command(body) => ChildJob::Command(CommandSpec {
+                job_type: Default::default(),
+                name: None,
+                display_name: job.display_name,
+                experiment_name: job.experiment_name,
+                description: job.description,
+                tags: job.tags,
+                properties: job.properties,
+                code: body.code.clone(),
+                command: body.command.clone(),
+                environment: body.environment.clone(),
+                environment_variables: body.environment_variables.clone(),
+                inputs: job.inputs,
+                outputs: job.outputs,
+                identity: job.identity,
+                identity_selector: job.identity_selector,
+                compute: job.compute,
+                timeout_seconds: None,
+            }),
+        };
         nodes.push(PlannedNode {
             name: name.clone(),
             component_id: component_id.clone(),
@@ -678,7 +788,7 @@ fn inline_component(
     pipeline: &PipelineSpec,
     name: &str,
     node: &NodeSpec,
-    body: &crate::component::SparkBody,
+    body: &ComponentBody,
     components: &BTreeMap<&str, (String, ComponentSpec)>,
 ) -> ComponentSpec {
     let mut inputs = BTreeMap::new();
@@ -749,7 +859,7 @@ fn inline_component(
         is_deterministic: true,
         inputs,
         outputs,
-        body: ComponentBody::Spark(body.clone()),
+        body: body.clone(),
     }
 }
 
@@ -863,9 +973,9 @@ fn topological(depends: &BTreeMap<&str, BTreeSet<String>>) -> Result<Vec<String>
     Ok(order)
 }
 
-/// Checks every node's job against the rules standalone Spark jobs follow (conf completeness,
-/// dynamic allocation, sizes, args against ports), reported under `jobs.<node>`; gives each
-/// node's sizing, in plan order.
+/// Checks every node's job against the rules standalone jobs follow (for Spark: conf
+/// completeness, dynamic allocation, sizes, args against ports; for commands: the command's
+/// bindings and compute), reported under `jobs.<node>`; gives each Spark node's sizing.
 pub fn check_nodes(
     plan: &Plan,
     catalog: &crate::rules::Catalog,
@@ -876,7 +986,17 @@ pub fn check_nodes(
     for node in &plan.nodes {
         let prefix = format!("jobs.{}", node.name);
         let mut node_diags = Vec::new();
-        let sizing = crate::rules::check(&node.job, &Positions::new(), catalog, &mut node_diags);
+        let sizing = match &node.job {
+            ChildJob::Spark(job) => {
+                crate::rules::check(job, &Positions::new(), catalog, &mut node_diags)
+            }
+            ChildJob::Command(command) => {
+                if let Err(d) = crate::command::check_command(command) {
+                    node_diags.extend(d);
+                }
+                None
+            }
+        };
         for mut d in crate::component::prefix_diags(&prefix, node_diags) {
             // The component's fields were written in its own file: point at the node.
             d.pos = positions.get(&d.field).or(positions.get(&prefix)).copied();

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::component::{self, ComponentSpec, SparkBody, boolean, check_duplicates};
+use crate::component::{
+    self, CommandBody, ComponentBody, ComponentSpec, SparkBody, boolean, check_duplicates,
+};
 use crate::diag::Diagnostic;
 use crate::job::{
     ConfValue, DataType, Entry, Fields, IdentityKind, IdentitySelector, JobInput, LiteralType,
@@ -94,10 +96,30 @@ pub struct PipelineOutput {
     pub mode: Option<String>,
 }
 
+/// What kind of step a node is (`type:` on the node).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepType {
+    #[default]
+    Spark,
+    Command,
+}
+
+impl StepType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepType::Spark => "spark",
+            StepType::Command => "command",
+        }
+    }
+}
+
 /// One step of a pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSpec {
+    #[serde(rename = "type", default)]
+    pub step_type: StepType,
     pub component: ComponentRef,
     #[serde(default)]
     pub inputs: BTreeMap<String, NodeInput>,
@@ -143,7 +165,7 @@ pub enum ComponentRef {
     Anonymous { spec: Box<ComponentSpec> },
     /// A node that is its own component (`code` and `entry` on the node); its ports follow from
     /// what the node binds.
-    Inline { body: Box<SparkBody> },
+    Inline { body: Box<ComponentBody> },
 }
 
 impl ComponentRef {
@@ -239,6 +261,8 @@ const SETTINGS_FIELDS: &[&str] = &[
 /// Fields of a node that only an inline node (no `component`) may set: with a component they
 /// are the component's, and Azure ML ignores them on the node.
 const COMPONENT_ONLY_FIELDS: &[&str] = &[
+    "command",
+    "environment_variables",
     "code",
     "entry",
     "py_files",
@@ -271,6 +295,8 @@ const NODE_FIELDS: &[&str] = &[
     "archives",
     "args",
     "environment",
+    "command",
+    "environment_variables",
 ];
 
 /// Whether a document is a pipeline (`type: pipeline`), without loading it.
@@ -698,24 +724,17 @@ fn load_node_fields(
         return None;
     };
     let mut fields = Fields::new("", node, diags)?;
+    let mut step_type = StepType::Spark;
     match fields.take("type", positions) {
         Some(n) => match string("type", n, diags).as_deref() {
             Some("spark") | None => {}
-            Some("command") => {
-                diags.push(
-                    Diagnostic::new("type", "command steps are not supported by this server yet")
-                        .at(Some(n.pos))
-                        .value("command")
-                        .accepted("`spark`"),
-                );
-                return None;
-            }
+            Some("command") => step_type = StepType::Command,
             Some(other) => {
                 diags.push(
                     Diagnostic::new("type", "unsupported step type")
                         .at(Some(n.pos))
                         .value(other)
-                        .accepted("`spark`"),
+                        .accepted("`spark` or `command`"),
                 );
                 return None;
             }
@@ -723,7 +742,7 @@ fn load_node_fields(
         None => diags.push(
             Diagnostic::new("type", "missing required field")
                 .at(Some(node.pos))
-                .accepted("`spark`"),
+                .accepted("`spark` or `command`"),
         ),
     }
     let component_node = fields.take("component", positions);
@@ -744,6 +763,35 @@ fn load_node_fields(
                 }
             }
             reference
+        }
+        None if step_type == StepType::Command => {
+            let mut body = CommandBody::default();
+            if let Some(n) = fields.take("code", positions) {
+                body.code = string("code", n, diags);
+            }
+            match fields.take("command", positions) {
+                Some(n) => body.command = string("command", n, diags).unwrap_or_default(),
+                None => {
+                    diags.push(
+                        Diagnostic::new(
+                            "component",
+                            "missing: a command step needs a `component` (a file, or `azureml:<name>:<version>`), or a `command` of its own",
+                        )
+                        .at(Some(node.pos)),
+                    );
+                    return None;
+                }
+            }
+            if let Some(n) = fields.take("environment", positions) {
+                body.environment = crate::command::load_environment(n, positions, diags);
+            }
+            if let Some(n) = fields.take("environment_variables", positions) {
+                body.environment_variables =
+                    string_map("environment_variables", n, positions, diags);
+            }
+            ComponentRef::Inline {
+                body: Box::new(ComponentBody::Command(body)),
+            }
         }
         None => {
             let mut body = SparkBody {
@@ -791,11 +839,12 @@ fn load_node_fields(
                 return None;
             }
             ComponentRef::Inline {
-                body: Box::new(body),
+                body: Box::new(ComponentBody::Spark(body)),
             }
         }
     };
     let mut spec = NodeSpec {
+        step_type,
         component,
         inputs: BTreeMap::new(),
         outputs: BTreeMap::new(),
@@ -837,7 +886,11 @@ fn load_node_fields(
         let conf = load_conf(n, positions, diags);
         // An inline node's conf is its component's.
         match &mut spec.component {
-            ComponentRef::Inline { body } => body.conf = conf,
+            ComponentRef::Inline { body } => {
+                if let ComponentBody::Spark(spark) = body.as_mut() {
+                    spark.conf = conf;
+                }
+            }
             _ => spec.conf = conf,
         }
     }

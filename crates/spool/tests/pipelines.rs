@@ -89,7 +89,7 @@ fn build_greeting(dir: &Path) {
         .unwrap();
     assert!(status.success(), "zip utils");
     let marker = spool_test::cache_dir().join(format!(
-        "runtimes/{}/runtime.json",
+        "runtimes/{}/spool-runtime.json",
         spool_test::TEST_RUNTIME
     ));
     let runtime: Value = serde_json::from_str(&std::fs::read_to_string(marker).unwrap()).unwrap();
@@ -373,11 +373,32 @@ fn a_failed_step_stops_its_dependants_and_with_continue_off_everything() {
             .contains("continue_on_step_failure"),
         "{done:#}"
     );
-    let leftovers = server.wait_for_no_started_processes(deadline::STOP);
-    assert!(
-        leftovers.is_empty() || server.started_processes().len() <= 2,
-        "{leftovers:?}"
+
+    // A Spark step, then a command step on the Spool host that reads what it wrote.
+    let mixed = copy_fixture("mixed", scratch.path());
+    let created = submit(&server, &mixed.join("pipeline.yml"), &[]);
+    let done = wait_pipeline(&server, created["name"].as_str().unwrap());
+    assert_eq!(
+        done["status"],
+        "Completed",
+        "{done:#}\n{}",
+        server.log_tails()
     );
+    let report = job_json(&server, node(&done, "report")["job_name"].as_str().unwrap());
+    assert_eq!(report["kind"], "command", "{report:#}");
+    let uri = report["outputs"]["report"].as_str().unwrap();
+    let path = uri
+        .strip_prefix("azureml://datastores/workspaceblobstore/paths/")
+        .unwrap();
+    let written = std::fs::read_to_string(
+        server
+            .data_dir()
+            .join("datastores/workspaceblobstore")
+            .join(path)
+            .join("report.json"),
+    )
+    .unwrap();
+    assert!(written.contains(r#""count":3"#), "{written}");
     server.finish();
 }
 

@@ -227,7 +227,7 @@ fn render(yaml: &str, sets: &[(&str, &str)]) -> String {
             &node.component_id[..node.component_id.find(':').unwrap_or(0)],
             node.depends_on
         ));
-        for (k, v) in &node.job.inputs {
+        for (k, v) in node.job.inputs() {
             let shown = match v {
                 JobInput::Data { path, .. } if path.is_empty() => {
                     let (n, o) = &node.upstream[k];
@@ -238,7 +238,7 @@ fn render(yaml: &str, sets: &[(&str, &str)]) -> String {
             };
             out.push_str(&format!("  in  {k}: {shown}\n"));
         }
-        for (k, v) in &node.job.outputs {
+        for (k, v) in node.job.outputs() {
             let parent = node
                 .parent_outputs
                 .get(k)
@@ -249,8 +249,13 @@ fn render(yaml: &str, sets: &[(&str, &str)]) -> String {
                 v.path.as_deref().unwrap_or("<default>")
             ));
         }
-        let conf: Vec<String> = node
-            .job
+        let ChildJob::Spark(spark) = &node.job else {
+            if let ChildJob::Command(c) = &node.job {
+                out.push_str(&format!("  command {}\n", c.command));
+            }
+            continue;
+        };
+        let conf: Vec<String> = spark
             .conf
             .iter()
             .map(|(k, v)| format!("{}={}", k.trim_start_matches("spark."), v.to_spark()))
@@ -634,4 +639,40 @@ fn the_wire_form_round_trips() {
     let json = serde_json::to_value(&loaded.spec).unwrap();
     let back: crate::pipeline::PipelineSpec = serde_json::from_value(json).unwrap();
     assert_eq!(back, loaded.spec);
+}
+
+#[test]
+fn a_command_step_reads_a_spark_steps_output() {
+    let pipeline = SHAKESPEARE.replace(
+        "  count_word:\n    type: spark\n    component: ./word_count/component.yml\n    inputs:\n      file_input:\n        path: ${{parent.jobs.sample_word.outputs.file_output}}\n        mode: direct\n    resources:\n      instance_type: Standard_E8S_V3\n      runtime_version: 3.4.0\n",
+        "  list_words:\n    type: command\n    inputs:\n      sample: ${{parent.jobs.sample_word.outputs.file_output}}\n    command: ls ${{inputs.sample}}\n    environment:\n      conda_file: conda.yml\n    compute: azureml:cpu-cluster\n",
+    );
+    assert!(pipeline.contains("list_words"));
+    check(
+        &pipeline,
+        expect![[r#"
+            pipeline.yml:33:14: `jobs.list_words.compute`: Not found compute with name cpu-cluster
+            hint: command steps run as processes on the Spool host: write `compute: serverless` or leave `compute` out
+        "#]],
+    );
+    check(
+        &pipeline.replace("    compute: azureml:cpu-cluster\n", ""),
+        expect![[r#"
+            sample_word (azureml_anonymous) after {}
+              in  file_input: ./data/shakespeare.txt
+              in  sample_rate: =0.01
+              out file_output: <default> (pipeline output file_output)
+              conf driver.cores=1 driver.memory=2g dynamicAllocation.enabled=true dynamicAllocation.maxExecutors=4 dynamicAllocation.minExecutors=1 executor.cores=2 executor.memory=2g
+            list_words (azureml_anonymous) after {"sample_word"}
+              in  sample: <sample_word.file_output>
+              command ls ${{inputs.sample}}
+        "#]],
+    );
+    check(
+        &pipeline.replace("type: command", "type: spark"),
+        expect![[r#"
+            job spec `pipeline.yml` has 1 problem:
+            pipeline.yml:27:5: `jobs.list_words.component`: missing: a step needs a `component` (a file, or `azureml:<name>:<version>`), or `code` and `entry` of its own
+        "#]],
+    );
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use spool_api_types::JobView;
 use spool_client::{Client, ClientError};
+use spool_spec::component::ComponentBody;
 use spool_spec::pipeline::{ComponentRef, NodeValue};
 use spool_spec::{DataType, Diagnostic, JobInput, SpecErrors};
 
@@ -41,7 +42,7 @@ pub(super) async fn create(
         let prefix = format!("jobs.{node_name}.");
         match &mut node.component {
             ComponentRef::File { path } => {
-                let component_file = base.join(&*path);
+                let component_file = join_clean(&base, path);
                 let component_label = component_file.display().to_string();
                 let component_text = match std::fs::read_to_string(&component_file) {
                     Ok(text) => text,
@@ -68,66 +69,31 @@ pub(super) async fn create(
                 let mut component_spec = component.spec;
                 let component_base = folder_of(&component_file);
                 let component_pos = |field: &str| component.positions.get(field).copied();
-                let spool_spec::component::ComponentBody::Spark(body) = &component_spec.body;
-                let code_dir = component_base.join(&body.code);
-                let problems = check_code(
-                    &code_dir,
-                    &body.code,
-                    &body.entry,
-                    [
-                        ("py_files", &body.py_files),
-                        ("jars", &body.jars),
-                        ("files", &body.files),
-                        ("archives", &body.archives),
-                    ],
+                prepare_body(
+                    client,
+                    &mut component_spec.body,
+                    &component_base,
+                    &component_label,
                     "",
                     &component_pos,
-                );
-                if !problems.is_empty() {
-                    return Err(SpecErrors {
-                        file: component_label,
-                        diagnostics: problems,
-                    }
-                    .into());
-                }
-                read_conda_file(&mut component_spec, &component_base, &component_label)?;
-                *component_spec.body.code_mut() =
-                    upload_code(client, &code_dir, &mut snapshots).await?;
+                    &mut snapshots,
+                )
+                .await?;
                 node.component = ComponentRef::Anonymous {
                     spec: Box::new(component_spec),
                 };
             }
             ComponentRef::Inline { body } => {
-                let code_dir = base.join(&body.code);
-                let problems = check_code(
-                    &code_dir,
-                    &body.code,
-                    &body.entry,
-                    [
-                        ("py_files", &body.py_files),
-                        ("jars", &body.jars),
-                        ("files", &body.files),
-                        ("archives", &body.archives),
-                    ],
+                prepare_body(
+                    client,
+                    body,
+                    &base,
+                    &file_label,
                     &prefix,
                     &pos,
-                );
-                if !problems.is_empty() {
-                    return Err(SpecErrors {
-                        file: file_label,
-                        diagnostics: problems,
-                    }
-                    .into());
-                }
-                if let Some(environment) = body.environment.as_mut() {
-                    inline_conda(
-                        environment,
-                        &base,
-                        &file_label,
-                        &format!("{prefix}environment"),
-                    )?;
-                }
-                body.code = upload_code(client, &code_dir, &mut snapshots).await?;
+                    &mut snapshots,
+                )
+                .await?;
             }
             ComponentRef::Registered { .. } | ComponentRef::Anonymous { .. } => {}
         }
@@ -261,6 +227,18 @@ pub(super) async fn create(
     }
 }
 
+/// `base` joined with `relative`, without the `.` components (`./x.yml`), so that paths in
+/// messages read as written.
+fn join_clean(base: &Path, relative: &str) -> PathBuf {
+    let mut joined = base.to_path_buf();
+    for part in Path::new(relative).components() {
+        if part != std::path::Component::CurDir {
+            joined.push(part);
+        }
+    }
+    joined
+}
+
 fn folder_of(file: &Path) -> PathBuf {
     match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -313,14 +291,83 @@ async fn upload_code(
     Ok(snapshot.code)
 }
 
-fn read_conda_file(
-    spec: &mut spool_spec::component::ComponentSpec,
+/// Checks a component's code on disk (relative to `base`, the folder of the file that wrote
+/// it), reads its conda file and uploads its code, in place.
+async fn prepare_body(
+    client: &Client,
+    body: &mut ComponentBody,
     base: &Path,
     label: &str,
+    prefix: &str,
+    pos: &dyn Fn(&str) -> Option<spool_spec::yaml::Pos>,
+    snapshots: &mut BTreeMap<PathBuf, String>,
 ) -> anyhow::Result<()> {
-    let spool_spec::component::ComponentBody::Spark(body) = &mut spec.body;
-    if let Some(environment) = body.environment.as_mut() {
-        inline_conda(environment, base, label, "environment")?;
+    match body {
+        ComponentBody::Spark(body) => {
+            let code_dir = join_clean(base, &body.code);
+            let problems = check_code(
+                &code_dir,
+                &body.code,
+                &body.entry,
+                [
+                    ("py_files", &body.py_files),
+                    ("jars", &body.jars),
+                    ("files", &body.files),
+                    ("archives", &body.archives),
+                ],
+                prefix,
+                pos,
+            );
+            if !problems.is_empty() {
+                return Err(SpecErrors {
+                    file: label.to_string(),
+                    diagnostics: problems,
+                }
+                .into());
+            }
+            if let Some(environment) = body.environment.as_mut() {
+                inline_conda(environment, base, label, &format!("{prefix}environment"))?;
+            }
+            body.code = upload_code(client, &code_dir, snapshots).await?;
+        }
+        ComponentBody::Command(body) => {
+            if let Some(code) = &body.code {
+                let code_dir = join_clean(base, code);
+                if !code_dir.is_dir() {
+                    let field = format!("{prefix}code");
+                    return Err(SpecErrors {
+                        file: label.to_string(),
+                        diagnostics: vec![local_diag(
+                            &field,
+                            pos(&field),
+                            &format!("Code path {} doesn't exist.", code_dir.display()),
+                            code,
+                            "a folder relative to the file that names it",
+                        )],
+                    }
+                    .into());
+                }
+                body.code = Some(upload_code(client, &code_dir, snapshots).await?);
+            }
+            if let Some(environment) = body.environment.as_mut()
+                && environment.conda_file_path.is_none()
+            {
+                let local = base.join(&environment.conda_file);
+                let field = format!("{prefix}environment.conda_file");
+                let text = std::fs::read_to_string(&local).map_err(|e| SpecErrors {
+                    file: label.to_string(),
+                    diagnostics: vec![local_diag(
+                        &field,
+                        pos(&field),
+                        &format!("cannot read the conda file: {e}"),
+                        &environment.conda_file,
+                        "a conda YAML file, relative to the file that names it",
+                    )],
+                })?;
+                environment.conda_file = text;
+                environment.conda_file_path = Some(local.display().to_string());
+            }
+        }
     }
     Ok(())
 }
