@@ -13,6 +13,7 @@ mod audit;
 pub mod auth;
 mod batches;
 mod cluster;
+mod component_registry;
 mod computes;
 pub mod config;
 pub mod datastore;
@@ -64,6 +65,9 @@ pub use views::{Caller, Job, Phase, Session, Statement};
 pub enum ControlError {
     #[error("{kind} `{name}` not found")]
     NotFound { kind: &'static str, name: String },
+    /// A lookup that failed, in words of its own (Azure ML's for assets).
+    #[error("{message}")]
+    Missing { target: String, message: String },
     #[error("{message}")]
     Invalid { target: String, message: String },
     #[error("{message}")]
