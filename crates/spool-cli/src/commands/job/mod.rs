@@ -1,10 +1,10 @@
 //! `spool job create|show|list|stream|cancel|download`, mirroring `az ml job`.
 
 mod cancel;
-mod create;
+pub(crate) mod create;
 mod download;
 mod list;
-mod pipeline;
+pub(crate) mod pipeline;
 mod show;
 mod stream;
 

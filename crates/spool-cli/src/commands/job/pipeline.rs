@@ -261,7 +261,7 @@ pub(super) async fn create(
     }
 }
 
-fn folder_of(file: &Path) -> PathBuf {
+pub(crate) fn folder_of(file: &Path) -> PathBuf {
     match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -293,7 +293,7 @@ fn check_local(base: &Path, path: &str, data_type: DataType) -> Result<PathBuf, 
 }
 
 /// Uploads a code folder as a snapshot (once per folder) and returns its `snapshot:<sha>`.
-async fn upload_code(
+pub(crate) async fn upload_code(
     client: &Client,
     dir: &Path,
     done: &mut BTreeMap<PathBuf, String>,
@@ -313,7 +313,7 @@ async fn upload_code(
     Ok(snapshot.code)
 }
 
-fn read_conda_file(
+pub(crate) fn read_conda_file(
     spec: &mut spool_spec::component::ComponentSpec,
     base: &Path,
     label: &str,
