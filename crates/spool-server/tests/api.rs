@@ -3043,3 +3043,81 @@ async fn a_component_is_registered_only_when_a_pipeline_could_run_it() {
     );
     api.finish().await;
 }
+
+/// A pipeline step's `azureml:` reference resolves to a registered version (explicit, `@latest`
+/// or the default, archived ones too), and an unknown name, version or label is the step's
+/// error in the SDK's words. Resolving shows in the next check: the component's required
+/// input, which the step does not bind.
+#[tokio::test]
+async fn pipeline_steps_resolve_registered_components() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/components",
+            Who::Alice,
+            Some(&component_body(Some("3"), &code, |_| {})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let pipeline = |component: Value| {
+        serde_json::json!({"spec": {
+            "type": "pipeline",
+            "jobs": {"count": {
+                "component": component,
+                "resources": {"instance_type": "standard_e4s_v3", "runtime_version": "3.4"},
+            }},
+        }})
+        .to_string()
+    };
+    let reference = |name: &str, version: Option<&str>, label: Option<&str>| {
+        let mut r = serde_json::json!({"kind": "registered", "name": name});
+        if let Some(v) = version {
+            r["version"] = v.into();
+        }
+        if let Some(l) = label {
+            r["label"] = l.into();
+        }
+        r
+    };
+    let mut out = Vec::new();
+    let mut submit = async |what: &str, component: Value| {
+        let (status, reply) = api
+            .call(
+                "POST",
+                "/api/v1/jobs",
+                Who::Alice,
+                Some(&pipeline(component)),
+            )
+            .await;
+        out.push(format!("{what} -> {}", component_summary(status, &reply)));
+    };
+    submit("wc:3", reference("wc", Some("3"), None)).await;
+    submit("wc@latest", reference("wc", None, Some("latest"))).await;
+    submit("wc", reference("wc", None, None)).await;
+    submit("wc:4", reference("wc", Some("4"), None)).await;
+    submit("wc@prod", reference("wc", None, Some("prod"))).await;
+    submit("nope:1", reference("nope", Some("1"), None)).await;
+    let (status, _) = api
+        .call("POST", "/api/v1/components/wc/archive", Who::Alice, None)
+        .await;
+    assert_eq!(status, 204);
+    submit("archived wc@latest", reference("wc", None, Some("latest"))).await;
+    check(out.join("\n"), expect![[r#"
+        wc:3 -> 400 jobs.count.inputs.data: pipeline: `jobs.count.inputs.data`: Required input 'data' for component 'count' not provided.
+          accepted: `data: ${{parent.inputs.<name>}}`, a step's output, or a value
+        wc@latest -> 400 jobs.count.inputs.data: pipeline: `jobs.count.inputs.data`: Required input 'data' for component 'count' not provided.
+          accepted: `data: ${{parent.inputs.<name>}}`, a step's output, or a value
+        wc -> 400 jobs.count.inputs.data: pipeline: `jobs.count.inputs.data`: Required input 'data' for component 'count' not provided.
+          accepted: `data: ${{parent.inputs.<name>}}`, a step's output, or a value
+        wc:4 -> 400 jobs.count.component: step `count`: `azureml:wc:4`: Asset wc with version 4 does not exist in workspace spool.
+        hint: its versions are `3`; `spool component list --all-versions` shows them
+        wc@prod -> 400 jobs.count.component: step `count`: `azureml:wc@prod`: Asset wc with version label prod does not exist in workspace.
+        hint: Spool's labels are `latest` and `default`, both the most recently created version; or name a version (`spool component list --all-versions` shows them)
+        nope:1 -> 400 jobs.count.component: step `count`: `azureml:nope:1`: Asset nope does not exist in workspace spool.
+        hint: `spool component list` shows the registered components; register one with `spool component create --file component.yml`
+        archived wc@latest -> 400 jobs.count.inputs.data: pipeline: `jobs.count.inputs.data`: Required input 'data' for component 'count' not provided.
+          accepted: `data: ${{parent.inputs.<name>}}`, a step's output, or a value"#]]);
+    api.finish().await;
+}
