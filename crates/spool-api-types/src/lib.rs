@@ -717,3 +717,58 @@ fn serverless() -> String {
 fn user_identity() -> String {
     "user_identity".into()
 }
+
+/// `POST /api/v1/components`: a component to register (`spool_spec::component::ComponentSpec`,
+/// with `code` an uploaded `snapshot:<sha256>`). Without `version`, the next one is taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateComponent {
+    pub spec: serde_json::Value,
+}
+
+/// One version of a registered component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentView {
+    pub name: String,
+    pub version: String,
+    /// `azureml:<name>:<version>`, as a pipeline names it.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub is_deterministic: bool,
+    /// `spark`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub inputs: BTreeMap<String, PortView>,
+    pub outputs: BTreeMap<String, PortView>,
+    /// The code snapshot, `snapshot:<sha256>`.
+    pub code: String,
+    /// Archived on its own or with its whole name; still usable in pipelines.
+    pub archived: bool,
+    pub created_at: String,
+    pub created_by: String,
+    /// The whole component as registered.
+    pub spec: serde_json::Value,
+}
+
+/// A component's input or output port, in short.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortView {
+    /// `uri_file`, `uri_folder`, `string`, `number`, `integer` or `boolean`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// `GET /api/v1/components`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentList {
+    pub components: Vec<ComponentView>,
+}

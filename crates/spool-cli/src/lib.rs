@@ -59,6 +59,10 @@ pub enum Command {
     /// Register and list agents (worker hosts).
     #[command(subcommand)]
     Agents(commands::agent::AgentsCommand),
+    /// Register, list, show, archive and restore components that pipelines use
+    /// (`azureml:<name>:<version>`).
+    #[command(subcommand)]
+    Component(commands::component::ComponentCommand),
     /// Attach, list, show and detach Spark pools that you already run.
     #[command(subcommand)]
     Compute(commands::compute::ComputeCommand),
@@ -101,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Runtime(cmd) => commands::runtime::run(cmd, globals).await,
             Command::Cluster(cmd) => commands::cluster::run(cmd, globals).await,
             Command::Env(cmd) => commands::env::run(cmd, globals).await,
+            Command::Component(cmd) => commands::component::run(cmd, globals).await,
             Command::Compute(cmd) => commands::compute::run(cmd, globals).await,
             Command::Agent(args) => commands::agent::run_agent(args).await,
             Command::Agents(cmd) => commands::agent::run_agents(cmd, globals).await,

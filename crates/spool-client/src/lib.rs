@@ -473,6 +473,60 @@ impl Client {
         self.send(self.http.delete(&url), &url).await.map(|_| ())
     }
 
+    /// Registers a component (`spool_spec::component::ComponentSpec` as JSON, `code` uploaded).
+    pub async fn create_component(&self, spec: serde_json::Value) -> Result<api::ComponentView> {
+        self.post("/components", &api::CreateComponent { spec })
+            .await
+    }
+
+    pub async fn components(
+        &self,
+        include_archived: bool,
+        all_versions: bool,
+    ) -> Result<api::ComponentList> {
+        self.get(&format!(
+            "/components?include_archived={include_archived}&all_versions={all_versions}"
+        ))
+        .await
+    }
+
+    /// One version of a component: by version, by label (`latest`), or the default.
+    pub async fn component(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<api::ComponentView> {
+        let mut query = Vec::new();
+        if let Some(version) = version {
+            query.push(format!("version={}", encode_query(version)));
+        }
+        if let Some(label) = label {
+            query.push(format!("label={}", encode_query(label)));
+        }
+        self.get(&format!(
+            "/components/{}?{}",
+            encode_query(name),
+            query.join("&")
+        ))
+        .await
+    }
+
+    /// Archives (or restores) one version, or without a version the whole component.
+    pub async fn set_component_archived(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        archived: bool,
+    ) -> Result<()> {
+        let verb = if archived { "archive" } else { "restore" };
+        let query = version
+            .map(|v| format!("?version={}", encode_query(v)))
+            .unwrap_or_default();
+        let url = self.url(&format!("/components/{}/{verb}{query}", encode_query(name)));
+        self.send(self.http.post(&url), &url).await.map(|_| ())
+    }
+
     pub async fn environments(&self) -> Result<Vec<api::EnvironmentView>> {
         self.get("/environments").await
     }
@@ -531,4 +585,17 @@ impl Client {
         )
         .await
     }
+}
+
+/// Percent-encodes a path segment or query value: everything but unreserved characters.
+fn encode_query(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -27,6 +27,8 @@ pub enum Action {
     ViewEnvironments,
     ViewIdentities,
     ViewRoleAssignments,
+    /// Registered components: workspace-wide, everyone's.
+    ViewComponents,
     /// The audit log: every entry for Owners, a user's own calls for the others.
     ViewAudit,
     /// A user's own token: replacing a leaked credential changes nothing in the workspace, so
@@ -37,6 +39,8 @@ pub enum Action {
     UploadToDatastores,
     /// Jobs and Livy batches.
     SubmitJobs,
+    /// Registering, archiving and restoring components (workspace-wide, so any component).
+    RegisterComponents,
     /// Cancelling a job, deleting a Livy batch.
     CancelJobs,
     CreateSessions,
@@ -76,11 +80,13 @@ impl Action {
         Action::ViewEnvironments,
         Action::ViewIdentities,
         Action::ViewRoleAssignments,
+        Action::ViewComponents,
         Action::ViewAudit,
         Action::RotateOwnToken,
         Action::UploadSnapshots,
         Action::UploadToDatastores,
         Action::SubmitJobs,
+        Action::RegisterComponents,
         Action::CancelJobs,
         Action::CreateSessions,
         Action::DeleteSessions,
@@ -114,11 +120,13 @@ impl Action {
             Action::ViewEnvironments => "view environments",
             Action::ViewIdentities => "view identities",
             Action::ViewRoleAssignments => "list role assignments",
+            Action::ViewComponents => "view components",
             Action::ViewAudit => "read the audit log",
             Action::RotateOwnToken => "rotate their own token",
             Action::UploadSnapshots => "upload code snapshots",
             Action::UploadToDatastores => "upload to datastores",
             Action::SubmitJobs => "submit jobs",
+            Action::RegisterComponents => "register, archive or restore components",
             Action::CancelJobs => "cancel jobs",
             Action::CreateSessions => "create sessions",
             Action::DeleteSessions => "delete sessions",
@@ -158,11 +166,13 @@ pub fn allowed_roles(action: Action) -> &'static [WorkspaceRole] {
         | Action::ViewEnvironments
         | Action::ViewIdentities
         | Action::ViewRoleAssignments
+        | Action::ViewComponents
         | Action::ViewAudit
         | Action::RotateOwnToken => EVERYONE,
         Action::UploadSnapshots
         | Action::UploadToDatastores
         | Action::SubmitJobs
+        | Action::RegisterComponents
         | Action::CancelJobs
         | Action::CreateSessions
         | Action::DeleteSessions
@@ -277,11 +287,13 @@ mod tests {
             ViewEnvironments          x   x   x   x
             ViewIdentities            x   x   x   x
             ViewRoleAssignments       x   x   x   x
+            ViewComponents            x   x   x   x
             ViewAudit                 x   x   x   x
             RotateOwnToken            x   x   x   x
             UploadSnapshots           x   x   x   .
             UploadToDatastores        x   x   x   .
             SubmitJobs                x   x   x   .
+            RegisterComponents        x   x   x   .
             CancelJobs                x   x   x   .
             CreateSessions            x   x   x   .
             DeleteSessions            x   x   x   .

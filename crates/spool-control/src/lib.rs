@@ -14,6 +14,7 @@ pub mod auth;
 mod batches;
 mod cluster;
 mod command;
+mod component_registry;
 mod computes;
 pub mod config;
 pub mod datastore;
@@ -65,6 +66,9 @@ pub use views::{Caller, Job, Phase, Session, Statement};
 pub enum ControlError {
     #[error("{kind} `{name}` not found")]
     NotFound { kind: &'static str, name: String },
+    /// A lookup that failed, in words of its own (Azure ML's for assets).
+    #[error("{message}")]
+    Missing { target: String, message: String },
     #[error("{message}")]
     Invalid { target: String, message: String },
     #[error("{message}")]

@@ -211,23 +211,34 @@ impl Control {
         Ok(self.job_view(row))
     }
 
-    /// The components registered references name, by node.
+    /// The components registered references name, by node: an explicit version, the label
+    /// `latest`, or the default version (the latest too). An unknown name, version or label
+    /// is the step's error, in the SDK's words.
     async fn resolve_components(
         &self,
         spec: &PipelineSpec,
     ) -> Result<BTreeMap<String, ResolvedComponent>> {
         let mut resolved = BTreeMap::new();
         for (node, job) in &spec.jobs {
-            if let ComponentRef::Registered { .. } = &job.component {
-                return Err(invalid(
-                    format!("jobs.{node}.component"),
-                    format!(
-                        "step `{node}`: registered components are not supported by this server yet (`{}`)\nhint: name the component file instead: `component: ./component.yml`",
-                        job.component.display()
-                    ),
-                ));
+            if let ComponentRef::Registered {
+                name,
+                version,
+                label,
+            } = &job.component
+            {
+                let component = self
+                    .resolve_component(name, version.as_deref(), label.as_deref())
+                    .await
+                    .map_err(|e| match e {
+                        ControlError::Missing { message, .. }
+                        | ControlError::Invalid { message, .. } => invalid(
+                            format!("jobs.{node}.component"),
+                            format!("step `{node}`: `{}`: {message}", job.component.display()),
+                        ),
+                        other => other,
+                    })?;
+                resolved.insert(node.clone(), component);
             }
-            let _ = &mut resolved;
         }
         Ok(resolved)
     }

@@ -110,6 +110,9 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         match e {
             ControlError::NotFound { kind, name } => ApiError::not_found(kind, &name),
+            ControlError::Missing { target, message } => {
+                ApiError::not_found_because(&target, message)
+            }
             ControlError::Invalid { target, message } => ApiError::bad_request(&target, message),
             ControlError::Conflict { target, message } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message).target(target)
@@ -283,6 +286,7 @@ impl From<ControlError> for LivyError {
             ControlError::NotFound { kind, name } => {
                 LivyError::not_found(format!("{kind} '{name}' not found."))
             }
+            ControlError::Missing { message, .. } => LivyError::not_found(message),
             ControlError::Invalid { message, .. } => {
                 LivyError::bad_request(format!("Rejected, Reason: {message}"))
             }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod components;
 mod download;
 mod error;
 mod extract;
@@ -131,6 +132,13 @@ pub fn router(state: AppState) -> Router {
             post(sessions::cancel_statement),
         )
         .route("/clusters", get(routes::list_clusters))
+        .route(
+            "/components",
+            get(components::list).post(components::create.layer(code())),
+        )
+        .route("/components/{name}", get(components::show))
+        .route("/components/{name}/archive", post(components::archive))
+        .route("/components/{name}/restore", post(components::restore))
         .route(
             "/computes",
             get(routes::list_computes).post(routes::attach_compute),

@@ -2295,6 +2295,9 @@ async fn a_reader_changes_nothing_through_any_route_but_reads() {
             ("POST", "/api/v1/jobs") => &job_body,
             ("POST", "/api/v1/sessions/{key}/statements") => r#"{"code":"1"}"#,
             ("POST", "/api/v1/computes") => r#"{"file":"pool.yml","yaml":"name: p\n"}"#,
+            ("POST", "/api/v1/components") => {
+                r#"{"spec":{"name":"c","body":{"type":"spark","code":"x","entry":{"file":"main.py"}}}}"#
+            }
             ("POST", "/api/v1/agents") => r#"{"name":"a1"}"#,
             ("POST", "/sessions") => r#"{"kind":"pyspark"}"#,
             ("POST", "/sessions/{id}/statements") => r#"{"code":"1"}"#,
@@ -2752,6 +2755,432 @@ async fn audit_entries_are_filtered_paged_and_a_users_own() {
             GET /api/v1/audit?limit=1001 (alice) -> 400 {"error":{"code":"invalid_request","message":"`limit` must be 1 to 1000, not `1001`; read older entries page by page with `before`","target":"limit"}}
             GET /api/v1/audit?user=alice (admin) -> 400 {"error":{"code":"invalid_request","message":"the query string is invalid: user: unknown field `user`, expected one of `since`, `principal`, `limit`, `before`","target":"query"}}
         "#]],
+    );
+    api.finish().await;
+}
+
+/// A component registration body: `wc` reads `data` and writes `out`, running `main.py`.
+fn component_body(version: Option<&str>, code: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut spec = serde_json::json!({
+        "name": "wc",
+        "display_name": "Word count",
+        "inputs": {
+            "data": {"kind": "data", "type": "uri_file"},
+            "rate": {"kind": "parameter", "type": "number", "default": "0.5"},
+        },
+        "outputs": {"out": {"type": "uri_folder"}},
+        "body": {
+            "type": "spark",
+            "code": code,
+            "entry": {"file": "main.py"},
+            "args": "--data ${{inputs.data}} --rate ${{inputs.rate}} --out ${{outputs.out}}",
+        },
+    });
+    if let Some(version) = version {
+        spec["version"] = Value::String(version.into());
+    }
+    edit(&mut spec);
+    serde_json::json!({ "spec": spec }).to_string()
+}
+
+/// What a component call answered, in short: `status name:version`, a listing's versions, or
+/// the error's target and message.
+fn component_summary(status: u16, reply: &Value) -> String {
+    let one = |c: &Value| {
+        format!(
+            "{}:{}{}",
+            c["name"].as_str().unwrap_or("?"),
+            c["version"].as_str().unwrap_or("?"),
+            if c["archived"] == true {
+                " (archived)"
+            } else {
+                ""
+            }
+        )
+    };
+    let text = if let Some(error) = reply.get("error") {
+        format!(
+            "{}: {}",
+            error["target"].as_str().unwrap_or(""),
+            error["message"].as_str().unwrap_or("")
+        )
+    } else if let Some(list) = reply.get("components") {
+        let items: Vec<String> = list.as_array().unwrap().iter().map(one).collect();
+        format!("[{}]", items.join(", "))
+    } else if reply.get("version").is_some() {
+        one(reply)
+    } else {
+        reply.to_string()
+    };
+    format!("{status} {text}")
+}
+
+/// Registering versions (the next one, explicit ones, a taken one), showing by version, label
+/// and default (the most recently created, not the highest), the SDK's messages for unknown
+/// names and labels, and archiving a version or a whole component; components are the
+/// workspace's: another user sees and archives them, a Reader only reads.
+#[tokio::test]
+async fn components_are_versioned_shown_by_label_and_archived() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let carol = api.create_user_with_role("carol", "Reader").await;
+    let create = |version: Option<&str>| component_body(version, &code, |_| {});
+    let mut out = Vec::new();
+    let steps: Vec<(&str, String, Who, Option<String>)> = vec![
+        (
+            "POST",
+            "/api/v1/components".into(),
+            Who::Alice,
+            Some(create(None)),
+        ),
+        (
+            "POST",
+            "/api/v1/components".into(),
+            Who::Alice,
+            Some(create(None)),
+        ),
+        (
+            "POST",
+            "/api/v1/components".into(),
+            Who::Alice,
+            Some(create(Some("1"))),
+        ),
+        (
+            "POST",
+            "/api/v1/components".into(),
+            Who::Alice,
+            Some(create(Some("10"))),
+        ),
+        (
+            "POST",
+            "/api/v1/components".into(),
+            Who::Bob,
+            Some(create(Some("5"))),
+        ),
+        (
+            "GET",
+            "/api/v1/components/wc?label=latest".into(),
+            Who::Alice,
+            None,
+        ),
+        ("GET", "/api/v1/components/wc".into(), Who::Alice, None),
+        (
+            "GET",
+            "/api/v1/components/wc?version=10".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/components/wc?version=7".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/components/wc?label=prod".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/components/wc?version=1&label=latest".into(),
+            Who::Alice,
+            None,
+        ),
+        ("GET", "/api/v1/components/nope".into(), Who::Alice, None),
+        ("GET", "/api/v1/components".into(), Who::Bob, None),
+        (
+            "GET",
+            "/api/v1/components?all_versions=true".into(),
+            Who::Bob,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/components/wc/archive?version=5".into(),
+            Who::Alice,
+            None,
+        ),
+        ("GET", "/api/v1/components".into(), Who::Alice, None),
+        (
+            "GET",
+            "/api/v1/components/wc?label=latest".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/components?all_versions=true&include_archived=true".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/components/wc/archive".into(),
+            Who::Bob,
+            None,
+        ),
+        ("GET", "/api/v1/components".into(), Who::Alice, None),
+        (
+            "GET",
+            "/api/v1/components?include_archived=true".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/components/wc/restore?version=2".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/components/wc/restore".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/components?all_versions=true".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/components/wc/restore?version=5".into(),
+            Who::Alice,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/components".into(),
+            Who::Alice,
+            Some(create(None)),
+        ),
+    ];
+    for (method, path, who, body) in &steps {
+        let (status, reply) = api.call(method, path, *who, body.as_deref()).await;
+        out.push(format!(
+            "{method} {path} ({}) -> {}",
+            who.label(),
+            component_summary(status, &reply)
+        ));
+    }
+    // A Reader lists and shows, but registers and archives nothing.
+    for (method, path, body) in [
+        ("GET", "/api/v1/components", None),
+        ("GET", "/api/v1/components/wc?label=latest", None),
+        ("POST", "/api/v1/components", Some(create(Some("99")))),
+        ("POST", "/api/v1/components/wc/archive", None),
+    ] {
+        let (status, reply) = api.call_as(&carol, method, path, body.as_deref()).await;
+        out.push(format!(
+            "{method} {path} (carol, Reader) -> {}",
+            component_summary(status, &reply)
+        ));
+    }
+    check(
+        out.join("\n"),
+        expect![[r#"
+            POST /api/v1/components (alice) -> 201 wc:1
+            POST /api/v1/components (alice) -> 201 wc:2
+            POST /api/v1/components (alice) -> 409 version: component `wc` has a version `1` already; a registered version never changes
+            hint: pass another version (`--version 3`), or leave `version` out to get the next one
+            POST /api/v1/components (alice) -> 201 wc:10
+            POST /api/v1/components (bob) -> 201 wc:5
+            GET /api/v1/components/wc?label=latest (alice) -> 200 wc:5
+            GET /api/v1/components/wc (alice) -> 200 wc:5
+            GET /api/v1/components/wc?version=10 (alice) -> 200 wc:10
+            GET /api/v1/components/wc?version=7 (alice) -> 404 version: Asset wc with version 7 does not exist in workspace spool.
+            hint: its versions are `5`, `10`, `2`, `1`; `spool component list --all-versions` shows them
+            GET /api/v1/components/wc?label=prod (alice) -> 404 label: Asset wc with version label prod does not exist in workspace.
+            hint: Spool's labels are `latest` and `default`, both the most recently created version; or name a version (`spool component list --all-versions` shows them)
+            GET /api/v1/components/wc?version=1&label=latest (alice) -> 400 version: Cannot specify both version and label.
+            GET /api/v1/components/nope (alice) -> 404 name: Asset nope does not exist in workspace spool.
+            hint: `spool component list` shows the registered components; register one with `spool component create --file component.yml`
+            GET /api/v1/components (bob) -> 200 [wc:5]
+            GET /api/v1/components?all_versions=true (bob) -> 200 [wc:5, wc:10, wc:2, wc:1]
+            POST /api/v1/components/wc/archive?version=5 (alice) -> 204 ""
+            GET /api/v1/components (alice) -> 200 [wc:10]
+            GET /api/v1/components/wc?label=latest (alice) -> 200 wc:10
+            GET /api/v1/components?all_versions=true&include_archived=true (alice) -> 200 [wc:5 (archived), wc:10, wc:2, wc:1]
+            POST /api/v1/components/wc/archive (bob) -> 204 ""
+            GET /api/v1/components (alice) -> 200 []
+            GET /api/v1/components?include_archived=true (alice) -> 200 [wc:5 (archived)]
+            POST /api/v1/components/wc/restore?version=2 (alice) -> 409 version: component `wc` is archived as a whole, so its version `2` cannot be restored alone
+            hint: restore the whole component with `spool component restore --name wc`
+            POST /api/v1/components/wc/restore (alice) -> 204 ""
+            GET /api/v1/components?all_versions=true (alice) -> 200 [wc:10, wc:2, wc:1]
+            POST /api/v1/components/wc/restore?version=5 (alice) -> 204 ""
+            POST /api/v1/components (alice) -> 201 wc:11
+            GET /api/v1/components (carol, Reader) -> 200 [wc:11]
+            GET /api/v1/components/wc?label=latest (carol, Reader) -> 200 wc:11
+            POST /api/v1/components (carol, Reader) -> 403 : user `carol` (Reader) cannot register, archive or restore components; this needs the Owner, Contributor or AzureML Data Scientist workspace role
+            hint: ask an Owner to run `spool user update carol --role "AzureML Data Scientist"` (`spool user list` shows the Owners)
+            POST /api/v1/components/wc/archive (carol, Reader) -> 403 : user `carol` (Reader) cannot register, archive or restore components; this needs the Owner, Contributor or AzureML Data Scientist workspace role
+            hint: ask an Owner to run `spool user update carol --role "AzureML Data Scientist"` (`spool user list` shows the Owners)"#]],
+    );
+    api.finish().await;
+}
+
+/// What registration refuses, at the field a CLI can point into the file: the name (the API
+/// bypasses the loader), ports `args` does not declare, an incomplete `conf`, an entry or file
+/// missing from the snapshot, a snapshot that does not exist. Nothing is recorded.
+#[tokio::test]
+async fn a_component_is_registered_only_when_a_pipeline_could_run_it() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "bad name",
+            component_body(None, &code, |s| s["name"] = "Word-Count".into()),
+        ),
+        ("bad version", component_body(Some("1@2"), &code, |_| {})),
+        (
+            "undeclared port",
+            component_body(None, &code, |s| {
+                s["body"]["args"] = "--x ${{inputs.nope}} $[[--y ${{inputs.maybe}}]]".into();
+            }),
+        ),
+        (
+            "incomplete conf",
+            component_body(None, &code, |s| {
+                s["body"]["conf"] = serde_json::json!({"spark.executor.instances": 2});
+            }),
+        ),
+        (
+            "no entry",
+            component_body(None, &code, |s| {
+                s["body"]["entry"]["file"] = "gone.py".into()
+            }),
+        ),
+        (
+            "no file",
+            component_body(None, &code, |s| {
+                s["body"]["py_files"] = serde_json::json!(["main.py", "lib.zip"])
+            }),
+        ),
+        (
+            "no snapshot",
+            component_body(None, &format!("snapshot:{}", "0".repeat(64)), |_| {}),
+        ),
+        ("malformed", r#"{"spec":{"name":"wc"}}"#.to_string()),
+    ];
+    let mut out = Vec::new();
+    for (what, body) in &cases {
+        let (status, reply) = api
+            .call("POST", "/api/v1/components", Who::Alice, Some(body))
+            .await;
+        out.push(format!("{what} -> {}", component_summary(status, &reply)));
+    }
+    let (_, list) = api
+        .call(
+            "GET",
+            "/api/v1/components?include_archived=true",
+            Who::Alice,
+            None,
+        )
+        .await;
+    out.push(format!("recorded: {}", component_summary(200, &list)));
+    check(
+        out.join("\n"),
+        expect![[r#"
+            bad name -> 400 name: component: `name`: Component name should only contain lower letter, number, underscore and start with a lower letter. Currently got Word-Count. (got `Word-Count`)
+              accepted: a name matching `^[a-z][a-z0-9_]*$`
+            bad version -> 400 version: component: `version`: a version may contain only letters, digits, `.`, `_` and `-` (got `1@2`)
+              accepted: letters, digits, `.`, `_` and `-`, at most 255, e.g. `1` or `2.0.1`; leave it out for the next version
+            undeclared port -> 400 args: component: `args`: Inputs to job does not contain 'nope' referenced in args (got `${{inputs.nope}}`)
+              accepted: declared: `data`, `rate`
+            incomplete conf -> 400 conf: component:1:1: `conf`: spark.driver.cores, spark.driver.memory, spark.executor.cores, spark.executor.memory and spark.executor.instances are mandatory fields.
+              accepted: add the missing `spark.driver.cores`, `spark.driver.memory`, `spark.executor.cores`, `spark.executor.memory`
+            no entry -> 400 entry.file: `gone.py` does not exist in the code folder (Entry doesn't exist.)
+            no file -> 400 py_files[1]: `lib.zip` does not exist in the code folder (a file it lists)
+            no snapshot -> 400 code: snapshot `0000000000000000000000000000000000000000000000000000000000000000` does not exist on the server; upload the code folder with `POST /api/v1/snapshots` first
+            hint: `spool job create` uploads it for you
+            malformed -> 400 spec: the component spec is malformed: missing field `body`
+            recorded: 200 []"#]],
+    );
+    api.finish().await;
+}
+
+/// A pipeline step's `azureml:` reference resolves to a registered version (explicit, `@latest`
+/// or the default, archived ones too), and an unknown name, version or label is the step's
+/// error in the SDK's words. Resolving shows in the next check: the component's required
+/// input, which the step does not bind.
+#[tokio::test]
+async fn pipeline_steps_resolve_registered_components() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/components",
+            Who::Alice,
+            Some(&component_body(Some("3"), &code, |_| {})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let pipeline = |component: Value| {
+        serde_json::json!({"spec": {
+            "type": "pipeline",
+            "jobs": {"count": {
+                "component": component,
+                "resources": {"instance_type": "standard_e4s_v3", "runtime_version": "3.4"},
+            }},
+        }})
+        .to_string()
+    };
+    let reference = |name: &str, version: Option<&str>, label: Option<&str>| {
+        let mut r = serde_json::json!({"kind": "registered", "name": name});
+        if let Some(v) = version {
+            r["version"] = v.into();
+        }
+        if let Some(l) = label {
+            r["label"] = l.into();
+        }
+        r
+    };
+    let mut out = Vec::new();
+    let mut submit = async |what: &str, component: Value| {
+        let (status, reply) = api
+            .call(
+                "POST",
+                "/api/v1/jobs",
+                Who::Alice,
+                Some(&pipeline(component)),
+            )
+            .await;
+        out.push(format!("{what} -> {}", component_summary(status, &reply)));
+    };
+    submit("wc:3", reference("wc", Some("3"), None)).await;
+    submit("wc@latest", reference("wc", None, Some("latest"))).await;
+    submit("wc", reference("wc", None, None)).await;
+    submit("wc:4", reference("wc", Some("4"), None)).await;
+    submit("wc@prod", reference("wc", None, Some("prod"))).await;
+    submit("nope:1", reference("nope", Some("1"), None)).await;
+    let (status, _) = api
+        .call("POST", "/api/v1/components/wc/archive", Who::Alice, None)
+        .await;
+    assert_eq!(status, 204);
+    submit("archived wc@latest", reference("wc", None, Some("latest"))).await;
+    check(
+        out.join("\n"),
+        expect![[r#"
+        wc:3 -> 400 jobs.count.inputs.data: pipeline: `jobs.count.inputs.data`: Required input 'data' for component 'count' not provided.
+          accepted: `data: ${{parent.inputs.<name>}}`, a step's output, or a value
+        wc@latest -> 400 jobs.count.inputs.data: pipeline: `jobs.count.inputs.data`: Required input 'data' for component 'count' not provided.
+          accepted: `data: ${{parent.inputs.<name>}}`, a step's output, or a value
+        wc -> 400 jobs.count.inputs.data: pipeline: `jobs.count.inputs.data`: Required input 'data' for component 'count' not provided.
+          accepted: `data: ${{parent.inputs.<name>}}`, a step's output, or a value
+        wc:4 -> 400 jobs.count.component: step `count`: `azureml:wc:4`: Asset wc with version 4 does not exist in workspace spool.
+        hint: its versions are `3`; `spool component list --all-versions` shows them
+        wc@prod -> 400 jobs.count.component: step `count`: `azureml:wc@prod`: Asset wc with version label prod does not exist in workspace.
+        hint: Spool's labels are `latest` and `default`, both the most recently created version; or name a version (`spool component list --all-versions` shows them)
+        nope:1 -> 400 jobs.count.component: step `count`: `azureml:nope:1`: Asset nope does not exist in workspace spool.
+        hint: `spool component list` shows the registered components; register one with `spool component create --file component.yml`
+        archived wc@latest -> 400 jobs.count.inputs.data: pipeline: `jobs.count.inputs.data`: Required input 'data' for component 'count' not provided.
+          accepted: `data: ${{parent.inputs.<name>}}`, a step's output, or a value"#]],
     );
     api.finish().await;
 }

@@ -544,7 +544,7 @@ pub(crate) fn check_duplicates(
 }
 
 /// The SDK's rules for port names: identifiers joined by dots, and no two equal ignoring case.
-fn check_io_names(
+pub(crate) fn check_io_names(
     inputs: &BTreeMap<String, InputPort>,
     outputs: &BTreeMap<String, OutputPort>,
     positions: &Positions,

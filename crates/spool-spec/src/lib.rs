@@ -14,6 +14,7 @@ pub mod graph;
 mod job;
 pub mod limits;
 pub mod pipeline;
+pub mod registration;
 mod rules;
 pub mod yaml;
 

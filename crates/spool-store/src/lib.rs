@@ -881,6 +881,7 @@ impl Store {
 mod accounts;
 mod agents;
 mod audit;
+mod components;
 mod computes;
 mod identities;
 mod pipelines;
@@ -890,6 +891,7 @@ mod sessions;
 pub use accounts::OsAccountRow;
 pub use agents::{AgentRow, ClusterWorkerRow};
 pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
+pub use components::{ArchiveScope, ComponentRow, NewComponent};
 pub use computes::{ComputeRow, NewCompute};
 pub use identities::{IdentityRow, NewIdentity};
 pub use pipelines::{NewNode, NodeRow, PipelineRow};

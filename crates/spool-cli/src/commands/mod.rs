@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod audit;
 pub mod cluster;
+pub mod component;
 pub mod compute;
 pub mod datastore;
 pub mod env;

@@ -50,7 +50,7 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
     Ok(stream::exit_code(&job))
 }
 
-pub(super) fn catalog_from(view: &spool_api_types::CatalogView) -> Catalog {
+pub(crate) fn catalog_from(view: &spool_api_types::CatalogView) -> Catalog {
     Catalog {
         runtimes: view.runtimes.iter().map(|r| r.version.clone()).collect(),
         default_runtime: view.default_runtime.clone(),
@@ -294,7 +294,7 @@ pub(super) async fn submit(
 }
 
 /// `--set path=value` pairs, and `--name` as a set of `name`.
-pub(super) fn parse_sets(
+pub(crate) fn parse_sets(
     sets: &[String],
     name: Option<String>,
 ) -> anyhow::Result<Vec<(String, String)>> {
@@ -313,7 +313,7 @@ pub(super) fn parse_sets(
 
 /// Checks that a code folder, its entry file and the files it lists exist, naming fields
 /// with `prefix` (e.g. `jobs.prep.`) and positions from `pos`.
-pub(super) fn check_code(
+pub(crate) fn check_code(
     code_dir: &Path,
     code: &str,
     entry: &Entry,
@@ -362,7 +362,7 @@ pub(super) fn check_code(
     diagnostics
 }
 
-pub(super) fn local_diag(
+pub(crate) fn local_diag(
     field: &str,
     pos: Option<Pos>,
     message: &str,

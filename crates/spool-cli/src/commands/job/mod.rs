@@ -2,10 +2,10 @@
 
 mod cancel;
 mod command_job;
-mod create;
+pub(crate) mod create;
 mod download;
 mod list;
-mod pipeline;
+pub(crate) mod pipeline;
 mod show;
 mod stream;
 

@@ -239,7 +239,7 @@ fn join_clean(base: &Path, relative: &str) -> PathBuf {
     joined
 }
 
-fn folder_of(file: &Path) -> PathBuf {
+pub(crate) fn folder_of(file: &Path) -> PathBuf {
     match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -271,7 +271,7 @@ fn check_local(base: &Path, path: &str, data_type: DataType) -> Result<PathBuf, 
 }
 
 /// Uploads a code folder as a snapshot (once per folder) and returns its `snapshot:<sha>`.
-async fn upload_code(
+pub(crate) async fn upload_code(
     client: &Client,
     dir: &Path,
     done: &mut BTreeMap<PathBuf, String>,
@@ -293,7 +293,7 @@ async fn upload_code(
 
 /// Checks a component's code on disk (relative to `base`, the folder of the file that wrote
 /// it), reads its conda file and uploads its code, in place.
-async fn prepare_body(
+pub(crate) async fn prepare_body(
     client: &Client,
     body: &mut ComponentBody,
     base: &Path,
