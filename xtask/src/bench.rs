@@ -16,6 +16,7 @@ use crate::repo_root;
 
 mod agents;
 mod envs;
+mod pipelines;
 
 struct Runtime {
     spark_home: PathBuf,
@@ -774,6 +775,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&scratch);
         return result;
     }
+    if only == "pipelines" {
+        let result = pipelines::pipelines_bench(&scratch, runs);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return result;
+    }
     if only == "sessions" {
         let result = sessions_bench(&rt, &scratch, runs);
         let _ = std::fs::remove_dir_all(&scratch);
@@ -855,6 +861,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         sessions_bench(&rt, &scratch, runs)
             .and_then(|()| envs::envs_bench(&rt, &scratch, runs))
             .and_then(|()| agents::agents_bench(&scratch, runs))
+            .and_then(|()| pipelines::pipelines_bench(&scratch, runs))
     };
     let _ = std::fs::remove_dir_all(&scratch);
     result

@@ -369,6 +369,22 @@ async fn drive(
         }
         None => std::fs::create_dir_all(&launch.work_dir)?,
     }
+    // A folder output is there to write into, as Azure ML's mounted outputs are (Spark makes
+    // its own; a shell command expects it).
+    for (output, uri) in &launch.outputs {
+        if spec
+            .outputs
+            .get(output)
+            .is_some_and(|o| o.data_type == spool_spec::DataType::UriFolder)
+            && let Some(Ok(uri)) = datastore::DatastoreUri::parse(uri)
+        {
+            let (tree, relative) = control
+                .datastore_path(&uri)
+                .await
+                .map_err(anyhow::Error::from)?;
+            tree.create_dir_all(&relative)?;
+        }
+    }
     let account = control.inner().accounts.ensure(&job.runs_as).await?;
     if let Some(account) = &account {
         crate::accounts::give_tree(&launch.work_dir, account)?;

@@ -607,6 +607,49 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
             "{job:#}"
         );
     }
+    // Their pipeline variants (the same titanic component as a step) too: the step is recorded
+    // with its effective identity. The fixtures have the samples' fields.
+    let pipelines = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipelines/titanic");
+    let titanic = scratch.path().join("titanic-pipelines");
+    std::fs::create_dir_all(titanic.join("src")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/titanic/src/titanic.py"),
+        titanic.join("src/titanic.py"),
+    )
+    .unwrap();
+    for file in std::fs::read_dir(&pipelines).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(&file, titanic.join(file.file_name().unwrap())).unwrap();
+    }
+    for (variant, principal) in [
+        ("default", "alice"),
+        ("user", "alice"),
+        ("managed", "spark-uai"),
+    ] {
+        let file = titanic.join(format!("serverless-spark-pipeline-{variant}-identity.yml"));
+        let out = server.cli_as(
+            &alice,
+            &[
+                "job",
+                "create",
+                "--file",
+                file.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+        );
+        let created: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+        let name = created["name"].as_str().unwrap();
+        let done = wait_for_status(
+            &server,
+            name,
+            &["Completed", "Failed", "Canceled"],
+            deadline::COLD_START * 2,
+        );
+        assert_eq!(done["status"], "Completed", "{variant}: {done:#}");
+        let step = job_json(&server, done["nodes"][0]["job_name"].as_str().unwrap());
+        assert_eq!(step["principal"], principal, "{variant}: {step:#}");
+    }
     let wrangled = server
         .data_dir()
         .join("datastores/workspaceblobstore/data/wrangled");
@@ -635,6 +678,7 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
     // identity is a bad request (400).
     assert_eq!(count("job.create", "denied", None), 3, "{audit:#}");
     assert_eq!(count("job.create", "failed", None), 1, "{audit:#}");
+    // The standalone managed sample; a pipeline acts as its submitter (its step as spark-uai).
     assert_eq!(count("job.create", "ok", Some("spark-uai")), 1, "{audit:#}");
     assert_eq!(count("role_assignment.create", "ok", None), 2, "{audit:#}");
     server.finish();

@@ -468,7 +468,7 @@ fn invalid_pipelines_are_refused_with_their_position_and_create_nothing() {
         words.join("pipeline.yml").to_str().unwrap(),
     ]);
     assert!(
-        stderr(&out).contains("word_count/component.yml:17:"),
+        stderr(&out).contains("word_count/component.yml:16:9: `entry.file`: Entry "),
         "{}",
         stderr(&out)
     );
