@@ -328,6 +328,7 @@ impl Control {
                 by_node.get(n.node.as_str()).map(|c| NodeState {
                     node: &n.node,
                     status: c.status,
+                    reason: c.status_reason.as_deref(),
                     depends_on: n.depends_on(),
                 })
             })
@@ -336,6 +337,11 @@ impl Control {
         let mut ended = false;
         for step in steps {
             match step {
+                Step::Wait { node, reason } => {
+                    if let Some(child) = by_node.get(node.as_str()) {
+                        store.set_job_reason(child.id, Some(&reason)).await?;
+                    }
+                }
                 Step::NotRun { node, reason } => {
                     if let Some(child) = by_node.get(node.as_str()) {
                         store

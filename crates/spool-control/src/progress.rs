@@ -10,12 +10,16 @@ use spool_core::JobStatus;
 pub(crate) struct NodeState<'a> {
     pub node: &'a str,
     pub status: JobStatus,
+    /// The reason shown with its status now.
+    pub reason: Option<&'a str>,
     pub depends_on: Vec<String>,
 }
 
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
+    /// A node that waits for others to complete: the reason to show while it does.
+    Wait { node: String, reason: String },
     /// A node that waits and never will run: it ends `Canceled` with the reason.
     NotRun { node: String, reason: String },
     /// A node under way to stop.
@@ -79,6 +83,29 @@ pub(crate) fn advance(
         }
         if !changed {
             break;
+        }
+    }
+    // Nodes still waiting for others say for which.
+    for node in nodes {
+        if status[node.node] != JobStatus::NotStarted {
+            continue;
+        }
+        let pending: Vec<String> = node
+            .depends_on
+            .iter()
+            .filter(|d| status.get(d.as_str()) != Some(&JobStatus::Completed))
+            .map(|d| format!("`{d}`"))
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        let noun = if pending.len() == 1 { "step" } else { "steps" };
+        let reason = format!("waiting for {noun} {} to complete", pending.join(", "));
+        if node.reason != Some(reason.as_str()) {
+            steps.push(Step::Wait {
+                node: node.node.to_string(),
+                reason,
+            });
         }
     }
     if stop_all {
@@ -170,6 +197,7 @@ mod tests {
             .map(|(n, s, d)| NodeState {
                 node: n,
                 status: *s,
+                reason: None,
                 depends_on: d.clone(),
             })
             .collect();
@@ -177,6 +205,7 @@ mod tests {
         let rendered: Vec<String> = steps
             .iter()
             .map(|s| match s {
+                Step::Wait { node, reason } => format!("wait {node}: {reason}"),
                 Step::NotRun { node, reason } => format!("not run {node}: {reason}"),
                 Step::Cancel { node, reason } => format!("cancel {node}: {reason}"),
                 Step::Parent { status, reason } => {
@@ -199,13 +228,15 @@ mod tests {
             JobStatus::NotStarted,
             true,
             "a Running\nb NotStarted a",
-            expect!["pipeline Running"],
+            expect![[r#"
+                wait b: waiting for step `a` to complete
+                pipeline Running"#]],
         );
         check(
             JobStatus::NotStarted,
             true,
             "a Queued\nb NotStarted a",
-            expect![""],
+            expect!["wait b: waiting for step `a` to complete"],
         );
     }
 

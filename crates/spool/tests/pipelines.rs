@@ -478,3 +478,43 @@ fn invalid_pipelines_are_refused_with_their_position_and_create_nothing() {
     assert_eq!(jobs.as_array().unwrap().len(), 0, "{jobs:#}");
     server.finish();
 }
+
+#[test]
+fn a_pipeline_survives_a_crash_of_the_server_and_completes() {
+    let mut server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "0"], None);
+    let scratch = tempfile::tempdir().unwrap();
+    let words = copy_fixture("words", scratch.path());
+    let created = submit(
+        &server,
+        &words.join("pipeline.yml"),
+        &["--set", "inputs.sample_rate=1.0"],
+    );
+    let name = created["name"].as_str().unwrap().to_string();
+    // The second step says what it waits for.
+    let waiting = wait_for_status(&server, &name, &["Running"], deadline::STATE_CHANGE);
+    assert_eq!(
+        node(&waiting, "count_word")["status_reason"],
+        "waiting for step `sample_word` to complete",
+        "{waiting:#}"
+    );
+    let first = node(&created, "sample_word")["job_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_status(&server, &first, &["Running"], deadline::COLD_START);
+    server.kill9();
+    server.restart();
+    let done = wait_pipeline(&server, &name);
+    assert_eq!(
+        done["status"],
+        "Completed",
+        "{done:#}\n{}",
+        server.log_tails()
+    );
+    let counted = driver_stdout(
+        &server,
+        node(&done, "count_word")["job_name"].as_str().unwrap(),
+    );
+    assert!(counted.contains("fox: 3"), "{counted}");
+    server.finish();
+}
