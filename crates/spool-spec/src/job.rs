@@ -187,11 +187,13 @@ pub type Positions = HashMap<String, Pos>;
 
 /// Which delivery modes inputs and outputs may name: Spark reads its data itself (`direct`
 /// only); a command gets a path on the Spool host whatever the mode, so the mount and copy modes
-/// Azure ML defaults to for commands are accepted too.
+/// Azure ML defaults to for commands are accepted too. A pipeline's own inputs may name any
+/// mode: the mode that takes effect is checked per step, once bindings are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Modes {
     Spark,
     Command,
+    Pipeline,
 }
 
 /// The fields of a mapping, taken one by one; whatever is left over is an unknown field.
@@ -635,6 +637,9 @@ fn check_mode(
     let Some(mode) = string(path, node, diags) else {
         return;
     };
+    if modes == Modes::Pipeline {
+        return;
+    }
     if let Modes::Command = modes {
         let accepted: &[&str] = if kind == "Input" {
             &["ro_mount", "download", "direct"]

@@ -10,9 +10,9 @@ use crate::component::{
 };
 use crate::diag::Diagnostic;
 use crate::job::{
-    ConfValue, DataType, Entry, Fields, IdentityKind, IdentitySelector, JobInput, LiteralType,
-    Positions, Resources, load_conf, load_data_type, load_entry, load_identity, load_resources,
-    string, string_list, string_map, to_json,
+    ConfValue, DataType, Entry, Fields, IdentityKind, IdentitySelector, JobInput, Modes, Positions,
+    Resources, load_conf, load_data_type, load_entry, load_identity, load_resources, string,
+    string_list, string_map, to_json,
 };
 use crate::yaml::{Node, Value};
 
@@ -517,108 +517,30 @@ fn similar(a: &str, b: &str) -> bool {
     previous[b.len()] <= 2
 }
 
+/// A pipeline's inputs: loaded as a job's are, each with the mode it names (checked per step).
 fn load_pipeline_inputs(
     node: &Node,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, PipelineInput> {
-    let mut out = BTreeMap::new();
+    let inputs = crate::job::load_inputs(node, Modes::Pipeline, positions, diags);
     let Value::Map(entries) = &node.value else {
-        diags.push(
-            Diagnostic::new("inputs", "expected a mapping of input names").at(Some(node.pos)),
-        );
-        return out;
+        return BTreeMap::new();
     };
-    for (name, key_pos, value) in entries {
-        let path = format!("inputs.{name}");
-        positions.insert(path.clone(), value.pos);
-        crate::job::check_key_name("inputs", name, Some(*key_pos), diags);
-        let input = match &value.value {
-            Value::Map(_) => {
-                let Some(mut fields) = Fields::new(&path, value, diags) else {
-                    continue;
-                };
-                let kind = fields
-                    .take("type", positions)
-                    .and_then(|n| load_data_type(&format!("{path}.type"), n, diags));
-                let path_node = fields.take("path", positions);
-                let literal = fields
-                    .take("value", positions)
-                    .or(fields.take("default", positions));
-                let mode = fields
-                    .take("mode", positions)
-                    .and_then(|n| string(&format!("{path}.mode"), n, diags));
-                let _ = fields.take("description", positions);
-                let _ = fields.take("optional", positions);
-                fields.finish(
-                    &[
-                        "type",
-                        "path",
-                        "mode",
-                        "value",
-                        "default",
-                        "description",
-                        "optional",
-                    ],
-                    diags,
-                );
-                match kind {
-                    Some(Ok(data_type)) => {
-                        match path_node.and_then(|n| string(&format!("{path}.path"), n, diags)) {
-                            Some(p) => Some(PipelineInput {
-                                input: JobInput::Data { data_type, path: p },
-                                mode,
-                            }),
-                            None => {
-                                diags.push(
-                                    Diagnostic::new(format!("{path}.path"), "a data input needs a path")
-                                        .at(Some(value.pos))
-                                        .accepted("`azureml://datastores/<name>/paths/<path>` or a local path"),
-                                );
-                                None
-                            }
-                        }
-                    }
-                    Some(Err(literal_type)) => literal.map(|n| PipelineInput {
-                        input: JobInput::Literal {
-                            literal_type,
-                            value: n.value.display(),
-                        },
-                        mode: None,
-                    }),
-                    None => {
-                        if kind.is_none() && path_node.is_none() {
-                            diags.push(
-                                Diagnostic::new(format!("{path}.type"), "missing input type")
-                                    .at(Some(value.pos))
-                                    .accepted("`uri_file`, `uri_folder`, `number`, `integer`, `string`, `boolean`"),
-                            );
-                        }
-                        None
-                    }
-                }
-            }
-            _ => literal(&value.value).map(|input| PipelineInput { input, mode: None }),
-        };
-        if let Some(input) = input {
-            out.insert(name.clone(), input);
-        }
-    }
-    out
-}
-
-fn literal(value: &Value) -> Option<JobInput> {
-    let (literal_type, value) = match value {
-        Value::Bool(b) => (LiteralType::Boolean, b.to_string()),
-        Value::Int(i) => (LiteralType::Integer, i.to_string()),
-        Value::Float(_) => (LiteralType::Number, value.display()),
-        Value::Str { text, .. } => (LiteralType::String, text.clone()),
-        _ => return None,
-    };
-    Some(JobInput::Literal {
-        literal_type,
-        value,
-    })
+    inputs
+        .into_iter()
+        .map(|(name, input)| {
+            let mode = entries
+                .iter()
+                .find(|(key, _, _)| *key == name)
+                .and_then(|(_, _, value)| match &value.value {
+                    Value::Map(fields) => fields.iter().find(|(k, _, _)| k == "mode"),
+                    _ => None,
+                })
+                .map(|(_, _, mode)| mode.value.display());
+            (name, PipelineInput { input, mode })
+        })
+        .collect()
 }
 
 fn load_pipeline_outputs(
