@@ -9,8 +9,8 @@ use spool_api_types::ComponentView;
 use spool_client::{Client, ClientError};
 use spool_spec::{Diagnostic, SpecErrors};
 
-use super::job::create::{catalog_from, parse_sets};
-use super::job::pipeline::{folder_of, prepare_body};
+use super::job::create::{base_dir, catalog_from, parse_sets};
+use super::job::pipeline::prepare_body;
 use crate::{Globals, output};
 
 #[derive(Debug, clap::Subcommand)]
@@ -246,7 +246,7 @@ async fn create(
     let mut spec = loaded.spec;
     let positions = loaded.positions;
     let pos = |field: &str| positions.get(field).copied();
-    let base = folder_of(file);
+    let base = base_dir(file);
     let catalog = catalog_from(&client.catalog().await?);
     let problems = spool_spec::registration::check_component(&spec, &positions, &catalog);
     if !problems.is_empty() {

@@ -170,7 +170,7 @@ async fn create(
 }
 
 /// The folder a job file's relative paths start from.
-pub(super) fn base_dir(file: &Path) -> PathBuf {
+pub(crate) fn base_dir(file: &Path) -> PathBuf {
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     if base.as_os_str().is_empty() {
         PathBuf::from(".")

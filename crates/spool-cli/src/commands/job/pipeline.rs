@@ -12,8 +12,7 @@ use spool_spec::component::ComponentBody;
 use spool_spec::pipeline::{ComponentRef, NodeValue};
 use spool_spec::{DataType, Diagnostic, JobInput, SpecErrors};
 
-use super::create::{catalog_from, check_code, local_diag, parse_sets, upload_archive};
-use crate::archive;
+use super::create::{base_dir, catalog_from, check_code, local_diag, parse_sets, upload_archive};
 
 /// Submits a pipeline. A rejected pipeline is a `SpecErrors` error in the file it is about
 /// (the pipeline, or a component file it names).
@@ -33,7 +32,7 @@ pub(super) async fn create(
     let mut spec = loaded.spec;
     let positions = loaded.positions;
     let pos = |field: &str| positions.get(field).copied();
-    let base = folder_of(file);
+    let base = base_dir(file);
 
     // Each step's component: files loaded (relative to the pipeline), code uploaded once per
     // folder.
@@ -67,7 +66,7 @@ pub(super) async fn create(
                     eprintln!("warning: {}", warning.render(&component_label));
                 }
                 let mut component_spec = component.spec;
-                let component_base = folder_of(&component_file);
+                let component_base = base_dir(&component_file);
                 let component_pos = |field: &str| component.positions.get(field).copied();
                 prepare_body(
                     client,
@@ -239,13 +238,6 @@ fn join_clean(base: &Path, relative: &str) -> PathBuf {
     joined
 }
 
-pub(crate) fn folder_of(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 fn is_local(path: &str) -> bool {
     !path.contains("://") && !path.starts_with("azureml:")
 }
@@ -270,8 +262,9 @@ fn check_local(base: &Path, path: &str, data_type: DataType) -> Result<PathBuf, 
     }
 }
 
-/// Uploads a code folder as a snapshot (once per folder) and returns its `snapshot:<sha>`.
-pub(crate) async fn upload_code(
+/// Uploads a code folder as a snapshot once per folder (steps often share one) and returns
+/// its `snapshot:<sha>`.
+async fn upload_code(
     client: &Client,
     dir: &Path,
     done: &mut BTreeMap<PathBuf, String>,
@@ -280,15 +273,11 @@ pub(crate) async fn upload_code(
     if let Some(code) = done.get(&key) {
         return Ok(code.clone());
     }
-    let (code_archive, files) = archive::tar_dir(dir, "")
-        .with_context(|| format!("archive the code folder `{}`", dir.display()))?;
-    let snapshot = client
-        .create_snapshot(code_archive)
+    let code = super::create::upload_code(client, dir)
         .await
         .with_context(|| format!("upload the code folder `{}`", dir.display()))?;
-    tracing::debug!(files, code = %snapshot.code, "uploaded code snapshot");
-    done.insert(key, snapshot.code.clone());
-    Ok(snapshot.code)
+    done.insert(key, code.clone());
+    Ok(code)
 }
 
 /// Checks a component's code on disk (relative to `base`, the folder of the file that wrote
