@@ -24,6 +24,24 @@ pub struct Install {
     pub host_path: String,
     /// The address every Spark port binds to (`SPARK_LOCAL_IP`).
     pub bind_address: String,
+    /// The runtime's class archive (see [`train_class_archive`]), when it has one: every JVM
+    /// maps Spark's classes from it instead of loading them from the JARs.
+    pub class_archive: Option<PathBuf>,
+}
+
+/// Spark properties that hold a JVM's options; Spool puts the class archive's first.
+const DRIVER_JAVA_OPTIONS: &str = "spark.driver.extraJavaOptions";
+const EXECUTOR_JAVA_OPTIONS: &str = "spark.executor.extraJavaOptions";
+
+/// Java options that map the class archive, with its warnings off: a JVM that cannot use it (another
+/// Java, a changed classpath, a host without the file) starts as it would without it.
+fn class_sharing(install: &Install) -> Option<String> {
+    install.class_archive.as_ref().map(|archive| {
+        format!(
+            "-XX:SharedArchiveFile={} -Xlog:cds=off -Xlog:cds+dynamic=off",
+            archive.display()
+        )
+    })
 }
 
 /// A program to run with its arguments and the environment variables it needs set.
@@ -58,8 +76,11 @@ pub struct Daemon {
 
 impl Daemon {
     fn jvm_args(&self, install: &Install) -> Vec<String> {
-        vec![
-            format!("-Xmx{}", self.heap.to_spark()),
+        let mut args = vec![format!("-Xmx{}", self.heap.to_spark())];
+        if let Some(options) = class_sharing(install) {
+            args.extend(options.split(' ').map(str::to_string));
+        }
+        args.extend([
             // Masters and workers only schedule: C1-compiled code and the serial collector start
             // them with less CPU, which on a small host leaves more for the driver starting
             // alongside. Executors keep the full JIT (the worker starts them with their own
@@ -71,7 +92,8 @@ impl Daemon {
                 "{0}/conf:{0}/jars/*",
                 install.spark_home.display().to_string()
             ),
-        ]
+        ]);
+        args
     }
 }
 
@@ -326,8 +348,20 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
     ];
     conf.extend(submit.python.conf());
     conf.extend(dynamic_allocation_conf(sizing, submit.user_conf));
+    let sharing = class_sharing(install);
+    if let Some(sharing) = &sharing {
+        // The user's options come after Spool's, so theirs win where both set one.
+        for key in [DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS] {
+            match submit.user_conf.get(key) {
+                Some(user) => conf.push(format!("{key}={sharing} {user}")),
+                None => conf.push(format!("{key}={sharing}")),
+            }
+        }
+    }
     for (key, value) in submit.user_conf {
-        if !SIZED_KEYS.contains(&key.as_str()) {
+        let merged = sharing.is_some()
+            && [DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS].contains(&key.as_str());
+        if !SIZED_KEYS.contains(&key.as_str()) && !merged {
             conf.push(format!("{key}={value}"));
         }
     }
@@ -388,6 +422,43 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
     }
 }
 
+/// The name of a runtime's class archive in its folder.
+pub const CLASS_ARCHIVE: &str = "classes.jsa";
+
+/// A local-mode `spark-submit` of `script` (given `out`, a scratch folder, as its argument) whose
+/// driver writes the classes it loaded to `archive` as it exits: the training run of a runtime's
+/// class archive. Its driver runs the executors' code too (local mode), so the archive holds the
+/// classes of both.
+pub fn train_class_archive(
+    install: &Install,
+    script: &Path,
+    out: &Path,
+    archive: &Path,
+) -> CommandLine {
+    let mut env = spark_env(install);
+    env.insert(
+        "PYSPARK_DRIVER_PYTHON".into(),
+        install.python.display().to_string(),
+    );
+    CommandLine {
+        program: install.spark_home.join("bin").join("spark-submit"),
+        args: vec![
+            "--master".into(),
+            "local[2]".into(),
+            "--conf".into(),
+            "spark.ui.port=0".into(),
+            "--conf".into(),
+            format!(
+                "{DRIVER_JAVA_OPTIONS}=-XX:ArchiveClassesAtExit={} -Xlog:cds=off -Xlog:cds+dynamic=off",
+                archive.display()
+            ),
+            script.display().to_string(),
+            out.display().to_string(),
+        ],
+        env,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
@@ -404,6 +475,7 @@ mod tests {
             venv_bin: "/cache/runtimes/3.4/venv/bin".into(),
             host_path: "/usr/bin:/bin".into(),
             bind_address: "127.0.0.1".into(),
+            class_archive: None,
         }
     }
 
@@ -505,6 +577,60 @@ mod tests {
                   env SPARK_LOCAL_IP=10.10.0.2
                   env SPARK_SCALA_VERSION=2.12
             "#]],
+        );
+    }
+
+    #[test]
+    fn class_archive_comes_before_the_users_java_options() {
+        let install = Install {
+            class_archive: Some("/cache/runtimes/3.4/classes.jsa".into()),
+            ..install()
+        };
+        let conf = BTreeMap::from([(
+            "spark.executor.extraJavaOptions".to_string(),
+            "-Dcolor=blue".to_string(),
+        )]);
+        let main = Main::Python {
+            file: "/data/jobs/j1/work/main.py".into(),
+            jars: vec![],
+            args: vec![],
+        };
+        let command = submit(
+            &install,
+            &Submit {
+                master_url: "spark://127.0.0.1:7077",
+                app_name: "titanic",
+                sizing: &sizing(),
+                ui_port: 4040,
+                python: &python(),
+                user_conf: &conf,
+                py_files: &[],
+                files: &[],
+                archives: &[],
+                main: &main,
+                properties_file: None,
+            },
+        );
+        let java_options: Vec<&String> = command
+            .args
+            .iter()
+            .filter(|a| a.contains("extraJavaOptions"))
+            .collect();
+        expect![[r#"
+            [
+                "spark.driver.extraJavaOptions=-XX:SharedArchiveFile=/cache/runtimes/3.4/classes.jsa -Xlog:cds=off -Xlog:cds+dynamic=off",
+                "spark.executor.extraJavaOptions=-XX:SharedArchiveFile=/cache/runtimes/3.4/classes.jsa -Xlog:cds=off -Xlog:cds+dynamic=off -Dcolor=blue",
+            ]
+        "#]]
+        .assert_debug_eq(&java_options);
+        let daemon = master(&install, DAEMON, 7077, 8080);
+        assert_eq!(
+            daemon.args[1..4],
+            [
+                "-XX:SharedArchiveFile=/cache/runtimes/3.4/classes.jsa",
+                "-Xlog:cds=off",
+                "-Xlog:cds+dynamic=off"
+            ]
         );
     }
 

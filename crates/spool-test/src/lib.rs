@@ -27,7 +27,7 @@ pub fn cache_dir() -> PathBuf {
 /// Installs the test runtime unless present (idempotent, safe across parallel tests).
 pub fn ensure_runtime() {
     let cache = spool_runtime::RuntimeCache::new(cache_dir());
-    if cache.installed(TEST_RUNTIME).is_some() {
+    if cache.complete(TEST_RUNTIME).is_some() {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()

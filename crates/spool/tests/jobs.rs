@@ -208,6 +208,28 @@ fn tempfile_dir() -> PathBuf {
 }
 
 #[test]
+fn drivers_and_executors_map_the_runtimes_class_archive() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let archive = spool_test::cache_dir().join("runtimes/3.4/classes.jsa");
+    assert!(
+        archive.exists(),
+        "the runtime has no class archive at {}",
+        archive.display()
+    );
+    let dir = tempfile_dir();
+    let job = job_file(&dir, "class_archive.py", "\"\"", "");
+    let out = server.cli(&["job", "create", "--file", job.to_str().unwrap(), "--stream"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("class archive mapped: driver=True executor=True"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.finish();
+}
+
+#[test]
 fn a_failing_job_shows_the_drivers_python_error() {
     let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
     let dir = tempfile_dir();

@@ -101,7 +101,7 @@ pub async fn run(command: RuntimeCommand, globals: &Globals) -> anyhow::Result<i
             let cache = spool_runtime::RuntimeCache::new(
                 cache_dir.unwrap_or_else(spool_core::paths::default_cache_dir),
             );
-            if let Some(installed) = cache.installed(&version) {
+            if let Some(installed) = cache.complete(&version) {
                 eprintln!(
                     "runtime {version} (pyspark {}) is already installed at {}",
                     installed.pyspark,
