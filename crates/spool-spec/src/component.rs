@@ -272,6 +272,87 @@ fn load_command_body<'a>(
     Some(body)
 }
 
+/// Where a Spark program's fields are written. The two places differ on purpose: a component
+/// is loaded whole so that every problem is reported, while a step without an entry is not a
+/// step at all; and a step reads `conf` with its other node fields (`conf` on a node that
+/// names a component is the node's own).
+#[derive(Clone, Copy)]
+pub(crate) enum SparkBodyIn {
+    /// A `type: spark` component file, whose mapping starts at `root`.
+    Component { root: Pos },
+    /// A pipeline step without a `component`, whose mapping starts at `node`.
+    Step { node: Pos },
+}
+
+/// Loads a Spark program: `code`, `entry`, `py_files`, `jars`, `files`, `archives`, `conf` (in a
+/// component; see `SparkBodyIn`), `args` and `environment`. `None` only for a step that has no
+/// usable entry.
+pub(crate) fn load_spark_body<'a>(
+    place: SparkBodyIn,
+    fields: &mut Fields<'a>,
+    positions: &mut Positions,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SparkBody> {
+    let mut body = SparkBody {
+        code: ".".into(),
+        ..SparkBody::default()
+    };
+    if let Some(node) = fields.take("code", positions) {
+        body.code = string("code", node, diags).unwrap_or_default();
+    }
+    match (fields.take("entry", positions), place) {
+        (Some(node), _) => {
+            if let Some(entry) = load_entry(node, positions, diags) {
+                body.entry = entry;
+            }
+        }
+        (None, SparkBodyIn::Component { root }) => diags.push(
+            Diagnostic::new("entry", "Missing data for required field.")
+                .at(Some(root))
+                .accepted("`entry: {file: <path relative to code>}`"),
+        ),
+        (None, SparkBodyIn::Step { node }) => {
+            diags.push(
+                Diagnostic::new(
+                    "component",
+                    "missing: a step needs a `component` (a file, or `azureml:<name>:<version>`), or `code` and `entry` of its own",
+                )
+                .at(Some(node)),
+            );
+            return None;
+        }
+    }
+    for (key, slot) in [
+        ("py_files", &mut body.py_files),
+        ("jars", &mut body.jars),
+        ("files", &mut body.files),
+        ("archives", &mut body.archives),
+    ] {
+        if let Some(node) = fields.take(key, positions) {
+            *slot = string_list(key, node, positions, diags);
+            check_duplicates(key, slot, positions, diags);
+        }
+    }
+    if let SparkBodyIn::Component { .. } = place
+        && let Some(node) = fields.take("conf", positions)
+    {
+        body.conf = load_conf(node, positions, diags);
+    }
+    if let Some(node) = fields.take("args", positions) {
+        body.args = string("args", node, diags);
+    }
+    if let Some(node) = fields.take("environment", positions) {
+        body.environment = Some(to_json(node));
+    }
+    // A step without a usable entry is left out (an `entry` that did not load is reported).
+    if let SparkBodyIn::Step { .. } = place
+        && matches!(body.entry, Entry::File(ref file) if file.is_empty())
+    {
+        return None;
+    }
+    Some(body)
+}
+
 /// Fields a job has that a component does not: accepted with a warning, as the SDK keeps them
 /// without effect (the pipeline node decides where and as whom a step runs).
 const NODE_ONLY_FIELDS: &[&str] = &["compute", "resources", "identity"];
@@ -380,45 +461,12 @@ pub(crate) fn load(
             warnings,
         });
     }
-    let mut body = SparkBody {
-        code: ".".into(),
-        ..SparkBody::default()
-    };
-    if let Some(node) = fields.take("code", &mut positions) {
-        body.code = string("code", node, diags).unwrap_or_default();
-    }
-    match fields.take("entry", &mut positions) {
-        Some(node) => {
-            if let Some(entry) = load_entry(node, &mut positions, diags) {
-                body.entry = entry;
-            }
-        }
-        None => diags.push(
-            Diagnostic::new("entry", "Missing data for required field.")
-                .at(Some(root.pos))
-                .accepted("`entry: {file: <path relative to code>}`"),
-        ),
-    }
-    for (key, slot) in [
-        ("py_files", &mut body.py_files),
-        ("jars", &mut body.jars),
-        ("files", &mut body.files),
-        ("archives", &mut body.archives),
-    ] {
-        if let Some(node) = fields.take(key, &mut positions) {
-            *slot = string_list(key, node, &mut positions, diags);
-            check_duplicates(key, slot, &positions, diags);
-        }
-    }
-    if let Some(node) = fields.take("conf", &mut positions) {
-        body.conf = load_conf(node, &mut positions, diags);
-    }
-    if let Some(node) = fields.take("args", &mut positions) {
-        body.args = string("args", node, diags);
-    }
-    if let Some(node) = fields.take("environment", &mut positions) {
-        body.environment = Some(to_json(node));
-    }
+    let body = load_spark_body(
+        SparkBodyIn::Component { root: root.pos },
+        &mut fields,
+        &mut positions,
+        diags,
+    )?;
     if let Some(node) = fields.take("additional_includes", &mut positions) {
         let _ = string_list("additional_includes", node, &mut positions, diags);
         warnings.push(

@@ -5,14 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::component::{
-    self, CommandBody, ComponentBody, ComponentSpec, SparkBody, boolean, check_duplicates,
-};
+use crate::component::{self, CommandBody, ComponentBody, ComponentSpec, SparkBodyIn, boolean};
 use crate::diag::Diagnostic;
 use crate::job::{
-    ConfValue, DataType, Entry, Fields, IdentityKind, IdentitySelector, JobInput, Modes, Positions,
-    Resources, load_conf, load_data_type, load_entry, load_identity, load_resources, string,
-    string_list, string_map, to_json,
+    ConfValue, DataType, Fields, IdentityKind, IdentitySelector, JobInput, Modes, Positions,
+    Resources, load_conf, load_data_type, load_identity, load_resources, string, string_map,
 };
 use crate::yaml::{Node, Value};
 
@@ -716,50 +713,12 @@ fn load_node_fields(
             }
         }
         None => {
-            let mut body = SparkBody {
-                code: ".".into(),
-                ..SparkBody::default()
-            };
-            if let Some(n) = fields.take("code", positions) {
-                body.code = string("code", n, diags).unwrap_or_default();
-            }
-            match fields.take("entry", positions) {
-                Some(n) => {
-                    if let Some(entry) = load_entry(n, positions, diags) {
-                        body.entry = entry;
-                    }
-                }
-                None => {
-                    diags.push(
-                        Diagnostic::new(
-                            "component",
-                            "missing: a step needs a `component` (a file, or `azureml:<name>:<version>`), or `code` and `entry` of its own",
-                        )
-                        .at(Some(node.pos)),
-                    );
-                    return None;
-                }
-            }
-            for (key, slot) in [
-                ("py_files", &mut body.py_files),
-                ("jars", &mut body.jars),
-                ("files", &mut body.files),
-                ("archives", &mut body.archives),
-            ] {
-                if let Some(n) = fields.take(key, positions) {
-                    *slot = string_list(key, n, positions, diags);
-                    check_duplicates(key, slot, positions, diags);
-                }
-            }
-            if let Some(n) = fields.take("args", positions) {
-                body.args = string("args", n, diags);
-            }
-            if let Some(n) = fields.take("environment", positions) {
-                body.environment = Some(to_json(n));
-            }
-            if matches!(body.entry, Entry::File(ref f) if f.is_empty()) {
-                return None;
-            }
+            let body = component::load_spark_body(
+                SparkBodyIn::Step { node: node.pos },
+                &mut fields,
+                positions,
+                diags,
+            )?;
             ComponentRef::Inline {
                 body: Box::new(ComponentBody::Spark(body)),
             }
