@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::diag::Diagnostic;
 use crate::job::{
-    ConfValue, DataType, Entry, Fields, LiteralType, Positions, load_conf, load_data_type,
-    load_entry, string, string_list, string_map, to_json,
+    ConfValue, DataType, Entry, Fields, LiteralType, OutputsIn, Positions, load_conf,
+    load_data_type, load_entry, load_output_entries, string, string_list, string_map, to_json,
 };
 use crate::yaml::{Node, Pos, Value};
 
@@ -763,60 +763,13 @@ fn load_output_ports(
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, OutputPort> {
-    let mut ports = BTreeMap::new();
-    let Value::Map(entries) = &node.value else {
-        diags.push(
-            Diagnostic::new("outputs", "expected a mapping of output names").at(Some(node.pos)),
-        );
-        return ports;
-    };
-    for (name, key_pos, value) in entries {
-        let path = format!("outputs.{name}");
-        positions.insert(path.clone(), *key_pos);
-        let Some(mut fields) = Fields::new(&path, value, diags) else {
-            continue;
-        };
-        let kind = match fields.take("type", positions) {
-            Some(n) => load_data_type(&format!("{path}.type"), n, diags),
-            // As Azure: an output declared without a type is a folder.
-            None => Some(Ok(DataType::UriFolder)),
-        };
-        let mode = fields
-            .take("mode", positions)
-            .and_then(|n| string(&format!("{path}.mode"), n, diags));
-        let description = fields
-            .take("description", positions)
-            .and_then(|n| string(&format!("{path}.description"), n, diags));
-        if let Some(n) = fields.take("path", positions) {
-            diags.push(
-                Diagnostic::new(format!("{path}.path"), "Unknown field.")
-                    .at(Some(n.pos))
-                    .accepted(
-                        "a component's outputs declare a port; the pipeline node gives its path",
-                    ),
-            );
+    load_output_entries(node, OutputsIn::Component, positions, diags, |entry| {
+        OutputPort {
+            data_type: entry.data_type,
+            mode: entry.mode,
+            description: entry.description,
         }
-        fields.finish(&["type", "mode", "description", "path"], diags);
-        match kind {
-            Some(Ok(data_type)) => {
-                ports.insert(
-                    name.clone(),
-                    OutputPort {
-                        data_type,
-                        mode,
-                        description,
-                    },
-                );
-            }
-            Some(Err(_)) => diags.push(
-                Diagnostic::new(format!("{path}.type"), "outputs must be data")
-                    .at(Some(value.pos))
-                    .accepted("`uri_file` or `uri_folder`"),
-            ),
-            None => {}
-        }
-    }
-    ports
+    })
 }
 
 /// Checks a parameter's value against its port: type, bounds and allowed values.

@@ -821,6 +821,47 @@ pub(crate) fn load_outputs(
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, JobOutput> {
+    load_output_entries(node, OutputsIn::Job(modes), positions, diags, |entry| {
+        JobOutput {
+            data_type: entry.data_type,
+            path: entry.path,
+        }
+    })
+}
+
+/// Which document an `outputs:` mapping is in. The three read the same fields of an entry and
+/// differ on purpose where noted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputsIn {
+    /// A component declares ports: an entry has no `path` (the pipeline node gives it) but a
+    /// `description`, and one without a `type` is a folder, as in Azure ML. Names are checked
+    /// with the inputs' (`component::check_io_names`).
+    Component,
+    /// A pipeline's own outputs: an empty or typeless one is a folder at the default location,
+    /// as in Azure ML; any mode is taken here (the mode in effect is checked per step).
+    Pipeline,
+    /// A job's outputs: a `type` is required and the mode is checked against `Modes` (but for
+    /// the output named `default`).
+    Job(Modes),
+}
+
+/// One entry of an `outputs:` mapping, as far as its document reads it (see `OutputsIn`).
+pub(crate) struct OutputEntry {
+    pub(crate) data_type: DataType,
+    pub(crate) path: Option<String>,
+    pub(crate) mode: Option<String>,
+    pub(crate) description: Option<String>,
+}
+
+/// Loads an `outputs:` mapping of a component, a pipeline or a job, each entry made what its
+/// document keeps of it by `make`.
+pub(crate) fn load_output_entries<T>(
+    node: &Node,
+    place: OutputsIn,
+    positions: &mut Positions,
+    diags: &mut Vec<Diagnostic>,
+    make: impl Fn(OutputEntry) -> T,
+) -> BTreeMap<String, T> {
     let mut outputs = BTreeMap::new();
     let Value::Map(entries) = &node.value else {
         diags.push(
@@ -830,58 +871,104 @@ pub(crate) fn load_outputs(
     };
     for (name, key_pos, value) in entries {
         let path = format!("outputs.{name}");
-        positions.insert(path.clone(), value.pos);
-        check_key_name("outputs", name, Some(*key_pos), diags);
+        if place == OutputsIn::Component {
+            // A port is placed at its name, where `check_io_names` reports it.
+            positions.insert(path.clone(), *key_pos);
+        } else {
+            positions.insert(path.clone(), value.pos);
+            check_key_name("outputs", name, Some(*key_pos), diags);
+        }
+        // An empty entry has no fields: a folder for a component or a pipeline, an output
+        // without a type for a job.
         let Some(mut fields) = Fields::new(&path, value, diags) else {
             continue;
         };
-        let kind = fields
-            .take("type", positions)
-            .and_then(|n| load_data_type(&format!("{path}.type"), n, diags));
-        let out_path = fields
-            .take("path", positions)
-            .and_then(|n| string(&format!("{path}.path"), n, diags));
-        if name != "default" {
-            check_mode(
-                modes,
-                "Output",
-                name,
-                &format!("{path}.mode"),
-                fields.take("mode", positions),
-                diags,
-            );
-        } else {
-            let _ = fields.take("mode", positions);
-        }
-        let _ = fields.take("description", positions);
-        fields.finish(&["type", "path", "mode", "description"], diags);
-        match kind {
-            Some(Ok(data_type)) => {
-                outputs.insert(
-                    name.clone(),
-                    JobOutput {
-                        data_type,
-                        path: out_path,
-                    },
-                );
-            }
-            Some(Err(_)) => diags.push(
-                Diagnostic::new(format!("{path}.type"), "outputs must be data")
-                    .at(Some(value.pos))
-                    .accepted("`uri_file` or `uri_folder`"),
-            ),
-            None => {
-                if !matches!(&value.value, Value::Map(e) if e.iter().any(|(k, _, _)| k == "type")) {
+        let type_node = fields.take("type", positions);
+        let kind = type_node.and_then(|n| load_data_type(&format!("{path}.type"), n, diags));
+        let mut entry_path = None;
+        let mut mode = None;
+        let mut description = None;
+        match place {
+            OutputsIn::Component => {
+                mode = fields
+                    .take("mode", positions)
+                    .and_then(|n| string(&format!("{path}.mode"), n, diags));
+                description = fields
+                    .take("description", positions)
+                    .and_then(|n| string(&format!("{path}.description"), n, diags));
+                if let Some(n) = fields.take("path", positions) {
                     diags.push(
-                        Diagnostic::new(format!("{path}.type"), "missing output type")
-                            .at(Some(value.pos))
-                            .accepted("`uri_file` or `uri_folder`"),
+                        Diagnostic::new(format!("{path}.path"), "Unknown field.")
+                            .at(Some(n.pos))
+                            .accepted(
+                                "a component's outputs declare a port; the pipeline node gives its path",
+                            ),
                     );
                 }
+                fields.finish(&["type", "mode", "description", "path"], diags);
+            }
+            OutputsIn::Pipeline | OutputsIn::Job(_) => {
+                entry_path = fields
+                    .take("path", positions)
+                    .and_then(|n| string(&format!("{path}.path"), n, diags));
+                let mode_node = fields.take("mode", positions);
+                let mode_path = format!("{path}.mode");
+                if let OutputsIn::Job(modes) = place {
+                    // The SDK exempts the output named `default` from the mode rule.
+                    if name != "default" {
+                        check_mode(modes, "Output", name, &mode_path, mode_node, diags);
+                    }
+                } else {
+                    mode = mode_node.and_then(|n| string(&mode_path, n, diags));
+                }
+                let _ = fields.take("description", positions);
+                fields.finish(&["type", "path", "mode", "description"], diags);
             }
         }
+        let data_type = match kind {
+            Some(Ok(data_type)) => data_type,
+            Some(Err(_)) => {
+                diags.push(
+                    Diagnostic::new(format!("{path}.type"), "outputs must be data")
+                        .at(Some(value.pos))
+                        .accepted("`uri_file` or `uri_folder`"),
+                );
+                continue;
+            }
+            // No type written, or one that did not load (reported).
+            None => match place {
+                // As Azure: a port declared without a type is a folder.
+                OutputsIn::Component if type_node.is_none() => DataType::UriFolder,
+                OutputsIn::Component => continue,
+                // As Azure: an empty or typeless pipeline output is a folder at the default
+                // location.
+                OutputsIn::Pipeline => DataType::UriFolder,
+                OutputsIn::Job(_) => {
+                    if !key_written(value, "type") {
+                        diags.push(
+                            Diagnostic::new(format!("{path}.type"), "missing output type")
+                                .at(Some(value.pos))
+                                .accepted("`uri_file` or `uri_folder`"),
+                        );
+                    }
+                    continue;
+                }
+            },
+        };
+        let entry = OutputEntry {
+            data_type,
+            path: entry_path,
+            mode,
+            description,
+        };
+        outputs.insert(name.clone(), make(entry));
     }
     outputs
+}
+
+/// Whether a mapping has `key` written, with any value (`null` too).
+fn key_written(node: &Node, key: &str) -> bool {
+    matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _, _)| k == key))
 }
 
 pub(crate) fn load_identity(

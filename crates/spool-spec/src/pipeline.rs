@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::component::{self, CommandBody, ComponentBody, ComponentSpec, SparkBodyIn, boolean};
 use crate::diag::Diagnostic;
 use crate::job::{
-    ConfValue, DataType, Fields, IdentityKind, IdentitySelector, JobInput, Modes, Positions,
-    Resources, load_conf, load_data_type, load_identity, load_resources, string, string_map,
+    ConfValue, DataType, Fields, IdentityKind, IdentitySelector, JobInput, Modes, OutputsIn,
+    Positions, Resources, load_conf, load_data_type, load_identity, load_resources, string,
+    string_map,
 };
 use crate::yaml::{Node, Value};
 
@@ -545,65 +546,13 @@ fn load_pipeline_outputs(
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, PipelineOutput> {
-    let mut out = BTreeMap::new();
-    let Value::Map(entries) = &node.value else {
-        diags.push(
-            Diagnostic::new("outputs", "expected a mapping of output names").at(Some(node.pos)),
-        );
-        return out;
-    };
-    for (name, key_pos, value) in entries {
-        let path = format!("outputs.{name}");
-        positions.insert(path.clone(), value.pos);
-        crate::job::check_key_name("outputs", name, Some(*key_pos), diags);
-        // An empty output is a folder at the default location.
-        if matches!(value.value, Value::Null) {
-            out.insert(
-                name.clone(),
-                PipelineOutput {
-                    data_type: DataType::UriFolder,
-                    path: None,
-                    mode: None,
-                },
-            );
-            continue;
+    crate::job::load_output_entries(node, OutputsIn::Pipeline, positions, diags, |entry| {
+        PipelineOutput {
+            data_type: entry.data_type,
+            path: entry.path,
+            mode: entry.mode,
         }
-        let Some(mut fields) = Fields::new(&path, value, diags) else {
-            continue;
-        };
-        let kind = fields
-            .take("type", positions)
-            .and_then(|n| load_data_type(&format!("{path}.type"), n, diags));
-        let out_path = fields
-            .take("path", positions)
-            .and_then(|n| string(&format!("{path}.path"), n, diags));
-        let mode = fields
-            .take("mode", positions)
-            .and_then(|n| string(&format!("{path}.mode"), n, diags));
-        let _ = fields.take("description", positions);
-        fields.finish(&["type", "path", "mode", "description"], diags);
-        let data_type = match kind {
-            Some(Ok(t)) => t,
-            None => DataType::UriFolder,
-            Some(Err(_)) => {
-                diags.push(
-                    Diagnostic::new(format!("{path}.type"), "outputs must be data")
-                        .at(Some(value.pos))
-                        .accepted("`uri_file` or `uri_folder`"),
-                );
-                continue;
-            }
-        };
-        out.insert(
-            name.clone(),
-            PipelineOutput {
-                data_type,
-                path: out_path,
-                mode,
-            },
-        );
-    }
-    out
+    })
 }
 
 /// Loads one node. Paths in diagnostics and positions are under `prefix` (`jobs.<name>`).
