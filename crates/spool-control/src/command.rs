@@ -17,7 +17,8 @@ use spool_store::{JobRow, NewJob, ProcessRow, StoreError};
 use spool_supervisor::{Exit, ProcessSpec};
 use tokio::sync::watch;
 
-use crate::environments::{self, EnvRequest};
+use crate::environments;
+use crate::job_setup::{self, check_canceled};
 use crate::{
     Action, Caller, Control, ControlError, Job, Launch, LogError, Result, datastore, identity,
     invalid, name_taken, names, run,
@@ -261,36 +262,6 @@ async fn finish(control: &Control, job_id: JobId) {
     control.inner().wake.notify_one();
 }
 
-struct StoreProgress {
-    store: spool_store::Store,
-    job_id: JobId,
-    version: String,
-}
-
-impl spool_runtime::Progress for StoreProgress {
-    fn step(&self, index: u64, total: u64, message: &str) {
-        let reason = format!(
-            "installing runtime {} ({index}/{total}): {message}",
-            self.version
-        );
-        let store = self.store.clone();
-        let job_id = self.job_id;
-        tokio::spawn(async move {
-            store
-                .set_job_reason(job_id, Some(&reason))
-                .await
-                .log_error("record the job's status reason");
-        });
-    }
-}
-
-fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {
-    if *cancel.borrow() {
-        anyhow::bail!("canceled");
-    }
-    Ok(())
-}
-
 async fn drive(
     control: &Control,
     job_id: JobId,
@@ -309,66 +280,12 @@ async fn drive(
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("the stored command is missing"))?;
 
-    let progress = StoreProgress {
-        store: store.clone(),
-        job_id,
-        version: job.runtime.clone(),
-    };
-    let runtime = control
-        .provisioner()
-        .ensure_runtime(&job.runtime, &progress)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let runtime = job_setup::ensure_runtime(control, &job, cancel).await?;
+    let venv = job_setup::prepare_environment(control, &job, &launch, &runtime, cancel)
+        .await?
+        .map_or_else(|| runtime.venv.clone(), |env| env.venv);
     check_canceled(cancel)?;
-
-    let venv = match job.environment_json.as_deref() {
-        Some(json) => {
-            let request: EnvRequest = serde_json::from_str(json)?;
-            store
-                .set_job_status(
-                    job_id,
-                    JobStatus::Preparing,
-                    Some(&format!(
-                        "preparing environment from `{}`: {}",
-                        request.file,
-                        request.conda.requirements.join(" ")
-                    )),
-                )
-                .await?;
-            let log = launch
-                .log_dir
-                .join("azureml")
-                .join("library_manager")
-                .join("environment.log");
-            let (env, cached) = tokio::select! {
-                result = control.prepare_env(Owner::Job(job_id), &runtime, &request, &log) => result?,
-                _ = cancel.changed() => anyhow::bail!("canceled"),
-            };
-            store
-                .set_job_environment(job_id, &environments::with_key(&request, &env))
-                .await?;
-            store
-                .set_job_status(
-                    job_id,
-                    JobStatus::Preparing,
-                    Some(&environments::ready_message(&env, cached)),
-                )
-                .await?;
-            env.venv
-        }
-        None => runtime.venv.clone(),
-    };
-    check_canceled(cancel)?;
-
-    // Each job gets its own working copy of the submitted code (an empty folder without code).
-    let _ = std::fs::remove_dir_all(&launch.work_dir);
-    match &spec.code {
-        Some(code) => {
-            let snapshot = control.snapshot_dir(code).map_err(anyhow::Error::from)?;
-            datastore::copy_tree(&snapshot, &launch.work_dir)?;
-        }
-        None => std::fs::create_dir_all(&launch.work_dir)?,
-    }
+    job_setup::copy_working_folder(control, &launch, spec.code.as_deref())?;
     // A folder output is there to write into, as Azure ML's mounted outputs are (Spark makes
     // its own; a shell command expects it).
     for (output, uri) in &launch.outputs {
@@ -385,11 +302,7 @@ async fn drive(
             tree.create_dir_all(&relative)?;
         }
     }
-    let account = control.inner().accounts.ensure(&job.runs_as).await?;
-    if let Some(account) = &account {
-        crate::accounts::give_tree(&launch.work_dir, account)?;
-    }
-    store.set_job_enforced(job_id, account.is_some()).await?;
+    let account = job_setup::working_account(control, &job, &launch).await?;
 
     let mut process = process_spec(&command, &spec, &launch, &venv);
     process.run_as = account

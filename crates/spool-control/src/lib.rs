@@ -21,6 +21,7 @@ pub mod datastore;
 mod environments;
 mod identities;
 mod identity;
+mod job_setup;
 mod names;
 mod permissions;
 mod pipelines;

@@ -12,36 +12,13 @@ use spool_store::{JobRow, Store};
 use spool_supervisor::{Exit, ProcessSpec};
 use tokio::sync::watch;
 
-use crate::environments::{self, EnvRequest};
+use crate::environments;
+use crate::job_setup::{self, check_canceled};
 use crate::{Control, Launch, LogError, datastore, spark};
 
 /// Time a canceled driver gets to stop its SparkContext (which frees the executors) before it
 /// is killed.
 const CANCEL_GRACE: Duration = Duration::from_secs(3);
-
-struct StoreProgress {
-    store: Store,
-    job_id: JobId,
-    version: String,
-}
-
-impl spool_runtime::Progress for StoreProgress {
-    fn step(&self, index: u64, total: u64, message: &str) {
-        let reason = format!(
-            "installing runtime {} ({index}/{total}): {message}",
-            self.version
-        );
-        tracing::info!(job_id = %self.job_id, "{reason}");
-        let store = self.store.clone();
-        let job_id = self.job_id;
-        tokio::spawn(async move {
-            store
-                .set_job_reason(job_id, Some(&reason))
-                .await
-                .log_error("record the job's status reason");
-        });
-    }
-}
 
 /// Registers a job this server runs and returns its cancel switch (already on when a cancel was
 /// requested before).
@@ -117,13 +94,6 @@ async fn finish(control: &Control, job_id: JobId, cluster_id: ClusterId, cluster
     control.inner().pipeline_wake.notify_one();
 }
 
-fn check_canceled(cancel: &watch::Receiver<bool>) -> anyhow::Result<()> {
-    if *cancel.borrow() {
-        anyhow::bail!("canceled");
-    }
-    Ok(())
-}
-
 async fn drive(
     control: &Control,
     job_id: JobId,
@@ -141,71 +111,14 @@ async fn drive(
     let sizing =
         Control::job_sizing(&job).ok_or_else(|| anyhow::anyhow!("stored sizing is unreadable"))?;
 
-    let progress = StoreProgress {
-        store: store.clone(),
-        job_id,
-        version: job.runtime.clone(),
-    };
-    let runtime = control
-        .provisioner()
-        .ensure_runtime(&job.runtime, &progress)
-        .await
-        .map_err(anyhow::Error::from)?;
-    check_canceled(cancel)?;
-
-    // Each job gets its own working copy of the submitted code.
-    let snapshot = control
-        .snapshot_dir(&spec.code)
-        .map_err(anyhow::Error::from)?;
-    let _ = std::fs::remove_dir_all(&launch.work_dir);
-    datastore::copy_tree(&snapshot, &launch.work_dir)?;
+    let runtime = job_setup::ensure_runtime(control, &job, cancel).await?;
+    job_setup::copy_working_folder(control, &launch, Some(&spec.code))?;
     // The driver runs as the job's principal, in a working copy that is that account's.
-    let account = control.inner().accounts.ensure(&job.runs_as).await?;
-    if let Some(account) = &account {
-        crate::accounts::give_tree(&launch.work_dir, account)?;
-    }
-    store.set_job_enforced(job_id, account.is_some()).await?;
-
+    let account = job_setup::working_account(control, &job, &launch).await?;
     // The job's environment: its driver and executors run the environment's Python; the cluster
     // (master, worker) stays on the runtime's.
-    let driver_env = match job.environment_json.as_deref() {
-        Some(json) => {
-            let request: EnvRequest = serde_json::from_str(json)?;
-            store
-                .set_job_status(
-                    job_id,
-                    JobStatus::Preparing,
-                    Some(&format!(
-                        "preparing environment from `{}`: {}",
-                        request.file,
-                        request.conda.requirements.join(" ")
-                    )),
-                )
-                .await?;
-            let log = launch
-                .log_dir
-                .join("azureml")
-                .join("library_manager")
-                .join("environment.log");
-            let (env, cached) = tokio::select! {
-                result = control.prepare_env(Owner::Job(job_id), &runtime, &request, &log) => result?,
-                _ = cancel.changed() => anyhow::bail!("canceled"),
-            };
-            store
-                .set_job_environment(job_id, &environments::with_key(&request, &env))
-                .await?;
-
-            store
-                .set_job_status(
-                    job_id,
-                    JobStatus::Preparing,
-                    Some(&environments::ready_message(&env, cached)),
-                )
-                .await?;
-            Some(env)
-        }
-        None => None,
-    };
+    let driver_env =
+        job_setup::prepare_environment(control, &job, &launch, &runtime, cancel).await?;
     let (python, driver_runtime) =
         environments::driver_python(control, &runtime, driver_env.as_ref(), cluster_id).await;
     check_canceled(cancel)?;
