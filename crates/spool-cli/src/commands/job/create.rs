@@ -187,49 +187,75 @@ pub(super) fn check_local_inputs(
     positions: &spool_spec::Positions,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<(String, PathBuf)> {
-    let pos = |field: &str| positions.get(field).copied();
     let mut local_inputs = Vec::new();
     for (input_name, input) in inputs {
         let JobInput::Data { data_type, path } = input else {
             continue;
         };
-        if path.starts_with("azureml://") {
-            continue;
-        }
         let field = format!("inputs.{input_name}.path");
-        if path.contains("://") {
-            diagnostics.push(local_diag(
-                &field,
-                pos(&field),
-                "this storage is not supported yet",
-                path,
-                "`azureml://datastores/<name>/paths/<path>` or a local path",
-            ));
-            continue;
+        if let Some(local) = check_local_input(
+            &field,
+            path,
+            *data_type,
+            base,
+            "the job file",
+            positions,
+            diagnostics,
+        ) {
+            local_inputs.push((input_name.clone(), local));
         }
-        let local = base.join(path);
-        let ok = match data_type {
-            DataType::UriFile => local.is_file(),
-            DataType::UriFolder => local.is_dir(),
-        };
-        if !ok {
-            let what = if *data_type == DataType::UriFile {
-                "a file"
-            } else {
-                "a folder"
-            };
-            diagnostics.push(local_diag(
-                &field,
-                pos(&field),
-                &format!("local input is not {what}"),
-                path,
-                "an existing local path, relative to the job file",
-            ));
-            continue;
-        }
-        local_inputs.push((input_name.clone(), local));
     }
     local_inputs
+}
+
+/// Checks one data input written as `field`: a datastore URI is left as it is, another URL is
+/// not supported, and a local path (relative to `base`, the folder of the file named by
+/// `relative_to`) must be a file or a folder as its type says. Returns the local path to
+/// upload, if it is one.
+pub(super) fn check_local_input(
+    field: &str,
+    path: &str,
+    data_type: DataType,
+    base: &Path,
+    relative_to: &str,
+    positions: &spool_spec::Positions,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<PathBuf> {
+    let pos = |field: &str| positions.get(field).copied();
+    if path.starts_with("azureml://") {
+        return None;
+    }
+    if path.contains("://") {
+        diagnostics.push(local_diag(
+            field,
+            pos(field),
+            "this storage is not supported yet",
+            path,
+            "`azureml://datastores/<name>/paths/<path>` or a local path",
+        ));
+        return None;
+    }
+    let local = base.join(path);
+    let ok = match data_type {
+        DataType::UriFile => local.is_file(),
+        DataType::UriFolder => local.is_dir(),
+    };
+    if !ok {
+        let what = if data_type == DataType::UriFile {
+            "a file"
+        } else {
+            "a folder"
+        };
+        diagnostics.push(local_diag(
+            field,
+            pos(field),
+            &format!("local input is not {what}"),
+            path,
+            &format!("an existing local path, relative to {relative_to}"),
+        ));
+        return None;
+    }
+    Some(local)
 }
 
 /// Uploads local inputs to the default datastore and points the inputs at them.
@@ -239,17 +265,30 @@ pub(super) async fn upload_inputs(
     local_inputs: Vec<(String, PathBuf)>,
 ) -> anyhow::Result<()> {
     for (input_name, local) in local_inputs {
-        let (archive_bytes, dest) = upload_archive(&local)
-            .with_context(|| format!("archive input `{input_name}` (`{}`)", local.display()))?;
-        client
-            .upload_to_datastore("workspaceblobstore", archive_bytes)
-            .await
-            .with_context(|| format!("upload input `{input_name}`"))?;
+        let uri = upload_input(client, &format!("input `{input_name}`"), &local).await?;
         if let Some(JobInput::Data { path, .. }) = inputs.get_mut(&input_name) {
-            *path = format!("azureml://datastores/workspaceblobstore/paths/{dest}");
+            *path = uri;
         }
     }
     Ok(())
+}
+
+/// Uploads one local input (`what` names it in errors) to the default datastore; returns the
+/// URI that takes the place of its path.
+pub(super) async fn upload_input(
+    client: &Client,
+    what: &str,
+    local: &Path,
+) -> anyhow::Result<String> {
+    let (archive_bytes, dest) =
+        upload_archive(local).with_context(|| format!("archive {what} (`{}`)", local.display()))?;
+    client
+        .upload_to_datastore("workspaceblobstore", archive_bytes)
+        .await
+        .with_context(|| format!("upload {what}"))?;
+    Ok(format!(
+        "azureml://datastores/workspaceblobstore/paths/{dest}"
+    ))
 }
 
 /// Uploads a code folder as a snapshot; returns what `code` becomes (`snapshot:<sha256>`).
@@ -380,7 +419,7 @@ pub(crate) fn local_diag(
 
 /// Builds the archive of a local input and its content-addressed place in the default
 /// datastore (`LocalUpload/<hash>/<name>`), as Azure ML does.
-pub(super) fn upload_archive(local: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+fn upload_archive(local: &Path) -> anyhow::Result<(Vec<u8>, String)> {
     let name = local
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

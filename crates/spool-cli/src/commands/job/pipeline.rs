@@ -12,7 +12,9 @@ use spool_spec::component::ComponentBody;
 use spool_spec::pipeline::{ComponentRef, NodeValue};
 use spool_spec::{DataType, Diagnostic, JobInput, SpecErrors};
 
-use super::create::{base_dir, catalog_from, check_code, local_diag, parse_sets, upload_archive};
+use super::create::{
+    base_dir, catalog_from, check_code, check_local_input, local_diag, parse_sets, upload_input,
+};
 
 /// Submits a pipeline. A rejected pipeline is a `SpecErrors` error in the file it is about
 /// (the pipeline, or a component file it names).
@@ -119,23 +121,25 @@ pub(super) async fn create(
         }
     }
 
-    // Local data inputs, of the pipeline and of steps, go to the default datastore.
+    // Local data inputs, of the pipeline and of steps, go to the default datastore. Only local
+    // paths are checked here: a URL or an `azureml:` reference is sent as written.
     let mut problems = Vec::new();
-    let mut uploads: Vec<(String, PathBuf, DataType)> = Vec::new();
+    let mut uploads: Vec<(InputAt, String, PathBuf)> = Vec::new();
     for (input_name, input) in &spec.inputs {
         if let JobInput::Data { data_type, path } = &input.input
             && is_local(path)
         {
             let field = format!("inputs.{input_name}.path");
-            match check_local(&base, path, *data_type) {
-                Ok(local) => uploads.push((field, local, *data_type)),
-                Err(message) => problems.push(local_diag(
-                    &field,
-                    pos(&field),
-                    &message,
-                    path,
-                    "an existing local path, relative to the pipeline file",
-                )),
+            if let Some(local) = check_local_input(
+                &field,
+                path,
+                *data_type,
+                &base,
+                "the pipeline file",
+                &positions,
+                &mut problems,
+            ) {
+                uploads.push((InputAt::Pipeline(input_name.clone()), field, local));
             }
         }
     }
@@ -146,15 +150,17 @@ pub(super) async fn create(
             {
                 let field = format!("jobs.{node_name}.inputs.{input_name}");
                 let data_type = input.data_type.unwrap_or(DataType::UriFolder);
-                match check_local(&base, path, data_type) {
-                    Ok(local) => uploads.push((field, local, data_type)),
-                    Err(message) => problems.push(local_diag(
-                        &field,
-                        pos(&field),
-                        &message,
-                        path,
-                        "an existing local path, relative to the pipeline file",
-                    )),
+                if let Some(local) = check_local_input(
+                    &field,
+                    path,
+                    data_type,
+                    &base,
+                    "the pipeline file",
+                    &positions,
+                    &mut problems,
+                ) {
+                    let at = InputAt::Step(node_name.clone(), input_name.clone());
+                    uploads.push((at, field, local));
                 }
             }
         }
@@ -166,31 +172,25 @@ pub(super) async fn create(
         }
         .into());
     }
-    for (field, local, _) in uploads {
-        let (archive_bytes, dest) = upload_archive(&local)
-            .with_context(|| format!("archive `{field}` (`{}`)", local.display()))?;
-        client
-            .upload_to_datastore("workspaceblobstore", archive_bytes)
-            .await
-            .with_context(|| format!("upload `{field}`"))?;
-        let uri = format!("azureml://datastores/workspaceblobstore/paths/{dest}");
-        if let Some(input_name) = field
-            .strip_prefix("inputs.")
-            .and_then(|f| f.strip_suffix(".path"))
-        {
-            if let Some(input) = spec.inputs.get_mut(input_name)
-                && let JobInput::Data { path, .. } = &mut input.input
-            {
-                *path = uri;
+    for (at, field, local) in uploads {
+        let uri = upload_input(client, &format!("`{field}`"), &local).await?;
+        match at {
+            InputAt::Pipeline(input_name) => {
+                if let Some(input) = spec.inputs.get_mut(&input_name)
+                    && let JobInput::Data { path, .. } = &mut input.input
+                {
+                    *path = uri;
+                }
             }
-        } else if let Some(rest) = field.strip_prefix("jobs.")
-            && let Some((node_name, input_name)) = rest.split_once(".inputs.")
-            && let Some(input) = spec
-                .jobs
-                .get_mut(node_name)
-                .and_then(|n| n.inputs.get_mut(input_name))
-        {
-            input.value = NodeValue::Path(uri);
+            InputAt::Step(node_name, input_name) => {
+                if let Some(input) = spec
+                    .jobs
+                    .get_mut(&node_name)
+                    .and_then(|n| n.inputs.get_mut(&input_name))
+                {
+                    input.value = NodeValue::Path(uri);
+                }
+            }
         }
     }
 
@@ -238,28 +238,14 @@ fn join_clean(base: &Path, relative: &str) -> PathBuf {
     joined
 }
 
-fn is_local(path: &str) -> bool {
-    !path.contains("://") && !path.starts_with("azureml:")
+/// Where a local input is written: a pipeline input, or a step's (step, input).
+enum InputAt {
+    Pipeline(String),
+    Step(String, String),
 }
 
-fn check_local(base: &Path, path: &str, data_type: DataType) -> Result<PathBuf, String> {
-    let local = base.join(path);
-    let ok = match data_type {
-        DataType::UriFile => local.is_file(),
-        DataType::UriFolder => local.is_dir(),
-    };
-    if ok {
-        Ok(local)
-    } else {
-        Err(format!(
-            "local input is not {}",
-            if data_type == DataType::UriFile {
-                "a file"
-            } else {
-                "a folder"
-            }
-        ))
-    }
+fn is_local(path: &str) -> bool {
+    !path.contains("://") && !path.starts_with("azureml:")
 }
 
 /// Uploads a code folder as a snapshot once per folder (steps often share one) and returns
