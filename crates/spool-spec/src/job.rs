@@ -513,12 +513,21 @@ pub(crate) fn load_entry(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Entry> {
     let mut fields = Fields::new("entry", node, diags)?;
-    let file = fields
-        .take("file", positions)
-        .and_then(|n| string("entry.file", n, diags));
-    let class_name = fields
-        .take("class_name", positions)
-        .and_then(|n| string("entry.class_name", n, diags));
+    let file_node = fields.take("file", positions);
+    let class_node = fields.take("class_name", positions);
+    let file = file_node.and_then(|n| {
+        let file = string("entry.file", n, diags)?;
+        if file.trim().is_empty() {
+            diags.push(
+                Diagnostic::new("entry.file", "must not be empty")
+                    .at(Some(n.pos))
+                    .accepted("a path relative to `code`, e.g. `main.py`"),
+            );
+            return None;
+        }
+        Some(file)
+    });
+    let class_name = class_node.and_then(|n| string("entry.class_name", n, diags));
     fields.finish(&["file", "class_name"], diags);
     match (file, class_name) {
         (Some(file), None) => Some(Entry::File(file)),
@@ -530,6 +539,8 @@ pub(crate) fn load_entry(
             );
             None
         }
+        // A `file` or `class_name` that did not load is reported already.
+        (None, None) if file_node.is_some() || class_node.is_some() => None,
         (None, None) => {
             diags.push(
                 Diagnostic::new("entry", "missing `file`")

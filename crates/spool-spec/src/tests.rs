@@ -259,6 +259,19 @@ fn optional_input_in_args_may_be_undeclared() {
 }
 
 #[test]
+fn empty_entry_file() {
+    check_edit(
+        "  file: titanic.py",
+        "  file: ''",
+        expect![[r#"
+            job spec `job.yml` has 1 problem:
+            job.yml:5:9: `entry.file`: must not be empty
+              accepted: a path relative to `code`, e.g. `main.py`
+        "#]],
+    );
+}
+
+#[test]
 fn class_name_without_jars() {
     check_edit(
         "  file: titanic.py",

@@ -676,3 +676,17 @@ fn a_command_step_reads_a_spark_steps_output() {
         "#]],
     );
 }
+
+#[test]
+fn an_inline_step_with_an_empty_entry_is_refused() {
+    check_edit(
+        ADD_COLUMN,
+        "      file: add_greeting_column.py",
+        "      file: ''",
+        expect![[r#"
+            job spec `pipeline.yml` has 1 problem:
+            pipeline.yml:20:13: `jobs.add_greeting_columns.entry.file`: must not be empty
+              accepted: a path relative to `code`, e.g. `main.py`
+        "#]],
+    );
+}
