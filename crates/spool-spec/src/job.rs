@@ -955,7 +955,8 @@ pub(crate) fn load_output_entries<T>(
                 // location.
                 OutputsIn::Pipeline => DataType::UriFolder,
                 OutputsIn::Job(_) => {
-                    if !key_written(value, "type") {
+                    // Not written, or `type: ~`; a type that did not load is reported.
+                    if type_node.is_none() {
                         diags.push(
                             Diagnostic::new(format!("{path}.type"), "missing output type")
                                 .at(Some(value.pos))
@@ -978,10 +979,6 @@ pub(crate) fn load_output_entries<T>(
 }
 
 /// Whether a mapping has `key` written, with any value (`null` too).
-fn key_written(node: &Node, key: &str) -> bool {
-    matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _, _)| k == key))
-}
-
 pub(crate) fn load_identity(
     node: &Node,
     positions: &mut Positions,

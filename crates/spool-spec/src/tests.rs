@@ -482,3 +482,18 @@ fn json_specs_get_the_loaders_name_rules() {
           accepted: a name matching `^[a-zA-Z_]+[a-zA-Z0-9_]*$`"#]]
     .assert_eq(&rendered.join("\n"));
 }
+
+#[test]
+fn an_output_with_a_null_type() {
+    check_edit(
+        "    type: uri_folder\n    path: azureml://datastores/workspaceblobstore/paths/data/wrangled/",
+        "    type: ~\n    path: azureml://datastores/workspaceblobstore/paths/data/wrangled/",
+        expect![[r#"
+            job spec `job.yml` has 2 problems:
+            job.yml:19:5: `outputs.wrangled_data.type`: missing output type
+              accepted: `uri_file` or `uri_folder`
+            job.yml:23:3: `args`: Outputs to job does not contain 'wrangled_data' referenced in args (got `${{outputs.wrangled_data}}`)
+              accepted: none are declared
+        "#]],
+    );
+}
