@@ -449,6 +449,16 @@ fn invalid_pipelines_are_refused_with_their_position_and_create_nothing() {
             "settings:\n  default_datastore: nowhere\njobs:\n",
             "prefixed with 'azureml:'",
         ),
+        (
+            "path: ./data/text.txt",
+            "path: https://example.com/text.txt",
+            "bad.yml:11:11: `inputs.file_input.path`: this storage is not supported yet",
+        ),
+        (
+            "path: ./data/text.txt",
+            "path: azureml:shakespeare:1",
+            "registered data assets (`azureml:<name>:<version>`) are not supported by Spool yet",
+        ),
     ];
     for (from, to, expected) in cases {
         assert!(base.contains(from), "{from:?}");

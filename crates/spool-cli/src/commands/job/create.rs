@@ -225,6 +225,16 @@ pub(super) fn check_local_input(
     if path.starts_with("azureml://") {
         return None;
     }
+    if path.starts_with("azureml:") {
+        diagnostics.push(local_diag(
+            field,
+            pos(field),
+            "registered data assets (`azureml:<name>:<version>`) are not supported by Spool yet",
+            path,
+            "`azureml://datastores/<name>/paths/<path>` or a local path",
+        ));
+        return None;
+    }
     if path.contains("://") {
         diagnostics.push(local_diag(
             field,

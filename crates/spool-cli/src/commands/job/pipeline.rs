@@ -121,14 +121,12 @@ pub(super) async fn create(
         }
     }
 
-    // Local data inputs, of the pipeline and of steps, go to the default datastore. Only local
-    // paths are checked here: a URL or an `azureml:` reference is sent as written.
+    // Local data inputs, of the pipeline and of steps, go to the default datastore; other
+    // storage is refused as for jobs, and datastore URIs are sent as written.
     let mut problems = Vec::new();
     let mut uploads: Vec<(InputAt, String, PathBuf)> = Vec::new();
     for (input_name, input) in &spec.inputs {
-        if let JobInput::Data { data_type, path } = &input.input
-            && is_local(path)
-        {
+        if let JobInput::Data { data_type, path } = &input.input {
             let field = format!("inputs.{input_name}.path");
             if let Some(local) = check_local_input(
                 &field,
@@ -145,9 +143,7 @@ pub(super) async fn create(
     }
     for (node_name, node) in &spec.jobs {
         for (input_name, input) in &node.inputs {
-            if let NodeValue::Path(path) = &input.value
-                && is_local(path)
-            {
+            if let NodeValue::Path(path) = &input.value {
                 let field = format!("jobs.{node_name}.inputs.{input_name}");
                 let data_type = input.data_type.unwrap_or(DataType::UriFolder);
                 if let Some(local) = check_local_input(
@@ -242,10 +238,6 @@ fn join_clean(base: &Path, relative: &str) -> PathBuf {
 enum InputAt {
     Pipeline(String),
     Step(String, String),
-}
-
-fn is_local(path: &str) -> bool {
-    !path.contains("://") && !path.starts_with("azureml:")
 }
 
 /// Uploads a code folder as a snapshot once per folder (steps often share one) and returns
