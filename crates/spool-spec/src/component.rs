@@ -210,9 +210,19 @@ const COMMAND_COMPONENT_FIELDS: &[&str] = &[
     "additional_includes",
 ];
 
-/// A command component's `code`, `command`, `environment` and variables.
-fn load_command_body<'a>(
-    root: &Node,
+/// Where a command's fields are written: a `type: command` component file (whose mapping
+/// starts at `root`), or a pipeline step without a `component` (at `node`), whose `resources`
+/// are the node's own and which has no `distribution` or `additional_includes`.
+#[derive(Clone, Copy)]
+pub(crate) enum CommandBodyIn {
+    Component { root: Pos },
+    Step { node: Pos },
+}
+
+/// Loads a command: `code`, `command`, `environment`, `environment_variables`, and in a
+/// component what Spool ignores or refuses. `None` when there is no `command`.
+pub(crate) fn load_command_body<'a>(
+    place: CommandBodyIn,
     fields: &mut Fields<'a>,
     positions: &mut Positions,
     diags: &mut Vec<Diagnostic>,
@@ -222,13 +232,23 @@ fn load_command_body<'a>(
     if let Some(node) = fields.take("code", positions) {
         body.code = string("code", node, diags);
     }
-    match fields.take("command", positions) {
-        Some(node) => body.command = string("command", node, diags).unwrap_or_default(),
-        None => {
+    match (fields.take("command", positions), place) {
+        (Some(node), _) => body.command = string("command", node, diags).unwrap_or_default(),
+        (None, CommandBodyIn::Component { root }) => {
             diags.push(
                 Diagnostic::new("command", "Missing data for required field.")
-                    .at(Some(root.pos))
+                    .at(Some(root))
                     .accepted("`command: python run.py --data ${{inputs.data}}`"),
+            );
+            return None;
+        }
+        (None, CommandBodyIn::Step { node }) => {
+            diags.push(
+                Diagnostic::new(
+                    "component",
+                    "missing: a command step needs a `component` (a file, or `azureml:<name>:<version>`), or a `command` of its own",
+                )
+                .at(Some(node)),
             );
             return None;
         }
@@ -241,6 +261,9 @@ fn load_command_body<'a>(
         for name in body.environment_variables.keys() {
             crate::command::check_variable_name(name, Some(node.pos), diags);
         }
+    }
+    if let CommandBodyIn::Step { .. } = place {
+        return Some(body);
     }
     if let Some(node) = fields.take("distribution", positions) {
         diags.push(
@@ -434,7 +457,13 @@ pub(crate) fn load(
         None => true,
     };
     if is_command {
-        let body = load_command_body(root, &mut fields, &mut positions, diags, &mut warnings);
+        let body = load_command_body(
+            CommandBodyIn::Component { root: root.pos },
+            &mut fields,
+            &mut positions,
+            diags,
+            &mut warnings,
+        );
         let inputs = fields
             .take("inputs", &mut positions)
             .map(|node| load_input_ports(node, &mut positions, diags))

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::component::{self, CommandBody, ComponentBody, ComponentSpec, SparkBodyIn, boolean};
+use crate::component::{self, CommandBodyIn, ComponentBody, ComponentSpec, SparkBodyIn, boolean};
 use crate::diag::Diagnostic;
 use crate::job::{
     ConfValue, DataType, Fields, IdentityKind, IdentitySelector, JobInput, Modes, OutputsIn,
@@ -633,30 +633,13 @@ fn load_node_fields(
             reference
         }
         None if step_type == StepType::Command => {
-            let mut body = CommandBody::default();
-            if let Some(n) = fields.take("code", positions) {
-                body.code = string("code", n, diags);
-            }
-            match fields.take("command", positions) {
-                Some(n) => body.command = string("command", n, diags).unwrap_or_default(),
-                None => {
-                    diags.push(
-                        Diagnostic::new(
-                            "component",
-                            "missing: a command step needs a `component` (a file, or `azureml:<name>:<version>`), or a `command` of its own",
-                        )
-                        .at(Some(node.pos)),
-                    );
-                    return None;
-                }
-            }
-            if let Some(n) = fields.take("environment", positions) {
-                body.environment = crate::command::load_environment(n, positions, diags);
-            }
-            if let Some(n) = fields.take("environment_variables", positions) {
-                body.environment_variables =
-                    string_map("environment_variables", n, positions, diags);
-            }
+            let body = component::load_command_body(
+                CommandBodyIn::Step { node: node.pos },
+                &mut fields,
+                positions,
+                diags,
+                warnings,
+            )?;
             ComponentRef::Inline {
                 body: Box::new(ComponentBody::Command(body)),
             }

@@ -669,6 +669,17 @@ fn a_command_step_reads_a_spark_steps_output() {
         "#]],
     );
     check(
+        &pipeline.replace(
+            "    compute: azureml:cpu-cluster\n",
+            "    environment_variables:\n      1BAD: x\n",
+        ),
+        expect![[r#"
+            job spec `pipeline.yml` has 1 problem:
+            pipeline.yml:34:7: `jobs.list_words.environment_variables.1BAD`: not a valid environment variable name
+              accepted: a name matching `^[A-Za-z_][A-Za-z0-9_]*$`
+        "#]],
+    );
+    check(
         &pipeline.replace("type: command", "type: spark"),
         expect![[r#"
             job spec `pipeline.yml` has 1 problem:
