@@ -463,6 +463,107 @@ fn one_principals_cluster_and_session_driver_refuse_every_other_account() {
     server.finish();
 }
 
+/// Issue 12: a block cached on one principal's cluster cannot be read from another account.
+/// The other account's client (`tests/clients/fetch_block.py`, Spark's own block transfer
+/// client) connects to the executor's block manager like any local process can, and is refused
+/// without the cluster's secret; the same request with the secret opens the block.
+#[test]
+fn a_block_cached_on_one_principals_cluster_is_refused_to_every_other_account() {
+    use std::os::unix::fs::MetadataExt;
+    if !accounts_possible() {
+        return;
+    }
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "0"], None);
+    let token = |name: &str| ok(server.cli(&["user", "create", name])).trim().to_string();
+    let (alice, bob) = (token("alice"), token("bob"));
+    grant(
+        &server,
+        "alice",
+        "Storage Blob Data Reader",
+        "azureml://datastores/workspaceblobstore",
+    );
+    // Bob's account comes from work of his own; a command job needs no cluster.
+    let scratch = tempfile::tempdir().unwrap();
+    let bob_job = scratch.path().join("bob.yml");
+    std::fs::write(&bob_job, "type: command\ncommand: \"true\"\n").unwrap();
+    let out = server.cli_as(
+        &bob,
+        &["job", "create", "--file", bob_job.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let bob_job = job_name(&out);
+
+    // Alice's session caches a partition on her cluster's executor and says where it is.
+    ok(server.cli_as(&alice, &["session", "create", "--name", "alice"]));
+    let code = "rdd = sc.parallelize(range(1000), 1).cache()\n\
+                rdd.count()\n\
+                jvm = sc._jvm.org.apache.spark\n\
+                block = jvm.storage.BlockId.apply(f'rdd_{rdd.id()}_0')\n\
+                where = jvm.SparkEnv.get().blockManager().master().getLocations(block).apply(0)\n\
+                print(block.name(), where.host(), where.port(), where.executorId())";
+    let place = ok(server.cli_as(&alice, &["session", "run", "--name", "alice", code]));
+    let place: Vec<&str> = place.split_whitespace().collect();
+    let [block, host, port, executor] = place[..] else {
+        panic!("no block location in {place:?}");
+    };
+    assert_ne!(executor, "driver", "the block is on an executor");
+    let clusters: serde_json::Value =
+        serde_json::from_str(&ok(server.cli(&["cluster", "list", "-o", "json"]))).unwrap();
+    let [alice_cluster] = clusters.as_array().unwrap().as_slice() else {
+        panic!("one cluster, alice's: {clusters:#?}");
+    };
+    let cluster_dir = server
+        .data_dir()
+        .join("clusters")
+        .join(alice_cluster["id"].to_string());
+    let alice_uid = std::fs::metadata(cluster_dir.join("work")).unwrap().uid();
+
+    wait_for_status(&server, &bob_job, &["Completed"], deadline::SHORT_WORK);
+    let bob_work = server.data_dir().join("jobs").join(&bob_job).join("work");
+    let bob_uid = std::fs::metadata(bob_work).unwrap().uid();
+    assert_ne!(alice_uid, bob_uid);
+
+    // Runs the block client as `uid`, in a home of its own.
+    let fetch = |uid: u32, extra: &[&str]| -> String {
+        let home = scratch.path().join(uid.to_string());
+        std::fs::create_dir(&home).unwrap();
+        std::os::unix::fs::chown(&home, Some(uid), None).unwrap();
+        let python = spool_test::cache_dir().join("runtimes/3.4/venv/bin/python");
+        let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/fetch_block.py");
+        let mut args = vec![client.to_str().unwrap(), host, port, executor, block];
+        args.extend(extra);
+        let out = as_account(uid, python.to_str().unwrap(), &args)
+            .current_dir(&home)
+            .env("HOME", &home)
+            .env("SPARK_LOCAL_IP", "127.0.0.1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    };
+    // Bob's account, without alice's cluster's secret, is refused the block: with no
+    // authentication and with a guessed secret.
+    let answers = fetch(bob_uid, &[]);
+    let answers: Vec<&str> = answers.lines().collect();
+    assert_eq!(answers.len(), 2, "{answers:#?}");
+    assert!(
+        answers[0].starts_with("refused: ") && answers[0].contains("Expected SaslMessage"),
+        "{answers:#?}"
+    );
+    assert!(
+        answers[1].starts_with("refused: ") && answers[1].contains("SaslException"),
+        "{answers:#?}"
+    );
+    // The same request with the secret, from the cluster's own account, opens the block.
+    let secret = cluster_dir.join("spark-auth.properties");
+    let answer = fetch(alice_uid, &[secret.to_str().unwrap()]);
+    assert!(
+        answer.starts_with("opened: StreamHandle") && answer.contains("numChunks=1"),
+        "{answer}"
+    );
+    server.finish();
+}
+
 /// The fields of Azure's `cli/jobs/spark/serverless-spark-standalone-*-identity.yml` samples
 /// (titanic wrangling, 2 executors of 2 cores), with the sample's `identity` block.
 fn azure_sample(dir: &Path, variant: &str, identity: &str) -> PathBuf {
