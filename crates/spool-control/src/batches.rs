@@ -161,7 +161,7 @@ impl Control {
             // A temp dir of its own, renamed into place: a concurrent identical batch finds the
             // snapshot there, and a failure leaves nothing.
             let snapshots = self.data_dir().join("snapshots");
-            std::fs::create_dir_all(&snapshots).map_err(anyhow::Error::from)?;
+            crate::permissions::create_private_dir(&snapshots).map_err(anyhow::Error::from)?;
             let tmp = tempfile::Builder::new()
                 .prefix(&format!(".tmp-batch-{id}-"))
                 .tempdir_in(&snapshots)

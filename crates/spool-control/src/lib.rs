@@ -245,8 +245,8 @@ impl Control {
             let paths: Vec<String> = tightened.iter().map(|p| p.display().to_string()).collect();
             tracing::info!(
                 paths = %paths.join(", "),
-                "tightened permissions: the data dir and its state and token files are private \
-                 (0700, 0600), the cache is writable by no one else"
+                "tightened permissions: the data dir, its snapshots and its state and token files \
+                 are private (0700, 0600), the cache is writable by no one else"
             );
         }
         let store = Store::open(&data_dir.join("state.db")).await?;
@@ -833,7 +833,7 @@ impl Control {
     ) -> Result<api::SnapshotCreated> {
         caller.require(Action::UploadSnapshots)?;
         let dir = self.inner.data_dir.join("snapshots");
-        std::fs::create_dir_all(&dir).map_err(anyhow::Error::from)?;
+        permissions::create_private_dir(&dir).map_err(anyhow::Error::from)?;
         let (id, files) =
             datastore::store_snapshot(&dir, archive).map_err(|m| invalid("body", m))?;
         Ok(api::SnapshotCreated {

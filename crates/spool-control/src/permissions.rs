@@ -1,6 +1,7 @@
 //! File modes of what the server keeps on disk: the data dir is private to the server's OS
-//! user (0700; `state.db*` and `admin.token` 0600), and the machine-wide cache is writable by
-//! no one else (runtimes and environments there are executed by every job).
+//! user (0700; `state.db*` and `admin.token` 0600; `snapshots/` 0700 even where Spool's accounts
+//! may pass through the data dir), and the machine-wide cache is writable by no one else
+//! (runtimes and environments there are executed by every job).
 //!
 //! Directories and files left looser by an earlier version or by hand are tightened at start,
 //! and the server says so once in its log.
@@ -19,8 +20,21 @@ const PRIVATE_FILES: &[&str] = &[
     spool_core::paths::ADMIN_TOKEN_FILE,
 ];
 
-/// Creates the data dir (0700) and an empty `state.db` (0600) if missing, and tightens both
-/// and the other private files where they are looser. Returns what it tightened.
+/// The folders of the data dir no account but the server's needs: code snapshots (a job runs
+/// on a copy of its own, `jobs/<name>/work`, owned by its account).
+const PRIVATE_DIRS: &[&str] = &["snapshots"];
+
+/// Creates `dir` 0700 (and its missing parents), for a private folder of the data dir.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates the data dir (0700), its private folders (0700) and an empty `state.db` (0600) if
+/// missing, and tightens them and the other private files where they are looser. Returns what
+/// it tightened.
 ///
 /// SQLite creates `state.db-wal` and `state.db-shm` with the mode of `state.db`, so creating
 /// that file first is enough for them.
@@ -38,6 +52,10 @@ pub(crate) fn prepare_data_dir(data_dir: &Path) -> io::Result<Vec<PathBuf>> {
         0o700
     };
     restrict(data_dir, most, &mut tightened)?;
+    for name in PRIVATE_DIRS {
+        create_private_dir(&data_dir.join(name))?;
+        restrict(&data_dir.join(name), 0o700, &mut tightened)?;
+    }
     fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -125,6 +143,7 @@ mod tests {
         let tightened = prepare_data_dir(&data_dir).unwrap();
         assert_eq!(mode(&data_dir), 0o700);
         assert_eq!(mode(&data_dir.join("state.db")), 0o600);
+        assert_eq!(mode(&data_dir.join("snapshots")), 0o700);
         // Nothing was looser than wanted: nothing to report.
         assert_eq!(tightened, Vec::<PathBuf>::new());
     }
@@ -141,8 +160,11 @@ mod tests {
         }
         fs::write(data_dir.join("config.toml"), "").unwrap();
         set(&data_dir.join("config.toml"), 0o644);
+        fs::create_dir(data_dir.join("snapshots")).unwrap();
+        set(&data_dir.join("snapshots"), 0o755);
         let tightened = prepare_data_dir(&data_dir).unwrap();
         assert_eq!(mode(&data_dir), 0o700);
+        assert_eq!(mode(&data_dir.join("snapshots")), 0o700);
         for name in ["state.db", "state.db-wal", "admin.token"] {
             assert_eq!(mode(&data_dir.join(name)), 0o600, "{name}");
         }
@@ -156,6 +178,7 @@ mod tests {
             names,
             [
                 "spool",
+                "spool/snapshots",
                 "spool/state.db",
                 "spool/state.db-wal",
                 "spool/admin.token"

@@ -146,6 +146,25 @@ fn the_os_enforces_data_roles_while_jobs_run() {
         &touch_job(scratch.path(), "peek-granted", "read", &salaries, ""),
     );
     assert_eq!(job["status"], "Completed", "{job:#}");
+    // It ran on a copy of its code that is its account's; the snapshots the server copies
+    // from are the server's alone (0700), and her account cannot even list them.
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let snapshots = server.data_dir().join("snapshots");
+        let mode = std::fs::metadata(&snapshots).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "snapshots/ has mode {mode:o}");
+        let work = server
+            .data_dir()
+            .join("jobs")
+            .join(job["name"].as_str().unwrap())
+            .join("work");
+        let alice_uid = std::fs::metadata(work.join("touch.py")).unwrap().uid();
+        assert_ne!(alice_uid, nix::unistd::geteuid().as_raw());
+        let out = as_account(alice_uid, "/bin/ls", &[snapshots.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", stdout(&out));
+    }
     // Reader only: writing next to the file is refused by the OS.
     let job = run(
         &server,

@@ -260,8 +260,9 @@ fn statements_see_neither_the_servers_environment_nor_its_descriptors() {
     server.finish();
 }
 
-/// Issue 11: the data dir Spool creates was 0755 and `state.db*` 0644. They are 0700 and 0600,
-/// and looser modes left from before are tightened at start, once, with a line in the log.
+/// Issue 11: the data dir Spool creates was 0755 and `state.db*` 0644. They are 0700 and 0600
+/// (and `snapshots/` 0700, issue 12), and looser modes left from before are tightened at start,
+/// once, with a line in the log.
 #[test]
 fn the_data_dir_and_its_state_are_private_and_loose_modes_are_tightened_at_start() {
     use std::os::unix::fs::PermissionsExt;
@@ -307,6 +308,7 @@ fn the_data_dir_and_its_state_are_private_and_loose_modes_are_tightened_at_start
     for path in private(&dir) {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
+    assert_eq!(mode(&dir.join("snapshots")), 0o700);
     // The harness's temp dir may have been tightened; the files were created private.
     assert!(!server.log().contains("state.db"), "{}", server.log());
 
@@ -316,16 +318,18 @@ fn the_data_dir_and_its_state_are_private_and_loose_modes_are_tightened_at_start
     for path in private(&dir) {
         set(&path, 0o644);
     }
+    set(&dir.join("snapshots"), 0o755);
     let first_start = server.log().len();
     server.restart();
     private_dir(&dir);
     for path in private(&dir) {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
+    assert_eq!(mode(&dir.join("snapshots")), 0o700);
     let log = server.log()[first_start..].to_string();
     assert_eq!(log.matches("tightened permissions").count(), 1, "{log}");
     assert!(
-        log.contains("state.db") && log.contains("admin.token"),
+        log.contains("state.db") && log.contains("admin.token") && log.contains("snapshots"),
         "{log}"
     );
     server.finish();
