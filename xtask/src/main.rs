@@ -3,6 +3,7 @@
 
 mod bench;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -156,6 +157,7 @@ fn client_venv() -> PathBuf {
 }
 
 fn ci() -> anyhow::Result<()> {
+    let accounts_before = spool_accounts(&read_passwd()).collect();
     step("cargo fmt --check", {
         let mut cmd = cargo();
         cmd.args(["fmt", "--all", "--check"]);
@@ -201,5 +203,88 @@ fn ci() -> anyhow::Result<()> {
             "1",
         ]);
     }
-    step("tests", cmd)
+    let tests = step("tests", cmd);
+    let accounts = no_account_left(&accounts_before);
+    tests.and(accounts)
+}
+
+/// `/etc/passwd`, or nothing where there is none.
+fn read_passwd() -> String {
+    std::fs::read_to_string("/etc/passwd").unwrap_or_default()
+}
+
+/// The OS accounts of Spool (`spool-<instance>-<n>`) in a `/etc/passwd` text.
+fn spool_accounts(passwd: &str) -> impl Iterator<Item = String> + '_ {
+    passwd
+        .lines()
+        .filter_map(|line| line.split(':').next())
+        .filter(|name| name.starts_with("spool-"))
+        .map(str::to_string)
+}
+
+/// The OS accounts of Spool in `passwd` that are not in `before`, sorted.
+fn accounts_left(before: &BTreeSet<String>, passwd: &str) -> Vec<String> {
+    let now: BTreeSet<String> = spool_accounts(passwd).collect();
+    now.difference(before).cloned().collect()
+}
+
+/// Fails, naming them, when the tests left OS accounts of Spool: every test server removes the
+/// accounts it made when it finishes, so one that appeared during the run and is still there
+/// was leaked. Accounts that were there before the run (another run's) are left alone.
+fn no_account_left(before: &BTreeSet<String>) -> anyhow::Result<()> {
+    eprintln!("==> no OS account left by the tests");
+    let left = accounts_left(before, &read_passwd());
+    if !left.is_empty() {
+        anyhow::bail!(
+            "the tests left {} OS account(s) in /etc/passwd: {}",
+            left.len(),
+            left.join(", ")
+        );
+    }
+    eprintln!("    no OS account left: ok");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "root:x:0:0:root:/root:/bin/bash\n\
+                          spool-1e8ace77-1:x:995:993::/nonexistent:/usr/sbin/nologin\n";
+
+    #[track_caller]
+    fn check(after: &str, expected: &[&str]) {
+        let before = spool_accounts(BEFORE).collect();
+        assert_eq!(accounts_left(&before, after), expected);
+    }
+
+    #[test]
+    fn nothing_is_left_when_the_same_accounts_remain() {
+        check(BEFORE, &[]);
+    }
+
+    #[test]
+    fn an_account_of_another_run_that_was_removed_is_not_left() {
+        check("root:x:0:0:root:/root:/bin/bash\n", &[]);
+    }
+
+    #[test]
+    fn new_spool_accounts_are_left_and_named() {
+        check(
+            "root:x:0:0:root:/root:/bin/bash\n\
+             spool-1e8ace77-1:x:995:993::/nonexistent:/usr/sbin/nologin\n\
+             spool-4f00ba12-2:x:997:996::/nonexistent:/usr/sbin/nologin\n\
+             spool-4f00ba12-1:x:996:995::/nonexistent:/usr/sbin/nologin\n",
+            &["spool-4f00ba12-1", "spool-4f00ba12-2"],
+        );
+    }
+
+    #[test]
+    fn other_accounts_named_like_spool_are_not_spools() {
+        check(
+            "spool:x:990:990::/nonexistent:/usr/sbin/nologin\n\
+             spooler:x:991:991::/nonexistent:/usr/sbin/nologin\n",
+            &[],
+        );
+    }
 }
