@@ -13,6 +13,7 @@ mod diag;
 pub mod graph;
 mod job;
 pub mod limits;
+pub mod network;
 pub mod pipeline;
 pub mod registration;
 mod rules;

@@ -1,8 +1,8 @@
 //! Mutation fuzzing of the YAML loaders: job files (`parse_job`, `parse_command_job`), conda
-//! files (`parse_conda`) and attach files (`parse_attach`). Seeds are the YAML files in
-//! `examples/` and the integration tests' fixtures (Azure ML sample-style jobs, command jobs,
-//! conda files) plus the attach and conda samples below; each case mutates one by bytes,
-//! tokens and lines and feeds it to every loader.
+//! files (`parse_conda`), attach files (`parse_attach`) and workspace files
+//! (`parse_workspace`). Seeds are the YAML files in `examples/` and the integration tests'
+//! fixtures (Azure ML sample-style jobs, command jobs, conda files) plus the attach and conda
+//! samples below; each case mutates one by bytes, tokens and lines and feeds it to every loader.
 //!
 //! Properties: no loader panics; every rejection has a position inside the document (or
 //! `--set`) and renders with the file name and it; no case takes long (`yaml::parse`'s limits
@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use spool_core::env::{SPOOL_FUZZ_SECS, SPOOL_FUZZ_SEED};
 use spool_spec::compute::parse_attach;
 use spool_spec::conda::{RuntimePins, parse_conda, render_conda_errors};
+use spool_spec::network::parse_workspace;
 use spool_spec::yaml::Pos;
 use spool_spec::{Catalog, Diagnostic, azure_instance_types, parse_command_job, parse_job};
 
@@ -281,7 +282,7 @@ impl Oracle {
             )
         };
         type Rejection = Option<(Vec<Diagnostic>, String)>;
-        let loaders: [(&str, &str, &dyn Fn() -> Rejection); 4] = [
+        let loaders: [(&str, &str, &dyn Fn() -> Rejection); 5] = [
             ("parse_job", "job.yml", &|| {
                 parse_job(text, "job.yml", sets, &self.catalog)
                     .err()
@@ -302,6 +303,13 @@ impl Oracle {
                 parse_attach(text).err().map(|diags| {
                     let rendered: Vec<String> =
                         diags.iter().map(|d| d.render("pool.yml")).collect();
+                    (diags, rendered.join("\n"))
+                })
+            }),
+            ("parse_workspace", "workspace.yml", &|| {
+                parse_workspace(text).err().map(|diags| {
+                    let rendered: Vec<String> =
+                        diags.iter().map(|d| d.render("workspace.yml")).collect();
                     (diags, rendered.join("\n"))
                 })
             }),
