@@ -264,6 +264,49 @@ pub struct AttachCompute {
     pub yaml: String,
 }
 
+/// `PUT /api/v1/workspace`: a workspace file, shaped like Azure ML's workspace YAML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWorkspace {
+    /// The file's name, for error messages.
+    pub file: String,
+    /// The workspace YAML; only its `managed_network` is kept.
+    pub yaml: String,
+}
+
+/// `GET /api/v1/workspace`: the workspace's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceView {
+    pub managed_network: ManagedNetworkView,
+}
+
+/// The workspace's managed network settings (stored and shown; not enforced yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedNetworkView {
+    /// `disabled` (the default), `allow_internet_outbound` or `allow_only_approved_outbound`.
+    pub isolation_mode: String,
+    pub outbound_rules: Vec<OutboundRuleView>,
+    /// 0 until the first update, then one more with each; a cluster started after an update
+    /// is meant to use that version's rules.
+    pub version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+/// One outbound rule as written in the workspace file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundRuleView {
+    pub name: String,
+    /// `fqdn`, `ip` or `private_endpoint`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A host name for `fqdn`; `{address_prefix, protocol, port_ranges}` for `ip`;
+    /// `{service_resource_id, spark_enabled, subresource_target}` for `private_endpoint`.
+    pub destination: serde_json::Value,
+}
+
 /// An environment in the cache: extra PyPI packages built on a runtime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentView {

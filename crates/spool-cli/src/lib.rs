@@ -78,9 +78,9 @@ pub enum Command {
     /// Create, list, show and delete managed identities jobs act as.
     #[command(subcommand)]
     Identity(commands::identity::IdentityCommand),
-    /// Workspace settings: the identities serverless jobs may act as.
+    /// Workspace settings: its managed network and the identities serverless jobs may act as.
     #[command(subcommand)]
-    Workspace(commands::identity::WorkspaceCommand),
+    Workspace(commands::workspace::WorkspaceCommand),
     /// The audit log: who changed what, and which calls were denied.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -112,7 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::User(cmd) => commands::user::run(cmd, globals).await,
             Command::Role(cmd) => commands::role::run(cmd, globals).await,
             Command::Identity(cmd) => commands::identity::run(cmd, globals).await,
-            Command::Workspace(cmd) => commands::identity::run_workspace(cmd, globals).await,
+            Command::Workspace(cmd) => commands::workspace::run(cmd, globals).await,
             Command::Audit(cmd) => commands::audit::run(cmd, globals).await,
         }
     });

@@ -240,6 +240,21 @@ impl Client {
         self.get("/workspace/identities").await
     }
 
+    /// The workspace's settings: its managed network.
+    pub async fn workspace(&self) -> Result<api::WorkspaceView> {
+        self.get("/workspace").await
+    }
+
+    /// Replaces the workspace's managed network from a workspace file (Owners only).
+    pub async fn update_workspace(&self, file: &str, yaml: &str) -> Result<api::WorkspaceView> {
+        let url = self.url("/workspace");
+        let body = api::UpdateWorkspace {
+            file: file.to_string(),
+            yaml: yaml.to_string(),
+        };
+        self.json(self.http.put(&url).json(&body), &url).await
+    }
+
     /// Attaches (`true`) or detaches an identity to or from the workspace.
     pub async fn set_workspace_identity(
         &self,

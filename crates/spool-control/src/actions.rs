@@ -29,6 +29,8 @@ pub enum Action {
     ViewRoleAssignments,
     /// Registered components: workspace-wide, everyone's.
     ViewComponents,
+    /// The workspace's settings (its managed network).
+    ViewWorkspace,
     /// The audit log: every entry for Owners, a user's own calls for the others.
     ViewAudit,
     /// A user's own token: replacing a leaked credential changes nothing in the workspace, so
@@ -64,6 +66,8 @@ pub enum Action {
     RegisterAgents,
     ManageIdentities,
     PruneEnvironments,
+    /// Replacing the workspace's managed network settings.
+    UpdateWorkspace,
 }
 
 impl Action {
@@ -81,6 +85,7 @@ impl Action {
         Action::ViewIdentities,
         Action::ViewRoleAssignments,
         Action::ViewComponents,
+        Action::ViewWorkspace,
         Action::ViewAudit,
         Action::RotateOwnToken,
         Action::UploadSnapshots,
@@ -104,6 +109,7 @@ impl Action {
         Action::RegisterAgents,
         Action::ManageIdentities,
         Action::PruneEnvironments,
+        Action::UpdateWorkspace,
     ];
 
     /// What the action does, as it reads after "cannot".
@@ -121,6 +127,7 @@ impl Action {
             Action::ViewIdentities => "view identities",
             Action::ViewRoleAssignments => "list role assignments",
             Action::ViewComponents => "view components",
+            Action::ViewWorkspace => "view the workspace's settings",
             Action::ViewAudit => "read the audit log",
             Action::RotateOwnToken => "rotate their own token",
             Action::UploadSnapshots => "upload code snapshots",
@@ -144,6 +151,7 @@ impl Action {
             Action::RegisterAgents => "register agents",
             Action::ManageIdentities => "create, delete or attach identities",
             Action::PruneEnvironments => "prune environments",
+            Action::UpdateWorkspace => "change the workspace's network settings",
         }
     }
 }
@@ -167,6 +175,7 @@ pub fn allowed_roles(action: Action) -> &'static [WorkspaceRole] {
         | Action::ViewIdentities
         | Action::ViewRoleAssignments
         | Action::ViewComponents
+        | Action::ViewWorkspace
         | Action::ViewAudit
         | Action::RotateOwnToken => EVERYONE,
         Action::UploadSnapshots
@@ -181,7 +190,8 @@ pub fn allowed_roles(action: Action) -> &'static [WorkspaceRole] {
         | Action::AssignRoles => OWN_WORK,
         Action::AttachComputes | Action::DetachComputes => COMPUTES,
         // Server events span every user's work; agents and datastores with a `--path` reach
-        // into the server's hosts; identities attached to the workspace let anyone act as them.
+        // into the server's hosts; identities attached to the workspace let anyone act as them;
+        // the managed network governs what everyone's clusters may reach.
         Action::ViewEvents
         | Action::CreateUsers
         | Action::UpdateUsers
@@ -190,7 +200,8 @@ pub fn allowed_roles(action: Action) -> &'static [WorkspaceRole] {
         | Action::CreateDatastores
         | Action::RegisterAgents
         | Action::ManageIdentities
-        | Action::PruneEnvironments => OWNER,
+        | Action::PruneEnvironments
+        | Action::UpdateWorkspace => OWNER,
     }
 }
 
@@ -288,6 +299,7 @@ mod tests {
             ViewIdentities            x   x   x   x
             ViewRoleAssignments       x   x   x   x
             ViewComponents            x   x   x   x
+            ViewWorkspace             x   x   x   x
             ViewAudit                 x   x   x   x
             RotateOwnToken            x   x   x   x
             UploadSnapshots           x   x   x   .
@@ -310,7 +322,8 @@ mod tests {
             CreateDatastores          x   .   .   .
             RegisterAgents            x   .   .   .
             ManageIdentities          x   .   .   .
-            PruneEnvironments         x   .   .   ."#]]
+            PruneEnvironments         x   .   .   .
+            UpdateWorkspace           x   .   .   ."#]]
         .assert_eq(&table());
     }
 

@@ -93,16 +93,7 @@ impl Control {
     ) -> Result<api::ComputeView> {
         // Attaching makes the server fetch a URL the caller names: Owners and Contributors only.
         caller.require(Action::AttachComputes)?;
-        // Off the async workers, as for every YAML from users.
-        let owned = text.to_string();
-        let spec = tokio::task::spawn_blocking(move || parse_attach(&owned))
-            .await
-            .map_err(anyhow::Error::from)?
-            .map_err(|diags| {
-                let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
-                let lines: Vec<String> = diags.iter().map(|d| d.render(file)).collect();
-                invalid(first, lines.join("\n"))
-            })?;
+        let spec = crate::load_user_yaml(file, text, parse_attach).await?;
         let probe = self.probe_pool(&spec.master_ui_url).await.map_err(|e| {
             invalid(
                 "master_ui_url",

@@ -23,6 +23,7 @@ mod identities;
 mod identity;
 mod job_setup;
 mod names;
+mod network;
 mod permissions;
 mod pipelines;
 mod placement;
@@ -166,6 +167,24 @@ fn invalid(target: impl Into<String>, message: impl Into<String>) -> ControlErro
         target: target.into(),
         message: message.into(),
     }
+}
+
+/// Runs one of `spool-spec`'s YAML loaders on a file a user sent, off the async workers (as
+/// for every YAML from users), and turns its diagnostics into one `Invalid` naming `file`.
+async fn load_user_yaml<T: Send + 'static>(
+    file: &str,
+    text: &str,
+    load: fn(&str) -> std::result::Result<T, Vec<spool_spec::Diagnostic>>,
+) -> Result<T> {
+    let owned = text.to_string();
+    tokio::task::spawn_blocking(move || load(&owned))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(|diags| {
+            let first = diags.first().map(|d| d.field.clone()).unwrap_or_default();
+            let lines: Vec<String> = diags.iter().map(|d| d.render(file)).collect();
+            invalid(first, lines.join("\n"))
+        })
 }
 
 /// What the runner needs to launch a job, fixed at submit time.

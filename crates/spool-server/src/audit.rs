@@ -56,6 +56,8 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("POST", "/api/v1/identities", "identity.create", Change),
     ("GET", "/api/v1/identities/{*name}", "identity.show", Read),
     ("DELETE", "/api/v1/identities/{*name}", "identity.delete", Change),
+    ("GET", "/api/v1/workspace", "workspace.show", Read),
+    ("PUT", "/api/v1/workspace", "workspace.update", Change),
     ("GET", "/api/v1/workspace/identities", "workspace_identity.list", Read),
     ("PUT", "/api/v1/workspace/identities/{name}", "workspace_identity.add", Change),
     ("DELETE", "/api/v1/workspace/identities/{name}", "workspace_identity.remove", Change),

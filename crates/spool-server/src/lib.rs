@@ -131,6 +131,10 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{key}/statements/{seq}/cancel",
             post(sessions::cancel_statement),
         )
+        .route(
+            "/workspace",
+            get(routes::show_workspace).put(routes::update_workspace),
+        )
         .route("/clusters", get(routes::list_clusters))
         .route(
             "/components",

@@ -842,3 +842,25 @@ pub async fn remove_workspace_identity(
             .await?,
     ))
 }
+
+/// The workspace's settings: its managed network (every role).
+pub async fn show_workspace(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+) -> ApiResult<Json<api::WorkspaceView>> {
+    Ok(Json(state.control.workspace(&user).await?))
+}
+
+/// Replaces the workspace's managed network from a workspace file (Owners only).
+pub async fn update_workspace(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    Json(body): Json<api::UpdateWorkspace>,
+) -> ApiResult<Json<api::WorkspaceView>> {
+    Ok(Json(
+        state
+            .control
+            .update_workspace(&user, &body.file, &body.yaml)
+            .await?,
+    ))
+}

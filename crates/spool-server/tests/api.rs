@@ -2295,6 +2295,9 @@ async fn a_reader_changes_nothing_through_any_route_but_reads() {
             ("POST", "/api/v1/jobs") => &job_body,
             ("POST", "/api/v1/sessions/{key}/statements") => r#"{"code":"1"}"#,
             ("POST", "/api/v1/computes") => r#"{"file":"pool.yml","yaml":"name: p\n"}"#,
+            ("PUT", "/api/v1/workspace") => {
+                r#"{"file":"workspace.yml","yaml":"managed_network: {}\n"}"#
+            }
             ("POST", "/api/v1/components") => {
                 r#"{"spec":{"name":"c","body":{"type":"spark","code":"x","entry":{"file":"main.py"}}}}"#
             }

@@ -45,7 +45,7 @@ impl IsolationMode {
 
     /// Why the workspace may not go from `self` to `next`, if it may not. Azure's rule: a
     /// workspace with `allow_internet_outbound` cannot later switch to
-    /// `allow_only_approved_outbound`.
+    /// `allow_only_approved_outbound` (the server holds a workspace that ever had it to it).
     pub fn refuses_switch_to(self, next: IsolationMode) -> Option<String> {
         (self == IsolationMode::AllowInternetOutbound
             && next == IsolationMode::AllowOnlyApprovedOutbound)
@@ -117,10 +117,13 @@ pub struct PrivateEndpoint {
     /// `blob` or `dfs`, for a datastore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subresource_target: Option<String>,
+    /// Where `service_resource_id` was written, for the server's check that it exists.
+    #[serde(skip)]
+    pub pos: Option<yaml::Pos>,
 }
 
 /// The Spool resource a private endpoint names, for the server to check that it exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EndpointTarget {
     Datastore(String),
     Compute(String),
@@ -131,6 +134,46 @@ impl PrivateEndpoint {
     pub fn target(&self) -> Option<EndpointTarget> {
         endpoint_target(&self.service_resource_id)
     }
+}
+
+/// A diagnostic for each private endpoint whose datastore or attached compute does not exist,
+/// by `exists` (the server's lookups, made before).
+pub fn missing_endpoints(
+    network: &ManagedNetwork,
+    exists: impl Fn(&EndpointTarget) -> bool,
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    for (i, rule) in network.outbound_rules.iter().enumerate() {
+        let OutboundRule::PrivateEndpoint { name, destination } = rule else {
+            continue;
+        };
+        let Some(target) = destination.target() else {
+            continue;
+        };
+        if exists(&target) {
+            continue;
+        }
+        let (message, accepted) = match &target {
+            EndpointTarget::Datastore(store) => (
+                format!("rule `{name}` names no datastore `{store}`"),
+                "a datastore `spool datastore list` shows, as `azureml://datastores/<name>`",
+            ),
+            EndpointTarget::Compute(compute) => (
+                format!("rule `{name}` names no attached compute `{compute}`"),
+                "an attached compute `spool compute list` shows, as `azureml:<name>`",
+            ),
+        };
+        diags.push(
+            Diagnostic::new(
+                format!("managed_network.outbound_rules[{i}].destination.service_resource_id"),
+                message,
+            )
+            .at(destination.pos)
+            .value(destination.service_resource_id.clone())
+            .accepted(accepted),
+        );
+    }
+    diags
 }
 
 fn endpoint_target(id: &str) -> Option<EndpointTarget> {
@@ -388,23 +431,15 @@ fn outbound_rule(path: &str, item: &Node, diags: &mut Vec<Diagnostic>) -> Option
         return None;
     };
     let dest_path = format!("{path}.destination");
-    let built = match kind.as_str() {
-        "fqdn" => fqdn(&dest_path, destination, diags).map(|destination| OutboundRule::Fqdn {
-            name: String::new(),
-            destination,
-        }),
-        "ip" => {
-            ip_destination(&dest_path, destination, diags).map(|destination| OutboundRule::Ip {
-                name: String::new(),
-                destination,
-            })
-        }
-        "private_endpoint" => private_endpoint(&dest_path, destination, diags).map(|destination| {
-            OutboundRule::PrivateEndpoint {
-                name: String::new(),
-                destination,
-            }
-        }),
+    // A name missing or invalid was reported above; the rule is still checked.
+    let name = name.unwrap_or_default();
+    let rule = match kind.as_str() {
+        "fqdn" => fqdn(&dest_path, destination, diags)
+            .map(|destination| OutboundRule::Fqdn { name, destination }),
+        "ip" => ip_destination(&dest_path, destination, diags)
+            .map(|destination| OutboundRule::Ip { name, destination }),
+        "private_endpoint" => private_endpoint(&dest_path, destination, diags)
+            .map(|destination| OutboundRule::PrivateEndpoint { name, destination }),
         "service_tag" => {
             diags.push(
                 Diagnostic::new(
@@ -427,18 +462,10 @@ fn outbound_rule(path: &str, item: &Node, diags: &mut Vec<Diagnostic>) -> Option
             None
         }
     };
-    // The rule is built without its name first, so every problem of both is reported.
-    let name = name?;
     if diags.len() > before {
         return None;
     }
-    built.map(|rule| match rule {
-        OutboundRule::Fqdn { destination, .. } => OutboundRule::Fqdn { name, destination },
-        OutboundRule::Ip { destination, .. } => OutboundRule::Ip { name, destination },
-        OutboundRule::PrivateEndpoint { destination, .. } => {
-            OutboundRule::PrivateEndpoint { name, destination }
-        }
-    })
+    rule
 }
 
 /// Azure-like rule names: letters, digits, `-`, `_` and `.`, starting with a letter or digit.
@@ -683,6 +710,7 @@ fn private_endpoint(
         diags,
     );
     let id_path = format!("{path}.service_resource_id");
+    let id_pos = entry(entries, "service_resource_id").map(|value| value.pos);
     let service_resource_id = match entry(entries, "service_resource_id") {
         Some(value) => {
             let written = text(value).unwrap_or_else(|| value.value.display());
@@ -753,6 +781,7 @@ fn private_endpoint(
         service_resource_id: service_resource_id?,
         spark_enabled,
         subresource_target,
+        pos: id_pos,
     })
 }
 

@@ -539,3 +539,54 @@ async fn migration_0011_gives_admins_owner_and_users_data_scientist() {
         .await;
     assert!(bad.is_err(), "{bad:?}");
 }
+
+#[tokio::test]
+async fn network_settings_change_only_from_the_version_they_were_read_at() {
+    let (dir, store) = store().await;
+    assert!(store.workspace_network().await.unwrap().is_none());
+    // Not set yet: only an update that read "never set" applies.
+    assert!(
+        store
+            .set_workspace_network(1, "disabled", "[]", "admin")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let first = store
+        .set_workspace_network(0, "allow_internet_outbound", "[]", "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.version, 1);
+    // A second update decided on "never set" lost the race.
+    assert!(
+        store
+            .set_workspace_network(0, "disabled", "[]", "admin")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let second = store
+        .set_workspace_network(1, "disabled", r#"[{"type":"fqdn"}]"#, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            second.version,
+            second.isolation_mode.as_str(),
+            second.updated_by.as_str()
+        ),
+        (2, "disabled", "alice")
+    );
+    // It had internet outbound once, and that is not forgotten.
+    assert!(first.had_internet_outbound && second.had_internet_outbound);
+    // Kept across a reopen.
+    drop(store);
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    let kept = store.workspace_network().await.unwrap().unwrap();
+    assert_eq!(
+        (kept.version, kept.rules_json.as_str()),
+        (2, r#"[{"type":"fqdn"}]"#)
+    );
+}

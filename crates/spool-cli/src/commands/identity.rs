@@ -30,13 +30,6 @@ pub enum IdentityCommand {
 }
 
 #[derive(Debug, clap::Subcommand)]
-pub enum WorkspaceCommand {
-    /// The user-assigned identities serverless jobs may act as.
-    #[command(subcommand)]
-    Identity(WorkspaceIdentityCommand),
-}
-
-#[derive(Debug, clap::Subcommand)]
 pub enum WorkspaceIdentityCommand {
     /// Attach an identity to the workspace (Owners only).
     Add {
@@ -72,8 +65,10 @@ pub async fn run(command: IdentityCommand, globals: &Globals) -> anyhow::Result<
     Ok(0)
 }
 
-pub async fn run_workspace(command: WorkspaceCommand, globals: &Globals) -> anyhow::Result<i32> {
-    let WorkspaceCommand::Identity(command) = command;
+pub async fn run_workspace(
+    command: WorkspaceIdentityCommand,
+    globals: &Globals,
+) -> anyhow::Result<i32> {
     let client = globals.client()?;
     match command {
         WorkspaceIdentityCommand::Add { name } => {

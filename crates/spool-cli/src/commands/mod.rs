@@ -14,3 +14,4 @@ pub mod runtime;
 pub mod serve;
 pub mod session;
 pub mod user;
+pub mod workspace;

@@ -392,3 +392,21 @@ fn endpoint_targets() {
     );
     assert_eq!(target("azureml:a/b"), None);
 }
+
+#[test]
+fn missing_endpoints_are_reported_where_they_were_named() {
+    let network = parse_workspace(
+        "managed_network:\n  outbound_rules:\n    - name: lake\n      type: private_endpoint\n      destination:\n        service_resource_id: azureml://datastores/lake\n    - name: pool\n      type: private_endpoint\n      destination: {service_resource_id: \"azureml:team-pool\"}\n    - {name: pypi, type: fqdn, destination: pypi.org}\n",
+    )
+    .unwrap();
+    let rendered: Vec<String> = missing_endpoints(&network, |target| {
+        *target == EndpointTarget::Datastore("lake".into())
+    })
+    .iter()
+    .map(|d| d.render("workspace.yml"))
+    .collect();
+    expect![[r#"
+        workspace.yml:9:42: `managed_network.outbound_rules[1].destination.service_resource_id`: rule `pool` names no attached compute `team-pool` (got `azureml:team-pool`)
+          accepted: an attached compute `spool compute list` shows, as `azureml:<name>`"#]].assert_eq(&rendered.join("\n"));
+    assert!(missing_endpoints(&network, |_| true).is_empty());
+}
