@@ -125,6 +125,15 @@ pub struct InstalledRuntime {
     pub installed_at: String,
     /// Seconds the install took.
     pub install_seconds: f64,
+    /// Whether its packages are compiled to bytecode. Spark's processes run as accounts that
+    /// cannot write to the runtime, so without it every driver and Python worker compiles
+    /// every module it imports, every time (a third of a second for `pyspark.sql` alone).
+    #[serde(default)]
+    pub bytecode: bool,
+    /// Its class archive, when it has one (found when the marker is read; see
+    /// [`class_archive`]). Environments layered on the runtime share it.
+    #[serde(skip)]
+    pub class_archive: Option<PathBuf>,
 }
 
 impl InstalledRuntime {
@@ -139,11 +148,7 @@ impl InstalledRuntime {
             venv_bin: self.venv.join("bin"),
             host_path: std::env::var("PATH").unwrap_or_default(),
             bind_address: bind_address.to_string(),
-            class_archive: self
-                .venv
-                .parent()
-                .map(class_archive::path)
-                .filter(|archive| archive.exists()),
+            class_archive: self.class_archive.clone(),
         }
     }
 }
@@ -184,7 +189,9 @@ impl RuntimeCache {
     /// Returns the runtime if it is installed and verified.
     pub fn installed(&self, version: &str) -> Option<InstalledRuntime> {
         let text = std::fs::read_to_string(self.dir(version).join(MARKER)).ok()?;
-        let runtime: InstalledRuntime = serde_json::from_str(&text).ok()?;
+        let mut runtime: InstalledRuntime = serde_json::from_str(&text).ok()?;
+        let archive = class_archive::path(&self.dir(version));
+        runtime.class_archive = archive.exists().then_some(archive);
         let def = find(version)?;
         // A marker from an older pin means the runtime must be rebuilt.
         (runtime.pyspark == def.pyspark && runtime.python.exists()).then_some(runtime)
@@ -194,7 +201,7 @@ impl RuntimeCache {
     /// (its class archive is trained, or failed to be).
     pub fn complete(&self, version: &str) -> Option<InstalledRuntime> {
         self.installed(version)
-            .filter(|_| class_archive::settled(&self.dir(version)))
+            .filter(|runtime| runtime.bytecode && class_archive::settled(&self.dir(version)))
     }
 
     /// A tar of an installed runtime (its virtualenv and marker) for agent hosts, built once
@@ -319,12 +326,59 @@ impl RuntimeCache {
             Some(runtime) => Ok(runtime),
             None => self.install_locked(def, progress).await,
         };
-        if let Ok(runtime) = &result {
-            self.train_class_archive(runtime, progress).await;
-            progress.step(STEPS, STEPS, &format!("runtime {version} installed"));
-        }
+        let result = match result {
+            Ok(runtime) if !runtime.bytecode => self.compile_bytecode(runtime, progress).await,
+            other => other,
+        };
+        let result = match result {
+            Ok(mut runtime) => {
+                self.train_class_archive(&runtime, progress).await;
+                let archive = class_archive::path(&self.dir(version));
+                runtime.class_archive = archive.exists().then_some(archive);
+                progress.step(STEPS, STEPS, &format!("runtime {version} installed"));
+                Ok(runtime)
+            }
+            Err(e) => Err(e),
+        };
         drop(lock);
         result
+    }
+
+    /// Compiles the packages of a runtime installed before installs did (`bytecode: false`),
+    /// then records it in its marker. A module that does not compile (some packages ship
+    /// test files for other Pythons) stays as it was: Python compiles it when imported.
+    async fn compile_bytecode(
+        &self,
+        mut runtime: InstalledRuntime,
+        progress: &dyn Progress,
+    ) -> Result<InstalledRuntime, RuntimeError> {
+        progress.step(
+            4,
+            STEPS,
+            "compiling the runtime's Python packages to bytecode (once)",
+        );
+        let dir = self.dir(&runtime.version);
+        let site_packages = runtime
+            .spark_home
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| runtime.venv.clone());
+        let mut cmd = Command::new(&runtime.python);
+        cmd.args(["-m", "compileall", "-q", "-j", "0"])
+            .arg(&site_packages);
+        if let Err(e) = run_logged(
+            cmd,
+            &self.root.join("uv-cache"),
+            &dir.join("install.log"),
+            "compile bytecode",
+        )
+        .await
+        {
+            tracing::warn!(runtime = runtime.version, error = %e, "some of the runtime's modules did not compile to bytecode");
+        }
+        runtime.bytecode = true;
+        write_marker(&dir, &runtime)?;
+        Ok(runtime)
     }
 
     /// Trains the runtime's class archive unless it has one (or failed to train it before): the
@@ -393,6 +447,7 @@ impl RuntimeCache {
         let mut cmd = Command::new(&uv);
         cmd.arg("pip")
             .arg("install")
+            .arg("--compile-bytecode")
             .arg("--python")
             .arg(venv.join("bin").join("python"))
             .arg(format!("pyspark=={}", def.pyspark))
@@ -426,11 +481,10 @@ impl RuntimeCache {
             spark_home,
             installed_at: now_rfc3339(),
             install_seconds: started.elapsed().as_secs_f64(),
+            bytecode: true,
+            class_archive: None,
         };
-        let marker = serde_json::to_string_pretty(&runtime).expect("runtime serializes");
-        let tmp = dir.join(format!("{MARKER}.tmp"));
-        std::fs::write(&tmp, marker).map_err(|e| io("write runtime marker", e))?;
-        std::fs::rename(&tmp, dir.join(MARKER)).map_err(|e| io("write runtime marker", e))?;
+        write_marker(&dir, &runtime)?;
         Ok(runtime)
     }
 
@@ -472,6 +526,14 @@ impl RuntimeCache {
         std::fs::rename(&tmp, &tools).map_err(|e| io("move tools virtualenv", e))?;
         Ok(uv)
     }
+}
+
+/// Writes a runtime's marker in one step (a reader sees the old one or the new one).
+fn write_marker(dir: &Path, runtime: &InstalledRuntime) -> Result<(), RuntimeError> {
+    let marker = serde_json::to_string_pretty(runtime).expect("runtime serializes");
+    let tmp = dir.join(format!("{MARKER}.tmp"));
+    std::fs::write(&tmp, marker).map_err(|e| io("write runtime marker", e))?;
+    std::fs::rename(&tmp, dir.join(MARKER)).map_err(|e| io("write runtime marker", e))
 }
 
 fn python_command() -> String {

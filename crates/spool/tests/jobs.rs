@@ -217,14 +217,21 @@ fn drivers_and_executors_map_the_runtimes_class_archive() {
         archive.display()
     );
     let dir = tempfile_dir();
-    let job = job_file(&dir, "class_archive.py", "\"\"", "");
-    let out = server.cli(&["job", "create", "--file", job.to_str().unwrap(), "--stream"]);
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    assert!(
-        stderr(&out).contains("class archive mapped: driver=True executor=True"),
-        "{}",
-        stderr(&out)
-    );
+    // Without an environment, and with one (its virtualenv is layered on the runtime's).
+    let conda = fixtures().join("envs/small.yml");
+    for extra in [
+        String::new(),
+        format!("environment:\n  conda_file: {}\n", conda.display()),
+    ] {
+        let job = job_file(&dir, "class_archive.py", "\"\"", &extra);
+        let out = server.cli(&["job", "create", "--file", job.to_str().unwrap(), "--stream"]);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        assert!(
+            stderr(&out).contains("class archive mapped: driver=True executor=True"),
+            "{extra}\n{}",
+            stderr(&out)
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     server.finish();
 }
