@@ -701,32 +701,32 @@ impl Control {
             None => self.inner.data_dir.join("datastores").join(name),
             Some(path) => self.datastore_path_root(path)?,
         };
-        match self
+        if self.inner.store.datastore(name).await?.is_some() {
+            return Err(datastore_exists(name));
+        }
+        // The folder first, so that a recorded datastore always has one; a folder made here
+        // is removed again if the datastore cannot be recorded.
+        let made = !root.exists();
+        std::fs::create_dir_all(&root).map_err(anyhow::Error::from)?;
+        let recorded = self
             .inner
             .store
-            .create_datastore(name, &root.display().to_string())
-            .await
-        {
+            .create_owned_datastore(name, &root.display().to_string(), &caller.name)
+            .await;
+        match recorded {
             Ok(row) => {
-                std::fs::create_dir_all(&root).map_err(anyhow::Error::from)?;
-                self.store()
-                    .create_role_assignment(&spool_store::NewRoleAssignment {
-                        assignee_kind: "user",
-                        assignee: &caller.name,
-                        role: spool_core::DataRole::Owner,
-                        datastore: name,
-                        prefix: "",
-                        created_by: &caller.name,
-                    })
-                    .await?;
                 self.sync_datastore_acls(None).await?;
                 Ok(views::datastore_view(row))
             }
-            Err(StoreError::Conflict(_)) => Err(ControlError::Conflict {
-                target: "name".into(),
-                message: format!("datastore `{name}` already exists"),
-            }),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                if made {
+                    let _ = std::fs::remove_dir(&root);
+                }
+                match e {
+                    StoreError::Conflict(_) => Err(datastore_exists(name)),
+                    e => Err(e.into()),
+                }
+            }
         }
     }
 
@@ -1395,5 +1395,12 @@ impl<T, E: std::error::Error> LogError<T> for std::result::Result<T, E> {
                 None
             }
         }
+    }
+}
+
+fn datastore_exists(name: &str) -> ControlError {
+    ControlError::Conflict {
+        target: "name".into(),
+        message: format!("datastore `{name}` already exists"),
     }
 }

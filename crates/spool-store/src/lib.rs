@@ -499,6 +499,42 @@ impl Store {
         .map_err(conflict_on_unique(format!("datastore {name}")))
     }
 
+    /// Records a datastore and its creator's Storage Blob Data Owner grant together: neither
+    /// exists without the other. `Conflict` when the name is taken.
+    pub async fn create_owned_datastore(
+        &self,
+        name: &str,
+        root: &str,
+        owner: &str,
+    ) -> Result<DatastoreRow> {
+        let mut tx = self.pool.begin().await?;
+        let at = now();
+        let row = sqlx::query_as::<_, DatastoreRow>(
+            "INSERT INTO datastores (name, root, created_at) VALUES (?, ?, ?) \
+             RETURNING name, root, created_at",
+        )
+        .bind(name)
+        .bind(root)
+        .bind(&at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_on_unique(format!("datastore {name}")))?;
+        sqlx::query(
+            "INSERT INTO role_assignments (assignee_kind, assignee, role, datastore, prefix, created_by, created_at) \
+             VALUES ('user', ?, ?, ?, '', ?, ?)",
+        )
+        .bind(owner)
+        .bind(spool_core::DataRole::Owner)
+        .bind(name)
+        .bind(owner)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique(format!("the owner grant of datastore {name}")))?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
     pub async fn datastore(&self, name: &str) -> Result<Option<DatastoreRow>> {
         Ok(
             sqlx::query_as("SELECT name, root, created_at FROM datastores WHERE name = ?")

@@ -590,3 +590,52 @@ async fn network_settings_change_only_from_the_version_they_were_read_at() {
         (2, r#"[{"type":"fqdn"}]"#)
     );
 }
+
+#[tokio::test]
+async fn a_datastore_and_its_owner_grant_are_recorded_together() {
+    let (_dir, store) = store().await;
+    let row = store
+        .create_owned_datastore("team", "/data/team", "alice")
+        .await
+        .unwrap();
+    assert_eq!(row.name, "team");
+    let grants = store
+        .role_assignments(Some(("user", "alice")))
+        .await
+        .unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].datastore, "team");
+    assert_eq!(grants[0].role, spool_core::DataRole::Owner);
+    // A grant that cannot be recorded (here: already there, left by hand) takes the datastore
+    // with it.
+    store
+        .create_role_assignment(&NewRoleAssignment {
+            assignee_kind: "user",
+            assignee: "bob",
+            role: spool_core::DataRole::Owner,
+            datastore: "lab",
+            prefix: "",
+            created_by: "bob",
+        })
+        .await
+        .unwrap();
+    let err = store
+        .create_owned_datastore("lab", "/data/lab", "bob")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(store.datastore("lab").await.unwrap().is_none());
+    // A taken name is a conflict, and records no second grant.
+    let err = store
+        .create_owned_datastore("team", "/data/other", "carol")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(
+        store
+            .role_assignments(Some(("user", "carol")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -96,6 +96,36 @@ fn the_os_enforces_data_roles_while_jobs_run() {
         "--path",
         secret_root.to_str().unwrap(),
     ]));
+    // A name that is taken is refused, and its creator's Owner grant is recorded once.
+    let again = server.cli(&[
+        "datastore",
+        "create",
+        "--name",
+        "secret",
+        "--path",
+        secret_root.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("datastore `secret` already exists"),
+        "{}",
+        stderr(&again)
+    );
+    let grants: serde_json::Value = serde_json::from_str(&ok(server.cli(&[
+        "role",
+        "assignment",
+        "list",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    let owners = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["scope"] == "azureml://datastores/secret")
+        .count();
+    assert_eq!(owners, 1, "{grants:#}");
     let secret_csv = scratch.path().join("secret.csv");
     std::fs::write(&secret_csv, "id,salary\n1,100\n2,200\n").unwrap();
     ok(server.cli(&[
