@@ -468,6 +468,12 @@ fn check_pinned(
         Pinned::PySpark => ("PySpark and Spark", pins.pyspark.as_str()),
         Pinned::Java => ("Java", pins.java.as_str()),
     };
+    if let Some(clause) = version.and_then(not_a_version) {
+        return Err(
+            Problem::new(format!("`{clause}` is not a version of {what}"))
+                .accepted("a version or a range, such as `3.11`, `==3.11.*` or `>=3.8,<4`"),
+        );
+    }
     match version {
         None => Ok(Mapped::Runtime),
         Some(spec) if satisfies(have, spec) => Ok(Mapped::Runtime),
@@ -479,6 +485,17 @@ fn check_pinned(
             "remove this line, or choose the runtime with the version you need (`spool runtime list`)",
         )),
     }
+}
+
+/// The first clause of a specifier list that names no version (`==abc`), if any.
+fn not_a_version(spec: &str) -> Option<&str> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .find(|clause| {
+            let want = clause.trim_start_matches(['=', '>', '<', '!', '~']).trim();
+            numbers(want).is_empty()
+        })
 }
 
 /// Whether `version` satisfies a PEP 440-style specifier list (`==3.11.*`, `>=3.8,<4`).
@@ -604,6 +621,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.requirements, b.requirements);
+    }
+
+    #[test]
+    fn a_runtime_pin_that_is_not_a_version() {
+        check(
+            "dependencies:\n  - python==abc\n  - pip:\n      - pyspark>=3,<x\n",
+            expect![[r#"
+                conda file `conda.yml` has 2 problems:
+                conda.yml:2:5: `dependencies[0]`: `==abc` is not a version of Python (got `python==abc`)
+                  accepted: a version or a range, such as `3.11`, `==3.11.*` or `>=3.8,<4`
+                conda.yml:4:9: `dependencies[1].pip[0]`: `<x` is not a version of PySpark and Spark (got `pyspark>=3,<x`)
+                  accepted: a version or a range, such as `3.11`, `==3.11.*` or `>=3.8,<4`"#]],
+        );
     }
 
     #[test]
