@@ -352,8 +352,10 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
 
 fn spawn_default_runtime_install(control: Control, progress_bar: bool) {
     let version = spool_runtime::DEFAULT_RUNTIME;
+    // An installed runtime that predates its bytecode or class archive gets them now, in the
+    // background: work runs meanwhile, as it did without them.
     if spool_runtime::RuntimeCache::new(control_cache(&control))
-        .installed(version)
+        .complete(version)
         .is_some()
     {
         return;
