@@ -23,9 +23,20 @@ const FAILED: &str = "classes.jsa.failed";
 /// How long the training may take before it is stopped (it takes about 20 s on 2 cores).
 const TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The name of a runtime's class archive in its folder.
+const ARCHIVE: &str = "classes.jsa";
+
+/// Where the training runs, in the runtime's folder (removed once it ended).
+const SCRATCH: &str = "class-archive-training";
+
 /// The archive of the runtime in `dir`.
-pub(crate) fn path(dir: &Path) -> PathBuf {
-    dir.join(spool_spark::CLASS_ARCHIVE)
+fn path(dir: &Path) -> PathBuf {
+    dir.join(ARCHIVE)
+}
+
+/// The archive of the runtime in `dir`, if it has one.
+pub(crate) fn existing(dir: &Path) -> Option<PathBuf> {
+    Some(path(dir)).filter(|archive| archive.exists())
 }
 
 /// Whether the runtime in `dir` has its archive, or tried and failed to train it.
@@ -40,23 +51,28 @@ pub(crate) async fn train(
     dir: &Path,
     log: &Path,
 ) -> Result<(), String> {
-    let result = train_in(runtime, dir, log).await;
+    let scratch = dir.join(SCRATCH);
+    let result = train_in(runtime, dir, &scratch, log).await;
     if let Err(reason) = &result {
         let _ = std::fs::write(dir.join(FAILED), format!("{reason}\n"));
     }
-    let _ = std::fs::remove_dir_all(dir.join("class-archive-training"));
+    let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-async fn train_in(runtime: &InstalledRuntime, dir: &Path, log: &Path) -> Result<(), String> {
-    let scratch = dir.join("class-archive-training");
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("create {}: {e}", scratch.display()))?;
+async fn train_in(
+    runtime: &InstalledRuntime,
+    dir: &Path,
+    scratch: &Path,
+    log: &Path,
+) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(scratch);
+    std::fs::create_dir_all(scratch).map_err(|e| format!("create {}: {e}", scratch.display()))?;
     let script = scratch.join("train.py");
     std::fs::write(&script, TRAINING_SCRIPT)
         .map_err(|e| format!("write {}: {e}", script.display()))?;
     // Written next to the archive and renamed once complete: a JVM never maps half an archive.
-    let partial = dir.join(format!("{}.partial", spool_spark::CLASS_ARCHIVE));
+    let partial = dir.join(format!("{ARCHIVE}.partial"));
     let _ = std::fs::remove_file(&partial);
     let install = spool_spark::Install {
         class_archive: None,
@@ -80,7 +96,7 @@ async fn train_in(runtime: &InstalledRuntime, dir: &Path, log: &Path) -> Result<
     let mut cmd = Command::new(&command.program);
     cmd.args(&command.args)
         .envs(&command.env)
-        .current_dir(&scratch)
+        .current_dir(scratch)
         .stdin(std::process::Stdio::null())
         .stdout(log_file)
         .stderr(err_file)

@@ -190,8 +190,7 @@ impl RuntimeCache {
     pub fn installed(&self, version: &str) -> Option<InstalledRuntime> {
         let text = std::fs::read_to_string(self.dir(version).join(MARKER)).ok()?;
         let mut runtime: InstalledRuntime = serde_json::from_str(&text).ok()?;
-        let archive = class_archive::path(&self.dir(version));
-        runtime.class_archive = archive.exists().then_some(archive);
+        runtime.class_archive = class_archive::existing(&self.dir(version));
         let def = find(version)?;
         // A marker from an older pin means the runtime must be rebuilt.
         (runtime.pyspark == def.pyspark && runtime.python.exists()).then_some(runtime)
@@ -333,8 +332,7 @@ impl RuntimeCache {
         let result = match result {
             Ok(mut runtime) => {
                 self.train_class_archive(&runtime, progress).await;
-                let archive = class_archive::path(&self.dir(version));
-                runtime.class_archive = archive.exists().then_some(archive);
+                runtime.class_archive = class_archive::existing(&self.dir(version));
                 progress.step(STEPS, STEPS, &format!("runtime {version} installed"));
                 Ok(runtime)
             }

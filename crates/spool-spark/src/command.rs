@@ -31,17 +31,22 @@ pub struct Install {
 
 /// Spark properties that hold a JVM's options; Spool puts the class archive's first.
 const DRIVER_JAVA_OPTIONS: &str = "spark.driver.extraJavaOptions";
-const EXECUTOR_JAVA_OPTIONS: &str = "spark.executor.extraJavaOptions";
+const JAVA_OPTIONS: [&str; 2] = [DRIVER_JAVA_OPTIONS, "spark.executor.extraJavaOptions"];
 
-/// Java options that map the class archive, with its warnings off: a JVM that cannot use it (another
-/// Java, a changed classpath, a host without the file) starts as it would without it.
-fn class_sharing(install: &Install) -> Option<String> {
-    install.class_archive.as_ref().map(|archive| {
-        format!(
-            "-XX:SharedArchiveFile={} -Xlog:cds=off -Xlog:cds+dynamic=off",
-            archive.display()
-        )
-    })
+/// Turns off the JVM's class-sharing warnings, for a JVM that maps the class archive or writes
+/// it.
+const QUIET_CLASS_SHARING: [&str; 2] = ["-Xlog:cds=off", "-Xlog:cds+dynamic=off"];
+
+/// Java options that map the class archive, with its warnings off: a JVM that cannot use it
+/// (another Java, a changed classpath, a host without the file) starts as it would without it.
+/// Empty when the runtime has none.
+fn class_sharing(install: &Install) -> Vec<String> {
+    let Some(archive) = &install.class_archive else {
+        return Vec::new();
+    };
+    let mut options = vec![format!("-XX:SharedArchiveFile={}", archive.display())];
+    options.extend(QUIET_CLASS_SHARING.map(str::to_string));
+    options
 }
 
 /// A program to run with its arguments and the environment variables it needs set.
@@ -77,9 +82,7 @@ pub struct Daemon {
 impl Daemon {
     fn jvm_args(&self, install: &Install) -> Vec<String> {
         let mut args = vec![format!("-Xmx{}", self.heap.to_spark())];
-        if let Some(options) = class_sharing(install) {
-            args.extend(options.split(' ').map(str::to_string));
-        }
+        args.extend(class_sharing(install));
         args.extend([
             // Masters and workers only schedule: C1-compiled code and the serial collector start
             // them with less CPU, which on a small host leaves more for the driver starting
@@ -348,10 +351,11 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
     ];
     conf.extend(submit.python.conf());
     conf.extend(dynamic_allocation_conf(sizing, submit.user_conf));
-    let sharing = class_sharing(install);
-    if let Some(sharing) = &sharing {
+    let sharing = class_sharing(install).join(" ");
+    let merge_java_options = !sharing.is_empty();
+    if merge_java_options {
         // The user's options come after Spool's, so theirs win where both set one.
-        for key in [DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS] {
+        for key in JAVA_OPTIONS {
             match submit.user_conf.get(key) {
                 Some(user) => conf.push(format!("{key}={sharing} {user}")),
                 None => conf.push(format!("{key}={sharing}")),
@@ -359,8 +363,7 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
         }
     }
     for (key, value) in submit.user_conf {
-        let merged = sharing.is_some()
-            && [DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS].contains(&key.as_str());
+        let merged = merge_java_options && JAVA_OPTIONS.contains(&key.as_str());
         if !SIZED_KEYS.contains(&key.as_str()) && !merged {
             conf.push(format!("{key}={value}"));
         }
@@ -422,9 +425,6 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
     }
 }
 
-/// The name of a runtime's class archive in its folder.
-pub const CLASS_ARCHIVE: &str = "classes.jsa";
-
 /// A local-mode `spark-submit` of `script` (given `out`, a scratch folder, as its argument) whose
 /// driver writes the classes it loaded to `archive` as it exits: the training run of a runtime's
 /// class archive. Its driver runs the executors' code too (local mode), so the archive holds the
@@ -449,8 +449,9 @@ pub fn train_class_archive(
             "spark.ui.port=0".into(),
             "--conf".into(),
             format!(
-                "{DRIVER_JAVA_OPTIONS}=-XX:ArchiveClassesAtExit={} -Xlog:cds=off -Xlog:cds+dynamic=off",
-                archive.display()
+                "{DRIVER_JAVA_OPTIONS}=-XX:ArchiveClassesAtExit={} {}",
+                archive.display(),
+                QUIET_CLASS_SHARING.join(" ")
             ),
             script.display().to_string(),
             out.display().to_string(),

@@ -10,8 +10,7 @@ mod command;
 mod logs;
 
 pub use command::{
-    AUTH_PROPERTIES, CLASS_ARCHIVE, CommandLine, Daemon, Install, Main, PythonSetup, Submit,
-    auth_properties, auth_secret_of, master, submit, train_class_archive, with_properties_file,
-    worker,
+    AUTH_PROPERTIES, CommandLine, Daemon, Install, Main, PythonSetup, Submit, auth_properties,
+    auth_secret_of, master, submit, train_class_archive, with_properties_file, worker,
 };
 pub use logs::{driver_error, find_app_id};
