@@ -701,9 +701,6 @@ impl Control {
             None => self.inner.data_dir.join("datastores").join(name),
             Some(path) => self.datastore_path_root(path)?,
         };
-        if self.inner.store.datastore(name).await?.is_some() {
-            return Err(datastore_exists(name));
-        }
         // The folder first, so that a recorded datastore always has one; a folder made here
         // is removed again if the datastore cannot be recorded.
         let made = !root.exists();
@@ -723,7 +720,10 @@ impl Control {
                     let _ = std::fs::remove_dir(&root);
                 }
                 match e {
-                    StoreError::Conflict(_) => Err(datastore_exists(name)),
+                    StoreError::Conflict(_) => Err(ControlError::Conflict {
+                        target: "name".into(),
+                        message: format!("datastore `{name}` already exists"),
+                    }),
                     e => Err(e.into()),
                 }
             }
@@ -1395,12 +1395,5 @@ impl<T, E: std::error::Error> LogError<T> for std::result::Result<T, E> {
                 None
             }
         }
-    }
-}
-
-fn datastore_exists(name: &str) -> ControlError {
-    ControlError::Conflict {
-        target: "name".into(),
-        message: format!("datastore `{name}` already exists"),
     }
 }
