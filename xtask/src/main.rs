@@ -128,6 +128,21 @@ fn setup() -> anyhow::Result<()> {
             cmd
         })?;
     }
+    // Network isolation applies its rules with nftables (`tests/isolation.rs`).
+    let have_nft = Path::new("/usr/sbin/nft").exists();
+    if !have_nft && is_root && Path::new("/usr/bin/apt-get").exists() {
+        step(
+            "install the packet filter for network isolation (nftables)",
+            {
+                let mut cmd = Command::new("sh");
+                cmd.args([
+                "-c",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables)",
+            ]);
+                cmd
+            },
+        )?;
+    }
     // schemathesis fuzzes the native API against its OpenAPI document (`tests/fuzz_api.rs`).
     step(
         "install Livy clients (livy, sparkmagic) and schemathesis",
