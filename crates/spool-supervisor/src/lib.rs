@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -22,6 +23,12 @@ use tokio::time::{Instant, sleep};
 pub enum SupervisorError {
     #[error("create log dir `{path}`")]
     LogDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("open the network namespace `{path}`")]
+    Netns {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -51,6 +58,9 @@ pub struct ProcessSpec {
     /// server's, like `log_dir`), in the order they were written, instead of `stdout` and
     /// `stderr` in `log_dir`: Azure ML's `user_logs/std_log.txt` of a command.
     pub combined_log: Option<PathBuf>,
+    /// When set, the network namespace (a file such as `/run/netns/<name>`) the program runs
+    /// in; the wrapper joins it before anything of the program runs.
+    pub netns: Option<PathBuf>,
 }
 
 /// Another OS account to run a program under. The `/bin/sh` wrapper stays the server's, so the
@@ -236,6 +246,18 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
         .process_group(0)
         .kill_on_drop(false);
     close_inherited_descriptors(&mut command);
+    // Opened here, so a missing namespace is an error of this call; the descriptor is
+    // close-on-exec, so the program does not keep it.
+    let netns = match &spec.netns {
+        Some(path) => Some(File::open(path).map_err(|source| SupervisorError::Netns {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    if let Some(netns) = &netns {
+        join_netns(&mut command, netns.as_raw_fd());
+    }
     let child = command.spawn().map_err(|source| SupervisorError::Spawn {
         program: spec.program.display().to_string(),
         source,
@@ -261,6 +283,22 @@ fn close_inherited_descriptors(command: &mut Command) {
     unsafe {
         command.pre_exec(|| {
             mark_descriptors_from_3();
+            Ok(())
+        });
+    }
+}
+
+/// Moves the child into the network namespace open at `fd`, between fork and exec.
+#[allow(unsafe_code)]
+fn join_netns(command: &mut Command, fd: std::os::fd::RawFd) {
+    use nix::libc;
+    // SAFETY: one system call on a descriptor the parent keeps open until `spawn` returns; it
+    // allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }
@@ -430,6 +468,7 @@ mod tests {
             log_dir: dir.join("logs"),
             run_as: None,
             combined_log: None,
+            netns: None,
         }
     }
 

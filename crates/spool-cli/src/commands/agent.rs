@@ -439,6 +439,7 @@ async fn start_worker(
         log_dir: dir.join("logs"),
         run_as: None,
         combined_log: None,
+        netns: None,
     };
     Ok(spool_supervisor::spawn(&spec)?)
 }
