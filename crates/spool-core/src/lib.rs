@@ -10,7 +10,7 @@ pub mod units;
 
 pub use state::{
     AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId, JobKind,
-    JobStatus, Lifecycle, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
+    JobStatus, Lifecycle, NetnsState, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
     RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId, WorkspaceRole,
 };
 pub use state::{AuditEntryId, AuditResult};

@@ -265,6 +265,18 @@ impl ClusterState {
 }
 
 lifecycle! {
+    /// Where an isolated cluster's network namespace (with its veth pair and filter rules) is.
+    "network namespace state" pub enum NetnsState {
+        /// Recorded; the namespace may exist in part (a crash here leaves it to be reaped).
+        Creating = "creating",
+        /// Created, addressed and filtered.
+        Up = "up",
+        /// Deleted, with its veth pair and rules.
+        Removed = "removed",
+    }
+}
+
+lifecycle! {
     /// A Livy batch's state: how a job looks through Livy's `/batches` (never `recovering`:
     /// Airflow's operator crashes on it).
     "batch state" pub enum BatchState {

@@ -123,6 +123,8 @@ pub struct ClusterRow {
     pub end_reason: Option<String>,
     /// The principal its processes run as ('' for attached pools and rows before migration 0013).
     pub runs_as: String,
+    /// The version of the workspace's network settings it was placed under.
+    pub network_version: i64,
 }
 
 /// A new cluster, before it has an id.
@@ -135,6 +137,7 @@ pub struct NewCluster {
     pub shape_json: String,
     pub reserved_cores: i64,
     pub reserved_memory_mb: i64,
+    pub network_version: i64,
 }
 
 /// One timestamped step of a job's start and end.
@@ -557,8 +560,8 @@ impl Store {
     pub async fn insert_cluster(&self, new: &NewCluster) -> Result<ClusterRow> {
         Ok(sqlx::query_as(
             "INSERT INTO clusters (owner_id, runtime, shape_key, shape_json, state, reserved_cores, \
-             reserved_memory_mb, created_at, runs_as) VALUES (?, ?, ?, ?, 'provisioning', ?, ?, ?, ?) \
-             RETURNING *",
+             reserved_memory_mb, created_at, runs_as, network_version) \
+             VALUES (?, ?, ?, ?, 'provisioning', ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(new.owner_id)
         .bind(&new.runtime)
@@ -568,6 +571,7 @@ impl Store {
         .bind(new.reserved_memory_mb)
         .bind(now())
         .bind(&new.runs_as)
+        .bind(new.network_version)
         .fetch_one(&self.pool)
         .await?)
     }
@@ -931,7 +935,7 @@ pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
 pub use components::{ArchiveScope, ComponentRow, NewComponent};
 pub use computes::{ComputeRow, NewCompute};
 pub use identities::{IdentityRow, NewIdentity};
-pub use network::NetworkRow;
+pub use network::{ClusterNetworkRow, NetworkRow, NewClusterNetwork};
 pub use pipelines::{NewNode, NodeRow, PipelineRow};
 pub use roles::{NewRoleAssignment, RoleAssignmentRow};
 pub use sessions::{NewSession, SessionRow, StatementRow};
