@@ -278,16 +278,30 @@ pub struct UpdateWorkspace {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceView {
     pub managed_network: ManagedNetworkView,
+    /// Live serverless clusters (the caller's; all for an Owner) that started under an older
+    /// version of the settings and keep its rules until they are torn down.
+    #[serde(default)]
+    pub clusters_on_older_settings: Vec<OlderCluster>,
 }
 
-/// The workspace's managed network settings (stored and shown; not enforced yet).
+/// A live cluster still on an earlier version of the network settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OlderCluster {
+    pub id: ClusterId,
+    pub state: ClusterState,
+    /// The settings' version it started under.
+    pub network_version: i64,
+}
+
+/// The workspace's managed network settings; serverless clusters started after an update
+/// run under them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagedNetworkView {
     /// `disabled` (the default), `allow_internet_outbound` or `allow_only_approved_outbound`.
     pub isolation_mode: String,
     pub outbound_rules: Vec<OutboundRuleView>,
     /// 0 until the first update, then one more with each; a cluster started after an update
-    /// is meant to use that version's rules.
+    /// uses that version's rules.
     pub version: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
@@ -351,6 +365,31 @@ pub struct ClusterView {
     pub ended_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<String>,
+    /// The version of the workspace's network settings it started under.
+    #[serde(default)]
+    pub network_version: i64,
+    /// Its network namespace, veth pair and filter rules, when it is isolated (`cluster show`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<ClusterNetworkView>,
+}
+
+/// An isolated cluster's kernel objects, as recorded before they were created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNetworkView {
+    pub isolation_mode: String,
+    /// The network namespace, under `/run/netns`.
+    pub netns: String,
+    /// The host's end of the veth pair; the namespace's end is `eth0`.
+    pub host_veth: String,
+    pub host_address: String,
+    /// Where the cluster's master, workers and drivers listen, inside the namespace.
+    pub cluster_address: String,
+    pub state: spool_core::NetnsState,
+    /// The nftables rules applied inside the namespace.
+    pub rules: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<String>,
 }
 
 /// `GET /api/v1/clusters`.

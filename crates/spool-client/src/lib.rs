@@ -381,6 +381,11 @@ impl Client {
             .0)
     }
 
+    /// One cluster, with its network namespace when it is isolated.
+    pub async fn cluster(&self, id: i64) -> Result<api::ClusterView> {
+        self.get(&format!("/clusters/{id}")).await
+    }
+
     /// Live clusters (the caller's; all of them for an Owner).
     pub async fn clusters(&self) -> Result<Vec<api::ClusterView>> {
         let list: api::ClusterList = self.get("/clusters").await?;

@@ -243,7 +243,7 @@ impl Accounts {
 
 /// A random id of the data dir, kept in `<data dir>/instance-id`, that this server's account
 /// names carry.
-fn instance_id(data_dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn instance_id(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("instance-id");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let id = text.trim();

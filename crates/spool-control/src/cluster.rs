@@ -12,12 +12,14 @@ use spool_core::{
     ClusterId, ClusterState, MemoryMb, Owner, ProcessOutcome, ProcessState, SessionState,
 };
 use spool_runtime::{InstalledRuntime, RuntimeCache};
+use spool_spec::network::{IsolationMode, OutboundRule};
 use spool_store::{ClusterRow, ProcessRow, Store};
 use spool_supervisor::{Exit, ProcessSpec, Spawned, Stopped};
 use tokio::sync::{Notify, watch};
 
 use crate::accounts::Accounts;
 use crate::config::Config;
+use crate::netns::{ClusterNet, Namespaces};
 
 use crate::{LogError, Result, invalid, spark};
 
@@ -39,6 +41,8 @@ pub(crate) struct Provisioner {
     capacity_freed: Arc<Notify>,
     /// The OS accounts a cluster's daemons run under.
     accounts: Accounts,
+    /// The network namespaces of isolated clusters.
+    namespaces: Namespaces,
 }
 
 /// What the cluster primitives are built from.
@@ -52,6 +56,7 @@ pub(crate) struct ProvisionerParts {
     pub placement: Arc<tokio::sync::Mutex<()>>,
     pub capacity_freed: Arc<Notify>,
     pub accounts: Accounts,
+    pub namespaces: Namespaces,
 }
 
 /// Ports a cluster listens on.
@@ -90,6 +95,7 @@ impl Provisioner {
             placement,
             capacity_freed,
             accounts,
+            namespaces,
         } = parts;
         Provisioner {
             store,
@@ -101,6 +107,7 @@ impl Provisioner {
             placement,
             capacity_freed,
             accounts,
+            namespaces,
         }
     }
 
@@ -127,7 +134,8 @@ impl Provisioner {
             master_ui: spark::free_port()?,
             worker_ui: spark::free_port()?,
         };
-        let install = spark::install(&self.config, runtime);
+        let net = self.isolate(cluster).await?;
+        let install = runtime.spark_install(&net.address);
         let address = install.bind_address.clone();
         let master_url = format!("spark://{address}:{}", ports.master);
         let master_ui = format!("http://{address}:{}", ports.master_ui);
@@ -182,6 +190,7 @@ impl Provisioner {
             &dir.join("master"),
         );
         master.run_as = run_as.clone();
+        master.netns = net.netns.clone();
         let mut worker = spark::process(
             with_auth(spool_spark::worker(
                 &install,
@@ -196,6 +205,7 @@ impl Provisioner {
             &dir.join("worker"),
         );
         worker.run_as = run_as;
+        worker.netns = net.netns;
         // Master and worker start together: the worker retries until the master is up, which
         // saves the worker's JVM start-up from the cold path.
         let master_spawned = self
@@ -216,6 +226,54 @@ impl Provisioner {
             master_pid,
             dir,
         })
+    }
+
+    /// Puts a new cluster on the network under the workspace's settings as they are now (and
+    /// records which version they are): on the host as before when isolation is `disabled`,
+    /// else in a namespace of its own with the rules applied.
+    async fn isolate(&self, cluster: &ClusterRow) -> anyhow::Result<ClusterNet> {
+        let settings = self.store.workspace_network().await?;
+        let (mode, version, rules) = match &settings {
+            Some(row) => (
+                IsolationMode::parse(&row.isolation_mode).unwrap_or_default(),
+                row.version,
+                serde_json::from_str::<Vec<OutboundRule>>(&row.rules_json)?,
+            ),
+            None => (IsolationMode::Disabled, 0, Vec::new()),
+        };
+        self.store
+            .set_cluster_network_version(cluster.id, version)
+            .await?;
+        if mode == IsolationMode::Disabled {
+            return Ok(ClusterNet {
+                address: self.config.advertise_address.clone(),
+                netns: None,
+            });
+        }
+        if let Some(reason) = crate::netns::why_not_isolatable() {
+            anyhow::bail!(
+                "the workspace's `isolation_mode` is `{}`, but {reason}\nhint: run the server as root with nftables installed, or set `isolation_mode: disabled` with `spool workspace update`",
+                mode.as_str()
+            );
+        }
+        let allowed = self.namespaces.resolve(&rules).await;
+        let row = self.namespaces.create(cluster.id, mode, &allowed).await?;
+        Ok(ClusterNet {
+            address: row.cluster_address,
+            netns: Some(crate::netns::path(&row.netns)),
+        })
+    }
+
+    /// Where a cluster's drivers go: its namespace and address when it is isolated.
+    pub(crate) async fn cluster_net(&self, cluster_id: ClusterId) -> anyhow::Result<ClusterNet> {
+        self.namespaces
+            .cluster_net(cluster_id, &self.config.advertise_address)
+            .await
+    }
+
+    /// The namespaces of isolated clusters (reaped at start).
+    pub(crate) fn namespaces(&self) -> &Namespaces {
+        &self.namespaces
     }
 
     /// The properties file with a cluster's RPC secret, which its drivers read too; `None` for a
@@ -463,6 +521,8 @@ impl Provisioner {
                 .await
                 .log_error("record how a process ended");
         }
+        // Its namespace (with its veth pair and rules) goes once nothing runs in it.
+        self.namespaces.remove_of(cluster_id).await;
         if let Err(e) = store
             .set_cluster_state(cluster_id, ClusterState::Gone, Some(reason))
             .await

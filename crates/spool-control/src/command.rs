@@ -344,6 +344,7 @@ fn process_spec(command: &str, spec: &CommandSpec, launch: &Launch, venv: &Path)
         log_dir: process_log_dir(&launch.log_dir),
         run_as: None,
         combined_log: Some(launch.log_dir.join(STD_LOG)),
+        netns: None,
     }
 }
 

@@ -57,6 +57,8 @@ pub struct Config {
     /// Command jobs running at once on this host (`[jobs] max_command_steps`); the rest wait
     /// `Queued`. They need no cluster, so only this bounds them.
     pub max_command_steps: u32,
+    /// Where isolated clusters get their addresses (`[network] cluster_subnet`).
+    pub cluster_subnet: crate::netfilter::ClusterSubnet,
 }
 
 /// The `config.toml` file. Unknown keys are errors.
@@ -83,6 +85,16 @@ pub struct ConfigFile {
     pub access: AccessFile,
     #[serde(default)]
     pub jobs: JobsFile,
+    #[serde(default)]
+    pub network: NetworkFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFile {
+    /// The IPv4 block isolated clusters take a /30 each from (default `10.213.0.0/16`); pick one
+    /// this host does not use otherwise.
+    pub cluster_subnet: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -322,6 +334,11 @@ impl Config {
                 Some(n) => n,
                 None => host_cores.max(1),
             },
+            cluster_subnet: match &file.network.cluster_subnet {
+                Some(text) => crate::netfilter::ClusterSubnet::parse(text)
+                    .map_err(|e| format!("network.cluster_subnet: {e}"))?,
+                None => crate::netfilter::ClusterSubnet::DEFAULT,
+            },
         })
     }
 
@@ -403,6 +420,7 @@ mod tests {
             server: ServerFile::default(),
             access: AccessFile::default(),
             jobs: JobsFile::default(),
+            network: NetworkFile::default(),
         }
     }
 }

@@ -23,6 +23,8 @@ mod identities;
 mod identity;
 mod job_setup;
 mod names;
+mod netfilter;
+mod netns;
 mod network;
 mod permissions;
 mod pipelines;
@@ -289,6 +291,11 @@ impl Control {
         let accounts =
             accounts::Accounts::start(store.clone(), config.enforce_access, data_dir, cache_dir)
                 .await?;
+        let namespaces = netns::Namespaces::new(
+            store.clone(),
+            &accounts::instance_id(data_dir)?,
+            config.cluster_subnet,
+        );
         let provisioner = cluster::Provisioner::new(cluster::ProvisionerParts {
             store: store.clone(),
             data_dir: data_dir.to_path_buf(),
@@ -299,6 +306,7 @@ impl Control {
             placement: placement.clone(),
             capacity_freed: wake.clone(),
             accounts: accounts.clone(),
+            namespaces,
         });
         let control = Control {
             inner: Arc::new(Inner {
@@ -1236,6 +1244,24 @@ impl Control {
 
     pub async fn cluster(&self, id: ClusterId) -> Result<Option<api::ClusterView>> {
         Ok(self.inner.store.cluster(id).await?.map(views::cluster_view))
+    }
+
+    /// One cluster with its network objects: the caller's (any for an Owner), else not found.
+    pub async fn show_cluster(&self, caller: &Caller, id: ClusterId) -> Result<api::ClusterView> {
+        caller.require(Action::ViewClusters)?;
+        let not_found = || ControlError::NotFound {
+            kind: "cluster",
+            name: id.to_string(),
+        };
+        let row = self.inner.store.cluster(id).await?.ok_or_else(not_found)?;
+        if !caller.sees(row.owner_id) {
+            return Err(not_found());
+        }
+        let network = self.inner.store.cluster_network(id).await?;
+        Ok(api::ClusterView {
+            network: network.map(views::cluster_network_view),
+            ..views::cluster_view(row)
+        })
     }
 
     /// Live clusters: the caller's, or all of them for an Owner.

@@ -1,5 +1,6 @@
 //! The workspace's managed network settings: read by anyone, replaced by Owners from a
-//! workspace file (`spool_spec::network`). Stored and shown only; nothing enforces them yet.
+//! workspace file (`spool_spec::network`). Clusters started afterwards run under them
+//! (`netns.rs` isolates them); the live ones still on older settings are listed.
 
 use spool_api_types as api;
 use std::collections::HashSet;
@@ -37,9 +38,33 @@ impl Control {
     /// The workspace's settings (every role).
     pub async fn workspace(&self, caller: &Caller) -> Result<api::WorkspaceView> {
         caller.require(Action::ViewWorkspace)?;
+        let managed_network = view(self.store().workspace_network().await?)?;
+        let clusters_on_older_settings =
+            self.older_clusters(caller, managed_network.version).await?;
         Ok(api::WorkspaceView {
-            managed_network: view(self.store().workspace_network().await?)?,
+            managed_network,
+            clusters_on_older_settings,
         })
+    }
+
+    /// The caller's live serverless clusters started under settings before `version`.
+    async fn older_clusters(
+        &self,
+        caller: &Caller,
+        version: i64,
+    ) -> Result<Vec<api::OlderCluster>> {
+        Ok(self
+            .store()
+            .clusters_on_older_network(version)
+            .await?
+            .into_iter()
+            .filter(|c| caller.sees(c.owner_id))
+            .map(|c| api::OlderCluster {
+                id: c.id,
+                state: c.state,
+                network_version: c.network_version,
+            })
+            .collect())
     }
 
     /// Replaces the managed network from a workspace file (Owners only). Every private
@@ -53,6 +78,18 @@ impl Control {
     ) -> Result<api::WorkspaceView> {
         caller.require(Action::UpdateWorkspace)?;
         let network = crate::load_user_yaml(file, text, parse_workspace).await?;
+        // Settings this host could not enforce are refused, rather than failing every cluster.
+        if network.isolation_mode != IsolationMode::Disabled
+            && let Some(reason) = crate::netns::why_not_isolatable()
+        {
+            return Err(ControlError::Conflict {
+                target: "managed_network.isolation_mode".into(),
+                message: format!(
+                    "{file}: `managed_network.isolation_mode` is `{}`, but {reason}\nhint: run the server as root with nftables installed, or keep `isolation_mode: disabled`",
+                    network.isolation_mode.as_str()
+                ),
+            });
+        }
         // The lookups first; which rules name nothing is decided by `missing_endpoints`.
         let mut existing = HashSet::new();
         for rule in &network.outbound_rules {
@@ -123,8 +160,12 @@ impl Control {
             by = %caller.name,
             "workspace network settings updated"
         );
+        let managed_network = view(Some(row))?;
+        let clusters_on_older_settings =
+            self.older_clusters(caller, managed_network.version).await?;
         Ok(api::WorkspaceView {
-            managed_network: view(Some(row))?,
+            managed_network,
+            clusters_on_older_settings,
         })
     }
 }

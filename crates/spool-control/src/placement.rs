@@ -106,6 +106,8 @@ pub(crate) struct ClusterSlot {
     pub idle_since: Option<String>,
     /// What it holds on this host (its executors here and its two daemons).
     pub reserved: Amount,
+    /// The version of the workspace's network settings it started under.
+    pub network_version: i64,
 }
 
 /// A connected agent and what it has left.
@@ -130,6 +132,19 @@ pub(crate) struct Snapshot {
     pub agents: Vec<AgentSlot>,
     /// Attached pools by name, and the cluster row each is placed on.
     pub pools: BTreeMap<String, ClusterId>,
+    /// The workspace's network settings now.
+    pub network: NetworkNow,
+}
+
+/// What placement needs of the workspace's network settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NetworkNow {
+    /// Their version: a warm cluster started under another one is not reused, as new work
+    /// gets the settings as they are.
+    pub version: i64,
+    /// Whether new clusters are isolated: then all their executors run on this host, inside
+    /// the cluster's namespace (agents are not isolated yet).
+    pub isolated: bool,
 }
 
 /// Where a piece of work wants to run.
@@ -280,12 +295,13 @@ pub(crate) fn decide(snapshot: &Snapshot, request: &Request) -> Decision {
             && c.owner == request.owner
             && c.runs_as == request.runs_as
             && c.shape_key == key
+            && c.network_version == snapshot.network.version
     }) {
         return Decision::Warm(warm.id);
     }
     // With agents connected, executors go to the hosts with the most free cores; the master
     // (and the driver) stay on this host.
-    let (local_executors, remote) = if snapshot.agents.is_empty() {
+    let (local_executors, remote) = if snapshot.agents.is_empty() || snapshot.network.isolated {
         (shape.executors, Vec::new())
     } else {
         match spread(snapshot, &shape) {
@@ -458,6 +474,7 @@ impl Snapshot {
                         state: ClusterState::Provisioning,
                         idle_since: None,
                         reserved: new.reserved,
+                        network_version: self.network.version,
                     });
                 }
             }

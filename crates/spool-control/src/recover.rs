@@ -157,6 +157,13 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         }
     }
 
+    // Namespaces of clusters that were not adopted go now; the adopted ones keep theirs.
+    control
+        .provisioner()
+        .namespaces()
+        .reap(&adopted_clusters)
+        .await?;
+
     // Jobs that were under way.
     for job in store.jobs_in_status(JobStatus::ACTIVE).await? {
         let running = alive_by_owner

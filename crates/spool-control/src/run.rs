@@ -159,8 +159,10 @@ async fn drive(
         .master_url
         .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} has no master"))?;
 
+    // On an isolated cluster the driver runs in the cluster's namespace, at its address.
+    let net = control.provisioner().cluster_net(cluster_id).await?;
     let ui_port = spark::free_port()?;
-    let spark_ui_url = format!("http://127.0.0.1:{ui_port}");
+    let spark_ui_url = format!("http://{}:{ui_port}", net.address);
     let driver_logs = launch.log_dir.join("azureml").join("driver");
     let properties = control.provisioner().auth_properties(cluster_id);
     let mut spec_for_driver = driver_spec(
@@ -168,7 +170,7 @@ async fn drive(
         &spec,
         &sizing,
         &launch,
-        &spark::install(control.config(), &driver_runtime),
+        &driver_runtime.spark_install(&net.address),
         &master_url,
         ui_port,
         &driver_logs,
@@ -178,6 +180,7 @@ async fn drive(
     spec_for_driver.run_as = account
         .as_ref()
         .map(|account| control.inner().accounts.run_as(account, &launch.work_dir));
+    spec_for_driver.netns = net.netns;
     let spawned = control
         .provisioner()
         .launch(Owner::Job(job_id), "driver", &spec_for_driver)

@@ -14,7 +14,7 @@ use spool_spec::SparkSizing;
 use spool_store::{JobRow, NewCluster, SessionRow};
 
 use crate::placement::{
-    self, AgentSlot, Amount, ClusterSlot, Decision, HostCapacity, Request, Snapshot,
+    self, AgentSlot, Amount, ClusterSlot, Decision, HostCapacity, NetworkNow, Request, Snapshot,
 };
 use crate::{Config, Control, Result, command, run, sessions};
 
@@ -51,6 +51,7 @@ async fn held(control: &Control) -> Result<(Amount, Vec<ClusterSlot>)> {
             state: cluster.state,
             idle_since: cluster.idle_since,
             reserved,
+            network_version: cluster.network_version,
         });
     }
     let mut add_driver = |sizing_json: &str| {
@@ -103,12 +104,21 @@ pub(crate) async fn read_snapshot(control: &Control) -> Result<Snapshot> {
             }
         })
         .collect();
+    let network = match store.workspace_network().await? {
+        Some(row) => NetworkNow {
+            version: row.version,
+            isolated: spool_spec::network::IsolationMode::parse(&row.isolation_mode)
+                .is_some_and(|mode| mode != spool_spec::network::IsolationMode::Disabled),
+        },
+        None => NetworkNow::default(),
+    };
     Ok(Snapshot {
         host: host_capacity(config),
         used,
         clusters,
         agents,
         pools,
+        network,
     })
 }
 
@@ -346,7 +356,7 @@ async fn tick(control: &Control) -> Result<()> {
                 None
             }
             Decision::New(new) => {
-                let id = record_cluster(control, &request, new).await?;
+                let id = record_cluster(control, &request, new, snapshot.network.version).await?;
                 work.start(control, id, Start::Cold).await?;
                 Some(id)
             }
@@ -362,6 +372,7 @@ async fn record_cluster(
     control: &Control,
     request: &Request,
     new: &placement::NewCluster,
+    network_version: i64,
 ) -> Result<ClusterId> {
     for id in &new.free {
         control
@@ -380,6 +391,7 @@ async fn record_cluster(
             shape_json: serde_json::to_string(shape).map_err(anyhow::Error::from)?,
             reserved_cores: i64::from(new.reserved.cores),
             reserved_memory_mb: new.reserved.memory_mb as i64,
+            network_version,
         })
         .await?;
     let cores = i64::from(shape.executor_cores);

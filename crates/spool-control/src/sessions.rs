@@ -705,9 +705,17 @@ async fn start(
     store
         .set_session_enforced(session_id, account.is_some())
         .await?;
+    // On an isolated cluster the driver runs in the cluster's namespace, at its address, and
+    // the server reaches its REPL there.
+    let net = control.provisioner().cluster_net(cluster_id).await?;
     let repl_port = spark::free_port()?;
     let ui_port = spark::free_port()?;
-    let mut repl_args = vec!["--port".to_string(), repl_port.to_string()];
+    let mut repl_args = vec![
+        "--host".to_string(),
+        net.address.clone(),
+        "--port".to_string(),
+        repl_port.to_string(),
+    ];
     if let Some(starting) = &starting {
         repl_args.push("--wait-for-master".into());
         repl_args.push(format!("{}/json/", starting.master_ui));
@@ -722,7 +730,7 @@ async fn start(
         args: repl_args,
     };
     let command = spool_spark::submit(
-        &spark::install(control.config(), &runtime),
+        &runtime.spark_install(&net.address),
         &spool_spark::Submit {
             master_url: &master_url,
             app_name: &app_name,
@@ -748,6 +756,7 @@ async fn start(
     spec.run_as = account
         .as_ref()
         .map(|account| control.inner().accounts.run_as(account, &work));
+    spec.netns = net.netns.clone();
     store
         .add_session_phase(
             session_id,
@@ -764,7 +773,7 @@ async fn start(
         .set_session_driver(
             session_id,
             i64::from(repl_port),
-            &format!("http://127.0.0.1:{ui_port}"),
+            &format!("http://{}:{ui_port}", net.address),
         )
         .await?;
     {
@@ -779,7 +788,7 @@ async fn start(
     }
     let deadline = tokio::time::Instant::now() + DRIVER_START_TIMEOUT;
     let repl = loop {
-        match ReplClient::connect(repl_port, &repl_secret).await {
+        match ReplClient::connect(&net.address, repl_port, &repl_secret).await {
             Ok(repl) => break repl,
             Err(e) => {
                 if !spool_supervisor::is_alive(pid, None) {
@@ -867,8 +876,19 @@ pub(crate) async fn adopt(
     else {
         return false;
     };
-    let Ok(repl) =
-        ReplClient::connect_with_retry(port as u16, secret.trim(), Duration::from_secs(5)).await
+    let Some(cluster_id) = session.cluster_id else {
+        return false;
+    };
+    let Ok(net) = control.provisioner().cluster_net(cluster_id).await else {
+        return false;
+    };
+    let Ok(repl) = ReplClient::connect_with_retry(
+        &net.address,
+        port as u16,
+        secret.trim(),
+        Duration::from_secs(5),
+    )
+    .await
     else {
         return false;
     };

@@ -4,7 +4,6 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use spool_runtime::InstalledRuntime;
 use spool_spark::CommandLine;
 use spool_supervisor::ProcessSpec;
 
@@ -13,11 +12,6 @@ use crate::config::Config;
 /// Picks a free TCP port on 127.0.0.1.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A runtime's Spark on this host, bound to the advertised address.
-pub(crate) fn install(config: &Config, runtime: &InstalledRuntime) -> spool_spark::Install {
-    runtime.spark_install(&config.advertise_address)
 }
 
 /// The master's and workers' JVM options.
@@ -37,5 +31,6 @@ pub(crate) fn process(command: CommandLine, cwd: &Path, log_dir: &Path) -> Proce
         log_dir: log_dir.to_path_buf(),
         run_as: None,
         combined_log: None,
+        netns: None,
     }
 }

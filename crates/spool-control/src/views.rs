@@ -12,7 +12,10 @@ use spool_core::{
     WorkspaceRole,
 };
 use spool_spec::SparkSizing;
-use spool_store::{ClusterRow, DatastoreRow, EventRow, JobRow, SessionRow, StatementRow, UserRow};
+use spool_store::{
+    ClusterNetworkRow, ClusterRow, DatastoreRow, EventRow, JobRow, SessionRow, StatementRow,
+    UserRow,
+};
 
 /// The authenticated user a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +254,22 @@ pub(crate) fn cluster_view(row: ClusterRow) -> api::ClusterView {
         idle_since: row.idle_since,
         ended_at: row.ended_at,
         end_reason: row.end_reason,
+        network_version: row.network_version,
+        network: None,
+    }
+}
+
+pub(crate) fn cluster_network_view(row: ClusterNetworkRow) -> api::ClusterNetworkView {
+    api::ClusterNetworkView {
+        isolation_mode: row.isolation_mode,
+        netns: row.netns,
+        host_veth: row.host_veth,
+        host_address: row.host_address,
+        cluster_address: row.cluster_address,
+        state: row.state,
+        rules: row.rules,
+        created_at: row.created_at,
+        removed_at: row.removed_at,
     }
 }
 

@@ -1,7 +1,8 @@
 """Spool's interactive Spark driver: a PySpark REPL served over a local TCP socket.
 
-Started by Spool with `spark-submit driver.py --port N`, it creates the SparkSession, then
-listens on 127.0.0.1:N for newline-delimited JSON requests from the Spool server:
+Started by Spool with `spark-submit driver.py --host H --port N`, it creates the SparkSession,
+then listens on H:N (127.0.0.1, or the cluster's address inside an isolated cluster's network
+namespace) for newline-delimited JSON requests from the Spool server:
 
     {"op": "execute", "id": 3, "kind": "pyspark" | "sql", "code": "..."}
     {"op": "result", "id": 3}   (waits for the output of a statement sent earlier, e.g. by
@@ -235,12 +236,12 @@ def _render_table(headers, rows):
     return "\n".join(out)
 
 
-def serve(repl, port, secret):
+def serve(repl, host, port, secret):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
+    listener.bind((host, port))
     listener.listen(4)
-    print(f"spool repl listening on 127.0.0.1:{port}", flush=True)
+    print(f"spool repl listening on {host}:{port}", flush=True)
     while True:
         connection, _ = listener.accept()
         # Small replies must not wait for Nagle's algorithm.
@@ -336,6 +337,7 @@ def wait_for_master(url, timeout=90.0):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument(
         "--wait-for-master",
@@ -354,7 +356,7 @@ def main():
     spark = SparkSession.builder.getOrCreate()
     repl = Repl(spark)
     try:
-        serve(repl, args.port, secret)
+        serve(repl, args.host, args.port, secret)
     finally:
         spark.stop()
 

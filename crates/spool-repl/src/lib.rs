@@ -44,10 +44,11 @@ pub struct ReplClient {
 }
 
 impl ReplClient {
-    /// Connects to a driver listening on `127.0.0.1:port` and presents the session's secret
-    /// (the driver answers nothing else first).
-    pub async fn connect(port: u16, secret: &str) -> Result<ReplClient, ReplError> {
-        let stream = TcpStream::connect(("127.0.0.1", port))
+    /// Connects to a driver listening on `host:port` (127.0.0.1, or its cluster's address in
+    /// the cluster's namespace) and presents the session's secret (the driver answers nothing
+    /// else first).
+    pub async fn connect(host: &str, port: u16, secret: &str) -> Result<ReplClient, ReplError> {
+        let stream = TcpStream::connect((host, port))
             .await
             .map_err(|source| ReplError::Connect { port, source })?;
         // Statements are small messages; without this, Nagle's algorithm and delayed ACKs add
@@ -94,13 +95,14 @@ impl ReplClient {
 
     /// Waits until a driver accepts connections, up to `timeout`.
     pub async fn connect_with_retry(
+        host: &str,
         port: u16,
         secret: &str,
         timeout: Duration,
     ) -> Result<ReplClient, ReplError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match ReplClient::connect(port, secret).await {
+            match ReplClient::connect(host, port, secret).await {
                 Ok(client) => return Ok(client),
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,

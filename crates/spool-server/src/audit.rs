@@ -78,6 +78,7 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("GET", "/api/v1/sessions/{key}/statements/{seq}", "statement.show", Read),
     ("POST", "/api/v1/sessions/{key}/statements/{seq}/cancel", "statement.cancel", Change),
     ("GET", "/api/v1/clusters", "cluster.list", Read),
+    ("GET", "/api/v1/clusters/{id}", "cluster.show", Read),
     ("GET", "/api/v1/components", "component.list", Read),
     ("POST", "/api/v1/components", "component.create", Change),
     ("GET", "/api/v1/components/{name}", "component.show", Read),

@@ -136,6 +136,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::show_workspace).put(routes::update_workspace),
         )
         .route("/clusters", get(routes::list_clusters))
+        .route("/clusters/{id}", get(routes::show_cluster))
         .route(
             "/components",
             get(components::list).post(components::create.layer(code())),

@@ -435,6 +435,19 @@ pub async fn list_clusters(
     }))
 }
 
+pub async fn show_cluster(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(id): UrlPath<i64>,
+) -> ApiResult<Json<api::ClusterView>> {
+    Ok(Json(
+        state
+            .control
+            .show_cluster(&user, spool_core::ClusterId(id))
+            .await?,
+    ))
+}
+
 pub async fn events(
     State(state): State<AppState>,
     Extension(user): Extension<Caller>,

@@ -1,4 +1,4 @@
-//! `spool cluster list`.
+//! `spool cluster list|show`.
 
 use crate::Globals;
 use crate::output;
@@ -7,6 +7,11 @@ use crate::output;
 pub enum ClusterCommand {
     /// List live serverless clusters (yours; all of them for an Owner).
     List,
+    /// Show a cluster, with its network namespace, veth pair and filter rules when isolated.
+    Show {
+        /// The cluster's id, as `cluster list` shows it.
+        id: i64,
+    },
 }
 
 pub async fn run(command: ClusterCommand, globals: &Globals) -> anyhow::Result<i32> {
@@ -35,6 +40,45 @@ pub async fn run(command: ClusterCommand, globals: &Globals) -> anyhow::Result<i
                     ]);
                 }
                 table
+            })?;
+            Ok(0)
+        }
+        ClusterCommand::Show { id } => {
+            let cluster = globals.client()?.cluster(id).await?;
+            output::print(globals.format(), &cluster, || {
+                let mut rows = vec![
+                    ("id", cluster.id.to_string()),
+                    ("state", cluster.state.to_string()),
+                    ("runtime", cluster.runtime.clone()),
+                    ("cores", cluster.cores.to_string()),
+                    ("memory", format!("{} MiB", cluster.memory_mb)),
+                    ("master_url", cluster.master_url.clone().unwrap_or_default()),
+                    (
+                        "master_ui",
+                        cluster.master_ui_url.clone().unwrap_or_default(),
+                    ),
+                    ("created_at", cluster.created_at.clone()),
+                    ("network_version", cluster.network_version.to_string()),
+                ];
+                if let Some(end) = &cluster.end_reason {
+                    rows.push(("end_reason", end.clone()));
+                }
+                match &cluster.network {
+                    None => rows.push(("isolation", "none (on the host)".to_string())),
+                    Some(net) => {
+                        rows.push(("isolation", net.isolation_mode.clone()));
+                        rows.push(("netns", format!("{} ({})", net.netns, net.state)));
+                        rows.push((
+                            "veth",
+                            format!(
+                                "{} {} <-> eth0 {}",
+                                net.host_veth, net.host_address, net.cluster_address
+                            ),
+                        ));
+                        rows.push(("rules", net.rules.trim_end().to_string()));
+                    }
+                }
+                output::fields(&rows)
             })?;
             Ok(0)
         }

@@ -78,7 +78,6 @@ fn print(globals: &Globals, workspace: &api::WorkspaceView) -> anyhow::Result<()
             ("version", network.version.to_string()),
             ("updated_by", network.updated_by.clone().unwrap_or_default()),
             ("updated_at", network.updated_at.clone().unwrap_or_default()),
-            ("enforced", "no (not built yet)".to_string()),
         ]);
         let mut rules = output::table(&["RULE", "TYPE", "DESTINATION"]);
         for rule in &network.outbound_rules {
@@ -94,6 +93,24 @@ fn print(globals: &Globals, workspace: &api::WorkspaceView) -> anyhow::Result<()
             rules.to_string()
         };
         table.add_row(vec!["outbound_rules".to_string(), rules]);
+        let older: Vec<String> = workspace
+            .clusters_on_older_settings
+            .iter()
+            .map(|c| {
+                format!(
+                    "cluster {} ({}, version {})",
+                    c.id, c.state, c.network_version
+                )
+            })
+            .collect();
+        table.add_row(vec![
+            "clusters_on_older_settings".to_string(),
+            if older.is_empty() {
+                "none".to_string()
+            } else {
+                older.join("\n")
+            },
+        ]);
         table
     })
 }

@@ -24,6 +24,7 @@ fn snapshot() -> Snapshot {
         clusters: Vec::new(),
         agents: Vec::new(),
         pools: BTreeMap::new(),
+        network: NetworkNow::default(),
     }
 }
 
@@ -62,6 +63,7 @@ fn cluster(
         state,
         idle_since: (!idle_since.is_empty()).then(|| idle_since.to_string()),
         reserved: cluster_needs(&host(), &shape, executors),
+        network_version: 0,
     }
 }
 
@@ -132,6 +134,34 @@ fn an_idle_cluster_of_the_same_owner_and_shape_is_reused_warm() {
         ],
     );
     check(&snapshot, &request(1, 1), expect!["warm: cluster 5"]);
+}
+
+#[test]
+fn an_idle_cluster_under_older_network_settings_is_not_reused() {
+    let mut snapshot = with_clusters(
+        snapshot(),
+        vec![cluster(5, 1, 1, ClusterState::Idle, "2026-12-01T10:01:00Z")],
+    );
+    snapshot.network.version = 1;
+    check(
+        &snapshot,
+        &request(1, 1),
+        expect!["new 3.4/1x1c1g: 1 executor(s) here, reserves 1 cores and 2 GiB"],
+    );
+    snapshot.clusters[0].network_version = 1;
+    check(&snapshot, &request(1, 1), expect!["warm: cluster 5"]);
+}
+
+#[test]
+fn an_isolated_cluster_keeps_its_executors_on_this_host() {
+    let mut snapshot = snapshot();
+    snapshot.agents = vec![agent("a", 4, 8192), agent("b", 2, 8192)];
+    snapshot.network.isolated = true;
+    check(
+        &snapshot,
+        &request(1, 6),
+        expect!["new 3.4/6x1c1g: 6 executor(s) here, reserves 6 cores and 7 GiB"],
+    );
 }
 
 #[test]

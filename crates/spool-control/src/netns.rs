@@ -1,0 +1,396 @@
+//! The kernel objects of isolated clusters: a network namespace per cluster, the veth pair that
+//! joins it to the host, the filter rules inside it (`netfilter::cluster_script`) and the one
+//! table of this server on the host (`netfilter::host_script`).
+//!
+//! Every namespace is recorded (`cluster_networks`, `creating`) before anything is created and
+//! marked `removed` after it is deleted; deleting a namespace deletes its end of the veth pair,
+//! which deletes the other end, and the rules inside it. A start reaps what a crash left.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use spool_core::{ClusterId, NetnsState};
+use std::net::IpAddr;
+
+use spool_spec::network::{EndpointTarget, IsolationMode, OutboundRule};
+use spool_store::{ClusterNetworkRow, NewClusterNetwork, Store};
+use tokio::io::AsyncWriteExt;
+
+use crate::netfilter::{self, Allowed, ClusterSubnet};
+
+/// Where `ip netns` keeps named namespaces.
+const NETNS_DIR: &str = "/run/netns";
+const TOOL_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The file of a named namespace, which processes join.
+pub(crate) fn path(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+/// Why clusters cannot be isolated on this host, if they cannot.
+pub fn why_not_isolatable() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some(format!(
+            "the server does not run as root (uid {}), so it cannot create network namespaces",
+            rustix::process::geteuid().as_raw()
+        ));
+    }
+    for (tool, package) in [("ip", "iproute2"), ("nft", "nftables")] {
+        let found = TOOL_PATH
+            .split(':')
+            .any(|dir| Path::new(dir).join(tool).is_file());
+        if !found {
+            return Some(format!(
+                "`{tool}` is missing (Debian package `{package}`; `cargo xtask setup` installs it)"
+            ));
+        }
+    }
+    None
+}
+
+/// The namespaces of one server's isolated clusters.
+#[derive(Clone)]
+pub(crate) struct Namespaces {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    subnet: ClusterSubnet,
+    /// `spool-<instance>-c`: this server's namespaces, apart from other servers'.
+    netns_prefix: String,
+    /// `s<5 hex of the instance>h`: the host ends of this server's veth pairs (15 bytes at most
+    /// with the slot).
+    veth_prefix: String,
+    /// `spool_<instance>`: this server's table on the host.
+    host_table: String,
+    /// One change of the host's objects at a time.
+    lock: tokio::sync::Mutex<()>,
+}
+
+/// A cluster's place on the network, as its processes are started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterNet {
+    /// The address its Spark processes bind to and advertise.
+    pub address: String,
+    /// The namespace they run in, when isolated.
+    pub netns: Option<PathBuf>,
+}
+
+/// The addresses a host name (or address) resolves to; none when it does not.
+async fn lookup(host: &str) -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = match tokio::net::lookup_host((host, 0)).await {
+        Ok(found) => found.map(|a| a.ip()).collect(),
+        Err(_) => Vec::new(),
+    };
+    addresses.sort();
+    addresses.dedup();
+    addresses
+}
+
+/// Runs a network tool, with `stdin` as its input; the error names the command and its stderr.
+async fn tool(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", TOOL_PATH)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("run `{program}`: {e}"))?;
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(text.as_bytes()).await?;
+        drop(pipe);
+    }
+    let output = child.wait_with_output().await?;
+    if output.status.success() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "`{program} {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    )
+}
+
+impl Namespaces {
+    pub(crate) fn new(store: Store, instance: &str, subnet: ClusterSubnet) -> Namespaces {
+        Namespaces {
+            inner: Arc::new(Inner {
+                store,
+                subnet,
+                netns_prefix: format!("spool-{instance}-c"),
+                veth_prefix: format!("s{}h", &instance[..5.min(instance.len())]),
+                host_table: format!("spool_{instance}"),
+                lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Where a cluster's processes go: inside its namespace when it has one that is up,
+    /// else on the host at `advertise_address`.
+    pub(crate) async fn cluster_net(
+        &self,
+        cluster_id: ClusterId,
+        advertise_address: &str,
+    ) -> anyhow::Result<ClusterNet> {
+        Ok(match self.inner.store.cluster_network(cluster_id).await? {
+            Some(row) if row.state == NetnsState::Up => ClusterNet {
+                address: row.cluster_address,
+                netns: Some(path(&row.netns)),
+            },
+            _ => ClusterNet {
+                address: advertise_address.to_string(),
+                netns: None,
+            },
+        })
+    }
+
+    /// The outbound rules as they apply now: `fqdn` names resolved (a wildcard cannot be and is
+    /// left out, with a warning), a private endpoint to an attached pool as its master's host;
+    /// a datastore is a folder on this host and needs no address.
+    pub(crate) async fn resolve(&self, rules: &[OutboundRule]) -> Vec<Allowed> {
+        let mut allowed = Vec::new();
+        for rule in rules {
+            match rule {
+                OutboundRule::Ip { name, destination } => allowed.push(Allowed::Ip {
+                    rule: name.clone(),
+                    destination: destination.clone(),
+                }),
+                OutboundRule::Fqdn { name, destination } => {
+                    if destination.starts_with("*.") {
+                        tracing::warn!(rule = %name, %destination, "a wildcard `fqdn` rule cannot be resolved to addresses; it lets nothing through");
+                        continue;
+                    }
+                    let addresses = lookup(destination).await;
+                    if addresses.is_empty() {
+                        tracing::warn!(rule = %name, %destination, "an `fqdn` rule's name did not resolve; it lets nothing through");
+                    }
+                    allowed.push(Allowed::Hosts {
+                        rule: name.clone(),
+                        addresses,
+                        tcp_ports: Some(netfilter::FQDN_PORTS.to_vec()),
+                    });
+                }
+                OutboundRule::PrivateEndpoint { name, destination } => {
+                    let Some(EndpointTarget::Compute(compute)) = destination.target() else {
+                        continue;
+                    };
+                    let Ok(Some(pool)) = self.inner.store.compute(&compute).await else {
+                        continue;
+                    };
+                    let host = pool
+                        .master_url
+                        .trim_start_matches("spark://")
+                        .rsplit_once(':')
+                        .map_or(pool.master_url.as_str(), |(host, _)| host)
+                        .to_string();
+                    allowed.push(Allowed::Hosts {
+                        rule: name.clone(),
+                        addresses: lookup(&host).await,
+                        tcp_ports: None,
+                    });
+                }
+            }
+        }
+        allowed
+    }
+
+    /// Records, creates and filters a cluster's namespace; on failure whatever was made is
+    /// removed again.
+    pub(crate) async fn create(
+        &self,
+        cluster_id: ClusterId,
+        mode: IsolationMode,
+        allowed: &[Allowed],
+    ) -> anyhow::Result<ClusterNetworkRow> {
+        let inner = &self.inner;
+        let slot = inner.subnet.slot_of(cluster_id.0);
+        let (host_address, cluster_address) = inner.subnet.addresses(slot);
+        let resolvers =
+            netfilter::resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        let rules = netfilter::cluster_script(mode, inner.subnet, allowed, &resolvers);
+        let netns = format!("{}{}", inner.netns_prefix, cluster_id);
+        let host_veth = format!("{}{slot}", inner.veth_prefix);
+        let row = inner
+            .store
+            .insert_cluster_network(&NewClusterNetwork {
+                cluster_id,
+                netns: &netns,
+                host_veth: &host_veth,
+                slot: i64::from(slot),
+                host_address: &host_address.to_string(),
+                cluster_address: &cluster_address.to_string(),
+                isolation_mode: mode.as_str(),
+                rules: &rules,
+            })
+            .await?;
+        let made = self.make(&row).await;
+        if let Err(e) = made {
+            self.remove(&row).await;
+            return Err(e.context(format!(
+                "isolate cluster {cluster_id} in namespace `{netns}`"
+            )));
+        }
+        inner
+            .store
+            .set_cluster_network_state(cluster_id, NetnsState::Up)
+            .await?;
+        tracing::info!(cluster = %cluster_id, %netns, address = %cluster_address, mode = mode.as_str(), "cluster namespace up");
+        Ok(ClusterNetworkRow {
+            state: NetnsState::Up,
+            ..row
+        })
+    }
+
+    async fn make(&self, row: &ClusterNetworkRow) -> anyhow::Result<()> {
+        let _guard = self.inner.lock.lock().await;
+        self.ensure_host().await?;
+        let (ns, veth) = (row.netns.as_str(), row.host_veth.as_str());
+        let host_cidr = format!("{}/30", row.host_address);
+        let cluster_cidr = format!("{}/30", row.cluster_address);
+        let steps: [&[&str]; 8] = [
+            &["netns", "add", ns],
+            &[
+                "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            ],
+            &["addr", "add", &host_cidr, "dev", veth],
+            &["link", "set", veth, "up"],
+            &["-n", ns, "link", "set", "lo", "up"],
+            &["-n", ns, "addr", "add", &cluster_cidr, "dev", "eth0"],
+            &["-n", ns, "link", "set", "eth0", "up"],
+            &[
+                "-n",
+                ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &row.host_address,
+            ],
+        ];
+        for args in steps {
+            tool("ip", args, None).await?;
+        }
+        tool(
+            "ip",
+            &["netns", "exec", ns, "nft", "-f", "-"],
+            Some(&row.rules),
+        )
+        .await
+    }
+
+    /// The host's side: this server's table, and forwarding so clusters reach past the host.
+    async fn ensure_host(&self) -> anyhow::Result<()> {
+        let inner = &self.inner;
+        let script = netfilter::host_script(&inner.host_table, &inner.veth_prefix, inner.subnet);
+        tool("nft", &["-f", "-"], Some(&script)).await?;
+        let forward = Path::new("/proc/sys/net/ipv4/ip_forward");
+        if std::fs::read_to_string(forward)
+            .map(|v| v.trim() != "1")
+            .unwrap_or(true)
+        {
+            std::fs::write(forward, "1").map_err(|e| {
+                anyhow::anyhow!("turn on IPv4 forwarding for isolated clusters: {e}")
+            })?;
+            tracing::info!(
+                "turned on IPv4 forwarding (net.ipv4.ip_forward = 1) for isolated clusters"
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes a cluster's namespace (with its veth pair and rules) and marks it removed;
+    /// the host's table goes with the last namespace. Failures are logged, never returned: a
+    /// teardown goes on.
+    pub(crate) async fn remove(&self, row: &ClusterNetworkRow) {
+        let _guard = self.inner.lock.lock().await;
+        if path(&row.netns).exists()
+            && let Err(e) = tool("ip", &["netns", "del", &row.netns], None).await
+        {
+            tracing::warn!(cluster = %row.cluster_id, error = %e, "delete a cluster's namespace");
+        }
+        // The host's end goes with the namespace's; a crash between creating the pair and
+        // moving its end can leave it alone.
+        if Path::new("/sys/class/net").join(&row.host_veth).exists() {
+            let _ = tool("ip", &["link", "del", &row.host_veth], None).await;
+        }
+        if let Err(e) = self
+            .inner
+            .store
+            .set_cluster_network_state(row.cluster_id, NetnsState::Removed)
+            .await
+        {
+            tracing::error!(cluster = %row.cluster_id, error = %crate::error_chain(&e), "record a removed namespace");
+        }
+        tracing::info!(cluster = %row.cluster_id, netns = %row.netns, "cluster namespace removed");
+        match self.inner.store.live_cluster_networks().await {
+            Ok(live) if live.is_empty() => self.remove_host().await,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %crate::error_chain(&e), "read the live namespaces");
+            }
+        }
+    }
+
+    async fn remove_host(&self) {
+        let script = netfilter::remove_host_script(&self.inner.host_table);
+        if let Err(e) = tool("nft", &["-f", "-"], Some(&script)).await {
+            tracing::warn!(error = %e, "remove this server's filter table");
+        }
+    }
+
+    /// Removes the namespace of a cluster, if it has one.
+    pub(crate) async fn remove_of(&self, cluster_id: ClusterId) {
+        match self.inner.store.cluster_network(cluster_id).await {
+            Ok(Some(row)) if row.state != NetnsState::Removed => self.remove(&row).await,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(cluster = %cluster_id, error = %crate::error_chain(&e), "read a cluster's namespace");
+            }
+        }
+    }
+
+    /// At start: removes every namespace of this server whose cluster was not adopted (those
+    /// recorded, and any under this server's prefix that no live record names), and rebuilds
+    /// or removes the host's table.
+    pub(crate) async fn reap(&self, adopted: &[ClusterId]) -> anyhow::Result<()> {
+        let live = self.inner.store.live_cluster_networks().await?;
+        let mut kept = Vec::new();
+        for row in live {
+            if adopted.contains(&row.cluster_id) && row.state == NetnsState::Up {
+                kept.push(row.netns.clone());
+                continue;
+            }
+            tracing::info!(cluster = %row.cluster_id, netns = %row.netns, "reaping a namespace left by a previous server");
+            self.remove(&row).await;
+        }
+        if let Ok(entries) = std::fs::read_dir(NETNS_DIR) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.starts_with(&self.inner.netns_prefix) && !kept.contains(&name) {
+                    tracing::info!(netns = %name, "reaping an unrecorded namespace of this server");
+                    let _ = tool("ip", &["netns", "del", &name], None).await;
+                }
+            }
+        }
+        if kept.is_empty() {
+            if why_not_isolatable().is_none() {
+                self.remove_host().await;
+            }
+        } else {
+            let _guard = self.inner.lock.lock().await;
+            self.ensure_host().await?;
+        }
+        Ok(())
+    }
+}
