@@ -148,9 +148,11 @@ impl TestServer {
     /// A command for the spool binary, in the server's namespace if it has one.
     fn command(&self) -> Command {
         match &self.netns {
+            // Only the network namespace changes (not the mount namespace, as `ip netns exec`
+            // would): namespaces the server creates under /run/netns are the host's to see.
             Some(ns) => {
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", ns]).arg(&self.binary);
+                let mut cmd = Command::new("nsenter");
+                cmd.arg(format!("--net=/run/netns/{ns}")).arg(&self.binary);
                 cmd
             }
             None => Command::new(&self.binary),

@@ -25,7 +25,7 @@ fn managed_network_settings_are_validated_kept_and_changed_only_by_owners() {
     let default = show(&server, &alice);
     assert_eq!(
         default,
-        json!({"managed_network": {"isolation_mode": "disabled", "outbound_rules": [], "version": 0}})
+        json!({"managed_network": {"isolation_mode": "disabled", "outbound_rules": [], "version": 0}, "clusters_on_older_settings": []})
     );
 
     // The example shipped in the repository names the default datastore, which exists.

@@ -1,0 +1,273 @@
+//! Network isolation, end to end: the server runs on a host made of a network namespace, next
+//! to a test host with two services; serverless clusters get namespaces of their own, and
+//! statements of real sessions try to reach the services, the Spool API and another cluster.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use spool_test::netns::Net;
+use spool_test::{TestServer, stderr, stdout, wait_for_or};
+
+fn ok(out: std::process::Output) -> String {
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// A TCP service on a test host: a Python listener that accepts and closes.
+fn service(net: &Net, host: &str, port: u16) -> std::process::Child {
+    let script = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('0.0.0.0', {port}))\ns.listen(16)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n"
+    );
+    Command::new("ip")
+        .args(["netns", "exec", &net.ns(host), "python3", "-c", &script])
+        .spawn()
+        .expect("start a test service")
+}
+
+/// What connecting to each `(host, port)` gives: `open`, or the errno's name.
+fn probe_code(targets: &[(String, u16)]) -> String {
+    let list: Vec<String> = targets
+        .iter()
+        .map(|(h, p)| format!("({h:?}, {p})"))
+        .collect();
+    format!(
+        "import socket, errno\n\
+         def probe(h, p):\n    \
+             s = socket.socket(); s.settimeout(5)\n    \
+             try:\n        s.connect((h, p)); return 'open'\n    \
+             except OSError as e:\n        return errno.errorcode.get(e.errno, str(e))\n    \
+             finally:\n        s.close()\n\
+         print(' '.join(probe(h, p) for h, p in [{}]))",
+        list.join(", ")
+    )
+}
+
+/// Runs a statement in a session and returns its output, trimmed.
+fn run(server: &TestServer, session: &str, code: &str) -> String {
+    ok(server.cli(&["session", "run", "--name", session, code]))
+        .trim()
+        .to_string()
+}
+
+/// This server's namespaces in `/run/netns`.
+fn namespaces(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn output_of(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().expect(program);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn clusters(server: &TestServer) -> Vec<Value> {
+    let list: Value =
+        serde_json::from_str(&ok(server.cli(&["cluster", "list", "-o", "json"]))).unwrap();
+    list.as_array().unwrap().clone()
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+fn write_workspace(dir: &Path, mode: &str, rules: &str) -> String {
+    let path = dir.join(format!("{mode}.yml"));
+    std::fs::write(
+        &path,
+        format!("managed_network:\n  isolation_mode: {mode}\n  outbound_rules:\n{rules}"),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
+    if let Some(reason) = why_not() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let net = match Net::create() {
+        Ok(net) => net,
+        Err(reason) => {
+            println!("skipped: network namespaces cannot be created here: {reason}");
+            return;
+        }
+    };
+    let (allowed_port, other_port) = (18_080, 18_081);
+    let mut services = vec![
+        service(&net, "a", allowed_port),
+        service(&net, "a", other_port),
+    ];
+    let config = "[serverless]\nteardown_after = \"2s\"\n";
+    let mut server = TestServer::start_in_netns(
+        env!("CARGO_BIN_EXE_spool"),
+        &net.ns("srv"),
+        &net.addr("srv"),
+        &[],
+        Some(config),
+    );
+    let instance = std::fs::read_to_string(server.data_dir().join("instance-id")).unwrap();
+    let instance = instance.trim();
+    let prefix = format!("spool-{instance}-c");
+    let service_host = net.addr("a");
+    let api = (net.addr("srv"), port_of(&server.url()));
+    let targets = vec![
+        (service_host.clone(), allowed_port),
+        (service_host.clone(), other_port),
+        api.clone(),
+    ];
+    // From the server's host, both services answer: a refusal below is the filter's.
+    let from_host = Command::new("ip")
+        .args(["netns", "exec", &net.ns("srv"), "python3", "-c"])
+        .arg(probe_code(&targets[..2]))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&from_host.stdout).trim(),
+        "open open"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let approved = write_workspace(
+        dir.path(),
+        "allow_only_approved_outbound",
+        &format!(
+            "    - name: service-a\n      type: ip\n      destination:\n        address_prefix: {service_host}\n        protocol: TCP\n        port_ranges: \"{allowed_port}\"\n"
+        ),
+    );
+    ok(server.cli(&["workspace", "update", "--file", &approved]));
+
+    // Only the rule's service is reachable; the other service and the Spool API are refused.
+    ok(server.cli(&["session", "create", "--name", "one"]));
+    assert_eq!(
+        run(&server, "one", &probe_code(&targets)),
+        "open EHOSTUNREACH EHOSTUNREACH"
+    );
+    // Spark itself works inside the namespace: executors run and answer the driver.
+    assert_eq!(
+        run(&server, "one", "print(spark.range(100).count())"),
+        "100"
+    );
+    let live = clusters(&server);
+    assert_eq!(live.len(), 1, "{live:#?}");
+    let one_id = live[0]["id"].clone();
+    let one_master = live[0]["master_url"].as_str().unwrap().to_string();
+    assert!(
+        one_master.starts_with("spark://10.213."),
+        "the master binds inside its namespace: {one_master}"
+    );
+    assert_eq!(namespaces(&prefix).len(), 1);
+
+    // A second cluster cannot reach the first one's master.
+    ok(server.cli(&["session", "create", "--name", "two"]));
+    let master = one_master.trim_start_matches("spark://");
+    let (host, port) = master.rsplit_once(':').unwrap();
+    assert_eq!(
+        run(
+            &server,
+            "two",
+            &probe_code(&[(host.to_string(), port.parse().unwrap())])
+        ),
+        "EHOSTUNREACH"
+    );
+    assert_eq!(namespaces(&prefix).len(), 2);
+    let two_id = clusters(&server)
+        .into_iter()
+        .map(|c| c["id"].clone())
+        .find(|id| *id != one_id)
+        .expect("cluster two");
+
+    // A change applies to clusters started afterwards; the others are listed as on old rules.
+    let internet = write_workspace(
+        dir.path(),
+        "allow_internet_outbound",
+        "    - name: unused\n      type: fqdn\n      destination: localhost\n",
+    );
+    ok(server.cli(&["workspace", "update", "--file", &internet]));
+    let shown: Value =
+        serde_json::from_str(&ok(server.cli(&["workspace", "show", "-o", "json"]))).unwrap();
+    assert_eq!(
+        shown["clusters_on_older_settings"]
+            .as_array()
+            .map(|c| c.len()),
+        Some(2),
+        "{shown:#}"
+    );
+    // Deleting a session lets its cluster idle; the teardown removes its namespace.
+    ok(server.cli(&["session", "delete", "--name", "one"]));
+    wait_for_or(
+        "the first cluster's namespace to be removed",
+        Duration::from_secs(60),
+        || (namespaces(&prefix).len() == 1).then_some(()),
+        || server.log_tails(),
+    );
+    ok(server.cli(&["session", "create", "--name", "three"]));
+    assert_eq!(
+        run(&server, "three", &probe_code(&targets)),
+        "open open EHOSTUNREACH"
+    );
+
+    // A crash: the server is killed, then cluster two's processes die too. The restart
+    // adopts cluster three (its session still answers) and reaps cluster two's namespace.
+    let two_ns = format!("{prefix}{two_id}");
+    assert!(
+        namespaces(&prefix).contains(&two_ns),
+        "{:?}",
+        namespaces(&prefix)
+    );
+    server.kill9();
+    for pid in output_of("ip", &["netns", "pids", &two_ns]).split_whitespace() {
+        let _ = Command::new("kill").args(["-9", pid]).status();
+    }
+    server.restart();
+    assert!(
+        !namespaces(&prefix).contains(&two_ns),
+        "cluster two's namespace was not reaped: {:?}",
+        namespaces(&prefix)
+    );
+    assert_eq!(namespaces(&prefix).len(), 1);
+    assert_eq!(run(&server, "three", "print(1 + 1)"), "2");
+
+    // A graceful stop tears everything down: no namespace, veth or rule is left.
+    server.stop();
+    assert_eq!(namespaces(&prefix), Vec::<String>::new());
+    let links = output_of("ip", &["-n", &net.ns("srv"), "-o", "link"]);
+    let veth_prefix = format!("s{}h", &instance[..5]);
+    assert!(!links.contains(&veth_prefix), "{links}");
+    let tables = output_of(
+        "ip",
+        &["netns", "exec", &net.ns("srv"), "nft", "list", "tables"],
+    );
+    assert!(!tables.contains(instance), "{tables}");
+    for service in &mut services {
+        let _ = service.kill();
+        let _ = service.wait();
+    }
+    server.finish();
+}
+
+/// Why isolation cannot be tested here, if it cannot.
+fn why_not() -> Option<String> {
+    if !rustix_is_root() {
+        return Some("network isolation needs root".into());
+    }
+    if !Path::new("/usr/sbin/nft").exists() {
+        return Some("nftables is not installed (`cargo xtask setup` installs it)".into());
+    }
+    None
+}
+
+fn rustix_is_root() -> bool {
+    output_of("id", &["-u"]).trim() == "0"
+}
