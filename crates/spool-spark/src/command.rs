@@ -110,6 +110,10 @@ fn spark_env(install: &Install) -> BTreeMap<String, String> {
     // Every Spark port (RPC, UIs, block manager) binds to this address only: loopback, or the
     // advertised address when other hosts must reach it.
     env.insert("SPARK_LOCAL_IP".into(), install.bind_address.clone());
+    // ... and is also the name Spark advertises: without it every JVM asks DNS for the
+    // address's name first (`getCanonicalHostName`), which stalls for the resolver's timeout
+    // wherever DNS does not answer (an isolated cluster's namespace, a host without one).
+    env.insert("SPARK_LOCAL_HOSTNAME".into(), install.bind_address.clone());
     // Needed by the launcher library inside the worker to start executors (normally set by
     // `spark-class`, which the pip package's layout makes us bypass).
     env.insert("SPARK_SCALA_VERSION".into(), install.scala_version.clone());
@@ -257,6 +261,9 @@ pub struct Submit<'a> {
     pub sizing: &'a SparkSizing,
     /// The driver's Spark UI port.
     pub ui_port: u16,
+    /// The path the Spool server serves the UI under, when users reach it only through the
+    /// server (an isolated cluster): the UI's links start with it.
+    pub ui_proxy_base: Option<&'a str>,
     pub python: &'a PythonSetup,
     /// The user's Spark properties. Those Spool sets from the sizing are dropped: the sizing
     /// is what placement reserved, and `spark-submit`'s flags would win over them anyway.
@@ -349,6 +356,9 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
         format!("spark.executor.instances={}", sizing.executor_instances),
         format!("spark.ui.port={}", submit.ui_port),
     ];
+    if let Some(base) = submit.ui_proxy_base {
+        conf.push(format!("spark.ui.proxyBase={base}"));
+    }
     conf.extend(submit.python.conf());
     conf.extend(dynamic_allocation_conf(sizing, submit.user_conf));
     let sharing = class_sharing(install).join(" ");
@@ -530,6 +540,7 @@ mod tests {
                   env PYARROW_IGNORE_TIMEZONE=1
                   env PYSPARK_PYTHON=/cache/runtimes/3.4/venv/bin/python
                   env SPARK_HOME=/cache/runtimes/3.4/venv/lib/python3.11/site-packages/pyspark
+                  env SPARK_LOCAL_HOSTNAME=127.0.0.1
                   env SPARK_LOCAL_IP=127.0.0.1
                   env SPARK_SCALA_VERSION=2.12
             "#]],
@@ -575,6 +586,7 @@ mod tests {
                   env PYARROW_IGNORE_TIMEZONE=1
                   env PYSPARK_PYTHON=/cache/runtimes/3.4/venv/bin/python
                   env SPARK_HOME=/cache/runtimes/3.4/venv/lib/python3.11/site-packages/pyspark
+                  env SPARK_LOCAL_HOSTNAME=10.10.0.2
                   env SPARK_LOCAL_IP=10.10.0.2
                   env SPARK_SCALA_VERSION=2.12
             "#]],
@@ -603,6 +615,7 @@ mod tests {
                 app_name: "titanic",
                 sizing: &sizing(),
                 ui_port: 4040,
+                ui_proxy_base: None,
                 python: &python(),
                 user_conf: &conf,
                 py_files: &[],
@@ -654,6 +667,7 @@ mod tests {
                     app_name: "titanic",
                     sizing: &sizing(),
                     ui_port: 4040,
+                    ui_proxy_base: None,
                     python: &python(),
                     user_conf: &conf,
                     py_files: &["/data/jobs/j1/work/utils.py".into()],
@@ -706,6 +720,7 @@ mod tests {
                   env PYSPARK_PYTHON=/cache/runtimes/3.4/venv/bin/python
                   env PYTHONUNBUFFERED=1
                   env SPARK_HOME=/cache/runtimes/3.4/venv/lib/python3.11/site-packages/pyspark
+                  env SPARK_LOCAL_HOSTNAME=127.0.0.1
                   env SPARK_LOCAL_IP=127.0.0.1
                   env SPARK_SCALA_VERSION=2.12
             "#]],
@@ -739,6 +754,7 @@ mod tests {
                 app_name: "wc",
                 sizing: &sizing,
                 ui_port: 4041,
+                ui_proxy_base: Some("/api/v1/jobs/wc/sparkui"),
                 python: &python,
                 user_conf: &BTreeMap::new(),
                 py_files: &[],
@@ -756,36 +772,38 @@ mod tests {
             .map(str::trim)
             .collect();
         expect![[r#"
-              spark.cores.max=6
-              --conf
-              spark.executor.instances=2
-              --conf
-              spark.ui.port=4041
-              --conf
-              spark.pyspark.python=/cache/runtimes/3.4/venv/bin/python
-              --conf
-              spark.pyspark.driver.python=/cache/envs/abc/venv/bin/python
-              --conf
-              spark.archives=/cache/envs/abc/overlay.tar#spoolenv
-              --conf
-              spark.executorEnv.PYTHONPATH=spoolenv
-              --conf
-              spark.dynamicAllocation.enabled=true
-              --conf
-              spark.dynamicAllocation.minExecutors=1
-              --conf
-              spark.dynamicAllocation.maxExecutors=3
-              --conf
-              spark.dynamicAllocation.initialExecutors=2
-              --conf
-              spark.dynamicAllocation.shuffleTracking.enabled=true
-              --files
-              /w/stop-words.txt
-              --class
-              org.example.WordCount
-              /w/wordcount.jar
-              in
-              out"#]]
+            spark.cores.max=6
+            --conf
+            spark.executor.instances=2
+            --conf
+            spark.ui.port=4041
+            --conf
+            spark.ui.proxyBase=/api/v1/jobs/wc/sparkui
+            --conf
+            spark.pyspark.python=/cache/runtimes/3.4/venv/bin/python
+            --conf
+            spark.pyspark.driver.python=/cache/envs/abc/venv/bin/python
+            --conf
+            spark.archives=/cache/envs/abc/overlay.tar#spoolenv
+            --conf
+            spark.executorEnv.PYTHONPATH=spoolenv
+            --conf
+            spark.dynamicAllocation.enabled=true
+            --conf
+            spark.dynamicAllocation.minExecutors=1
+            --conf
+            spark.dynamicAllocation.maxExecutors=3
+            --conf
+            spark.dynamicAllocation.initialExecutors=2
+            --conf
+            spark.dynamicAllocation.shuffleTracking.enabled=true
+            --files
+            /w/stop-words.txt
+            --class
+            org.example.WordCount
+            /w/wordcount.jar
+            in
+            out"#]]
         .assert_eq(&conf_and_main.join("\n"));
         assert_eq!(
             command.env.get("PYSPARK_DRIVER_PYTHON").map(String::as_str),
