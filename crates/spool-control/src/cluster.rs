@@ -256,8 +256,7 @@ impl Provisioner {
                 mode.as_str()
             );
         }
-        let allowed = self.namespaces.resolve(&rules).await;
-        let row = self.namespaces.create(cluster.id, mode, &allowed).await?;
+        let row = self.namespaces.create(cluster.id, mode, &rules).await?;
         Ok(ClusterNet {
             address: row.cluster_address,
             netns: Some(crate::netns::path(&row.netns)),

@@ -158,7 +158,7 @@ impl Namespaces {
     /// The outbound rules as they apply now: `fqdn` names resolved (a wildcard cannot be and is
     /// left out, with a warning), a private endpoint to an attached pool as its master's host;
     /// a datastore is a folder on this host and needs no address.
-    pub(crate) async fn resolve(&self, rules: &[OutboundRule]) -> Vec<Allowed> {
+    async fn resolve(&self, rules: &[OutboundRule]) -> Vec<Allowed> {
         let mut allowed = Vec::new();
         for rule in rules {
             match rule {
@@ -211,14 +211,16 @@ impl Namespaces {
         &self,
         cluster_id: ClusterId,
         mode: IsolationMode,
-        allowed: &[Allowed],
+        rules: &[OutboundRule],
     ) -> anyhow::Result<ClusterNetworkRow> {
         let inner = &self.inner;
+        let allowed = self.resolve(rules).await;
+        let outbound_rules = serde_json::to_string(rules)?;
         let slot = inner.subnet.slot_of(cluster_id.0);
         let (host_address, cluster_address) = inner.subnet.addresses(slot);
         let resolvers =
             netfilter::resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-        let rules = netfilter::cluster_script(mode, inner.subnet, allowed, &resolvers);
+        let rules = netfilter::cluster_script(mode, inner.subnet, &allowed, &resolvers);
         let netns = format!("{}{}", inner.netns_prefix, cluster_id);
         let host_veth = format!("{}{slot}", inner.veth_prefix);
         let row = inner
@@ -231,6 +233,7 @@ impl Namespaces {
                 host_address: &host_address.to_string(),
                 cluster_address: &cluster_address.to_string(),
                 isolation_mode: mode.as_str(),
+                outbound_rules: &outbound_rules,
                 rules: &rules,
             })
             .await?;
@@ -305,6 +308,45 @@ impl Namespaces {
             tracing::info!(
                 "turned on IPv4 forwarding (net.ipv4.ip_forward = 1) for isolated clusters"
             );
+        }
+        Ok(())
+    }
+
+    /// Resolves the `fqdn` rules of every live namespace again and applies the rules where
+    /// the addresses changed (a name moved to other addresses while its cluster ran).
+    pub(crate) async fn refresh(&self) -> anyhow::Result<()> {
+        let resolvers =
+            netfilter::resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        for row in self.inner.store.live_cluster_networks().await? {
+            if row.state != NetnsState::Up {
+                continue;
+            }
+            let rules: Vec<OutboundRule> = serde_json::from_str(&row.outbound_rules)?;
+            if !rules.iter().any(|r| matches!(r, OutboundRule::Fqdn { .. })) {
+                continue;
+            }
+            let mode = IsolationMode::parse(&row.isolation_mode).unwrap_or_default();
+            let allowed = self.resolve(&rules).await;
+            let script = netfilter::cluster_script(mode, self.inner.subnet, &allowed, &resolvers);
+            if script == row.rules {
+                continue;
+            }
+            let _guard = self.inner.lock.lock().await;
+            // The namespace may have gone meanwhile (a teardown); then there is nothing to do.
+            if !path(&row.netns).exists() {
+                continue;
+            }
+            tool(
+                "ip",
+                &["netns", "exec", &row.netns, "nft", "-f", "-"],
+                Some(&script),
+            )
+            .await?;
+            self.inner
+                .store
+                .set_cluster_network_rules(row.cluster_id, &script)
+                .await?;
+            tracing::info!(cluster = %row.cluster_id, netns = %row.netns, "refreshed the addresses of `fqdn` rules");
         }
         Ok(())
     }
@@ -394,3 +436,6 @@ impl Namespaces {
         Ok(())
     }
 }
+
+/// How often `fqdn` rules are resolved again while their clusters run.
+pub(crate) const FQDN_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);

@@ -169,3 +169,18 @@ impl Control {
         })
     }
 }
+
+/// Resolves the `fqdn` rules of running isolated clusters again every
+/// [`crate::netns::FQDN_REFRESH`], so a name that moves keeps working.
+pub(crate) async fn fqdn_refresh_loop(control: Control) {
+    let mut shutdown = control.inner().shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::netns::FQDN_REFRESH) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = control.provisioner().namespaces().refresh().await {
+            tracing::warn!(error = %crate::error_chain(e.as_ref()), "refresh the addresses of `fqdn` rules");
+        }
+    }
+}

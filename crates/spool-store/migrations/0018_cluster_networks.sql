@@ -17,6 +17,7 @@ CREATE TABLE cluster_networks (
     host_address   TEXT NOT NULL,
     cluster_address TEXT NOT NULL,
     isolation_mode TEXT NOT NULL,
+    outbound_rules TEXT NOT NULL,
     rules          TEXT NOT NULL,
     state          TEXT NOT NULL CHECK (state IN ('creating', 'up', 'removed')),
     created_at     TEXT NOT NULL,

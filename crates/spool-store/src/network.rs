@@ -82,6 +82,8 @@ pub struct ClusterNetworkRow {
     /// The address the cluster's processes bind to, inside the namespace.
     pub cluster_address: String,
     pub isolation_mode: String,
+    /// The workspace's outbound rules the cluster started under (JSON).
+    pub outbound_rules: String,
     /// The nftables script applied inside the namespace.
     pub rules: String,
     pub state: NetnsState,
@@ -99,6 +101,7 @@ pub struct NewClusterNetwork<'a> {
     pub host_address: &'a str,
     pub cluster_address: &'a str,
     pub isolation_mode: &'a str,
+    pub outbound_rules: &'a str,
     pub rules: &'a str,
 }
 
@@ -111,8 +114,8 @@ impl Store {
     ) -> Result<ClusterNetworkRow> {
         sqlx::query_as(
             "INSERT INTO cluster_networks (cluster_id, netns, host_veth, slot, host_address, \
-             cluster_address, isolation_mode, rules, state, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?) RETURNING *",
+             cluster_address, isolation_mode, outbound_rules, rules, state, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?) RETURNING *",
         )
         .bind(new.cluster_id)
         .bind(new.netns)
@@ -121,6 +124,7 @@ impl Store {
         .bind(new.host_address)
         .bind(new.cluster_address)
         .bind(new.isolation_mode)
+        .bind(new.outbound_rules)
         .bind(new.rules)
         .bind(now())
         .fetch_one(&self.pool)
