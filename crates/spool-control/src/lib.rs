@@ -36,6 +36,7 @@ mod run;
 mod scheduler;
 mod sessions;
 mod spark;
+pub mod spark_ui;
 mod users;
 mod views;
 
@@ -220,6 +221,9 @@ pub(crate) struct Inner {
     pub config: Arc<Config>,
     pub runtimes: RuntimeCache,
     pub http: reqwest::Client,
+    /// Fetches drivers' Spark UI pages for the server's proxy: follows no redirect, so the
+    /// browser follows it back through the server.
+    pub ui_http: reqwest::Client,
     /// The cluster primitives.
     pub provisioner: cluster::Provisioner,
     /// Wakes the scheduler when a job arrives or capacity frees up.
@@ -316,6 +320,11 @@ impl Control {
                 runtimes,
                 provisioner,
                 http,
+                ui_http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .build()?,
                 wake,
                 running: Mutex::new(HashMap::new()),
                 session_runners: Mutex::new(HashMap::new()),
@@ -383,6 +392,7 @@ impl Control {
         tokio::spawn(agents::lost_agent_loop(self.clone()));
         tokio::spawn(audit::retention_loop(self.clone()));
         tokio::spawn(pipelines::pipeline_loop(self.clone()));
+        tokio::spawn(network::fqdn_refresh_loop(self.clone()));
     }
 
     /// Stops the server's work. With `keep_running`, drivers and clusters are left running for

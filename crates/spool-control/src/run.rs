@@ -162,7 +162,16 @@ async fn drive(
     // On an isolated cluster the driver runs in the cluster's namespace, at its address.
     let net = control.provisioner().cluster_net(cluster_id).await?;
     let ui_port = spark::free_port()?;
-    let spark_ui_url = format!("http://{}:{ui_port}", net.address);
+    let mut spark_ui_url = format!("http://{}:{ui_port}", net.address);
+    // Users reach an isolated driver's UI only through the server: the view links there.
+    let ui_proxy = net
+        .netns
+        .is_some()
+        .then(|| crate::spark_ui::job_proxy_base(&job.name));
+    if let Some(base) = &ui_proxy {
+        let dir = control.data_dir().join("jobs").join(&job.name);
+        spark_ui_url = crate::spark_ui::proxied(&dir, base, &spark_ui_url)?;
+    }
     let driver_logs = launch.log_dir.join("azureml").join("driver");
     let properties = control.provisioner().auth_properties(cluster_id);
     let mut spec_for_driver = driver_spec(
@@ -173,6 +182,7 @@ async fn drive(
         &driver_runtime.spark_install(&net.address),
         &master_url,
         ui_port,
+        ui_proxy.as_deref(),
         &driver_logs,
         &python,
         properties.as_deref(),
@@ -220,6 +230,7 @@ fn driver_spec(
     install: &spool_spark::Install,
     master_url: &str,
     ui_port: u16,
+    ui_proxy_base: Option<&str>,
     log_dir: &Path,
     python: &spool_spark::PythonSetup,
     properties_file: Option<&Path>,
@@ -263,6 +274,7 @@ fn driver_spec(
             app_name: &job.display_name,
             sizing,
             ui_port,
+            ui_proxy_base,
             python,
             user_conf: &user_conf,
             py_files: &in_work_all(&spec.py_files),

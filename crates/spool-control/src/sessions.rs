@@ -729,6 +729,15 @@ async fn start(
         jars: Vec::new(),
         args: repl_args,
     };
+    // Users reach an isolated driver's UI only through the server: the view links there.
+    let ui_proxy = net
+        .netns
+        .is_some()
+        .then(|| crate::spark_ui::session_proxy_base(session_id));
+    let mut spark_ui_url = format!("http://{}:{ui_port}", net.address);
+    if let Some(base) = &ui_proxy {
+        spark_ui_url = crate::spark_ui::proxied(&dir, base, &spark_ui_url)?;
+    }
     let command = spool_spark::submit(
         &runtime.spark_install(&net.address),
         &spool_spark::Submit {
@@ -736,6 +745,7 @@ async fn start(
             app_name: &app_name,
             sizing: &sizing,
             ui_port,
+            ui_proxy_base: ui_proxy.as_deref(),
             python: &python,
             user_conf: &conf,
             py_files: &[],
@@ -770,11 +780,7 @@ async fn start(
         .await?;
     let pid = spawned.pid;
     store
-        .set_session_driver(
-            session_id,
-            i64::from(repl_port),
-            &format!("http://{}:{ui_port}", net.address),
-        )
+        .set_session_driver(session_id, i64::from(repl_port), &spark_ui_url)
         .await?;
     {
         let control = control.clone();

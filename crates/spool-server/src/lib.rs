@@ -109,6 +109,8 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{name}/cancel", post(routes::cancel_job))
         .route("/jobs/{name}/logs", get(routes::job_logs))
         .route("/jobs/{name}/logs/{*path}", get(routes::job_log_file))
+        .route("/jobs/{name}/sparkui", get(routes::job_ui_root))
+        .route("/jobs/{name}/sparkui/{*path}", get(routes::job_ui))
         .route("/jobs/{name}/download/logs", get(routes::download_logs))
         .route(
             "/jobs/{name}/download/outputs/{output}",
@@ -119,6 +121,8 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{key}",
             get(sessions::show).delete(sessions::delete),
         )
+        .route("/sessions/{key}/sparkui", get(routes::session_ui_root))
+        .route("/sessions/{key}/sparkui/{*path}", get(routes::session_ui))
         .route(
             "/sessions/{key}/statements",
             post(sessions::create_statement).layer(code()),

@@ -40,3 +40,25 @@ impl IntoResponse for NoContent {
         StatusCode::NO_CONTENT.into_response()
     }
 }
+
+/// A page of a driver's Spark UI, passed through with the driver's own status, type and
+/// redirect.
+pub struct UiPage(pub spool_control::spark_ui::UiPage);
+
+impl IntoResponse for UiPage {
+    fn into_response(self) -> Response {
+        let page = self.0;
+        let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut response = (status, page.body).into_response();
+        let headers = response.headers_mut();
+        for (name, value) in [
+            (header::CONTENT_TYPE, page.content_type),
+            (header::LOCATION, page.location),
+        ] {
+            if let Some(value) = value.and_then(|v| header::HeaderValue::from_str(&v).ok()) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}

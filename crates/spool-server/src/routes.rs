@@ -16,6 +16,7 @@ use crate::download;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path as UrlPath, Query, Upload};
 use crate::respond::{Created, NoContent};
+use spool_control::spark_ui::UiOf;
 
 pub async fn whoami(Extension(user): Extension<Caller>) -> Json<api::WhoAmI> {
     Json(api::WhoAmI {
@@ -433,6 +434,63 @@ pub async fn list_clusters(
     Ok(Json(api::ClusterList {
         clusters: state.control.clusters(&user).await?,
     }))
+}
+
+/// The raw query string, passed on to the driver's UI.
+fn raw_query(uri: &axum::http::Uri) -> Option<&str> {
+    uri.query()
+}
+
+pub async fn job_ui_root(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+    uri: axum::http::Uri,
+) -> ApiResult<crate::respond::UiPage> {
+    let page = state
+        .control
+        .spark_ui(&user, UiOf::Job(&name), "", raw_query(&uri))
+        .await?;
+    Ok(crate::respond::UiPage(page))
+}
+
+pub async fn job_ui(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath((name, path)): UrlPath<(String, String)>,
+    uri: axum::http::Uri,
+) -> ApiResult<crate::respond::UiPage> {
+    let page = state
+        .control
+        .spark_ui(&user, UiOf::Job(&name), &path, raw_query(&uri))
+        .await?;
+    Ok(crate::respond::UiPage(page))
+}
+
+pub async fn session_ui_root(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(key): UrlPath<String>,
+    uri: axum::http::Uri,
+) -> ApiResult<crate::respond::UiPage> {
+    let page = state
+        .control
+        .spark_ui(&user, UiOf::Session(&key), "", raw_query(&uri))
+        .await?;
+    Ok(crate::respond::UiPage(page))
+}
+
+pub async fn session_ui(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath((key, path)): UrlPath<(String, String)>,
+    uri: axum::http::Uri,
+) -> ApiResult<crate::respond::UiPage> {
+    let page = state
+        .control
+        .spark_ui(&user, UiOf::Session(&key), &path, raw_query(&uri))
+        .await?;
+    Ok(crate::respond::UiPage(page))
 }
 
 pub async fn show_cluster(

@@ -28,21 +28,32 @@ fn service(net: &Net, host: &str, port: u16) -> std::process::Child {
         .expect("start a test service")
 }
 
-/// What connecting to each `(host, port)` gives: `open`, or the errno's name.
-fn probe_code(targets: &[(String, u16)]) -> String {
-    let list: Vec<String> = targets
+/// `probe(host, port)`: `open`, or the name of the errno connecting gives.
+const PROBE: &str = "import socket, errno
+def probe(h, p):
+    s = socket.socket(); s.settimeout(5)
+    try:
+        s.connect((h, p)); return 'open'
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e))
+    finally:
+        s.close()
+";
+
+/// `[(host, port), ...]` in Python.
+fn python_list(targets: &[(String, u16)]) -> String {
+    let items: Vec<String> = targets
         .iter()
         .map(|(h, p)| format!("({h:?}, {p})"))
         .collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Code printing what connecting to each `(host, port)` gives.
+fn probe_code(targets: &[(String, u16)]) -> String {
     format!(
-        "import socket, errno\n\
-         def probe(h, p):\n    \
-             s = socket.socket(); s.settimeout(5)\n    \
-             try:\n        s.connect((h, p)); return 'open'\n    \
-             except OSError as e:\n        return errno.errorcode.get(e.errno, str(e))\n    \
-             finally:\n        s.close()\n\
-         print(' '.join(probe(h, p) for h, p in [{}]))",
-        list.join(", ")
+        "{PROBE}print(' '.join(probe(h, p) for h, p in {}))",
+        python_list(targets)
     )
 }
 
@@ -51,6 +62,23 @@ fn run(server: &TestServer, session: &str, code: &str) -> String {
     ok(server.cli(&["session", "run", "--name", session, code]))
         .trim()
         .to_string()
+}
+
+/// A GET from the server's host with a bearer token: the status and the body.
+fn http_get(net: &Net, url: &str, token: &str) -> (u16, String) {
+    let script = format!(
+        "import urllib.request, urllib.error, sys\n\
+         req = urllib.request.Request({url:?}, headers={{'Authorization': 'Bearer ' + {token:?}}})\n\
+         try:\n    r = urllib.request.urlopen(req, timeout=30); print(r.status); sys.stdout.write(r.read().decode())\n\
+         except urllib.error.HTTPError as e:\n    print(e.code); sys.stdout.write(e.read().decode())\n"
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.ns("srv"), "python3", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (status, body) = text.split_once('\n').unwrap_or((&text, ""));
+    (status.trim().parse().unwrap_or(0), body.to_string())
 }
 
 /// This server's namespaces in `/run/netns`.
@@ -148,7 +176,44 @@ fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
     );
     ok(server.cli(&["workspace", "update", "--file", &approved]));
 
-    // Only the rule's service is reachable; the other service and the Spool API are refused.
+    // A job's driver runs in its cluster's namespace: only the rule's service is reachable.
+    let job = dir.path().join("job");
+    std::fs::create_dir_all(job.join("src")).unwrap();
+    std::fs::write(
+        job.join("src/probe.py"),
+        format!(
+            "{PROBE}from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\nprint('probes:', ' '.join(probe(h, p) for h, p in {}))\nspark.stop()\n",
+            python_list(&targets)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        job.join("job.yml"),
+        format!("name: probe-{}\ntype: spark\ncode: ./src\nentry:\n  file: probe.py\nconf:\n  spark.driver.cores: 1\n  spark.driver.memory: 1g\n  spark.executor.cores: 1\n  spark.executor.memory: 1g\n  spark.executor.instances: 1\nresources:\n  instance_type: standard_e4s_v3\n  runtime_version: \"3.4\"\n", std::process::id()),
+    )
+    .unwrap();
+    let out = server.cli(&[
+        "job",
+        "create",
+        "--file",
+        job.join("job.yml").to_str().unwrap(),
+        "--stream",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("probes: open EHOSTUNREACH EHOSTUNREACH"),
+        "{}",
+        stderr(&out)
+    );
+    // Its cluster idles, then the teardown removes the namespace.
+    wait_for_or(
+        "the job's cluster namespace to be removed",
+        Duration::from_secs(60),
+        || namespaces(&prefix).is_empty().then_some(()),
+        || server.log_tails(),
+    );
+
+    // Sessions too; the other service and the Spool API are refused.
     ok(server.cli(&["session", "create", "--name", "one"]));
     assert_eq!(
         run(&server, "one", &probe_code(&targets)),
@@ -168,6 +233,66 @@ fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
         "the master binds inside its namespace: {one_master}"
     );
     assert_eq!(namespaces(&prefix).len(), 1);
+    // `cluster show` lists the namespace, the veth pair and the rules applied.
+    let shown: Value = serde_json::from_str(&ok(server.cli(&[
+        "cluster",
+        "show",
+        &one_id.to_string(),
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    let network = &shown["network"];
+    assert_eq!(network["state"], "up", "{shown:#}");
+    assert_eq!(network["netns"], format!("{prefix}{one_id}"));
+    assert!(
+        network["rules"].as_str().unwrap().contains(&format!(
+            "ip daddr {service_host} tcp dport {{ {allowed_port} }} accept"
+        )),
+        "{shown:#}"
+    );
+    assert!(
+        output_of("ip", &["-n", &net.ns("srv"), "-o", "link"])
+            .contains(network["host_veth"].as_str().unwrap()),
+        "the host's end of the veth pair is in the server's namespace"
+    );
+
+    // Its driver's Spark UI is reached through the server, for those who may see the session.
+    let session: Value = serde_json::from_str(&ok(
+        server.cli(&["session", "show", "--name", "one", "-o", "json"])
+    ))
+    .unwrap();
+    let ui = format!("/api/v1/sessions/{}/sparkui/", session["id"]);
+    let link = ui.trim_end_matches('/');
+    assert_eq!(session["spark_ui_url"], link, "{session:#}");
+    let admin = std::fs::read_to_string(server.data_dir().join("admin.token")).unwrap();
+    let (status, body) = http_get(
+        &net,
+        &format!("{}{ui}api/v1/applications", server.url()),
+        admin.trim(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let apps: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(apps.as_array().map(Vec::len), Some(1), "{apps:#}");
+    // The UI's own links lead back through the server (`spark.ui.proxyBase`).
+    let (status, body) = http_get(&net, &format!("{}{ui}jobs/", server.url()), admin.trim());
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("{ui}static/")), "{body}");
+    let bob = ok(server.cli(&["user", "create", "bob"]))
+        .trim()
+        .to_string();
+    let (status, _) = http_get(
+        &net,
+        &format!("{}{ui}api/v1/applications", server.url()),
+        &bob,
+    );
+    assert_eq!(status, 404, "another user's session UI is not found");
+    let (status, _) = http_get(
+        &net,
+        &format!("{}{ui}api/v1/applications", server.url()),
+        "wrong",
+    );
+    assert_eq!(status, 401);
 
     // A second cluster cannot reach the first one's master.
     ok(server.cli(&["session", "create", "--name", "two"]));

@@ -36,7 +36,7 @@ fn managed_network_settings_are_validated_kept_and_changed_only_by_owners() {
     let out = server.cli(&["workspace", "update", "--file", example, "-o", "json"]);
     assert!(out.status.success(), "{}\n{}", stderr(&out), server.log());
     assert!(
-        stderr(&out).contains("not enforced yet"),
+        stderr(&out).contains("serverless clusters started from now on run under it"),
         "{}",
         stderr(&out)
     );

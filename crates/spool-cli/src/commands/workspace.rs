@@ -1,5 +1,5 @@
 //! `spool workspace show|update` and `spool workspace identity ...`: the workspace's managed
-//! network settings (stored and shown; not enforced yet) and its identities.
+//! network settings (serverless clusters started afterwards run under them) and its identities.
 
 use std::path::PathBuf;
 
@@ -41,9 +41,15 @@ pub async fn run(command: WorkspaceCommand, globals: &Globals) -> anyhow::Result
                 .client()?
                 .update_workspace(&file.display().to_string(), &yaml)
                 .await?;
+            let older = workspace.clusters_on_older_settings.len();
             eprintln!(
-                "updated the managed network (version {}); it is not enforced yet",
-                workspace.managed_network.version
+                "updated the managed network (version {}); serverless clusters started from now on run under it{}",
+                workspace.managed_network.version,
+                if older == 0 {
+                    String::new()
+                } else {
+                    format!(" ({older} running cluster(s) keep their rules until torn down)")
+                }
             );
             print(globals, &workspace)?;
         }

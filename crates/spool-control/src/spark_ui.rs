@@ -1,0 +1,161 @@
+//! A driver's Spark UI through the server: an isolated cluster's drivers listen inside its
+//! namespace, which only the host reaches, so job and session views link to a path of the
+//! server (`/api/v1/jobs/<name>/sparkui`, `/api/v1/sessions/<id>/sparkui`) that fetches the
+//! page for a caller who may see the job or session. The driver is started with that path as
+//! `spark.ui.proxyBase`, so the UI's own links lead back through the server; its own address
+//! is kept in a `spark-ui` file of the job's or session's folder (the server's alone). Any
+//! other driver's UI is served at the same paths too, from the address its view shows.
+
+use std::path::{Path, PathBuf};
+
+use spool_core::SessionId;
+
+use crate::{Caller, Control, ControlError, Result};
+
+/// The largest page passed through (Spark's pages and REST answers are far smaller).
+const MAX_PAGE: usize = 32 << 20;
+
+/// Where the server serves a job's driver UI.
+pub(crate) fn job_proxy_base(name: &str) -> String {
+    format!("/api/v1/jobs/{name}/sparkui")
+}
+
+/// Where the server serves a session's driver UI.
+pub(crate) fn session_proxy_base(id: SessionId) -> String {
+    format!("/api/v1/sessions/{id}/sparkui")
+}
+
+/// The file keeping an isolated driver's own UI address.
+const TARGET_FILE: &str = "spark-ui";
+
+/// Records where an isolated driver's UI listens, in `dir` (the job's or session's folder),
+/// and returns the link its view shows instead.
+pub(crate) fn proxied(dir: &Path, base: &str, target: &str) -> std::io::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(TARGET_FILE), target)?;
+    Ok(base.to_string())
+}
+
+/// Where a view's UI link leads: the recorded address for a link through the server, else
+/// the link itself.
+fn target(dir: PathBuf, shown: &str) -> Option<String> {
+    if shown.starts_with('/') {
+        std::fs::read_to_string(dir.join(TARGET_FILE))
+            .ok()
+            .map(|t| t.trim().to_string())
+    } else {
+        Some(shown.to_string())
+    }
+}
+
+/// Whose UI is asked for.
+#[derive(Debug, Clone, Copy)]
+pub enum UiOf<'a> {
+    Job(&'a str),
+    /// A session by id or name, as Livy resolves it.
+    Session(&'a str),
+}
+
+/// A page of the UI, as the driver answered.
+#[derive(Debug)]
+pub struct UiPage {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// A redirect's target (already under the server's path, by `spark.ui.proxyBase`).
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Control {
+    /// Fetches `path` (with `query`) of the UI of a job's or session's driver, for a caller who
+    /// may see it; not found when it has no UI running.
+    pub async fn spark_ui(
+        &self,
+        caller: &Caller,
+        of: UiOf<'_>,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<UiPage> {
+        let (url, what) = match of {
+            UiOf::Job(name) => {
+                let job = self.job(caller, name).await?;
+                let running = !job.status.is_terminal();
+                let dir = self.data_dir().join("jobs").join(&job.name);
+                (
+                    job.spark_ui_url
+                        .filter(|_| running)
+                        .and_then(|shown| target(dir, &shown)),
+                    format!("job {name}"),
+                )
+            }
+            UiOf::Session(key) => {
+                let session = self.session_by_key(caller, key).await?;
+                let running = !session.state.is_finished();
+                let dir = self.session_dir(session.id);
+                (
+                    session
+                        .spark_ui_url
+                        .filter(|_| running)
+                        .and_then(|shown| target(dir, &shown)),
+                    format!("session {key}"),
+                )
+            }
+        };
+        let Some(base) = url else {
+            return Err(ControlError::NotFound {
+                kind: "Spark UI of",
+                name: format!("{what} (it runs only while the driver does)"),
+            });
+        };
+        let mut target = format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        if let Some(query) = query {
+            target.push('?');
+            target.push_str(query);
+        }
+        let unreachable = |e: &dyn std::fmt::Display| ControlError::NotFound {
+            kind: "Spark UI of",
+            name: format!("{what}: the driver did not answer ({e})"),
+        };
+        // No redirect is followed: the browser follows it, back through the server.
+        let response = self
+            .inner()
+            .ui_http
+            .get(&target)
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let header = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let status = response.status().as_u16();
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let location = header(reqwest::header::LOCATION);
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(&e))? {
+            if body.len() + chunk.len() > MAX_PAGE {
+                return Err(ControlError::TooLarge {
+                    message: format!(
+                        "the Spark UI page of {what} is larger than {} MiB",
+                        MAX_PAGE >> 20
+                    ),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(UiPage {
+            status,
+            content_type,
+            location,
+            body,
+        })
+    }
+}
