@@ -16,6 +16,7 @@ use crate::repo_root;
 
 mod agents;
 mod envs;
+mod isolation;
 mod pipelines;
 
 struct Runtime {
@@ -780,6 +781,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&scratch);
         return result;
     }
+    if only == "isolation" {
+        let result = isolation::isolation_bench(&scratch, runs);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return result;
+    }
     if only == "sessions" {
         let result = sessions_bench(&rt, &scratch, runs);
         let _ = std::fs::remove_dir_all(&scratch);
@@ -862,6 +868,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .and_then(|()| envs::envs_bench(&rt, &scratch, runs))
             .and_then(|()| agents::agents_bench(&scratch, runs))
             .and_then(|()| pipelines::pipelines_bench(&scratch, runs))
+            .and_then(|()| isolation::isolation_bench(&scratch, runs))
     };
     let _ = std::fs::remove_dir_all(&scratch);
     result
