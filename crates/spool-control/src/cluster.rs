@@ -19,7 +19,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::accounts::Accounts;
 use crate::config::Config;
-use crate::netns::{ClusterNet, Namespaces};
+use crate::netns::{Namespaces, NetPlace};
 
 use crate::{LogError, Result, invalid, spark};
 
@@ -134,7 +134,10 @@ impl Provisioner {
             master_ui: spark::free_port()?,
             worker_ui: spark::free_port()?,
         };
-        let net = self.isolate(cluster).await?;
+        let (net, version) = self.isolate(Owner::Cluster(cluster.id)).await?;
+        self.store
+            .set_cluster_network_version(cluster.id, version)
+            .await?;
         let install = runtime.spark_install(&net.address);
         let address = install.bind_address.clone();
         let master_url = format!("spark://{address}:{}", ports.master);
@@ -228,10 +231,11 @@ impl Provisioner {
         })
     }
 
-    /// Puts a new cluster on the network under the workspace's settings as they are now (and
-    /// records which version they are): on the host as before when isolation is `disabled`,
-    /// else in a namespace of its own with the rules applied.
-    async fn isolate(&self, cluster: &ClusterRow) -> anyhow::Result<ClusterNet> {
+    /// Puts new work (a serverless cluster or a command job) on the network under the
+    /// workspace's settings as they are now, and returns their version with where it is: on
+    /// the host as before when isolation is `disabled`, else in a namespace of its own with the
+    /// rules applied.
+    pub(crate) async fn isolate(&self, owner: Owner) -> anyhow::Result<(NetPlace, i64)> {
         let settings = self.store.workspace_network().await?;
         let (mode, version, rules) = match &settings {
             Some(row) => (
@@ -241,14 +245,12 @@ impl Provisioner {
             ),
             None => (IsolationMode::Disabled, 0, Vec::new()),
         };
-        self.store
-            .set_cluster_network_version(cluster.id, version)
-            .await?;
         if mode == IsolationMode::Disabled {
-            return Ok(ClusterNet {
+            let place = NetPlace {
                 address: self.config.advertise_address.clone(),
                 netns: None,
-            });
+            };
+            return Ok((place, version));
         }
         if let Some(reason) = crate::netns::why_not_isolatable() {
             anyhow::bail!(
@@ -256,17 +258,18 @@ impl Provisioner {
                 mode.as_str()
             );
         }
-        let row = self.namespaces.create(cluster.id, mode, &rules).await?;
-        Ok(ClusterNet {
-            address: row.cluster_address,
+        let row = self.namespaces.create(owner, mode, &rules).await?;
+        let place = NetPlace {
+            address: row.inner_address,
             netns: Some(crate::netns::path(&row.netns)),
-        })
+        };
+        Ok((place, version))
     }
 
     /// Where a cluster's drivers go: its namespace and address when it is isolated.
-    pub(crate) async fn cluster_net(&self, cluster_id: ClusterId) -> anyhow::Result<ClusterNet> {
+    pub(crate) async fn cluster_net(&self, cluster_id: ClusterId) -> anyhow::Result<NetPlace> {
         self.namespaces
-            .cluster_net(cluster_id, &self.config.advertise_address)
+            .place_of(Owner::Cluster(cluster_id), &self.config.advertise_address)
             .await
     }
 
@@ -521,7 +524,7 @@ impl Provisioner {
                 .log_error("record how a process ended");
         }
         // Its namespace (with its veth pair and rules) goes once nothing runs in it.
-        self.namespaces.remove_of(cluster_id).await;
+        self.namespaces.remove_of(Owner::Cluster(cluster_id)).await;
         if let Err(e) = store
             .set_cluster_state(cluster_id, ClusterState::Gone, Some(reason))
             .await

@@ -243,8 +243,14 @@ async fn run_command(control: Control, job_id: JobId, mut cancel: watch::Receive
     finish(&control, job_id).await;
 }
 
-/// After a command job: its slot is free, and the ACLs go back where it could write.
+/// After a command job: its slot is free, its namespace (if isolated) is gone, and the ACLs go
+/// back where it could write.
 async fn finish(control: &Control, job_id: JobId) {
+    control
+        .provisioner()
+        .namespaces()
+        .remove_of(Owner::Job(job_id))
+        .await;
     control
         .inner()
         .running
@@ -305,6 +311,9 @@ async fn drive(
     let account = job_setup::working_account(control, &job, &launch).await?;
 
     let mut process = process_spec(&command, &spec, &launch, &venv);
+    // In an isolated workspace the command runs in a namespace of its own, under the rules.
+    let (place, _) = control.provisioner().isolate(Owner::Job(job_id)).await?;
+    process.netns = place.netns;
     process.run_as = account
         .as_ref()
         .map(|account| control.inner().accounts.run_as(account, &launch.work_dir));

@@ -41,7 +41,7 @@ mod users;
 mod views;
 
 use access::Access;
-use spool_core::{ClusterId, JobId, JobKind, JobStatus, SessionId, SessionState};
+use spool_core::{ClusterId, JobId, JobKind, JobStatus, Owner, SessionId, SessionState};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -1267,7 +1267,7 @@ impl Control {
         if !caller.sees(row.owner_id) {
             return Err(not_found());
         }
-        let network = self.inner.store.cluster_network(id).await?;
+        let network = self.inner.store.netns_of(Owner::Cluster(id)).await?;
         Ok(api::ClusterView {
             network: network.map(views::cluster_network_view),
             ..views::cluster_view(row)

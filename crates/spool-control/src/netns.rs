@@ -1,8 +1,9 @@
-//! The kernel objects of isolated clusters: a network namespace per cluster, the veth pair that
-//! joins it to the host, the filter rules inside it (`netfilter::cluster_script`) and the one
-//! table of this server on the host (`netfilter::host_script`).
+//! The kernel objects of isolated work: a network namespace per serverless cluster and per
+//! command job, the veth pair that joins it to the host, the filter rules inside it
+//! (`netfilter::cluster_script`) and the one table of this server on the host
+//! (`netfilter::host_script`).
 //!
-//! Every namespace is recorded (`cluster_networks`, `creating`) before anything is created and
+//! Every namespace is recorded (`network_namespaces`, `creating`) before anything is created and
 //! marked `removed` after it is deleted; deleting a namespace deletes its end of the veth pair,
 //! which deletes the other end, and the rules inside it. A start reaps what a crash left.
 
@@ -10,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 
-use spool_core::{ClusterId, NetnsState};
+use spool_core::{NetnsState, Owner, ProcessState};
 use std::net::IpAddr;
 
 use spool_spec::network::{EndpointTarget, IsolationMode, OutboundRule};
-use spool_store::{ClusterNetworkRow, NewClusterNetwork, Store};
+use spool_store::{NetnsRow, NewNetns, Store, StoreError};
 use tokio::io::AsyncWriteExt;
 
 use crate::netfilter::{self, Allowed, ClusterSubnet};
@@ -58,7 +59,8 @@ pub(crate) struct Namespaces {
 struct Inner {
     store: Store,
     subnet: ClusterSubnet,
-    /// `spool-<instance>-c`: this server's namespaces, apart from other servers'.
+    /// `spool-<instance>-`: this server's namespaces (`c<id>` for a cluster, `j<id>` for a
+    /// command job), apart from other servers'.
     netns_prefix: String,
     /// `s<5 hex of the instance>h`: the host ends of this server's veth pairs (15 bytes at most
     /// with the slot).
@@ -69,10 +71,10 @@ struct Inner {
     lock: tokio::sync::Mutex<()>,
 }
 
-/// A cluster's place on the network, as its processes are started.
+/// Where work's processes are on the network, as they are started.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ClusterNet {
-    /// The address its Spark processes bind to and advertise.
+pub(crate) struct NetPlace {
+    /// The address its processes bind to (and Spark's advertise).
     pub address: String,
     /// The namespace they run in, when isolated.
     pub netns: Option<PathBuf>,
@@ -128,7 +130,7 @@ impl Namespaces {
             inner: Arc::new(Inner {
                 store,
                 subnet,
-                netns_prefix: format!("spool-{instance}-c"),
+                netns_prefix: format!("spool-{instance}-"),
                 veth_prefix: format!("s{}h", &instance[..5.min(instance.len())]),
                 host_table: format!("spool_{instance}"),
                 lock: tokio::sync::Mutex::new(()),
@@ -136,19 +138,19 @@ impl Namespaces {
         }
     }
 
-    /// Where a cluster's processes go: inside its namespace when it has one that is up,
-    /// else on the host at `advertise_address`.
-    pub(crate) async fn cluster_net(
+    /// Where an owner's processes go: inside its namespace when it has one that is up, else on
+    /// the host at `advertise_address`.
+    pub(crate) async fn place_of(
         &self,
-        cluster_id: ClusterId,
+        owner: Owner,
         advertise_address: &str,
-    ) -> anyhow::Result<ClusterNet> {
-        Ok(match self.inner.store.cluster_network(cluster_id).await? {
-            Some(row) if row.state == NetnsState::Up => ClusterNet {
-                address: row.cluster_address,
+    ) -> anyhow::Result<NetPlace> {
+        Ok(match self.inner.store.netns_of(owner).await? {
+            Some(row) if row.state == NetnsState::Up => NetPlace {
+                address: row.inner_address,
                 netns: Some(path(&row.netns)),
             },
-            _ => ClusterNet {
+            _ => NetPlace {
                 address: advertise_address.to_string(),
                 netns: None,
             },
@@ -205,62 +207,78 @@ impl Namespaces {
         allowed
     }
 
-    /// Records, creates and filters a cluster's namespace; on failure whatever was made is
+    /// Records, creates and filters an owner's namespace; on failure whatever was made is
     /// removed again.
     pub(crate) async fn create(
         &self,
-        cluster_id: ClusterId,
+        owner: Owner,
         mode: IsolationMode,
         rules: &[OutboundRule],
-    ) -> anyhow::Result<ClusterNetworkRow> {
+    ) -> anyhow::Result<NetnsRow> {
         let inner = &self.inner;
         let allowed = self.resolve(rules).await;
         let outbound_rules = serde_json::to_string(rules)?;
-        let slot = inner.subnet.slot_of(cluster_id.0);
-        let (host_address, cluster_address) = inner.subnet.addresses(slot);
         let resolvers =
             netfilter::resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
         let rules = netfilter::cluster_script(mode, inner.subnet, &allowed, &resolvers);
-        let netns = format!("{}{}", inner.netns_prefix, cluster_id);
-        let host_veth = format!("{}{slot}", inner.veth_prefix);
-        let row = inner
-            .store
-            .insert_cluster_network(&NewClusterNetwork {
-                cluster_id,
-                netns: &netns,
-                host_veth: &host_veth,
-                slot: i64::from(slot),
-                host_address: &host_address.to_string(),
-                cluster_address: &cluster_address.to_string(),
-                isolation_mode: mode.as_str(),
-                outbound_rules: &outbound_rules,
-                rules: &rules,
-            })
-            .await?;
-        let made = self.make(&row).await;
-        if let Err(e) = made {
-            self.remove(&row).await;
-            return Err(e.context(format!(
-                "isolate cluster {cluster_id} in namespace `{netns}`"
-            )));
+        let (letter, start) = match owner {
+            Owner::Job(_) => ('j', owner.raw_id() + i64::from(inner.subnet.slots() / 2)),
+            _ => ('c', owner.raw_id()),
+        };
+        let netns = format!("{}{letter}{}", inner.netns_prefix, owner.raw_id());
+        // The owner's own slot, or the next free one after it.
+        let mut row = None;
+        for step in 0..64 {
+            let slot = inner.subnet.slot_of(start + step);
+            let (host_address, inner_address) = inner.subnet.addresses(slot);
+            let host_veth = format!("{}{slot}", inner.veth_prefix);
+            match inner
+                .store
+                .insert_netns(&NewNetns {
+                    owner,
+                    netns: &netns,
+                    host_veth: &host_veth,
+                    slot: i64::from(slot),
+                    host_address: &host_address.to_string(),
+                    inner_address: &inner_address.to_string(),
+                    isolation_mode: mode.as_str(),
+                    outbound_rules: &outbound_rules,
+                    rules: &rules,
+                })
+                .await
+            {
+                Ok(inserted) => {
+                    row = Some(inserted);
+                    break;
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        inner
-            .store
-            .set_cluster_network_state(cluster_id, NetnsState::Up)
-            .await?;
-        tracing::info!(cluster = %cluster_id, %netns, address = %cluster_address, mode = mode.as_str(), "cluster namespace up");
-        Ok(ClusterNetworkRow {
+        let row = row.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no free address in `[network] cluster_subnet` ({}) near slot {start}; give it a larger block",
+                inner.subnet
+            )
+        })?;
+        if let Err(e) = self.make(&row).await {
+            self.remove(&row).await;
+            return Err(e.context(format!("isolate {owner} in namespace `{netns}`")));
+        }
+        inner.store.set_netns_state(row.id, NetnsState::Up).await?;
+        tracing::info!(%owner, %netns, address = %row.inner_address, mode = mode.as_str(), "namespace up");
+        Ok(NetnsRow {
             state: NetnsState::Up,
             ..row
         })
     }
 
-    async fn make(&self, row: &ClusterNetworkRow) -> anyhow::Result<()> {
+    async fn make(&self, row: &NetnsRow) -> anyhow::Result<()> {
         let _guard = self.inner.lock.lock().await;
         self.ensure_host().await?;
         let (ns, veth) = (row.netns.as_str(), row.host_veth.as_str());
         let host_cidr = format!("{}/30", row.host_address);
-        let cluster_cidr = format!("{}/30", row.cluster_address);
+        let cluster_cidr = format!("{}/30", row.inner_address);
         let steps: [&[&str]; 8] = [
             &["netns", "add", ns],
             &[
@@ -317,7 +335,7 @@ impl Namespaces {
     pub(crate) async fn refresh(&self) -> anyhow::Result<()> {
         let resolvers =
             netfilter::resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-        for row in self.inner.store.live_cluster_networks().await? {
+        for row in self.inner.store.live_namespaces().await? {
             if row.state != NetnsState::Up {
                 continue;
             }
@@ -342,24 +360,22 @@ impl Namespaces {
                 Some(&script),
             )
             .await?;
-            self.inner
-                .store
-                .set_cluster_network_rules(row.cluster_id, &script)
-                .await?;
-            tracing::info!(cluster = %row.cluster_id, netns = %row.netns, "refreshed the addresses of `fqdn` rules");
+            self.inner.store.set_netns_rules(row.id, &script).await?;
+            tracing::info!(owner = %row.owner(), netns = %row.netns, "refreshed the addresses of `fqdn` rules");
         }
         Ok(())
     }
 
-    /// Deletes a cluster's namespace (with its veth pair and rules) and marks it removed;
-    /// the host's table goes with the last namespace. Failures are logged, never returned: a
-    /// teardown goes on.
-    pub(crate) async fn remove(&self, row: &ClusterNetworkRow) {
+    /// Deletes a namespace (with its veth pair and rules) and marks it removed; the host's
+    /// table goes with the last namespace. Failures are logged, never returned: a teardown
+    /// goes on.
+    pub(crate) async fn remove(&self, row: &NetnsRow) {
         let _guard = self.inner.lock.lock().await;
+        let owner = row.owner();
         if path(&row.netns).exists()
             && let Err(e) = tool("ip", &["netns", "del", &row.netns], None).await
         {
-            tracing::warn!(cluster = %row.cluster_id, error = %e, "delete a cluster's namespace");
+            tracing::warn!(%owner, error = %e, "delete a namespace");
         }
         // The host's end goes with the namespace's; a crash between creating the pair and
         // moving its end can leave it alone.
@@ -369,13 +385,13 @@ impl Namespaces {
         if let Err(e) = self
             .inner
             .store
-            .set_cluster_network_state(row.cluster_id, NetnsState::Removed)
+            .set_netns_state(row.id, NetnsState::Removed)
             .await
         {
-            tracing::error!(cluster = %row.cluster_id, error = %crate::error_chain(&e), "record a removed namespace");
+            tracing::error!(%owner, error = %crate::error_chain(&e), "record a removed namespace");
         }
-        tracing::info!(cluster = %row.cluster_id, netns = %row.netns, "cluster namespace removed");
-        match self.inner.store.live_cluster_networks().await {
+        tracing::info!(%owner, netns = %row.netns, "namespace removed");
+        match self.inner.store.live_namespaces().await {
             Ok(live) if live.is_empty() => self.remove_host().await,
             Ok(_) => {}
             Err(e) => {
@@ -391,29 +407,35 @@ impl Namespaces {
         }
     }
 
-    /// Removes the namespace of a cluster, if it has one.
-    pub(crate) async fn remove_of(&self, cluster_id: ClusterId) {
-        match self.inner.store.cluster_network(cluster_id).await {
+    /// Removes an owner's namespace, if it has one.
+    pub(crate) async fn remove_of(&self, owner: Owner) {
+        match self.inner.store.netns_of(owner).await {
             Ok(Some(row)) if row.state != NetnsState::Removed => self.remove(&row).await,
             Ok(_) => {}
             Err(e) => {
-                tracing::error!(cluster = %cluster_id, error = %crate::error_chain(&e), "read a cluster's namespace");
+                tracing::error!(%owner, error = %crate::error_chain(&e), "read a namespace");
             }
         }
     }
 
-    /// At start: removes every namespace of this server whose cluster was not adopted (those
-    /// recorded, and any under this server's prefix that no live record names), and rebuilds
-    /// or removes the host's table.
-    pub(crate) async fn reap(&self, adopted: &[ClusterId]) -> anyhow::Result<()> {
-        let live = self.inner.store.live_cluster_networks().await?;
+    /// At start, after the processes left running were adopted or stopped: removes every
+    /// namespace of this server in which nothing runs any more (those recorded, and any under
+    /// this server's prefix that no live record names), and rebuilds or removes the host's
+    /// table.
+    pub(crate) async fn reap(&self) -> anyhow::Result<()> {
+        let store = &self.inner.store;
         let mut kept = Vec::new();
-        for row in live {
-            if adopted.contains(&row.cluster_id) && row.state == NetnsState::Up {
+        for row in store.live_namespaces().await? {
+            let running = store
+                .processes_of(row.owner())
+                .await?
+                .iter()
+                .any(|p| p.state != ProcessState::Ended);
+            if running && row.state == NetnsState::Up {
                 kept.push(row.netns.clone());
                 continue;
             }
-            tracing::info!(cluster = %row.cluster_id, netns = %row.netns, "reaping a namespace left by a previous server");
+            tracing::info!(owner = %row.owner(), netns = %row.netns, "reaping a namespace left by a previous server");
             self.remove(&row).await;
         }
         if let Ok(entries) = std::fs::read_dir(NETNS_DIR) {

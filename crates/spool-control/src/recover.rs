@@ -157,12 +157,9 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
         }
     }
 
-    // Namespaces of clusters that were not adopted go now; the adopted ones keep theirs.
-    control
-        .provisioner()
-        .namespaces()
-        .reap(&adopted_clusters)
-        .await?;
+    // Namespaces in which nothing runs any more go now (clusters not adopted, command jobs
+    // whose process ended); adopted work keeps its own.
+    control.provisioner().namespaces().reap().await?;
 
     // Jobs that were under way.
     for job in store.jobs_in_status(JobStatus::ACTIVE).await? {

@@ -13,8 +13,7 @@ use spool_core::{
 };
 use spool_spec::SparkSizing;
 use spool_store::{
-    ClusterNetworkRow, ClusterRow, DatastoreRow, EventRow, JobRow, SessionRow, StatementRow,
-    UserRow,
+    ClusterRow, DatastoreRow, EventRow, JobRow, NetnsRow, SessionRow, StatementRow, UserRow,
 };
 
 /// The authenticated user a request acts for.
@@ -259,13 +258,13 @@ pub(crate) fn cluster_view(row: ClusterRow) -> api::ClusterView {
     }
 }
 
-pub(crate) fn cluster_network_view(row: ClusterNetworkRow) -> api::ClusterNetworkView {
+pub(crate) fn cluster_network_view(row: NetnsRow) -> api::ClusterNetworkView {
     api::ClusterNetworkView {
         isolation_mode: row.isolation_mode,
         netns: row.netns,
         host_veth: row.host_veth,
         host_address: row.host_address,
-        cluster_address: row.cluster_address,
+        cluster_address: row.inner_address,
         state: row.state,
         rules: row.rules,
         created_at: row.created_at,

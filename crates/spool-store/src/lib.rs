@@ -935,7 +935,7 @@ pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
 pub use components::{ArchiveScope, ComponentRow, NewComponent};
 pub use computes::{ComputeRow, NewCompute};
 pub use identities::{IdentityRow, NewIdentity};
-pub use network::{ClusterNetworkRow, NetworkRow, NewClusterNetwork};
+pub use network::{NetnsRow, NetworkRow, NewNetns};
 pub use pipelines::{NewNode, NodeRow, PipelineRow};
 pub use roles::{NewRoleAssignment, RoleAssignmentRow};
 pub use sessions::{NewSession, SessionRow, StatementRow};

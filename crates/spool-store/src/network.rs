@@ -2,7 +2,7 @@
 //! network namespaces of isolated clusters.
 
 use serde::Serialize;
-use spool_core::{ClusterId, NetnsState};
+use spool_core::{ClusterId, NetnsState, Owner, OwnerKind};
 use sqlx::FromRow;
 
 use crate::{Result, Store, conflict_on_unique, now};
@@ -68,10 +68,13 @@ impl Store {
     }
 }
 
-/// An isolated cluster's network namespace, veth pair and filter rules, as recorded.
+/// The network namespace of a serverless cluster or a command job, with its veth pair and
+/// filter rules, as recorded.
 #[derive(Debug, Clone, FromRow, Serialize)]
-pub struct ClusterNetworkRow {
-    pub cluster_id: ClusterId,
+pub struct NetnsRow {
+    pub id: i64,
+    pub owner_kind: OwnerKind,
+    pub owner_id: i64,
     /// The name under `/run/netns`.
     pub netns: String,
     /// The host's end of the veth pair (the namespace's end is `eth0` inside it).
@@ -79,10 +82,10 @@ pub struct ClusterNetworkRow {
     /// Which /30 of the cluster subnet it uses.
     pub slot: i64,
     pub host_address: String,
-    /// The address the cluster's processes bind to, inside the namespace.
-    pub cluster_address: String,
+    /// The address its processes bind to, inside the namespace.
+    pub inner_address: String,
     pub isolation_mode: String,
-    /// The workspace's outbound rules the cluster started under (JSON).
+    /// The workspace's outbound rules it started under (JSON).
     pub outbound_rules: String,
     /// The nftables script applied inside the namespace.
     pub rules: String,
@@ -91,15 +94,22 @@ pub struct ClusterNetworkRow {
     pub removed_at: Option<String>,
 }
 
+impl NetnsRow {
+    /// What the namespace belongs to.
+    pub fn owner(&self) -> Owner {
+        Owner::new(self.owner_kind, self.owner_id)
+    }
+}
+
 /// What is recorded before a namespace is created.
 #[derive(Debug, Clone)]
-pub struct NewClusterNetwork<'a> {
-    pub cluster_id: ClusterId,
+pub struct NewNetns<'a> {
+    pub owner: Owner,
     pub netns: &'a str,
     pub host_veth: &'a str,
     pub slot: i64,
     pub host_address: &'a str,
-    pub cluster_address: &'a str,
+    pub inner_address: &'a str,
     pub isolation_mode: &'a str,
     pub outbound_rules: &'a str,
     pub rules: &'a str,
@@ -107,22 +117,20 @@ pub struct NewClusterNetwork<'a> {
 
 impl Store {
     /// Records a namespace about to be created (`creating`); fails with `Conflict` when its
-    /// slot is used by another live namespace.
-    pub async fn insert_cluster_network(
-        &self,
-        new: &NewClusterNetwork<'_>,
-    ) -> Result<ClusterNetworkRow> {
+    /// slot is used by another live namespace (or its owner has one).
+    pub async fn insert_netns(&self, new: &NewNetns<'_>) -> Result<NetnsRow> {
         sqlx::query_as(
-            "INSERT INTO cluster_networks (cluster_id, netns, host_veth, slot, host_address, \
-             cluster_address, isolation_mode, outbound_rules, rules, state, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?) RETURNING *",
+            "INSERT INTO network_namespaces (owner_kind, owner_id, netns, host_veth, slot, \
+             host_address, inner_address, isolation_mode, outbound_rules, rules, state, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?) RETURNING *",
         )
-        .bind(new.cluster_id)
+        .bind(new.owner.kind())
+        .bind(new.owner.raw_id())
         .bind(new.netns)
         .bind(new.host_veth)
         .bind(new.slot)
         .bind(new.host_address)
-        .bind(new.cluster_address)
+        .bind(new.inner_address)
         .bind(new.isolation_mode)
         .bind(new.outbound_rules)
         .bind(new.rules)
@@ -133,58 +141,49 @@ impl Store {
     }
 
     /// Replaces the rules applied inside a namespace (a refresh of `fqdn` rules).
-    pub async fn set_cluster_network_rules(
-        &self,
-        cluster_id: ClusterId,
-        rules: &str,
-    ) -> Result<()> {
-        sqlx::query("UPDATE cluster_networks SET rules = ? WHERE cluster_id = ?")
+    pub async fn set_netns_rules(&self, id: i64, rules: &str) -> Result<()> {
+        sqlx::query("UPDATE network_namespaces SET rules = ? WHERE id = ?")
             .bind(rules)
-            .bind(cluster_id)
+            .bind(id)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     /// Moves a namespace's record to `state`; `removed` is final.
-    pub async fn set_cluster_network_state(
-        &self,
-        cluster_id: ClusterId,
-        state: NetnsState,
-    ) -> Result<()> {
+    pub async fn set_netns_state(&self, id: i64, state: NetnsState) -> Result<()> {
         sqlx::query(
-            "UPDATE cluster_networks SET state = ?1, \
+            "UPDATE network_namespaces SET state = ?1, \
              removed_at = CASE WHEN ?1 = 'removed' THEN ?2 ELSE removed_at END \
-             WHERE cluster_id = ?3 AND state != 'removed'",
+             WHERE id = ?3 AND state != 'removed'",
         )
         .bind(state)
         .bind(now())
-        .bind(cluster_id)
+        .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// A cluster's namespace record, if it was isolated.
-    pub async fn cluster_network(
-        &self,
-        cluster_id: ClusterId,
-    ) -> Result<Option<ClusterNetworkRow>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM cluster_networks WHERE cluster_id = ?")
-                .bind(cluster_id)
-                .fetch_optional(&self.pool)
-                .await?,
+    /// The latest namespace of an owner, if it ever had one.
+    pub async fn netns_of(&self, owner: Owner) -> Result<Option<NetnsRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM network_namespaces WHERE owner_kind = ? AND owner_id = ? \
+             ORDER BY id DESC LIMIT 1",
         )
+        .bind(owner.kind())
+        .bind(owner.raw_id())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Namespaces not yet removed, oldest first.
-    pub async fn live_cluster_networks(&self) -> Result<Vec<ClusterNetworkRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM cluster_networks WHERE state != 'removed' ORDER BY cluster_id",
+    pub async fn live_namespaces(&self) -> Result<Vec<NetnsRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM network_namespaces WHERE state != 'removed' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Records the version of the network settings a cluster started under.

@@ -205,7 +205,39 @@ fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
         "{}",
         stderr(&out)
     );
-    // Its cluster idles, then the teardown removes the namespace.
+    // A command job runs in a namespace of its own, under the same rules.
+    std::fs::write(
+        job.join("src/probe_cmd.py"),
+        format!(
+            "{PROBE}print('probes:', ' '.join(probe(h, p) for h, p in {}))\n",
+            python_list(&targets)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        job.join("command.yml"),
+        "type: command\ncode: ./src\ncommand: python probe_cmd.py\n",
+    )
+    .unwrap();
+    let out = ok(server.cli(&[
+        "job",
+        "create",
+        "--file",
+        job.join("command.yml").to_str().unwrap(),
+        "-o",
+        "json",
+    ]));
+    let command: Value = serde_json::from_str(&out).unwrap();
+    let name = command["name"].as_str().unwrap().to_string();
+    let streamed = server.cli(&["job", "stream", "--name", &name]);
+    assert!(streamed.status.success(), "{}", stderr(&streamed));
+    assert!(
+        stdout(&streamed).contains("probes: open EHOSTUNREACH EHOSTUNREACH"),
+        "{}",
+        stdout(&streamed)
+    );
+    // Its cluster idles, then the teardown removes the namespace; the command's went when it
+    // ended.
     wait_for_or(
         "the job's cluster namespace to be removed",
         Duration::from_secs(60),
