@@ -102,29 +102,35 @@ fn rows(scratch: &Path, runs: usize) -> anyhow::Result<()> {
     let mut figures: [Vec<(f64, f64)>; 4] = Default::default();
     for i in 1..=runs {
         eprintln!("==> isolation round {i}/{runs}");
-        for (server, cold, out) in [
-            (&off_cold, true, 0),
-            (&on_cold, true, 1),
-            (&off_warm, false, 2),
-            (&on_warm, false, 3),
-        ] {
-            if cold {
-                wait_no_clusters(server)?;
-            }
+        for (server, out) in [(&off_cold, 0), (&on_cold, 1)] {
+            wait_no_clusters(server)?;
             figures[out].push(first_result(server)?);
         }
+        // A warm start varies by more than the difference looked for: three of each, in
+        // turns, the order swapped every round.
+        for turn in 0..3 {
+            let mut pair = [(&off_warm, 2), (&on_warm, 3)];
+            if (i + turn) % 2 == 1 {
+                pair.reverse();
+            }
+            for (server, out) in pair {
+                figures[out].push(first_result(server)?);
+            }
+        }
+        let last = |i: usize| figures[i].last().map_or(0.0, |f| f.0);
         eprintln!(
-            "    cold off {:.2} s, on {:.2} s; warm off {:.2} s, on {:.2} s",
-            figures[0][i - 1].0,
-            figures[1][i - 1].0,
-            figures[2][i - 1].0,
-            figures[3][i - 1].0
+            "    cold off {:.2} s, on {:.2} s; warm off {:.2} s, on {:.2} s (last of three)",
+            last(0),
+            last(1),
+            last(2),
+            last(3)
         );
     }
     let start = |i: usize| median(&figures[i].iter().map(|f| f.0).collect::<Vec<_>>());
     let first = |i: usize| median(&figures[i].iter().map(|f| f.1 * 1000.0).collect::<Vec<_>>());
     println!(
-        "\nNetwork isolation: Livy session, kind pyspark, runtime 3.4, `allow_internet_outbound` vs `disabled`, {runs} runs each, median\n"
+        "\nNetwork isolation: Livy session, kind pyspark, runtime 3.4, `allow_internet_outbound` vs `disabled`, {runs} runs each ({} warm), median\n",
+        runs * 3
     );
     println!("| scenario | isolation off | isolation on | on vs off | goal |");
     println!("|---|---|---|---|---|");
