@@ -61,6 +61,8 @@ pub struct ProcessSpec {
     /// When set, the network namespace (a file such as `/run/netns/<name>`) the program runs
     /// in; the wrapper joins it before anything of the program runs.
     pub netns: Option<PathBuf>,
+    /// The niceness the program starts with (0: the server's own); what it starts inherits it.
+    pub nice: i32,
 }
 
 /// Another OS account to run a program under. The `/bin/sh` wrapper stays the server's, so the
@@ -258,6 +260,9 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SupervisorError> {
     if let Some(netns) = &netns {
         join_netns(&mut command, netns.as_raw_fd());
     }
+    if spec.nice != 0 {
+        set_nice(&mut command, spec.nice);
+    }
     let child = command.spawn().map_err(|source| SupervisorError::Spawn {
         program: spec.program.display().to_string(),
         source,
@@ -285,6 +290,33 @@ fn close_inherited_descriptors(command: &mut Command) {
             mark_descriptors_from_3();
             Ok(())
         });
+    }
+}
+
+/// Sets the child's niceness, between fork and exec.
+#[allow(unsafe_code)]
+fn set_nice(command: &mut Command, nice: i32) {
+    use nix::libc;
+    // SAFETY: one system call on the calling process; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sets the niceness of every process in the group `pgid` (a process Spool started and all it
+/// started since); raising a priority needs root. Failures are logged.
+#[allow(unsafe_code)]
+pub fn set_group_nice(pgid: u32, nice: i32) {
+    use nix::libc;
+    // SAFETY: a plain system call on a process group id.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PGRP, pgid as libc::id_t, nice) };
+    if rc != 0 {
+        tracing::debug!(pgid, nice, error = %std::io::Error::last_os_error(), "set a process group's niceness");
     }
 }
 
@@ -469,6 +501,7 @@ mod tests {
             run_as: None,
             combined_log: None,
             netns: None,
+            nice: 0,
         }
     }
 

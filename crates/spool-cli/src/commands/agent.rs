@@ -440,6 +440,7 @@ async fn start_worker(
         run_as: None,
         combined_log: None,
         netns: None,
+        nice: 0,
     };
     Ok(spool_supervisor::spawn(&spec)?)
 }
