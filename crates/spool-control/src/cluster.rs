@@ -118,15 +118,17 @@ impl Provisioner {
         cluster: &ClusterRow,
         runtime: &InstalledRuntime,
     ) -> anyhow::Result<()> {
-        let starting = self.launch_cluster(cluster, runtime).await?;
+        let starting = self.launch_cluster(cluster, runtime, 0).await?;
         self.wait_cluster_up(&starting).await
     }
 
-    /// Launches a cluster's master and worker and records their URLs, without waiting for them.
+    /// Launches a cluster's master and worker (at niceness `nice`, which executors inherit)
+    /// and records their URLs, without waiting for them.
     pub(crate) async fn launch_cluster(
         &self,
         cluster: &ClusterRow,
         runtime: &InstalledRuntime,
+        nice: i32,
     ) -> anyhow::Result<StartingCluster> {
         let dir = self.dir.join(cluster.id.to_string());
         let ports = Ports {
@@ -194,6 +196,7 @@ impl Provisioner {
         );
         master.run_as = run_as.clone();
         master.netns = net.netns.clone();
+        master.nice = nice;
         let mut worker = spark::process(
             with_auth(spool_spark::worker(
                 &install,
@@ -209,6 +212,7 @@ impl Provisioner {
         );
         worker.run_as = run_as;
         worker.netns = net.netns;
+        worker.nice = nice;
         // Master and worker start together: the worker retries until the master is up, which
         // saves the worker's JVM start-up from the cold path.
         let master_spawned = self

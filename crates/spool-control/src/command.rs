@@ -354,6 +354,7 @@ fn process_spec(command: &str, spec: &CommandSpec, launch: &Launch, venv: &Path)
         run_as: None,
         combined_log: Some(launch.log_dir.join(STD_LOG)),
         netns: None,
+        nice: 0,
     }
 }
 

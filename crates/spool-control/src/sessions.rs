@@ -2,8 +2,7 @@
 //! statements one at a time, ended by its user or by its inactivity timeout.
 
 use spool_core::{
-    ClusterId, JobStatus, Owner, ProcessOutcome, ProcessState, SessionId, SessionState,
-    StatementState,
+    ClusterId, Owner, ProcessOutcome, ProcessState, SessionId, SessionState, StatementState,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +32,16 @@ pub const STATEMENT_KINDS: &[&str] = &["pyspark", "sql"];
 
 /// How long a driver has to start its SparkSession and open its REPL port.
 const DRIVER_START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The niceness of pre-warming's processes (its driver and its cluster's), until a claim
+/// raises them back; only a server running as root can, so only it lowers them.
+fn prewarm_nice() -> i32 {
+    if rustix::process::geteuid().is_root() {
+        10
+    } else {
+        0
+    }
+}
 
 /// What a new session asks for. Defaults suit a small local machine.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -330,6 +339,7 @@ impl Control {
             };
             if let Some(id) = claimed {
                 tracing::info!(session = %id, owner = %owner.name, "session started from a pre-warmed driver");
+                self.raise_priority(id).await;
                 self.inner().prewarm_wake.notify_one();
                 if let Some(session) = self.store().session(id).await? {
                     return Ok(session.into());
@@ -670,7 +680,11 @@ async fn start(
         Some(
             control
                 .provisioner()
-                .launch_cluster(&cluster_row, &runtime)
+                .launch_cluster(
+                    &cluster_row,
+                    &runtime,
+                    if session.prewarmed { prewarm_nice() } else { 0 },
+                )
                 .await?,
         )
     };
@@ -720,6 +734,10 @@ async fn start(
         repl_args.push("--wait-for-master".into());
         repl_args.push(format!("{}/json/", starting.master_ui));
     }
+    // A pre-warmed driver answers only once an executor is registered and has run a job.
+    if session.prewarmed {
+        repl_args.push("--warm-up".into());
+    }
     let app_name = session
         .name
         .clone()
@@ -767,6 +785,10 @@ async fn start(
         .as_ref()
         .map(|account| control.inner().accounts.run_as(account, &work));
     spec.netns = net.netns.clone();
+    // Pre-warming yields the CPU to user work; a claim raises the driver back.
+    if session.prewarmed {
+        spec.nice = prewarm_nice();
+    }
     store
         .add_session_phase(
             session_id,
@@ -818,6 +840,15 @@ async fn start(
         "stderr",
     )) {
         store.set_session_app_id(session_id, &app_id).await?;
+    }
+    if session.prewarmed {
+        store
+            .add_session_phase(
+                session_id,
+                "executors_ready",
+                Some("an executor registered and ran a warm-up job"),
+            )
+            .await?;
     }
     // The inactivity clock starts when the session is ready, not when it was asked for: a slow
     // start must not eat into the user's idle time.
@@ -1233,6 +1264,28 @@ pub(crate) async fn stop_all(control: &Control) {
     }
 }
 
+impl Control {
+    /// Gives a claimed pre-warmed driver, and its cluster's processes, normal CPU priority.
+    async fn raise_priority(&self, id: SessionId) {
+        let store = self.store();
+        let mut owners = vec![Owner::Session(id)];
+        if let Ok(Some(session)) = store.session(id).await
+            && let Some(cluster) = session.cluster_id
+        {
+            owners.push(Owner::Cluster(cluster));
+        }
+        for owner in owners {
+            for process in store.processes_of(owner).await.unwrap_or_default() {
+                if process.state != ProcessState::Ended
+                    && let Some(pid) = process.pid
+                {
+                    spool_supervisor::set_group_nice(pid as u32, 0);
+                }
+            }
+        }
+    }
+}
+
 /// Keeps the configured number of pre-warmed drivers for the default runtime, owned by the
 /// admin and invisible to users until one is claimed. Only once the runtime is installed, and
 /// never ahead of waiting user work.
@@ -1256,17 +1309,9 @@ pub(crate) async fn prewarm_loop(control: Control) {
             continue;
         }
         let store = control.store();
-        let waiting_jobs = store
-            .jobs_in_status(JobStatus::WAITING)
-            .await
-            .map(|j| j.len())
-            .unwrap_or(1);
-        let waiting_sessions = store
-            .sessions_in_state(&[SessionState::NotStarted])
-            .await
-            .map(|s| s.iter().filter(|s| !s.prewarmed).count())
-            .unwrap_or(1);
-        if waiting_jobs + waiting_sessions > 0 {
+        // Pre-warming never competes with user work: it waits while any session or job is
+        // starting or running its first statement (on a small host they share the cores).
+        if store.user_work_starting().await.unwrap_or(1) > 0 {
             continue;
         }
         // With per-principal accounts a driver can only be handed to its own principal: the

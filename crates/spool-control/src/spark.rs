@@ -32,5 +32,6 @@ pub(crate) fn process(command: CommandLine, cwd: &Path, log_dir: &Path) -> Proce
         run_as: None,
         combined_log: None,
         netns: None,
+        nice: 0,
     }
 }

@@ -335,9 +335,28 @@ def wait_for_master(url, timeout=90.0):
     raise SystemExit(f"the Spark master at {url} did not become ALIVE within {timeout:.0f} s")
 
 
+def warm_up(spark, timeout=120.0):
+    """Makes a pre-warmed driver really warm before it answers: its first executor registered
+    and a tiny job run on it, so the classes are loaded and the hot paths compiled, and a
+    user's first statement waits for neither."""
+    sc = spark.sparkContext
+    deadline = time.monotonic() + timeout
+    # The block managers known to the driver: its own, and one per registered executor.
+    while sc._jsc.sc().getExecutorMemoryStatus().size() < 2:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no executor registered within {timeout:.0f} s")
+        time.sleep(0.05)
+    spark.range(1000).selectExpr("sum(id)").first()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="wait for an executor and run a tiny job before answering (pre-warmed drivers)",
+    )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument(
         "--wait-for-master",
@@ -354,6 +373,8 @@ def main():
     if args.wait_for_master:
         wait_for_master(args.wait_for_master)
     spark = SparkSession.builder.getOrCreate()
+    if args.warm_up:
+        warm_up(spark)
     repl = Repl(spark)
     try:
         serve(repl, args.host, args.port, secret)

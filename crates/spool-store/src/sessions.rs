@@ -103,6 +103,22 @@ fn millis() -> i64 {
 }
 
 impl Store {
+    /// How much user work is starting now: sessions (not pre-warmed) not yet idle, jobs not yet
+    /// running, and sessions running their first statement. Pre-warming waits while any is.
+    pub async fn user_work_starting(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT \
+             (SELECT COUNT(*) FROM sessions WHERE prewarmed = 0 \
+               AND state IN ('not_started', 'starting')) \
+             + (SELECT COUNT(*) FROM jobs WHERE status IN \
+               ('NotStarted', 'Queued', 'Preparing', 'Provisioning', 'Starting')) \
+             + (SELECT COUNT(*) FROM statements st JOIN sessions s ON s.id = st.session_id \
+               WHERE s.prewarmed = 0 AND st.seq = 0 AND st.state IN ('waiting', 'running'))",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Records whether a session's driver runs under its principal's OS account.
     pub async fn set_session_enforced(&self, id: SessionId, enforced: bool) -> Result<()> {
         sqlx::query("UPDATE sessions SET enforced = ? WHERE id = ?")

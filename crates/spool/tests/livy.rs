@@ -769,6 +769,32 @@ async fn a_session_with_default_settings_starts_from_a_pre_warmed_driver_at_once
     wait_prewarmed(&server, &client, "a pre-warmed driver").await;
     // Pre-warmed drivers are nobody's sessions until claimed.
     assert!(client.sessions().await.unwrap().sessions.is_empty());
+    // Pre-warming yields the CPU to user work (a root server can raise it back on a claim).
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let drivers = server.processes_matching("driver.py");
+    assert!(!drivers.is_empty(), "the pre-warmed driver's processes");
+    let niceness = |pid: u32| -> Option<i64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command's closing parenthesis; the niceness is the 19th field.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(16)?
+            .parse()
+            .ok()
+    };
+    if root {
+        assert!(
+            drivers
+                .iter()
+                .all(|pid| niceness(*pid).is_none_or(|n| n == 10)),
+            "{:?}",
+            drivers.iter().map(|p| niceness(*p)).collect::<Vec<_>>()
+        );
+    }
     let livy = Livy::new(&server);
     let started = Instant::now();
     let (status, view, _) = livy
@@ -785,9 +811,33 @@ async fn a_session_with_default_settings_starts_from_a_pre_warmed_driver_at_once
     assert_eq!(view["state"], "idle", "{view:#}");
     assert!(took < Duration::from_secs(5), "claiming took {took:?}");
     assert_eq!(view["stateReason"], "started from a pre-warmed driver");
+    assert!(
+        drivers
+            .iter()
+            .all(|pid| niceness(*pid).is_none_or(|n| n == 0)),
+        "a claimed driver runs at normal priority: {:?}",
+        drivers.iter().map(|p| niceness(*p)).collect::<Vec<_>>()
+    );
     let id = view["id"].as_i64().unwrap();
-    // The driver is ready, its executor may still be starting (beside the pool's refill).
-    livy.wait_executors(id, 1, deadline::EXECUTOR).await;
+    // The driver was really warm: its executor had registered and run a warm-up job before
+    // it was handed out, so the first statement waits for no executor launch.
+    livy.wait_executors(id, 1, Duration::from_secs(2)).await;
+    let ui = view["appInfo"]["sparkUiUrl"].as_str().unwrap().to_string();
+    let app = view["appId"].as_str().unwrap().to_string();
+    let jobs = tokio::task::spawn_blocking(move || {
+        spool_test::spark_ui_json(&ui, &format!("/api/v1/applications/{app}/jobs"))
+    })
+    .await
+    .unwrap()
+    .expect("the driver's jobs");
+    let jobs = jobs.as_array().unwrap();
+    assert!(
+        !jobs.is_empty() && jobs.iter().all(|j| j["status"] == "SUCCEEDED"),
+        "the warm-up job ran: {jobs:#?}"
+    );
+    let native = client.session(&id.to_string()).await.unwrap();
+    let phases: Vec<&str> = native.phases.iter().map(|p| p.status.as_str()).collect();
+    assert!(phases.contains(&"executors_ready"), "{phases:?}");
     livy.call(
         reqwest::Method::POST,
         &format!("/sessions/{id}/statements"),
