@@ -545,9 +545,11 @@ fn seed_sessions(server: &Server, n: usize) -> anyhow::Result<()> {
 /// The sessions part: bare driver start vs Spool cold and warm, `1+1` round trip, request rates.
 fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<()> {
     let mut bare = Vec::new();
+    let mut bare_first = Vec::new();
     let mut bare_rtt = Vec::new();
     let mut cold = Vec::new();
     let mut warm = Vec::new();
+    let mut warm_first = Vec::new();
     let mut rtt = Vec::new();
     let cold_server = start_server(scratch, "sessions-cold", "1s")?;
     let warm_server = start_server(scratch, "sessions-warm", "10m")?;
@@ -555,8 +557,9 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
     delete_session(&warm_server, &warmup)?;
     for i in 1..=runs {
         eprintln!("==> sessions round {i}/{runs}");
-        let (seconds, rtt_ms) = bare_session(rt, scratch)?;
+        let (seconds, first, rtt_ms) = bare_session(rt, scratch)?;
         bare.push(seconds);
+        bare_first.push(first);
         bare_rtt.push(rtt_ms);
         wait_no_clusters(&cold_server)?;
         let (seconds, id) = timed_session(&cold_server)?;
@@ -576,6 +579,10 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
             }
         }
         delete_session(&warm_server, &id)?;
+        // Create to first result on the warm cluster (a new driver, no pre-warmed one).
+        let (seconds, id) = first_result(&warm_server)?;
+        warm_first.push(seconds);
+        delete_session(&warm_server, &id)?;
         eprintln!(
             "    bare {:.2} s, cold {:.2} s, warm {:.2} s",
             bare[i - 1],
@@ -586,6 +593,7 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
     // Pre-warmed: a server keeping one driver ready; each start claims it, then waits for the
     // pool to be refilled before the next.
     let mut prewarmed = Vec::new();
+    let mut prewarmed_first = Vec::new();
     {
         let server = start_server_with(scratch, "sessions-prewarm", "10m", 1)?;
         for _ in 0..runs {
@@ -604,6 +612,8 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
             }
             let (seconds, id) = timed_session(&server)?;
             prewarmed.push(seconds * 1000.0);
+            let mut http = Http::connect(server_port(&server), &server_token(&server)?)?;
+            prewarmed_first.push(seconds + timed_statement(&mut http, &id, FIRST_RESULT)?);
             delete_session(&server, &id)?;
         }
     }
@@ -644,6 +654,29 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
         median(&prewarmed),
         prewarmed.iter().cloned().fold(f64::INFINITY, f64::min),
         median(&prewarmed) / 1000.0 / base
+    );
+    let first_base = median(&bare_first);
+    let first_row = |name: &str, values: &[f64], goal: &str| {
+        let m = median(values);
+        let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+        println!(
+            "| {name} | {m:.2} s | {min:.2} s | {:.2} (vs first result by hand) | {goal} |",
+            m / first_base
+        );
+    };
+    println!(
+        "| bare: master+worker by hand, pyspark driver, until its first result of `{FIRST_RESULT}` | {first_base:.2} s | {:.2} s | 1.00 | baseline |",
+        bare_first.iter().cloned().fold(f64::INFINITY, f64::min)
+    );
+    first_row(
+        "spool session create → first result, pre-warmed driver",
+        &prewarmed_first,
+        "<= 0.1 and <= 1 s",
+    );
+    first_row(
+        "spool session create → first result, warm cluster",
+        &warm_first,
+        "<= 0.5",
     );
     println!(
         "| `1+1` in a local Python process holding a SparkSession | {:.4} ms | | | baseline |",
@@ -692,11 +725,50 @@ fn api_bench(scratch: &Path) -> anyhow::Result<()> {
 }
 
 /// Bare baseline: master and worker by hand, then a pyspark driver until `ready`.
-fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
+/// The statement whose result is "the first result" (also in `bench/bare_session.py`).
+const FIRST_RESULT: &str = "spark.range(10**6).selectExpr('sum(id)').first()[0]";
+
+/// Seconds from submitting `code` to its output being available.
+fn timed_statement(http: &mut Http, id: &str, code: &str) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let body = serde_json::json!({ "code": code }).to_string();
+    let (status, answer) =
+        http.request("POST", &format!("/sessions/{id}/statements"), Some(&body))?;
+    anyhow::ensure!(status == 201, "statement: {status} {answer}");
+    let seq = json_field(&answer, "id").unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, body) = http.request("GET", &format!("/sessions/{id}/statements/{seq}"), None)?;
+        match json_field(&body, "state").as_deref() {
+            Some("available") => {
+                anyhow::ensure!(!body.contains("\"error\""), "statement failed: {body}");
+                return Ok(started.elapsed().as_secs_f64());
+            }
+            _ => {
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "statement did not finish: {body}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// A session's start plus its first result, in seconds; the session is left running.
+fn first_result(server: &Server) -> anyhow::Result<(f64, String)> {
+    let (started, id) = timed_session(server)?;
+    let mut http = Http::connect(server_port(server), &server_token(server)?)?;
+    Ok((started + timed_statement(&mut http, &id, FIRST_RESULT)?, id))
+}
+
+/// The bare baseline: seconds until the driver is ready, until its first result, and the
+/// in-process `1+1` in milliseconds.
+fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64, f64)> {
     let started = Instant::now();
     let cluster = BareCluster::start(rt, scratch, "bare-session")?;
     let (port, ui) = (cluster.port, cluster.ui);
-    let result = (|| -> anyhow::Result<(f64, f64)> {
+    let result = (|| -> anyhow::Result<(f64, f64, f64)> {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !http_get(ui, "/json/").unwrap_or_default().contains("ALIVE") {
             anyhow::ensure!(Instant::now() < deadline, "bare master did not come up");
@@ -717,11 +789,14 @@ fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
             .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
         let mut ready = None;
+        let mut first = None;
         let mut rtt = 0.0;
         for line in lines.by_ref() {
             let line = line?;
             if line == "ready" {
                 ready = Some(started.elapsed().as_secs_f64());
+            } else if line == "first_result" {
+                first = Some(started.elapsed().as_secs_f64());
             } else if let Some(ms) = line.strip_prefix("rtt_ms ") {
                 rtt = ms.parse().unwrap_or(0.0);
             }
@@ -729,6 +804,7 @@ fn bare_session(rt: &Runtime, scratch: &Path) -> anyhow::Result<(f64, f64)> {
         let _ = child.wait();
         Ok((
             ready.ok_or_else(|| anyhow::anyhow!("bare driver never got ready"))?,
+            first.ok_or_else(|| anyhow::anyhow!("bare driver gave no first result"))?,
             rtt,
         ))
     })();
