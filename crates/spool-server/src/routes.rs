@@ -436,9 +436,16 @@ pub async fn list_clusters(
     }))
 }
 
-/// The raw query string, passed on to the driver's UI.
-fn raw_query(uri: &axum::http::Uri) -> Option<&str> {
-    uri.query()
+/// A page of a job's or session's driver UI, with the request's query passed on.
+async fn ui_page(
+    state: &AppState,
+    user: &Caller,
+    of: UiOf<'_>,
+    path: &str,
+    uri: &axum::http::Uri,
+) -> ApiResult<crate::respond::UiPage> {
+    let page = state.control.spark_ui(user, of, path, uri.query()).await?;
+    Ok(crate::respond::UiPage(page))
 }
 
 pub async fn job_ui_root(
@@ -447,11 +454,7 @@ pub async fn job_ui_root(
     UrlPath(name): UrlPath<String>,
     uri: axum::http::Uri,
 ) -> ApiResult<crate::respond::UiPage> {
-    let page = state
-        .control
-        .spark_ui(&user, UiOf::Job(&name), "", raw_query(&uri))
-        .await?;
-    Ok(crate::respond::UiPage(page))
+    ui_page(&state, &user, UiOf::Job(&name), "", &uri).await
 }
 
 pub async fn job_ui(
@@ -460,11 +463,7 @@ pub async fn job_ui(
     UrlPath((name, path)): UrlPath<(String, String)>,
     uri: axum::http::Uri,
 ) -> ApiResult<crate::respond::UiPage> {
-    let page = state
-        .control
-        .spark_ui(&user, UiOf::Job(&name), &path, raw_query(&uri))
-        .await?;
-    Ok(crate::respond::UiPage(page))
+    ui_page(&state, &user, UiOf::Job(&name), &path, &uri).await
 }
 
 pub async fn session_ui_root(
@@ -473,11 +472,7 @@ pub async fn session_ui_root(
     UrlPath(key): UrlPath<String>,
     uri: axum::http::Uri,
 ) -> ApiResult<crate::respond::UiPage> {
-    let page = state
-        .control
-        .spark_ui(&user, UiOf::Session(&key), "", raw_query(&uri))
-        .await?;
-    Ok(crate::respond::UiPage(page))
+    ui_page(&state, &user, UiOf::Session(&key), "", &uri).await
 }
 
 pub async fn session_ui(
@@ -486,11 +481,7 @@ pub async fn session_ui(
     UrlPath((key, path)): UrlPath<(String, String)>,
     uri: axum::http::Uri,
 ) -> ApiResult<crate::respond::UiPage> {
-    let page = state
-        .control
-        .spark_ui(&user, UiOf::Session(&key), &path, raw_query(&uri))
-        .await?;
-    Ok(crate::respond::UiPage(page))
+    ui_page(&state, &user, UiOf::Session(&key), &path, &uri).await
 }
 
 pub async fn show_cluster(
