@@ -125,7 +125,7 @@ impl Control {
             .collect();
         let bound = spool_spec::bind_command(&spec.command, &inputs, &resolved.outputs)
             .map_err(|m| invalid("command", m))?;
-        let job_dir = self.data_dir().join("jobs").join(&name);
+        let job_dir = self.job_dir(&name);
         let launch = Launch {
             argv: vec![bound],
             outputs: resolved.output_uris,

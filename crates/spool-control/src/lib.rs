@@ -1095,7 +1095,7 @@ impl Control {
                 .map_err(|m| invalid("args", m))?,
             None => Vec::new(),
         };
-        let job_dir = self.inner.data_dir.join("jobs").join(name);
+        let job_dir = self.job_dir(name);
         Ok(Launch {
             argv: argv_args,
             outputs: data.output_uris,
@@ -1341,13 +1341,14 @@ impl Control {
         Ok(self.job_view(job))
     }
 
+    /// A job's own folder: its working copy, its logs and what the server keeps of it.
+    pub(crate) fn job_dir(&self, name: &str) -> PathBuf {
+        self.inner.data_dir.join("jobs").join(name)
+    }
+
     /// The directory holding a job's logs.
     pub(crate) fn job_log_dir(&self, job: &JobRow) -> PathBuf {
-        self.inner
-            .data_dir
-            .join("jobs")
-            .join(&job.name)
-            .join("logs")
+        self.job_dir(&job.name).join("logs")
     }
 
     /// Opens the datastore of a job's output and gives the output's path in it; the caller

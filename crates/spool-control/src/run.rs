@@ -169,7 +169,7 @@ async fn drive(
         .is_some()
         .then(|| crate::spark_ui::job_proxy_base(&job.name));
     if let Some(base) = &ui_proxy {
-        let dir = control.data_dir().join("jobs").join(&job.name);
+        let dir = control.job_dir(&job.name);
         spark_ui_url = crate::spark_ui::proxied(&dir, base, &spark_ui_url)?;
     }
     let driver_logs = launch.log_dir.join("azureml").join("driver");

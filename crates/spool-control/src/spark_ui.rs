@@ -80,7 +80,7 @@ impl Control {
             UiOf::Job(name) => {
                 let job = self.job(caller, name).await?;
                 let running = !job.status.is_terminal();
-                let dir = self.data_dir().join("jobs").join(&job.name);
+                let dir = self.job_dir(&job.name);
                 (
                     job.spark_ui_url
                         .filter(|_| running)
