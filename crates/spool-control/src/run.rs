@@ -162,16 +162,10 @@ async fn drive(
     // On an isolated cluster the driver runs in the cluster's namespace, at its address.
     let net = control.provisioner().cluster_net(cluster_id).await?;
     let ui_port = spark::free_port()?;
-    let mut spark_ui_url = format!("http://{}:{ui_port}", net.address);
     // Users reach an isolated driver's UI only through the server: the view links there.
-    let ui_proxy = net
-        .netns
-        .is_some()
-        .then(|| crate::spark_ui::job_proxy_base(&job.name));
-    if let Some(base) = &ui_proxy {
-        let dir = control.job_dir(&job.name);
-        spark_ui_url = crate::spark_ui::proxied(&dir, base, &spark_ui_url)?;
-    }
+    let ui = crate::spark_ui::driver_ui(&net, ui_port, &control.job_dir(&job.name), || {
+        crate::spark_ui::job_proxy_base(&job.name)
+    })?;
     let driver_logs = launch.log_dir.join("azureml").join("driver");
     let properties = control.provisioner().auth_properties(cluster_id);
     let mut spec_for_driver = driver_spec(
@@ -182,7 +176,7 @@ async fn drive(
         &driver_runtime.spark_install(&net.address),
         &master_url,
         ui_port,
-        ui_proxy.as_deref(),
+        ui.proxy_base.as_deref(),
         &driver_logs,
         &python,
         properties.as_deref(),
@@ -199,7 +193,7 @@ async fn drive(
         .set_job_launch(
             job_id,
             job.launch_json.as_deref().unwrap_or("null"),
-            &spark_ui_url,
+            &ui.url,
         )
         .await?;
     store

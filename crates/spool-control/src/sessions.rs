@@ -664,6 +664,8 @@ async fn start(
         .cluster(cluster_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("cluster {cluster_id} vanished"))?;
+    // Pre-warming yields the CPU to user work (its driver and cluster); a claim raises them.
+    let nice = if session.prewarmed { prewarm_nice() } else { 0 };
     // Cold: the master and worker are launched, and the driver starts alongside them (its JVM
     // and Python start-up overlap the master's); the driver waits for the master to accept
     // applications before it creates its SparkContext.
@@ -680,11 +682,7 @@ async fn start(
         Some(
             control
                 .provisioner()
-                .launch_cluster(
-                    &cluster_row,
-                    &runtime,
-                    if session.prewarmed { prewarm_nice() } else { 0 },
-                )
+                .launch_cluster(&cluster_row, &runtime, nice)
                 .await?,
         )
     };
@@ -748,14 +746,9 @@ async fn start(
         args: repl_args,
     };
     // Users reach an isolated driver's UI only through the server: the view links there.
-    let ui_proxy = net
-        .netns
-        .is_some()
-        .then(|| crate::spark_ui::session_proxy_base(session_id));
-    let mut spark_ui_url = format!("http://{}:{ui_port}", net.address);
-    if let Some(base) = &ui_proxy {
-        spark_ui_url = crate::spark_ui::proxied(&dir, base, &spark_ui_url)?;
-    }
+    let ui = crate::spark_ui::driver_ui(&net, ui_port, &dir, || {
+        crate::spark_ui::session_proxy_base(session_id)
+    })?;
     let command = spool_spark::submit(
         &runtime.spark_install(&net.address),
         &spool_spark::Submit {
@@ -763,7 +756,7 @@ async fn start(
             app_name: &app_name,
             sizing: &sizing,
             ui_port,
-            ui_proxy_base: ui_proxy.as_deref(),
+            ui_proxy_base: ui.proxy_base.as_deref(),
             python: &python,
             user_conf: &conf,
             py_files: &[],
@@ -785,10 +778,7 @@ async fn start(
         .as_ref()
         .map(|account| control.inner().accounts.run_as(account, &work));
     spec.netns = net.netns.clone();
-    // Pre-warming yields the CPU to user work; a claim raises the driver back.
-    if session.prewarmed {
-        spec.nice = prewarm_nice();
-    }
+    spec.nice = nice;
     store
         .add_session_phase(
             session_id,
@@ -802,7 +792,7 @@ async fn start(
         .await?;
     let pid = spawned.pid;
     store
-        .set_session_driver(session_id, i64::from(repl_port), &spark_ui_url)
+        .set_session_driver(session_id, i64::from(repl_port), &ui.url)
         .await?;
     {
         let control = control.clone();

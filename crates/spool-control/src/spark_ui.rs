@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use spool_core::SessionId;
 
+use crate::netns::NetPlace;
 use crate::{Caller, Control, ControlError, Result};
 
 /// The largest page passed through (Spark's pages and REST answers are far smaller).
@@ -28,12 +29,37 @@ pub(crate) fn session_proxy_base(id: SessionId) -> String {
 /// The file keeping an isolated driver's own UI address.
 const TARGET_FILE: &str = "spark-ui";
 
-/// Records where an isolated driver's UI listens, in `dir` (the job's or session's folder),
-/// and returns the link its view shows instead.
-pub(crate) fn proxied(dir: &Path, base: &str, target: &str) -> std::io::Result<String> {
+/// A driver's UI, as its job's or session's view links it.
+pub(crate) struct DriverUi {
+    /// The link the view shows: the server's path for an isolated driver, else its address.
+    pub url: String,
+    /// The server's path, which an isolated driver gets as `spark.ui.proxyBase`.
+    pub proxy_base: Option<String>,
+}
+
+/// The UI of a driver placed at `net` with its UI on `port`: an isolated one is linked through
+/// the server at `proxy_base()`, its own address recorded in `dir` (the job's or session's
+/// folder) for the proxy.
+pub(crate) fn driver_ui(
+    net: &NetPlace,
+    port: u16,
+    dir: &Path,
+    proxy_base: impl FnOnce() -> String,
+) -> std::io::Result<DriverUi> {
+    let address = format!("http://{}:{port}", net.address);
+    if net.netns.is_none() {
+        return Ok(DriverUi {
+            url: address,
+            proxy_base: None,
+        });
+    }
+    let base = proxy_base();
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(TARGET_FILE), target)?;
-    Ok(base.to_string())
+    std::fs::write(dir.join(TARGET_FILE), &address)?;
+    Ok(DriverUi {
+        url: base.clone(),
+        proxy_base: Some(base),
+    })
 }
 
 /// Where a view's UI link leads: the recorded address for a link through the server, else
