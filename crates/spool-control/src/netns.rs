@@ -207,6 +207,15 @@ impl Namespaces {
         allowed
     }
 
+    /// The rules inside a namespace under `mode` and `rules`, with the names of `fqdn` rules
+    /// resolved now and DNS to this host's resolvers.
+    async fn script(&self, mode: IsolationMode, rules: &[OutboundRule]) -> String {
+        let allowed = self.resolve(rules).await;
+        let resolvers =
+            netfilter::resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        netfilter::cluster_script(mode, self.inner.subnet, &allowed, &resolvers)
+    }
+
     /// Records, creates and filters an owner's namespace; on failure whatever was made is
     /// removed again.
     pub(crate) async fn create(
@@ -216,11 +225,8 @@ impl Namespaces {
         rules: &[OutboundRule],
     ) -> anyhow::Result<NetnsRow> {
         let inner = &self.inner;
-        let allowed = self.resolve(rules).await;
         let outbound_rules = serde_json::to_string(rules)?;
-        let resolvers =
-            netfilter::resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-        let rules = netfilter::cluster_script(mode, inner.subnet, &allowed, &resolvers);
+        let rules = self.script(mode, rules).await;
         let (letter, start) = match owner {
             Owner::Job(_) => ('j', owner.raw_id() + i64::from(inner.subnet.slots() / 2)),
             _ => ('c', owner.raw_id()),
@@ -333,8 +339,6 @@ impl Namespaces {
     /// Resolves the `fqdn` rules of every live namespace again and applies the rules where
     /// the addresses changed (a name moved to other addresses while its cluster ran).
     pub(crate) async fn refresh(&self) -> anyhow::Result<()> {
-        let resolvers =
-            netfilter::resolvers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
         for row in self.inner.store.live_namespaces().await? {
             if row.state != NetnsState::Up {
                 continue;
@@ -344,8 +348,7 @@ impl Namespaces {
                 continue;
             }
             let mode = IsolationMode::parse(&row.isolation_mode).unwrap_or_default();
-            let allowed = self.resolve(&rules).await;
-            let script = netfilter::cluster_script(mode, self.inner.subnet, &allowed, &resolvers);
+            let script = self.script(mode, &rules).await;
             if script == row.rules {
                 continue;
             }
