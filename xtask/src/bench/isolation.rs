@@ -58,8 +58,9 @@ fn isolate(server: &Server, scratch: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A session's start and its first `1+1`, in seconds; the session is deleted after.
-fn first_result(server: &Server) -> anyhow::Result<(f64, f64)> {
+/// A session's start and its first `1+1` (not `bench.rs`'s first result), in seconds; the
+/// session is deleted after.
+fn start_then_one_plus_one(server: &Server) -> anyhow::Result<(f64, f64)> {
     let (started, id) = timed_session(server)?;
     let mut http = Http::connect(server_port(server), &server_token(server)?)?;
     let first = statement_rtt(&mut http, &id)?;
@@ -97,14 +98,14 @@ fn rows(scratch: &Path, runs: usize) -> anyhow::Result<()> {
     isolate(&on_warm, scratch)?;
     eprintln!("==> isolation warm-up (its runs are not counted)");
     for server in [&off_warm, &on_warm] {
-        first_result(server)?;
+        start_then_one_plus_one(server)?;
     }
     let mut figures: [Vec<(f64, f64)>; 4] = Default::default();
     for i in 1..=runs {
         eprintln!("==> isolation round {i}/{runs}");
         for (server, out) in [(&off_cold, 0), (&on_cold, 1)] {
             wait_no_clusters(server)?;
-            figures[out].push(first_result(server)?);
+            figures[out].push(start_then_one_plus_one(server)?);
         }
         // A warm start varies by more than the difference looked for: three of each, in
         // turns, the order swapped every round.
@@ -114,7 +115,7 @@ fn rows(scratch: &Path, runs: usize) -> anyhow::Result<()> {
                 pair.reverse();
             }
             for (server, out) in pair {
-                figures[out].push(first_result(server)?);
+                figures[out].push(start_then_one_plus_one(server)?);
             }
         }
         let last = |i: usize| figures[i].last().map_or(0.0, |f| f.0);
