@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 pub use spool_core::{
-    AgentState, ClusterId, ClusterState, DataRole, JobKind, JobStatus, RoleAssignmentId, SessionId,
-    SessionState, StatementState, WorkspaceRole,
+    AgentState, ClusterId, ClusterState, DataRole, DriverPath, JobKind, JobStatus,
+    RoleAssignmentId, SessionId, SessionState, StatementState, WorkspaceRole,
 };
 pub use spool_core::{AuditEntryId, AuditResult};
 
@@ -79,6 +79,9 @@ pub struct JobView {
     pub spark_app_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spark_ui_url: Option<String>,
+    /// How a Spark job's driver started and why (once it was placed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<DriverView>,
     /// Outputs by name, as datastore URIs.
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,
@@ -94,6 +97,15 @@ pub struct JobView {
     /// A pipeline's nodes, each earlier than the nodes that read from it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeView>,
+}
+
+/// How a Spark job's driver started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverView {
+    /// `warm_driver` (a pre-warmed driver ran the entry) or `spark_submit`.
+    pub path: DriverPath,
+    /// Which driver it took, or what kept it from a pre-warmed one.
+    pub reason: String,
 }
 
 /// A node of a pipeline and the child job that runs it.

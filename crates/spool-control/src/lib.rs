@@ -39,6 +39,7 @@ mod spark;
 pub mod spark_ui;
 mod users;
 mod views;
+mod warm_driver;
 
 use access::Access;
 use spool_core::{ClusterId, JobId, JobKind, JobStatus, Owner, SessionId, SessionState};

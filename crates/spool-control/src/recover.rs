@@ -175,6 +175,34 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
             .is_some_and(|id| adopted_clusters.contains(&id) || attached_pools.contains(&id));
         let driver = keep_driver(control, running).await?;
         let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
+        // A pre-warmed driver handed to the job before it was told to run the job's entry
+        // (`Running` is recorded right after) may sit idle forever: it is stopped, and the job
+        // placed again.
+        let warm_not_told = job.driver_path == Some(spool_core::DriverPath::WarmDriver)
+            && matches!(
+                job.status,
+                JobStatus::Preparing | JobStatus::Provisioning | JobStatus::Starting
+            );
+        if warm_not_told {
+            if let Some(driver) = &driver {
+                reap(control, driver).await?;
+            }
+            store
+                .set_job_status(
+                    job.id,
+                    JobStatus::Queued,
+                    Some("requeued after a server restart"),
+                )
+                .await?;
+            store
+                .add_event(
+                    "requeued",
+                    &format!("job {}", job.name),
+                    "its pre-warmed driver had not been given the job when the server stopped",
+                )
+                .await?;
+            continue;
+        }
         match driver {
             Some(driver) if cluster_ok => {
                 store.set_process_adopted(driver.id).await?;
@@ -193,6 +221,7 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
                     job.clone(),
                     driver.pid.unwrap_or_default() as u32,
                     driver.start_ticks.map(|t| t as u64),
+                    std::path::PathBuf::from(&driver.log_dir),
                     job.cluster_id,
                     cancel_rx,
                 ));
@@ -219,9 +248,11 @@ pub(crate) async fn recover(control: &Control) -> anyhow::Result<()> {
             }
             None => {
                 let drivers = store.processes_of(Owner::Job(job.id)).await?;
-                if drivers.iter().any(|p| p.role == "driver") {
-                    // The driver ended while no server watched: its exit file says how.
-                    let exit = match spool_supervisor::read_exit_file(&driver_logs) {
+                if let Some(driver) = drivers.iter().rev().find(|p| p.role == "driver") {
+                    // The driver ended while no server watched: its exit file says how (in
+                    // its own log folder: a pre-warmed driver's is its session's).
+                    let exit_dir = std::path::Path::new(&driver.log_dir);
+                    let exit = match spool_supervisor::read_exit_file(exit_dir) {
                         Some(code) => Exit::Code(code),
                         None => Exit::Unknown,
                     };

@@ -72,7 +72,12 @@ pub(crate) async fn run_job(
     finish(&control, job_id, cluster_id, cluster_broken).await;
 }
 
-async fn finish(control: &Control, job_id: JobId, cluster_id: ClusterId, cluster_broken: bool) {
+pub(crate) async fn finish(
+    control: &Control,
+    job_id: JobId,
+    cluster_id: ClusterId,
+    cluster_broken: bool,
+) {
     control
         .inner()
         .running
@@ -489,11 +494,13 @@ pub(crate) async fn follow_adopted(
     job: JobRow,
     pid: u32,
     ticks: Option<u64>,
+    exit_dir: PathBuf,
     cluster_id: Option<ClusterId>,
     mut cancel: watch::Receiver<bool>,
 ) {
     let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
-    let wait = spool_supervisor::wait_adopted(pid, ticks, &driver_logs);
+    // The exit file is in the process's own log folder (a pre-warmed driver's is its session's).
+    let wait = spool_supervisor::wait_adopted(pid, ticks, &exit_dir);
     let (exit, canceled) = watch_driver(&control, &job, pid, wait, &mut cancel, &driver_logs).await;
     conclude(&control, &job, cluster_id, exit, canceled, &driver_logs).await;
     match cluster_id {

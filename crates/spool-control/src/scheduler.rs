@@ -16,7 +16,7 @@ use spool_store::{JobRow, NewCluster, SessionRow};
 use crate::placement::{
     self, AgentSlot, Amount, ClusterSlot, Decision, HostCapacity, NetworkNow, Request, Snapshot,
 };
-use crate::{Config, Control, Result, command, run, sessions};
+use crate::{Config, Control, Result, command, run, sessions, warm_driver};
 
 /// This host's capacity as configured.
 pub(crate) fn host_capacity(config: &Config) -> HostCapacity {
@@ -330,6 +330,13 @@ async fn tick(control: &Control) -> Result<()> {
     }
     let mut snapshot = read_snapshot(control).await?;
     for work in waiting {
+        // A job that fits a pre-warmed driver takes one when one is ready: no cluster to place.
+        if let Work::Job(job) = &work
+            && !*inner.shutdown.borrow()
+            && let warm_driver::Taken::Driver = warm_driver::take(control, job).await?
+        {
+            continue;
+        }
         let Some(request) = work.request() else {
             work.unreadable(control).await?;
             continue;

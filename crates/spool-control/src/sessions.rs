@@ -2,7 +2,7 @@
 //! statements one at a time, ended by its user or by its inactivity timeout.
 
 use spool_core::{
-    ClusterId, Owner, ProcessOutcome, ProcessState, SessionId, SessionState, StatementState,
+    ClusterId, JobId, Owner, ProcessOutcome, ProcessState, SessionId, SessionState, StatementState,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -1257,14 +1257,24 @@ pub(crate) async fn stop_all(control: &Control) {
 impl Control {
     /// Gives a claimed pre-warmed driver, and its cluster's processes, normal CPU priority.
     async fn raise_priority(&self, id: SessionId) {
-        let store = self.store();
         let mut owners = vec![Owner::Session(id)];
-        if let Ok(Some(session)) = store.session(id).await
+        if let Ok(Some(session)) = self.store().session(id).await
             && let Some(cluster) = session.cluster_id
         {
             owners.push(Owner::Cluster(cluster));
         }
-        for owner in owners {
+        self.raise_priority_of(&owners).await;
+    }
+
+    /// The same for a pre-warmed driver handed to a batch job.
+    pub(crate) async fn raise_job_priority(&self, job: JobId, cluster: ClusterId) {
+        self.raise_priority_of(&[Owner::Job(job), Owner::Cluster(cluster)])
+            .await;
+    }
+
+    async fn raise_priority_of(&self, owners: &[Owner]) {
+        let store = self.store();
+        for &owner in owners {
             for process in store.processes_of(owner).await.unwrap_or_default() {
                 if process.state != ProcessState::Ended
                     && let Some(pid) = process.pid
@@ -1274,6 +1284,32 @@ impl Control {
             }
         }
     }
+}
+
+/// The size of every pre-warmed driver: the default session's (one core and 1 GiB for the
+/// driver and for its one executor).
+pub(crate) fn prewarm_sizing() -> SparkSizing {
+    SparkSizing {
+        driver_cores: 1,
+        driver_memory: MemoryMb(1024),
+        executor_cores: 1,
+        executor_memory: MemoryMb(1024),
+        executor_instances: 1,
+        dynamic_allocation: None,
+    }
+}
+
+/// Takes a claimed pre-warmed session's connection to its driver for the batch job it was
+/// handed to (`Store::claim_prewarmed_driver_for_job`): the session has ended, so no statement
+/// loop uses it, and its runner entry goes.
+pub(crate) async fn hand_over(control: &Control, session_id: SessionId) -> Option<Arc<ReplClient>> {
+    let handle = control
+        .inner()
+        .session_runners
+        .lock()
+        .expect("session map lock")
+        .remove(&session_id)?;
+    handle.repl.write().await.take()
 }
 
 /// Keeps the configured number of pre-warmed drivers for the default runtime, owned by the
@@ -1335,14 +1371,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
         let Ok(Some(admin)) = store.user_by_name("admin").await else {
             continue;
         };
-        let sizing = SparkSizing {
-            driver_cores: 1,
-            driver_memory: MemoryMb(1024),
-            executor_cores: 1,
-            executor_memory: MemoryMb(1024),
-            executor_instances: 1,
-            dynamic_allocation: None,
-        };
+        let sizing = prewarm_sizing();
         // Only when it fits now: a pre-warmed driver must never queue ahead of real work.
         let Ok(fits) = crate::scheduler::fits_now(&control, &sizing).await else {
             continue;

@@ -62,6 +62,23 @@ pub(crate) fn driver_ui(
     })
 }
 
+/// The UI link of a job run by a session's driver (a pre-warmed driver handed to it): the
+/// session's own link when it is an address, else the job's path through the server, with the
+/// driver's address copied into the job's folder (`job_dir`) for the proxy.
+pub(crate) fn link_to_session_ui(
+    session_dir: &Path,
+    session_link: &str,
+    job_dir: &Path,
+    job_name: &str,
+) -> std::io::Result<String> {
+    if !session_link.starts_with('/') {
+        return Ok(session_link.to_string());
+    }
+    std::fs::create_dir_all(job_dir)?;
+    std::fs::copy(session_dir.join(TARGET_FILE), job_dir.join(TARGET_FILE))?;
+    Ok(job_proxy_base(job_name))
+}
+
 /// Where a view's UI link leads: the recorded address for a link through the server, else
 /// the link itself.
 fn target(dir: PathBuf, shown: &str) -> Option<String> {

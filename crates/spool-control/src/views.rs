@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use spool_api_types as api;
 use spool_core::{
-    ClusterId, JobId, JobKind, JobStatus, SessionId, SessionState, StatementState, UserId,
-    WorkspaceRole,
+    ClusterId, DriverPath, JobId, JobKind, JobStatus, SessionId, SessionState, StatementState,
+    UserId, WorkspaceRole,
 };
 use spool_spec::SparkSizing;
 use spool_store::{
@@ -205,12 +205,17 @@ pub struct Job {
     pub log_dir: PathBuf,
     /// Set on a pipeline's node: the pipeline job.
     pub parent_id: Option<JobId>,
+    /// How its driver started (once placed), and why.
+    pub driver: Option<(DriverPath, String)>,
 }
 
 impl Job {
     pub(crate) fn from_row(row: JobRow, log_dir: PathBuf) -> Job {
         Job {
             parent_id: row.parent_id,
+            driver: row
+                .driver_path
+                .map(|path| (path, row.driver_reason.clone().unwrap_or_default())),
             phases: phases(row.phases()),
             spec: serde_json::from_str(&row.spec_json).unwrap_or_default(),
             sizing: crate::Control::job_sizing(&row),

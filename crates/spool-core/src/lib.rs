@@ -9,9 +9,10 @@ pub mod state;
 pub mod units;
 
 pub use state::{
-    AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, JobId, JobKind,
-    JobStatus, Lifecycle, NetnsState, Owner, OwnerKind, ProcessId, ProcessOutcome, ProcessState,
-    RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId, WorkspaceRole,
+    AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, DriverPath,
+    JobId, JobKind, JobStatus, Lifecycle, NetnsState, Owner, OwnerKind, ProcessId, ProcessOutcome,
+    ProcessState, RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId,
+    WorkspaceRole,
 };
 pub use state::{AuditEntryId, AuditResult};
 pub use units::{MemoryMb, ParseMemoryError};

@@ -165,6 +165,17 @@ lifecycle! {
 }
 
 lifecycle! {
+    /// How a Spark job's driver was started: by its own `spark-submit`, or as a pre-warmed
+    /// driver that ran the job's entry file as `__main__` (then never reused).
+    "driver path" pub enum DriverPath {
+        /// A `spark-submit` of the job's entry on its cluster.
+        SparkSubmit = "spark_submit",
+        /// A pre-warmed driver, its SparkContext already up, executors registered.
+        WarmDriver = "warm_driver",
+    }
+}
+
+lifecycle! {
     /// An interactive session's state: exactly Livy's.
     "session state" pub enum SessionState {
         /// Recorded; not placed yet (queued for capacity when it has a reason).

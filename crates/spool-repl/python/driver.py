@@ -10,6 +10,10 @@ namespace) for newline-delimited JSON requests from the Spool server:
     {"op": "cancel", "id": 3}
     {"op": "progress", "id": 3}
     {"op": "ping"}
+    {"op": "run", "file", "argv", "cwd", "py_files", "files", "conf", "log"}
+                                (a pre-warmed driver handed to a batch job: runs the job's entry
+                                 as `__main__` as `spark-submit` would, then exits with its
+                                 exit code; it answers once the entry has started)
 
 and answers with one JSON line per request (`execute` answers when the statement is done, so
 answers may come out of order; each echoes the request's `req` tag). Outputs follow Livy's statement
@@ -28,6 +32,7 @@ import hmac
 import io
 import json
 import os
+import runpy
 import socket
 import sys
 import threading
@@ -236,6 +241,66 @@ def _render_table(headers, rows):
     return "\n".join(out)
 
 
+def run_main(repl, request):
+    """Runs a batch job's entry file in this (warm) driver as `spark-submit` would have run it
+    in a fresh one, then ends the process with the entry's exit code. Returns once the entry's
+    thread has started; raises if the job cannot be set up (nothing has run then)."""
+    entry = request["file"]
+    log = open(request["log"], "ab", buffering=0)
+    # The entry's output goes to the job's driver log, stdout and stderr together (as
+    # PySpark's runner merges them), unbuffered as `spark-submit` runs Python.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    os.chdir(request["cwd"])
+    sys.argv = list(request["argv"])
+    # As `python entry.py` would: the entry's folder first on the path.
+    sys.path.insert(0, os.path.dirname(entry))
+    sc = repl.sc
+    for path in request.get("py_files", []):
+        sc.addPyFile(path)
+    for path in request.get("files", []):
+        sc.addFile(path)
+    for key, value in request.get("conf", {}).items():
+        repl.spark.conf.set(key, value)
+
+    def body():
+        code = 0
+        try:
+            runpy.run_path(entry, run_name="__main__")
+        except SystemExit as error:
+            code = _exit_code(error)
+        except BaseException as error:  # noqa: BLE001 - reported as Python reports it
+            tb = error.__traceback__
+            # The entry's own frames, as `python entry.py` would print them.
+            while tb is not None and tb.tb_frame.f_code.co_filename != entry:
+                tb = tb.tb_next
+            traceback.print_exception(type(error), error, tb or error.__traceback__)
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        # Never reused: the JVM sees the Python process end with the entry's code, stops the
+        # SparkContext and exits with it, as after `spark-submit`.
+        os._exit(code)
+
+    threading.Thread(target=body, name="spool-job-main").start()
+
+
+def _exit_code(error):
+    """The process exit code of a `SystemExit`, as the interpreter would choose it."""
+    code = error.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
 def serve(repl, host, port, secret):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -303,6 +368,12 @@ def handle(repl, connection, secret):
             reply({"req": request.get("req"), "id": request_id, "cancelled": True})
         elif op == "progress":
             reply({"req": request.get("req"), "id": request_id, "progress": repl.progress(request_id)})
+        elif op == "run":
+            try:
+                run_main(repl, request)
+                reply({"req": request.get("req"), "started": True})
+            except BaseException as error:  # noqa: BLE001 - the server reports it
+                reply({"req": request.get("req"), "error": f"{type(error).__name__}: {error}"})
         elif op == "ping":
             reply({"req": request.get("req"), "id": request_id, "pong": True})
         elif op == "shutdown":
@@ -347,6 +418,9 @@ def warm_up(spark, timeout=120.0):
             raise SystemExit(f"no executor registered within {timeout:.0f} s")
         time.sleep(0.05)
     spark.range(1000).selectExpr("sum(id)").first()
+    # And the executor's Python worker daemon, which a Python function (an RDD `map`, a UDF)
+    # would otherwise wait for.
+    sc.parallelize(range(2), 1).map(lambda x: x + 1).sum()
 
 
 def main():

@@ -3,7 +3,8 @@
 //!
 //! This crate must not start processes (the supervisor does) or touch the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,8 +31,28 @@ pub enum ReplError {
     Closed,
     #[error("the session's driver did not accept the session's secret")]
     Refused,
+    #[error("the warm driver could not start the job: {0}")]
+    Rejected(String),
     #[error("send to the session's driver: {0}")]
     Send(#[from] std::io::Error),
+}
+
+/// A batch job's entry for a warm driver, with what `spark-submit` would have given it.
+pub struct RunMain<'a> {
+    /// The entry file, run as `__main__`.
+    pub file: &'a Path,
+    /// `sys.argv`: the entry file, then the job's arguments.
+    pub argv: Vec<String>,
+    /// The working directory (the job's working copy).
+    pub cwd: &'a Path,
+    /// Added with `addPyFile` (importable on the driver and executors).
+    pub py_files: Vec<PathBuf>,
+    /// Added with `addFile` (`SparkFiles.get`).
+    pub files: Vec<PathBuf>,
+    /// Settings applied to the session before the entry runs (runtime-settable ones only).
+    pub conf: BTreeMap<String, String>,
+    /// The file the entry's stdout and stderr go to (its account can write it).
+    pub log: &'a Path,
 }
 
 type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
@@ -165,6 +186,28 @@ impl ReplClient {
             .get("progress")
             .and_then(Value::as_f64)
             .unwrap_or(0.0))
+    }
+
+    /// Hands the driver a batch job's entry to run as `__main__` (then it exits with the
+    /// entry's exit code); returns once the entry has started.
+    pub async fn run_main(&self, run: &RunMain<'_>) -> Result<(), ReplError> {
+        let answer = self
+            .request(json!({
+                "op": "run",
+                "id": 0,
+                "file": run.file,
+                "argv": run.argv,
+                "cwd": run.cwd,
+                "py_files": run.py_files,
+                "files": run.files,
+                "conf": run.conf,
+                "log": run.log,
+            }))
+            .await?;
+        match answer.get("error").and_then(Value::as_str) {
+            Some(error) => Err(ReplError::Rejected(error.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// Asks the driver to stop its SparkSession and exit.

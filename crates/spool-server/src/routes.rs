@@ -601,6 +601,9 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
         cluster,
         spark_app_id: job.spark_app_id,
         spark_ui_url: job.spark_ui_url,
+        driver: job
+            .driver
+            .map(|(path, reason)| api::DriverView { path, reason }),
         spec,
     })
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use spool_core::{
-    ClusterId, ClusterState, JobId, JobKind, JobStatus, Lifecycle, Owner, OwnerKind, ProcessId,
-    ProcessOutcome, ProcessState, UserId, WorkspaceRole,
+    ClusterId, ClusterState, DriverPath, JobId, JobKind, JobStatus, Lifecycle, Owner, OwnerKind,
+    ProcessId, ProcessOutcome, ProcessState, UserId, WorkspaceRole,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, FromRow, SqlitePool};
@@ -182,6 +182,10 @@ pub struct JobRow {
     pub kind: JobKind,
     /// The pipeline job this one is a node of.
     pub parent_id: Option<JobId>,
+    /// How its driver was started (none before it was placed, and before migration 0019).
+    pub driver_path: Option<DriverPath>,
+    /// Why that path: the warm driver it took, or what kept it from one.
+    pub driver_reason: Option<String>,
 }
 
 impl JobRow {
@@ -252,7 +256,7 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.owner_id, u.name AS owner_name, j.dis
     j.experiment_name, j.status, j.status_reason, j.error, j.spec_json, j.sizing_json, j.runtime, \
     j.compute, j.identity, j.cluster_id, j.spark_app_id, j.spark_ui_url, j.launch_json, \
     j.phases_json, j.created_at, j.ended_at, j.environment_json, j.principal, j.runs_as, \
-    j.enforced, j.kind, j.parent_id";
+    j.enforced, j.kind, j.parent_id, j.driver_path, j.driver_reason";
 
 /// Inserts a job row (in a transaction when given one); the child of `parent` when given.
 pub(crate) async fn insert_job_row<'e, E: sqlx::SqliteExecutor<'e>>(
@@ -755,6 +759,22 @@ impl Store {
     pub async fn set_job_error(&self, id: JobId, error: &str) -> Result<()> {
         sqlx::query("UPDATE jobs SET error = ? WHERE id = ?")
             .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records how a job's driver starts and why.
+    pub async fn set_job_driver_path(
+        &self,
+        id: JobId,
+        path: DriverPath,
+        reason: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE jobs SET driver_path = ?, driver_reason = ? WHERE id = ?")
+            .bind(path)
+            .bind(reason)
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -342,6 +342,76 @@ impl Store {
         Ok(claimed.map(|(id, _)| id))
     }
 
+    /// Hands an idle pre-warmed driver of `runtime` to a batch job, in one transaction: the
+    /// session ends (`success`, "handed to job …"; it stays out of session lists), its driver
+    /// process becomes the job's `driver`, its cluster the job's (and its owner's), and the job
+    /// records the cluster and the warm path. Returns the session and its cluster, or `None`
+    /// when no driver is ready. With `same_account`, only a driver already running as
+    /// `runs_as` is taken.
+    pub async fn claim_prewarmed_driver_for_job(
+        &self,
+        runtime: &str,
+        job: &crate::JobRow,
+        same_account: bool,
+    ) -> Result<Option<(SessionId, ClusterId)>> {
+        let mut tx = self.pool.begin().await?;
+        let at = now();
+        let reason = format!("handed to job {}", job.name);
+        let phase = serde_json::to_string(&Phase {
+            status: SessionState::Success.to_string(),
+            at: at.clone(),
+        })
+        .expect("phase serializes");
+        let claimed: Option<(SessionId, Option<ClusterId>)> = sqlx::query_as(
+            "UPDATE sessions SET state = 'success', state_reason = ?1, ended_at = ?2, \
+             owner_id = ?3, runs_as = ?4, \
+             phases_json = json_insert(phases_json, '$[#]', json(?5)) \
+             WHERE id = (SELECT id FROM sessions WHERE prewarmed = 1 AND state = 'idle' \
+                         AND runtime = ?6 AND cluster_id IS NOT NULL \
+                         AND (?7 = 0 OR runs_as = ?4) ORDER BY id LIMIT 1) \
+             RETURNING id, cluster_id",
+        )
+        .bind(&reason)
+        .bind(&at)
+        .bind(job.owner_id)
+        .bind(&job.runs_as)
+        .bind(&phase)
+        .bind(runtime)
+        .bind(same_account)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((session_id, Some(cluster_id))) = claimed else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE processes SET owner_kind = 'job', owner_id = ?1 \
+             WHERE owner_kind = 'session' AND owner_id = ?2 AND role = 'driver' AND state != 'ended'",
+        )
+        .bind(job.id)
+        .bind(session_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE clusters SET owner_id = ?, runs_as = ? WHERE id = ?")
+            .bind(job.owner_id)
+            .bind(&job.runs_as)
+            .bind(cluster_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE jobs SET cluster_id = ?1, driver_path = 'warm_driver', driver_reason = ?2 \
+             WHERE id = ?3",
+        )
+        .bind(cluster_id)
+        .bind(format!(
+            "ran on the pre-warmed driver of session {session_id} (cluster {cluster_id})"
+        ))
+        .bind(job.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((session_id, cluster_id)))
+    }
+
     /// Pre-warmed sessions of `runtime` that are starting or ready.
     /// The principal of the latest session a user asked for (not a pre-warmed one).
     pub async fn latest_session_runs_as(&self) -> Result<Option<String>> {

@@ -346,6 +346,158 @@ fn a_job_that_fits_later_is_queued_with_the_reason_then_runs() {
     server.finish();
 }
 
+/// Waits until the server has a pre-warmed driver ready (a cold start the first time, the
+/// pool's refill after a job took one).
+fn wait_prewarmed(server: &TestServer, what: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = server.client();
+    server.wait_for(what, deadline::COLD_START, || {
+        let ready = rt
+            .block_on(client.catalog())
+            .unwrap()
+            .prewarmed_sessions_ready;
+        (ready > 0).then_some(())
+    });
+}
+
+/// What `tests/fixtures/warm/facts.py` printed of its process (the lines it prints, without
+/// Spark's log lines or a traceback).
+fn facts(server: &TestServer, name: &str) -> Vec<String> {
+    let stdout = server
+        .data_dir()
+        .join("jobs")
+        .join(name)
+        .join("logs/azureml/driver/stdout");
+    let keys = [
+        "name ",
+        "argv ",
+        "cwd_is_work_copy ",
+        "file_in_cwd ",
+        "helper ",
+        "files ",
+        "sum ",
+        "executors_see_helper ",
+        "stopped",
+    ];
+    std::fs::read_to_string(&stdout)
+        .unwrap_or_else(|e| panic!("{}: {e}", stdout.display()))
+        .lines()
+        .filter(|l| keys.iter().any(|k| l.starts_with(k)))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_job_on_a_pre_warmed_driver_ends_as_it_would_under_spark_submit() {
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "1"], None);
+    let job = fixtures().join("warm/job.yml");
+    let run = |mode: &str, warm: bool| -> serde_json::Value {
+        let args = format!("args={mode}");
+        let mut cli = vec![
+            "job",
+            "create",
+            "--file",
+            job.to_str().unwrap(),
+            "--set",
+            &args,
+        ];
+        if !warm {
+            cli.extend(["--set", "conf.spark.spool.warmDriver=false"]);
+        }
+        let out = server.cli(&cli);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let name = job_name(&out);
+        wait_for_status(
+            &server,
+            &name,
+            &["Completed", "Failed", "Canceled"],
+            deadline::COLD_START,
+        )
+    };
+    for (mode, status, error) in [
+        ("ok", "Completed", None),
+        (
+            "raise",
+            "Failed",
+            Some("ValueError: the entry failed on purpose"),
+        ),
+        (
+            "exit3",
+            "Failed",
+            Some("the driver exited with code 3; see logs/azureml/driver/stderr"),
+        ),
+        ("stop", "Completed", None),
+    ] {
+        wait_prewarmed(&server, "a pre-warmed driver");
+        let warm = run(mode, true);
+        let submitted = run(mode, false);
+        for (job, path) in [(&warm, "warm_driver"), (&submitted, "spark_submit")] {
+            assert_eq!(job["driver"]["path"], path, "{mode}: {job:#}");
+            assert_eq!(job["status"], status, "{mode}: {job:#}");
+            assert_eq!(job["error"].as_str(), error, "{mode}: {job:#}");
+        }
+        assert_eq!(
+            submitted["driver"]["reason"],
+            "`spark.spool.warmDriver: false` asks for spark-submit"
+        );
+        // The same `__name__`, `sys.argv`, working directory, `py_files` (driver and
+        // executors), `files` and results on both paths.
+        let warm_facts = facts(&server, warm["name"].as_str().unwrap());
+        assert_eq!(
+            warm_facts,
+            facts(&server, submitted["name"].as_str().unwrap()),
+            "{mode}"
+        );
+        assert!(
+            warm_facts.contains(&format!("argv ['<work>/facts.py', '{mode}']")),
+            "{warm_facts:?}"
+        );
+        assert!(
+            warm_facts.contains(&"sum 499500".to_string()),
+            "{warm_facts:?}"
+        );
+        // Spark's own log of the job is in the job's driver stderr on both paths.
+        let stderr_log = server
+            .data_dir()
+            .join("jobs")
+            .join(warm["name"].as_str().unwrap())
+            .join("logs/azureml/driver/stderr");
+        let spark_log = std::fs::read_to_string(&stderr_log).unwrap();
+        assert!(spark_log.contains("SparkContext"), "{spark_log}");
+    }
+    // A job of another size runs with spark-submit and says why.
+    let out = server.cli(&[
+        "job",
+        "create",
+        "--file",
+        job.to_str().unwrap(),
+        "--set",
+        "args=ok",
+        "--set",
+        "conf.spark.executor.instances=2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other = wait_for_status(
+        &server,
+        &job_name(&out),
+        &["Completed", "Failed"],
+        deadline::COLD_START,
+    );
+    assert_eq!(other["status"], "Completed", "{other:#}");
+    assert_eq!(other["driver"]["path"], "spark_submit");
+    assert!(
+        other["driver"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 executor(s)"),
+        "{other:#}"
+    );
+    server.finish();
+}
+
 /// Blocking JSON GET for tests (the master UI is plain HTTP on loopback).
 mod reqwest {
     pub fn blocking_get_json(url: &str) -> serde_json::Value {

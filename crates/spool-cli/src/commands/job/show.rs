@@ -203,6 +203,19 @@ fn job_table(job: &JobView) -> comfy_table::Table {
         ),
         ("Spark UI", job.spark_ui_url.clone().unwrap_or_default()),
         ("Spark app", job.spark_app_id.clone().unwrap_or_default()),
+        (
+            "driver",
+            job.driver
+                .as_ref()
+                .map(|d| {
+                    let path = match d.path {
+                        spool_core::DriverPath::WarmDriver => "pre-warmed driver",
+                        spool_core::DriverPath::SparkSubmit => "spark-submit",
+                    };
+                    format!("{path}: {}", d.reason)
+                })
+                .unwrap_or_default(),
+        ),
         ("outputs", outputs),
         ("phases", phases.trim_end().to_string()),
     ])
