@@ -1341,11 +1341,11 @@ pub(crate) async fn prewarm_loop(control: Control) {
             continue;
         }
         // With per-principal accounts a driver can only be handed to its own principal: the
-        // pool holds drivers for whoever asked for the latest session (the admin at first),
+        // pool holds drivers for whoever asked for the latest session or job (the admin at first),
         // and drivers of anyone else are retired so they hold no capacity.
         let mut runs_as = crate::identity::Principal::User("admin".into()).key();
         if control.inner().accounts.enforced() {
-            if let Ok(Some(latest)) = store.latest_session_runs_as().await {
+            if let Ok(Some(latest)) = store.latest_work_runs_as().await {
                 runs_as = latest;
             }
             for id in store

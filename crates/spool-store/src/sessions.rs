@@ -413,10 +413,15 @@ impl Store {
     }
 
     /// Pre-warmed sessions of `runtime` that are starting or ready.
-    /// The principal of the latest session a user asked for (not a pre-warmed one).
-    pub async fn latest_session_runs_as(&self) -> Result<Option<String>> {
+    /// The principal of the latest session or Spark job a user asked for (not a pre-warmed
+    /// session): whom pre-warmed drivers are kept for.
+    pub async fn latest_work_runs_as(&self) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT runs_as FROM sessions WHERE prewarmed = 0 AND runs_as != '' ORDER BY id DESC LIMIT 1",
+            "SELECT runs_as FROM ( \
+               SELECT runs_as, created_at FROM sessions WHERE prewarmed = 0 AND runs_as != '' \
+               UNION ALL \
+               SELECT runs_as, created_at FROM jobs WHERE kind = 'spark' AND runs_as != '') \
+             ORDER BY created_at DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?)
