@@ -323,6 +323,50 @@ fn spool(server: &Server, args: &[&str]) -> anyhow::Result<std::process::Output>
         .output()?)
 }
 
+/// Waits until a server has a pre-warmed driver ready.
+fn wait_prewarmed(server: &Server) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let mut http = Http::connect(server_port(server), &server_token(server)?)?;
+        let (_, body) = http.request("GET", "/api/v1/catalog", None)?;
+        if json_field(&body, "prewarmed_sessions_ready").is_some_and(|n| n != "0") {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no pre-warmed driver became ready"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `spark-submit --master local[1]` of the script by hand: one JVM, no cluster.
+fn local_run(rt: &Runtime, script: &Path, scratch: &Path) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut submit = Command::new(rt.spark_home.join("bin/spark-submit"));
+    submit
+        .args([
+            "--master",
+            "local[1]",
+            "--driver-memory",
+            "1g",
+            "--name",
+            "bench-pi",
+        ])
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(scratch.join("local-driver.err"))?);
+    spark_env(&mut submit, rt);
+    let status = submit.status()?;
+    anyhow::ensure!(
+        status.success(),
+        "local spark-submit failed; see {}",
+        scratch.join("local-driver.err").display()
+    );
+    Ok(started.elapsed().as_secs_f64())
+}
+
 fn timed_job(server: &Server, job: &Path) -> anyhow::Result<f64> {
     let started = Instant::now();
     let out = spool(
@@ -597,19 +641,7 @@ fn sessions_bench(rt: &Runtime, scratch: &Path, runs: usize) -> anyhow::Result<(
     {
         let server = start_server_with(scratch, "sessions-prewarm", "10m", 1)?;
         for _ in 0..runs {
-            let deadline = Instant::now() + Duration::from_secs(180);
-            loop {
-                let mut http = Http::connect(server_port(&server), &server_token(&server)?)?;
-                let (_, body) = http.request("GET", "/api/v1/catalog", None)?;
-                if json_field(&body, "prewarmed_sessions_ready").is_some_and(|n| n != "0") {
-                    break;
-                }
-                anyhow::ensure!(
-                    Instant::now() < deadline,
-                    "no pre-warmed driver became ready"
-                );
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            wait_prewarmed(&server)?;
             let (seconds, id) = timed_session(&server)?;
             prewarmed.push(seconds * 1000.0);
             let mut http = Http::connect(server_port(&server), &server_token(&server)?)?;
@@ -871,6 +903,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut cold = Vec::new();
     let mut warm = Vec::new();
     let mut warm_unenforced = Vec::new();
+    let mut local = Vec::new();
+    let mut warm_driver = Vec::new();
     // Run as root, the servers run jobs under per-identity OS accounts; this one does not, to
     // show what the enforcement costs.
     let enforced = runs_as_root();
@@ -883,10 +917,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "10m",
             "[access]\nenforce = \"off\"\n",
         )?;
+        // Keeps one pre-warmed driver, which each job takes (and the pool refills).
+        let prewarm_server = start_server_with(&scratch, "warm-driver", "10m", 1)?;
         eprintln!("==> warm-up (fills the page cache; its runs are not counted)");
         bare_run(&rt, &script, &scratch)?;
+        local_run(&rt, &script, &scratch)?;
         timed_job(&warm_server, &job)?;
         timed_job(&unenforced_server, &job)?;
+        wait_prewarmed(&prewarm_server)?;
+        timed_job(&prewarm_server, &job)?;
+        wait_prewarmed(&prewarm_server)?;
         for i in 1..=runs {
             eprintln!("==> round {i}/{runs}");
             bare.push(bare_run(&rt, &script, &scratch)?);
@@ -894,12 +934,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             cold.push(timed_job(&cold_server, &job)?);
             warm.push(timed_job(&warm_server, &job)?);
             warm_unenforced.push(timed_job(&unenforced_server, &job)?);
+            local.push(local_run(&rt, &script, &scratch)?);
+            wait_prewarmed(&prewarm_server)?;
+            warm_driver.push(timed_job(&prewarm_server, &job)?);
+            // The pool refills now, not while the next round's rows run.
+            wait_prewarmed(&prewarm_server)?;
             eprintln!(
-                "    bare {:.2} s, cold {:.2} s, warm {:.2} s, warm without OS enforcement {:.2} s",
+                "    bare {:.2} s, cold {:.2} s, warm {:.2} s, warm without OS enforcement {:.2} s, local[1] {:.2} s, pre-warmed driver {:.2} s",
                 bare[i - 1],
                 cold[i - 1],
                 warm[i - 1],
-                warm_unenforced[i - 1]
+                warm_unenforced[i - 1],
+                local[i - 1],
+                warm_driver[i - 1]
             );
         }
     }
@@ -924,6 +971,43 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     row(
         "spool job create --stream, warm cluster, OS enforcement off",
         &warm_unenforced,
+        "",
+    );
+    row(
+        "spool job create --stream, pre-warmed driver",
+        &warm_driver,
+        "",
+    );
+    println!(
+        "\nBatch jobs on pre-warmed drivers: bench/pi.py through `spool job create --stream`\n"
+    );
+    println!("| scenario | median s | min s | ratio | goal |");
+    println!("|---|---|---|---|---|");
+    let local_base = median(&local);
+    let ratio_row = |name: &str, values: &[f64], against: f64, goal: &str| {
+        let m = median(values);
+        let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+        println!(
+            "| {name} | {m:.2} | {min:.2} | {:.2} | {goal} |",
+            m / against
+        );
+    };
+    ratio_row(
+        "spark-submit --master local[1] by hand",
+        &local,
+        local_base,
+        "baseline",
+    );
+    ratio_row(
+        "pre-warmed driver, vs local[1]",
+        &warm_driver,
+        local_base,
+        "<= 0.40",
+    );
+    ratio_row(
+        "pre-warmed driver, vs the warm-cluster path",
+        &warm_driver,
+        median(&warm),
         "",
     );
     println!(

@@ -306,6 +306,20 @@ impl TestServer {
         spool_client::Client::new(&self.url(), &self.token)
     }
 
+    /// Waits until the server has a pre-warmed driver ready (a cold start the first time, the
+    /// pool's refill after a session or job took one).
+    pub fn wait_prewarmed(&self, what: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let client = self.client();
+        self.wait_for(what, deadline::COLD_START, || {
+            let catalog = rt.block_on(client.catalog()).ok()?;
+            (catalog.prewarmed_sessions_ready > 0).then_some(())
+        });
+    }
+
     /// Runs the real CLI against this server as the admin.
     pub fn cli(&self, args: &[&str]) -> Output {
         self.cli_as(&self.token, args)

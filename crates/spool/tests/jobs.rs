@@ -346,23 +346,6 @@ fn a_job_that_fits_later_is_queued_with_the_reason_then_runs() {
     server.finish();
 }
 
-/// Waits until the server has a pre-warmed driver ready (a cold start the first time, the
-/// pool's refill after a job took one).
-fn wait_prewarmed(server: &TestServer, what: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = server.client();
-    server.wait_for(what, deadline::COLD_START, || {
-        let ready = rt
-            .block_on(client.catalog())
-            .unwrap()
-            .prewarmed_sessions_ready;
-        (ready > 0).then_some(())
-    });
-}
-
 /// What `tests/fixtures/warm/facts.py` printed of its process (the lines it prints, without
 /// Spark's log lines or a traceback).
 fn facts(server: &TestServer, name: &str) -> Vec<String> {
@@ -431,7 +414,7 @@ fn a_job_on_a_pre_warmed_driver_ends_as_it_would_under_spark_submit() {
         ),
         ("stop", "Completed", None),
     ] {
-        wait_prewarmed(&server, "a pre-warmed driver");
+        server.wait_prewarmed("a pre-warmed driver");
         let warm = run(mode, true);
         let submitted = run(mode, false);
         for (job, path) in [(&warm, "warm_driver"), (&submitted, "spark_submit")] {

@@ -104,6 +104,53 @@ fn a_crashed_servers_running_job_is_adopted_and_completes() {
 }
 
 #[test]
+fn a_job_on_a_pre_warmed_driver_is_adopted_after_a_crash_and_completes() {
+    let mut server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "1"], None);
+    let dir = scratch("crash-warm");
+    server.wait_prewarmed("a pre-warmed driver");
+    let out = server.cli(&[
+        "job",
+        "create",
+        "--file",
+        sleep_job(&dir, 12).to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let name = job_name(&out);
+    let running = wait_for_status(&server, &name, &["Running"], deadline::STATE_CHANGE);
+    assert_eq!(running["driver"]["path"], "warm_driver", "{running:#}");
+
+    server.kill9();
+    server.restart();
+
+    let done = wait_for_status(
+        &server,
+        &name,
+        &["Completed", "Failed", "Canceled"],
+        deadline::SERVER_UP + deadline::SHORT_WORK,
+    );
+    assert_eq!(done["status"], "Completed", "{done:#}\n{}", server.log());
+    let log = server
+        .data_dir()
+        .join("jobs")
+        .join(&name)
+        .join("logs/azureml/driver/stdout");
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(
+        text.contains("sleeping") && text.contains("slept"),
+        "{text}"
+    );
+    let events = spool_test_events(&server);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "adopted" && e["subject"] == format!("job {name}")),
+        "{events:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.finish();
+}
+
+#[test]
 fn a_restart_reaps_what_died_meanwhile_and_records_how_jobs_ended() {
     let mut server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
     let dir = scratch("reap");
