@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{median, spool, start_server};
+use super::{median, spool, start_server, start_server_with, wait_prewarmed_count};
 use crate::repo_root;
 
 /// Runs `spool job create --stream` of `file` with `extra` arguments; the seconds until it
@@ -78,6 +78,38 @@ pub(super) fn pipelines_bench(scratch: &Path, runs: usize) -> anyhow::Result<()>
             reused[i - 1]
         );
     }
+    // The same two runs on a server keeping two pre-warmed drivers (as wide as the pipeline):
+    // each measurement starts with both ready.
+    let mut pooled_sequential = Vec::new();
+    let mut pooled_pipeline = Vec::new();
+    {
+        let server = start_server_with(scratch, "pipelines-pool", "10m", 2)?;
+        let ready = || wait_prewarmed_count(&server, 2);
+        ready()?;
+        timed_create(&server, &pipeline, &["--set", "settings.force_rerun=True"])?;
+        for i in 1..=runs {
+            eprintln!("==> pipelines with two pre-warmed drivers: round {i}/{runs}");
+            ready()?;
+            let mut total = 0.0;
+            for step in ["left", "right", "join"] {
+                total += timed_create(&server, &dir.join(format!("{step}.yml")), &[])?.0;
+            }
+            pooled_sequential.push(total);
+            ready()?;
+            let (took, job) =
+                timed_create(&server, &pipeline, &["--set", "settings.force_rerun=True"])?;
+            anyhow::ensure!(
+                job["status"] == "Completed",
+                "the pipeline did not complete: {job}"
+            );
+            pooled_pipeline.push(took);
+            eprintln!(
+                "    three jobs one after another {:.2} s, the pipeline {:.2} s",
+                pooled_sequential[i - 1],
+                pooled_pipeline[i - 1]
+            );
+        }
+    }
     let base = median(&sequential);
     println!(
         "\nPipelines: bench/pipeline (two pi steps side by side, then a step reading both), 1 executor x 1 core each, warm clusters, {runs} runs, median (min)\n"
@@ -104,5 +136,30 @@ pub(super) fn pipelines_bench(scratch: &Path, runs: usize) -> anyhow::Result<()>
         &reused,
         "<= 1 s",
     );
+    println!(
+        "\nThe same with `--prewarm 2` (two pre-warmed drivers, both ready when each run starts)\n"
+    );
+    println!("| scenario | median s | min s | ratio vs one after another | goal |");
+    println!("|---|---|---|---|---|");
+    let pooled_base = median(&pooled_sequential);
+    for (name, values, goal) in [
+        (
+            "left.yml, right.yml, join.yml one after another",
+            &pooled_sequential,
+            "baseline",
+        ),
+        (
+            "pipeline.yml (force_rerun) to Completed",
+            &pooled_pipeline,
+            "<= 0.80",
+        ),
+    ] {
+        let m = median(values);
+        let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+        println!(
+            "| {name} | {m:.2} | {min:.2} | {:.2} | {goal} |",
+            m / pooled_base
+        );
+    }
     Ok(())
 }
