@@ -602,7 +602,9 @@ impl Rates {
     }
 
     fn print(&self) {
-        println!("\nRequest rates, 101 sessions in the store, 4 keep-alive connections, 3 s each\n");
+        println!(
+            "\nRequest rates, 101 sessions in the store, 4 keep-alive connections, 3 s each\n"
+        );
         println!("| route | req/s | ratio vs GET /version | goal |");
         println!("|---|---|---|---|");
         println!("| GET /version | {:.0} | 1.00 | baseline |", self.version);
