@@ -355,9 +355,7 @@ mod tests {
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState {
-            control: control.clone(),
-        };
+        let state = AppState::new(control.clone());
         tokio::spawn(crate::serve(listener, state, std::future::pending()));
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         for (method, route, _, _) in ACTIONS {

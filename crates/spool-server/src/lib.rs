@@ -36,6 +36,18 @@ pub use spool_control::config::parse_duration;
 #[derive(Clone)]
 pub struct AppState {
     pub control: Control,
+    /// The log tails of finished sessions, which no longer change (`GET /sessions` shows one
+    /// per session; reading three files for each was most of its cost).
+    finished_tails: std::sync::Arc<livy::FinishedTails>,
+}
+
+impl AppState {
+    pub fn new(control: Control) -> AppState {
+        AppState {
+            control,
+            finished_tails: std::sync::Arc::default(),
+        }
+    }
 }
 
 /// The OpenAPI document of the native API.
@@ -341,14 +353,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         spawn_default_runtime_install(control.clone(), options.progress_bar);
     }
     control.start_background();
-    serve(
-        listener,
-        AppState {
-            control: control.clone(),
-        },
-        shutdown_signal(),
-    )
-    .await?;
+    serve(listener, AppState::new(control.clone()), shutdown_signal()).await?;
     tracing::info!(keep_running = options.keep_running_on_stop, "stopping");
     control.shutdown(options.keep_running_on_stop).await;
     tracing::info!("stopped");

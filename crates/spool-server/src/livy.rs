@@ -419,11 +419,45 @@ struct LivySession<'a> {
     phases: Vec<PhaseView<'a>>,
 }
 
-fn session_view<'a>(state: &AppState, session: &'a Session) -> LivySession<'a> {
-    let sizing = session.sizing.as_ref();
-    // The view shows the last 10 lines; a few KB of each file are plenty for that.
+/// The last lines of finished sessions' logs, which no longer change (their driver has
+/// exited), kept so that listing sessions does not read three files for each of them. Bounded:
+/// past `MAX_FINISHED_TAILS` entries it starts over.
+#[derive(Default)]
+pub(crate) struct FinishedTails(
+    std::sync::Mutex<std::collections::HashMap<SessionId, Vec<String>>>,
+);
+
+const MAX_FINISHED_TAILS: usize = 10_000;
+
+/// The last 10 lines of a session's log, as its Livy view shows them.
+fn log_tail(state: &AppState, session: &Session) -> Vec<String> {
+    let finished = session.state.is_finished();
+    if finished
+        && let Some(tail) = state
+            .finished_tails
+            .0
+            .lock()
+            .expect("tails lock")
+            .get(&session.id)
+    {
+        return tail.clone();
+    }
+    // A few KB of each file are plenty for 10 lines.
     let mut log = session_log_lines(state, session.id, Some(4096));
     log.drain(..log.len().saturating_sub(10));
+    if finished {
+        let mut tails = state.finished_tails.0.lock().expect("tails lock");
+        if tails.len() >= MAX_FINISHED_TAILS {
+            tails.clear();
+        }
+        tails.insert(session.id, log.clone());
+    }
+    log
+}
+
+fn session_view<'a>(state: &AppState, session: &'a Session) -> LivySession<'a> {
+    let sizing = session.sizing.as_ref();
+    let log = log_tail(state, session);
     LivySession {
         id: session.id,
         name: session.name.as_deref(),

@@ -109,7 +109,7 @@ impl Api {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(spool_server::serve(
             listener,
-            AppState { control },
+            AppState::new(control),
             async move {
                 let _ = stopped.await;
             },
