@@ -431,7 +431,7 @@ impl Control {
         caller.require(Action::ViewSessions)?;
         let owner = caller.only_own();
         let rows = self.store().list_sessions(owner).await?;
-        Ok(rows.into_iter().map(Session::from).collect())
+        Ok(rows.iter().cloned().map(Session::from).collect())
     }
 
     pub async fn statements(

@@ -306,6 +306,9 @@ pub(crate) async fn insert_job_row<'e, E: sqlx::SqliteExecutor<'e>>(
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The last session listing per owner filter, with the `sessions_generation` it was read
+    /// at (see migration 0020).
+    session_listings: std::sync::Arc<std::sync::Mutex<sessions::Listings>>,
 }
 
 impl Store {
@@ -332,7 +335,10 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            session_listings: Default::default(),
+        })
     }
 
     // Users.

@@ -189,7 +189,25 @@ impl Store {
     ///
     /// SQLite assembles the rows into one JSON array: listing is a hot path (notebook clients
     /// poll it), and one value crosses from SQLite's worker thread much faster than N rows.
-    pub async fn list_sessions(&self, owner_id: Option<UserId>) -> Result<Vec<SessionRow>> {
+    /// The sessions `owner_id` sees (all when `None`), pre-warmed ones left out, by id. Read
+    /// from the store only when a session or a user's name changed since the last listing.
+    pub async fn list_sessions(
+        &self,
+        owner_id: Option<UserId>,
+    ) -> Result<std::sync::Arc<Vec<SessionRow>>> {
+        // The generation is read before the rows, so a cached listing is never older than the
+        // generation it is filed under.
+        let generation: i64 = sqlx::query_scalar("SELECT n FROM sessions_generation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        if let Some(rows) = self
+            .session_listings
+            .lock()
+            .expect("listings lock")
+            .get(generation, owner_id)
+        {
+            return Ok(rows);
+        }
         let json: String = sqlx::query_scalar(
             "SELECT COALESCE(json_group_array(json_object( \
                 'id', id, 'name', name, 'owner_id', owner_id, 'owner_name', owner_name, \
@@ -206,7 +224,15 @@ impl Store {
         .bind(owner_id)
         .fetch_one(&self.pool)
         .await?;
-        serde_json::from_str(&json).map_err(|e| StoreError::Query(sqlx::Error::Decode(Box::new(e))))
+        let rows: Vec<SessionRow> = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Query(sqlx::Error::Decode(Box::new(e))))?;
+        let rows = std::sync::Arc::new(rows);
+        self.session_listings.lock().expect("listings lock").put(
+            generation,
+            owner_id,
+            rows.clone(),
+        );
+        Ok(rows)
     }
 
     pub async fn sessions_in_state(&self, states: &[SessionState]) -> Result<Vec<SessionRow>> {
@@ -669,5 +695,41 @@ impl Store {
         .bind(session_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+/// Session listings read at one `sessions_generation`, per owner filter.
+#[derive(Debug, Default)]
+pub(crate) struct Listings {
+    generation: i64,
+    by_owner: std::collections::HashMap<Option<UserId>, std::sync::Arc<Vec<SessionRow>>>,
+}
+
+impl Listings {
+    fn get(
+        &self,
+        generation: i64,
+        owner: Option<UserId>,
+    ) -> Option<std::sync::Arc<Vec<SessionRow>>> {
+        (self.generation == generation)
+            .then(|| self.by_owner.get(&owner).cloned())
+            .flatten()
+    }
+
+    fn put(
+        &mut self,
+        generation: i64,
+        owner: Option<UserId>,
+        rows: std::sync::Arc<Vec<SessionRow>>,
+    ) {
+        // Only a newer generation replaces what is kept (two listings may race).
+        if generation < self.generation {
+            return;
+        }
+        if generation > self.generation {
+            self.generation = generation;
+            self.by_owner.clear();
+        }
+        self.by_owner.insert(owner, rows);
     }
 }

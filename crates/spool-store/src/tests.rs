@@ -299,6 +299,19 @@ async fn sessions_list_with_their_owner_and_fields() {
             .unwrap()
             .is_empty()
     );
+    // A listing is kept between calls, and any change to a session shows in the next one.
+    let again = store.list_sessions(Some(alice.id)).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&mine, &again));
+    store
+        .set_session_state(mine[0].id, SessionState::Starting, None)
+        .await
+        .unwrap();
+    let changed = store.list_sessions(Some(alice.id)).await.unwrap();
+    assert_eq!(changed[0].state, SessionState::Starting);
+    assert_eq!(
+        store.list_sessions(None).await.unwrap()[0].state,
+        SessionState::Starting
+    );
 }
 
 #[tokio::test]
