@@ -3,14 +3,10 @@
 
 use spool_core::{BatchState, JobId, JobStatus};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use spool_spec::{ConfValue, Entry, JobSpec, Resources};
 
-use crate::access::Access;
-use crate::datastore::{DEFAULT_DATASTORE, DatastoreUri, hex};
-use crate::roles::DataAccess;
+use crate::livy_files::SessionFiles;
 use crate::{Action, Caller, Control, ControlError, Job, Result, invalid};
 
 /// What a Livy batch asks for (Livy's CreateBatchRequest, already parsed).
@@ -70,20 +66,6 @@ pub fn livy_batch_state(status: JobStatus) -> BatchState {
     BatchState::from(status)
 }
 
-/// Adds each reference to `sources` under its file name; returns the names.
-fn take_names(list: &[String], sources: &mut Vec<(String, PathBuf)>) -> Vec<String> {
-    list.iter()
-        .map(|item| {
-            let name = Path::new(item)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| item.clone());
-            sources.push((name.clone(), PathBuf::from(item)));
-            name
-        })
-        .collect()
-}
-
 fn quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', "'\"'\"'"))
 }
@@ -93,42 +75,6 @@ fn memory(field: &str, value: &Option<String>) -> Result<String> {
 }
 
 impl Control {
-    /// Reads a batch file: a datastore URI, or a path in the default datastore.
-    async fn batch_file(&self, data: &DataAccess, field: &str, reference: &str) -> Result<Vec<u8>> {
-        let uri = match DatastoreUri::parse(reference) {
-            Some(Ok(uri)) => uri,
-            Some(Err(m)) => return Err(invalid(field, m)),
-            None if reference.contains("://") => {
-                return Err(invalid(
-                    field,
-                    format!(
-                        "`{reference}`: only `azureml://datastores/<name>/paths/<path>` URIs or paths in the default datastore are supported"
-                    ),
-                ));
-            }
-            None => DatastoreUri::new(DEFAULT_DATASTORE, reference),
-        };
-        data.check_uri(field, &uri, Access::Read)?;
-        let (tree, relative) = self
-            .datastore_path(&uri)
-            .await
-            .map_err(|e| crate::retarget(e, field))?;
-        let kind = tree
-            .kind(&relative)
-            .map_err(|e| crate::datastore_error(field, &uri, e))?;
-        if kind != Some(crate::EntryKind::File) {
-            return Err(invalid(
-                field,
-                format!(
-                    "no file at `{}`; upload it with `spool datastore upload`",
-                    uri.to_uri()
-                ),
-            ));
-        }
-        tree.read(&relative)
-            .map_err(|e| crate::datastore_error(field, &uri, e))
-    }
-
     /// Creates the job behind a Livy batch.
     pub async fn create_batch(&self, owner: &Caller, request: BatchRequest) -> Result<Job> {
         owner.require(Action::SubmitJobs)?;
@@ -136,51 +82,23 @@ impl Control {
             return Err(invalid("file", "requirement failed: file is required"));
         }
         request.check_limits()?;
-        // Gather every file into one snapshot, flat, named by their file names.
-        let mut sources: Vec<(String, PathBuf)> = Vec::new();
-        let main_name = take_names(std::slice::from_ref(&request.file), &mut sources).remove(0);
-        let jars = take_names(&request.jars, &mut sources);
-        let py_files = take_names(&request.py_files, &mut sources);
-        let files = take_names(&request.files, &mut sources);
-        let archives = take_names(&request.archives, &mut sources);
-        let mut resolved = Vec::new();
-        let mut hasher = Sha256::new();
-        let data = self.data_access(owner).await?;
-        for (name, reference) in &sources {
-            let bytes = self
-                .batch_file(&data, "file", &reference.display().to_string())
-                .await?;
-            hasher.update(name.as_bytes());
-            hasher.update((bytes.len() as u64).to_le_bytes());
-            hasher.update(&bytes);
-            resolved.push((name.clone(), bytes));
-        }
-        let id = hex(&hasher.finalize());
-        let dir = self.data_dir().join("snapshots").join(&id);
-        if !dir.exists() {
-            // A temp dir of its own, renamed into place: a concurrent identical batch finds the
-            // snapshot there, and a failure leaves nothing.
-            let snapshots = self.data_dir().join("snapshots");
-            crate::permissions::create_private_dir(&snapshots).map_err(anyhow::Error::from)?;
-            let tmp = tempfile::Builder::new()
-                .prefix(&format!(".tmp-batch-{id}-"))
-                .tempdir_in(&snapshots)
-                .map_err(anyhow::Error::from)?;
-            for (name, bytes) in &resolved {
-                std::fs::write(tmp.path().join(name), bytes).map_err(anyhow::Error::from)?;
-            }
-            match std::fs::rename(tmp.path(), &dir) {
-                Ok(()) => {
-                    let _ = tmp.keep();
-                }
-                Err(_) if dir.is_dir() => {}
-                Err(e) => {
-                    return Err(anyhow::Error::from(e)
-                        .context("store the batch's snapshot")
-                        .into());
-                }
-            }
-        }
+        // Every file goes into one snapshot, flat, named by their file names.
+        let (id, mut named) = self
+            .gather_livy_files(
+                owner,
+                &[
+                    ("file", std::slice::from_ref(&request.file)),
+                    ("jars", &request.jars),
+                    ("pyFiles", &request.py_files),
+                    ("files", &request.files),
+                    ("archives", &request.archives),
+                ],
+            )
+            .await?;
+        let mut lists = named.drain(..).map(|list| SessionFiles::names(&list));
+        let mut next = || lists.next().expect("one list per field");
+        let main_name = next().remove(0);
+        let (jars, py_files, files, archives) = (next(), next(), next(), next());
         let mut conf: BTreeMap<String, ConfValue> = request
             .conf
             .iter()

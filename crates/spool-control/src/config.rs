@@ -31,6 +31,9 @@ pub struct Config {
     pub stop_grace: Duration,
     /// Livy's CSRF protection: non-GET Livy requests must carry `X-Requested-By`.
     pub livy_csrf_protection: bool,
+    /// Local folders whose files Livy requests may name (`[livy] local_dir_allowlist`, as
+    /// Livy's `livy.file.local-dir-whitelist`); empty by default, so only datastores serve.
+    pub livy_local_dirs: Vec<std::path::PathBuf>,
     /// Idle drivers (each on its own small cluster) kept ready for the default runtime, so a
     /// session with default settings starts at once.
     pub prewarmed_sessions: u32,
@@ -174,6 +177,9 @@ pub struct SessionsFile {
 pub struct LivyFile {
     /// As Livy's `livy.server.csrf-protection.enabled` (default false).
     pub csrf_protection: Option<bool>,
+    /// Absolute folders whose files sessions and batches may name by local path.
+    #[serde(default)]
+    pub local_dir_allowlist: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -281,6 +287,21 @@ impl Config {
             extra_instance_types,
             stop_grace: Duration::from_secs(5),
             livy_csrf_protection: file.livy.csrf_protection.unwrap_or(false),
+            livy_local_dirs: file
+                .livy
+                .local_dir_allowlist
+                .iter()
+                .map(|dir| {
+                    let path = std::path::PathBuf::from(dir);
+                    if path.is_absolute() {
+                        Ok(path)
+                    } else {
+                        Err(format!(
+                            "livy.local_dir_allowlist: `{dir}` is not an absolute path; list folders as `/srv/spark-libs`"
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
             prewarmed_sessions: file.sessions.prewarm.unwrap_or(1),
             environments: spool_runtime::EnvSettings {
                 timeout: match &file.environments.install_timeout {

@@ -22,6 +22,7 @@ mod environments;
 mod identities;
 mod identity;
 mod job_setup;
+mod livy_files;
 mod names;
 mod netfilter;
 mod netns;
@@ -63,8 +64,9 @@ pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};
 pub use environments::{EnvRequest, LIVY_CONDA_CONF};
+pub use livy_files::{NamedFile, SessionFiles};
 pub use pipelines::PipelineNode;
-pub use sessions::SessionSettings;
+pub use sessions::{FileLists, SessionSettings};
 pub use views::{Caller, Job, Phase, Session, Statement};
 
 /// Why a request was refused or failed. The HTTP layer maps each variant to a status code.
@@ -1066,6 +1068,8 @@ impl Control {
             Entry::ClassName(_) => None,
         };
         let in_snapshot = |field: &str, rel: &str| -> Result<()> {
+            // Spark reads `name#alias` as the file `name` given the name `alias`.
+            let rel = rel.split_once('#').map_or(rel, |(path, _)| path);
             let path = datastore::resolve_inside(&snapshot, rel).map_err(|m| invalid(field, m))?;
             if !path.exists() {
                 return Err(invalid(

@@ -18,6 +18,7 @@ use spool_supervisor::Exit;
 use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
+use crate::livy_files::SessionFiles;
 use crate::{
     Action, Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid,
     spark,
@@ -68,6 +69,28 @@ pub struct SessionSettings {
     /// Whether the request came through Livy, so errors name Livy's fields (`executorCores`)
     /// instead of the native API's (`executor_cores`).
     pub livy: bool,
+    /// Files for the driver and executors, as Livy's `jars`, `pyFiles`, `files`, `archives`.
+    #[serde(default)]
+    pub files: FileLists,
+}
+
+/// The four file lists of a Livy request, each a list of references (datastore URIs, paths in
+/// the default datastore, or allowed local paths).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FileLists {
+    pub jars: Vec<String>,
+    pub py_files: Vec<String>,
+    pub files: Vec<String>,
+    pub archives: Vec<String>,
+}
+
+impl FileLists {
+    fn is_empty(&self) -> bool {
+        self.jars.is_empty()
+            && self.py_files.is_empty()
+            && self.files.is_empty()
+            && self.archives.is_empty()
+    }
 }
 
 impl SessionSettings {
@@ -302,6 +325,31 @@ impl Control {
             None => None,
         };
         self.check_session_data_access(owner).await?;
+        let files = if settings.files.is_empty() {
+            None
+        } else {
+            let lists = &settings.files;
+            let field = |native, livy| settings.field(native, livy);
+            let (snapshot, mut named) = self
+                .gather_livy_files(
+                    owner,
+                    &[
+                        (field("jars", "jars"), &lists.jars),
+                        (field("py_files", "pyFiles"), &lists.py_files),
+                        (field("files", "files"), &lists.files),
+                        (field("archives", "archives"), &lists.archives),
+                    ],
+                )
+                .await?;
+            let mut next = || named.remove(0);
+            Some(SessionFiles {
+                snapshot,
+                jars: next(),
+                py_files: next(),
+                files: next(),
+                archives: next(),
+            })
+        };
         // Sessions pass the user's identity through.
         let runs_as = crate::identity::Principal::User(owner.name.clone()).key();
         // Default settings can take a driver that is already running.
@@ -314,6 +362,7 @@ impl Control {
             && settings.dynamic_allocation.is_none()
             && environment.is_none()
             && compute.is_none()
+            && files.is_none()
             && runtime == spool_runtime::DEFAULT_RUNTIME;
         if defaults {
             let claimed = match self
@@ -361,6 +410,10 @@ impl Control {
                 .transpose()?,
             compute: compute.map_or_else(|| "serverless".to_string(), |pool| pool.name),
             runs_as,
+            files_json: files
+                .as_ref()
+                .map(|f| serde_json::to_string(f).map_err(anyhow::Error::from))
+                .transpose()?,
         };
         let session = match self.store().insert_session(&new).await {
             Ok(session) => session,
@@ -709,6 +762,32 @@ async fn start(
     std::fs::create_dir_all(&work)?;
     let driver_py = dir.join("driver.py");
     std::fs::write(&driver_py, spool_repl::DRIVER_PY)?;
+    // The files it asked for are copied into its working folder, as a job's code is.
+    let files: Option<SessionFiles> = session
+        .files_json
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()?;
+    if let Some(files) = &files {
+        let snapshot = control.data_dir().join("snapshots").join(&files.snapshot);
+        crate::datastore::copy_tree(&snapshot, &work).map_err(|e| {
+            anyhow::anyhow!("copy the session's files into {}: {e}", work.display())
+        })?;
+    }
+    let in_work = |pick: fn(&SessionFiles) -> &Vec<crate::livy_files::NamedFile>| {
+        files.as_ref().map_or_else(Vec::new, |f| {
+            pick(f)
+                .iter()
+                .map(|file| work.join(file.spark_name()))
+                .collect()
+        })
+    };
+    let (jars, py_files, extra_files, archives) = (
+        in_work(|f| &f.jars),
+        in_work(|f| &f.py_files),
+        in_work(|f| &f.files),
+        in_work(|f| &f.archives),
+    );
     // The driver runs as the session's user, in a working folder that is that account's.
     let account = control.inner().accounts.ensure(&session.runs_as).await?;
     if let Some(account) = &account {
@@ -742,7 +821,7 @@ async fn start(
         .unwrap_or_else(|| format!("spool-session-{session_id}"));
     let main = spool_spark::Main::Python {
         file: driver_py,
-        jars: Vec::new(),
+        jars,
         args: repl_args,
     };
     // Users reach an isolated driver's UI only through the server: the view links there.
@@ -759,9 +838,9 @@ async fn start(
             ui_proxy_base: ui.proxy_base.as_deref(),
             python: &python,
             user_conf: &conf,
-            py_files: &[],
-            files: &[],
-            archives: &[],
+            py_files: &py_files,
+            files: &extra_files,
+            archives: &archives,
             main: &main,
             properties_file: control.provisioner().auth_properties(cluster_id).as_deref(),
         },
@@ -1392,6 +1471,7 @@ pub(crate) async fn prewarm_loop(control: Control) {
             environment_json: None,
             compute: "serverless".into(),
             runs_as,
+            files_json: None,
         };
         match store.insert_session(&new).await {
             Ok(session) => {

@@ -97,6 +97,8 @@ pub struct Session {
     pub sizing: Option<SparkSizing>,
     /// The Spark conf the session asked for.
     pub conf: BTreeMap<String, String>,
+    /// The extra files it asked for (Livy's `jars`, `pyFiles`, `files`, `archives`).
+    pub files: crate::livy_files::SessionFiles,
 }
 
 impl From<SessionRow> for Session {
@@ -105,6 +107,11 @@ impl From<SessionRow> for Session {
             phases: phases(row.phases()),
             sizing: serde_json::from_str(&row.sizing_json).ok(),
             conf: serde_json::from_str(&row.conf_json).unwrap_or_default(),
+            files: row
+                .files_json
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default(),
             idle_timeout: Duration::from_secs(row.idle_timeout_s.max(0) as u64),
             id: row.id,
             name: row.name,

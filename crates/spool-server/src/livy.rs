@@ -100,15 +100,6 @@ pub async fn create_session(
 ) -> LivyResult<Response> {
     let request: CreateSession = parse_body(body).await?;
     check_proxy_user(&user, &request.proxy_user)?;
-    if !request.jars.is_empty()
-        || !request.py_files.is_empty()
-        || !request.files.is_empty()
-        || !request.archives.is_empty()
-    {
-        return Err(LivyError::bad_request(
-            "Rejected, Reason: jars, pyFiles, files and archives are not supported for sessions yet; add code with statements",
-        ));
-    }
     let idle_timeout_minutes = match &request.idle_timeout {
         Some(text) => {
             let rejected = |e: String| LivyError::bad_request(format!("Rejected, Reason: {e}"));
@@ -157,6 +148,12 @@ pub async fn create_session(
         conda_file,
         compute,
         livy: true,
+        files: spool_control::FileLists {
+            jars: request.jars,
+            py_files: request.py_files,
+            files: request.files,
+            archives: request.archives,
+        },
     };
     let session = state.control.create_session(&user, settings).await?;
     crate::audit::note_session(&note, &session);
@@ -407,10 +404,10 @@ struct LivySession<'a> {
     executor_cores: u32,
     num_executors: u32,
     conf: &'a BTreeMap<String, String>,
-    archives: [&'a str; 0],
-    files: [&'a str; 0],
-    jars: [&'a str; 0],
-    py_files: [&'a str; 0],
+    archives: Vec<&'a str>,
+    files: Vec<&'a str>,
+    jars: Vec<&'a str>,
+    py_files: Vec<&'a str>,
     heartbeat_timeout_in_second: u64,
     queue: Option<&'a str>,
     // Spool's additions: why the session is in its state, and when it got there.
@@ -455,6 +452,11 @@ fn log_tail(state: &AppState, session: &Session) -> Vec<String> {
     log
 }
 
+/// A file list as the request gave it (Livy echoes the references back).
+fn given(list: &[spool_control::NamedFile]) -> Vec<&str> {
+    list.iter().map(|f| f.given.as_str()).collect()
+}
+
 fn session_view<'a>(state: &AppState, session: &'a Session) -> LivySession<'a> {
     let sizing = session.sizing.as_ref();
     let log = log_tail(state, session);
@@ -479,10 +481,10 @@ fn session_view<'a>(state: &AppState, session: &'a Session) -> LivySession<'a> {
         executor_cores: sizing.map_or(0, |s| s.executor_cores),
         num_executors: sizing.map_or(0, |s| s.executor_instances),
         conf: &session.conf,
-        archives: [],
-        files: [],
-        jars: [],
-        py_files: [],
+        archives: given(&session.files.archives),
+        files: given(&session.files.files),
+        jars: given(&session.files.jars),
+        py_files: given(&session.files.py_files),
         heartbeat_timeout_in_second: 0,
         queue: None,
         state_reason: session.state_reason.as_deref(),

@@ -94,6 +94,7 @@ pub async fn create(
             )
         }),
         livy: false,
+        files: Default::default(),
     };
     let session = state.control.create_session(&user, settings).await?;
     crate::audit::note_session(&note, &session);

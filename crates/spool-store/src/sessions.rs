@@ -46,6 +46,9 @@ pub struct SessionRow {
     /// Whether its driver ran under the principal's OS account.
     #[serde(default)]
     pub enforced: bool,
+    /// The extra files it asked for (see migration 0021).
+    #[serde(default)]
+    pub files_json: Option<String>,
 }
 
 fn serverless() -> String {
@@ -76,6 +79,7 @@ pub struct NewSession {
     pub environment_json: Option<String>,
     pub compute: String,
     pub runs_as: String,
+    pub files_json: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -96,7 +100,7 @@ const SESSION_COLUMNS: &str = "s.id, s.name, s.owner_id, u.name AS owner_name, s
     s.state_reason, s.runtime, s.sizing_json, s.conf_json, s.idle_timeout_s, s.cluster_id, \
     s.repl_port, s.spark_app_id, s.spark_ui_url, s.phases_json, s.created_at, \
     s.last_activity_at, s.ended_at, s.prewarmed, s.environment_json, s.compute, s.identity, \
-    s.runs_as, s.enforced";
+    s.runs_as, s.enforced, s.files_json";
 
 fn millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -139,7 +143,8 @@ impl Store {
         let id = sqlx::query_scalar::<_, SessionId>(
             "INSERT INTO sessions (name, owner_id, kind, state, runtime, sizing_json, conf_json, \
              idle_timeout_s, phases_json, created_at, last_activity_at, prewarmed, environment_json, \
-             compute, runs_as) VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             compute, runs_as, files_json) \
+             VALUES (?, ?, ?, 'not_started', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              RETURNING id",
         )
         .bind(&new.name)
@@ -156,6 +161,7 @@ impl Store {
         .bind(&new.environment_json)
         .bind(&new.compute)
         .bind(&new.runs_as)
+        .bind(&new.files_json)
         .fetch_one(&self.pool)
         .await
         .map_err(conflict_on_unique(format!(
@@ -217,7 +223,8 @@ impl Store {
                 'spark_ui_url', spark_ui_url, 'phases_json', phases_json, 'created_at', created_at, \
                 'last_activity_at', last_activity_at, 'ended_at', ended_at, \
                 'prewarmed', json(CASE WHEN prewarmed THEN 'true' ELSE 'false' END), \
-                'environment_json', environment_json, 'compute', compute, 'identity', identity)), '[]') \
+                'environment_json', environment_json, 'compute', compute, 'identity', identity, \
+                'files_json', files_json)), '[]') \
              FROM (SELECT s.*, u.name AS owner_name FROM sessions s JOIN users u ON u.id = s.owner_id \
                    WHERE (?1 IS NULL OR s.owner_id = ?1) AND s.prewarmed = 0 ORDER BY s.id)",
         )

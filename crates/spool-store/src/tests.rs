@@ -274,6 +274,7 @@ async fn sessions_list_with_their_owner_and_fields() {
                 environment_json: None,
                 compute: "serverless".into(),
                 runs_as: String::new(),
+                files_json: None,
             })
             .await
             .unwrap();
@@ -334,6 +335,7 @@ async fn statements_get_consecutive_numbers_under_concurrent_writes() {
             environment_json: None,
             compute: "serverless".into(),
             runs_as: String::new(),
+            files_json: None,
         })
         .await
         .unwrap();
@@ -380,6 +382,7 @@ async fn regression_11_a_finished_sessions_reason_is_final() {
             environment_json: None,
             compute: "serverless".into(),
             runs_as: String::new(),
+            files_json: None,
         })
         .await
         .unwrap();

@@ -603,6 +603,99 @@ async fn a_batch_with_airflows_exact_payload_runs_as_a_spool_job() {
 }
 
 #[test]
+fn a_session_gets_its_py_files_jars_files_and_archives_from_datastores_and_allowed_folders() {
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/livy_files");
+    let scratch = std::env::temp_dir().join(format!("spool-livy-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (allowed, build, deps) = (
+        scratch.join("allowed"),
+        scratch.join("build"),
+        scratch.join("deps"),
+    );
+    for dir in [&allowed, &build, &deps] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let run = |program: &str, args: &[&std::ffi::OsStr]| {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{program} {args:?} failed");
+    };
+    run(
+        "javac",
+        &[
+            "-d".as_ref(),
+            build.as_os_str(),
+            fixtures.join("Marker.java").as_os_str(),
+        ],
+    );
+    run(
+        "jar",
+        &[
+            "cf".as_ref(),
+            allowed.join("marker.jar").as_os_str(),
+            "-C".as_ref(),
+            build.as_os_str(),
+            ".".as_ref(),
+        ],
+    );
+    std::fs::write(deps.join("inside.txt"), "from the archive\n").unwrap();
+    run(
+        "jar",
+        &[
+            "cfM".as_ref(),
+            allowed.join("deps.zip").as_os_str(),
+            "-C".as_ref(),
+            deps.as_os_str(),
+            ".".as_ref(),
+        ],
+    );
+    for name in ["words.txt", "local_batch.py"] {
+        std::fs::copy(fixtures.join(name), allowed.join(name)).unwrap();
+    }
+    let outside = scratch.join("outside.txt");
+    std::fs::write(&outside, "not for sessions").unwrap();
+
+    let config = format!(
+        "[livy]\nlocal_dir_allowlist = [\"{}\"]\n",
+        allowed.display()
+    );
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], Some(&config));
+    let out = server.cli(&[
+        "datastore",
+        "upload",
+        "--src",
+        fixtures.join("spool_helper.py").to_str().unwrap(),
+        "--dest",
+        "libs/spool_helper.py",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pylivy_files.py");
+    let out = std::process::Command::new(client_python())
+        .arg(script)
+        .arg(server.url())
+        .arg("admin")
+        .arg(&allowed)
+        .arg(&outside)
+        .env("SPOOL_TOKEN", &server.token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pylivy failed:\n{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        server.log()
+    );
+    assert!(stdout(&out).contains("pylivy files ok"));
+    server.finish();
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
 fn the_cli_creates_a_session_runs_code_and_sql_and_deletes_it() {
     let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
     // Sizes are checked before anything starts.
