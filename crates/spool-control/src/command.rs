@@ -216,29 +216,15 @@ pub(crate) async fn schedule(control: &Control) -> Result<()> {
 /// Runs a started command job to its end.
 async fn run_command(control: Control, job_id: JobId, mut cancel: watch::Receiver<bool>) {
     if let Err(e) = drive(&control, job_id, &mut cancel).await {
-        let store = control.store();
-        if *cancel.borrow() {
-            let (status, reason) = if *control.inner().shutdown.borrow() {
+        let canceled = *cancel.borrow();
+        let canceled = canceled.then(|| {
+            if *control.inner().shutdown.borrow() {
                 (JobStatus::Failed, "the server stopped")
             } else {
                 (JobStatus::Canceled, "canceled before the command started")
-            };
-            store
-                .set_job_status(job_id, status, Some(reason))
-                .await
-                .log_error("record the job's status");
-        } else {
-            let message = format!("{e:#}");
-            tracing::warn!(%job_id, error = %message, "command job failed before its command ran");
-            store
-                .set_job_error(job_id, &message)
-                .await
-                .log_error("record the job's error");
-            store
-                .set_job_status(job_id, JobStatus::Failed, None)
-                .await
-                .log_error("record the job's status");
-        }
+            }
+        });
+        crate::job_setup::record_unstarted(&control, job_id, canceled, &e, "its command ran").await;
     }
     finish(&control, job_id).await;
 }

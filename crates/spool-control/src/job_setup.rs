@@ -147,3 +147,36 @@ impl spool_runtime::Progress for StoreProgress {
         });
     }
 }
+
+/// Records the end of a job that failed or was canceled before its driver or command ran:
+/// `canceled` gives the status and reason when it was canceled; otherwise it failed with
+/// `error` (logged as a warning, `before` naming what never ran).
+pub(crate) async fn record_unstarted(
+    control: &Control,
+    job_id: JobId,
+    canceled: Option<(JobStatus, &str)>,
+    error: &anyhow::Error,
+    before: &str,
+) {
+    let store = control.store();
+    match canceled {
+        Some((status, reason)) => {
+            store
+                .set_job_status(job_id, status, Some(reason))
+                .await
+                .log_error("record the job's status");
+        }
+        None => {
+            let message = format!("{error:#}");
+            tracing::warn!(%job_id, error = %message, "job failed before {before}");
+            store
+                .set_job_error(job_id, &message)
+                .await
+                .log_error("record the job's error");
+            store
+                .set_job_status(job_id, JobStatus::Failed, None)
+                .await
+                .log_error("record the job's status");
+        }
+    }
+}

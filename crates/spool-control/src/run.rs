@@ -42,32 +42,13 @@ pub(crate) async fn run_job(
     mut cancel: watch::Receiver<bool>,
 ) {
     let result = drive(&control, job_id, cluster_id, warm, &mut cancel).await;
-    let store = control.store();
     let mut cluster_broken = false;
     if let Err(e) = result {
         let canceled = *cancel.borrow();
-        if canceled {
-            store
-                .set_job_status(
-                    job_id,
-                    JobStatus::Canceled,
-                    Some("canceled before the driver started"),
-                )
-                .await
-                .log_error("record the job's status");
-        } else {
-            let message = format!("{e:#}");
-            tracing::warn!(%job_id, error = %message, "job failed before its driver ran");
-            store
-                .set_job_error(job_id, &message)
-                .await
-                .log_error("record the job's error");
-            store
-                .set_job_status(job_id, JobStatus::Failed, None)
-                .await
-                .log_error("record the job's status");
-            cluster_broken = !warm;
-        }
+        let canceled =
+            canceled.then_some((JobStatus::Canceled, "canceled before the driver started"));
+        cluster_broken = canceled.is_none() && !warm;
+        job_setup::record_unstarted(&control, job_id, canceled, &e, "its driver ran").await;
     }
     finish(&control, job_id, cluster_id, cluster_broken).await;
 }

@@ -16,7 +16,7 @@ use spool_supervisor::Exit;
 use tokio::sync::watch;
 
 use crate::job_setup::{self, check_canceled};
-use crate::{Control, Launch, LogError, datastore, run, sessions};
+use crate::{Control, Launch, datastore, run, sessions};
 
 /// A job's settings a warm driver cannot take once its SparkContext runs: it asks for its own
 /// `spark-submit` with this conf set to `false`.
@@ -261,30 +261,19 @@ async fn run_job(
 ) {
     let result = drive(&control, job_id, session_id, cluster_id, &mut cancel).await;
     if let Err(e) = result {
-        let store = control.store();
         // The driver may have been handed the job or not: either way it is not reused.
         stop_driver(&control, job_id).await;
-        if *cancel.borrow() {
-            store
-                .set_job_status(
-                    job_id,
-                    JobStatus::Canceled,
-                    Some("canceled before the driver started"),
-                )
-                .await
-                .log_error("record the job's status");
-        } else {
-            let message = format!("{e:#}");
-            tracing::warn!(%job_id, error = %message, "job failed before its warm driver ran it");
-            store
-                .set_job_error(job_id, &message)
-                .await
-                .log_error("record the job's error");
-            store
-                .set_job_status(job_id, JobStatus::Failed, None)
-                .await
-                .log_error("record the job's status");
-        }
+        let canceled = *cancel.borrow();
+        let canceled =
+            canceled.then_some((JobStatus::Canceled, "canceled before the driver started"));
+        crate::job_setup::record_unstarted(
+            &control,
+            job_id,
+            canceled,
+            &e,
+            "its warm driver ran it",
+        )
+        .await;
     }
     run::finish(&control, job_id, cluster_id, false).await;
 }
