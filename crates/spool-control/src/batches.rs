@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use spool_spec::{ConfValue, Entry, JobSpec, Resources};
 
-use crate::livy_files::SessionFiles;
+use crate::livy_files::{FileLists, SessionFiles};
 use crate::{Action, Caller, Control, ControlError, Job, Result, invalid};
 
 /// What a Livy batch asks for (Livy's CreateBatchRequest, already parsed).
@@ -15,10 +15,8 @@ pub struct BatchRequest {
     pub file: String,
     pub class_name: Option<String>,
     pub args: Vec<String>,
-    pub jars: Vec<String>,
-    pub py_files: Vec<String>,
-    pub files: Vec<String>,
-    pub archives: Vec<String>,
+    /// `jars`, `pyFiles`, `files` and `archives`.
+    pub files: FileLists,
     pub driver_memory: Option<String>,
     pub driver_cores: Option<u32>,
     pub executor_memory: Option<String>,
@@ -83,22 +81,17 @@ impl Control {
         }
         request.check_limits()?;
         // Every file goes into one snapshot, flat, named by their file names.
-        let (id, mut named) = self
-            .gather_livy_files(
-                owner,
-                &[
-                    ("file", std::slice::from_ref(&request.file)),
-                    ("jars", &request.jars),
-                    ("pyFiles", &request.py_files),
-                    ("files", &request.files),
-                    ("archives", &request.archives),
-                ],
-            )
+        let (named, main) = self
+            .gather_livy_files(owner, Some(&request.file), &request.files)
             .await?;
-        let mut lists = named.drain(..).map(|list| SessionFiles::names(&list));
-        let mut next = || lists.next().expect("one list per field");
-        let main_name = next().remove(0);
-        let (jars, py_files, files, archives) = (next(), next(), next(), next());
+        let main_name = main.expect("the main file is named").spark_name();
+        let id = named.snapshot;
+        let (jars, py_files, files, archives) = (
+            SessionFiles::names(&named.jars),
+            SessionFiles::names(&named.py_files),
+            SessionFiles::names(&named.files),
+            SessionFiles::names(&named.archives),
+        );
         let mut conf: BTreeMap<String, ConfValue> = request
             .conf
             .iter()

@@ -64,9 +64,9 @@ pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};
 pub use environments::{EnvRequest, LIVY_CONDA_CONF};
-pub use livy_files::{NamedFile, SessionFiles};
+pub use livy_files::{FileLists, NamedFile, SessionFiles};
 pub use pipelines::PipelineNode;
-pub use sessions::{FileLists, SessionSettings};
+pub use sessions::SessionSettings;
 pub use views::{Caller, Job, Phase, Session, Statement};
 
 /// Why a request was refused or failed. The HTTP layer maps each variant to a status code.
@@ -1069,7 +1069,7 @@ impl Control {
         };
         let in_snapshot = |field: &str, rel: &str| -> Result<()> {
             // Spark reads `name#alias` as the file `name` given the name `alias`.
-            let rel = rel.split_once('#').map_or(rel, |(path, _)| path);
+            let rel = livy_files::without_alias(rel);
             let path = datastore::resolve_inside(&snapshot, rel).map_err(|m| invalid(field, m))?;
             if !path.exists() {
                 return Err(invalid(

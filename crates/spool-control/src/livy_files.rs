@@ -15,6 +15,25 @@ use crate::datastore::{DEFAULT_DATASTORE, DatastoreUri, hex};
 use crate::roles::DataAccess;
 use crate::{Caller, Control, Result, invalid};
 
+/// The four file lists of a Livy request, each a list of references (datastore URIs, paths in
+/// the default datastore, or allowed local paths).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FileLists {
+    pub jars: Vec<String>,
+    pub py_files: Vec<String>,
+    pub files: Vec<String>,
+    pub archives: Vec<String>,
+}
+
+impl FileLists {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.jars.is_empty()
+            && self.py_files.is_empty()
+            && self.files.is_empty()
+            && self.archives.is_empty()
+    }
+}
+
 /// One file a request named: as given, and its name in the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamedFile {
@@ -158,7 +177,7 @@ fn lexically_under(path: &Path, dir: &Path) -> bool {
 }
 
 /// A reference without its `#alias`.
-fn without_alias(reference: &str) -> &str {
+pub(crate) fn without_alias(reference: &str) -> &str {
     reference
         .split_once('#')
         .map_or(reference, |(path, _)| path)
@@ -236,14 +255,24 @@ impl Control {
             .map_err(|e| crate::datastore_error(field, &uri, e))
     }
 
-    /// Reads every file of `lists` (Livy field name, references) into one snapshot; returns
-    /// its id and each list's files. Nothing is stored unless every file could be read.
+    /// Reads a Livy request's files (a batch's `main` file, if any, and `lists`) into one
+    /// snapshot; returns them as named there, and the main file. Nothing is stored unless every
+    /// file could be read.
     pub(crate) async fn gather_livy_files(
         &self,
         owner: &Caller,
-        lists: &[(&str, &[String])],
-    ) -> Result<(String, Vec<Vec<NamedFile>>)> {
-        let named = name_all(lists)?;
+        main: Option<&str>,
+        lists: &FileLists,
+    ) -> Result<(SessionFiles, Option<NamedFile>)> {
+        let main: Vec<String> = main.map(str::to_string).into_iter().collect();
+        let lists: [(&str, &[String]); 5] = [
+            ("file", &main),
+            ("jars", &lists.jars),
+            ("pyFiles", &lists.py_files),
+            ("files", &lists.files),
+            ("archives", &lists.archives),
+        ];
+        let named = name_all(&lists)?;
         let data = self.data_access(owner).await?;
         let mut resolved: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for ((field, _), files) in lists.iter().zip(&named) {
@@ -289,7 +318,16 @@ impl Control {
                 }
             }
         }
-        Ok((id, named))
+        let [main, jars, py_files, files, archives] =
+            <[Vec<NamedFile>; 5]>::try_from(named).expect("one list per field");
+        let files = SessionFiles {
+            snapshot: id,
+            jars,
+            py_files,
+            files,
+            archives,
+        };
+        Ok((files, main.into_iter().next()))
     }
 }
 

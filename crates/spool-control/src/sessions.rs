@@ -18,7 +18,7 @@ use spool_supervisor::Exit;
 use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
-use crate::livy_files::SessionFiles;
+use crate::livy_files::{FileLists, NamedFile, SessionFiles};
 use crate::{
     Action, Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid,
     spark,
@@ -72,25 +72,6 @@ pub struct SessionSettings {
     /// Files for the driver and executors, as Livy's `jars`, `pyFiles`, `files`, `archives`.
     #[serde(default)]
     pub files: FileLists,
-}
-
-/// The four file lists of a Livy request, each a list of references (datastore URIs, paths in
-/// the default datastore, or allowed local paths).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FileLists {
-    pub jars: Vec<String>,
-    pub py_files: Vec<String>,
-    pub files: Vec<String>,
-    pub archives: Vec<String>,
-}
-
-impl FileLists {
-    fn is_empty(&self) -> bool {
-        self.jars.is_empty()
-            && self.py_files.is_empty()
-            && self.files.is_empty()
-            && self.archives.is_empty()
-    }
 }
 
 impl SessionSettings {
@@ -328,27 +309,11 @@ impl Control {
         let files = if settings.files.is_empty() {
             None
         } else {
-            let lists = &settings.files;
-            let field = |native, livy| settings.field(native, livy);
-            let (snapshot, mut named) = self
-                .gather_livy_files(
-                    owner,
-                    &[
-                        (field("jars", "jars"), &lists.jars),
-                        (field("py_files", "pyFiles"), &lists.py_files),
-                        (field("files", "files"), &lists.files),
-                        (field("archives", "archives"), &lists.archives),
-                    ],
-                )
-                .await?;
-            let mut next = || named.remove(0);
-            Some(SessionFiles {
-                snapshot,
-                jars: next(),
-                py_files: next(),
-                files: next(),
-                archives: next(),
-            })
+            Some(
+                self.gather_livy_files(owner, None, &settings.files)
+                    .await?
+                    .0,
+            )
         };
         // Sessions pass the user's identity through.
         let runs_as = crate::identity::Principal::User(owner.name.clone()).key();
@@ -774,19 +739,18 @@ async fn start(
             anyhow::anyhow!("copy the session's files into {}: {e}", work.display())
         })?;
     }
-    let in_work = |pick: fn(&SessionFiles) -> &Vec<crate::livy_files::NamedFile>| {
-        files.as_ref().map_or_else(Vec::new, |f| {
-            pick(f)
-                .iter()
-                .map(|file| work.join(file.spark_name()))
-                .collect()
-        })
+    let in_work = |list: &[NamedFile]| -> Vec<std::path::PathBuf> {
+        SessionFiles::names(list)
+            .iter()
+            .map(|name| work.join(name))
+            .collect()
     };
+    let asked = files.clone().unwrap_or_default();
     let (jars, py_files, extra_files, archives) = (
-        in_work(|f| &f.jars),
-        in_work(|f| &f.py_files),
-        in_work(|f| &f.files),
-        in_work(|f| &f.archives),
+        in_work(&asked.jars),
+        in_work(&asked.py_files),
+        in_work(&asked.files),
+        in_work(&asked.archives),
     );
     // The driver runs as the session's user, in a working folder that is that account's.
     let account = control.inner().accounts.ensure(&session.runs_as).await?;
