@@ -11,54 +11,57 @@ use spool_test::{Progress, ServerLogs, TestServer, client_python, deadline, stde
 #[test]
 fn pylivy_runs_code_reads_a_dataframe_and_runs_sql() {
     let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pylivy_session.py");
-    let out = std::process::Command::new(client_python())
-        .arg(script)
-        .arg(server.url())
-        .arg("admin")
-        // In the environment: a token on the command line is visible in `ps`.
-        .env("SPOOL_TOKEN", &server.token)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pylivy failed:\n{}\n{}\n{}",
-        stdout(&out),
-        stderr(&out),
-        server.log()
-    );
-    assert!(stdout(&out).contains("pylivy ok"));
+    run_client(&server, "pylivy_session.py", &[], &[], "pylivy ok");
     server.finish();
 }
 
 #[test]
 fn sparkmagics_client_library_runs_statements_and_sql_to_pandas() {
     let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/clients/sparkmagic_session.py");
     let home = std::env::temp_dir().join(format!("spool-sparkmagic-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
+    // sparkmagic writes its logs and config under HOME.
+    run_client(
+        &server,
+        "sparkmagic_session.py",
+        &[],
+        &[("HOME", home.as_os_str())],
+        "sparkmagic ok",
+    );
+    let _ = std::fs::remove_dir_all(&home);
+    server.finish();
+}
+
+/// Runs the Python client `tests/clients/<script>` against the server as `admin`, with
+/// `args` after the URL and user name and `env` added, and asserts that it succeeded and
+/// printed `ok`. The token goes in the environment: on the command line it is visible in `ps`.
+fn run_client(
+    server: &TestServer,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &std::ffi::OsStr)],
+    ok: &str,
+) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
     let out = std::process::Command::new(client_python())
-        .arg(script)
+        .arg(path)
         .arg(server.url())
         .arg("admin")
-        // In the environment: a token on the command line is visible in `ps`.
+        .args(args)
         .env("SPOOL_TOKEN", &server.token)
-        // sparkmagic writes its logs and config under HOME.
-        .env("HOME", &home)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&home);
     assert!(
         out.status.success(),
-        "sparkmagic failed:\n{}\n{}\n{}",
+        "{script} failed:\n{}\n{}\n{}",
         stdout(&out),
         stderr(&out),
         server.log()
     );
-    assert!(stdout(&out).contains("sparkmagic ok"));
-    server.finish();
+    assert!(stdout(&out).contains(ok), "{script}:\n{}", stdout(&out));
 }
 
 struct Livy {
@@ -672,25 +675,13 @@ fn a_session_gets_its_py_files_jars_files_and_archives_from_datastores_and_allow
         "libs/spool_helper.py",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pylivy_files.py");
-    let out = std::process::Command::new(client_python())
-        .arg(script)
-        .arg(server.url())
-        .arg("admin")
-        .arg(&allowed)
-        .arg(&outside)
-        .env("SPOOL_TOKEN", &server.token)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pylivy failed:\n{}\n{}\n{}",
-        stdout(&out),
-        stderr(&out),
-        server.log()
+    run_client(
+        &server,
+        "pylivy_files.py",
+        &[allowed.as_os_str(), outside.as_os_str()],
+        &[],
+        "pylivy files ok",
     );
-    assert!(stdout(&out).contains("pylivy files ok"));
     server.finish();
     let _ = std::fs::remove_dir_all(&scratch);
 }
