@@ -49,6 +49,9 @@ pub struct SessionRow {
     /// The extra files it asked for (see migration 0021).
     #[serde(default)]
     pub files_json: Option<String>,
+    /// Its driver's Spark Connect port, for a `connect` session (see migration 0022).
+    #[serde(default)]
+    pub connect_port: Option<i64>,
 }
 
 fn serverless() -> String {
@@ -100,7 +103,7 @@ const SESSION_COLUMNS: &str = "s.id, s.name, s.owner_id, u.name AS owner_name, s
     s.state_reason, s.runtime, s.sizing_json, s.conf_json, s.idle_timeout_s, s.cluster_id, \
     s.repl_port, s.spark_app_id, s.spark_ui_url, s.phases_json, s.created_at, \
     s.last_activity_at, s.ended_at, s.prewarmed, s.environment_json, s.compute, s.identity, \
-    s.runs_as, s.enforced, s.files_json";
+    s.runs_as, s.enforced, s.files_json, s.connect_port";
 
 fn millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -224,7 +227,7 @@ impl Store {
                 'last_activity_at', last_activity_at, 'ended_at', ended_at, \
                 'prewarmed', json(CASE WHEN prewarmed THEN 'true' ELSE 'false' END), \
                 'environment_json', environment_json, 'compute', compute, 'identity', identity, \
-                'files_json', files_json)), '[]') \
+                'files_json', files_json, 'connect_port', connect_port)), '[]') \
              FROM (SELECT s.*, u.name AS owner_name FROM sessions s JOIN users u ON u.id = s.owner_id \
                    WHERE (?1 IS NULL OR s.owner_id = ?1) AND s.prewarmed = 0 ORDER BY s.id)",
         )
@@ -545,6 +548,17 @@ impl Store {
         sqlx::query("UPDATE sessions SET repl_port = ?, spark_ui_url = ? WHERE id = ?")
             .bind(repl_port)
             .bind(spark_ui_url)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the port a `connect` session's Connect server will listen on, before its driver
+    /// is spawned.
+    pub async fn set_session_connect_port(&self, id: SessionId, port: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET connect_port = ? WHERE id = ?")
+            .bind(port)
             .bind(id)
             .execute(&self.pool)
             .await?;
