@@ -98,6 +98,34 @@ fn setup() -> anyhow::Result<()> {
         cmd.args(["runtime", "install", "3.4"]);
         cmd
     })?;
+    // Spark Connect needs Spark 4 (`tests/connect.rs`): the newest runtime has it.
+    step("install Spark Connect runtime 4.3", {
+        let mut cmd = Command::new(repo_root().join("target/debug/spool"));
+        cmd.args(["runtime", "install", "4.3"]);
+        cmd
+    })?;
+    // The thin Spark Connect client, alone in a venv: what a user's laptop has (no JVM, no
+    // Spark), so a test through it shows nothing but the Connect endpoint is used.
+    let connect = cache_dir().join("connect-client");
+    if !connect.join("bin/python").exists() {
+        step("create the Spark Connect client venv", {
+            let mut cmd = Command::new("python3");
+            cmd.args(["-m", "venv"]).arg(&connect);
+            cmd
+        })?;
+    }
+    // 4.2.0 is the newest thin client on PyPI; Connect's protocol lets an older client talk
+    // to a newer server, as users' laptops will.
+    step("install the Spark Connect thin client (pyspark-client)", {
+        let mut cmd = Command::new(connect.join("bin/pip"));
+        cmd.args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "pyspark-client==4.2.0",
+        ]);
+        cmd
+    })?;
     // Real Livy clients from PyPI, in a venv of their own (idempotent: pip skips what is there).
     let venv = client_venv();
     if !venv.join("bin/python").exists() {
@@ -163,12 +191,16 @@ fn setup() -> anyhow::Result<()> {
 
 /// Where the Python clients the tests drive are installed (`spool-test` looks there too).
 fn client_venv() -> PathBuf {
-    let cache = match std::env::var_os("SPOOL_CACHE_DIR") {
+    cache_dir().join("test-clients")
+}
+
+/// The cache the set-up owns (`SPOOL_CACHE_DIR`, default `~/.cache/spool`).
+fn cache_dir() -> PathBuf {
+    match std::env::var_os("SPOOL_CACHE_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
             .join(".cache/spool"),
-    };
-    cache.join("test-clients")
+    }
 }
 
 fn ci() -> anyhow::Result<()> {

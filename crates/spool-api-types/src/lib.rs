@@ -700,7 +700,8 @@ pub struct LogList {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
-    /// `pyspark` (default), `sql` or `shared`.
+    /// `pyspark` (default), `sql`, `shared`, or `connect` (a pyspark session whose driver also
+    /// serves Spark Connect, reached at `connect_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -773,6 +774,10 @@ pub struct SessionView {
     pub ended_at: Option<String>,
     /// Start phases with timestamps (`not_started`, `starting`, `idle`, ...).
     pub phases: Vec<PhaseView>,
+    /// For a `connect` session, the Spark Connect URL to give `SparkSession.builder.remote`,
+    /// less the caller's token (`;token=<token>` is appended by the client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

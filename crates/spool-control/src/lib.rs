@@ -17,6 +17,7 @@ mod command;
 mod component_registry;
 mod computes;
 pub mod config;
+mod connect;
 pub mod datastore;
 mod environments;
 mod identities;
@@ -62,6 +63,7 @@ pub use agents::AgentCaller;
 pub use audit::{ANONYMOUS, AuditRecord};
 pub use batches::{BatchRequest, livy_batch_state};
 pub use config::Config;
+pub use connect::{CONNECT_CONF, ConnectTarget};
 pub use datastore::{DEFAULT_DATASTORE, DatastoreUri, Download, EntryKind, UserTree};
 pub use environments::{EnvRequest, LIVY_CONDA_CONF};
 pub use livy_files::{FileLists, NamedFile, SessionFiles};
@@ -235,6 +237,8 @@ pub(crate) struct Inner {
     pub running: Mutex<HashMap<JobId, watch::Sender<bool>>>,
     /// Sessions this server runs: their REPL connections and statement queues.
     pub session_runners: Mutex<HashMap<SessionId, Arc<sessions::SessionHandle>>>,
+    /// When Connect calls last moved each session's idle clock.
+    pub connect_activity: connect::Activity,
     /// Wakes the pre-warm loop when a pre-warmed driver was claimed.
     pub prewarm_wake: Notify,
     /// Wakes the pipeline loop when a job ended.
@@ -331,6 +335,7 @@ impl Control {
                 wake,
                 running: Mutex::new(HashMap::new()),
                 session_runners: Mutex::new(HashMap::new()),
+                connect_activity: connect::Activity::default(),
                 prewarm_wake: Notify::new(),
                 pipeline_wake: Notify::new(),
                 placement,

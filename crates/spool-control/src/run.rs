@@ -262,6 +262,7 @@ fn driver_spec(
             archives: &in_work_all(&spec.archives),
             main: &main,
             properties_file,
+            connect: None,
         },
     );
     spark::process(command, work, log_dir)

@@ -20,13 +20,13 @@ use tokio::sync::{Notify, RwLock};
 use crate::environments::{self, EnvRequest};
 use crate::livy_files::{FileLists, NamedFile, SessionFiles};
 use crate::{
-    Action, Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, invalid,
-    spark,
+    Action, Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, connect,
+    invalid, spark,
 };
 
 /// The session's REPL secret, in its folder (0600, the server's): read again to reconnect after
 /// a restart.
-const REPL_SECRET_FILE: &str = "repl.secret";
+pub(crate) const REPL_SECRET_FILE: &str = "repl.secret";
 
 /// Statement kinds Spool runs.
 pub const STATEMENT_KINDS: &[&str] = &["pyspark", "sql"];
@@ -160,7 +160,16 @@ impl Control {
         owner.require(Action::CreateSessions)?;
         settings.check_limits()?;
         let idle_timeout_s = settings.idle_timeout_s()?;
-        let kind = settings.kind.clone().unwrap_or_else(|| "shared".into());
+        let mut settings = settings;
+        let mut kind = settings.kind.clone().unwrap_or_else(|| "shared".into());
+        // `kind: connect` is a PySpark session whose driver also serves Spark Connect.
+        if kind == "connect" {
+            kind = "pyspark".into();
+            settings
+                .conf
+                .insert(connect::CONNECT_CONF.to_string(), "true".to_string());
+        }
+        let connect = connect::asked(&settings.conf)?;
         match kind.as_str() {
             "pyspark" | "sql" | "shared" => {}
             "spark" => {
@@ -172,7 +181,9 @@ impl Control {
             other => {
                 return Err(invalid(
                     "kind",
-                    format!("unknown session kind `{other}`; use `pyspark`, `sql` or `shared`"),
+                    format!(
+                        "unknown session kind `{other}`; use `pyspark`, `sql`, `shared` or `connect`"
+                    ),
                 ));
             }
         }
@@ -217,6 +228,9 @@ impl Control {
         let runtime = compute
             .as_ref()
             .map_or(runtime, |pool| pool.runtime.clone());
+        if connect {
+            connect::check_runtime(settings.field("runtime_version", "conf"), &runtime)?;
+        }
         let sizing = SparkSizing {
             driver_cores: settings.driver_cores.unwrap_or(1).max(1),
             driver_memory: parse_memory(
@@ -765,6 +779,20 @@ async fn start(
     let net = control.provisioner().cluster_net(cluster_id).await?;
     let repl_port = spark::free_port()?;
     let ui_port = spark::free_port()?;
+    // A `connect` session's driver serves Spark Connect too; the proxy finds it by this port.
+    let connect_port = if connect::asked(&conf).unwrap_or(false) {
+        let port = spark::free_port()?;
+        store
+            .set_session_connect_port(session_id, i64::from(port))
+            .await?;
+        Some(port)
+    } else {
+        None
+    };
+    // Only the server may speak to the driver: it presents this secret on every connection,
+    // to the REPL and to the Connect server.
+    let repl_secret = crate::auth::new_token();
+    crate::auth::write_secret(&dir.join(REPL_SECRET_FILE), &repl_secret)?;
     let mut repl_args = vec![
         "--host".to_string(),
         net.address.clone(),
@@ -807,12 +835,14 @@ async fn start(
             archives: &archives,
             main: &main,
             properties_file: control.provisioner().auth_properties(cluster_id).as_deref(),
+            connect: connect_port.map(|port| spool_spark::ConnectServer {
+                address: &net.address,
+                port,
+                token: &repl_secret,
+            }),
         },
     );
     let mut spec = spark::process(command, &work, &dir.join("logs").join("driver"));
-    // Only the server may speak to the driver: it presents this secret on every connection.
-    let repl_secret = crate::auth::new_token();
-    crate::auth::write_secret(&dir.join(REPL_SECRET_FILE), &repl_secret)?;
     spec.env.insert(
         spool_core::env::SPOOL_REPL_SECRET.to_string(),
         repl_secret.clone(),

@@ -99,14 +99,18 @@ pub struct Session {
     pub conf: BTreeMap<String, String>,
     /// The extra files it asked for (Livy's `jars`, `pyFiles`, `files`, `archives`).
     pub files: crate::livy_files::SessionFiles,
+    /// Whether its driver serves Spark Connect (a `connect` session).
+    pub connect: bool,
 }
 
 impl From<SessionRow> for Session {
     fn from(row: SessionRow) -> Self {
+        let conf = serde_json::from_str(&row.conf_json).unwrap_or_default();
         Session {
             phases: phases(row.phases()),
             sizing: serde_json::from_str(&row.sizing_json).ok(),
-            conf: serde_json::from_str(&row.conf_json).unwrap_or_default(),
+            connect: crate::connect::asked(&conf).unwrap_or(false),
+            conf,
             files: row
                 .files_json
                 .as_deref()

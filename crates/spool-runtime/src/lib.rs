@@ -37,6 +37,9 @@ pub struct RuntimeDef {
     pub packages: &'static [&'static str],
     /// Lowest Java major version Spool runs this Spark with.
     pub min_java: u32,
+    /// Whether its wheel ships the Spark Connect server (`jars/spark-connect_*.jar`): Spark 4's
+    /// do; 3.4's and 3.5's leave it out (it comes only from Maven there).
+    pub connect: bool,
 }
 
 /// The runtime catalog. Spark 3.4 is Azure ML's current default, 3.5 its newest runtime, and 4.3
@@ -49,6 +52,7 @@ pub const RUNTIMES: &[RuntimeDef] = &[
         // pyspark.pandas on Spark 3.4 breaks with pandas 2 and numpy 2.
         packages: &["pandas==1.5.3", "numpy==1.26.4", "pyarrow==14.0.2"],
         min_java: 17,
+        connect: false,
     },
     RuntimeDef {
         version: "3.5",
@@ -56,6 +60,7 @@ pub const RUNTIMES: &[RuntimeDef] = &[
         scala: "2.12",
         packages: &["pandas==2.0.3", "numpy==1.26.4", "pyarrow==15.0.2"],
         min_java: 17,
+        connect: false,
     },
     RuntimeDef {
         version: "4.3",
@@ -63,6 +68,7 @@ pub const RUNTIMES: &[RuntimeDef] = &[
         scala: "2.13",
         packages: &["pandas==2.3.3", "numpy==2.3.5", "pyarrow==21.0.0"],
         min_java: 17,
+        connect: true,
     },
 ];
 
@@ -72,6 +78,15 @@ pub const DEFAULT_RUNTIME: &str = "3.4";
 /// Looks up a runtime by `major.minor`.
 pub fn find(version: &str) -> Option<&'static RuntimeDef> {
     RUNTIMES.iter().find(|r| r.version == version)
+}
+
+/// The runtimes whose Spark ships its Connect server, `major.minor`.
+pub fn connect_versions() -> Vec<String> {
+    RUNTIMES
+        .iter()
+        .filter(|r| r.connect)
+        .map(|r| r.version.to_string())
+        .collect()
 }
 
 /// Returns the supported versions, `major.minor`.

@@ -122,6 +122,8 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("DELETE", "/batches/{id}", "livy.batch.delete", Change),
     ("GET", "/batches/{id}/state", "livy.batch.state", Read),
     ("GET", "/batches/{id}/log", "livy.batch.log", Read),
+    // Spark Connect, proxied to a session's driver: each gRPC call.
+    ("POST", "/spark.connect.SparkConnectService/{method}", "connect.call", Read),
 ];
 
 /// The action of a request no route serves (an unknown path, or a denial before routing).
@@ -156,6 +158,9 @@ struct Noted {
     principal: Option<String>,
     identity: Option<String>,
     target: Option<String>,
+    /// The HTTP status the call stands for when its answer carries another (a gRPC call is
+    /// refused inside a `200`).
+    status: Option<u16>,
 }
 
 impl Note {
@@ -178,6 +183,12 @@ impl Note {
     pub fn identity(&self, identity: impl Into<String>) {
         let identity = identity.into();
         self.with(|n| n.identity = Some(identity));
+    }
+
+    /// Records the call as answered with `status` (401 or 403 for a gRPC call refused in its
+    /// trailers), so it is audited as the denial it is.
+    pub fn status(&self, status: u16) {
+        self.with(|n| n.status = Some(status));
     }
 
     fn take(&self) -> Noted {
@@ -205,7 +216,9 @@ pub async fn record(
 
     let response = next.run(request).await;
 
-    let status = response.status().as_u16();
+    let status = note
+        .with(|n| n.status)
+        .unwrap_or_else(|| response.status().as_u16());
     let found = route.as_deref().and_then(|r| action(&method, r));
     // Only an answer a handler gave counts: a wrong method (405) or a caller refused before the
     // router's method check (401) is not a route missing from the table.
@@ -373,7 +386,13 @@ mod tests {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(response.status(), 401, "{method} {path}");
+            if *route == crate::connect::ROUTE {
+                // gRPC answers 200 and carries its status in the (trailers-only) headers.
+                let code = response.headers().get("grpc-status");
+                assert_eq!(code.unwrap(), "16", "{method} {path}: UNAUTHENTICATED");
+            } else {
+                assert_eq!(response.status(), 401, "{method} {path}");
+            }
         }
         let admin = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
         let admin = control.authenticate(admin.trim()).await.unwrap().unwrap();

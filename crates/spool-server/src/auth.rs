@@ -61,12 +61,13 @@ pub fn claimed_name(headers: &HeaderMap) -> Option<String> {
     }
 }
 
-pub async fn require_user(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let (claimed_name, token) = match credentials(request.headers())? {
+/// The user whose credentials `headers` carry, noted as the call's principal.
+pub(crate) async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    note: Option<&crate::audit::Note>,
+) -> Result<spool_control::Caller, ApiError> {
+    let (claimed_name, token) = match credentials(headers)? {
         Credentials::Bearer(token) => (None, token),
         Credentials::Basic(name, token) => (Some(name), token),
     };
@@ -77,9 +78,19 @@ pub async fn require_user(
         .map_err(ApiError::from)?
         .filter(|user| claimed_name.as_deref().is_none_or(|name| name == user.name))
         .ok_or_else(|| ApiError::unauthorized("invalid token"))?;
-    if let Some(note) = request.extensions().get::<crate::audit::Note>() {
+    if let Some(note) = note {
         note.principal(&user.name);
     }
+    Ok(user)
+}
+
+pub async fn require_user(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let note = request.extensions().get::<crate::audit::Note>().cloned();
+    let user = caller(&state, request.headers(), note.as_ref()).await?;
     request.extensions_mut().insert(user);
     Ok(next.run(request).await)
 }

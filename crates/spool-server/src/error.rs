@@ -33,6 +33,16 @@ impl ApiError {
         self
     }
 
+    /// The HTTP status the error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the error says, without its code or target.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).target("Authorization")
     }

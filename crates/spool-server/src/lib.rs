@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod components;
+mod connect;
 mod download;
 mod error;
 mod extract;
@@ -39,6 +40,10 @@ pub struct AppState {
     /// The log tails of finished sessions, which no longer change (`GET /sessions` shows one
     /// per session; reading three files for each was most of its cost).
     finished_tails: std::sync::Arc<livy::FinishedTails>,
+    /// Forwards Spark Connect calls to sessions' drivers.
+    connect: connect::Proxy,
+    /// The port the API listens on (set by `serve`), for the Connect URLs in session views.
+    port: std::sync::Arc<std::sync::OnceLock<u16>>,
 }
 
 impl AppState {
@@ -46,6 +51,8 @@ impl AppState {
         AppState {
             control,
             finished_tails: std::sync::Arc::default(),
+            connect: connect::Proxy::default(),
+            port: std::sync::Arc::default(),
         }
     }
 }
@@ -224,7 +231,9 @@ pub fn router(state: AppState) -> Router {
             auth::require_user,
         ));
     // Agents authenticate with their own tokens, not as users (the `Agent` extractor).
+    // Spark Connect calls authenticate in the proxy, which answers refusals in gRPC's terms.
     let agents = Router::new()
+        .route(connect::ROUTE, post(connect::call))
         .route("/api/v1/agents/heartbeat", post(routes::agent_heartbeat))
         .route(
             "/api/v1/agents/runtimes/{version}",
@@ -282,6 +291,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(address) = listener.local_addr() {
+        state.port.get_or_init(|| address.port());
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -373,6 +373,9 @@ struct AppInfo<'a> {
     driver_log_url: Option<&'a str>,
     #[serde(rename = "sparkUiUrl")]
     spark_ui_url: Option<&'a str>,
+    /// A `connect` session's Spark Connect URL, less the token (Spool's own key).
+    #[serde(rename = "connectUrl", skip_serializing_if = "Option::is_none")]
+    connect_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -471,6 +474,10 @@ fn session_view<'a>(state: &AppState, session: &'a Session) -> LivySession<'a> {
         app_info: AppInfo {
             driver_log_url: None,
             spark_ui_url: session.spark_ui_url.as_deref(),
+            connect_url: session
+                .connect
+                .then(|| crate::connect::url(state, session.id))
+                .flatten(),
         },
         log,
         ttl: None,

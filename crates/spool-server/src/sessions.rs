@@ -10,8 +10,12 @@ use crate::error::ApiResult;
 use crate::extract::{Json, Path};
 use crate::respond::Created;
 
-pub fn session_view(session: Session) -> api::SessionView {
+pub fn session_view(state: &AppState, session: Session) -> api::SessionView {
     api::SessionView {
+        connect_url: session
+            .connect
+            .then(|| crate::connect::url(state, session.id))
+            .flatten(),
         id: session.id,
         name: session.name,
         kind: session.kind,
@@ -98,7 +102,7 @@ pub async fn create(
     };
     let session = state.control.create_session(&user, settings).await?;
     crate::audit::note_session(&note, &session);
-    Ok(Created(session_view(session)))
+    Ok(Created(session_view(&state, session)))
 }
 
 pub async fn list(
@@ -107,7 +111,11 @@ pub async fn list(
 ) -> ApiResult<Json<api::SessionList>> {
     let sessions = state.control.sessions(&user).await?;
     Ok(Json(api::SessionList {
-        sessions: sessions.into_iter().rev().map(session_view).collect(),
+        sessions: sessions
+            .into_iter()
+            .rev()
+            .map(|s| session_view(&state, s))
+            .collect(),
     }))
 }
 
@@ -116,7 +124,7 @@ pub async fn show(
     Extension(user): Extension<Caller>,
     Path(key): Path<String>,
 ) -> ApiResult<Json<api::SessionView>> {
-    Ok(Json(session_view(find(&state, &user, &key).await?)))
+    Ok(Json(session_view(&state, find(&state, &user, &key).await?)))
 }
 
 pub async fn delete(
@@ -126,7 +134,7 @@ pub async fn delete(
 ) -> ApiResult<Json<api::SessionView>> {
     let session = find(&state, &user, &key).await?;
     let session = state.control.delete_session(&user, session.id).await?;
-    Ok(Json(session_view(session)))
+    Ok(Json(session_view(&state, session)))
 }
 
 pub async fn create_statement(

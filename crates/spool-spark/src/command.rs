@@ -274,7 +274,25 @@ pub struct Submit<'a> {
     pub main: &'a Main,
     /// The cluster's properties file, when its RPC is authenticated ([`auth_properties`]).
     pub properties_file: Option<&'a Path>,
+    /// A Spark Connect server the driver runs beside its own code (a `connect` session).
+    pub connect: Option<ConnectServer<'a>>,
 }
+
+/// The Spark Connect server a driver runs as a plugin: it listens on `address:port` and answers
+/// only calls that present `token` (which only the Spool server knows).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectServer<'a> {
+    pub address: &'a str,
+    pub port: u16,
+    pub token: &'a str,
+}
+
+/// The plugin that starts a Spark Connect server inside any driver (Spark 4's `jars` hold it).
+pub const CONNECT_PLUGIN: &str = "org.apache.spark.sql.connect.SparkConnectPlugin";
+/// The variable the Connect server reads its pre-shared token from (never a command line,
+/// which `/proc` shows everyone).
+pub const CONNECT_TOKEN_ENV: &str = "SPARK_CONNECT_AUTHENTICATE_TOKEN";
+const PLUGINS: &str = "spark.plugins";
 
 /// Spark properties Spool sets from the sizing.
 const SIZED_KEYS: &[&str] = &[
@@ -372,8 +390,24 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
             }
         }
     }
+    if let Some(connect) = &submit.connect {
+        // The user's plugins keep running beside Connect's.
+        let plugins = match submit.user_conf.get(PLUGINS) {
+            Some(user) if !user.trim().is_empty() => format!("{user},{CONNECT_PLUGIN}"),
+            _ => CONNECT_PLUGIN.to_string(),
+        };
+        conf.push(format!("{PLUGINS}={plugins}"));
+        conf.push(format!(
+            "spark.connect.grpc.binding.address={}",
+            connect.address
+        ));
+        conf.push(format!("spark.connect.grpc.binding.port={}", connect.port));
+        // A port taken meanwhile fails the start instead of moving to one Spool does not know.
+        conf.push("spark.connect.grpc.port.maxRetries=0".to_string());
+    }
     for (key, value) in submit.user_conf {
-        let merged = merge_java_options && JAVA_OPTIONS.contains(&key.as_str());
+        let merged = (merge_java_options && JAVA_OPTIONS.contains(&key.as_str()))
+            || (submit.connect.is_some() && key == PLUGINS);
         if !SIZED_KEYS.contains(&key.as_str()) && !merged {
             conf.push(format!("{key}={value}"));
         }
@@ -428,6 +462,9 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
     );
     // Driver output reaches its log as it is written.
     env.insert("PYTHONUNBUFFERED".into(), "1".into());
+    if let Some(connect) = &submit.connect {
+        env.insert(CONNECT_TOKEN_ENV.into(), connect.token.to_string());
+    }
     CommandLine {
         program: install.spark_home.join("bin").join("spark-submit"),
         args,
@@ -623,6 +660,7 @@ mod tests {
                 archives: &[],
                 main: &main,
                 properties_file: None,
+                connect: None,
             },
         );
         let java_options: Vec<&String> = command
@@ -645,6 +683,60 @@ mod tests {
                 "-Xlog:cds=off",
                 "-Xlog:cds+dynamic=off"
             ]
+        );
+    }
+
+    #[test]
+    fn a_connect_server_joins_the_users_plugins_and_its_token_stays_off_the_command_line() {
+        let conf = BTreeMap::from([(
+            "spark.plugins".to_string(),
+            "org.example.Metrics".to_string(),
+        )]);
+        let main = Main::Python {
+            file: "/data/sessions/4/driver.py".into(),
+            jars: vec![],
+            args: vec![],
+        };
+        let command = submit(
+            &install(),
+            &Submit {
+                master_url: "spark://127.0.0.1:7077",
+                app_name: "explore",
+                sizing: &sizing(),
+                ui_port: 4040,
+                ui_proxy_base: None,
+                python: &python(),
+                user_conf: &conf,
+                py_files: &[],
+                files: &[],
+                archives: &[],
+                main: &main,
+                properties_file: None,
+                connect: Some(ConnectServer {
+                    address: "127.0.0.1",
+                    port: 15002,
+                    token: "s3cret",
+                }),
+            },
+        );
+        let connect: Vec<&String> = command
+            .args
+            .iter()
+            .filter(|a| a.starts_with("spark.plugins") || a.starts_with("spark.connect"))
+            .collect();
+        expect![[r#"
+            [
+                "spark.plugins=org.example.Metrics,org.apache.spark.sql.connect.SparkConnectPlugin",
+                "spark.connect.grpc.binding.address=127.0.0.1",
+                "spark.connect.grpc.binding.port=15002",
+                "spark.connect.grpc.port.maxRetries=0",
+            ]
+        "#]]
+        .assert_debug_eq(&connect);
+        assert!(!command.args.iter().any(|a| a.contains("s3cret")));
+        assert_eq!(
+            command.env.get(CONNECT_TOKEN_ENV).map(String::as_str),
+            Some("s3cret")
         );
     }
 
@@ -675,6 +767,7 @@ mod tests {
                     archives: &[],
                     main: &main,
                     properties_file: Some(Path::new("/data/clusters/3/spark-auth.properties")),
+                    connect: None,
                 },
             ),
             expect![[r#"
@@ -762,6 +855,7 @@ mod tests {
                 archives: &[],
                 main: &main,
                 properties_file: None,
+                connect: None,
             },
         );
         let text = command.render();

@@ -10,7 +10,8 @@ mod command;
 mod logs;
 
 pub use command::{
-    AUTH_PROPERTIES, CommandLine, Daemon, Install, Main, PythonSetup, Submit, auth_properties,
-    auth_secret_of, master, submit, train_class_archive, with_properties_file, worker,
+    AUTH_PROPERTIES, CONNECT_PLUGIN, CONNECT_TOKEN_ENV, CommandLine, ConnectServer, Daemon,
+    Install, Main, PythonSetup, Submit, auth_properties, auth_secret_of, master, submit,
+    train_class_archive, with_properties_file, worker,
 };
 pub use logs::{driver_error, find_app_id};

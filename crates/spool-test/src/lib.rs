@@ -24,18 +24,39 @@ pub fn cache_dir() -> PathBuf {
     spool_core::paths::default_cache_dir()
 }
 
+/// The runtime the Spark Connect tests use: the test runtime's Spark 3 has no Connect plugin.
+pub const CONNECT_RUNTIME: &str = "4.3";
+
 /// Installs the test runtime unless present (idempotent, safe across parallel tests).
 pub fn ensure_runtime() {
+    ensure_runtime_version(TEST_RUNTIME);
+}
+
+/// Installs runtime `version` unless present (`cargo xtask setup` installs the ones tests use).
+pub fn ensure_runtime_version(version: &str) {
     let cache = spool_runtime::RuntimeCache::new(cache_dir());
-    if cache.complete(TEST_RUNTIME).is_some() {
+    if cache.complete(version).is_some() {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(cache.install(TEST_RUNTIME, &spool_runtime::NoProgress))
-        .expect("install the test runtime (needs network access to PyPI once)");
+    rt.block_on(cache.install(version, &spool_runtime::NoProgress))
+        .unwrap_or_else(|e| {
+            panic!("install runtime {version} (needs network access to PyPI once): {e}")
+        });
+}
+
+/// The Python of the thin Spark Connect client's venv, installed by `cargo xtask setup`.
+pub fn connect_client_python() -> PathBuf {
+    let python = cache_dir().join("connect-client/bin/python");
+    assert!(
+        python.exists(),
+        "the Spark Connect client venv is missing at {}: run `cargo xtask setup`",
+        python.display()
+    );
+    python
 }
 
 /// The Python with the Livy client packages, installed by `cargo xtask setup`.
