@@ -206,6 +206,11 @@ impl Control {
                 }
                 short
             }
+            // Connect without a runtime named: the newest that has it, not a default that
+            // would refuse it.
+            None if connect => spool_runtime::connect_versions()
+                .pop()
+                .unwrap_or_else(|| spool_runtime::DEFAULT_RUNTIME.to_string()),
             None => spool_runtime::DEFAULT_RUNTIME.to_string(),
         };
         // On an attached pool, the pool's Spark version decides the runtime.

@@ -71,15 +71,12 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
     );
     assert!(admin.sessions().await.unwrap().sessions.is_empty());
 
-    let created = admin
-        .create_session(&api::CreateSession {
-            kind: Some("connect".into()),
-            runtime_version: Some(CONNECT_RUNTIME.into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let id = created.id.to_string();
+    // The CLI's `--connect` picks the newest runtime with Connect when none is named.
+    let created = server.cli(&["-o", "json", "session", "create", "--connect", "--no-wait"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let created: serde_json::Value = serde_json::from_str(&stdout(&created)).unwrap();
+    assert_eq!(created["runtime"], CONNECT_RUNTIME, "{created:#}");
+    let id = created["id"].to_string();
     let idle = wait_idle(&admin, &id).await;
     let url = idle.connect_url.clone().expect("a Connect session's URL");
     assert_eq!(
@@ -88,6 +85,13 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
             "sc://localhost:{}/;x-spool-session={id}",
             server.url().rsplit(':').next().unwrap()
         )
+    );
+
+    let shown = server.cli(&["-o", "table", "session", "show", "--name", &id]);
+    assert!(
+        stdout(&shown).contains(&url),
+        "`session show` prints the URL:\n{}",
+        stdout(&shown)
     );
 
     // The owner's token: DataFrames, SQL, a large answer and an error all go through.

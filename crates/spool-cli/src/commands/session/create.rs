@@ -12,6 +12,11 @@ pub struct CreateArgs {
     /// `pyspark` (default) or `sql`.
     #[arg(long, default_value = "pyspark")]
     kind: String,
+    /// Also serve Spark Connect: the session's `connect_url` (with `;token=<your token>`
+    /// appended) works with `SparkSession.builder.remote(...)` from the thin `pyspark-client`.
+    /// Runtime default: the newest with Spark Connect.
+    #[arg(long, conflicts_with = "kind")]
+    connect: bool,
     /// Session name (unique among live sessions).
     #[arg(long, short)]
     name: Option<String>,
@@ -78,7 +83,11 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
         conf.insert(key.to_string(), value.to_string());
     }
     let request = CreateSession {
-        kind: Some(args.kind),
+        kind: Some(if args.connect {
+            "connect".to_string()
+        } else {
+            args.kind
+        }),
         name: args.name,
         runtime_version: args.runtime,
         driver_cores: args.driver_cores,
@@ -115,6 +124,15 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
         }
     }
     super::show::print_session(globals.format(), &session)?;
+    if let Some(url) = session
+        .connect_url
+        .as_deref()
+        .filter(|_| matches!(globals.format(), crate::output::Format::Table))
+    {
+        eprintln!(
+            "hint: connect with SparkSession.builder.remote(\"{url};token=<your token>\").getOrCreate()"
+        );
+    }
     Ok(
         if matches!(session.state, SessionState::Dead | SessionState::Error) {
             1

@@ -55,6 +55,7 @@ fn session_table(session: &SessionView) -> comfy_table::Table {
             session.spark_app_id.clone().unwrap_or_default(),
         ),
         ("Spark UI", session.spark_ui_url.clone().unwrap_or_default()),
+        ("Connect", session.connect_url.clone().unwrap_or_default()),
         ("phases", phases),
     ])
 }
