@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use spool_core::{SessionId, SessionState};
+use spool_core::{SessionId, SessionState, UserId};
 
 use crate::{Caller, Control, ControlError, Result, invalid};
 
@@ -77,6 +77,38 @@ impl Activity {
     }
 }
 
+/// How long a looked-up target is used again without asking the store: a client's calls come
+/// in bursts (a query is an `ExecutePlan` and several `ReleaseExecute`s), and a session that
+/// ends meanwhile only turns the next calls into "does not answer" for this long.
+const TARGET_FRESH: Duration = Duration::from_secs(2);
+
+/// Sessions' Connect targets as last looked up, with their owners (who may call them is
+/// checked on every call; only where the call goes is remembered).
+#[derive(Debug, Default)]
+pub(crate) struct Targets(Mutex<HashMap<String, (Instant, UserId, ConnectTarget)>>);
+
+impl Targets {
+    fn get(&self, key: &str, now: Instant) -> Option<(UserId, ConnectTarget)> {
+        let mut targets = self.0.lock().expect("connect targets lock");
+        match targets.get(key) {
+            Some((at, owner, target)) if now.duration_since(*at) < TARGET_FRESH => {
+                Some((*owner, target.clone()))
+            }
+            Some(_) => {
+                targets.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, key: &str, now: Instant, owner: UserId, target: &ConnectTarget) {
+        let mut targets = self.0.lock().expect("connect targets lock");
+        targets.retain(|_, (at, _, _)| now.duration_since(*at) < TARGET_FRESH);
+        targets.insert(key.to_string(), (now, owner, target.clone()));
+    }
+}
+
 impl Control {
     /// The Connect server of session `key` (its id or name), for a caller who may run code
     /// in it; another user's session is "not found", as for statements.
@@ -86,6 +118,10 @@ impl Control {
             kind: "session",
             name: key.to_string(),
         };
+        let now = Instant::now();
+        if let Some((owner, target)) = self.inner().connect_targets.get(key, now) {
+            return caller.sees(owner).then_some(target).ok_or_else(not_found);
+        }
         let row = match key.parse::<i64>() {
             Ok(id) => self.store().session(SessionId(id)).await?,
             Err(_) => self.store().session_by_name(key).await?,
@@ -127,11 +163,15 @@ impl Control {
                 .join(crate::sessions::REPL_SECRET_FILE),
         )
         .map_err(|e| anyhow::anyhow!("read session {}'s secret: {e}", row.id))?;
-        Ok(ConnectTarget {
+        let target = ConnectTarget {
             session: row.id,
             authority: format!("{}:{port}", net.address),
             secret: secret.trim().to_string(),
-        })
+        };
+        self.inner()
+            .connect_targets
+            .put(key, now, row.owner_id, &target);
+        Ok(target)
     }
 
     /// A Connect call reached session `id`: it counts as activity for its idle timeout. The
@@ -177,6 +217,28 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn targets_are_used_again_for_a_moment_then_looked_up_afresh() {
+        let targets = Targets::default();
+        let t0 = Instant::now();
+        let target = ConnectTarget {
+            session: SessionId(3),
+            authority: "127.0.0.1:15002".into(),
+            secret: "s".into(),
+        };
+        assert!(targets.get("3", t0).is_none());
+        targets.put("3", t0, UserId(7), &target);
+        let (owner, again) = targets
+            .get("3", t0 + Duration::from_secs(1))
+            .expect("fresh");
+        assert_eq!(
+            (owner, again.authority.as_str()),
+            (UserId(7), "127.0.0.1:15002")
+        );
+        assert!(targets.get("3", t0 + TARGET_FRESH).is_none(), "stale");
+        assert!(targets.get("3", t0).is_none(), "a stale entry is gone");
     }
 
     #[test]

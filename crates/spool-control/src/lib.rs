@@ -239,6 +239,8 @@ pub(crate) struct Inner {
     pub session_runners: Mutex<HashMap<SessionId, Arc<sessions::SessionHandle>>>,
     /// When Connect calls last moved each session's idle clock.
     pub connect_activity: connect::Activity,
+    /// Where Connect calls to each session went lately (see `connect::Targets`).
+    pub connect_targets: connect::Targets,
     /// Wakes the pre-warm loop when a pre-warmed driver was claimed.
     pub prewarm_wake: Notify,
     /// Wakes the pipeline loop when a job ended.
@@ -336,6 +338,7 @@ impl Control {
                 running: Mutex::new(HashMap::new()),
                 session_runners: Mutex::new(HashMap::new()),
                 connect_activity: connect::Activity::default(),
+                connect_targets: connect::Targets::default(),
                 prewarm_wake: Notify::new(),
                 pipeline_wake: Notify::new(),
                 placement,
