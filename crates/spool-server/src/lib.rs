@@ -294,6 +294,12 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         state.port.get_or_init(|| address.port());
     }
+    // Small gRPC frames and REPL polls go out at once, not after the peer's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
