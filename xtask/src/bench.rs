@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::repo_root;
 
 mod agents;
+mod connect;
 mod envs;
 mod isolation;
 mod pipelines;
@@ -931,6 +932,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&scratch);
         return result;
     }
+    if only == "connect" {
+        let result = connect::connect_bench(&scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return result;
+    }
     if only == "sessions" {
         let result = sessions_bench(&rt, &scratch, runs);
         let _ = std::fs::remove_dir_all(&scratch);
@@ -1066,6 +1072,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .and_then(|()| agents::agents_bench(&scratch, runs))
             .and_then(|()| pipelines::pipelines_bench(&scratch, runs))
             .and_then(|()| isolation::isolation_bench(&scratch, runs))
+            .and_then(|()| connect::connect_bench(&scratch))
     };
     let _ = std::fs::remove_dir_all(&scratch);
     result

@@ -16,7 +16,7 @@ fn main() {
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what the tests need (the test runtime, idempotent)\n  ci      format check, clippy, unit and integration tests (what CI runs)\n  bench   benchmark: bare Spark vs Spool, jobs, sessions and environments [--runs N] [--only jobs|sessions|envs|api|agents|pipelines|isolation]\n  fuzz    mutate job, conda and attach YAML files against their loaders for longer than CI does [--secs N] (default 60; SPOOL_FUZZ_SEED=<seed> replays a run)"
+                "usage: cargo xtask <task>\n\n  setup   install what the tests need (the test runtime, idempotent)\n  ci      format check, clippy, unit and integration tests (what CI runs)\n  bench   benchmark: bare Spark vs Spool, jobs, sessions and environments [--runs N] [--only jobs|sessions|envs|api|agents|pipelines|isolation|connect]\n  fuzz    mutate job, conda and attach YAML files against their loaders for longer than CI does [--secs N] (default 60; SPOOL_FUZZ_SEED=<seed> replays a run)"
             );
             std::process::exit(2);
         }
