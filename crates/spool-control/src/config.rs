@@ -37,6 +37,8 @@ pub struct Config {
     /// Idle drivers (each on its own small cluster) kept ready for the default runtime, so a
     /// session with default settings starts at once.
     pub prewarmed_sessions: u32,
+    /// Further pre-warmed pools, one per shape (`[[sessions.pools]]`); see `prewarm_pools`.
+    pub extra_prewarm_pools: Vec<PrewarmPool>,
     /// Building environments from conda files: indexes, install timeout.
     pub environments: spool_runtime::EnvSettings,
     /// Unused environments are removed after this long...
@@ -170,6 +172,137 @@ pub struct EnvironmentsFile {
 pub struct SessionsFile {
     /// Pre-warmed drivers kept ready (default 1).
     pub prewarm: Option<u32>,
+    /// Pre-warmed pools of other shapes: each keeps `size` idle drivers of its runtime and size.
+    #[serde(default)]
+    pub pools: Vec<PoolFile>,
+}
+
+/// One `[[sessions.pools]]` entry: a shape of driver and executors, and how many to keep.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolFile {
+    /// Runtime version (default: the default runtime).
+    pub runtime: Option<String>,
+    pub driver_cores: Option<u32>,
+    /// E.g. `2g` (default `1g`).
+    pub driver_memory: Option<String>,
+    pub executor_cores: Option<u32>,
+    pub executor_memory: Option<String>,
+    pub executors: Option<u32>,
+    /// Idle drivers of this shape kept ready (default 1).
+    pub size: Option<u32>,
+}
+
+/// Pre-warmed drivers of one shape: sessions and jobs asking for exactly this runtime and
+/// size (and nothing a warm driver cannot honour) take one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrewarmPool {
+    pub runtime: String,
+    pub sizing: spool_spec::SparkSizing,
+    pub size: u32,
+}
+
+/// The shape of the default pool: the default session's (one core and 1 GiB for the driver and
+/// for its one executor).
+pub fn default_prewarm_sizing() -> spool_spec::SparkSizing {
+    spool_spec::SparkSizing {
+        driver_cores: 1,
+        driver_memory: MemoryMb(1024),
+        executor_cores: 1,
+        executor_memory: MemoryMb(1024),
+        executor_instances: 1,
+        dynamic_allocation: None,
+    }
+}
+
+impl PoolFile {
+    /// The pool this entry describes, `at` naming it in errors (`sessions.pools[1]`).
+    fn pool(&self, at: &str) -> Result<PrewarmPool, String> {
+        let runtime = self
+            .runtime
+            .clone()
+            .unwrap_or_else(|| spool_runtime::DEFAULT_RUNTIME.to_string());
+        if spool_runtime::find(&runtime).is_none() {
+            return Err(format!(
+                "{at}.runtime: `{runtime}` is not a runtime; use one of {}",
+                spool_runtime::supported_versions().join(", ")
+            ));
+        }
+        let memory = |field: &str, value: &Option<String>| -> Result<MemoryMb, String> {
+            match value {
+                None => Ok(MemoryMb(1024)),
+                Some(text) => MemoryMb::parse(text)
+                    .map_err(|e| format!("{at}.{field}: `{text}`: {e}; write e.g. `2g`")),
+            }
+        };
+        let count = |field: &str, value: Option<u32>| -> Result<u32, String> {
+            match value.unwrap_or(1) {
+                0 => Err(format!("{at}.{field}: must be at least 1")),
+                n => Ok(n),
+            }
+        };
+        Ok(PrewarmPool {
+            runtime,
+            sizing: spool_spec::SparkSizing {
+                driver_cores: count("driver_cores", self.driver_cores)?,
+                driver_memory: memory("driver_memory", &self.driver_memory)?,
+                executor_cores: count("executor_cores", self.executor_cores)?,
+                executor_memory: memory("executor_memory", &self.executor_memory)?,
+                executor_instances: count("executors", self.executors)?,
+                dynamic_allocation: None,
+            },
+            size: self.size.unwrap_or(1),
+        })
+    }
+}
+
+impl Config {
+    /// Every pre-warmed pool: the default shape (`--prewarm`, `[sessions] prewarm`) first, then
+    /// `[[sessions.pools]]`; pools of size 0 are left out.
+    pub fn prewarm_pools(&self) -> Vec<PrewarmPool> {
+        std::iter::once(PrewarmPool {
+            runtime: spool_runtime::DEFAULT_RUNTIME.to_string(),
+            sizing: default_prewarm_sizing(),
+            size: self.prewarmed_sessions,
+        })
+        .chain(self.extra_prewarm_pools.iter().cloned())
+        .filter(|pool| pool.size > 0)
+        .collect()
+    }
+
+    /// Memory every pool's drivers hold when full: each driver's cluster (its executors and two
+    /// daemons) and the driver itself.
+    fn prewarm_memory(&self) -> MemoryMb {
+        MemoryMb(
+            self.prewarm_pools()
+                .iter()
+                .map(|pool| {
+                    let s = &pool.sizing;
+                    u64::from(pool.size)
+                        * (s.driver_memory.0
+                            + u64::from(s.executor_instances) * s.executor_memory.0
+                            + 2 * self.daemon_memory.0)
+                })
+                .sum(),
+        )
+    }
+
+    /// Pools that could never all be full at once are refused: the last drivers would never
+    /// start. (The default, one small driver, is not held to it: on a host too small for it the
+    /// pool just stays empty, as pools fill only with what fits at the moment.)
+    pub fn check_prewarm_capacity(&self) -> Result<(), String> {
+        if self.extra_prewarm_pools.is_empty() && self.prewarmed_sessions <= 1 {
+            return Ok(());
+        }
+        let usable = MemoryMb(self.host_memory.0.saturating_sub(self.reserved_memory.0));
+        let wanted = self.prewarm_memory();
+        if wanted.0 > usable.0 {
+            return Err(format!(
+                "sessions: the pre-warmed pools would hold {wanted} when full (each driver, its executors and its cluster's two daemons), more than the {usable} this host has for Spark; lower `prewarm` or the pools' `size`"
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -303,6 +436,23 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
             prewarmed_sessions: file.sessions.prewarm.unwrap_or(1),
+            extra_prewarm_pools: {
+                let mut pools: Vec<PrewarmPool> = Vec::new();
+                for (i, entry) in file.sessions.pools.iter().enumerate() {
+                    let at = format!("sessions.pools[{i}]");
+                    let pool = entry.pool(&at)?;
+                    let default = pool.runtime == spool_runtime::DEFAULT_RUNTIME
+                        && pool.sizing == default_prewarm_sizing();
+                    if default || pools.iter().any(|p| (&p.runtime, &p.sizing) == (&pool.runtime, &pool.sizing)) {
+                        return Err(format!(
+                            "{at}: another pool has this runtime and shape{}; give each shape one entry",
+                            if default { " (the default pool, sized by `prewarm`)" } else { "" }
+                        ));
+                    }
+                    pools.push(pool);
+                }
+                pools
+            },
             environments: spool_runtime::EnvSettings {
                 timeout: match &file.environments.install_timeout {
                     Some(text) => parse_duration(text)
@@ -419,6 +569,73 @@ mod tests {
         assert_eq!(config.host_memory, MemoryMb(8192));
         assert_eq!(config.schedulable_cores(), 10);
         assert_eq!(config.teardown_after, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn pools_of_other_shapes_are_checked_and_bounded_by_memory() {
+        let with = |pools: Vec<PoolFile>| {
+            let mut file = toml_like();
+            file.sessions.pools = pools;
+            Config::from_file(&file)
+        };
+        let config = with(vec![PoolFile {
+            runtime: Some("3.5".into()),
+            executor_memory: Some("2g".into()),
+            executors: Some(2),
+            size: Some(2),
+            ..Default::default()
+        }])
+        .expect("a valid pool");
+        let pools = config.prewarm_pools();
+        assert_eq!(pools.len(), 2, "the default pool first, then the entry");
+        assert_eq!(pools[0].sizing, default_prewarm_sizing());
+        assert_eq!(
+            (pools[1].runtime.as_str(), pools[1].size),
+            ("3.5", 2),
+            "{pools:?}"
+        );
+        assert_eq!(pools[1].sizing.executor_memory, MemoryMb(2048));
+        // Full: 1 default driver (1 + 1 + 2 * 0.5 GiB) and 2 of (1 + 2 * 2 + 2 * 0.5 GiB).
+        assert_eq!(config.prewarm_memory(), MemoryMb(3072 + 2 * 6144));
+        let e = config.check_prewarm_capacity().expect_err("8 GiB host");
+        assert!(e.contains("would hold 15 GiB"), "{e}");
+
+        let errors = [
+            (
+                PoolFile {
+                    runtime: Some("2.4".into()),
+                    ..Default::default()
+                },
+                "sessions.pools[0].runtime: `2.4` is not a runtime",
+            ),
+            (
+                PoolFile {
+                    driver_memory: Some("lots".into()),
+                    ..Default::default()
+                },
+                "sessions.pools[0].driver_memory: `lots`",
+            ),
+            (
+                PoolFile {
+                    executors: Some(0),
+                    ..Default::default()
+                },
+                "sessions.pools[0].executors: must be at least 1",
+            ),
+            (
+                PoolFile::default(),
+                "sessions.pools[0]: another pool has this runtime and shape (the default pool",
+            ),
+        ];
+        for (pool, expected) in errors {
+            let e = with(vec![pool]).expect_err(expected);
+            assert!(e.starts_with(expected), "{e}");
+        }
+        // Only the default, one driver: not held to the bound (the pool just stays empty).
+        let mut small = toml_like();
+        small.capacity.memory = Some("2g".into());
+        let config = Config::from_file(&small).expect("a small host");
+        config.check_prewarm_capacity().expect("the default pool");
     }
 
     fn toml_like() -> ConfigFile {

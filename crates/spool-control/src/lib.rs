@@ -31,6 +31,7 @@ mod network;
 mod permissions;
 mod pipelines;
 mod placement;
+mod prewarm;
 mod progress;
 mod recover;
 mod roles;

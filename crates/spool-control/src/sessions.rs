@@ -336,23 +336,21 @@ impl Control {
         };
         // Sessions pass the user's identity through.
         let runs_as = crate::identity::Principal::User(owner.name.clone()).key();
-        // Default settings can take a driver that is already running.
-        let defaults = settings.conf.is_empty()
-            && settings.driver_memory.is_none()
-            && settings.driver_cores.is_none()
-            && settings.executor_memory.is_none()
-            && settings.executor_cores.is_none()
-            && settings.num_executors.is_none()
-            && settings.dynamic_allocation.is_none()
+        // A session of a pre-warmed pool's runtime and shape, with nothing a running driver
+        // cannot take on, can take a driver that is already running.
+        let sizing_json = serde_json::to_string(&sizing).map_err(anyhow::Error::from)?;
+        let pooled = settings.conf.is_empty()
             && environment.is_none()
             && compute.is_none()
             && files.is_none()
-            && runtime == spool_runtime::DEFAULT_RUNTIME;
-        if defaults {
+            && crate::prewarm::pool_for(&self.config().prewarm_pools(), &runtime, &sizing)
+                .is_some();
+        if pooled {
             let claimed = match self
                 .store()
                 .claim_prewarmed_session(
                     &runtime,
+                    &sizing_json,
                     owner.id,
                     settings.name.as_deref(),
                     &kind,
@@ -384,7 +382,7 @@ impl Control {
             owner_id: owner.id,
             kind,
             runtime,
-            sizing_json: serde_json::to_string(&sizing).map_err(anyhow::Error::from)?,
+            sizing_json,
             conf_json: serde_json::to_string(&settings.conf).map_err(anyhow::Error::from)?,
             idle_timeout_s,
             prewarmed: false,
@@ -1364,19 +1362,6 @@ impl Control {
     }
 }
 
-/// The size of every pre-warmed driver: the default session's (one core and 1 GiB for the
-/// driver and for its one executor).
-pub(crate) fn prewarm_sizing() -> SparkSizing {
-    SparkSizing {
-        driver_cores: 1,
-        driver_memory: MemoryMb(1024),
-        executor_cores: 1,
-        executor_memory: MemoryMb(1024),
-        executor_instances: 1,
-        dynamic_allocation: None,
-    }
-}
-
 /// Takes a claimed pre-warmed session's connection to its driver for the batch job it was
 /// handed to (`Store::claim_prewarmed_driver_for_job`): the session has ended, so no statement
 /// loop uses it, and its runner entry goes.
@@ -1390,15 +1375,12 @@ pub(crate) async fn hand_over(control: &Control, session_id: SessionId) -> Optio
     handle.repl.write().await.take()
 }
 
-/// Keeps the configured number of pre-warmed drivers for the default runtime, owned by the
-/// admin and invisible to users until one is claimed. Only once the runtime is installed, and
-/// never ahead of waiting user work.
+/// Keeps each pre-warmed pool (`Config::prewarm_pools`: a runtime, a shape, a size) full of
+/// idle drivers owned by the admin and invisible to users until one is claimed; one driver
+/// per round, only once its runtime is installed, and never ahead of waiting user work.
 pub(crate) async fn prewarm_loop(control: Control) {
     let mut shutdown = control.inner().shutdown.subscribe();
-    let wanted = i64::from(control.config().prewarmed_sessions);
-    if wanted == 0 {
-        return;
-    }
+    let pools = control.config().prewarm_pools();
     loop {
         tokio::select! {
             _ = control.inner().prewarm_wake.notified() => {}
@@ -1408,11 +1390,37 @@ pub(crate) async fn prewarm_loop(control: Control) {
         if *control.inner().shutdown.borrow() {
             return;
         }
-        let runtime = spool_runtime::DEFAULT_RUNTIME;
-        if control.inner().runtimes.installed(runtime).is_none() {
+        let store = control.store();
+        // Drivers no pool wants (a shape the config dropped, a pool made smaller) hold
+        // capacity for nothing: they go first, even with no pools left.
+        let Ok(shapes) = store.prewarmed_shapes().await else {
+            continue;
+        };
+        let held: Vec<crate::prewarm::Held> = shapes
+            .into_iter()
+            .map(|(id, runtime, sizing)| crate::prewarm::Held {
+                id,
+                runtime,
+                sizing: serde_json::from_str(&sizing).ok(),
+            })
+            .collect();
+        let plan = crate::prewarm::plan(&pools, &held);
+        for id in plan.retire {
+            // Not one a user claimed since the listing.
+            if !matches!(store.session(id).await, Ok(Some(row)) if row.prewarmed) {
+                continue;
+            }
+            stop_session(
+                &control,
+                id,
+                SessionState::Killed,
+                "pre-warmed driver retired: no pre-warmed pool has its runtime and shape any more",
+            )
+            .await;
+        }
+        if plan.fill.is_empty() {
             continue;
         }
-        let store = control.store();
         // Pre-warming never competes with user work: it waits while any session or job is
         // starting or running its first statement (on a small host they share the cores).
         if store.user_work_starting().await.unwrap_or(1) > 0 {
@@ -1426,37 +1434,42 @@ pub(crate) async fn prewarm_loop(control: Control) {
             if let Ok(Some(latest)) = store.latest_work_runs_as().await {
                 runs_as = latest;
             }
-            for id in store
-                .prewarmed_sessions_not_running_as(runtime, &runs_as)
-                .await
-                .unwrap_or_default()
-            {
-                stop_session(
-                    &control,
-                    id,
-                    SessionState::Killed,
-                    "pre-warmed driver retired: sessions now run as another principal",
-                )
-                .await;
+            for pool in &pools {
+                for id in store
+                    .prewarmed_sessions_not_running_as(&pool.runtime, &runs_as)
+                    .await
+                    .unwrap_or_default()
+                {
+                    stop_session(
+                        &control,
+                        id,
+                        SessionState::Killed,
+                        "pre-warmed driver retired: sessions now run as another principal",
+                    )
+                    .await;
+                }
             }
-        }
-        let Ok(have) = store.prewarmed_sessions(runtime).await else {
-            continue;
-        };
-        if have >= wanted {
-            continue;
         }
         let Ok(Some(admin)) = store.user_by_name("admin").await else {
             continue;
         };
-        let sizing = prewarm_sizing();
-        // Only when it fits now: a pre-warmed driver must never queue ahead of real work.
-        let Ok(fits) = crate::scheduler::fits_now(&control, &sizing).await else {
+        // The first pool wanting a driver whose runtime is installed and whose shape fits now:
+        // a pre-warmed driver must never queue ahead of real work.
+        let mut chosen = None;
+        for pool in plan.fill.iter().map(|i| &pools[*i]) {
+            if control.inner().runtimes.installed(&pool.runtime).is_some()
+                && crate::scheduler::fits_now(&control, &pool.sizing)
+                    .await
+                    .unwrap_or(false)
+            {
+                chosen = Some(pool);
+                break;
+            }
+        }
+        let Some(pool) = chosen else {
             continue;
         };
-        if !fits {
-            continue;
-        }
+        let (runtime, sizing) = (pool.runtime.as_str(), pool.sizing);
         let new = NewSession {
             name: None,
             owner_id: admin.id,

@@ -181,7 +181,18 @@ pub(crate) async fn take(control: &Control, job: &JobRow) -> crate::Result<Taken
         Control::job_sizing(job),
     ) {
         (Ok(spec), Some(sizing)) => {
-            let pool_sizing = sessions::prewarm_sizing();
+            // The pool of the job's runtime and shape; else, for the reason, the first of its
+            // runtime, else the first.
+            let pools = control.config().prewarm_pools();
+            let pool = crate::prewarm::pool_for(&pools, &job.runtime, &sizing)
+                .or_else(|| pools.iter().find(|p| p.runtime == job.runtime))
+                .or(pools.first());
+            let empty = crate::config::PrewarmPool {
+                runtime: spool_runtime::DEFAULT_RUNTIME.to_string(),
+                sizing: crate::config::default_prewarm_sizing(),
+                size: 0,
+            };
+            let pool = pool.unwrap_or(&empty);
             fit(
                 &Ask {
                     runtime: &job.runtime,
@@ -191,19 +202,20 @@ pub(crate) async fn take(control: &Control, job: &JobRow) -> crate::Result<Taken
                     spec: &spec,
                 },
                 &Pool {
-                    runtime: spool_runtime::DEFAULT_RUNTIME,
-                    sizing: &pool_sizing,
-                    size: control.config().prewarmed_sessions,
+                    runtime: &pool.runtime,
+                    sizing: &pool.sizing,
+                    size: pool.size,
                 },
             )
+            .map(|conf| (conf, serde_json::to_string(&sizing).unwrap_or_default()))
         }
         _ => Err("its stored spec is unreadable".into()),
     };
     let reason = match decided {
-        Ok(_) => {
+        Ok((_, sizing_json)) => {
             let same_account = control.inner().accounts.enforced();
             match store
-                .claim_prewarmed_driver_for_job(&job.runtime, job, same_account)
+                .claim_prewarmed_driver_for_job(&job.runtime, &sizing_json, job, same_account)
                 .await?
             {
                 Some((session_id, cluster_id)) => {

@@ -349,6 +349,9 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     if let Some(prewarm) = options.prewarm {
         config.prewarmed_sessions = prewarm;
     }
+    config
+        .check_prewarm_capacity()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", options.data_dir.join("config.toml").display()))?;
     let listener = TcpListener::bind(&options.listen)
         .await
         .map_err(|e| anyhow::anyhow!("listen on {}: {e}", options.listen))?;

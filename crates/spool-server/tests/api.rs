@@ -86,7 +86,10 @@ impl Api {
                 memory: Some("8g".into()),
                 ..Default::default()
             },
-            sessions: SessionsFile { prewarm: Some(0) },
+            sessions: SessionsFile {
+                prewarm: Some(0),
+                ..Default::default()
+            },
             // These tests start no Spark and must leave no OS accounts behind; the OS-level
             // enforcement is tested with real jobs (`crates/spool/tests/access.rs`).
             access: AccessFile {

@@ -335,6 +335,7 @@ impl Store {
     pub async fn claim_prewarmed_session(
         &self,
         runtime: &str,
+        sizing_json: &str,
         owner_id: UserId,
         name: Option<&str>,
         kind: &str,
@@ -349,7 +350,7 @@ impl Store {
              phases_json = json_insert(phases_json, '$[#]', json_object('status', 'claimed', 'at', ?5)), \
              state_reason = 'started from a pre-warmed driver' \
              WHERE id = (SELECT id FROM sessions WHERE prewarmed = 1 AND state = 'idle' AND runtime = ?6 \
-                         AND (?8 = 0 OR runs_as = ?7) ORDER BY id LIMIT 1) \
+                         AND (?8 = 0 OR runs_as = ?7) AND sizing_json = ?9 ORDER BY id LIMIT 1) \
              RETURNING id, cluster_id",
         )
         .bind(owner_id)
@@ -360,6 +361,7 @@ impl Store {
         .bind(runtime)
         .bind(runs_as)
         .bind(same_account)
+        .bind(sizing_json)
         .fetch_optional(&mut *tx)
         .await
         .map_err(conflict_on_unique(format!(
@@ -387,6 +389,7 @@ impl Store {
     pub async fn claim_prewarmed_driver_for_job(
         &self,
         runtime: &str,
+        sizing_json: &str,
         job: &crate::JobRow,
         same_account: bool,
     ) -> Result<Option<(SessionId, ClusterId)>> {
@@ -404,7 +407,7 @@ impl Store {
              phases_json = json_insert(phases_json, '$[#]', json(?5)) \
              WHERE id = (SELECT id FROM sessions WHERE prewarmed = 1 AND state = 'idle' \
                          AND runtime = ?6 AND cluster_id IS NOT NULL \
-                         AND (?7 = 0 OR runs_as = ?4) ORDER BY id LIMIT 1) \
+                         AND (?7 = 0 OR runs_as = ?4) AND sizing_json = ?8 ORDER BY id LIMIT 1) \
              RETURNING id, cluster_id",
         )
         .bind(&reason)
@@ -414,6 +417,7 @@ impl Store {
         .bind(&phase)
         .bind(runtime)
         .bind(same_account)
+        .bind(sizing_json)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((session_id, Some(cluster_id))) = claimed else {
@@ -486,6 +490,17 @@ impl Store {
         )
         .bind(runtime)
         .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The live pre-warmed drivers (starting or ready) with their runtime and sizing, oldest
+    /// first: what the pools hold.
+    pub async fn prewarmed_shapes(&self) -> Result<Vec<(SessionId, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, runtime, sizing_json FROM sessions WHERE prewarmed = 1 \
+             AND state IN ('not_started', 'starting', 'idle') ORDER BY id",
+        )
+        .fetch_all(&self.pool)
         .await?)
     }
 

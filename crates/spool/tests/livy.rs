@@ -949,6 +949,49 @@ async fn a_session_with_default_settings_starts_from_a_pre_warmed_driver_at_once
     server.finish();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_of_another_shape_hands_its_drivers_only_to_sessions_of_that_shape() {
+    let config = "[[sessions.pools]]\nexecutor_memory = \"512m\"\nsize = 1\n";
+    let server = TestServer::start(
+        env!("CARGO_BIN_EXE_spool"),
+        &["--prewarm", "0"],
+        Some(config),
+    );
+    let client = server.client();
+    wait_prewarmed(&server, &client, "a driver of the configured pool").await;
+    // The default shape is not the pool's: that session starts a driver of its own.
+    let default = client
+        .create_session(&spool_api_types::CreateSession::default())
+        .await
+        .unwrap();
+    assert_ne!(
+        default.state_reason.as_deref(),
+        Some("started from a pre-warmed driver"),
+        "{default:#?}"
+    );
+    client
+        .delete_session(&default.id.to_string())
+        .await
+        .unwrap();
+    let shaped = client
+        .create_session(&spool_api_types::CreateSession {
+            executor_memory: Some("512m".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        shaped.state,
+        spool_client::SessionState::Idle,
+        "{shaped:#?}"
+    );
+    assert_eq!(
+        shaped.state_reason.as_deref(),
+        Some("started from a pre-warmed driver")
+    );
+    server.finish();
+}
+
 /// Waits until the server has a pre-warmed driver ready (a cold cluster and driver start).
 async fn wait_prewarmed(server: &TestServer, client: &spool_client::Client, what: &str) {
     let timeout = deadline::COLD_START;

@@ -8,7 +8,7 @@ use spool_core::MemoryMb;
 use super::*;
 
 fn pool_sizing() -> SparkSizing {
-    crate::sessions::prewarm_sizing()
+    crate::config::default_prewarm_sizing()
 }
 
 /// A job that fits the pool, as its stored spec.
