@@ -78,38 +78,12 @@ pub(super) fn pipelines_bench(scratch: &Path, runs: usize) -> anyhow::Result<()>
             reused[i - 1]
         );
     }
-    // The same two runs on a server keeping two pre-warmed drivers (as wide as the pipeline):
-    // each measurement starts with both ready.
-    let mut pooled_sequential = Vec::new();
-    let mut pooled_pipeline = Vec::new();
-    {
-        let server = start_server_with(scratch, "pipelines-pool", "10m", 2)?;
-        let ready = || wait_prewarmed_count(&server, 2);
-        ready()?;
-        timed_create(&server, &pipeline, &["--set", "settings.force_rerun=True"])?;
-        for i in 1..=runs {
-            eprintln!("==> pipelines with two pre-warmed drivers: round {i}/{runs}");
-            ready()?;
-            let mut total = 0.0;
-            for step in ["left", "right", "join"] {
-                total += timed_create(&server, &dir.join(format!("{step}.yml")), &[])?.0;
-            }
-            pooled_sequential.push(total);
-            ready()?;
-            let (took, job) =
-                timed_create(&server, &pipeline, &["--set", "settings.force_rerun=True"])?;
-            anyhow::ensure!(
-                job["status"] == "Completed",
-                "the pipeline did not complete: {job}"
-            );
-            pooled_pipeline.push(took);
-            eprintln!(
-                "    three jobs one after another {:.2} s, the pipeline {:.2} s",
-                pooled_sequential[i - 1],
-                pooled_pipeline[i - 1]
-            );
-        }
-    }
+    // The same two runs on servers keeping pre-warmed drivers: the default one, and two (as
+    // wide as the pipeline); each measurement starts with the pool full.
+    let pooled: Vec<(u32, Vec<f64>, Vec<f64>)> = [1, 2]
+        .into_iter()
+        .map(|n| pooled_runs(scratch, &dir, runs, n).map(|(a, b)| (n, a, b)))
+        .collect::<anyhow::Result<_>>()?;
     let base = median(&sequential);
     println!(
         "\nPipelines: bench/pipeline (two pi steps side by side, then a step reading both), 1 executor x 1 core each, warm clusters, {runs} runs, median (min)\n"
@@ -136,30 +110,76 @@ pub(super) fn pipelines_bench(scratch: &Path, runs: usize) -> anyhow::Result<()>
         &reused,
         "<= 1 s",
     );
-    println!(
-        "\nThe same with `--prewarm 2` (two pre-warmed drivers, both ready when each run starts)\n"
-    );
-    println!("| scenario | median s | min s | ratio vs one after another | goal |");
-    println!("|---|---|---|---|---|");
-    let pooled_base = median(&pooled_sequential);
-    for (name, values, goal) in [
-        (
-            "left.yml, right.yml, join.yml one after another",
-            &pooled_sequential,
-            "baseline",
-        ),
-        (
-            "pipeline.yml (force_rerun) to Completed",
-            &pooled_pipeline,
-            "<= 0.80",
-        ),
-    ] {
-        let m = median(values);
-        let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    for (n, pooled_sequential, pooled_pipeline) in &pooled {
         println!(
-            "| {name} | {m:.2} | {min:.2} | {:.2} | {goal} |",
-            m / pooled_base
+            "\nThe same with `--prewarm {n}` ({n} pre-warmed driver(s), the pool full when each run starts)\n"
         );
+        println!("| scenario | median s | min s | ratio vs one after another | goal |");
+        println!("|---|---|---|---|---|");
+        let pooled_base = median(pooled_sequential);
+        for (name, values, goal) in [
+            (
+                "left.yml, right.yml, join.yml one after another",
+                pooled_sequential,
+                "baseline",
+            ),
+            (
+                "pipeline.yml (force_rerun) to Completed",
+                pooled_pipeline,
+                "<= 0.80",
+            ),
+        ] {
+            let m = median(values);
+            let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+            println!(
+                "| {name} | {m:.2} | {min:.2} | {:.2} | {goal} |",
+                m / pooled_base
+            );
+        }
     }
     Ok(())
+}
+
+/// The three steps one after another and the pipeline, `runs` times each, on a server keeping
+/// `prewarm` pre-warmed drivers, each run starting with the pool full.
+fn pooled_runs(
+    scratch: &Path,
+    dir: &Path,
+    runs: usize,
+    prewarm: u32,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let pipeline = dir.join("pipeline.yml");
+    let server = start_server_with(
+        scratch,
+        &format!("pipelines-pool-{prewarm}"),
+        "10m",
+        prewarm,
+    )?;
+    let ready = || wait_prewarmed_count(&server, prewarm);
+    ready()?;
+    timed_create(&server, &pipeline, &["--set", "settings.force_rerun=True"])?;
+    let (mut sequential, mut side_by_side) = (Vec::new(), Vec::new());
+    for i in 1..=runs {
+        eprintln!("==> pipelines with {prewarm} pre-warmed driver(s): round {i}/{runs}");
+        ready()?;
+        let mut total = 0.0;
+        for step in ["left", "right", "join"] {
+            total += timed_create(&server, &dir.join(format!("{step}.yml")), &[])?.0;
+        }
+        sequential.push(total);
+        ready()?;
+        let (took, job) =
+            timed_create(&server, &pipeline, &["--set", "settings.force_rerun=True"])?;
+        anyhow::ensure!(
+            job["status"] == "Completed",
+            "the pipeline did not complete: {job}"
+        );
+        side_by_side.push(took);
+        eprintln!(
+            "    three jobs one after another {:.2} s, the pipeline {:.2} s",
+            sequential[i - 1],
+            side_by_side[i - 1]
+        );
+    }
+    Ok((sequential, side_by_side))
 }
