@@ -1,6 +1,7 @@
 //! Spark Connect sessions: the thin client (`pyspark-client`, no JVM) runs DataFrame code
-//! through the server's authenticated gRPC endpoint with its user's token, and is refused with
-//! another user's or a wrong one. Real server, real Spark 4 driver with the Connect plugin.
+//! through the server's authenticated gRPC endpoint with its user's token, is refused with
+//! another user's or a wrong one, and reaches the session again after a server crash; Livy
+//! clients ask for Connect with a conf key. Real server, real Spark 4 driver with the plugin.
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
@@ -166,9 +167,41 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
         "the REPL's answer"
     );
 
-    // The Livy view of the session gives the same URL.
-    let livy: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/sessions/{id}", server.url()))
+    // A crashed server's successor adopts the session and serves its Connect URL again: the
+    // port and the secret were recorded before the driver started.
+    let mut server = server;
+    server.kill9();
+    server.restart();
+    let admin = server.client();
+    let adopted = wait_idle(&admin, &id).await;
+    assert_eq!(adopted.connect_url.as_deref(), Some(url.as_str()));
+    let out = tokio::task::spawn_blocking({
+        let (url, token) = (url.clone(), server.token.clone());
+        move || client(&url, "run", &token)
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("connect ok"), "after a restart: {out}");
+    admin.delete_session(&id).await.unwrap();
+
+    // A Livy client asks for Connect with a conf key (no runtime named: one that has it).
+    let livy = reqwest::Client::new();
+    let created: serde_json::Value = livy
+        .post(format!("{}/sessions", server.url()))
+        .basic_auth("admin", Some(&server.token))
+        .json(&serde_json::json!({"kind": "pyspark", "conf": {"spark.spool.connect": "true"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let livy_id = created["id"].to_string();
+    let idle = wait_idle(&admin, &livy_id).await;
+    assert_eq!(idle.runtime, CONNECT_RUNTIME);
+    let url = idle.connect_url.expect("the Livy session's Connect URL");
+    let view: serde_json::Value = livy
+        .get(format!("{}/sessions/{livy_id}", server.url()))
         .basic_auth("admin", Some(&server.token))
         .send()
         .await
@@ -176,8 +209,14 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
         .json()
         .await
         .unwrap();
-    assert_eq!(livy["appInfo"]["connectUrl"], url.as_str(), "{livy:#}");
-
-    admin.delete_session(&id).await.unwrap();
+    assert_eq!(view["appInfo"]["connectUrl"], url.as_str(), "{view:#}");
+    let out = tokio::task::spawn_blocking({
+        let token = server.token.clone();
+        move || client(&url, "run", &token)
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("connect ok"), "a Livy-created session: {out}");
+    admin.delete_session(&livy_id).await.unwrap();
     server.finish();
 }
