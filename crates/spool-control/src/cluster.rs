@@ -243,7 +243,7 @@ impl Provisioner {
         let settings = self.store.workspace_network().await?;
         let (mode, version, rules) = match &settings {
             Some(row) => (
-                IsolationMode::parse(&row.isolation_mode).unwrap_or_default(),
+                row.isolation_mode,
                 row.version,
                 serde_json::from_str::<Vec<OutboundRule>>(&row.rules_json)?,
             ),

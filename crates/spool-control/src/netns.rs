@@ -247,7 +247,7 @@ impl Namespaces {
                     slot: i64::from(slot),
                     host_address: &host_address.to_string(),
                     inner_address: &inner_address.to_string(),
-                    isolation_mode: mode.as_str(),
+                    isolation_mode: mode,
                     outbound_rules: &outbound_rules,
                     rules: &rules,
                 })
@@ -347,7 +347,7 @@ impl Namespaces {
             if !rules.iter().any(|r| matches!(r, OutboundRule::Fqdn { .. })) {
                 continue;
             }
-            let mode = IsolationMode::parse(&row.isolation_mode).unwrap_or_default();
+            let mode = row.isolation_mode;
             let script = self.script(mode, &rules).await;
             if script == row.rules {
                 continue;

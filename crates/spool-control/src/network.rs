@@ -26,7 +26,7 @@ fn view(row: Option<NetworkRow>) -> Result<api::ManagedNetworkView> {
     let rules: Vec<api::OutboundRuleView> =
         serde_json::from_str(&row.rules_json).map_err(anyhow::Error::from)?;
     Ok(api::ManagedNetworkView {
-        isolation_mode: row.isolation_mode,
+        isolation_mode: row.isolation_mode.to_string(),
         outbound_rules: rules,
         version: row.version,
         updated_by: Some(row.updated_by),
@@ -119,18 +119,13 @@ impl Control {
             Some(row) if row.had_internet_outbound => {
                 (row.version, IsolationMode::AllowInternetOutbound)
             }
-            Some(row) => (
-                row.version,
-                IsolationMode::parse(&row.isolation_mode).unwrap_or_default(),
-            ),
+            Some(row) => (row.version, row.isolation_mode),
             None => (0, IsolationMode::default()),
         };
         if let Some(refusal) = held_to.refuses_switch_to(network.isolation_mode) {
             let now = current
                 .as_ref()
-                .map_or(IsolationMode::default().as_str(), |row| {
-                    row.isolation_mode.as_str()
-                });
+                .map_or(IsolationMode::default(), |row| row.isolation_mode);
             return Err(ControlError::Conflict {
                 target: "managed_network.isolation_mode".into(),
                 message: format!(
@@ -144,7 +139,7 @@ impl Control {
             .store()
             .set_workspace_network(
                 version,
-                network.isolation_mode.as_str(),
+                network.isolation_mode,
                 &rules_json,
                 &caller.name,
             )

@@ -107,8 +107,7 @@ pub(crate) async fn read_snapshot(control: &Control) -> Result<Snapshot> {
     let network = match store.workspace_network().await? {
         Some(row) => NetworkNow {
             version: row.version,
-            isolated: spool_spec::network::IsolationMode::parse(&row.isolation_mode)
-                .is_some_and(|mode| mode != spool_spec::network::IsolationMode::Disabled),
+            isolated: row.isolation_mode != spool_core::IsolationMode::Disabled,
         },
         None => NetworkNow::default(),
     };

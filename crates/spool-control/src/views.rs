@@ -276,7 +276,7 @@ pub(crate) fn cluster_view(row: ClusterRow) -> api::ClusterView {
 
 pub(crate) fn cluster_network_view(row: NetnsRow) -> api::ClusterNetworkView {
     api::ClusterNetworkView {
-        isolation_mode: row.isolation_mode,
+        isolation_mode: row.isolation_mode.to_string(),
         netns: row.netns,
         host_veth: row.host_veth,
         host_address: row.host_address,

@@ -10,7 +10,7 @@ pub mod units;
 
 pub use state::{
     AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, DriverPath,
-    JobId, JobKind, JobStatus, Lifecycle, NetnsState, Owner, OwnerKind, ProcessId, ProcessOutcome,
+    IsolationMode, JobId, JobKind, JobStatus, Lifecycle, NetnsState, Owner, OwnerKind, ProcessId, ProcessOutcome,
     ProcessState, RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId,
     WorkspaceRole,
 };

@@ -176,6 +176,48 @@ lifecycle! {
 }
 
 lifecycle! {
+    /// How a workspace's serverless clusters may reach the network (Azure ML's managed network
+    /// `isolation_mode`), as stored, sent and written in YAML.
+    #[derive(Default)]
+    "isolation mode" pub enum IsolationMode {
+        /// No isolation: clusters reach whatever the host reaches (the default).
+        #[default]
+        Disabled = "disabled",
+        /// Everything but other clusters and the host's own services.
+        AllowInternetOutbound = "allow_internet_outbound",
+        /// Only what the outbound rules allow.
+        AllowOnlyApprovedOutbound = "allow_only_approved_outbound",
+    }
+}
+
+impl IsolationMode {
+    /// Reads a mode as a user may write it: Azure's SDK also writes them in CamelCase
+    /// (`AllowOnlyApprovedOutbound`).
+    pub fn parse(text: &str) -> Option<IsolationMode> {
+        let folded = text.to_ascii_lowercase().replace('_', "");
+        IsolationMode::ALL
+            .iter()
+            .copied()
+            .find(|mode| mode.as_str().replace('_', "") == folded)
+    }
+
+    /// Why the workspace may not go from `self` to `next`, if it may not. Azure's rule: a
+    /// workspace with `allow_internet_outbound` cannot later switch to
+    /// `allow_only_approved_outbound` (the server holds a workspace that ever had it to it).
+    pub fn refuses_switch_to(self, next: IsolationMode) -> Option<String> {
+        (self == IsolationMode::AllowInternetOutbound
+            && next == IsolationMode::AllowOnlyApprovedOutbound)
+            .then(|| {
+                format!(
+                    "a workspace with `{}` cannot switch to `{}`, as in Azure ML",
+                    self.as_str(),
+                    next.as_str()
+                )
+            })
+    }
+}
+
+lifecycle! {
     /// An interactive session's state: exactly Livy's.
     "session state" pub enum SessionState {
         /// Recorded; not placed yet (queued for capacity when it has a reason).

@@ -10,54 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::diag::Diagnostic;
 use crate::yaml::{self, Node, Value};
 
-/// How a workspace's serverless clusters may reach the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum IsolationMode {
-    /// No isolation: clusters reach whatever the host reaches (Spool's behaviour before issue 14).
-    #[default]
-    Disabled,
-    /// Everything but other clusters and the host's own services.
-    AllowInternetOutbound,
-    /// Only what the outbound rules allow.
-    AllowOnlyApprovedOutbound,
-}
-
-impl IsolationMode {
-    /// The mode as written in YAML and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IsolationMode::Disabled => "disabled",
-            IsolationMode::AllowInternetOutbound => "allow_internet_outbound",
-            IsolationMode::AllowOnlyApprovedOutbound => "allow_only_approved_outbound",
-        }
-    }
-
-    /// Reads a mode as written (Azure's SDK also writes them in CamelCase).
-    pub fn parse(text: &str) -> Option<IsolationMode> {
-        match text.to_ascii_lowercase().replace('_', "").as_str() {
-            "disabled" => Some(IsolationMode::Disabled),
-            "allowinternetoutbound" => Some(IsolationMode::AllowInternetOutbound),
-            "allowonlyapprovedoutbound" => Some(IsolationMode::AllowOnlyApprovedOutbound),
-            _ => None,
-        }
-    }
-
-    /// Why the workspace may not go from `self` to `next`, if it may not. Azure's rule: a
-    /// workspace with `allow_internet_outbound` cannot later switch to
-    /// `allow_only_approved_outbound` (the server holds a workspace that ever had it to it).
-    pub fn refuses_switch_to(self, next: IsolationMode) -> Option<String> {
-        (self == IsolationMode::AllowInternetOutbound
-            && next == IsolationMode::AllowOnlyApprovedOutbound)
-            .then(|| {
-                format!(
-                    "a workspace with `{}` cannot switch to `{}`, as in Azure ML",
-                    self.as_str(),
-                    next.as_str()
-                )
-            })
-    }
-}
+pub use spool_core::IsolationMode;
 
 /// A workspace's managed network, as checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

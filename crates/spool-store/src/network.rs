@@ -2,14 +2,14 @@
 //! network namespaces of isolated clusters.
 
 use serde::Serialize;
-use spool_core::{ClusterId, NetnsState, Owner, OwnerKind};
+use spool_core::{ClusterId, IsolationMode, NetnsState, Owner, OwnerKind};
 use sqlx::FromRow;
 
 use crate::{Result, Store, conflict_on_unique, now};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct NetworkRow {
-    pub isolation_mode: String,
+    pub isolation_mode: IsolationMode,
     /// The checked rules (`spool_spec::network::OutboundRule`), as a JSON list.
     pub rules_json: String,
     /// 1 for the first update, one more for each after it.
@@ -39,7 +39,7 @@ impl Store {
     pub async fn set_workspace_network(
         &self,
         expected_version: i64,
-        isolation_mode: &str,
+        isolation_mode: IsolationMode,
         rules_json: &str,
         updated_by: &str,
     ) -> Result<Option<NetworkRow>> {
@@ -84,7 +84,7 @@ pub struct NetnsRow {
     pub host_address: String,
     /// The address its processes bind to, inside the namespace.
     pub inner_address: String,
-    pub isolation_mode: String,
+    pub isolation_mode: IsolationMode,
     /// The workspace's outbound rules it started under (JSON).
     pub outbound_rules: String,
     /// The nftables script applied inside the namespace.
@@ -110,7 +110,7 @@ pub struct NewNetns<'a> {
     pub slot: i64,
     pub host_address: &'a str,
     pub inner_address: &'a str,
-    pub isolation_mode: &'a str,
+    pub isolation_mode: IsolationMode,
     pub outbound_rules: &'a str,
     pub rules: &'a str,
 }

@@ -1,5 +1,5 @@
 use super::*;
-use spool_core::{JobKind, SessionState};
+use spool_core::{IsolationMode, JobKind, SessionState};
 
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -563,13 +563,13 @@ async fn network_settings_change_only_from_the_version_they_were_read_at() {
     // Not set yet: only an update that read "never set" applies.
     assert!(
         store
-            .set_workspace_network(1, "disabled", "[]", "admin")
+            .set_workspace_network(1, IsolationMode::Disabled, "[]", "admin")
             .await
             .unwrap()
             .is_none()
     );
     let first = store
-        .set_workspace_network(0, "allow_internet_outbound", "[]", "admin")
+        .set_workspace_network(0, IsolationMode::AllowInternetOutbound, "[]", "admin")
         .await
         .unwrap()
         .unwrap();
@@ -577,13 +577,18 @@ async fn network_settings_change_only_from_the_version_they_were_read_at() {
     // A second update decided on "never set" lost the race.
     assert!(
         store
-            .set_workspace_network(0, "disabled", "[]", "admin")
+            .set_workspace_network(0, IsolationMode::Disabled, "[]", "admin")
             .await
             .unwrap()
             .is_none()
     );
     let second = store
-        .set_workspace_network(1, "disabled", r#"[{"type":"fqdn"}]"#, "alice")
+        .set_workspace_network(
+            1,
+            IsolationMode::Disabled,
+            r#"[{"type":"fqdn"}]"#,
+            "alice",
+        )
         .await
         .unwrap()
         .unwrap();
