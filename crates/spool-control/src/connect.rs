@@ -70,6 +70,8 @@ impl Activity {
         match last.get(&session) {
             Some(at) if now.duration_since(*at) < TOUCH_EVERY => false,
             _ => {
+                // Entries past their window say nothing any more: ended sessions' go too.
+                last.retain(|_, at| now.duration_since(*at) < TOUCH_EVERY);
                 last.insert(session, now);
                 true
             }
