@@ -13,16 +13,20 @@ use spool_test::{
     CONNECT_RUNTIME, Progress, TestServer, connect_client_python, deadline, stderr, stdout,
 };
 
-/// Runs `tests/clients/connect_client.py URL MODE` with `token`; returns its output.
-fn client(url: &str, mode: &str, token: &str) -> String {
+/// Runs `tests/clients/connect_client.py URL MODE` with `token` (on a blocking thread: the
+/// client takes seconds); returns its output.
+async fn client(url: &str, mode: &str, token: &str) -> String {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/connect_client.py");
-    let out = std::process::Command::new(connect_client_python())
+    let mut command = std::process::Command::new(connect_client_python());
+    command
         .arg(script)
         .arg(url)
         .arg(mode)
-        .env("SPOOL_TOKEN", token)
-        .output()
+        .env("SPOOL_TOKEN", token);
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
         .unwrap();
     assert!(
         out.status.success(),
@@ -96,12 +100,7 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
     );
 
     // The owner's token: DataFrames, SQL, a large answer and an error all go through.
-    let out = tokio::task::spawn_blocking({
-        let (url, token) = (url.clone(), server.token.clone());
-        move || client(&url, "run", &token)
-    })
-    .await
-    .unwrap();
+    let out = client(&url, "run", &server.token).await;
     assert!(out.contains("connect ok"), "{out}");
     assert!(out.contains("version 4."), "{out}");
 
@@ -118,17 +117,11 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
     let bob = server.cli(&["user", "create", "bob"]);
     assert!(bob.status.success(), "{}", stderr(&bob));
     let bob = stdout(&bob).trim().to_string();
-    let refusals = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || {
-            let other = client(&url, "refused", &bob);
-            let wrong = client(&url, "refused", "not-a-token");
-            let nameless = client(url.split(';').next().unwrap(), "refused", &bob);
-            (other, wrong, nameless)
-        }
-    })
-    .await
-    .unwrap();
+    let refusals = (
+        client(&url, "refused", &bob).await,
+        client(&url, "refused", "not-a-token").await,
+        client(url.split(';').next().unwrap(), "refused", &bob).await,
+    );
     assert!(
         refusals.0.contains("NOT_FOUND")
             && refusals.0.contains(&format!("session `{id}` not found")),
@@ -175,12 +168,7 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
     let admin = server.client();
     let adopted = wait_idle(&admin, &id).await;
     assert_eq!(adopted.connect_url.as_deref(), Some(url.as_str()));
-    let out = tokio::task::spawn_blocking({
-        let (url, token) = (url.clone(), server.token.clone());
-        move || client(&url, "run", &token)
-    })
-    .await
-    .unwrap();
+    let out = client(&url, "run", &server.token).await;
     assert!(out.contains("connect ok"), "after a restart: {out}");
     admin.delete_session(&id).await.unwrap();
 
@@ -210,12 +198,7 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
         .await
         .unwrap();
     assert_eq!(view["appInfo"]["connectUrl"], url.as_str(), "{view:#}");
-    let out = tokio::task::spawn_blocking({
-        let token = server.token.clone();
-        move || client(&url, "run", &token)
-    })
-    .await
-    .unwrap();
+    let out = client(&url, "run", &server.token).await;
     assert!(out.contains("connect ok"), "a Livy-created session: {out}");
     admin.delete_session(&livy_id).await.unwrap();
     server.finish();

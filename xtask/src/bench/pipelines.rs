@@ -37,6 +37,25 @@ fn timed_create(
     Ok((took, serde_json::from_slice(&out.stdout)?))
 }
 
+/// Seconds for the pipeline's three steps as jobs, one after another.
+fn steps_one_by_one(server: &super::Server, dir: &Path) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for step in ["left", "right", "join"] {
+        total += timed_create(server, &dir.join(format!("{step}.yml")), &[])?.0;
+    }
+    Ok(total)
+}
+
+/// Seconds for the pipeline, run again in full (`force_rerun`), to `Completed`.
+fn forced_pipeline(server: &super::Server, pipeline: &Path) -> anyhow::Result<f64> {
+    let (took, job) = timed_create(server, pipeline, &["--set", "settings.force_rerun=True"])?;
+    anyhow::ensure!(
+        job["status"] == "Completed",
+        "the pipeline did not complete: {job}"
+    );
+    Ok(took)
+}
+
 pub(super) fn pipelines_bench(scratch: &Path, runs: usize) -> anyhow::Result<()> {
     let dir = repo_root().join("bench/pipeline");
     let pipeline = dir.join("pipeline.yml");
@@ -53,18 +72,8 @@ pub(super) fn pipelines_bench(scratch: &Path, runs: usize) -> anyhow::Result<()>
     timed_create(&server, &pipeline, &[])?;
     for i in 1..=runs {
         eprintln!("==> pipelines: round {i}/{runs}");
-        let mut total = 0.0;
-        for step in ["left", "right", "join"] {
-            total += timed_create(&server, &dir.join(format!("{step}.yml")), &[])?.0;
-        }
-        sequential.push(total);
-        let (took, job) =
-            timed_create(&server, &pipeline, &["--set", "settings.force_rerun=True"])?;
-        anyhow::ensure!(
-            job["status"] == "Completed",
-            "the pipeline did not complete: {job}"
-        );
-        side_by_side.push(took);
+        sequential.push(steps_one_by_one(&server, &dir)?);
+        side_by_side.push(forced_pipeline(&server, &pipeline)?);
         let (took, job) = timed_create(&server, &pipeline, &[])?;
         let all_reused = job["nodes"]
             .as_array()
@@ -162,19 +171,9 @@ fn pooled_runs(
     for i in 1..=runs {
         eprintln!("==> pipelines with {prewarm} pre-warmed driver(s): round {i}/{runs}");
         ready()?;
-        let mut total = 0.0;
-        for step in ["left", "right", "join"] {
-            total += timed_create(&server, &dir.join(format!("{step}.yml")), &[])?.0;
-        }
-        sequential.push(total);
+        sequential.push(steps_one_by_one(&server, dir)?);
         ready()?;
-        let (took, job) =
-            timed_create(&server, &pipeline, &["--set", "settings.force_rerun=True"])?;
-        anyhow::ensure!(
-            job["status"] == "Completed",
-            "the pipeline did not complete: {job}"
-        );
-        side_by_side.push(took);
+        side_by_side.push(forced_pipeline(&server, &pipeline)?);
         eprintln!(
             "    three jobs one after another {:.2} s, the pipeline {:.2} s",
             sequential[i - 1],
