@@ -137,12 +137,7 @@ impl Control {
             serde_json::to_string(&network.outbound_rules).map_err(anyhow::Error::from)?;
         let row = self
             .store()
-            .set_workspace_network(
-                version,
-                network.isolation_mode,
-                &rules_json,
-                &caller.name,
-            )
+            .set_workspace_network(version, network.isolation_mode, &rules_json, &caller.name)
             .await?
             .ok_or_else(|| ControlError::Conflict {
                 target: "managed_network".into(),

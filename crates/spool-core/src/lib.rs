@@ -10,9 +10,9 @@ pub mod units;
 
 pub use state::{
     AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, DriverPath,
-    IsolationMode, JobId, JobKind, JobStatus, Lifecycle, NetnsState, Owner, OwnerKind, ProcessId, ProcessOutcome,
-    ProcessState, RoleAssignmentId, SessionId, SessionState, StatementState, UnknownState, UserId,
-    WorkspaceRole,
+    IsolationMode, JobId, JobKind, JobStatus, Lifecycle, NetnsState, Owner, OwnerKind, ProcessId,
+    ProcessOutcome, ProcessState, RoleAssignmentId, SessionId, SessionState, StatementState,
+    UnknownState, UserId, WorkspaceRole,
 };
 pub use state::{AuditEntryId, AuditResult};
 pub use units::{MemoryMb, ParseMemoryError};

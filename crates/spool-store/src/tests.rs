@@ -583,12 +583,7 @@ async fn network_settings_change_only_from_the_version_they_were_read_at() {
             .is_none()
     );
     let second = store
-        .set_workspace_network(
-            1,
-            IsolationMode::Disabled,
-            r#"[{"type":"fqdn"}]"#,
-            "alice",
-        )
+        .set_workspace_network(1, IsolationMode::Disabled, r#"[{"type":"fqdn"}]"#, "alice")
         .await
         .unwrap()
         .unwrap();
