@@ -173,30 +173,25 @@ async fn a_thin_client_runs_dataframes_through_the_endpoint_with_its_own_token_o
     admin.delete_session(&id).await.unwrap();
 
     // A Livy client asks for Connect with a conf key (no runtime named: one that has it).
-    let livy = reqwest::Client::new();
-    let created: serde_json::Value = livy
-        .post(format!("{}/sessions", server.url()))
-        .basic_auth("admin", Some(&server.token))
-        .json(&serde_json::json!({"kind": "pyspark", "conf": {"spark.spool.connect": "true"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let livy = |request: reqwest::RequestBuilder| async {
+        let response = request
+            .basic_auth("admin", Some(&server.token))
+            .send()
+            .await
+            .unwrap();
+        response.json::<serde_json::Value>().await.unwrap()
+    };
+    let http = reqwest::Client::new();
+    let created = livy(
+        http.post(format!("{}/sessions", server.url()))
+            .json(&serde_json::json!({"kind": "pyspark", "conf": {"spark.spool.connect": "true"}})),
+    )
+    .await;
     let livy_id = created["id"].to_string();
     let idle = wait_idle(&admin, &livy_id).await;
     assert_eq!(idle.runtime, CONNECT_RUNTIME);
     let url = idle.connect_url.expect("the Livy session's Connect URL");
-    let view: serde_json::Value = livy
-        .get(format!("{}/sessions/{livy_id}", server.url()))
-        .basic_auth("admin", Some(&server.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = livy(http.get(format!("{}/sessions/{livy_id}", server.url()))).await;
     assert_eq!(view["appInfo"]["connectUrl"], url.as_str(), "{view:#}");
     let out = client(&url, "run", &server.token).await;
     assert!(out.contains("connect ok"), "a Livy-created session: {out}");
