@@ -1391,6 +1391,34 @@ pub(crate) async fn prewarm_loop(control: Control) {
             return;
         }
         let store = control.store();
+        // Pre-warming never competes with user work: it waits while any session or job is
+        // starting or running its first statement (on a small host they share the cores).
+        if store.user_work_starting().await.unwrap_or(1) > 0 {
+            continue;
+        }
+        // With per-principal accounts a driver can only be handed to its own principal: the
+        // pools hold drivers for whoever asked for the latest session or job (the admin at
+        // first), and drivers of anyone else are retired so they hold no capacity (a full pool
+        // of another principal's drivers included: it is refilled below).
+        let mut runs_as = crate::identity::Principal::User("admin".into()).key();
+        if control.inner().accounts.enforced() {
+            if let Ok(Some(latest)) = store.latest_work_runs_as().await {
+                runs_as = latest;
+            }
+            for id in store
+                .prewarmed_sessions_not_running_as(&runs_as)
+                .await
+                .unwrap_or_default()
+            {
+                stop_session(
+                    &control,
+                    id,
+                    SessionState::Killed,
+                    "pre-warmed driver retired: sessions now run as another principal",
+                )
+                .await;
+            }
+        }
         // Drivers no pool wants (a shape the config dropped, a pool made smaller) hold
         // capacity for nothing: they go first, even with no pools left.
         let Ok(shapes) = store.prewarmed_shapes().await else {
@@ -1420,35 +1448,6 @@ pub(crate) async fn prewarm_loop(control: Control) {
         }
         if plan.fill.is_empty() {
             continue;
-        }
-        // Pre-warming never competes with user work: it waits while any session or job is
-        // starting or running its first statement (on a small host they share the cores).
-        if store.user_work_starting().await.unwrap_or(1) > 0 {
-            continue;
-        }
-        // With per-principal accounts a driver can only be handed to its own principal: the
-        // pool holds drivers for whoever asked for the latest session or job (the admin at first),
-        // and drivers of anyone else are retired so they hold no capacity.
-        let mut runs_as = crate::identity::Principal::User("admin".into()).key();
-        if control.inner().accounts.enforced() {
-            if let Ok(Some(latest)) = store.latest_work_runs_as().await {
-                runs_as = latest;
-            }
-            for pool in &pools {
-                for id in store
-                    .prewarmed_sessions_not_running_as(&pool.runtime, &runs_as)
-                    .await
-                    .unwrap_or_default()
-                {
-                    stop_session(
-                        &control,
-                        id,
-                        SessionState::Killed,
-                        "pre-warmed driver retired: sessions now run as another principal",
-                    )
-                    .await;
-                }
-            }
         }
         let Ok(Some(admin)) = store.user_by_name("admin").await else {
             continue;

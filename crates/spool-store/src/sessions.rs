@@ -467,29 +467,14 @@ impl Store {
         .await?)
     }
 
-    /// Live pre-warmed sessions of `runtime` whose driver runs as another principal.
-    pub async fn prewarmed_sessions_not_running_as(
-        &self,
-        runtime: &str,
-        runs_as: &str,
-    ) -> Result<Vec<SessionId>> {
+    /// Live pre-warmed sessions (of any runtime) whose driver runs as another principal.
+    pub async fn prewarmed_sessions_not_running_as(&self, runs_as: &str) -> Result<Vec<SessionId>> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM sessions WHERE prewarmed = 1 AND runtime = ? AND runs_as != ? \
+            "SELECT id FROM sessions WHERE prewarmed = 1 AND runs_as != ? \
              AND state IN ('not_started', 'starting', 'idle') ORDER BY id",
         )
-        .bind(runtime)
         .bind(runs_as)
         .fetch_all(&self.pool)
-        .await?)
-    }
-
-    pub async fn prewarmed_sessions(&self, runtime: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sessions WHERE prewarmed = 1 AND runtime = ? \
-             AND state IN ('not_started', 'starting', 'idle')",
-        )
-        .bind(runtime)
-        .fetch_one(&self.pool)
         .await?)
     }
 
