@@ -228,27 +228,33 @@ impl PoolFile {
                 spool_runtime::supported_versions().join(", ")
             ));
         }
-        let memory = |field: &str, value: &Option<String>| -> Result<MemoryMb, String> {
-            match value {
-                None => Ok(MemoryMb(1024)),
-                Some(text) => MemoryMb::parse(text)
-                    .map_err(|e| format!("{at}.{field}: `{text}`: {e}; write e.g. `2g`")),
-            }
+        // What an entry leaves out is the default pool's.
+        let default = default_prewarm_sizing();
+        let memory = |field: &str, value: &Option<String>, default: MemoryMb| match value {
+            None => Ok(default),
+            Some(text) => MemoryMb::parse(text)
+                .map_err(|e| format!("{at}.{field}: `{text}`: {e}; write e.g. `2g`")),
         };
-        let count = |field: &str, value: Option<u32>| -> Result<u32, String> {
-            match value.unwrap_or(1) {
-                0 => Err(format!("{at}.{field}: must be at least 1")),
-                n => Ok(n),
-            }
+        let count = |field: &str, value: Option<u32>, default: u32| match value.unwrap_or(default) {
+            0 => Err(format!("{at}.{field}: must be at least 1")),
+            n => Ok(n),
         };
         Ok(PrewarmPool {
             runtime,
             sizing: spool_spec::SparkSizing {
-                driver_cores: count("driver_cores", self.driver_cores)?,
-                driver_memory: memory("driver_memory", &self.driver_memory)?,
-                executor_cores: count("executor_cores", self.executor_cores)?,
-                executor_memory: memory("executor_memory", &self.executor_memory)?,
-                executor_instances: count("executors", self.executors)?,
+                driver_cores: count("driver_cores", self.driver_cores, default.driver_cores)?,
+                driver_memory: memory("driver_memory", &self.driver_memory, default.driver_memory)?,
+                executor_cores: count(
+                    "executor_cores",
+                    self.executor_cores,
+                    default.executor_cores,
+                )?,
+                executor_memory: memory(
+                    "executor_memory",
+                    &self.executor_memory,
+                    default.executor_memory,
+                )?,
+                executor_instances: count("executors", self.executors, default.executor_instances)?,
                 dynamic_allocation: None,
             },
             size: self.size.unwrap_or(1),
