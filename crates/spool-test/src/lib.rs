@@ -50,21 +50,20 @@ pub fn ensure_runtime_version(version: &str) {
 
 /// The Python of the thin Spark Connect client's venv, installed by `cargo xtask setup`.
 pub fn connect_client_python() -> PathBuf {
-    let python = cache_dir().join("connect-client/bin/python");
-    assert!(
-        python.exists(),
-        "the Spark Connect client venv is missing at {}: run `cargo xtask setup`",
-        python.display()
-    );
-    python
+    setup_python("connect-client", "the Spark Connect client venv")
 }
 
 /// The Python with the Livy client packages, installed by `cargo xtask setup`.
 pub fn client_python() -> PathBuf {
-    let python = cache_dir().join("test-clients/bin/python");
+    setup_python("test-clients", "the Python client venv")
+}
+
+/// The Python of venv `dir` in the cache, which `cargo xtask setup` makes.
+fn setup_python(dir: &str, what: &str) -> PathBuf {
+    let python = cache_dir().join(dir).join("bin/python");
     assert!(
         python.exists(),
-        "the Python client venv is missing at {}: run `cargo xtask setup`",
+        "{what} is missing at {}: run `cargo xtask setup`",
         python.display()
     );
     python

@@ -36,12 +36,7 @@ fn connect_port(data_dir: &Path, id: &str) -> anyhow::Result<String> {
 }
 
 pub fn connect_bench(scratch: &Path) -> anyhow::Result<()> {
-    let python = spool_test::cache_dir().join("connect-client/bin/python");
-    anyhow::ensure!(
-        python.exists(),
-        "the Spark Connect client venv is missing at {}: run `cargo xtask setup`",
-        python.display()
-    );
+    let python = spool_test::connect_client_python();
     let server = start_server(scratch, "connect", "10m")?;
     let out = spool(&server, &["-o", "json", "session", "create", "--connect"])?;
     anyhow::ensure!(
