@@ -173,7 +173,7 @@ fn setup() -> anyhow::Result<()> {
     }
     // schemathesis fuzzes the native API against its OpenAPI document (`tests/fuzz_api.rs`).
     step(
-        "install Livy clients (livy, sparkmagic) and schemathesis",
+        "install Livy clients (livy, sparkmagic), schemathesis and prometheus-client",
         {
             let mut cmd = Command::new(venv.join("bin/pip"));
             cmd.args([
@@ -183,6 +183,8 @@ fn setup() -> anyhow::Result<()> {
                 "livy==0.8.0",
                 "sparkmagic==0.23.0",
                 "schemathesis==4.32.5",
+                // The Prometheus project's own parser checks `/metrics` (`tests/studio.rs`).
+                "prometheus-client==0.26.0",
             ]);
             cmd
         },

@@ -33,6 +33,9 @@ pub enum Action {
     ViewWorkspace,
     /// The audit log: every entry for Owners, a user's own calls for the others.
     ViewAudit,
+    /// The server's Prometheus metrics: counts and durations over everyone's work, with no
+    /// names, ids or paths in them.
+    ViewMetrics,
     /// A user's own token: replacing a leaked credential changes nothing in the workspace, so
     /// Readers may too.
     RotateOwnToken,
@@ -87,6 +90,7 @@ impl Action {
         Action::ViewComponents,
         Action::ViewWorkspace,
         Action::ViewAudit,
+        Action::ViewMetrics,
         Action::RotateOwnToken,
         Action::UploadSnapshots,
         Action::UploadToDatastores,
@@ -129,6 +133,7 @@ impl Action {
             Action::ViewComponents => "view components",
             Action::ViewWorkspace => "view the workspace's settings",
             Action::ViewAudit => "read the audit log",
+            Action::ViewMetrics => "read the server's metrics",
             Action::RotateOwnToken => "rotate their own token",
             Action::UploadSnapshots => "upload code snapshots",
             Action::UploadToDatastores => "upload to datastores",
@@ -177,6 +182,7 @@ pub fn allowed_roles(action: Action) -> &'static [WorkspaceRole] {
         | Action::ViewComponents
         | Action::ViewWorkspace
         | Action::ViewAudit
+        | Action::ViewMetrics
         | Action::RotateOwnToken => EVERYONE,
         Action::UploadSnapshots
         | Action::UploadToDatastores
@@ -301,6 +307,7 @@ mod tests {
             ViewComponents            x   x   x   x
             ViewWorkspace             x   x   x   x
             ViewAudit                 x   x   x   x
+            ViewMetrics               x   x   x   x
             RotateOwnToken            x   x   x   x
             UploadSnapshots           x   x   x   .
             UploadToDatastores        x   x   x   .

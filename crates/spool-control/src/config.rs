@@ -59,6 +59,8 @@ pub struct Config {
     pub enforce_access: EnforceSetting,
     /// Audit entries older than this are pruned (at start and hourly); zero keeps them all.
     pub audit_retention: Duration,
+    /// Whether `/metrics` asks for a user's token (`[server] metrics_auth`, default true).
+    pub metrics_auth: bool,
     /// Command jobs running at once on this host (`[jobs] max_command_steps`); the rest wait
     /// `Queued`. They need no cluster, so only this bounds them.
     pub max_command_steps: u32,
@@ -138,6 +140,9 @@ pub struct ServerFile {
     pub max_upload: Option<String>,
     /// How long audit entries are kept (default `90d`; `0` keeps them all).
     pub audit_retention: Option<String>,
+    /// Whether `/metrics` needs a user's token (default true; false lets a scraper without
+    /// one read it).
+    pub metrics_auth: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -499,6 +504,7 @@ impl Config {
                 }
                 None => Duration::from_secs(90 * 24 * 3600),
             },
+            metrics_auth: file.server.metrics_auth.unwrap_or(true),
             environments_max_size: match &file.environments.max_size {
                 Some(text) => {
                     MemoryMb::parse(text).map_err(|e| format!("environments.max_size: {e}"))?

@@ -100,7 +100,8 @@ impl Control {
             log_dir: log.parent().unwrap_or(log).to_path_buf(),
             id: std::sync::Mutex::new(None),
         };
-        self.inner()
+        let built = self
+            .inner()
             .runtimes
             .build_env(
                 runtime,
@@ -110,7 +111,9 @@ impl Control {
                 log,
                 &recorder,
             )
-            .await
+            .await?;
+        self.metrics().environment(built.1, built.0.build_seconds);
+        Ok(built)
     }
 
     /// Environments in the cache. Users see the ones their sessions and jobs used; Owners see

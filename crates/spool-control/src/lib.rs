@@ -24,6 +24,7 @@ mod identities;
 mod identity;
 mod job_setup;
 mod livy_files;
+pub mod metrics;
 mod names;
 mod netfilter;
 mod netns;
@@ -242,6 +243,8 @@ pub(crate) struct Inner {
     pub connect_activity: connect::Activity,
     /// Where Connect calls to each session went lately (see `connect::Targets`).
     pub connect_targets: connect::Targets,
+    /// Events counted for Prometheus since the server started.
+    pub metrics: metrics::Metrics,
     /// Wakes the pre-warm loop when a pre-warmed driver was claimed.
     pub prewarm_wake: Notify,
     /// Wakes the pipeline loop when a job ended.
@@ -340,6 +343,7 @@ impl Control {
                 session_runners: Mutex::new(HashMap::new()),
                 connect_activity: connect::Activity::default(),
                 connect_targets: connect::Targets::default(),
+                metrics: metrics::Metrics::default(),
                 prewarm_wake: Notify::new(),
                 pipeline_wake: Notify::new(),
                 placement,

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::environments;
 use crate::job_setup::{self, check_canceled};
+use crate::metrics::StartKind;
 use crate::{Control, Launch, LogError, datastore, spark};
 
 /// Time a canceled driver gets to stop its SparkContext (which frees the executors) before it
@@ -186,8 +187,23 @@ async fn drive(
         .set_job_status(job_id, JobStatus::Starting, Some("driver starting"))
         .await?;
     let pid = spawned.pid;
-    let (exit, canceled) =
-        watch_driver(control, &job, pid, spawned.wait(), cancel, &driver_logs).await;
+    let start = if job.compute != "serverless" {
+        StartKind::Pool
+    } else if warm {
+        StartKind::Warm
+    } else {
+        StartKind::Cold
+    };
+    let (exit, canceled) = watch_driver(
+        control,
+        &job,
+        pid,
+        spawned.wait(),
+        cancel,
+        &driver_logs,
+        Some(start),
+    )
+    .await;
     conclude(
         control,
         &job,
@@ -278,8 +294,9 @@ pub(crate) async fn watch_driver(
     wait: impl Future<Output = Exit>,
     cancel: &mut watch::Receiver<bool>,
     driver_logs: &Path,
+    start: Option<StartKind>,
 ) -> (Exit, bool) {
-    let store = control.store();
+    let note_app_id = |canceled| note_app_id(control, job, driver_logs, canceled, start);
     let mut wait = std::pin::pin!(wait);
     let mut app_seen = job.spark_app_id.is_some();
     let mut canceled = *cancel.borrow();
@@ -290,7 +307,7 @@ pub(crate) async fn watch_driver(
         tokio::select! {
             exit = &mut wait => {
                 if !app_seen {
-                    note_app_id(store, job.id, driver_logs, canceled).await;
+                    note_app_id(canceled).await;
                 }
                 return (exit, canceled);
             }
@@ -301,25 +318,41 @@ pub(crate) async fn watch_driver(
                 }
             }
             _ = tokio::time::sleep(Duration::from_millis(200)), if !app_seen => {
-                app_seen = note_app_id(store, job.id, driver_logs, canceled).await;
+                app_seen = note_app_id(canceled).await;
             }
         }
     }
 }
 
-async fn note_app_id(store: &Store, job_id: JobId, driver_logs: &Path, canceled: bool) -> bool {
+/// Records the job's application id and `Running` once the driver logged it; `start` says how
+/// the job started, for the start-time metric (none for a driver adopted after a restart).
+async fn note_app_id(
+    control: &Control,
+    job: &JobRow,
+    driver_logs: &Path,
+    canceled: bool,
+    start: Option<StartKind>,
+) -> bool {
+    let store = control.store();
     let stderr = datastore::read_log(driver_logs, "stderr");
     match spool_spark::find_app_id(&stderr) {
         Some(app_id) => {
             store
-                .set_job_app_id(job_id, &app_id)
+                .set_job_app_id(job.id, &app_id)
                 .await
                 .log_error("record the job's application id");
             if !canceled {
-                store
-                    .set_job_status(job_id, JobStatus::Running, None)
+                let running = store
+                    .set_job_status(job.id, JobStatus::Running, None)
                     .await
                     .log_error("record the job's status");
+                if running == Some(true)
+                    && let Some(kind) = start
+                {
+                    control
+                        .metrics()
+                        .job_started(kind, crate::metrics::since(&job.created_at));
+                }
             }
             true
         }
@@ -483,7 +516,8 @@ pub(crate) async fn follow_adopted(
     let driver_logs = control.job_log_dir(&job).join("azureml").join("driver");
     // The exit file is in the process's own log folder (a pre-warmed driver's is its session's).
     let wait = spool_supervisor::wait_adopted(pid, ticks, &exit_dir);
-    let (exit, canceled) = watch_driver(&control, &job, pid, wait, &mut cancel, &driver_logs).await;
+    let (exit, canceled) =
+        watch_driver(&control, &job, pid, wait, &mut cancel, &driver_logs, None).await;
     conclude(&control, &job, cluster_id, exit, canceled, &driver_logs).await;
     match cluster_id {
         Some(cluster_id) => finish(&control, job.id, cluster_id, false).await,

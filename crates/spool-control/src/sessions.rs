@@ -19,6 +19,7 @@ use tokio::sync::{Notify, RwLock};
 
 use crate::environments::{self, EnvRequest};
 use crate::livy_files::{FileLists, NamedFile, SessionFiles};
+use crate::metrics::StartKind;
 use crate::{
     Action, Caller, Control, ControlError, LogError, Result, Session, Statement, cluster, connect,
     invalid, spark,
@@ -157,6 +158,7 @@ impl Control {
         owner: &Caller,
         settings: SessionSettings,
     ) -> Result<Session> {
+        let asked = std::time::Instant::now();
         owner.require(Action::CreateSessions)?;
         settings.check_limits()?;
         let idle_timeout_s = settings.idle_timeout_s()?;
@@ -372,6 +374,8 @@ impl Control {
                 tracing::info!(session = %id, owner = %owner.name, "session started from a pre-warmed driver");
                 self.raise_priority(id).await;
                 self.inner().prewarm_wake.notify_one();
+                self.metrics()
+                    .session_started(StartKind::Prewarmed, asked.elapsed());
                 if let Some(session) = self.store().session(id).await? {
                     return Ok(session.into());
                 }
@@ -923,6 +927,18 @@ async fn start(
         .set_session_state(session_id, SessionState::Idle, Some("ready"))
         .await?;
     tracing::info!(session = %session_id, "session ready");
+    if !session.prewarmed {
+        let kind = if session.compute != "serverless" {
+            StartKind::Pool
+        } else if warm {
+            StartKind::Warm
+        } else {
+            StartKind::Cold
+        };
+        control
+            .metrics()
+            .session_started(kind, crate::metrics::since(&session.created_at));
+    }
     tokio::spawn(statement_loop(control.clone(), session_id, handle.clone()));
     Ok(())
 }
@@ -1130,10 +1146,12 @@ async fn statement_loop(control: Control, session_id: SessionId, handle: Arc<Ses
                 .await
                 .log_error("record the statement's state");
         };
+        let ran = std::time::Instant::now();
         let (result, ()) = tokio::join!(
             repl.execute(statement.id, &statement.kind, &statement.code),
             mark_running
         );
+        control.metrics().statement_done(ran.elapsed());
         progress.abort();
         let output = match result {
             Ok(output) => output,

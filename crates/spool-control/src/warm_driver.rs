@@ -429,16 +429,22 @@ async fn drive(
         log: &log,
     })
     .await?;
-    store
+    let running = store
         .set_job_status(job_id, JobStatus::Running, None)
         .await?;
     let job = store
         .job(job_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("job {job_id} vanished"))?;
+    if running {
+        control.metrics().job_started(
+            crate::metrics::StartKind::Prewarmed,
+            crate::metrics::since(&job.created_at),
+        );
+    }
     let wait = spool_supervisor::wait_adopted(pid, ticks, &process_logs);
     let (exit, canceled): (Exit, bool) =
-        run::watch_driver(control, &job, pid, wait, cancel, &driver_logs).await;
+        run::watch_driver(control, &job, pid, wait, cancel, &driver_logs, None).await;
     if let Err(e) = copy_from(&jvm_log, jvm_log_from, &driver_logs) {
         tracing::warn!(job = %job.name, error = %e, "copy the warm driver's Spark log");
     }

@@ -122,6 +122,8 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("DELETE", "/batches/{id}", "livy.batch.delete", Change),
     ("GET", "/batches/{id}/state", "livy.batch.state", Read),
     ("GET", "/batches/{id}/log", "livy.batch.log", Read),
+    // Prometheus metrics.
+    ("GET", "/metrics", "metrics.show", Read),
     // Spark Connect, proxied to a session's driver: each gRPC call.
     ("POST", "/spark.connect.SparkConnectService/{method}", "connect.call", Read),
 ];

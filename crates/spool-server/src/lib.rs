@@ -11,6 +11,7 @@ mod download;
 mod error;
 mod extract;
 mod livy;
+mod metrics;
 mod respond;
 mod routes;
 mod sessions;
@@ -234,6 +235,8 @@ pub fn router(state: AppState) -> Router {
     // Spark Connect calls authenticate in the proxy, which answers refusals in gRPC's terms.
     let agents = Router::new()
         .route(connect::ROUTE, post(connect::call))
+        // Open to scrapers without a token when `[server] metrics_auth = false`.
+        .route(metrics::ROUTE, get(metrics::show))
         .route("/api/v1/agents/heartbeat", post(routes::agent_heartbeat))
         .route(
             "/api/v1/agents/runtimes/{version}",
@@ -253,6 +256,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             audit::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe,
         ))
         .with_state(state)
 }

@@ -3190,3 +3190,96 @@ async fn pipeline_steps_resolve_registered_components() {
     );
     api.finish().await;
 }
+
+/// The sample lines of an exposition whose name starts with `family`, sorted (label sets of
+/// one family come in no fixed order).
+fn metric_lines<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
+    let mut lines: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.starts_with(family))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// `/metrics` is Prometheus' text exposition: state read from the store (jobs, sessions,
+/// queue, capacity) and every answered request by route template, never by path. It asks
+/// for a token unless `[server] metrics_auth = false`.
+#[tokio::test]
+async fn metrics_count_work_by_state_and_requests_by_route() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let (status, job) = api
+        .call(
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(&small_job("counted", &code)),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let (status, _) = api
+        .call("GET", "/api/v1/jobs/counted", Who::Alice, None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .call("GET", "/api/v1/jobs/no_such_job", Who::Alice, None)
+        .await;
+    assert_eq!(status, 404);
+
+    let (status, reply) = api.call("GET", "/metrics", Who::Nobody, None).await;
+    assert_eq!(status, 401, "{reply}");
+    let response = api
+        .http
+        .get(format!("{}/metrics", api.url))
+        .bearer_auth(&api.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        assert!(name.starts_with("spool_"), "{line}");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    expect![[r#"
+        spool_jobs{kind="spark",status="NotStarted"} 1.0"#]]
+    .assert_eq(&metric_lines(&text, "spool_jobs").join("\n"));
+    assert_eq!(
+        metric_lines(&text, "spool_queue_length"),
+        ["spool_queue_length 1.0"]
+    );
+    let oldest = metric_lines(&text, "spool_queue_oldest_wait_seconds");
+    let waited: f64 = oldest[0].rsplit_once(' ').unwrap().1.parse().unwrap();
+    assert!((0.0..60.0).contains(&waited), "{oldest:?}");
+    expect![[r#"
+        spool_capacity_cores{state="free"} 10.0
+        spool_capacity_cores{state="used"} 0.0"#]]
+    .assert_eq(&metric_lines(&text, "spool_capacity_cores").join("\n"));
+    let jobs_requests: Vec<&str> = metric_lines(&text, "spool_http_requests_total")
+        .into_iter()
+        .filter(|l| l.contains("/jobs"))
+        .collect();
+    expect![[r#"
+        spool_http_requests_total{method="GET",route="/api/v1/jobs/{name}",status="200"} 1
+        spool_http_requests_total{method="GET",route="/api/v1/jobs/{name}",status="404"} 1
+        spool_http_requests_total{method="POST",route="/api/v1/jobs",status="201"} 1"#]]
+    .assert_eq(&jobs_requests.join("\n"));
+    assert!(
+        !text.contains("no_such_job") && !text.contains("counted"),
+        "paths and names never become labels"
+    );
+    api.finish().await;
+
+    let open = Api::start_with(|file| file.server.metrics_auth = Some(false)).await;
+    let (status, reply) = open.call("GET", "/metrics", Who::Nobody, None).await;
+    assert_eq!(status, 200, "{reply}");
+    open.finish().await;
+}
