@@ -171,6 +171,41 @@ fn setup() -> anyhow::Result<()> {
             },
         )?;
     }
+    // The studio is tested in a real headless Chromium (Debian's) driven by playwright-core
+    // from the npm registry, in a folder of the set-up's own (`tests/studio.rs`).
+    if !Path::new("/usr/bin/chromium").exists() && is_root && Path::new("/usr/bin/apt-get").exists()
+    {
+        step("install Chromium for the studio tests", {
+            let mut cmd = Command::new("sh");
+            cmd.args([
+                "-c",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)",
+            ]);
+            cmd
+        })?;
+    }
+    let studio = cache_dir().join("studio-test");
+    if !studio
+        .join(format!("node_modules/playwright-core/{PLAYWRIGHT_MARKER}"))
+        .exists()
+    {
+        std::fs::create_dir_all(&studio)?;
+        step("install playwright-core for the studio tests", {
+            let mut cmd = Command::new("npm");
+            cmd.current_dir(&studio).args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                &format!("playwright-core@{PLAYWRIGHT_VERSION}"),
+            ]);
+            cmd
+        })?;
+        std::fs::write(
+            studio.join(format!("node_modules/playwright-core/{PLAYWRIGHT_MARKER}")),
+            PLAYWRIGHT_VERSION,
+        )?;
+    }
     // schemathesis fuzzes the native API against its OpenAPI document (`tests/fuzz_api.rs`).
     step(
         "install Livy clients (livy, sparkmagic), schemathesis and prometheus-client",
@@ -190,6 +225,11 @@ fn setup() -> anyhow::Result<()> {
         },
     )
 }
+
+/// The playwright-core the studio tests drive Chromium with, and the file that says the
+/// set-up installed that version.
+const PLAYWRIGHT_VERSION: &str = "1.65.1";
+const PLAYWRIGHT_MARKER: &str = ".spool-installed-1.65.1";
 
 /// Where the Python clients the tests drive are installed (`spool-test` looks there too).
 fn client_venv() -> PathBuf {

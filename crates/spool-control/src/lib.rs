@@ -71,7 +71,7 @@ pub use environments::{EnvRequest, LIVY_CONDA_CONF};
 pub use livy_files::{FileLists, NamedFile, SessionFiles};
 pub use pipelines::PipelineNode;
 pub use sessions::SessionSettings;
-pub use views::{Caller, Job, Phase, Session, Statement};
+pub use views::{Caller, Job, JobQuery, Phase, Session, Statement};
 
 /// Why a request was refused or failed. The HTTP layer maps each variant to a status code.
 #[derive(Debug, thiserror::Error)]
@@ -1267,6 +1267,26 @@ impl Control {
         caller.require(Action::ViewJobs)?;
         let owner = caller.only_own();
         let rows = self.inner.store.list_jobs(owner, limit).await?;
+        Ok(rows.into_iter().map(|row| self.job_view(row)).collect())
+    }
+
+    /// A page of the caller's jobs (everyone's for an Owner), newest first, filtered as a job
+    /// list page asks; the owner filter applies only to callers who see everyone's work.
+    pub async fn jobs_filtered(
+        &self,
+        caller: &Caller,
+        query: &views::JobQuery,
+    ) -> Result<Vec<Job>> {
+        caller.require(Action::ViewJobs)?;
+        let filter = spool_store::JobFilter {
+            owner_id: caller.only_own(),
+            status: query.status,
+            experiment: query.experiment.as_deref(),
+            owner_name: query.owner.as_deref().filter(|_| caller.sees_everything()),
+            before: query.before,
+            limit: query.limit.clamp(1, 1000),
+        };
+        let rows = self.inner.store.list_jobs_filtered(&filter).await?;
         Ok(rows.into_iter().map(|row| self.job_view(row)).collect())
     }
 

@@ -175,6 +175,18 @@ impl From<StatementRow> for Statement {
     }
 }
 
+/// Which jobs a list page shows (`Control::jobs_filtered`); `None` matches any.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    pub status: Option<JobStatus>,
+    pub experiment: Option<String>,
+    /// Only for Owners, who see everyone's jobs.
+    pub owner: Option<String>,
+    /// Jobs older than this one (the next page).
+    pub before: Option<JobId>,
+    pub limit: i64,
+}
+
 /// A batch job as its owner sees it.
 #[derive(Debug, Clone)]
 pub struct Job {

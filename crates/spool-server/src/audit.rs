@@ -122,6 +122,24 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("DELETE", "/batches/{id}", "livy.batch.delete", Change),
     ("GET", "/batches/{id}/state", "livy.batch.state", Read),
     ("GET", "/batches/{id}/log", "livy.batch.log", Read),
+    // Spool Studio, its pages signed in by cookie.
+    ("GET", "/studio", "studio.root", Read),
+    ("GET", "/studio/", "studio.home", Read),
+    ("GET", "/studio/assets/studio.css", "studio.stylesheet", Read),
+    ("GET", "/studio/assets/studio.js", "studio.script", Read),
+    ("GET", "/studio/signin", "studio.signin_form", Read),
+    ("POST", "/studio/signin", "studio.signin", Change),
+    ("POST", "/studio/signout", "studio.signout", Change),
+    ("GET", "/studio/jobs", "studio.job.list", Read),
+    ("GET", "/studio/jobs/{name}", "studio.job.show", Read),
+    ("GET", "/studio/jobs/{name}/status", "studio.job.status", Read),
+    ("POST", "/studio/jobs/{name}/cancel", "studio.job.cancel", Change),
+    ("GET", "/studio/jobs/{name}/logs/{*path}", "studio.job.log_file", Read),
+    ("GET", "/studio/jobs/{name}/download/logs", "studio.job.download_logs", Read),
+    ("GET", "/studio/sessions", "studio.session.list", Read),
+    ("GET", "/studio/sessions/{id}", "studio.session.show", Read),
+    ("POST", "/studio/sessions/{id}/statements", "studio.statement.create", Change),
+    ("POST", "/studio/sessions/{id}/delete", "studio.session.delete", Change),
     // Prometheus metrics.
     ("GET", "/metrics", "metrics.show", Read),
     // Spark Connect, proxied to a session's driver: each gRPC call.
@@ -346,6 +364,13 @@ mod tests {
         }
     }
 
+    /// The only routes that answer without credentials: what the studio's sign-in form needs.
+    const PUBLIC: &[(&str, &str)] = &[
+        ("GET", "/studio/assets/studio.css"),
+        ("GET", "/studio/assets/studio.js"),
+        ("GET", "/studio/signin"),
+    ];
+
     /// Each route of `ACTIONS`, called without credentials on the real router, is denied and
     /// recorded under its own action: every route the table names exists, spelled as the
     /// router matches it (with `every_documented_operation_has_an_action`, the table covers
@@ -388,7 +413,12 @@ mod tests {
                 .send()
                 .await
                 .unwrap();
-            if *route == crate::connect::ROUTE {
+            if PUBLIC.contains(&(*method, *route)) {
+                assert_eq!(response.status(), 200, "{method} {path}");
+            } else if (*method, *route) == ("POST", "/studio/signin") {
+                // Signing in is how one gets credentials: without a form it is refused.
+                assert!(response.status().is_client_error(), "{method} {path}");
+            } else if *route == crate::connect::ROUTE {
                 // gRPC answers 200 and carries its status in the (trailers-only) headers.
                 let code = response.headers().get("grpc-status");
                 assert_eq!(code.unwrap(), "16", "{method} {path}: UNAUTHENTICATED");
@@ -411,7 +441,11 @@ mod tests {
             .map(|e| e.action)
             .collect();
         recorded.reverse();
-        let listed: Vec<String> = ACTIONS.iter().map(|(_, _, a, _)| a.to_string()).collect();
+        let listed: Vec<String> = ACTIONS
+            .iter()
+            .filter(|(method, route, _, _)| !PUBLIC.contains(&(*method, *route)))
+            .map(|(_, _, a, _)| a.to_string())
+            .collect();
         assert_eq!(recorded, listed);
     }
 

@@ -357,3 +357,77 @@ impl IntoResponse for LivyError {
 }
 
 pub type LivyResult<T> = Result<T, LivyError>;
+
+/// An error of a Spool Studio page: a sign-in redirect, or an HTML page with the status and
+/// the message the API would give.
+#[derive(Debug)]
+pub enum StudioError {
+    /// No valid studio session: to the sign-in form, which returns to `next`.
+    SignIn {
+        next: String,
+    },
+    /// A refused sign-in, with the form to try again.
+    Unauthorized(crate::studio::Html),
+    Page {
+        status: StatusCode,
+        message: String,
+    },
+}
+
+impl StudioError {
+    pub fn forbidden(message: impl Into<String>) -> StudioError {
+        StudioError::Page {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> StudioError {
+        StudioError::Page {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> StudioError {
+        tracing::error!(error = %error, "render a studio page");
+        StudioError::Page {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "the page could not be rendered; the server's log says why".into(),
+        }
+    }
+}
+
+impl From<ApiError> for StudioError {
+    fn from(e: ApiError) -> StudioError {
+        StudioError::Page {
+            status: e.status,
+            message: e.message,
+        }
+    }
+}
+
+impl From<ControlError> for StudioError {
+    fn from(e: ControlError) -> StudioError {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for StudioError {
+    fn into_response(self) -> Response {
+        match self {
+            // The sign-in form in place of the page, which it returns to.
+            StudioError::SignIn { next } => match crate::studio::signin_answer(&next) {
+                Ok((jar, page)) => (StatusCode::UNAUTHORIZED, jar, page).into_response(),
+                Err(e) => e.into_response(),
+            },
+            StudioError::Unauthorized(page) => (StatusCode::UNAUTHORIZED, page).into_response(),
+            StudioError::Page { status, message } => {
+                match crate::studio::error_page(status, &message) {
+                    Ok(page) => (status, page).into_response(),
+                    Err(_) => (status, message).into_response(),
+                }
+            }
+        }
+    }
+}

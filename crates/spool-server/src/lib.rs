@@ -15,6 +15,7 @@ mod metrics;
 mod respond;
 mod routes;
 mod sessions;
+mod studio;
 
 use std::any::Any;
 use std::future::Future;
@@ -43,6 +44,8 @@ pub struct AppState {
     finished_tails: std::sync::Arc<livy::FinishedTails>,
     /// Forwards Spark Connect calls to sessions' drivers.
     connect: connect::Proxy,
+    /// Who is signed in to the studio.
+    studio: std::sync::Arc<studio::WebSessions>,
     /// The port the API listens on (set by `serve`), for the Connect URLs in session views.
     port: std::sync::Arc<std::sync::OnceLock<u16>>,
 }
@@ -53,6 +56,7 @@ impl AppState {
             control,
             finished_tails: std::sync::Arc::default(),
             connect: connect::Proxy::default(),
+            studio: std::sync::Arc::default(),
             port: std::sync::Arc::default(),
         }
     }
@@ -244,6 +248,7 @@ pub fn router(state: AppState) -> Router {
         )
         .method_not_allowed_fallback(method_not_allowed);
     agents
+        .merge(studio::router())
         .merge(users)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         // The last line of defence: a handler that panics answers 500 in the native error

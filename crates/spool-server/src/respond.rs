@@ -62,3 +62,12 @@ impl IntoResponse for UiPage {
         response
     }
 }
+
+/// `303 See Other` to a path: where a studio form or page sends the browser next.
+pub struct SeeOther(pub String);
+
+impl IntoResponse for SeeOther {
+    fn into_response(self) -> Response {
+        (StatusCode::SEE_OTHER, [(header::LOCATION, self.0)]).into_response()
+    }
+}

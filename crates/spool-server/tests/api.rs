@@ -3283,3 +3283,179 @@ async fn metrics_count_work_by_state_and_requests_by_route() {
     assert_eq!(status, 200, "{reply}");
     open.finish().await;
 }
+
+/// A urlencoded form body, as a browser sends it.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let escape = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A studio sign-in by form, as a browser does it: the form's CSRF cookie, then the session
+/// cookie. Returns the `Cookie` header value for later pages.
+async fn studio_sign_in(api: &Api, http: &reqwest::Client, token: &str) -> String {
+    let form = http
+        .get(format!("{}/studio/signin?next=/studio/jobs", api.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let set_cookie = form.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    let csrf_cookie = set_cookie.split(';').next().unwrap().to_string();
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_string();
+    let page = form.text().await.unwrap();
+    assert!(
+        page.contains(&format!("value=\"{csrf}\"")),
+        "the form carries its CSRF token"
+    );
+    let signed = http
+        .post(format!("{}/studio/signin", api.url))
+        .header("cookie", &csrf_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("token", token),
+            ("csrf", &csrf),
+            ("next", "/studio/jobs"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    assert_eq!(signed.headers()["location"], "/studio/jobs");
+    let session = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("spool_studio="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Strict")
+            && session.contains("Path=/studio"),
+        "{session}"
+    );
+    assert!(!session.contains(token), "the cookie is not the token");
+    session.split(';').next().unwrap().to_string()
+}
+
+/// The studio signs users in with a form (CSRF-checked, `HttpOnly` and `SameSite=Strict`
+/// cookie, never the token itself), shows each user only what the API shows them, refuses
+/// forms without the session's CSRF token, and ends its session when the token is rotated.
+#[tokio::test]
+async fn the_studio_signs_in_by_form_and_shows_each_user_only_their_own() {
+    let api = Api::start().await;
+    let code = api.snapshot().await;
+    let (status, job) = api
+        .call(
+            "POST",
+            "/api/v1/jobs",
+            Who::Alice,
+            Some(&small_job("alices_job", &code)),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |cookie: Option<String>, path: &str| {
+        let mut request = http.get(format!("{}{path}", api.url));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+
+    // Signed out: the sign-in form in place of the page, returning to it.
+    let (status, body) = page(None, "/studio/jobs/alices_job").await;
+    assert_eq!(status, 401);
+    assert!(
+        body.contains("name=\"next\" value=\"/studio/jobs/alices_job\""),
+        "{body}"
+    );
+    // A sign-in without the form's CSRF cookie is refused, and so is a wrong token.
+    let forged = http
+        .post(format!("{}/studio/signin", api.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("token", api.alice.as_str()), ("csrf", "x")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    let alice = studio_sign_in(&api, &http, &api.alice).await;
+    let (status, body) = page(Some(alice.clone()), "/studio/jobs").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("href=\"/studio/jobs/alices_job\""), "{body}");
+    let (status, body) = page(Some(alice.clone()), "/studio/jobs/alices_job").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("NotStarted") && body.contains("data-testid=\"timeline\""),
+        "{body}"
+    );
+    let (status, body) = page(Some(alice.clone()), "/studio/jobs?status=Running").await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("alices_job"), "filtered out: {body}");
+    let (status, body) = page(Some(alice.clone()), "/studio/jobs?status=Runing").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("unknown job status `Runing`"), "{body}");
+
+    let bob = studio_sign_in(&api, &http, &api.bob).await;
+    let (status, body) = page(Some(bob.clone()), "/studio/jobs/alices_job").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("job `alices_job` not found"), "{body}");
+    let (_, body) = page(Some(bob.clone()), "/studio/jobs").await;
+    assert!(!body.contains("alices_job"), "{body}");
+    let (status, _) = page(
+        Some(bob.clone()),
+        "/studio/jobs/alices_job/logs/azureml/driver/stdout",
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // A form without the session's CSRF token changes nothing.
+    let cancel = http
+        .post(format!("{}/studio/jobs/alices_job/cancel", api.url))
+        .header("cookie", &alice)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf", "not-the-token")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 403);
+    let (_, job) = api
+        .call("GET", "/api/v1/jobs/alices_job", Who::Alice, None)
+        .await;
+    assert_eq!(job["status"], "NotStarted");
+
+    // Rotating alice's token ends her studio session at once.
+    let (status, _) = api
+        .call("POST", "/api/v1/users/alice/token", Who::Admin, None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = page(Some(alice), "/studio/jobs").await;
+    assert_eq!(status, 401);
+    api.finish().await;
+}

@@ -147,6 +147,19 @@ pub struct Phase {
     pub at: String,
 }
 
+/// Which jobs a page lists (`Store::list_jobs_filtered`); `None` matches any.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter<'a> {
+    /// Only this user's jobs (for callers who see only their own).
+    pub owner_id: Option<UserId>,
+    pub status: Option<JobStatus>,
+    pub experiment: Option<&'a str>,
+    pub owner_name: Option<&'a str>,
+    /// Jobs older than this one (the next page).
+    pub before: Option<JobId>,
+    pub limit: i64,
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct JobRow {
     pub id: JobId,
@@ -699,6 +712,25 @@ impl Store {
         )))
         .bind(owner_id)
         .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A page of top-level jobs, newest first: those of `filter` with an id below `before`.
+    pub async fn list_jobs_filtered(&self, filter: &JobFilter<'_>) -> Result<Vec<JobRow>> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j JOIN users u ON u.id = j.owner_id \
+             WHERE (?1 IS NULL OR j.owner_id = ?1) AND j.parent_id IS NULL \
+             AND (?2 IS NULL OR j.status = ?2) AND (?3 IS NULL OR j.experiment_name = ?3) \
+             AND (?4 IS NULL OR u.name = ?4) AND (?5 IS NULL OR j.id < ?5) \
+             ORDER BY j.id DESC LIMIT ?6"
+        )))
+        .bind(filter.owner_id)
+        .bind(filter.status.map(JobStatus::as_str))
+        .bind(filter.experiment)
+        .bind(filter.owner_name)
+        .bind(filter.before.map(|id| id.0))
+        .bind(filter.limit)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -58,6 +58,21 @@ pub fn client_python() -> PathBuf {
     setup_python("test-clients", "the Python client venv")
 }
 
+/// The playwright-core package the studio tests drive Chromium with, and Debian's Chromium,
+/// both installed by `cargo xtask setup`.
+pub fn studio_browser() -> (PathBuf, PathBuf) {
+    let playwright = cache_dir().join("studio-test/node_modules/playwright-core");
+    let chromium = PathBuf::from("/usr/bin/chromium");
+    for (path, what) in [(&playwright, "playwright-core"), (&chromium, "Chromium")] {
+        assert!(
+            path.exists(),
+            "{what} is missing at {}: run `cargo xtask setup`",
+            path.display()
+        );
+    }
+    (playwright, chromium)
+}
+
 /// The Python of venv `dir` in the cache, which `cargo xtask setup` makes.
 fn setup_python(dir: &str, what: &str) -> PathBuf {
     let python = cache_dir().join(dir).join("bin/python");

@@ -1,0 +1,730 @@
+//! The studio's pages: each handler asks `Control` what the API would answer its user and
+//! renders it with a compiled template; views here only format (times, durations, colours).
+
+use askama::Template;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use spool_control::{Action, Job, JobQuery, Session, Statement};
+use spool_core::{JobId, JobStatus, SessionId, SessionState, StatementState};
+
+use super::timeline::{Timeline, human, timeline};
+use super::{CsrfForm, StudioUser, Viewer};
+use crate::AppState;
+use crate::error::StudioError;
+use crate::respond::SeeOther;
+
+/// Jobs per page of the job list.
+const PAGE: i64 = 50;
+
+/// A rendered page. Pages are never cached, may not be framed, and load only the server's own
+/// script and style (inline `style` attributes carry the timeline's widths).
+#[derive(Debug)]
+pub struct Html(String);
+
+impl IntoResponse for Html {
+    fn into_response(self) -> Response {
+        (
+            [
+                (CONTENT_TYPE, "text/html; charset=utf-8"),
+                (CACHE_CONTROL, "no-store"),
+                (
+                    axum::http::header::CONTENT_SECURITY_POLICY,
+                    "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
+                ),
+                (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
+fn render(template: &impl Template) -> Result<Html, StudioError> {
+    template.render().map(Html).map_err(StudioError::internal)
+}
+
+#[derive(Template)]
+#[template(path = "studio/signin.html")]
+struct SignInPage<'a> {
+    user: Option<Viewer>,
+    section: &'static str,
+    csrf: &'a str,
+    next: &'a str,
+    problem: Option<&'a str>,
+}
+
+pub fn signin_page(csrf: &str, next: &str, problem: Option<&str>) -> Result<Html, StudioError> {
+    render(&SignInPage {
+        user: None,
+        section: "",
+        csrf,
+        next,
+        problem,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "studio/error.html")]
+struct ErrorPage<'a> {
+    user: Option<Viewer>,
+    section: &'static str,
+    status: String,
+    message: &'a str,
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Result<Html, StudioError> {
+    render(&ErrorPage {
+        user: None,
+        section: "",
+        status: status.to_string(),
+        message,
+    })
+}
+
+/// `2026-12-04T10:00:00.123Z` as `2026-12-04 10:00:00`.
+fn when(at: &str) -> String {
+    let short: String = at.chars().take(19).collect();
+    short.replacen('T', " ", 1)
+}
+
+fn ms_between(from: &str, to: Option<&str>) -> i64 {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let Some(from) = parse(from) else { return 0 };
+    let to = to
+        .and_then(parse)
+        .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
+    (to - from.with_timezone(&chrono::Utc)).num_milliseconds()
+}
+
+fn job_class(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Completed => "ok",
+        JobStatus::Failed | JobStatus::Canceled => "bad",
+        JobStatus::Starting | JobStatus::Running | JobStatus::Finalizing => "run",
+        _ => "wait",
+    }
+}
+
+fn session_class(state: SessionState) -> &'static str {
+    match state {
+        SessionState::Idle | SessionState::Success => "ok",
+        SessionState::Busy | SessionState::Starting => "run",
+        SessionState::Error | SessionState::Dead | SessionState::Killed => "bad",
+        _ => "wait",
+    }
+}
+
+/// A job as a row of a list.
+pub struct JobLine {
+    name: String,
+    display_name: String,
+    experiment: String,
+    status: String,
+    status_class: &'static str,
+    kind: String,
+    owner: String,
+    compute: String,
+    created: String,
+    duration: String,
+    reason: Option<String>,
+    error: Option<String>,
+    finished: bool,
+}
+
+impl From<&Job> for JobLine {
+    fn from(job: &Job) -> JobLine {
+        JobLine {
+            name: job.name.clone(),
+            display_name: job.display_name.clone(),
+            experiment: job.experiment_name.clone(),
+            status: job.status.to_string(),
+            status_class: job_class(job.status),
+            kind: job.kind.to_string(),
+            owner: job.owner.clone(),
+            compute: job.compute.clone(),
+            created: when(&job.created_at),
+            duration: human(ms_between(&job.created_at, job.ended_at.as_deref())),
+            reason: job.status_reason.clone(),
+            error: job.error.clone(),
+            finished: job.status.is_terminal(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct JobsQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    experiment: String,
+    #[serde(default)]
+    owner: String,
+    before: Option<i64>,
+}
+
+impl JobsQuery {
+    fn any(&self) -> bool {
+        !self.status.is_empty() || !self.experiment.is_empty() || !self.owner.is_empty()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "studio/jobs.html")]
+struct JobsPage {
+    user: Option<Viewer>,
+    section: &'static str,
+    /// Each status, and whether the filter has it.
+    statuses: Vec<(&'static str, bool)>,
+    filter: JobsQuery,
+    sees_everything: bool,
+    jobs: Vec<JobLine>,
+    next_page: Option<String>,
+}
+
+fn nonempty(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+pub async fn jobs(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Query(filter): Query<JobsQuery>,
+) -> Result<Html, StudioError> {
+    let status = match nonempty(&filter.status) {
+        Some(text) => Some(
+            text.parse::<JobStatus>()
+                .map_err(|e| StudioError::bad_request(format!("status: {e}")))?,
+        ),
+        None => None,
+    };
+    let query = JobQuery {
+        status,
+        experiment: nonempty(&filter.experiment),
+        owner: nonempty(&filter.owner),
+        before: filter.before.map(JobId),
+        limit: PAGE,
+    };
+    let found = state.control.jobs_filtered(&user.caller, &query).await?;
+    let next_page = (found.len() as i64 == PAGE)
+        .then(|| found.last().map(|j| j.id))
+        .flatten()
+        .map(|last| {
+            let mut url = format!("/studio/jobs?before={}", last.0);
+            for (key, value) in [
+                ("status", &filter.status),
+                ("experiment", &filter.experiment),
+                ("owner", &filter.owner),
+            ] {
+                if !value.is_empty() {
+                    url.push_str(&format!("&{key}={}", form_escape(value)));
+                }
+            }
+            url
+        });
+    render(&JobsPage {
+        user: Some(Viewer::from(&user)),
+        section: "jobs",
+        statuses: JobStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), filter.status == s.as_str()))
+            .collect(),
+        sees_everything: user.caller.sees_everything(),
+        jobs: found.iter().map(JobLine::from).collect(),
+        filter,
+        next_page,
+    })
+}
+
+/// Percent-encodes a query value.
+fn form_escape(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+struct LogLine {
+    path: String,
+    size: String,
+    open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "studio/job.html")]
+struct JobPage {
+    user: Option<Viewer>,
+    section: &'static str,
+    csrf: String,
+    job: JobLine,
+    parent: Option<String>,
+    can_cancel: bool,
+    spark_ui: Option<String>,
+    timeline: Timeline,
+    facts: Vec<(String, String)>,
+    conf: Vec<(String, String)>,
+    inputs: Vec<(String, String)>,
+    outputs: Vec<(String, String)>,
+    children: Vec<JobLine>,
+    logs: Vec<LogLine>,
+}
+
+/// A JSON value as one line of text: strings as they are, the rest as JSON.
+fn text_of(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(map) if map.contains_key("path") => {
+            let path = map.get("path").map(text_of).unwrap_or_default();
+            match map.get("mode").map(text_of) {
+                Some(mode) => format!("{path} ({mode})"),
+                None => path,
+            }
+        }
+        serde_json::Value::Object(map) if map.contains_key("value") => {
+            map.get("value").map(text_of).unwrap_or_default()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn pairs(value: Option<&serde_json::Value>) -> Vec<(String, String)> {
+    value
+        .and_then(|v| v.as_object())
+        .map(|map| map.iter().map(|(k, v)| (k.clone(), text_of(v))).collect())
+        .unwrap_or_default()
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// Whether a log is shown unfolded: what the user's code printed and the driver's output.
+fn opens(path: &str) -> bool {
+    path.ends_with("std_log.txt") || path.ends_with("driver/stdout") || path.ends_with("stderr")
+}
+
+pub async fn job(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path(name): Path<String>,
+) -> Result<Html, StudioError> {
+    let job = state.control.job(&user.caller, &name).await?;
+    let (parent, reused) = match job.parent_id {
+        Some(_) => match state.control.node_of(&job).await? {
+            Some((parent, reused)) => (Some(parent), reused),
+            None => (None, None),
+        },
+        None => (None, None),
+    };
+    let children = if job.kind == spool_core::JobKind::Pipeline {
+        state.control.child_jobs(&user.caller, &name).await?
+    } else {
+        Vec::new()
+    };
+    let log_dir = job.log_dir.clone();
+    let files = tokio::task::spawn_blocking(move || {
+        spool_control::UserTree::open(&log_dir)
+            .map(|tree| tree.files())
+            .unwrap_or_default()
+    })
+    .await
+    .map_err(StudioError::internal)?;
+    let mut opened = 0;
+    let logs = files
+        .into_iter()
+        .map(|(path, bytes)| {
+            let open = opened < 3 && opens(&path);
+            opened += usize::from(open);
+            LogLine {
+                size: size(bytes),
+                open,
+                path,
+            }
+        })
+        .collect();
+    let phases: Vec<(String, String)> = job
+        .phases
+        .iter()
+        .map(|p| (p.status.clone(), p.at.clone()))
+        .collect();
+    let mut facts = vec![
+        ("Name".to_string(), job.name.clone()),
+        ("Type".to_string(), job.kind.to_string()),
+        ("Experiment".to_string(), job.experiment_name.clone()),
+        ("Owner".to_string(), job.owner.clone()),
+        ("Identity".to_string(), job.identity.clone()),
+    ];
+    if let Some(principal) = &job.principal {
+        facts.push(("Acts as".into(), principal.clone()));
+    }
+    if let Some(reused) = reused {
+        facts.push(("Reused".into(), format!("the outputs of {reused}")));
+    }
+    facts.push(("Compute".into(), job.compute.clone()));
+    facts.push(("Runtime".into(), job.runtime.clone()));
+    if let Some(sizing) = &job.sizing {
+        facts.push((
+            "Size".into(),
+            format!(
+                "driver {} cores, {}; {} executors × {} cores, {}",
+                sizing.driver_cores,
+                sizing.driver_memory,
+                sizing.executor_instances,
+                sizing.executor_cores,
+                sizing.executor_memory
+            ),
+        ));
+    }
+    if let Some((path, why)) = &job.driver {
+        facts.push(("Driver".into(), format!("{path}: {why}")));
+    }
+    if let Some(cluster) = job.cluster_id {
+        facts.push(("Cluster".into(), cluster.to_string()));
+    }
+    if let Some(app) = &job.spark_app_id {
+        facts.push(("Spark application".into(), app.clone()));
+    }
+    facts.push(("Created".into(), when(&job.created_at)));
+    if let Some(ended) = &job.ended_at {
+        facts.push(("Ended".into(), when(ended)));
+    }
+    let can_cancel = !job.status.is_terminal() && user.caller.require(Action::CancelJobs).is_ok();
+    let spark_ui = job
+        .spark_ui_url
+        .as_ref()
+        .map(|_| format!("/api/v1/jobs/{}/sparkui", job.name));
+    render(&JobPage {
+        user: Some(Viewer::from(&user)),
+        section: "jobs",
+        csrf: user.csrf.clone(),
+        timeline: timeline(&phases, job.ended_at.as_deref(), None, chrono::Utc::now()),
+        conf: pairs(job.spec.get("conf")),
+        inputs: pairs(job.spec.get("inputs")),
+        outputs: job
+            .outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        children: children.iter().map(JobLine::from).collect(),
+        job: JobLine::from(&job),
+        parent,
+        can_cancel,
+        spark_ui,
+        facts,
+        logs,
+    })
+}
+
+pub async fn job_status(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path(name): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, StudioError> {
+    let job = state.control.job(&user.caller, &name).await?;
+    Ok(axum::Json(serde_json::json!({
+        "status": job.status.as_str(),
+        "finished": job.status.is_terminal(),
+    })))
+}
+
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path(name): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Result<SeeOther, StudioError> {
+    user.check_csrf(&form.csrf)?;
+    state.control.cancel_job(&user.caller, &name).await?;
+    Ok(SeeOther(format!("/studio/jobs/{name}")))
+}
+
+/// A log file from `offset` on, as the API's `GET /jobs/{name}/logs/{path}` gives it.
+pub async fn job_log(
+    state: State<AppState>,
+    user: StudioUser,
+    Path((name, path)): Path<(String, String)>,
+    query: crate::extract::Query<crate::routes::OffsetQuery>,
+) -> Result<Response, StudioError> {
+    Ok(crate::routes::job_log_file(
+        state,
+        Extension(user.caller),
+        crate::extract::Path((name, path)),
+        query,
+    )
+    .await?)
+}
+
+/// The job's logs as a tar archive, as the API's `GET /jobs/{name}/download/logs` gives it.
+pub async fn download_logs(
+    state: State<AppState>,
+    user: StudioUser,
+    Path(name): Path<String>,
+) -> Result<Response, StudioError> {
+    Ok(
+        crate::routes::download_logs(state, Extension(user.caller), crate::extract::Path(name))
+            .await?,
+    )
+}
+
+struct SessionLine {
+    id: String,
+    name: String,
+    kind: String,
+    state: String,
+    state_class: &'static str,
+    owner: String,
+    runtime: String,
+    compute: String,
+    timeout: String,
+    created: String,
+    reason: Option<String>,
+    finished: bool,
+}
+
+impl From<&Session> for SessionLine {
+    fn from(s: &Session) -> SessionLine {
+        SessionLine {
+            id: s.id.to_string(),
+            name: s.name.clone().unwrap_or_default(),
+            kind: if s.connect {
+                "connect".into()
+            } else {
+                s.kind.clone()
+            },
+            state: s.state.to_string(),
+            state_class: session_class(s.state),
+            owner: s.owner.clone(),
+            runtime: s.runtime.clone(),
+            compute: s.compute.clone(),
+            timeout: human(s.idle_timeout.as_millis() as i64),
+            created: when(&s.created_at),
+            reason: s.state_reason.clone(),
+            finished: s.state.is_finished(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "studio/sessions.html")]
+struct SessionsPage {
+    user: Option<Viewer>,
+    section: &'static str,
+    sessions: Vec<SessionLine>,
+}
+
+pub async fn sessions(
+    State(state): State<AppState>,
+    user: StudioUser,
+) -> Result<Html, StudioError> {
+    let mut found = state.control.sessions(&user.caller).await?;
+    found.sort_by_key(|s| std::cmp::Reverse(s.id.0));
+    render(&SessionsPage {
+        user: Some(Viewer::from(&user)),
+        section: "sessions",
+        sessions: found.iter().map(SessionLine::from).collect(),
+    })
+}
+
+struct StatementLine {
+    seq: i64,
+    kind: String,
+    code: String,
+    state: String,
+    state_class: &'static str,
+    output: Option<String>,
+    failed: bool,
+}
+
+impl From<&Statement> for StatementLine {
+    fn from(st: &Statement) -> StatementLine {
+        let failed = st
+            .output
+            .as_ref()
+            .and_then(|o| o.get("status"))
+            .and_then(|s| s.as_str())
+            == Some("error");
+        let output = st.output.as_ref().map(|o| {
+            if failed {
+                let name = o.get("ename").map(text_of).unwrap_or_default();
+                let value = o.get("evalue").map(text_of).unwrap_or_default();
+                format!("{name}: {value}")
+            } else {
+                o.get("data")
+                    .and_then(|d| d.get("text/plain"))
+                    .map(text_of)
+                    .unwrap_or_else(|| o.to_string())
+            }
+        });
+        StatementLine {
+            seq: st.seq,
+            kind: st.kind.clone(),
+            code: st.code.clone(),
+            state: st.state.to_string(),
+            state_class: match st.state {
+                StatementState::Available => {
+                    if failed {
+                        "bad"
+                    } else {
+                        "ok"
+                    }
+                }
+                StatementState::Running => "run",
+                StatementState::Waiting => "wait",
+                _ => "bad",
+            },
+            output,
+            failed,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "studio/session.html")]
+struct SessionPage {
+    user: Option<Viewer>,
+    section: &'static str,
+    csrf: String,
+    session: SessionLine,
+    idle: Option<String>,
+    timeline: Timeline,
+    facts: Vec<(String, String)>,
+    statements: Vec<StatementLine>,
+    can_run: bool,
+    /// Something is still on its way (a start, a statement): the page reloads itself.
+    waiting: bool,
+}
+
+fn session_id(key: &str) -> Result<SessionId, StudioError> {
+    key.parse::<i64>()
+        .map(SessionId)
+        .map_err(|_| StudioError::bad_request(format!("`{key}` is not a session id")))
+}
+
+pub async fn session(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path(key): Path<String>,
+) -> Result<Html, StudioError> {
+    let id = session_id(&key)?;
+    let session = state.control.session(&user.caller, id).await?;
+    let statements = state.control.statements(&user.caller, id).await?;
+    let phases: Vec<(String, String)> = session
+        .phases
+        .iter()
+        .map(|p| (p.status.clone(), p.at.clone()))
+        .collect();
+    let finished = session.state.is_finished();
+    let idle = (!finished && session.state == SessionState::Idle).then(|| {
+        let idle_ms = ms_between(&session.last_activity_at, None);
+        let left = session.idle_timeout.as_millis() as i64 - idle_ms;
+        format!(
+            "Idle for {}; ends after {} more without activity.",
+            human(idle_ms),
+            human(left.max(0))
+        )
+    });
+    let mut facts = vec![
+        ("Owner".to_string(), session.owner.clone()),
+        ("Identity".to_string(), session.identity.clone()),
+        ("Runtime".to_string(), session.runtime.clone()),
+        ("Compute".to_string(), session.compute.clone()),
+        (
+            "Idle timeout".to_string(),
+            human(session.idle_timeout.as_millis() as i64),
+        ),
+    ];
+    if let Some(sizing) = &session.sizing {
+        facts.push((
+            "Size".into(),
+            format!(
+                "driver {} cores, {}; {} executors × {} cores, {}",
+                sizing.driver_cores,
+                sizing.driver_memory,
+                sizing.executor_instances,
+                sizing.executor_cores,
+                sizing.executor_memory
+            ),
+        ));
+    }
+    if let Some(app) = &session.spark_app_id {
+        facts.push(("Spark application".into(), app.clone()));
+    }
+    facts.push(("Created".into(), when(&session.created_at)));
+    if let Some(ended) = &session.ended_at {
+        facts.push(("Ended".into(), when(ended)));
+    }
+    let statement_lines: Vec<StatementLine> = statements.iter().map(StatementLine::from).collect();
+    let waiting = !finished
+        && (matches!(
+            session.state,
+            SessionState::NotStarted | SessionState::Starting | SessionState::Busy
+        ) || statements
+            .iter()
+            .any(|s| matches!(s.state, StatementState::Waiting | StatementState::Running)));
+    let can_run = matches!(session.state, SessionState::Idle | SessionState::Busy)
+        && user.caller.require(Action::RunStatements).is_ok();
+    render(&SessionPage {
+        user: Some(Viewer::from(&user)),
+        section: "sessions",
+        csrf: user.csrf.clone(),
+        timeline: timeline(
+            &phases,
+            session.ended_at.as_deref(),
+            Some("idle"),
+            chrono::Utc::now(),
+        ),
+        session: SessionLine::from(&session),
+        idle,
+        facts,
+        statements: statement_lines,
+        can_run,
+        waiting,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct StatementForm {
+    code: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn run_statement(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path(key): Path<String>,
+    axum::Form(form): axum::Form<StatementForm>,
+) -> Result<SeeOther, StudioError> {
+    user.check_csrf(&form.csrf)?;
+    let id = session_id(&key)?;
+    state
+        .control
+        .submit_statement(&user.caller, id, &form.code, None)
+        .await?;
+    Ok(SeeOther(format!("/studio/sessions/{key}")))
+}
+
+pub async fn delete_session(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path(key): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Result<SeeOther, StudioError> {
+    user.check_csrf(&form.csrf)?;
+    let id = session_id(&key)?;
+    state.control.delete_session(&user.caller, id).await?;
+    Ok(SeeOther(format!("/studio/sessions/{key}")))
+}

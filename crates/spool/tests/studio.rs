@@ -1,0 +1,294 @@
+//! Spool Studio in a real headless Chromium (Debian's, driven by playwright-core): a user signs
+//! in, sees a completed job with its phase timeline and log, watches a running job's log grow,
+//! runs a statement in a session and sees its output, and another user is refused the job; then
+//! `/metrics` is read with the Prometheus project's own parser. Real server, real Spark.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+use std::path::Path;
+use std::time::Duration;
+
+use spool_test::{
+    Progress, TestServer, client_python, deadline, job_name, stderr, stdout, studio_browser,
+    wait_for_status,
+};
+
+fn ok(out: std::process::Output) -> String {
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// A Spark job whose entry is `script`, small enough to share the 2-core machine.
+fn write_job(dir: &Path, name: &str, script: &str) -> std::path::PathBuf {
+    let src = dir.join(format!("{name}-src"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("main.py"), script).unwrap();
+    let file = dir.join(format!("{name}.yml"));
+    std::fs::write(
+        &file,
+        format!(
+            "type: spark\ncode: ./{name}-src\nentry:\n  file: main.py\ndisplay_name: {name}\n\
+             experiment_name: studio\nconf:\n  spark.driver.cores: 1\n  spark.driver.memory: 1g\n\
+             \x20 spark.executor.cores: 1\n  spark.executor.memory: 1g\n  spark.executor.instances: 1\n\
+             resources:\n  instance_type: standard_e4s_v3\n  runtime_version: \"{}\"\n",
+            spool_test::TEST_RUNTIME
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The families and samples `tests/clients/parse_metrics.py` read from `/metrics`.
+fn parsed_metrics(url: &str, token: &str) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/parse_metrics.py");
+    let out = std::process::Command::new(client_python())
+        .arg(script)
+        .arg(format!("{url}/metrics"))
+        .env("SPOOL_TOKEN", token)
+        .output()
+        .unwrap();
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_their_own() {
+    spool_test::ensure_runtime();
+    let (playwright, chromium) = studio_browser();
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "0"], None);
+    let scratch = tempfile::tempdir().unwrap();
+    let alice = ok(server.cli(&["user", "create", "alice"]))
+        .trim()
+        .to_string();
+    let bob = ok(server.cli(&["user", "create", "bob"]))
+        .trim()
+        .to_string();
+    ok(server.cli(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        "alice",
+        "--role",
+        "Storage Blob Data Reader",
+        "--scope",
+        "azureml://datastores/workspaceblobstore",
+    ]));
+
+    // A job that has completed, one still running, and an idle session, all alice's.
+    let done = write_job(
+        scratch.path(),
+        "done",
+        "print('hello from the studio test', flush=True)\n",
+    );
+    let out = server.cli_as(&alice, &["job", "create", "--file", done.to_str().unwrap()]);
+    let done_job = job_name(&out);
+    wait_for_status(&server, &done_job, &["Completed"], deadline::COLD_START);
+    let running = write_job(
+        scratch.path(),
+        "running",
+        "import time\nfor i in range(1, 400):\n    print(f'tick {i}', flush=True)\n    time.sleep(1)\n",
+    );
+    let out = server.cli_as(
+        &alice,
+        &["job", "create", "--file", running.to_str().unwrap()],
+    );
+    let running_job = job_name(&out);
+    let session: serde_json::Value = serde_json::from_str(&ok(
+        server.cli_as(&alice, &["-o", "json", "session", "create"])
+    ))
+    .unwrap();
+    let session_id = session["id"].to_string();
+
+    let shots = std::env::temp_dir().join(format!("spool-studio-{}", std::process::id()));
+    std::fs::create_dir_all(&shots).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/studio.cjs");
+    let mut browser = std::process::Command::new("node");
+    browser
+        .arg(script)
+        .env("PLAYWRIGHT", &playwright)
+        .env("CHROMIUM", &chromium)
+        .env("STUDIO", server.url())
+        .env("ALICE", &alice)
+        .env("BOB", &bob)
+        .env("DONE_JOB", &done_job)
+        .env("RUNNING_JOB", &running_job)
+        .env("SESSION", &session_id)
+        .env("SHOTS", &shots);
+    let progress = Progress::new("the studio walk in Chromium", Duration::from_secs(300));
+    let out = tokio::task::spawn_blocking(move || browser.output())
+        .await
+        .unwrap()
+        .unwrap();
+    progress.done();
+    let seen: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "studio.cjs failed after seeing {seen:#}:\n{}",
+        stderr(&out)
+    );
+    eprintln!("screenshots: {}", shots.display());
+
+    // Signed out, a page is the sign-in form (401); signed in, the header names the user.
+    assert_eq!(seen["unsigned_status"], 401, "{seen:#}");
+    assert_eq!(seen["user"], "alice · AzureML Data Scientist", "{seen:#}");
+    let jobs = seen["jobs"].as_array().unwrap();
+    let row = |name: &str| {
+        jobs.iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {seen:#}"))
+            .clone()
+    };
+    assert_eq!(row(&done_job)[3], "Completed", "{seen:#}");
+    assert_eq!(row(&done_job)[2], "studio", "{seen:#}");
+    assert_eq!(row(&done_job)[5], "alice", "{seen:#}");
+    // The timeline has each phase the job went through, in order, with its duration.
+    let phases: Vec<&str> = seen["done_phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for phase in [
+        "NotStarted",
+        "Preparing",
+        "Starting",
+        "Running",
+        "Completed",
+    ] {
+        assert!(phases.contains(&phase), "{phase} missing: {seen:#}");
+    }
+    assert!(
+        phases.iter().position(|p| *p == "Starting") < phases.iter().position(|p| *p == "Running")
+    );
+    assert!(
+        seen["done_phases"][0]["duration"]
+            .as_str()
+            .unwrap()
+            .ends_with('s'),
+        "{seen:#}"
+    );
+    assert_eq!(seen["done_log"], true);
+    assert_eq!(seen["running_status"], "Running", "{seen:#}");
+    assert_eq!(seen["running_log_grew"], true, "{seen:#}");
+    assert_eq!(seen["running_same_document"], true, "{seen:#}");
+    assert_eq!(seen["session_state"], "idle", "{seen:#}");
+    assert_eq!(seen["statement_output"], "499500", "{seen:#}");
+    assert!(
+        seen["session_phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "driver_starting"),
+        "{seen:#}"
+    );
+    for (key, value) in seen.as_object().unwrap() {
+        if key.starts_with("narrow_overflow") {
+            assert!(value.as_i64().unwrap() <= 0, "{key}: {value}");
+        }
+    }
+    assert_eq!(seen["after_signout_status"], 401, "{seen:#}");
+    // Bob: another user's job is "not found", as in the API; his list is empty.
+    assert_eq!(seen["bob_status"], 404, "{seen:#}");
+    assert_eq!(
+        seen["bob_message"],
+        format!("job `{done_job}` not found"),
+        "{seen:#}"
+    );
+    assert_eq!(seen["bob_jobs"], 0, "{seen:#}");
+    assert_eq!(seen["forged_post_status"], 403, "{seen:#}");
+    assert_eq!(seen["wrong_token_status"], 401, "{seen:#}");
+    assert!(
+        seen["wrong_token_message"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to no user"),
+        "{seen:#}"
+    );
+    for shot in [
+        "jobs",
+        "job",
+        "running-job",
+        "session",
+        "narrow-session",
+        "refused",
+    ] {
+        assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
+    }
+    // The forged cancel changed nothing.
+    assert_eq!(
+        spool_test::job_json(&server, &running_job)["status"],
+        "Running"
+    );
+    ok(server.cli_as(&alice, &["job", "cancel", "--name", &running_job]));
+    wait_for_status(&server, &running_job, &["Canceled"], deadline::STATE_CHANGE);
+
+    // `/metrics`, read by the Prometheus project's parser: the work by state, the starts and
+    // the statement just seen, the studio's requests by route.
+    let metrics = parsed_metrics(&server.url(), &alice);
+    let sample = |name: &str, labels: serde_json::Value| -> f64 {
+        metrics["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name && s["labels"] == labels)
+            .and_then(|s| s["value"].as_f64())
+            .unwrap_or_else(|| panic!("no sample {name} {labels}: {metrics:#}"))
+    };
+    assert_eq!(
+        sample(
+            "spool_jobs",
+            serde_json::json!({"kind": "spark", "status": "Completed"})
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            "spool_jobs",
+            serde_json::json!({"kind": "spark", "status": "Canceled"})
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            "spool_sessions",
+            serde_json::json!({"state": "idle", "prewarmed": "false"})
+        ),
+        1.0
+    );
+    assert!(
+        sample(
+            "spool_job_start_seconds_count",
+            serde_json::json!({"kind": "cold"})
+        ) >= 1.0
+    );
+    let session_starts: f64 = ["cold", "warm"]
+        .iter()
+        .map(|kind| {
+            metrics["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| {
+                    s["name"] == "spool_session_start_seconds_count" && s["labels"]["kind"] == *kind
+                })
+                .filter_map(|s| s["value"].as_f64())
+                .sum::<f64>()
+        })
+        .sum();
+    assert_eq!(session_starts, 1.0, "{metrics:#}");
+    assert!(sample("spool_statement_seconds_count", serde_json::json!({})) >= 1.0);
+    assert!(
+        sample(
+            "spool_http_requests_total",
+            serde_json::json!({"method": "GET", "route": "/studio/jobs/{name}", "status": "200"})
+        ) >= 1.0
+    );
+    assert!(
+        sample(
+            "spool_http_requests_total",
+            serde_json::json!({"method": "GET", "route": "/studio/jobs/{name}", "status": "404"})
+        ) >= 1.0
+    );
+    assert!(sample("spool_executors", serde_json::json!({})) >= 1.0);
+    server.finish();
+}
