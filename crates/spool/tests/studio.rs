@@ -38,6 +38,48 @@ fn write_job(dir: &Path, name: &str, script: &str) -> std::path::PathBuf {
     file
 }
 
+/// A pipeline of two Spark nodes: `second` reads the folder `first` wrote.
+fn write_pipeline(dir: &Path) -> std::path::PathBuf {
+    let src = dir.join("pipe-src");
+    std::fs::create_dir_all(&src).unwrap();
+    let start = "import sys\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\n";
+    std::fs::write(
+        src.join("write.py"),
+        format!("{start}spark.range(7).write.mode('overwrite').parquet(sys.argv[2])\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("read.py"),
+        format!("{start}print('rows read:', spark.read.parquet(sys.argv[2]).count())\n"),
+    )
+    .unwrap();
+    let step = |entry: &str| {
+        format!(
+            "    type: spark\n    code: ./pipe-src\n    entry:\n      file: {entry}\n\
+             \x20   resources:\n      instance_type: standard_e4s_v3\n      runtime_version: \"{}\"\n\
+             \x20   conf:\n      spark.driver.cores: 1\n      spark.driver.memory: 1g\n\
+             \x20     spark.executor.cores: 1\n      spark.executor.memory: 1g\n\
+             \x20     spark.executor.instances: 1\n",
+            spool_test::TEST_RUNTIME
+        )
+    };
+    let file = dir.join("pipeline.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "type: pipeline\ndisplay_name: studio pipeline\nexperiment_name: studio\njobs:\n\
+             \x20 first:\n{}    args: --out ${{{{outputs.out}}}}\n    outputs:\n      out:\n\
+             \x20       type: uri_folder\n        mode: direct\n\
+             \x20 second:\n{}    args: --data ${{{{inputs.data}}}}\n    inputs:\n\
+             \x20     data: ${{{{parent.jobs.first.outputs.out}}}}\n",
+            step("write.py"),
+            step("read.py"),
+        ),
+    )
+    .unwrap();
+    file
+}
+
 /// The families and samples `tests/clients/parse_metrics.py` read from `/metrics`.
 fn parsed_metrics(url: &str, token: &str) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/parse_metrics.py");
@@ -69,7 +111,7 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
         "--assignee",
         "alice",
         "--role",
-        "Storage Blob Data Reader",
+        "Storage Blob Data Contributor",
         "--scope",
         "azureml://datastores/workspaceblobstore",
     ]));
@@ -78,15 +120,25 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
     let done = write_job(
         scratch.path(),
         "done",
-        "print('hello from the studio test', flush=True)\n",
+        "from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\n\
+         print('hello from the studio test', spark.range(5).count(), flush=True)\n",
     );
     let out = server.cli_as(&alice, &["job", "create", "--file", done.to_str().unwrap()]);
     let done_job = job_name(&out);
     wait_for_status(&server, &done_job, &["Completed"], deadline::COLD_START);
+    // A two-node pipeline, the second reading what the first wrote.
+    let pipeline = write_pipeline(scratch.path());
+    let out = server.cli_as(
+        &alice,
+        &["job", "create", "--file", pipeline.to_str().unwrap()],
+    );
+    let pipeline_job = job_name(&out);
+    wait_for_status(&server, &pipeline_job, &["Completed"], deadline::COLD_START);
     let running = write_job(
         scratch.path(),
         "running",
-        "import time\nfor i in range(1, 400):\n    print(f'tick {i}', flush=True)\n    time.sleep(1)\n",
+        "import time\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\n\
+         for i in range(1, 400):\n    print(f'tick {i}', flush=True)\n    time.sleep(1)\n",
     );
     let out = server.cli_as(
         &alice,
@@ -113,6 +165,7 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
         .env("DONE_JOB", &done_job)
         .env("RUNNING_JOB", &running_job)
         .env("SESSION", &session_id)
+        .env("PIPELINE", &pipeline_job)
         .env("SHOTS", &shots);
     let progress = Progress::new("the studio walk in Chromium", Duration::from_secs(300));
     let out = tokio::task::spawn_blocking(move || browser.output())
@@ -234,10 +287,18 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
             .and_then(|s| s["value"].as_f64())
             .unwrap_or_else(|| panic!("no sample {name} {labels}: {metrics:#}"))
     };
+    // The completed job and the pipeline's two nodes; the pipeline itself is of its own kind.
     assert_eq!(
         sample(
             "spool_jobs",
             serde_json::json!({"kind": "spark", "status": "Completed"})
+        ),
+        3.0
+    );
+    assert_eq!(
+        sample(
+            "spool_jobs",
+            serde_json::json!({"kind": "pipeline", "status": "Completed"})
         ),
         1.0
     );

@@ -7,6 +7,7 @@
 //! and a restart signs everyone out. Forms carry the session's CSRF token, which a `POST` must
 //! return. Templates, the stylesheet and the script are compiled into the binary.
 
+mod graph;
 mod pages;
 pub mod timeline;
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use spool_control::{Action, Job, JobQuery, Session, Statement};
 use spool_core::{JobId, JobStatus, SessionId, SessionState, StatementState};
 
+use super::graph;
 use super::timeline::{Timeline, human, timeline};
 use super::{CsrfForm, StudioUser, Viewer};
 use crate::AppState;
@@ -275,6 +276,7 @@ struct JobPage {
     inputs: Vec<(String, String)>,
     outputs: Vec<(String, String)>,
     children: Vec<JobLine>,
+    graph: graph::Graph,
     logs: Vec<LogLine>,
 }
 
@@ -329,11 +331,35 @@ pub async fn job(
         },
         None => (None, None),
     };
-    let children = if job.kind == spool_core::JobKind::Pipeline {
-        state.control.child_jobs(&user.caller, &name).await?
+    let nodes = if job.kind == spool_core::JobKind::Pipeline {
+        state.control.pipeline_nodes(&job).await?
     } else {
         Vec::new()
     };
+    let graph = graph::layout(
+        &nodes
+            .iter()
+            .map(|n| graph::GraphNode {
+                node: n.node.clone(),
+                job: n.job.name.clone(),
+                status: n.job.status.to_string(),
+                class: job_class(n.job.status),
+                reused: n.reused_job.is_some(),
+                depends_on: n.depends_on.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let children: Vec<JobLine> = nodes
+        .iter()
+        .map(|n| JobLine {
+            display_name: n.node.clone(),
+            reason: match &n.reused_job {
+                Some(reused) => Some(format!("reused the outputs of {reused}")),
+                None => n.job.status_reason.clone(),
+            },
+            ..JobLine::from(&n.job)
+        })
+        .collect();
     let log_dir = job.log_dir.clone();
     let files = tokio::task::spawn_blocking(move || {
         spool_control::UserTree::open(&log_dir)
@@ -418,7 +444,8 @@ pub async fn job(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        children: children.iter().map(JobLine::from).collect(),
+        children,
+        graph,
         job: JobLine::from(&job),
         parent,
         can_cancel,

@@ -29,7 +29,12 @@ pub struct Timeline {
 fn class(phase: &str) -> &'static str {
     match phase {
         "NotStarted" | "Queued" | "queued" | "not_started" => "wait",
-        "Preparing" | "Provisioning" | "environment" | "cluster_starting" | "claimed" => "prepare",
+        "Preparing"
+        | "Provisioning"
+        | "environment"
+        | "environment_ready"
+        | "cluster_provisioning"
+        | "claimed" => "prepare",
         "Starting" | "starting" | "driver_starting" | "executors_ready" => "start",
         "Running" | "Finalizing" | "idle" | "busy" => "run",
         _ => "end",

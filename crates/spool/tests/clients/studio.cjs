@@ -3,7 +3,7 @@
 // page go to $SHOTS.
 //
 // Environment: PLAYWRIGHT (the playwright-core folder), CHROMIUM, STUDIO (the server's URL),
-// ALICE and BOB (tokens), DONE_JOB, RUNNING_JOB, SESSION (alice's), SHOTS.
+// ALICE and BOB (tokens), DONE_JOB, PIPELINE, RUNNING_JOB, SESSION (alice's), SHOTS.
 "use strict";
 
 const path = require("path");
@@ -69,6 +69,25 @@ async function main() {
     seen.done_log = true;
     await shot(page, "job");
 
+    // A pipeline: its graph, then a click on a node opens that node's job.
+    await page.goto(`${base}/studio/jobs/${process.env.PIPELINE}`);
+    seen.graph = await page.$$eval("[data-testid=graph-node]", (nodes) =>
+      nodes.map((n) => ({ node: n.dataset.node, status: n.dataset.status })),
+    );
+    seen.graph_edges = await page.$$eval("[data-testid=graph] path.edge", (edges) => edges.length);
+    await shot(page, "pipeline");
+    await Promise.all([page.waitForURL(/\/studio\/jobs\//), page.click("[data-testid=graph-node][data-node=second]")]);
+    seen.node_page_title = (await page.textContent("h1")).trim();
+    seen.node_page_parent = (await page.textContent(".crumbs a:nth-of-type(2)")).trim();
+    await page.waitForFunction(
+      () => Array.from(document.querySelectorAll("[data-testid=log]")).some((p) =>
+        p.textContent.includes("rows read")),
+      null,
+      { timeout: 20000 },
+    );
+    seen.node_log = await page.$$eval("[data-testid=log]", (pres) => pres.map((p) => p.textContent).join(""));
+    await shot(page, "node");
+
     // A running job: its log grows on the page without a reload.
     await page.goto(`${base}/studio/jobs/${process.env.RUNNING_JOB}`);
     const logText = () =>
@@ -82,10 +101,12 @@ async function main() {
     const navigations = await page.evaluate(() => performance.getEntriesByType("navigation").length);
     seen.running_status = (await page.textContent("[data-testid=status]")).trim();
     const before = (await logText()).length;
+    const ticks = (await logText()).match(/tick \d+/g) || [];
+    const next = `tick ${Number(ticks[ticks.length - 1].split(" ")[1]) + 2}\n`;
     await page.waitForFunction(
-      () => Array.from(document.querySelectorAll("[data-testid=log]")).some((p) =>
-        p.textContent.includes("tick 4")),
-      null,
+      (next) => Array.from(document.querySelectorAll("[data-testid=log]")).some((p) =>
+        p.textContent.includes(next)),
+      next,
       { timeout: 60000 },
     );
     const after = (await logText()).length;
