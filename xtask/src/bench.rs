@@ -19,6 +19,7 @@ mod connect;
 mod envs;
 mod isolation;
 mod pipelines;
+mod studio;
 
 struct Runtime {
     spark_home: PathBuf,
@@ -427,6 +428,8 @@ fn median(values: &[f64]) -> f64 {
 struct Http {
     stream: BufReader<TcpStream>,
     auth: String,
+    /// Further header lines sent with every request (each ending in `\r\n`).
+    extra: String,
 }
 
 impl Http {
@@ -436,6 +439,7 @@ impl Http {
         Ok(Http {
             stream: BufReader::new(stream),
             auth: format!("Bearer {token}"),
+            extra: String::new(),
         })
     }
 
@@ -448,8 +452,9 @@ impl Http {
         let body = body.unwrap_or("");
         write!(
             self.stream.get_mut(),
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.auth,
+            self.extra,
             body.len()
         )?;
         // Buffered, so the load generator spends its share of the CPU on requests, not on
@@ -934,6 +939,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     if only == "connect" {
         let result = connect::connect_bench(&scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return result;
+    }
+    if only == "studio" {
+        let result = studio::studio_bench(&scratch);
         let _ = std::fs::remove_dir_all(&scratch);
         return result;
     }
