@@ -215,9 +215,31 @@ fn gauges(
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// This host's capacity for Spark and what holds it now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    /// Cores that may be handed out (oversubscription included).
+    pub cores: u32,
+    pub used_cores: u32,
+    pub memory_mb: u64,
+    pub used_memory_mb: u64,
+}
+
 impl Control {
     pub fn metrics(&self) -> &Metrics {
         &self.inner().metrics
+    }
+
+    /// This host's capacity and what live clusters and active drivers hold of it.
+    pub async fn capacity(&self) -> Result<Capacity> {
+        let (used_cores, used_memory_mb) = crate::scheduler::used_capacity(self).await?;
+        let host = crate::scheduler::host_capacity(self.config());
+        Ok(Capacity {
+            cores: host.schedulable_cores,
+            used_cores,
+            memory_mb: host.memory.0,
+            used_memory_mb,
+        })
     }
 
     /// The metrics in the OpenMetrics text format ([`CONTENT_TYPE`]): the state read from the
@@ -276,10 +298,14 @@ impl Control {
             None,
             [(Labels::new(), executors)],
         );
-        let (used_cores, used_memory_mb) = crate::scheduler::used_capacity(self).await?;
-        let host = crate::scheduler::host_capacity(self.config());
-        let free_cores = f64::from(host.schedulable_cores) - f64::from(used_cores);
-        let free_memory = (host.memory.0 as f64 - used_memory_mb as f64) * MIB;
+        let Capacity {
+            cores,
+            used_cores,
+            memory_mb,
+            used_memory_mb,
+        } = self.capacity().await?;
+        let free_cores = f64::from(cores) - f64::from(used_cores);
+        let free_memory = (memory_mb as f64 - used_memory_mb as f64) * MIB;
         gauges(
             &mut now,
             "capacity_cores",

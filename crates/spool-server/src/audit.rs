@@ -140,6 +140,9 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("GET", "/studio/sessions/{id}", "studio.session.show", Read),
     ("POST", "/studio/sessions/{id}/statements", "studio.statement.create", Change),
     ("POST", "/studio/sessions/{id}/delete", "studio.session.delete", Change),
+    ("GET", "/studio/compute", "studio.compute", Read),
+    ("GET", "/studio/environments", "studio.environment.list", Read),
+    ("GET", "/studio/starts", "studio.start_times", Read),
     // Prometheus metrics.
     ("GET", "/metrics", "metrics.show", Read),
     // Spark Connect, proxied to a session's driver: each gRPC call.

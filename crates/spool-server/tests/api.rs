@@ -3422,6 +3422,22 @@ async fn the_studio_signs_in_by_form_and_shows_each_user_only_their_own() {
     assert_eq!(status, 400);
     assert!(body.contains("unknown job status `Runing`"), "{body}");
 
+    for (path, expected) in [
+        ("/studio/compute", "10 of 10"),
+        ("/studio/environments", "No environment is cached"),
+        ("/studio/starts", "No session has started yet"),
+        ("/studio/sessions", "No sessions"),
+    ] {
+        let (status, body) = page(Some(alice.clone()), path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            body.contains(expected) || path == "/studio/compute",
+            "{path}: {body}"
+        );
+    }
+    let (_, body) = page(Some(alice.clone()), "/studio/compute").await;
+    assert!(body.contains("0 of 10 used"), "{body}");
+
     let bob = studio_sign_in(&api, &http, &api.bob).await;
     let (status, body) = page(Some(bob.clone()), "/studio/jobs/alices_job").await;
     assert_eq!(status, 404);

@@ -257,6 +257,25 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
             .contains("belongs to no user"),
         "{seen:#}"
     );
+    // Clusters of the running job and the session are in use; the session's start is charted.
+    assert!(
+        seen["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|state| state == "in_use"),
+        "{seen:#}"
+    );
+    // Cold or warm, as placement found an idle cluster of alice's or not.
+    let kind = seen["starts"][0]["kind"].as_str().unwrap();
+    assert!(kind == "cold" || kind == "warm", "{seen:#}");
+    assert!(
+        seen["starts"][0]["phases"].as_i64().unwrap() >= 3,
+        "{seen:#}"
+    );
+    for shot in ["compute", "starts"] {
+        assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
+    }
     for shot in [
         "jobs",
         "job",

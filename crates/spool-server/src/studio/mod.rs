@@ -200,6 +200,9 @@ pub fn router() -> Router<AppState> {
             post(pages::run_statement),
         )
         .route("/studio/sessions/{id}/delete", post(pages::delete_session))
+        .route("/studio/compute", get(pages::compute))
+        .route("/studio/environments", get(pages::environments))
+        .route("/studio/starts", get(pages::starts))
 }
 
 async fn home(_user: StudioUser) -> SeeOther {

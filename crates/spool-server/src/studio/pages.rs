@@ -428,10 +428,12 @@ pub async fn job(
         facts.push(("Ended".into(), when(ended)));
     }
     let can_cancel = !job.status.is_terminal() && user.caller.require(Action::CancelJobs).is_ok();
+    // The driver's own address, which a browser on this host reaches; a UI served only
+    // through the API's proxy (an isolated driver) needs a token the browser does not send.
     let spark_ui = job
         .spark_ui_url
-        .as_ref()
-        .map(|_| format!("/api/v1/jobs/{}/sparkui", job.name));
+        .clone()
+        .filter(|url| url.starts_with("http://") && !job.status.is_terminal());
     render(&JobPage {
         user: Some(Viewer::from(&user)),
         section: "jobs",
@@ -754,4 +756,264 @@ pub async fn delete_session(
     let id = session_id(&key)?;
     state.control.delete_session(&user.caller, id).await?;
     Ok(SeeOther(format!("/studio/sessions/{key}")))
+}
+
+fn mib(mb: i64) -> String {
+    if mb >= 1024 {
+        format!("{:.1} GiB", mb as f64 / 1024.0)
+    } else {
+        format!("{mb} MiB")
+    }
+}
+
+struct ClusterLine {
+    id: String,
+    state: String,
+    class: &'static str,
+    runtime: String,
+    cores: i64,
+    memory: String,
+    created: String,
+    teardown: String,
+    ui: Option<String>,
+}
+
+struct AgentLine {
+    name: String,
+    state: String,
+    class: &'static str,
+    address: String,
+    cores: i64,
+    memory: String,
+    workers: String,
+    last_seen: String,
+}
+
+#[derive(Template)]
+#[template(path = "studio/compute.html")]
+struct ComputePage {
+    user: Option<Viewer>,
+    section: &'static str,
+    capacity: spool_control::metrics::Capacity,
+    memory: String,
+    used_memory: String,
+    teardown_after: String,
+    clusters: Vec<ClusterLine>,
+    /// Name, Spark version, runtime, master, attached.
+    pools: Vec<(String, String, String, String, String)>,
+    agents: Vec<AgentLine>,
+}
+
+pub async fn compute(State(state): State<AppState>, user: StudioUser) -> Result<Html, StudioError> {
+    let control = &state.control;
+    let capacity = control.capacity().await?;
+    let teardown = control.config().teardown_after;
+    let clusters = control
+        .clusters(&user.caller)
+        .await?
+        .into_iter()
+        .filter(|c| c.state != spool_core::ClusterState::Attached)
+        .map(|c| {
+            let teardown = match &c.idle_since {
+                Some(since) => {
+                    let left = teardown.as_millis() as i64 - ms_between(since, None);
+                    format!("in {}", human(left.max(0)))
+                }
+                None => "in use".to_string(),
+            };
+            ClusterLine {
+                id: c.id.to_string(),
+                class: match c.state {
+                    spool_core::ClusterState::Idle => "ok",
+                    spool_core::ClusterState::InUse => "run",
+                    _ => "wait",
+                },
+                state: c.state.to_string(),
+                runtime: c.runtime,
+                cores: c.cores,
+                memory: mib(c.memory_mb),
+                created: when(&c.created_at),
+                teardown,
+                ui: c.master_ui_url,
+            }
+        })
+        .collect();
+    let pools = control
+        .computes(&user.caller)
+        .await?
+        .into_iter()
+        .map(|p| {
+            (
+                p.name,
+                p.spark_version,
+                p.runtime,
+                p.master_url,
+                when(&p.attached_at),
+            )
+        })
+        .collect();
+    let agents = control
+        .agents(&user.caller)
+        .await?
+        .into_iter()
+        .map(|a| AgentLine {
+            class: match a.state {
+                spool_core::AgentState::Connected => "ok",
+                spool_core::AgentState::Lost => "bad",
+                _ => "wait",
+            },
+            state: a.state.to_string(),
+            name: a.name,
+            address: a.address.unwrap_or_default(),
+            cores: a.cores,
+            memory: mib(a.memory_mb),
+            workers: a
+                .workers
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            last_seen: a.last_seen.as_deref().map(when).unwrap_or_default(),
+        })
+        .collect();
+    render(&ComputePage {
+        user: Some(Viewer::from(&user)),
+        section: "compute",
+        memory: mib(capacity.memory_mb as i64),
+        used_memory: mib(capacity.used_memory_mb as i64),
+        capacity,
+        teardown_after: human(teardown.as_millis() as i64),
+        clusters,
+        pools,
+        agents,
+    })
+}
+
+struct EnvLine {
+    key: String,
+    runtime: String,
+    packages: String,
+    size: String,
+    build: String,
+    built: String,
+    last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "studio/environments.html")]
+struct EnvironmentsPage {
+    user: Option<Viewer>,
+    section: &'static str,
+    envs: Vec<EnvLine>,
+}
+
+/// Seconds since the epoch as a time of day, the way the other pages show times.
+fn epoch(seconds: u64) -> String {
+    chrono::DateTime::from_timestamp(seconds as i64, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+pub async fn environments(
+    State(state): State<AppState>,
+    user: StudioUser,
+) -> Result<Html, StudioError> {
+    let mut envs = state.control.environments(&user.caller).await?;
+    envs.sort_by_key(|e| std::cmp::Reverse(e.last_used));
+    render(&EnvironmentsPage {
+        user: Some(Viewer::from(&user)),
+        section: "environments",
+        envs: envs
+            .into_iter()
+            .map(|e| EnvLine {
+                key: e.env.key.chars().take(12).collect(),
+                runtime: format!("{} (pyspark {})", e.env.runtime, e.env.pyspark),
+                packages: e.env.requirements.join(" "),
+                size: size(e.size_bytes),
+                build: human((e.env.build_seconds * 1000.0) as i64),
+                built: epoch(e.env.built_at),
+                last_used: epoch(e.last_used),
+            })
+            .collect(),
+    })
+}
+
+/// How a session got its driver, read from its phases.
+fn start_kind(phases: &[(String, String)]) -> &'static str {
+    if phases.iter().any(|(name, _)| name == "claimed") {
+        "prewarmed"
+    } else if phases
+        .iter()
+        .any(|(name, _)| name == "cluster_provisioning")
+    {
+        "cold"
+    } else {
+        "warm"
+    }
+}
+
+struct StartLine {
+    id: String,
+    kind: &'static str,
+    class: &'static str,
+    total: String,
+    /// The bar's length against the longest start shown.
+    percent: i64,
+    segments: Vec<super::timeline::Segment>,
+}
+
+#[derive(Template)]
+#[template(path = "studio/starts.html")]
+struct StartsPage {
+    user: Option<Viewer>,
+    section: &'static str,
+    starts: Vec<StartLine>,
+}
+
+/// Starts shown on the start-time chart.
+const STARTS: usize = 30;
+
+pub async fn starts(State(state): State<AppState>, user: StudioUser) -> Result<Html, StudioError> {
+    let mut sessions = state.control.sessions(&user.caller).await?;
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.id.0));
+    let now = chrono::Utc::now();
+    let mut lines: Vec<(StartLine, i64)> = sessions
+        .iter()
+        .filter(|s| s.phases.iter().any(|p| p.status == "idle"))
+        .take(STARTS)
+        .map(|s| {
+            let phases: Vec<(String, String)> = s
+                .phases
+                .iter()
+                .map(|p| (p.status.clone(), p.at.clone()))
+                .collect();
+            let t = timeline(&phases, None, Some("idle"), now);
+            let ms: i64 = t.segments.iter().map(|seg| seg.weight).sum();
+            let kind = start_kind(&phases);
+            (
+                StartLine {
+                    id: s.id.to_string(),
+                    kind,
+                    class: match kind {
+                        "prewarmed" => "ok",
+                        "warm" => "run",
+                        _ => "wait",
+                    },
+                    total: t.total,
+                    percent: 0,
+                    segments: t.segments,
+                },
+                ms,
+            )
+        })
+        .collect();
+    let longest = lines.iter().map(|(_, ms)| *ms).max().unwrap_or(1).max(1);
+    for (line, ms) in &mut lines {
+        line.percent = (*ms * 100 / longest).max(1);
+    }
+    render(&StartsPage {
+        user: Some(Viewer::from(&user)),
+        section: "starts",
+        starts: lines.into_iter().map(|(line, _)| line).collect(),
+    })
 }

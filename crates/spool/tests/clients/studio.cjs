@@ -127,9 +127,28 @@ async function main() {
     );
     await shot(page, "session");
 
+    // The compute page shows the clusters in use; the start-time chart has the session's start.
+    await page.goto(`${base}/studio/compute`);
+    seen.clusters = await page.$$eval("[data-testid=clusters] tbody tr", (rows) =>
+      rows.map((r) => r.cells[1].textContent.trim()),
+    );
+    await shot(page, "compute");
+    await page.goto(`${base}/studio/starts`);
+    seen.starts = await page.$$eval("[data-testid=starts] .start-row", (rows) =>
+      rows.map((r) => ({ kind: r.dataset.kind, phases: r.querySelectorAll(".segment").length })),
+    );
+    await shot(page, "starts");
+
     // A narrow window: nothing spills sideways (wide tables scroll inside their card).
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const url of [`/studio/jobs`, `/studio/jobs/${process.env.DONE_JOB}`, `/studio/sessions/${process.env.SESSION}`]) {
+    for (const url of [
+      `/studio/jobs`,
+      `/studio/jobs/${process.env.DONE_JOB}`,
+      `/studio/jobs/${process.env.PIPELINE}`,
+      `/studio/sessions/${process.env.SESSION}`,
+      `/studio/compute`,
+      `/studio/starts`,
+    ]) {
       await page.goto(`${base}${url}`);
       const overflow = await page.evaluate(
         () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
