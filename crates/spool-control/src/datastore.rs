@@ -217,6 +217,27 @@ impl UserTree {
         Ok(out)
     }
 
+    /// What is right below the root: each entry's name, kind and size (a folder's is 0),
+    /// folders first, then by name; links are listed as `Other` and never followed.
+    pub fn entries(&self) -> io::Result<Vec<(String, EntryKind, u64)>> {
+        let mut out = Vec::new();
+        for entry in self.dir.entries()? {
+            let entry = entry?;
+            let kind = match entry.file_type()? {
+                t if t.is_dir() => EntryKind::Folder,
+                t if t.is_file() => EntryKind::File,
+                _ => EntryKind::Other,
+            };
+            let size = match kind {
+                EntryKind::File => entry.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => 0,
+            };
+            out.push((entry.file_name().to_string_lossy().into_owned(), kind, size));
+        }
+        out.sort_by(|a, b| (a.1 != EntryKind::Folder, &a.0).cmp(&(b.1 != EntryKind::Folder, &b.0)));
+        Ok(out)
+    }
+
     /// Reads a regular file.
     pub fn read(&self, relative: &Path) -> io::Result<Vec<u8>> {
         let mut bytes = Vec::new();

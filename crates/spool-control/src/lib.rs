@@ -840,6 +840,85 @@ impl Control {
         Ok(dir)
     }
 
+    /// What is in folder `path` of datastore `name` (one level), for a caller with read
+    /// access to it; `path` empty is the datastore's root.
+    pub async fn browse_datastore(
+        &self,
+        caller: &Caller,
+        name: &str,
+        path: &str,
+    ) -> Result<Vec<(String, EntryKind, u64)>> {
+        caller.require(Action::ViewDatastores)?;
+        let root = self.datastore_root(name).await?;
+        let relative = datastore::relative_path(path).map_err(|m| invalid("path", m))?;
+        self.data_access(caller)
+            .await?
+            .check("path", name, path, access::Access::Read)?;
+        let shown = format!("{name}/{path}");
+        tokio::task::spawn_blocking(move || {
+            let tree = UserTree::open(&root)?;
+            let tree = if relative.as_os_str().is_empty() {
+                tree
+            } else {
+                tree.subtree(&relative)?
+            };
+            tree.entries()
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+                ControlError::NotFound {
+                    kind: "folder",
+                    name: shown,
+                }
+            }
+            _ if datastore::refused_link(&e) => invalid(
+                "path",
+                format!("`{shown}` is or goes through a symbolic link out of the datastore"),
+            ),
+            _ => ControlError::Internal(e.into()),
+        })
+    }
+
+    /// Opens file `path` of datastore `name` for a caller with read access to it; returns it
+    /// with its size.
+    pub async fn open_datastore_file(
+        &self,
+        caller: &Caller,
+        name: &str,
+        path: &str,
+    ) -> Result<(std::fs::File, u64)> {
+        caller.require(Action::ViewDatastores)?;
+        let root = self.datastore_root(name).await?;
+        let relative = datastore::relative_path(path).map_err(|m| invalid("path", m))?;
+        self.data_access(caller)
+            .await?
+            .check("path", name, path, access::Access::Read)?;
+        let shown = format!("{name}/{path}");
+        tokio::task::spawn_blocking(move || {
+            let file = UserTree::open(&root)?.open_file(&relative)?;
+            let size = file.metadata()?.len();
+            Ok::<_, std::io::Error>((file, size))
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory => {
+                ControlError::NotFound {
+                    kind: "file",
+                    name: shown,
+                }
+            }
+            _ => invalid(
+                "path",
+                format!(
+                    "`{shown}` cannot be read through the server ({e}); links are not followed"
+                ),
+            ),
+        })
+    }
+
     /// Unpacks an uploaded tar archive (a file, streamed there) into a datastore, all or
     /// nothing; entry names are paths in the datastore. The caller needs write access to every
     /// entry's path.

@@ -141,6 +141,9 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("POST", "/studio/sessions/{id}/statements", "studio.statement.create", Change),
     ("POST", "/studio/sessions/{id}/delete", "studio.session.delete", Change),
     ("GET", "/studio/compute", "studio.compute", Read),
+    ("GET", "/studio/datastores", "studio.datastore.list", Read),
+    ("GET", "/studio/datastores/{name}", "studio.datastore.browse", Read),
+    ("GET", "/studio/datastores/{name}/files/{*path}", "studio.datastore.file", Read),
     ("GET", "/studio/environments", "studio.environment.list", Read),
     ("GET", "/studio/starts", "studio.start_times", Read),
     // Prometheus metrics.

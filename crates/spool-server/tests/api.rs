@@ -3438,6 +3438,47 @@ async fn the_studio_signs_in_by_form_and_shows_each_user_only_their_own() {
     let (_, body) = page(Some(alice.clone()), "/studio/compute").await;
     assert!(body.contains("0 of 10 used"), "{body}");
 
+    // Datastores: browsing needs read on the folder, as the API's data roles decide.
+    let (status, _) = api
+        .upload(
+            Who::Admin,
+            "workspaceblobstore",
+            &[("shared/data/a.csv", "x,y\n1,2\n")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = page(Some(alice.clone()), "/studio/datastores/workspaceblobstore").await;
+    assert_eq!(status, 403, "{body}");
+    let grant = r#"{"assignee":"alice","role":"Storage Blob Data Reader","scope":"azureml://datastores/workspaceblobstore/paths/shared"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(grant))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let (status, body) = page(
+        Some(alice.clone()),
+        "/studio/datastores/workspaceblobstore?path=shared",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(
+            "href=\"/studio/datastores/workspaceblobstore?path=shared%2Fdata\">data/</a>"
+        ),
+        "{body}"
+    );
+    let (status, body) = page(
+        Some(alice.clone()),
+        "/studio/datastores/workspaceblobstore/files/shared/data/a.csv",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "x,y\n1,2\n"));
+    let (status, _) = page(
+        Some(alice.clone()),
+        "/studio/datastores/workspaceblobstore?path=../../",
+    )
+    .await;
+    assert_eq!(status, 400);
+
     let bob = studio_sign_in(&api, &http, &api.bob).await;
     let (status, body) = page(Some(bob.clone()), "/studio/jobs/alices_job").await;
     assert_eq!(status, 404);

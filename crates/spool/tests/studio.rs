@@ -273,7 +273,20 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
         seen["starts"][0]["phases"].as_i64().unwrap() >= 3,
         "{seen:#}"
     );
-    for shot in ["compute", "starts"] {
+    // The first node's output folder is in the datastore under `azureml/<its job>/`.
+    let first_node = spool_test::job_json(&server, &pipeline_job)["nodes"][0]["job_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        seen["datastore_folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| *f == format!("{first_node}/")),
+        "{seen:#}"
+    );
+    for shot in ["compute", "starts", "datastore"] {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }
     for shot in [

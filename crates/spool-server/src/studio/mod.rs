@@ -201,6 +201,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/studio/sessions/{id}/delete", post(pages::delete_session))
         .route("/studio/compute", get(pages::compute))
+        .route("/studio/datastores", get(pages::datastores))
+        .route("/studio/datastores/{name}", get(pages::datastore))
+        .route(
+            "/studio/datastores/{name}/files/{*path}",
+            get(pages::datastore_file),
+        )
         .route("/studio/environments", get(pages::environments))
         .route("/studio/starts", get(pages::starts))
 }

@@ -1017,3 +1017,141 @@ pub async fn starts(State(state): State<AppState>, user: StudioUser) -> Result<H
         starts: lines.into_iter().map(|(line, _)| line).collect(),
     })
 }
+
+#[derive(Template)]
+#[template(path = "studio/datastores.html")]
+struct DatastoresPage {
+    user: Option<Viewer>,
+    section: &'static str,
+    /// Name, URI, created.
+    datastores: Vec<(String, String, String)>,
+}
+
+pub async fn datastores(
+    State(state): State<AppState>,
+    user: StudioUser,
+) -> Result<Html, StudioError> {
+    let found = state.control.datastores(&user.caller).await?;
+    render(&DatastoresPage {
+        user: Some(Viewer::from(&user)),
+        section: "datastores",
+        datastores: found
+            .into_iter()
+            .map(|d| (d.name, d.uri, when(&d.created_at)))
+            .collect(),
+    })
+}
+
+struct EntryLine {
+    name: String,
+    folder: bool,
+    file: bool,
+    link: String,
+    size: String,
+}
+
+#[derive(Template)]
+#[template(path = "studio/datastore.html")]
+struct DatastorePage {
+    user: Option<Viewer>,
+    section: &'static str,
+    name: String,
+    path: String,
+    uri: String,
+    /// Each folder on the way, with its link.
+    crumbs: Vec<(String, String)>,
+    entries: Vec<EntryLine>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct BrowseQuery {
+    #[serde(default)]
+    path: String,
+}
+
+pub async fn datastore(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path(name): Path<String>,
+    Query(query): Query<BrowseQuery>,
+) -> Result<Html, StudioError> {
+    let path = query.path.trim_matches('/').to_string();
+    let entries = state
+        .control
+        .browse_datastore(&user.caller, &name, &path)
+        .await?;
+    let mut crumbs = Vec::new();
+    let mut so_far = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if !so_far.is_empty() {
+            so_far.push('/');
+        }
+        so_far.push_str(part);
+        crumbs.push((
+            part.to_string(),
+            format!("/studio/datastores/{name}?path={}", form_escape(&so_far)),
+        ));
+    }
+    let inside = |entry: &str| {
+        if path.is_empty() {
+            entry.to_string()
+        } else {
+            format!("{path}/{entry}")
+        }
+    };
+    render(&DatastorePage {
+        user: Some(Viewer::from(&user)),
+        section: "datastores",
+        uri: format!("azureml://datastores/{name}/paths/{path}"),
+        entries: entries
+            .into_iter()
+            .map(|(entry, kind, bytes)| {
+                let folder = kind == spool_control::EntryKind::Folder;
+                let target = inside(&entry);
+                EntryLine {
+                    link: if folder {
+                        format!("/studio/datastores/{name}?path={}", form_escape(&target))
+                    } else {
+                        format!("/studio/datastores/{name}/files/{target}")
+                    },
+                    file: kind == spool_control::EntryKind::File,
+                    size: if folder { String::new() } else { size(bytes) },
+                    name: entry,
+                    folder,
+                }
+            })
+            .collect(),
+        crumbs,
+        name,
+        path,
+    })
+}
+
+/// A datastore file as a download, streamed.
+pub async fn datastore_file(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path((name, path)): Path<(String, String)>,
+) -> Result<Response, StudioError> {
+    let (file, bytes) = state
+        .control
+        .open_datastore_file(&user.caller, &name, &path)
+        .await?;
+    let file_name = path.rsplit('/').next().unwrap_or("file").replace('"', "");
+    let body = crate::download::streamed(format!("`{name}/{path}`"), move |out| {
+        use std::io::Read;
+        std::io::copy(&mut file.take(bytes), out)?;
+        Ok(())
+    });
+    Ok((
+        [
+            (CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

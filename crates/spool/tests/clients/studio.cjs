@@ -127,6 +127,14 @@ async function main() {
     );
     await shot(page, "session");
 
+    // The datastore: the pipeline's first node wrote its output under `azureml/`.
+    await page.goto(`${base}/studio/datastores/workspaceblobstore`);
+    await Promise.all([page.waitForURL(/path=azureml/), page.click("[data-testid=entries] a >> text=azureml/")]);
+    seen.datastore_folders = await page.$$eval("[data-testid=entries] tbody tr td:first-child", (cells) =>
+      cells.map((c) => c.textContent.trim()),
+    );
+    await shot(page, "datastore");
+
     // The compute page shows the clusters in use; the start-time chart has the session's start.
     await page.goto(`${base}/studio/compute`);
     seen.clusters = await page.$$eval("[data-testid=clusters] tbody tr", (rows) =>
