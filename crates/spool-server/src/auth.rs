@@ -84,13 +84,48 @@ pub(crate) async fn caller(
     Ok(user)
 }
 
+/// Whether a request may authenticate with the studio's sign-in cookie instead of a token:
+/// only reads of a driver's Spark UI through the server, which a browser signed in to the studio
+/// follows from a job or session page (the UI's own links lead back to these paths). A cookie
+/// never authorizes anything that changes state.
+fn studio_cookie_allowed(method: &axum::http::Method, path: &str) -> bool {
+    if method != axum::http::Method::GET {
+        return false;
+    }
+    let Some(rest) = path
+        .strip_prefix("/api/v1/jobs/")
+        .or_else(|| path.strip_prefix("/api/v1/sessions/"))
+    else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '/');
+    let (Some(name), Some(ui)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    !name.is_empty() && ui == "sparkui"
+}
+
 pub async fn require_user(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let note = request.extensions().get::<crate::audit::Note>().cloned();
-    let user = caller(&state, request.headers(), note.as_ref()).await?;
+    let user = match crate::studio::cookie_token(&state, request.headers()) {
+        Some(token)
+            if !request.headers().contains_key(AUTHORIZATION)
+                && studio_cookie_allowed(request.method(), request.uri().path()) =>
+        {
+            let user = state.control.authenticate(&token).await?.ok_or_else(|| {
+                ApiError::unauthorized("the studio session has ended; sign in again")
+            })?;
+            if let Some(note) = &note {
+                note.principal(&user.name);
+            }
+            user
+        }
+        _ => caller(&state, request.headers(), note.as_ref()).await?,
+    };
     request.extensions_mut().insert(user);
     Ok(next.run(request).await)
 }
@@ -117,5 +152,45 @@ impl FromRequestParts<AppState> for Agent {
             .await?
             .map(Agent)
             .ok_or_else(|| ApiError::unauthorized("invalid agent token"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_studio_cookie_opens_only_spark_ui_reads() {
+        let cases = [
+            ("GET", "/api/v1/jobs/j/sparkui"),
+            ("GET", "/api/v1/jobs/j/sparkui/jobs/"),
+            ("GET", "/api/v1/sessions/3/sparkui/static/x.js"),
+            ("POST", "/api/v1/jobs/j/sparkui"),
+            ("GET", "/api/v1/jobs/j"),
+            ("GET", "/api/v1/jobs/j/logs/sparkui"),
+            ("GET", "/api/v1/jobs//sparkui"),
+            ("GET", "/api/v1/users/sparkui"),
+            ("GET", "/sessions/1/sparkui"),
+        ];
+        let out: Vec<String> = cases
+            .iter()
+            .map(|(m, p)| {
+                format!(
+                    "{m} {p}: {}",
+                    studio_cookie_allowed(&m.parse().expect("method"), p)
+                )
+            })
+            .collect();
+        expect_test::expect![[r#"
+            GET /api/v1/jobs/j/sparkui: true
+            GET /api/v1/jobs/j/sparkui/jobs/: true
+            GET /api/v1/sessions/3/sparkui/static/x.js: true
+            POST /api/v1/jobs/j/sparkui: false
+            GET /api/v1/jobs/j: false
+            GET /api/v1/jobs/j/logs/sparkui: false
+            GET /api/v1/jobs//sparkui: false
+            GET /api/v1/users/sparkui: false
+            GET /sessions/1/sparkui: false"#]]
+        .assert_eq(&out.join("\n"));
     }
 }

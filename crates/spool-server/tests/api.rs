@@ -3348,7 +3348,8 @@ async fn studio_sign_in(api: &Api, http: &reqwest::Client, token: &str) -> Strin
     assert!(
         session.contains("HttpOnly")
             && session.contains("SameSite=Strict")
-            && session.contains("Path=/studio"),
+            && session.contains("Path=/;")
+            || session.ends_with("Path=/"),
         "{session}"
     );
     assert!(!session.contains(token), "the cookie is not the token");
@@ -3491,6 +3492,26 @@ async fn the_studio_signs_in_by_form_and_shows_each_user_only_their_own() {
     )
     .await;
     assert_eq!(status, 404);
+
+    // The sign-in cookie opens a driver's Spark UI through the server, and nothing else of the
+    // API: alice's job has no UI running (404, as with a token), a cookie POST is 401.
+    let (status, body) = page(Some(alice.clone()), "/api/v1/jobs/alices_job/sparkui").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("runs only while the driver does"), "{body}");
+    let (status, _) = page(None, "/api/v1/jobs/alices_job/sparkui").await;
+    assert_eq!(status, 401);
+    let (status, body) = page(Some(bob.clone()), "/api/v1/jobs/alices_job/sparkui/jobs/").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("job `alices_job` not found"), "{body}");
+    let (status, _) = page(Some(alice.clone()), "/api/v1/jobs/alices_job").await;
+    assert_eq!(status, 401);
+    let cancel = http
+        .post(format!("{}/api/v1/jobs/alices_job/cancel", api.url))
+        .header("cookie", &alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 401);
 
     // A form without the session's CSRF token changes nothing.
     let cancel = http

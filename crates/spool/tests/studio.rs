@@ -224,6 +224,9 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
     assert_eq!(seen["running_status"], "Running", "{seen:#}");
     assert_eq!(seen["running_log_grew"], true, "{seen:#}");
     assert_eq!(seen["running_same_document"], true, "{seen:#}");
+    assert_eq!(seen["spark_ui_status"], 200, "{seen:#}");
+    let app_id = spool_test::job_json(&server, &running_job)["spark_app_id"].clone();
+    assert_eq!(seen["spark_ui_apps"][0], app_id, "{seen:#}");
     assert_eq!(seen["session_state"], "idle", "{seen:#}");
     assert_eq!(seen["statement_output"], "499500", "{seen:#}");
     assert!(

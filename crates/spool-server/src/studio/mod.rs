@@ -2,7 +2,7 @@
 //! API, so a page shows exactly what the API would show its user.
 //!
 //! Sign-in takes a user's token once and keeps it in the server's memory only, under the SHA-256
-//! of a random cookie (`HttpOnly`, `SameSite=Strict`, path `/studio`); every page authenticates
+//! of a random cookie (`HttpOnly`, `SameSite=Strict`); every page authenticates
 //! the token again, so deleting the user or rotating the token ends the studio session at once,
 //! and a restart signs everyone out. Forms carry the session's CSRF token, which a `POST` must
 //! return. Templates, the stylesheet and the script are compiled into the binary.
@@ -248,9 +248,18 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// The token of the studio session whose cookie `headers` carry, while it lasts.
+pub fn cookie_token(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    let jar = CookieJar::from_headers(headers);
+    let cookie = jar.get(COOKIE)?;
+    state.studio.get(cookie.value()).map(|(token, _)| token)
+}
+
+/// A studio cookie. The sign-in cookie's path is `/` so that the Spark UI pages the API serves
+/// (`/api/v1/jobs/<name>/sparkui/...`) get it too; `require_user` accepts it there only.
 fn cookie(name: &'static str, value: String) -> Cookie<'static> {
     Cookie::build((name, value))
-        .path("/studio")
+        .path(if name == COOKIE { "/" } else { "/studio" })
         .http_only(true)
         .same_site(SameSite::Strict)
         .build()
@@ -329,7 +338,7 @@ async fn signout(
     if let Some(c) = jar.get(COOKIE) {
         state.studio.end(c.value());
     }
-    let jar = jar.remove(Cookie::build(COOKIE).path("/studio"));
+    let jar = jar.remove(Cookie::build(COOKIE).path("/"));
     Ok((jar, SeeOther("/studio/signin".into())).into_response())
 }
 

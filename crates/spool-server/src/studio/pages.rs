@@ -428,12 +428,12 @@ pub async fn job(
         facts.push(("Ended".into(), when(ended)));
     }
     let can_cancel = !job.status.is_terminal() && user.caller.require(Action::CancelJobs).is_ok();
-    // The driver's own address, which a browser on this host reaches; a UI served only
-    // through the API's proxy (an isolated driver) needs a token the browser does not send.
+    // As the job's view links it: through the server (an isolated driver; the sign-in cookie
+    // opens it), else the driver's own address, which a browser on this host reaches.
     let spark_ui = job
         .spark_ui_url
         .clone()
-        .filter(|url| url.starts_with("http://") && !job.status.is_terminal());
+        .filter(|_| !job.status.is_terminal());
     render(&JobPage {
         user: Some(Viewer::from(&user)),
         section: "jobs",

@@ -114,6 +114,10 @@ async function main() {
     seen.running_same_document =
       navigations === (await page.evaluate(() => performance.getEntriesByType("navigation").length));
     await shot(page, "running-job");
+    // The driver's Spark UI through the server, opened by the sign-in cookie alone.
+    const ui = await page.goto(`${base}/api/v1/jobs/${process.env.RUNNING_JOB}/sparkui/api/v1/applications`);
+    seen.spark_ui_status = ui.status();
+    seen.spark_ui_apps = JSON.parse(await page.textContent("body")).map((app) => app.id);
 
     // A session: run a statement and see its output.
     await page.goto(`${base}/studio/sessions/${process.env.SESSION}`);
