@@ -289,7 +289,43 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
             .any(|f| *f == format!("{first_node}/")),
         "{seen:#}"
     );
-    for shot in ["compute", "starts", "datastore"] {
+    // The pipeline's graph: both nodes, completed, the second reached by a click; its input
+    // links to the folder the first wrote.
+    let graph: Vec<(String, String)> = seen["graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_string(),
+                n["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        graph,
+        [
+            ("first".to_string(), "Completed".to_string()),
+            ("second".to_string(), "Completed".to_string())
+        ],
+        "{seen:#}"
+    );
+    assert_eq!(seen["graph_edges"], 1, "{seen:#}");
+    assert_eq!(seen["node_page_title"], "second", "{seen:#}");
+    assert_eq!(seen["node_page_parent"], pipeline_job, "{seen:#}");
+    assert!(
+        seen["node_log"].as_str().unwrap().contains("rows read: 7"),
+        "{seen:#}"
+    );
+    let files = seen["node_input_files"].as_array().unwrap();
+    assert!(
+        files.iter().any(|f| f == "_SUCCESS")
+            && files
+                .iter()
+                .any(|f| f.as_str().unwrap().ends_with(".parquet")),
+        "{seen:#}"
+    );
+    for shot in ["compute", "starts", "datastore", "pipeline", "node"] {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }
     for shot in [

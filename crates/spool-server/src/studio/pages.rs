@@ -273,8 +273,9 @@ struct JobPage {
     timeline: Timeline,
     facts: Vec<(String, String)>,
     conf: Vec<(String, String)>,
-    inputs: Vec<(String, String)>,
-    outputs: Vec<(String, String)>,
+    /// Port, value and where the studio shows it (a datastore folder or file).
+    inputs: Vec<(String, String, Option<String>)>,
+    outputs: Vec<(String, String, Option<String>)>,
     children: Vec<JobLine>,
     graph: graph::Graph,
     logs: Vec<LogLine>,
@@ -296,6 +297,17 @@ fn text_of(value: &serde_json::Value) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// Where the studio shows a datastore URI's folder or file, if `uri` is one.
+fn browse_link(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("azureml://datastores/")?;
+    let (datastore, path) = rest.split_once("/paths/").unwrap_or((rest, ""));
+    let path = path.split(" (").next().unwrap_or(path).trim_matches('/');
+    Some(format!(
+        "/studio/datastores/{datastore}?path={}",
+        form_escape(path)
+    ))
 }
 
 fn pairs(value: Option<&serde_json::Value>) -> Vec<(String, String)> {
@@ -440,11 +452,17 @@ pub async fn job(
         csrf: user.csrf.clone(),
         timeline: timeline(&phases, job.ended_at.as_deref(), None, chrono::Utc::now()),
         conf: pairs(job.spec.get("conf")),
-        inputs: pairs(job.spec.get("inputs")),
+        inputs: pairs(job.spec.get("inputs"))
+            .into_iter()
+            .map(|(k, v)| {
+                let link = browse_link(&v);
+                (k, v, link)
+            })
+            .collect(),
         outputs: job
             .outputs
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.clone(), browse_link(v)))
             .collect(),
         children,
         graph,
@@ -1074,12 +1092,26 @@ pub async fn datastore(
     user: StudioUser,
     Path(name): Path<String>,
     Query(query): Query<BrowseQuery>,
-) -> Result<Html, StudioError> {
+) -> Result<Response, StudioError> {
     let path = query.path.trim_matches('/').to_string();
-    let entries = state
+    let entries = match state
         .control
         .browse_datastore(&user.caller, &name, &path)
-        .await?;
+        .await
+    {
+        Ok(entries) => entries,
+        // A link to a file (a job's `uri_file` input) opens the file.
+        Err(spool_control::ControlError::NotFound { .. })
+            if state
+                .control
+                .open_datastore_file(&user.caller, &name, &path)
+                .await
+                .is_ok() =>
+        {
+            return Ok(SeeOther(format!("/studio/datastores/{name}/files/{path}")).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut crumbs = Vec::new();
     let mut so_far = String::new();
     for part in path.split('/').filter(|p| !p.is_empty()) {
@@ -1125,6 +1157,7 @@ pub async fn datastore(
         name,
         path,
     })
+    .map(IntoResponse::into_response)
 }
 
 /// A datastore file as a download, streamed.

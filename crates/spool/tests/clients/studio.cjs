@@ -87,6 +87,11 @@ async function main() {
     );
     seen.node_log = await page.$$eval("[data-testid=log]", (pres) => pres.map((p) => p.textContent).join(""));
     await shot(page, "node");
+    // The node's input is the first node's output folder: its link browses it.
+    await Promise.all([page.waitForURL(/\/studio\/datastores\//), page.click("table a[href^='/studio/datastores/']")]);
+    seen.node_input_files = await page.$$eval("[data-testid=entries] tbody tr td:first-child", (cells) =>
+      cells.map((c) => c.textContent.trim()),
+    );
 
     // A running job: its log grows on the page without a reload.
     await page.goto(`${base}/studio/jobs/${process.env.RUNNING_JOB}`);
