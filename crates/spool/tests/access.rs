@@ -833,3 +833,78 @@ fn the_azure_identity_samples_run_once_their_roles_are_granted() {
     assert_eq!(count("role_assignment.create", "ok", None), 2, "{audit:#}");
     server.finish();
 }
+
+/// The accounts running `driver.py` (session drivers and pre-warmed ones), leaving out the
+/// server's own wrappers (root) that start them.
+fn driver_uids(server: &TestServer) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let mut uids: Vec<u32> = server
+        .processes_matching("driver.py")
+        .into_iter()
+        .filter_map(|pid| std::fs::metadata(format!("/proc/{pid}")).ok())
+        .map(|m| m.uid())
+        .filter(|uid| *uid != 0)
+        .collect();
+    uids.sort();
+    uids.dedup();
+    uids
+}
+
+/// Regression (a full pool kept its drivers): a pre-warmed driver is handed only to the
+/// principal it runs as, so when another user's work comes, the pool's drivers, full as they
+/// are, are retired and the pool is filled again as that user.
+#[test]
+fn a_full_pool_of_the_admins_drivers_is_replaced_after_another_users_work() {
+    if !accounts_possible() {
+        return;
+    }
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &["--prewarm", "1"], None);
+    server.wait_prewarmed("the admin's pre-warmed driver");
+    let admin_uids = driver_uids(&server);
+    assert_eq!(admin_uids.len(), 1, "{admin_uids:?}");
+    let alice = ok(server.cli(&["user", "create", "alice"]))
+        .trim()
+        .to_string();
+    grant(
+        &server,
+        "alice",
+        "Storage Blob Data Reader",
+        "azureml://datastores/workspaceblobstore",
+    );
+    // Alice's session cannot take the admin's driver: it starts its own, as her.
+    let out = ok(server.cli_as(&alice, &["session", "create", "-o", "json"]));
+    let session: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(
+        session["state_reason"], "started from a pre-warmed driver",
+        "{session:#}"
+    );
+    // Then the pool follows her: the admin's driver goes, one of hers is made ready.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = server.client();
+    let uids = server.wait_for(
+        "the pool to hold only alice's driver",
+        deadline::COLD_START,
+        || {
+            let uids = driver_uids(&server);
+            let ready = rt.block_on(client.catalog()).ok()?.prewarmed_sessions_ready;
+            (uids.len() == 1 && uids != admin_uids && ready == 1).then_some(uids)
+        },
+    );
+    let alice_uid = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(
+            server
+                .data_dir()
+                .join("sessions")
+                .join(session["id"].to_string())
+                .join("work"),
+        )
+        .unwrap()
+        .uid()
+    };
+    assert_eq!(uids, [alice_uid]);
+    server.finish();
+}
