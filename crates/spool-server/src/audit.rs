@@ -144,6 +144,7 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("GET", "/studio/datastores", "studio.datastore.list", Read),
     ("GET", "/studio/datastores/{name}", "studio.datastore.browse", Read),
     ("GET", "/studio/datastores/{name}/files/{*path}", "studio.datastore.file", Read),
+    ("POST", "/studio/datastores/{name}/upload", "studio.datastore.upload", Change),
     ("GET", "/studio/environments", "studio.environment.list", Read),
     ("GET", "/studio/starts", "studio.start_times", Read),
     // Prometheus metrics.

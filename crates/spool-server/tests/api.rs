@@ -3480,6 +3480,62 @@ async fn the_studio_signs_in_by_form_and_shows_each_user_only_their_own() {
     .await;
     assert_eq!(status, 400);
 
+    // Uploading from the folder's page: the form's CSRF token, then the data roles decide.
+    let (_, body) = page(
+        Some(alice.clone()),
+        "/studio/datastores/workspaceblobstore?path=shared%2Fdata",
+    )
+    .await;
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let upload = |csrf: String, file: &'static str| {
+        let boundary = "spoolboundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\nshared/data\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file}\"\r\n\
+             Content-Type: text/csv\r\n\r\nid\n7\n\r\n--{boundary}--\r\n"
+        );
+        http.post(format!(
+            "{}/studio/datastores/workspaceblobstore/upload",
+            api.url
+        ))
+        .header("cookie", &alice)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+    };
+    let refused = upload("forged".into(), "b.csv").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let refused = upload(csrf.clone(), "b.csv").await.unwrap();
+    assert_eq!(refused.status(), 403, "alice may only read there");
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("Storage Blob Data"), "{text}");
+    let grant = r#"{"assignee":"alice","role":"Storage Blob Data Contributor","scope":"azureml://datastores/workspaceblobstore/paths/shared"}"#;
+    let (status, reply) = api
+        .call("POST", "/api/v1/role-assignments", Who::Admin, Some(grant))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let done = upload(csrf.clone(), "b.csv").await.unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        done.headers()["location"],
+        "/studio/datastores/workspaceblobstore?path=shared%2Fdata"
+    );
+    assert_eq!(
+        std::fs::read_to_string(api.datastore().join("shared/data/b.csv")).unwrap(),
+        "id\n7\n"
+    );
+    let refused = upload(csrf.clone(), "..").await.unwrap();
+    assert_eq!(refused.status(), 400);
+
     let bob = studio_sign_in(&api, &http, &api.bob).await;
     let (status, body) = page(Some(bob.clone()), "/studio/jobs/alices_job").await;
     assert_eq!(status, 404);

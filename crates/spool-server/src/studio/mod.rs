@@ -207,6 +207,11 @@ pub fn router() -> Router<AppState> {
             "/studio/datastores/{name}/files/{*path}",
             get(pages::datastore_file),
         )
+        // Bounded by `max_upload` as the file streams in, not by the JSON limit.
+        .route(
+            "/studio/datastores/{name}/upload",
+            post(pages::upload_to_datastore).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/studio/environments", get(pages::environments))
         .route("/studio/starts", get(pages::starts))
 }

@@ -1079,6 +1079,8 @@ struct DatastorePage {
     /// Each folder on the way, with its link.
     crumbs: Vec<(String, String)>,
     entries: Vec<EntryLine>,
+    can_upload: bool,
+    csrf: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -1156,6 +1158,8 @@ pub async fn datastore(
         crumbs,
         name,
         path,
+        can_upload: user.caller.require(Action::UploadToDatastores).is_ok(),
+        csrf: user.csrf.clone(),
     })
     .map(IntoResponse::into_response)
 }
@@ -1187,4 +1191,110 @@ pub async fn datastore_file(
         body,
     )
         .into_response())
+}
+
+/// A file uploaded from the datastore page into the folder it shows: the form's fields come as
+/// `csrf`, `path`, then `file` (the token is checked before the file is read), the file is
+/// streamed to a temp file within `max_upload`, and then goes in as a one-entry archive through
+/// the API's upload (its data-role check per path and its all-or-nothing unpacking).
+pub async fn upload_to_datastore(
+    State(state): State<AppState>,
+    user: StudioUser,
+    Path(name): Path<String>,
+    mut form: axum::extract::Multipart,
+) -> Result<SeeOther, StudioError> {
+    use tokio::io::AsyncWriteExt;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        StudioError::bad_request(format!("the upload form could not be read: {e}"))
+    };
+    let limit = state
+        .control
+        .config()
+        .max_upload
+        .0
+        .saturating_mul(1024 * 1024);
+    let dir = state.control.upload_dir().map_err(StudioError::internal)?;
+    let (mut csrf, mut folder, mut uploaded) = (String::new(), String::new(), None);
+    while let Some(mut field) = form.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.map_err(bad)?,
+            Some("path") => folder = field.text().await.map_err(bad)?,
+            Some("file") => {
+                user.check_csrf(&csrf)?;
+                let file_name = field.file_name().unwrap_or_default().to_string();
+                if file_name.is_empty()
+                    || file_name.contains('/')
+                    || file_name == "."
+                    || file_name == ".."
+                {
+                    return Err(StudioError::bad_request(format!(
+                        "file: `{file_name}` is not a file name; choose a file to upload"
+                    )));
+                }
+                let temp = tempfile::Builder::new()
+                    .prefix(".upload-")
+                    .tempfile_in(&dir)
+                    .map_err(StudioError::internal)?;
+                let (file, path) = temp.into_parts();
+                let mut file = tokio::fs::File::from_std(file);
+                let mut written: u64 = 0;
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    written = written.saturating_add(chunk.len() as u64);
+                    if written > limit {
+                        return Err(StudioError::Page {
+                            status: StatusCode::PAYLOAD_TOO_LARGE,
+                            message: format!(
+                                "the file is larger than the server's `max_upload` ({})",
+                                state.control.config().max_upload
+                            ),
+                        });
+                    }
+                    file.write_all(&chunk)
+                        .await
+                        .map_err(StudioError::internal)?;
+                }
+                file.flush().await.map_err(StudioError::internal)?;
+                uploaded = Some((file_name, path, written));
+            }
+            _ => {}
+        }
+    }
+    user.check_csrf(&csrf)?;
+    let Some((file_name, body, bytes)) = uploaded else {
+        return Err(StudioError::bad_request(
+            "file: no file was sent; choose a file to upload",
+        ));
+    };
+    let folder = folder.trim_matches('/').to_string();
+    let entry = if folder.is_empty() {
+        file_name
+    } else {
+        format!("{folder}/{file_name}")
+    };
+    let archive = tempfile::Builder::new()
+        .prefix(".upload-")
+        .tempfile_in(&dir)
+        .map_err(StudioError::internal)?
+        .into_temp_path();
+    let archive_path = archive.to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut builder = tar::Builder::new(std::fs::File::create(&archive_path)?);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, &entry, std::fs::File::open(&body)?)?;
+        builder.into_inner()?.sync_all()
+    })
+    .await
+    .map_err(StudioError::internal)?
+    .map_err(StudioError::internal)?;
+    state
+        .control
+        .upload_to_datastore(&user.caller, &name, archive)
+        .await?;
+    Ok(SeeOther(format!(
+        "/studio/datastores/{name}?path={}",
+        form_escape(&folder)
+    )))
 }
