@@ -4,7 +4,9 @@
 //! page for a caller who may see the job or session. The driver is started with that path as
 //! `spark.ui.proxyBase`, so the UI's own links lead back through the server; its own address
 //! is kept in a `spark-ui` file of the job's or session's folder (the server's alone). Any
-//! other driver's UI is served at the same paths too, from the address its view shows.
+//! other driver's UI is served at the same paths too, from the address its view shows, with
+//! the path in Spark's `X-Forwarded-Context` header so that its links lead back the same way
+//! (the studio links every running driver's UI there).
 
 use std::path::{Path, PathBuf};
 
@@ -91,6 +93,22 @@ fn target(dir: PathBuf, shown: &str) -> Option<String> {
     }
 }
 
+/// A redirect of the driver at `driver` (its address) as the browser must follow it: back
+/// through the server at `served_at`. Spark redirects to absolute URLs of its own address,
+/// and its root page to `/jobs/` without the context; other targets pass unchanged.
+fn served_location(to: &str, driver: &str, served_at: &str) -> String {
+    let path = match to.strip_prefix(driver.trim_end_matches('/')) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') => rest,
+        _ if to.starts_with('/') => to,
+        _ => return to.to_string(),
+    };
+    if path == served_at || path.starts_with(&format!("{served_at}/")) {
+        path.to_string()
+    } else {
+        format!("{served_at}/{}", path.trim_start_matches('/'))
+    }
+}
+
 /// Whose UI is asked for.
 #[derive(Debug, Clone, Copy)]
 pub enum UiOf<'a> {
@@ -104,7 +122,7 @@ pub enum UiOf<'a> {
 pub struct UiPage {
     pub status: u16,
     pub content_type: Option<String>,
-    /// A redirect's target (already under the server's path, by `spark.ui.proxyBase`).
+    /// A redirect's target, under the server's path.
     pub location: Option<String>,
     pub body: Vec<u8>,
 }
@@ -119,6 +137,12 @@ impl Control {
         path: &str,
         query: Option<&str>,
     ) -> Result<UiPage> {
+        // The path this UI is served at, which the driver puts before its own links (Spark's
+        // `X-Forwarded-Context`, used when the driver has no `spark.ui.proxyBase`).
+        let served_at = match of {
+            UiOf::Job(name) => job_proxy_base(name),
+            UiOf::Session(key) => format!("/api/v1/sessions/{key}/sparkui"),
+        };
         let (url, what) = match of {
             UiOf::Job(name) => {
                 let job = self.job(caller, name).await?;
@@ -168,6 +192,7 @@ impl Control {
             .inner()
             .ui_http
             .get(&target)
+            .header("X-Forwarded-Context", &served_at)
             .send()
             .await
             .map_err(|e| unreachable(&e))?;
@@ -180,7 +205,8 @@ impl Control {
         };
         let status = response.status().as_u16();
         let content_type = header(reqwest::header::CONTENT_TYPE);
-        let location = header(reqwest::header::LOCATION);
+        let location =
+            header(reqwest::header::LOCATION).map(|to| served_location(&to, &base, &served_at));
         let mut response = response;
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(&e))? {
@@ -200,5 +226,50 @@ impl Control {
             location,
             body,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_location;
+
+    #[test]
+    fn redirects_lead_back_through_the_server() {
+        let base = "/api/v1/jobs/j/sparkui";
+        let driver = "http://127.0.0.1:4041";
+        let cases = [
+            // Spark's root page, to its own address without the context.
+            (
+                "http://127.0.0.1:4041/jobs/",
+                "/api/v1/jobs/j/sparkui/jobs/",
+            ),
+            // A driver that knows its path (`spark.ui.proxyBase`).
+            (
+                "http://127.0.0.1:4041/api/v1/jobs/j/sparkui/jobs/",
+                "/api/v1/jobs/j/sparkui/jobs/",
+            ),
+            (
+                "/api/v1/jobs/j/sparkui/stages/",
+                "/api/v1/jobs/j/sparkui/stages/",
+            ),
+            ("/stages/?id=1", "/api/v1/jobs/j/sparkui/stages/?id=1"),
+            ("http://127.0.0.1:4041", "/api/v1/jobs/j/sparkui/"),
+            // Another address (a worker's log page) is left as it is.
+            (
+                "http://127.0.0.1:8081/logPage/",
+                "http://127.0.0.1:8081/logPage/",
+            ),
+            (
+                "http://127.0.0.1:40411/jobs/",
+                "http://127.0.0.1:40411/jobs/",
+            ),
+            (
+                "/api/v1/jobs/jx/sparkui",
+                "/api/v1/jobs/j/sparkui/api/v1/jobs/jx/sparkui",
+            ),
+        ];
+        for (to, expected) in cases {
+            assert_eq!(served_location(to, driver, base), expected, "{to}");
+        }
     }
 }

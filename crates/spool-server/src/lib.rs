@@ -134,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{name}/logs", get(routes::job_logs))
         .route("/jobs/{name}/logs/{*path}", get(routes::job_log_file))
         .route("/jobs/{name}/sparkui", get(routes::job_ui_root))
+        .route("/jobs/{name}/sparkui/", get(routes::job_ui_root))
         .route("/jobs/{name}/sparkui/{*path}", get(routes::job_ui))
         .route("/jobs/{name}/download/logs", get(routes::download_logs))
         .route(
@@ -146,6 +147,7 @@ pub fn router(state: AppState) -> Router {
             get(sessions::show).delete(sessions::delete),
         )
         .route("/sessions/{key}/sparkui", get(routes::session_ui_root))
+        .route("/sessions/{key}/sparkui/", get(routes::session_ui_root))
         .route("/sessions/{key}/sparkui/{*path}", get(routes::session_ui))
         .route(
             "/sessions/{key}/statements",

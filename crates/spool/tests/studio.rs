@@ -224,6 +224,17 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
     assert_eq!(seen["running_status"], "Running", "{seen:#}");
     assert_eq!(seen["running_log_grew"], true, "{seen:#}");
     assert_eq!(seen["running_same_document"], true, "{seen:#}");
+    // The root page redirects to the jobs page, and every link of it, through the server.
+    let ui = format!("/api/v1/jobs/{running_job}/sparkui/");
+    assert_eq!(seen["spark_ui_page"], format!("{ui}jobs/"), "{seen:#}");
+    let links = seen["spark_ui_links"].as_array().unwrap();
+    assert!(links.len() > 5, "{seen:#}");
+    assert!(
+        links.iter().all(|l| l.as_str().unwrap().starts_with(&ui)),
+        "{seen:#}"
+    );
+    assert_eq!(seen["spark_ui_stylesheet"], 200, "{seen:#}");
+    assert_eq!(seen["spark_ui_stages"], format!("{ui}stages/"), "{seen:#}");
     assert_eq!(seen["spark_ui_status"], 200, "{seen:#}");
     let app_id = spool_test::job_json(&server, &running_job)["spark_app_id"].clone();
     assert_eq!(seen["spark_ui_apps"][0], app_id, "{seen:#}");

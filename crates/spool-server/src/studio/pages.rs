@@ -440,12 +440,12 @@ pub async fn job(
         facts.push(("Ended".into(), when(ended)));
     }
     let can_cancel = !job.status.is_terminal() && user.caller.require(Action::CancelJobs).is_ok();
-    // As the job's view links it: through the server (an isolated driver; the sign-in cookie
-    // opens it), else the driver's own address, which a browser on this host reaches.
+    // Through the server, whatever address the driver binds: the sign-in cookie opens it.
     let spark_ui = job
         .spark_ui_url
-        .clone()
-        .filter(|_| !job.status.is_terminal());
+        .as_ref()
+        .filter(|_| !job.status.is_terminal())
+        .map(|_| format!("/api/v1/jobs/{}/sparkui/", job.name));
     render(&JobPage {
         user: Some(Viewer::from(&user)),
         section: "jobs",
@@ -650,6 +650,8 @@ struct SessionPage {
     facts: Vec<(String, String)>,
     statements: Vec<StatementLine>,
     can_run: bool,
+    /// The driver's Spark UI through the server, while it runs.
+    spark_ui: Option<String>,
     /// Something is still on its way (a start, a statement): the page reloads itself.
     waiting: bool,
 }
@@ -738,6 +740,11 @@ pub async fn session(
         facts,
         statements: statement_lines,
         can_run,
+        spark_ui: session
+            .spark_ui_url
+            .as_ref()
+            .filter(|_| !finished)
+            .map(|_| format!("/api/v1/sessions/{}/sparkui/", session.id)),
         waiting,
     })
 }

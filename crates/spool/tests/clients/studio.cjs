@@ -119,7 +119,22 @@ async function main() {
     seen.running_same_document =
       navigations === (await page.evaluate(() => performance.getEntriesByType("navigation").length));
     await shot(page, "running-job");
-    // The driver's Spark UI through the server, opened by the sign-in cookie alone.
+    // The Spark UI button: the driver's pages through the server, whose links lead back there.
+    await page.click("[data-testid=spark-ui]");
+    await page.waitForLoadState("load");
+    seen.spark_ui_page = new URL(page.url()).pathname;
+    seen.spark_ui_links = await page.$$eval("a[href], link[href], script[src]", (els) =>
+      els.map((e) => e.getAttribute("href") || e.getAttribute("src")).filter((u) => u.startsWith("/")),
+    );
+    seen.spark_ui_stylesheet = await page.evaluate(async () => {
+      const css = document.querySelector("link[rel=stylesheet]");
+      return css ? (await fetch(css.href)).status : null;
+    });
+    await shot(page, "spark-ui");
+    await page.click("a[href$='/stages/']");
+    await page.waitForLoadState("load");
+    seen.spark_ui_stages = new URL(page.url()).pathname;
+    // Its REST API the same way, opened by the sign-in cookie alone.
     const ui = await page.goto(`${base}/api/v1/jobs/${process.env.RUNNING_JOB}/sparkui/api/v1/applications`);
     seen.spark_ui_status = ui.status();
     seen.spark_ui_apps = JSON.parse(await page.textContent("body")).map((app) => app.id);
