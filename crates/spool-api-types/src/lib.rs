@@ -383,6 +383,20 @@ pub struct ClusterView {
     /// Its network namespace, veth pair and filter rules, when it is isolated (`cluster show`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<ClusterNetworkView>,
+    /// Its workers, one per host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<ClusterWorkerView>,
+}
+
+/// A cluster's worker on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterWorkerView {
+    /// The agent host it runs on; none for the server's own host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    pub executors: i64,
+    pub cores: i64,
+    pub memory_mb: i64,
 }
 
 /// An isolated cluster's kernel objects, as recorded before they were created.

@@ -1385,8 +1385,13 @@ impl Control {
             return Err(not_found());
         }
         let network = self.inner.store.netns_of(Owner::Cluster(id)).await?;
+        let workers = self.inner.store.cluster_workers(id).await?;
         Ok(api::ClusterView {
             network: network.map(views::cluster_network_view),
+            workers: workers
+                .into_iter()
+                .map(views::cluster_worker_view)
+                .collect(),
             ..views::cluster_view(row)
         })
     }
@@ -1395,10 +1400,20 @@ impl Control {
     pub async fn clusters(&self, caller: &Caller) -> Result<Vec<api::ClusterView>> {
         caller.require(Action::ViewClusters)?;
         let rows = self.inner.store.live_clusters().await?;
+        let mut workers: HashMap<ClusterId, Vec<api::ClusterWorkerView>> = HashMap::new();
+        for w in self.inner.store.live_cluster_workers().await? {
+            workers
+                .entry(w.cluster_id)
+                .or_default()
+                .push(views::cluster_worker_view(w));
+        }
         Ok(rows
             .into_iter()
             .filter(|c| caller.sees(c.owner_id))
-            .map(views::cluster_view)
+            .map(|c| api::ClusterView {
+                workers: workers.remove(&c.id).unwrap_or_default(),
+                ..views::cluster_view(c)
+            })
             .collect())
     }
 

@@ -13,7 +13,8 @@ use spool_core::{
 };
 use spool_spec::SparkSizing;
 use spool_store::{
-    ClusterRow, DatastoreRow, EventRow, JobRow, NetnsRow, SessionRow, StatementRow, UserRow,
+    ClusterRow, ClusterWorkerRow, DatastoreRow, EventRow, JobRow, NetnsRow, SessionRow,
+    StatementRow, UserRow,
 };
 
 /// The authenticated user a request acts for.
@@ -283,6 +284,16 @@ pub(crate) fn cluster_view(row: ClusterRow) -> api::ClusterView {
         end_reason: row.end_reason,
         network_version: row.network_version,
         network: None,
+        workers: Vec::new(),
+    }
+}
+
+pub(crate) fn cluster_worker_view(row: ClusterWorkerRow) -> api::ClusterWorkerView {
+    api::ClusterWorkerView {
+        agent: row.agent,
+        executors: row.executors,
+        cores: row.cores,
+        memory_mb: row.memory_mb,
     }
 }
 

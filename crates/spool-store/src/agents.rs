@@ -125,6 +125,16 @@ impl Store {
         )
     }
 
+    /// Workers of clusters that are not gone, on any host.
+    pub async fn live_cluster_workers(&self) -> Result<Vec<ClusterWorkerRow>> {
+        Ok(sqlx::query_as(
+            "SELECT w.* FROM cluster_workers w JOIN clusters c ON c.id = w.cluster_id \
+             WHERE c.state != 'gone' ORDER BY w.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Workers on agents of clusters that are not gone (what agents should be running).
     pub async fn live_agent_workers(&self) -> Result<Vec<ClusterWorkerRow>> {
         Ok(sqlx::query_as(

@@ -280,6 +280,16 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
             .any(|state| state == "in_use"),
         "{seen:#}"
     );
+    // Each cluster's worker on this host, with its executors.
+    let workers = seen["cluster_workers"].as_array().unwrap();
+    assert!(!workers.is_empty(), "{seen:#}");
+    assert!(
+        workers.iter().all(|w| {
+            let w = w.as_str().unwrap();
+            w.starts_with("this host: ") && w.contains(" executor")
+        }),
+        "{seen:#}"
+    );
     // Cold or warm, as placement found an idle cluster of alice's or not.
     let kind = seen["starts"][0]["kind"].as_str().unwrap();
     assert!(kind == "cold" || kind == "warm", "{seen:#}");

@@ -14,6 +14,11 @@ pub enum ClusterCommand {
     },
 }
 
+/// Where a worker runs: an agent's name, or the server's own host.
+fn host(worker: &spool_api_types::ClusterWorkerView) -> &str {
+    worker.agent.as_deref().unwrap_or("server")
+}
+
 pub async fn run(command: ClusterCommand, globals: &Globals) -> anyhow::Result<i32> {
     match command {
         ClusterCommand::List => {
@@ -25,6 +30,7 @@ pub async fn run(command: ClusterCommand, globals: &Globals) -> anyhow::Result<i
                     "RUNTIME",
                     "CORES",
                     "MEMORY",
+                    "WORKERS",
                     "MASTER UI",
                     "IDLE SINCE",
                 ]);
@@ -35,6 +41,11 @@ pub async fn run(command: ClusterCommand, globals: &Globals) -> anyhow::Result<i
                         c.runtime.clone(),
                         c.cores.to_string(),
                         format!("{} MiB", c.memory_mb),
+                        c.workers
+                            .iter()
+                            .map(|w| format!("{} ×{}", host(w), w.executors))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         c.master_ui_url.clone().unwrap_or_default(),
                         c.idle_since.clone().unwrap_or_default(),
                     ]);
@@ -60,6 +71,20 @@ pub async fn run(command: ClusterCommand, globals: &Globals) -> anyhow::Result<i
                     ("created_at", cluster.created_at.clone()),
                     ("network_version", cluster.network_version.to_string()),
                 ];
+                for w in &cluster.workers {
+                    rows.push((
+                        "worker",
+                        format!(
+                            "{}: {} executor{} ({} core{}, {} MiB)",
+                            host(w),
+                            w.executors,
+                            if w.executors == 1 { "" } else { "s" },
+                            w.cores,
+                            if w.cores == 1 { "" } else { "s" },
+                            w.memory_mb
+                        ),
+                    ));
+                }
                 if let Some(end) = &cluster.end_reason {
                     rows.push(("end_reason", end.clone()));
                 }

@@ -801,6 +801,8 @@ struct ClusterLine {
     created: String,
     teardown: String,
     ui: Option<String>,
+    /// One line per host: where, executors, cores, memory.
+    workers: Vec<(String, i64, i64, String)>,
 }
 
 struct AgentLine {
@@ -860,6 +862,18 @@ pub async fn compute(State(state): State<AppState>, user: StudioUser) -> Result<
                 created: when(&c.created_at),
                 teardown,
                 ui: c.master_ui_url,
+                workers: c
+                    .workers
+                    .iter()
+                    .map(|w| {
+                        (
+                            w.agent.clone().unwrap_or_else(|| "this host".to_string()),
+                            w.executors,
+                            w.cores,
+                            mib(w.memory_mb),
+                        )
+                    })
+                    .collect(),
             }
         })
         .collect();

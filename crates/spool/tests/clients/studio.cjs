@@ -164,6 +164,9 @@ async function main() {
     seen.clusters = await page.$$eval("[data-testid=clusters] tbody tr", (rows) =>
       rows.map((r) => r.cells[1].textContent.trim()),
     );
+    seen.cluster_workers = await page.$$eval("[data-testid=workers] div", (lines) =>
+      lines.map((l) => l.textContent.trim()),
+    );
     await shot(page, "compute");
     await page.goto(`${base}/studio/starts`);
     seen.starts = await page.$$eval("[data-testid=starts] .start-row", (rows) =>
