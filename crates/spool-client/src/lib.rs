@@ -555,6 +555,11 @@ impl Client {
         self.get(&format!("/environments/{key}")).await
     }
 
+    /// What an environment's build printed.
+    pub async fn environment_log(&self, key: &str) -> Result<Vec<u8>> {
+        Ok(self.bytes(&format!("/environments/{key}/log")).await?.0)
+    }
+
     pub async fn prune_environments(&self, all: bool) -> Result<api::EnvironmentsPruned> {
         self.post("/environments/prune", &serde_json::json!({ "all": all }))
             .await

@@ -152,6 +152,24 @@ impl Control {
         }
     }
 
+    /// What an environment's build printed (uv's output between Spool's own lines), for a
+    /// caller who may see the environment.
+    pub async fn environment_build_log(&self, caller: &Caller, key: &str) -> Result<String> {
+        let info = self.environment(caller, key).await?;
+        let key = info.env.key;
+        let path =
+            self.inner()
+                .runtimes
+                .env_build_log(&key)
+                .ok_or_else(|| ControlError::NotFound {
+                    kind: "build log of environment",
+                    name: format!("{key} (it was built before build logs were kept)"),
+                })?;
+        Ok(tokio::fs::read_to_string(&path)
+            .await
+            .map_err(|e| anyhow::anyhow!("read `{}`: {e}", path.display()))?)
+    }
+
     /// Removes unused environments: all of them with `all`, else by the configured age and size
     /// limits. Never one a live session or running job uses. Owners only.
     pub async fn prune_environments(&self, caller: &Caller, all: bool) -> Result<Vec<String>> {

@@ -26,6 +26,8 @@ const ENV_MARKER: &str = "spool-env.json";
 pub const OVERLAY: &str = "overlay.tar";
 /// File whose modification time records when an environment was last used.
 const LAST_USED: &str = "last-used";
+/// What the build printed, kept with the environment.
+const BUILD_LOG: &str = "build.log";
 
 /// Where packages come from and how long a build may take.
 #[derive(Debug, Clone)]
@@ -282,6 +284,12 @@ impl RuntimeCache {
             .open(log)
             .await
             .map_err(|e| io("open environment log", e))?;
+        // Where this build's lines start in the caller's log, kept with the environment.
+        let build_starts = out
+            .metadata()
+            .await
+            .map_err(|e| io("open environment log", e))?
+            .len();
         let say = |line: String| format!("[spool] {line}\n");
         out.write_all(
             say(format!(
@@ -458,7 +466,15 @@ impl RuntimeCache {
                 env.build_seconds
             )),
         );
+        keep_build_log(log, build_starts, &env_dir.join(BUILD_LOG));
         Ok(env)
+    }
+
+    /// The log of an environment's build, if it was kept (builds before logs were kept have
+    /// none).
+    pub fn env_build_log(&self, key: &str) -> Option<PathBuf> {
+        let path = self.envs_dir().join(key).join(BUILD_LOG);
+        path.is_file().then_some(path)
     }
 
     /// Every environment in the cache.
@@ -560,6 +576,22 @@ fn mtime(path: &Path) -> Option<u64> {
 
 fn touch(path: &Path) {
     let _ = std::fs::File::create(path);
+}
+
+/// Copies the caller's log from `from` on into the environment's own log; a build whose log
+/// cannot be kept is still a build.
+fn keep_build_log(log: &Path, from: u64, kept: &Path) {
+    use std::io::{Read, Seek, SeekFrom};
+    let copy = || -> std::io::Result<()> {
+        let mut file = std::fs::File::open(log)?;
+        file.seek(SeekFrom::Start(from))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text)?;
+        std::fs::write(kept, text)
+    };
+    if let Err(e) = copy() {
+        tracing::warn!(log = %kept.display(), "could not keep the environment's build log: {e}");
+    }
 }
 
 fn append(path: &Path, text: &str) {

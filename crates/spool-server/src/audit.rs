@@ -99,6 +99,7 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("GET", "/api/v1/environments", "environment.list", Read),
     ("POST", "/api/v1/environments/prune", "environment.prune", Change),
     ("GET", "/api/v1/environments/{key}", "environment.show", Read),
+    ("GET", "/api/v1/environments/{key}/log", "environment.log", Read),
     ("GET", "/api/v1/events", "event.list", Read),
     ("GET", "/api/v1/audit", "audit.list", Read),
     // Agents, with their own tokens.
@@ -148,6 +149,7 @@ const ACTIONS: &[(&str, &str, &str, Kind)] = &[
     ("GET", "/studio/datastores/{name}/files/{*path}", "studio.datastore.file", Read),
     ("POST", "/studio/datastores/{name}/upload", "studio.datastore.upload", Change),
     ("GET", "/studio/environments", "studio.environment.list", Read),
+    ("GET", "/studio/environments/{key}/log", "studio.environment.log", Read),
     ("GET", "/studio/starts", "studio.start_times", Read),
     // Prometheus metrics.
     ("GET", "/metrics", "metrics.show", Read),

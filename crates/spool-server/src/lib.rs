@@ -189,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .route("/environments", get(routes::list_environments))
         .route("/environments/prune", post(routes::prune_environments))
         .route("/environments/{key}", get(routes::show_environment))
+        .route("/environments/{key}/log", get(routes::environment_log))
         .route("/events", get(routes::events))
         .route("/audit", get(audit::list))
         .fallback(not_found)

@@ -661,6 +661,16 @@ pub async fn show_environment(
     )))
 }
 
+/// `GET /api/v1/environments/{key}/log`: what the environment's build printed.
+pub async fn environment_log(
+    State(state): State<AppState>,
+    Extension(user): Extension<Caller>,
+    UrlPath(key): UrlPath<String>,
+) -> ApiResult<Response> {
+    let text = state.control.environment_build_log(&user, &key).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PruneRequest {

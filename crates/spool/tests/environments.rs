@@ -426,6 +426,28 @@ fn two_sessions_asking_for_the_same_new_environment_at_once_share_one_build() {
     assert!(out.status.success(), "{}", stderr(&out));
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["key"], key.as_str());
+    // `env log` prints the one build: Spool's lines around uv's own.
+    let out = server.cli(&["env", "log", &key[..8]]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stdout(&out);
+    assert!(log.starts_with("[spool] building environment "), "{log}");
+    assert!(log.contains("toolz==0.12.1"), "{log}");
+    assert_eq!(
+        log.matches("[spool] building environment").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.trim_end().ends_with(" s") && log.contains("[spool] environment "),
+        "{log}"
+    );
+    let out = server.cli(&["env", "log", "nosuchkey"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("environment `nosuchkey` not found"),
+        "{}",
+        stderr(&out)
+    );
     for id in &ids {
         server.cli(&["session", "delete", "--name", &id.to_string()]);
     }

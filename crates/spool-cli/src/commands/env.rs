@@ -12,6 +12,11 @@ pub enum EnvCommand {
         /// The environment's key, or a unique prefix of it.
         key: String,
     },
+    /// Print what an environment's build printed (uv's output, with Spool's own lines).
+    Log {
+        /// The environment's key, or a unique prefix of it.
+        key: String,
+    },
     /// Remove environments no live session or running job uses: those past the configured age
     /// and size limits, or all with `--all`. Owners only.
     Prune {
@@ -69,6 +74,12 @@ pub async fn run(command: EnvCommand, globals: &Globals) -> anyhow::Result<i32> 
                     ("last used", env.last_used.clone()),
                 ])
             })?;
+            Ok(0)
+        }
+        EnvCommand::Log { key } => {
+            let log = globals.client()?.environment_log(&key).await?;
+            use std::io::Write;
+            std::io::stdout().write_all(&log)?;
             Ok(0)
         }
         EnvCommand::Prune { all } => {

@@ -213,6 +213,10 @@ pub fn router() -> Router<AppState> {
             post(pages::upload_to_datastore).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/studio/environments", get(pages::environments))
+        .route(
+            "/studio/environments/{key}/log",
+            get(pages::environment_log),
+        )
         .route("/studio/starts", get(pages::starts))
 }
 

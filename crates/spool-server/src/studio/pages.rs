@@ -930,6 +930,7 @@ pub async fn compute(State(state): State<AppState>, user: StudioUser) -> Result<
 
 struct EnvLine {
     key: String,
+    full_key: String,
     runtime: String,
     packages: String,
     size: String,
@@ -966,6 +967,7 @@ pub async fn environments(
             .into_iter()
             .map(|e| EnvLine {
                 key: e.env.key.chars().take(12).collect(),
+                full_key: e.env.key.clone(),
                 runtime: format!("{} (pyspark {})", e.env.runtime, e.env.pyspark),
                 packages: e.env.requirements.join(" "),
                 size: size(e.size_bytes),
@@ -975,6 +977,18 @@ pub async fn environments(
             })
             .collect(),
     })
+}
+
+/// What an environment's build printed, as the API's `GET /environments/{key}/log` gives it.
+pub async fn environment_log(
+    state: State<AppState>,
+    user: StudioUser,
+    Path(key): Path<String>,
+) -> Result<Response, StudioError> {
+    Ok(
+        crate::routes::environment_log(state, Extension(user.caller), crate::extract::Path(key))
+            .await?,
+    )
 }
 
 /// How a session got its driver, read from its phases.
