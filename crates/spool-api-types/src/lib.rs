@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 pub use spool_core::{
     AgentState, ClusterId, ClusterState, DataRole, DriverPath, JobKind, JobStatus,
-    RoleAssignmentId, SessionId, SessionState, StatementState, WorkspaceRole,
+    RoleAssignmentId, SessionId, SessionState, StartKind, StatementState, WorkspaceRole,
 };
 pub use spool_core::{AuditEntryId, AuditResult};
 
@@ -82,6 +82,9 @@ pub struct JobView {
     /// How a Spark job's driver started and why (once it was placed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<DriverView>,
+    /// How a Spark job got its driver (`cold`, `warm`, `prewarmed`, `pool`), once it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_kind: Option<StartKind>,
     /// Outputs by name, as datastore URIs.
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,

@@ -24,29 +24,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 type Labels = Vec<(&'static str, String)>;
 
-/// How a session or job got its driver, the label of the start histograms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartKind {
-    /// A new cluster was started for it.
-    Cold,
-    /// An idle cluster of the same shape was reused.
-    Warm,
-    /// A pre-warmed driver was handed to it.
-    Prewarmed,
-    /// It ran on an attached pool.
-    Pool,
-}
-
-impl StartKind {
-    fn label(self) -> &'static str {
-        match self {
-            StartKind::Cold => "cold",
-            StartKind::Warm => "warm",
-            StartKind::Prewarmed => "prewarmed",
-            StartKind::Pool => "pool",
-        }
-    }
-}
+/// How a session or job got its driver: the label of the start histograms.
+pub use spool_core::StartKind;
 
 /// Buckets of start durations: 50 ms to about 7 minutes.
 fn start_buckets() -> impl Iterator<Item = f64> {
@@ -139,13 +118,13 @@ impl Default for Metrics {
 impl Metrics {
     pub fn session_started(&self, kind: StartKind, took: Duration) {
         self.session_start
-            .get_or_create(&vec![("kind", kind.label().to_string())])
+            .get_or_create(&vec![("kind", kind.as_str().to_string())])
             .observe(took.as_secs_f64());
     }
 
     pub fn job_started(&self, kind: StartKind, took: Duration) {
         self.job_start
-            .get_or_create(&vec![("kind", kind.label().to_string())])
+            .get_or_create(&vec![("kind", kind.as_str().to_string())])
             .observe(took.as_secs_f64());
     }
 

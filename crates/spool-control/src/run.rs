@@ -349,6 +349,10 @@ async fn note_app_id(
                 if running == Some(true)
                     && let Some(kind) = start
                 {
+                    store
+                        .set_job_start_kind(job.id, kind)
+                        .await
+                        .log_error("record how the job started");
                     control
                         .metrics()
                         .job_started(kind, crate::metrics::since(&job.created_at));

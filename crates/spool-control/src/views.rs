@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use spool_api_types as api;
 use spool_core::{
-    ClusterId, DriverPath, JobId, JobKind, JobStatus, SessionId, SessionState, StatementState,
-    UserId, WorkspaceRole,
+    ClusterId, DriverPath, JobId, JobKind, JobStatus, SessionId, SessionState, StartKind,
+    StatementState, UserId, WorkspaceRole,
 };
 use spool_spec::SparkSizing;
 use spool_store::{
@@ -231,12 +231,15 @@ pub struct Job {
     pub parent_id: Option<JobId>,
     /// How its driver started (once placed), and why.
     pub driver: Option<(DriverPath, String)>,
+    /// How it got its driver, once it ran.
+    pub start_kind: Option<StartKind>,
 }
 
 impl Job {
     pub(crate) fn from_row(row: JobRow, log_dir: PathBuf) -> Job {
         Job {
             parent_id: row.parent_id,
+            start_kind: row.start_kind,
             driver: row
                 .driver_path
                 .map(|path| (path, row.driver_reason.clone().unwrap_or_default())),

@@ -437,6 +437,9 @@ async fn drive(
         .await?
         .ok_or_else(|| anyhow::anyhow!("job {job_id} vanished"))?;
     if running {
+        store
+            .set_job_start_kind(job_id, crate::metrics::StartKind::Prewarmed)
+            .await?;
         control.metrics().job_started(
             crate::metrics::StartKind::Prewarmed,
             crate::metrics::since(&job.created_at),

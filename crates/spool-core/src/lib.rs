@@ -11,8 +11,8 @@ pub mod units;
 pub use state::{
     AgentId, AgentState, BatchState, ClusterId, ClusterState, ComputeId, DataRole, DriverPath,
     IsolationMode, JobId, JobKind, JobStatus, Lifecycle, NetnsState, Owner, OwnerKind, ProcessId,
-    ProcessOutcome, ProcessState, RoleAssignmentId, SessionId, SessionState, StatementState,
-    UnknownState, UserId, WorkspaceRole,
+    ProcessOutcome, ProcessState, RoleAssignmentId, SessionId, SessionState, StartKind,
+    StatementState, UnknownState, UserId, WorkspaceRole,
 };
 pub use state::{AuditEntryId, AuditResult};
 pub use units::{MemoryMb, ParseMemoryError};

@@ -176,6 +176,20 @@ lifecycle! {
 }
 
 lifecycle! {
+    /// How a session or a Spark job got its driver: what its start cost.
+    "start kind" pub enum StartKind {
+        /// A new cluster was started for it.
+        Cold = "cold",
+        /// An idle cluster of the same shape was reused.
+        Warm = "warm",
+        /// A pre-warmed driver was handed to it.
+        Prewarmed = "prewarmed",
+        /// It ran on an attached pool.
+        Pool = "pool",
+    }
+}
+
+lifecycle! {
     /// How a workspace's serverless clusters may reach the network (Azure ML's managed network
     /// `isolation_mode`), as stored, sent and written in YAML.
     #[derive(Default)]

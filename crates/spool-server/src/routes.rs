@@ -604,6 +604,7 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
         driver: job
             .driver
             .map(|(path, reason)| api::DriverView { path, reason }),
+        start_kind: job.start_kind,
         spec,
     })
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use spool_core::{
     ClusterId, ClusterState, DriverPath, JobId, JobKind, JobStatus, Lifecycle, Owner, OwnerKind,
-    ProcessId, ProcessOutcome, ProcessState, UserId, WorkspaceRole,
+    ProcessId, ProcessOutcome, ProcessState, StartKind, UserId, WorkspaceRole,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, FromRow, SqlitePool};
@@ -199,6 +199,8 @@ pub struct JobRow {
     pub driver_path: Option<DriverPath>,
     /// Why that path: the warm driver it took, or what kept it from one.
     pub driver_reason: Option<String>,
+    /// How its driver started, once it ran (none before migration 0023).
+    pub start_kind: Option<StartKind>,
 }
 
 impl JobRow {
@@ -269,7 +271,7 @@ const JOB_COLUMNS: &str = "j.id, j.name, j.owner_id, u.name AS owner_name, j.dis
     j.experiment_name, j.status, j.status_reason, j.error, j.spec_json, j.sizing_json, j.runtime, \
     j.compute, j.identity, j.cluster_id, j.spark_app_id, j.spark_ui_url, j.launch_json, \
     j.phases_json, j.created_at, j.ended_at, j.environment_json, j.principal, j.runs_as, \
-    j.enforced, j.kind, j.parent_id, j.driver_path, j.driver_reason";
+    j.enforced, j.kind, j.parent_id, j.driver_path, j.driver_reason, j.start_kind";
 
 /// Inserts a job row (in a transaction when given one); the child of `parent` when given.
 pub(crate) async fn insert_job_row<'e, E: sqlx::SqliteExecutor<'e>>(
@@ -813,6 +815,16 @@ impl Store {
         sqlx::query("UPDATE jobs SET driver_path = ?, driver_reason = ? WHERE id = ?")
             .bind(path)
             .bind(reason)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records how a job got its driver, when it starts running.
+    pub async fn set_job_start_kind(&self, id: JobId, kind: StartKind) -> Result<()> {
+        sqlx::query("UPDATE jobs SET start_kind = ? WHERE id = ?")
+            .bind(kind)
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -426,6 +426,11 @@ fn a_job_on_a_pre_warmed_driver_ends_as_it_would_under_spark_submit() {
             submitted["driver"]["reason"],
             "`spark.spool.warmDriver: false` asks for spark-submit"
         );
+        // How each started, as the start-time chart shows it: the pre-warmed driver, and a
+        // spark-submit on a cluster (an idle one reused, or a new one when the pool holds it).
+        assert_eq!(warm["start_kind"], "prewarmed", "{mode}: {warm:#}");
+        let kind = submitted["start_kind"].as_str().unwrap_or_default();
+        assert!(kind == "warm" || kind == "cold", "{mode}: {submitted:#}");
         // The same `__name__`, `sys.argv`, working directory, `py_files` (driver and
         // executors), `files` and results on both paths.
         let warm_facts = facts(&server, warm["name"].as_str().unwrap());

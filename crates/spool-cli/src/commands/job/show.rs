@@ -216,6 +216,18 @@ fn job_table(job: &JobView) -> comfy_table::Table {
                 })
                 .unwrap_or_default(),
         ),
+        (
+            "start",
+            job.start_kind
+                .map(|kind| match kind {
+                    spool_core::StartKind::Cold => "cold: a new cluster",
+                    spool_core::StartKind::Warm => "warm: an idle cluster reused",
+                    spool_core::StartKind::Prewarmed => "pre-warmed driver",
+                    spool_core::StartKind::Pool => "attached pool",
+                })
+                .unwrap_or_default()
+                .to_string(),
+        ),
         ("outputs", outputs),
         ("phases", phases.trim_end().to_string()),
     ])
