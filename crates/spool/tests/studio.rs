@@ -290,11 +290,34 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
         }),
         "{seen:#}"
     );
-    // Cold or warm, as placement found an idle cluster of alice's or not.
-    let kind = seen["starts"][0]["kind"].as_str().unwrap();
-    assert!(kind == "cold" || kind == "warm", "{seen:#}");
+    // The session's start and the jobs' starts, each cold or warm as placement found an idle
+    // cluster of alice's or not, split into phases and linked to its page.
+    let starts = seen["starts"].as_array().unwrap();
+    for what in ["session", "job"] {
+        let found: Vec<_> = starts.iter().filter(|s| s["what"] == what).collect();
+        assert!(!found.is_empty(), "no {what} start: {seen:#}");
+        for start in found {
+            let kind = start["kind"].as_str().unwrap();
+            assert!(kind == "cold" || kind == "warm", "{start}");
+            assert!(start["phases"].as_i64().unwrap() >= 3, "{start}");
+            let page = format!("/studio/{what}s/");
+            assert!(
+                start["href"].as_str().unwrap().starts_with(&page),
+                "{start}"
+            );
+        }
+    }
+    // The job that started first on a new cluster of its own started cold.
     assert!(
-        seen["starts"][0]["phases"].as_i64().unwrap() >= 3,
+        starts
+            .iter()
+            .any(|s| s["what"] == "job" && s["kind"] == "cold"),
+        "{seen:#}"
+    );
+    assert!(
+        starts
+            .iter()
+            .any(|s| s["href"] == format!("/studio/jobs/{running_job}")),
         "{seen:#}"
     );
     // The first node's output folder is in the datastore under `azureml/<its job>/`.

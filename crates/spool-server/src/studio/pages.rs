@@ -1006,7 +1006,12 @@ fn start_kind(phases: &[(String, String)]) -> &'static str {
 }
 
 struct StartLine {
+    /// `session` or `job`.
+    what: &'static str,
+    /// The session's id or the job's name.
     id: String,
+    /// Its studio page.
+    href: String,
     kind: &'static str,
     class: &'static str,
     total: String,
@@ -1026,39 +1031,90 @@ struct StartsPage {
 /// Starts shown on the start-time chart.
 const STARTS: usize = 30;
 
+/// One start of the chart: from the request to `ready` (a session's `idle`, a job's
+/// `Running`), split by phase.
+fn start_line(
+    what: &'static str,
+    id: String,
+    href: String,
+    kind: &'static str,
+    phases: &[(String, String)],
+    ready: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (StartLine, i64) {
+    let t = timeline(phases, None, Some(ready), now);
+    let ms: i64 = t.segments.iter().map(|seg| seg.weight).sum();
+    let line = StartLine {
+        what,
+        id,
+        href,
+        kind,
+        class: match kind {
+            "prewarmed" => "ok",
+            "warm" | "pool" => "run",
+            _ => "wait",
+        },
+        total: t.total,
+        percent: 0,
+        segments: t.segments,
+    };
+    (line, ms)
+}
+
 pub async fn starts(State(state): State<AppState>, user: StudioUser) -> Result<Html, StudioError> {
-    let mut sessions = state.control.sessions(&user.caller).await?;
-    sessions.sort_by_key(|s| std::cmp::Reverse(s.id.0));
+    let sessions = state.control.sessions(&user.caller).await?;
+    let jobs = state.control.jobs(&user.caller, STARTS as i64 * 4).await?;
     let now = chrono::Utc::now();
-    let mut lines: Vec<(StartLine, i64)> = sessions
+    let pairs = |phases: &[spool_control::Phase]| -> Vec<(String, String)> {
+        phases
+            .iter()
+            .map(|p| (p.status.clone(), p.at.clone()))
+            .collect()
+    };
+    // Newest first by when they were asked for; RFC 3339 times of one clock sort as text.
+    let mut found: Vec<(String, (StartLine, i64))> = Vec::new();
+    for s in sessions
         .iter()
         .filter(|s| s.phases.iter().any(|p| p.status == "idle"))
+    {
+        let phases = pairs(&s.phases);
+        let kind = start_kind(&phases);
+        found.push((
+            s.created_at.clone(),
+            start_line(
+                "session",
+                s.id.to_string(),
+                format!("/studio/sessions/{}", s.id),
+                kind,
+                &phases,
+                "idle",
+                now,
+            ),
+        ));
+    }
+    for j in &jobs {
+        let Some(kind) = j.start_kind else { continue };
+        if !j.phases.iter().any(|p| p.status == "Running") {
+            continue;
+        }
+        found.push((
+            j.created_at.clone(),
+            start_line(
+                "job",
+                j.name.clone(),
+                format!("/studio/jobs/{}", j.name),
+                kind.as_str(),
+                &pairs(&j.phases),
+                "Running",
+                now,
+            ),
+        ));
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut lines: Vec<(StartLine, i64)> = found
+        .into_iter()
         .take(STARTS)
-        .map(|s| {
-            let phases: Vec<(String, String)> = s
-                .phases
-                .iter()
-                .map(|p| (p.status.clone(), p.at.clone()))
-                .collect();
-            let t = timeline(&phases, None, Some("idle"), now);
-            let ms: i64 = t.segments.iter().map(|seg| seg.weight).sum();
-            let kind = start_kind(&phases);
-            (
-                StartLine {
-                    id: s.id.to_string(),
-                    kind,
-                    class: match kind {
-                        "prewarmed" => "ok",
-                        "warm" => "run",
-                        _ => "wait",
-                    },
-                    total: t.total,
-                    percent: 0,
-                    segments: t.segments,
-                },
-                ms,
-            )
-        })
+        .map(|(_, line)| line)
         .collect();
     let longest = lines.iter().map(|(_, ms)| *ms).max().unwrap_or(1).max(1);
     for (line, ms) in &mut lines {

@@ -170,7 +170,12 @@ async function main() {
     await shot(page, "compute");
     await page.goto(`${base}/studio/starts`);
     seen.starts = await page.$$eval("[data-testid=starts] .start-row", (rows) =>
-      rows.map((r) => ({ kind: r.dataset.kind, phases: r.querySelectorAll(".segment").length })),
+      rows.map((r) => ({
+        what: r.dataset.what,
+        kind: r.dataset.kind,
+        href: r.querySelector("a").getAttribute("href"),
+        phases: r.querySelectorAll(".segment").length,
+      })),
     );
     await shot(page, "starts");
 
