@@ -151,7 +151,7 @@ async fn drive(
     let ui_port = spark::free_port()?;
     // Users reach an isolated driver's UI only through the server: the view links there.
     let ui = crate::spark_ui::driver_ui(&net, ui_port, &control.job_dir(&job.name), || {
-        crate::spark_ui::job_proxy_base(&job.name)
+        crate::spark_ui::job_ui_path(&job.name)
     })?;
     let driver_logs = launch.log_dir.join("azureml").join("driver");
     let properties = control.provisioner().auth_properties(cluster_id);
@@ -163,7 +163,6 @@ async fn drive(
         &driver_runtime.spark_install(&net.address),
         &master_url,
         ui_port,
-        ui.proxy_base.as_deref(),
         &driver_logs,
         &python,
         properties.as_deref(),
@@ -226,7 +225,6 @@ fn driver_spec(
     install: &spool_spark::Install,
     master_url: &str,
     ui_port: u16,
-    ui_proxy_base: Option<&str>,
     log_dir: &Path,
     python: &spool_spark::PythonSetup,
     properties_file: Option<&Path>,
@@ -270,7 +268,6 @@ fn driver_spec(
             app_name: &job.display_name,
             sizing,
             ui_port,
-            ui_proxy_base,
             python,
             user_conf: &user_conf,
             py_files: &in_work_all(&spec.py_files),

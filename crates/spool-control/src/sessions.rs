@@ -825,7 +825,7 @@ async fn start(
     };
     // Users reach an isolated driver's UI only through the server: the view links there.
     let ui = crate::spark_ui::driver_ui(&net, ui_port, &dir, || {
-        crate::spark_ui::session_proxy_base(session_id)
+        crate::spark_ui::session_ui_path(session_id)
     })?;
     let command = spool_spark::submit(
         &runtime.spark_install(&net.address),
@@ -834,7 +834,6 @@ async fn start(
             app_name: &app_name,
             sizing: &sizing,
             ui_port,
-            ui_proxy_base: ui.proxy_base.as_deref(),
             python: &python,
             user_conf: &conf,
             py_files: &py_files,

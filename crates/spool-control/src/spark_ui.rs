@@ -1,12 +1,12 @@
 //! A driver's Spark UI through the server: an isolated cluster's drivers listen inside its
 //! namespace, which only the host reaches, so job and session views link to a path of the
 //! server (`/api/v1/jobs/<name>/sparkui`, `/api/v1/sessions/<id>/sparkui`) that fetches the
-//! page for a caller who may see the job or session. The driver is started with that path as
-//! `spark.ui.proxyBase`, so the UI's own links lead back through the server; its own address
-//! is kept in a `spark-ui` file of the job's or session's folder (the server's alone). Any
-//! other driver's UI is served at the same paths too, from the address its view shows, with
-//! the path in Spark's `X-Forwarded-Context` header so that its links lead back the same way
-//! (the studio links every running driver's UI there).
+//! page for a caller who may see the job or session, with that path in Spark's
+//! `X-Forwarded-Context` header: the driver puts it before the UI's own links, so they lead
+//! back through the server (the same driver serves a session and then the job it was handed
+//! to, each at its own path). An isolated driver's own address is kept in a `spark-ui` file of
+//! the job's or session's folder (the server's alone); any other driver's UI is served from
+//! the address its view shows (the studio links every running driver's UI through the server).
 
 use std::path::{Path, PathBuf};
 
@@ -19,12 +19,12 @@ use crate::{Caller, Control, ControlError, Result};
 const MAX_PAGE: usize = 32 << 20;
 
 /// Where the server serves a job's driver UI.
-pub(crate) fn job_proxy_base(name: &str) -> String {
+pub(crate) fn job_ui_path(name: &str) -> String {
     format!("/api/v1/jobs/{name}/sparkui")
 }
 
 /// Where the server serves a session's driver UI.
-pub(crate) fn session_proxy_base(id: SessionId) -> String {
+pub(crate) fn session_ui_path(id: SessionId) -> String {
     format!("/api/v1/sessions/{id}/sparkui")
 }
 
@@ -35,33 +35,24 @@ const TARGET_FILE: &str = "spark-ui";
 pub(crate) struct DriverUi {
     /// The link the view shows: the server's path for an isolated driver, else its address.
     pub url: String,
-    /// The server's path, which an isolated driver gets as `spark.ui.proxyBase`.
-    pub proxy_base: Option<String>,
 }
 
 /// The UI of a driver placed at `net` with its UI on `port`: an isolated one is linked through
-/// the server at `proxy_base()`, its own address recorded in `dir` (the job's or session's
+/// the server at `served_at()`, its own address recorded in `dir` (the job's or session's
 /// folder) for the proxy.
 pub(crate) fn driver_ui(
     net: &NetPlace,
     port: u16,
     dir: &Path,
-    proxy_base: impl FnOnce() -> String,
+    served_at: impl FnOnce() -> String,
 ) -> std::io::Result<DriverUi> {
     let address = format!("http://{}:{port}", net.address);
     if net.netns.is_none() {
-        return Ok(DriverUi {
-            url: address,
-            proxy_base: None,
-        });
+        return Ok(DriverUi { url: address });
     }
-    let base = proxy_base();
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join(TARGET_FILE), &address)?;
-    Ok(DriverUi {
-        url: base.clone(),
-        proxy_base: Some(base),
-    })
+    Ok(DriverUi { url: served_at() })
 }
 
 /// The UI link of a job run by a session's driver (a pre-warmed driver handed to it): the
@@ -78,7 +69,7 @@ pub(crate) fn link_to_session_ui(
     }
     std::fs::create_dir_all(job_dir)?;
     std::fs::copy(session_dir.join(TARGET_FILE), job_dir.join(TARGET_FILE))?;
-    Ok(job_proxy_base(job_name))
+    Ok(job_ui_path(job_name))
 }
 
 /// Where a view's UI link leads: the recorded address for a link through the server, else
@@ -137,10 +128,9 @@ impl Control {
         path: &str,
         query: Option<&str>,
     ) -> Result<UiPage> {
-        // The path this UI is served at, which the driver puts before its own links (Spark's
-        // `X-Forwarded-Context`, used when the driver has no `spark.ui.proxyBase`).
+        // The path this UI is served at, which the driver puts before its own links.
         let served_at = match of {
-            UiOf::Job(name) => job_proxy_base(name),
+            UiOf::Job(name) => job_ui_path(name),
             UiOf::Session(key) => format!("/api/v1/sessions/{key}/sparkui"),
         };
         let (url, what) = match of {
@@ -243,7 +233,7 @@ mod tests {
                 "http://127.0.0.1:4041/jobs/",
                 "/api/v1/jobs/j/sparkui/jobs/",
             ),
-            // A driver that knows its path (`spark.ui.proxyBase`).
+            // A driver that put the forwarded path before its own.
             (
                 "http://127.0.0.1:4041/api/v1/jobs/j/sparkui/jobs/",
                 "/api/v1/jobs/j/sparkui/jobs/",

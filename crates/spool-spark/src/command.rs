@@ -261,9 +261,6 @@ pub struct Submit<'a> {
     pub sizing: &'a SparkSizing,
     /// The driver's Spark UI port.
     pub ui_port: u16,
-    /// The path the Spool server serves the UI under, when users reach it only through the
-    /// server (an isolated cluster): the UI's links start with it.
-    pub ui_proxy_base: Option<&'a str>,
     pub python: &'a PythonSetup,
     /// The user's Spark properties. Those Spool sets from the sizing are dropped: the sizing
     /// is what placement reserved, and `spark-submit`'s flags would win over them anyway.
@@ -374,9 +371,6 @@ pub fn submit(install: &Install, submit: &Submit<'_>) -> CommandLine {
         format!("spark.executor.instances={}", sizing.executor_instances),
         format!("spark.ui.port={}", submit.ui_port),
     ];
-    if let Some(base) = submit.ui_proxy_base {
-        conf.push(format!("spark.ui.proxyBase={base}"));
-    }
     conf.extend(submit.python.conf());
     conf.extend(dynamic_allocation_conf(sizing, submit.user_conf));
     let sharing = class_sharing(install).join(" ");
@@ -652,7 +646,6 @@ mod tests {
                 app_name: "titanic",
                 sizing: &sizing(),
                 ui_port: 4040,
-                ui_proxy_base: None,
                 python: &python(),
                 user_conf: &conf,
                 py_files: &[],
@@ -704,7 +697,6 @@ mod tests {
                 app_name: "explore",
                 sizing: &sizing(),
                 ui_port: 4040,
-                ui_proxy_base: None,
                 python: &python(),
                 user_conf: &conf,
                 py_files: &[],
@@ -759,7 +751,6 @@ mod tests {
                     app_name: "titanic",
                     sizing: &sizing(),
                     ui_port: 4040,
-                    ui_proxy_base: None,
                     python: &python(),
                     user_conf: &conf,
                     py_files: &["/data/jobs/j1/work/utils.py".into()],
@@ -847,7 +838,6 @@ mod tests {
                 app_name: "wc",
                 sizing: &sizing,
                 ui_port: 4041,
-                ui_proxy_base: Some("/api/v1/jobs/wc/sparkui"),
                 python: &python,
                 user_conf: &BTreeMap::new(),
                 py_files: &[],
@@ -871,8 +861,6 @@ mod tests {
             spark.executor.instances=2
             --conf
             spark.ui.port=4041
-            --conf
-            spark.ui.proxyBase=/api/v1/jobs/wc/sparkui
             --conf
             spark.pyspark.python=/cache/runtimes/3.4/venv/bin/python
             --conf
