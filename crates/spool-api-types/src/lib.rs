@@ -758,6 +758,19 @@ pub struct CreateSession {
     /// An attached pool to run on (default: serverless compute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compute: Option<String>,
+    /// Jars on the driver's and executors' class path: datastore URIs (`azureml://...`),
+    /// paths in the default datastore, or server paths under `[livy] local_dir_allowlist`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jars: Vec<String>,
+    /// Python files (`.py`, `.zip`, `.egg`) importable on the driver and executors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub py_files: Vec<String>,
+    /// Files in the driver's working directory and each executor's (`SparkFiles.get`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// Archives unpacked on the driver and executors, into `#name` when given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archives: Vec<String>,
 }
 
 /// A session as the native API shows it.
@@ -792,9 +805,19 @@ pub struct SessionView {
     /// Start phases with timestamps (`not_started`, `starting`, `idle`, ...).
     pub phases: Vec<PhaseView>,
     /// For a `connect` session, the Spark Connect URL to give `SparkSession.builder.remote`,
-    /// less the caller's token (`;token=<token>` is appended by the client).
+    /// less the caller's token (`;token=<token>` is appended by the client, or
+    /// `;x-spool-token=<token>` for a server at an address other than `localhost` without TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_url: Option<String>,
+    /// The extra files it was created with, as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jars: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub py_files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archives: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

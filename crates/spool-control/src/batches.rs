@@ -82,7 +82,7 @@ impl Control {
         request.check_limits()?;
         // Every file goes into one snapshot, flat, named by their file names.
         let (named, main) = self
-            .gather_livy_files(owner, Some(&request.file), &request.files)
+            .gather_livy_files(owner, Some(&request.file), &request.files, "pyFiles")
             .await?;
         let main_name = main.expect("the main file is named").spark_name();
         let id = named.snapshot;

@@ -58,7 +58,7 @@ pub struct SessionFiles {
 
 impl NamedFile {
     /// How Spark is given it: its name in the working copy, with the reference's `#alias` (the
-    /// folder an archive is unpacked into, the name a file gets on executors) kept.
+    /// folder an archive is unpacked into) kept.
     pub fn spark_name(&self) -> String {
         match self.given.split_once('#') {
             Some((_, alias)) => format!("{}#{alias}", self.name),
@@ -200,6 +200,18 @@ fn name_all(lists: &[(&str, &[String])]) -> Result<Vec<Vec<NamedFile>>> {
     for (field, list) in lists {
         let mut named = Vec::new();
         for given in list.iter() {
+            // Spark unpacks an archive into its `#folder`, but refuses a fragment anywhere else
+            // (`URI has a fragment component` as the driver starts).
+            if *field != "archives"
+                && let Some((path, alias)) = given.split_once('#')
+            {
+                return Err(invalid(
+                    *field,
+                    format!(
+                        "`{given}`: only archives take a `#name` (the folder Spark unpacks them into); give `{path}` the name `{alias}` before naming it here"
+                    ),
+                ));
+            }
             let name = file_name(given);
             if let Some((other_field, other)) = taken.get(&name)
                 && other != given
@@ -258,17 +270,19 @@ impl Control {
     /// Reads a Livy request's files (a batch's `main` file, if any, and `lists`) into one
     /// snapshot; returns them as named there, and the main file. Nothing is stored unless every
     /// file could be read.
+    /// `py_files_field` is how the caller's API spells that list (`pyFiles`, `py_files`).
     pub(crate) async fn gather_livy_files(
         &self,
         owner: &Caller,
         main: Option<&str>,
         lists: &FileLists,
+        py_files_field: &str,
     ) -> Result<(SessionFiles, Option<NamedFile>)> {
         let main: Vec<String> = main.map(str::to_string).into_iter().collect();
         let lists: [(&str, &[String]); 5] = [
             ("file", &main),
             ("jars", &lists.jars),
-            ("pyFiles", &lists.py_files),
+            (py_files_field, &lists.py_files),
             ("files", &lists.files),
             ("archives", &lists.archives),
         ];

@@ -331,9 +331,14 @@ impl Control {
             None
         } else {
             Some(
-                self.gather_livy_files(owner, None, &settings.files)
-                    .await?
-                    .0,
+                self.gather_livy_files(
+                    owner,
+                    None,
+                    &settings.files,
+                    settings.field("py_files", "pyFiles"),
+                )
+                .await?
+                .0,
             )
         };
         // Sessions pass the user's identity through.

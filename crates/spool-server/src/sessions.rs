@@ -11,7 +11,12 @@ use crate::extract::{Json, Path};
 use crate::respond::Created;
 
 pub fn session_view(state: &AppState, session: Session) -> api::SessionView {
+    let given = spool_control::SessionFiles::given;
     api::SessionView {
+        jars: given(&session.files.jars),
+        py_files: given(&session.files.py_files),
+        files: given(&session.files.files),
+        archives: given(&session.files.archives),
         connect_url: session
             .connect
             .then(|| crate::connect::url(state, session.id))
@@ -98,7 +103,12 @@ pub async fn create(
             )
         }),
         livy: false,
-        files: Default::default(),
+        files: spool_control::FileLists {
+            jars: body.jars,
+            py_files: body.py_files,
+            files: body.files,
+            archives: body.archives,
+        },
     };
     let session = state.control.create_session(&user, settings).await?;
     crate::audit::note_session(&note, &session);

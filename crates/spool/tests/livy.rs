@@ -1008,3 +1008,90 @@ async fn wait_prewarmed(server: &TestServer, client: &spool_client::Client, what
     }
     progress.done();
 }
+
+#[test]
+fn the_cli_uploads_a_sessions_local_py_files_and_files_and_the_driver_and_executors_use_them() {
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/livy_files");
+    let server = TestServer::start(env!("CARGO_BIN_EXE_spool"), &[], None);
+    let helper = fixtures.join("spool_helper.py");
+    let words = fixtures.join("words.txt").display().to_string();
+
+    // What cannot be read is refused before anything is created: a folder by the CLI, a
+    // missing file by the server, naming the native API's field.
+    let out = server.cli(&["session", "create", "--files", fixtures.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is a folder; give a file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli(&[
+        "session",
+        "create",
+        "--files",
+        "azureml://datastores/workspaceblobstore/paths/words.txt#w.txt",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("`--files`: `azureml://datastores/workspaceblobstore/paths/words.txt#w.txt`: only archives take a `#name`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.cli(&["session", "create", "--py-files", "libs/missing.py"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("`--py-files`: no file at `azureml://datastores/workspaceblobstore/paths/libs/missing.py`"),
+        "{err}"
+    );
+    let out = server.cli(&["-o", "json", "session", "list"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!([]),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = server.cli(&[
+        "-o",
+        "json",
+        "session",
+        "create",
+        "--name",
+        "files",
+        "--py-files",
+        helper.to_str().unwrap(),
+        "--files",
+        &words,
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let session: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(session["state"], "idle", "{session:#}");
+    let uploaded = "azureml://datastores/workspaceblobstore/paths/LocalUpload/";
+    let py = session["py_files"][0].as_str().unwrap();
+    assert!(
+        py.starts_with(uploaded) && py.ends_with("/spool_helper.py"),
+        "{session:#}"
+    );
+    let file = session["files"][0].as_str().unwrap();
+    assert!(
+        file.starts_with(uploaded) && file.ends_with("/words.txt"),
+        "{session:#}"
+    );
+    // The module imports on the driver and in a task; the file is there.
+    let out = server.cli(&[
+        "session",
+        "run",
+        "--name",
+        "files",
+        "import spool_helper\nfrom pyspark import SparkFiles\n\
+         print(spool_helper.shout('driver'), open(SparkFiles.get('words.txt')).read().split()[:2], \
+         spark.sparkContext.parallelize([1], 1).map(lambda _: __import__('spool_helper').shout('task')).collect())",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "DRIVER! ['spark', 'livy'] ['TASK!']");
+    let out = server.cli(&["session", "show", "--name", "files"]);
+    assert!(stdout(&out).contains("py_files"), "{}", stdout(&out));
+    server.finish();
+}

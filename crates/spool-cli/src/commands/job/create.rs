@@ -285,7 +285,7 @@ pub(super) async fn upload_inputs(
 
 /// Uploads one local input (`what` names it in errors) to the default datastore; returns the
 /// URI that takes the place of its path.
-pub(super) async fn upload_input(
+pub(crate) async fn upload_input(
     client: &Client,
     what: &str,
     local: &Path,

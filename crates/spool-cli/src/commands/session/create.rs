@@ -61,6 +61,20 @@ pub struct CreateArgs {
     /// compute; the pool's Spark version selects the runtime.
     #[arg(long)]
     compute: Option<String>,
+    /// A jar for the driver's and executors' class path. Repeatable, or comma-separated.
+    /// Each of `--jars`, `--py-files`, `--files` and `--archives` takes local files (uploaded to
+    /// the default datastore first) or datastore URIs (`azureml://datastores/<name>/paths/<path>`).
+    #[arg(long, value_name = "FILE|URI", value_delimiter = ',')]
+    jars: Vec<String>,
+    /// A Python file (`.py`, `.zip`, `.egg`) importable on the driver and executors.
+    #[arg(long, value_name = "FILE|URI", value_delimiter = ',')]
+    py_files: Vec<String>,
+    /// A file for the driver's working directory and each executor's (`SparkFiles.get`).
+    #[arg(long, value_name = "FILE|URI", value_delimiter = ',')]
+    files: Vec<String>,
+    /// An archive unpacked on the driver and executors, into `ARCHIVE#folder` when given.
+    #[arg(long, value_name = "FILE|URI", value_delimiter = ',')]
+    archives: Vec<String>,
     /// Return at once instead of waiting for the session to be idle.
     #[arg(long)]
     no_wait: bool,
@@ -82,6 +96,16 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
             .ok_or_else(|| anyhow::anyhow!("`--conf {item}`: write `--conf key=value`"))?;
         conf.insert(key.to_string(), value.to_string());
     }
+    let mut lists = [args.jars, args.py_files, args.files, args.archives];
+    for (option, list) in ["--jars", "--py-files", "--files", "--archives"]
+        .iter()
+        .zip(&mut lists)
+    {
+        for reference in list.iter_mut() {
+            *reference = upload_if_local(&client, option, reference).await?;
+        }
+    }
+    let [jars, py_files, files, archives] = lists;
     let request = CreateSession {
         kind: Some(if args.connect {
             "connect".to_string()
@@ -103,8 +127,25 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
         conda_file: conda,
         conda_file_name: args.conda_file.map(|p| p.display().to_string()),
         compute: args.compute,
+        jars,
+        py_files,
+        files,
+        archives,
     };
-    let mut session = client.create_session(&request).await?;
+    let mut session = client.create_session(&request).await.map_err(|e| {
+        // The server names the API's field; say which option that was.
+        let option = match e.target() {
+            Some("jars") => Some("--jars"),
+            Some("py_files") => Some("--py-files"),
+            Some("files") => Some("--files"),
+            Some("archives") => Some("--archives"),
+            _ => None,
+        };
+        match option {
+            Some(option) => anyhow::Error::new(e).context(format!("`{option}`")),
+            None => e.into(),
+        }
+    })?;
     if !args.no_wait {
         let mut last = String::new();
         while !(session.state == SessionState::Idle || session.state.is_finished()) {
@@ -140,4 +181,37 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
             0
         },
     )
+}
+
+/// A reference as the server takes it: a local file is uploaded to the default datastore and
+/// named by its URI there (its `#alias` kept); anything else (a datastore URI, a path in the
+/// default datastore) is passed on for the server to check.
+async fn upload_if_local(
+    client: &spool_client::Client,
+    option: &str,
+    reference: &str,
+) -> anyhow::Result<String> {
+    if reference.contains("://") {
+        return Ok(reference.to_string());
+    }
+    let (path, alias) = match reference.split_once('#') {
+        Some((path, alias)) => (path, Some(alias)),
+        None => (reference, None),
+    };
+    let local = std::path::Path::new(path);
+    if !local.is_file() {
+        if local.is_dir() {
+            anyhow::bail!(
+                "`{option} {reference}`: `{path}` is a folder; give a file (zip a folder and pass it to `--archives`)"
+            );
+        }
+        return Ok(reference.to_string());
+    }
+    let uri =
+        crate::commands::job::create::upload_input(client, &format!("`{option} {path}`"), local)
+            .await?;
+    Ok(match alias {
+        Some(alias) => format!("{uri}#{alias}"),
+        None => uri,
+    })
 }

@@ -56,6 +56,10 @@ fn session_table(session: &SessionView) -> comfy_table::Table {
         ),
         ("Spark UI", session.spark_ui_url.clone().unwrap_or_default()),
         ("Connect", session.connect_url.clone().unwrap_or_default()),
+        ("jars", session.jars.join("\n")),
+        ("py_files", session.py_files.join("\n")),
+        ("files", session.files.join("\n")),
+        ("archives", session.archives.join("\n")),
         ("phases", phases),
     ])
 }
