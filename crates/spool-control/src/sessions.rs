@@ -1197,7 +1197,22 @@ async fn on_driver_exit(control: &Control, session_id: SessionId, exit: Exit) {
     if *control.inner().shutdown.borrow() {
         return;
     }
-    let reason = format!("the driver exited unexpectedly ({exit:?})");
+    // What the driver died of, as its log says (the REPL prints Python's traceback on stdout).
+    let logs = control.session_dir(session_id).join("logs").join("driver");
+    let died_of = ["stdout", "stderr"]
+        .into_iter()
+        .find_map(|name| spool_spark::driver_error(&crate::datastore::read_log(&logs, name)));
+    let how = match exit {
+        Exit::Code(code) => format!("with code {code}"),
+        Exit::Signal(signal) => format!("on signal {signal}"),
+        Exit::Unknown => "while no server watched it".to_string(),
+    };
+    let reason = match died_of {
+        Some(error) => format!("the driver exited unexpectedly {how}: {error}"),
+        None => format!(
+            "the driver exited unexpectedly {how} (its log: `GET /sessions/{session_id}/log`)"
+        ),
+    };
     tracing::warn!(session = %session_id, %reason, "session died");
     for statement in store
         .pending_statements(session_id)

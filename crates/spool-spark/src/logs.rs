@@ -12,16 +12,31 @@ pub fn find_app_id(driver_log: &str) -> Option<String> {
 }
 
 /// Returns the last line of the last Python traceback in a driver's stderr: the error a user
-/// needs to see (`ValueError: boom`).
+/// needs to see (`ValueError: boom`). A Java exception raised through py4j is named by the JVM's
+/// line after it (`Py4JJavaError: java.lang.IllegalArgumentException: ...`), as py4j's own
+/// line says only which call failed.
 pub fn driver_error(stderr: &str) -> Option<String> {
     let lines: Vec<&str> = stderr.lines().collect();
     let start = lines
         .iter()
         .rposition(|l| l.starts_with("Traceback (most recent call last):"))?;
-    lines[start + 1..]
-        .iter()
-        .find(|l| !l.trim().is_empty() && !l.starts_with(' ') && !l.starts_with('\t'))
-        .map(|l| l.trim().to_string())
+    let at = start
+        + 1
+        + lines[start + 1..]
+            .iter()
+            .position(|l| !l.trim().is_empty() && !l.starts_with(' ') && !l.starts_with('\t'))?;
+    let line = lines[at].trim();
+    if line.starts_with("py4j.protocol.Py4JJavaError") {
+        let java = lines[at + 1..]
+            .iter()
+            .take(3)
+            .find_map(|l| l.strip_prefix(": "))
+            .map(str::trim);
+        if let Some(java) = java {
+            return Some(format!("Py4JJavaError: {java}"));
+        }
+    }
+    Some(line.to_string())
 }
 
 #[cfg(test)]
@@ -40,5 +55,21 @@ mod tests {
         let stderr = "INFO starting\nTraceback (most recent call last):\n  File \"x.py\", line 3, in <module>\n    raise ValueError(\"boom\")\nValueError: boom\n26/11/24 INFO ShutdownHookManager: Shutdown hook called\n";
         assert_eq!(driver_error(stderr).as_deref(), Some("ValueError: boom"));
         assert_eq!(driver_error("INFO all good\n"), None);
+    }
+
+    #[test]
+    fn a_java_error_through_py4j_is_named_by_the_jvm() {
+        let stderr = "Traceback (most recent call last):\n  File \"driver.py\", line 449, in main\n    spark = SparkSession.builder.getOrCreate()\npy4j.protocol.Py4JJavaError: An error occurred while calling None.org.apache.spark.api.java.JavaSparkContext.\n: java.lang.IllegalArgumentException: URI has a fragment component\n\tat java.base/java.io.File.<init>(File.java:427)\n";
+        assert_eq!(
+            driver_error(stderr).as_deref(),
+            Some("Py4JJavaError: java.lang.IllegalArgumentException: URI has a fragment component")
+        );
+        // Without the JVM's line, py4j's own is what there is.
+        let bare =
+            "Traceback (most recent call last):\npy4j.protocol.Py4JJavaError: An error occurred\n";
+        assert_eq!(
+            driver_error(bare).as_deref(),
+            Some("py4j.protocol.Py4JJavaError: An error occurred")
+        );
     }
 }
