@@ -4,7 +4,10 @@
 //!
 //! A client connects with `sc://localhost:<port>/;token=<token>;x-spool-session=<id>`: PySpark
 //! sends the token as `authorization: Bearer <token>` and every other parameter as a header of
-//! its own. The proxy checks the token and that the caller may run code in the session, replaces
+//! its own. PySpark sends `token` only over TLS unless the host is `localhost`, so a client of
+//! a server listening on another address (with TLS ended by a proxy in front, or none) names
+//! it as `;x-spool-token=<token>` instead, which arrives as a header of that name and never
+//! reaches the driver. The proxy checks the token and that the caller may run code in the session, replaces
 //! the credentials with the session's secret (the only ones its driver accepts), and streams the
 //! call both ways unchanged, trailers included; it never decodes a message. A refusal is a gRPC
 //! status (`UNAUTHENTICATED`, `NOT_FOUND`, ...) with Spool's message, as a gRPC client shows it.
@@ -29,6 +32,11 @@ pub const ROUTE: &str = "/spark.connect.SparkConnectService/{method}";
 /// The header (a parameter of the Connect URL) that names the session.
 pub const SESSION_HEADER: &str = "x-spool-session";
 
+/// The header (a parameter of the Connect URL) that carries the caller's token in place of
+/// `authorization`: PySpark sends `;token=` only over TLS unless the host is `localhost`, so a
+/// client reaching a plain-HTTP server at another address names its token this way.
+pub const TOKEN_HEADER: &str = "x-spool-token";
+
 /// The HTTP/2 client the proxy forwards with: one multiplexed connection per driver.
 #[derive(Clone)]
 pub struct Proxy {
@@ -49,10 +57,23 @@ impl Default for Proxy {
 
 /// The Connect URL of session `id` on this server, without the token, once the server listens.
 pub fn url(state: &AppState, id: SessionId) -> Option<String> {
-    state
-        .port
-        .get()
-        .map(|port| format!("sc://localhost:{port}/;{SESSION_HEADER}={id}"))
+    state.listen.get().map(|address| {
+        format!(
+            "sc://{}:{}/;{SESSION_HEADER}={id}",
+            url_host(address.ip()),
+            address.port()
+        )
+    })
+}
+
+/// The host a client names to reach a server listening on `ip`: `localhost` for loopback and
+/// for every address (from this host, which is all Spool can know), else the address itself.
+fn url_host(ip: std::net::IpAddr) -> String {
+    match ip {
+        ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_string(),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    }
 }
 
 /// A gRPC status code (the numbers of `google.rpc.Code`).
@@ -151,9 +172,21 @@ async fn forward(
     note: Option<&Note>,
     request: Request,
 ) -> Result<Response, Refusal> {
-    let user = crate::auth::caller(state, request.headers(), note).await?;
-    let key = request
-        .headers()
+    let (mut parts, body) = request.into_parts();
+    if !parts.headers.contains_key(AUTHORIZATION)
+        && let Some(token) = parts.headers.get(TOKEN_HEADER)
+        && let Ok(bearer) = HeaderValue::from_str(&format!(
+            "Bearer {}",
+            token.to_str().unwrap_or_default().trim()
+        ))
+    {
+        parts.headers.insert(AUTHORIZATION, bearer);
+    }
+    // The caller's token never reaches the driver.
+    parts.headers.remove(TOKEN_HEADER);
+    let user = crate::auth::caller(state, &parts.headers, note).await?;
+    let key = parts
+        .headers
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -172,7 +205,6 @@ async fn forward(
         note.target(target.session.to_string());
     }
     state.control.connect_activity(target.session);
-    let (mut parts, body) = request.into_parts();
     let path = parts
         .uri
         .path_and_query()
@@ -210,6 +242,21 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_url_names_the_address_the_server_listens_on() {
+        let cases = [
+            ("127.0.0.1", "localhost"),
+            ("::1", "localhost"),
+            ("0.0.0.0", "localhost"),
+            ("::", "localhost"),
+            ("10.213.0.1", "10.213.0.1"),
+            ("fd00::5", "[fd00::5]"),
+        ];
+        for (ip, host) in cases {
+            assert_eq!(url_host(ip.parse().unwrap()), host, "{ip}");
+        }
+    }
 
     #[test]
     fn messages_are_percent_encoded_as_grpc_asks() {

@@ -46,8 +46,8 @@ pub struct AppState {
     connect: connect::Proxy,
     /// Who is signed in to the studio.
     studio: std::sync::Arc<studio::WebSessions>,
-    /// The port the API listens on (set by `serve`), for the Connect URLs in session views.
-    port: std::sync::Arc<std::sync::OnceLock<u16>>,
+    /// The address the API listens on (set by `serve`), for the Connect URLs in session views.
+    listen: std::sync::Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }
 
 impl AppState {
@@ -57,7 +57,7 @@ impl AppState {
             finished_tails: std::sync::Arc::default(),
             connect: connect::Proxy::default(),
             studio: std::sync::Arc::default(),
-            port: std::sync::Arc::default(),
+            listen: std::sync::Arc::default(),
         }
     }
 }
@@ -307,7 +307,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(address) = listener.local_addr() {
-        state.port.get_or_init(|| address.port());
+        state.listen.get_or_init(|| address);
     }
     // Small gRPC frames and REPL polls go out at once, not after the peer's delayed ACK.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

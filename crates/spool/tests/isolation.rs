@@ -125,6 +125,7 @@ fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
         println!("skipped: {reason}");
         return;
     }
+    spool_test::ensure_runtime_version(spool_test::CONNECT_RUNTIME);
     let net = match Net::create() {
         Ok(net) => net,
         Err(reason) => {
@@ -373,6 +374,59 @@ fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
     assert_eq!(
         run(&server, "three", &probe_code(&targets)),
         "open open EHOSTUNREACH"
+    );
+
+    // A Spark Connect session's driver serves Connect inside its cluster's namespace; a client
+    // on the server's host reaches it through the server's endpoint, at the address the
+    // server listens on, with its token.
+    let connect: Value = serde_json::from_str(&ok(server.cli(&[
+        "session",
+        "create",
+        "--name",
+        "connect",
+        "--connect",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    let url = connect["connect_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("sc://{}:", net.addr("srv"))),
+        "{connect:#}"
+    );
+    // Not `localhost`, so the client names its token `x-spool-token` (PySpark sends `token`
+    // only over TLS there).
+    let connect_client = |mode: &str, token: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", &net.ns("srv")])
+            .arg(spool_test::connect_client_python())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/connect_client.py"))
+            .args([url, mode])
+            .env("SPOOL_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let client = connect_client("run", admin.trim());
+    assert_eq!(
+        stdout(&client).lines().last(),
+        Some("connect ok"),
+        "{}",
+        stderr(&client)
+    );
+    let refused = connect_client("refused", "spool_wrong");
+    assert!(
+        stdout(&refused).contains("UNAUTHENTICATED"),
+        "{}\n{}",
+        stdout(&refused),
+        stderr(&refused)
+    );
+    assert_eq!(namespaces(&prefix).len(), 3);
+    ok(server.cli(&["session", "delete", "--name", "connect"]));
+    wait_for_or(
+        "the Connect session's namespace to be removed",
+        Duration::from_secs(60),
+        || (namespaces(&prefix).len() == 2).then_some(()),
+        || server.log_tails(),
     );
 
     // A crash: the server is killed, then cluster two's processes die too. The restart

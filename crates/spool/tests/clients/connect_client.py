@@ -14,7 +14,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 url, mode = sys.argv[1:3]
-remote = f"{url};token={os.environ['SPOOL_TOKEN']}"
+# PySpark sends `token` only over TLS unless the host is `localhost`; elsewhere Spool takes it
+# as `x-spool-token` (a header of that name).
+param = "token" if url.startswith("sc://localhost:") else "x-spool-token"
+remote = f"{url};{param}={os.environ['SPOOL_TOKEN']}"
 
 if mode == "refused":
     try:

@@ -170,8 +170,14 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
         .as_deref()
         .filter(|_| matches!(globals.format(), crate::output::Format::Table))
     {
+        // PySpark sends `token` only over TLS, except to `localhost`.
+        let param = if url.starts_with("sc://localhost:") {
+            "token"
+        } else {
+            "x-spool-token"
+        };
         eprintln!(
-            "hint: connect with SparkSession.builder.remote(\"{url};token=<your token>\").getOrCreate()"
+            "hint: connect with SparkSession.builder.remote(\"{url};{param}=<your token>\").getOrCreate()"
         );
     }
     Ok(
