@@ -117,6 +117,9 @@ pub struct NodeView {
     /// The node's key in `jobs` (also its job's display name).
     pub node: String,
     pub job_name: String,
+    /// What its job runs: `spark` or `command`.
+    #[serde(default = "spark_kind")]
+    pub kind: JobKind,
     pub status: JobStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,

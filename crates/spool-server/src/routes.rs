@@ -529,6 +529,7 @@ pub async fn job_view(control: &Control, job: Job) -> ApiResult<api::JobView> {
             .map(|n| api::NodeView {
                 duration_seconds: node_duration(&n.job),
                 node: n.node,
+                kind: n.job.kind,
                 job_name: n.job.name,
                 status: n.job.status,
                 status_reason: n.job.status_reason,

@@ -237,6 +237,25 @@ fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
         "{}",
         stdout(&streamed)
     );
+    // So does a pipeline's command step.
+    std::fs::write(
+        job.join("pipeline.yml"),
+        "type: pipeline\njobs:\n  probe:\n    type: command\n    code: ./src\n    command: python probe_cmd.py\n",
+    )
+    .unwrap();
+    let out = server.cli(&[
+        "job",
+        "create",
+        "--file",
+        job.join("pipeline.yml").to_str().unwrap(),
+        "--stream",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let streamed = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        streamed.contains("probes: open EHOSTUNREACH EHOSTUNREACH"),
+        "{streamed}"
+    );
     // Its cluster idles, then the teardown removes the namespace; the command's went when it
     // ended.
     wait_for_or(

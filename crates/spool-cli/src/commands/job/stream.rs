@@ -146,14 +146,13 @@ async fn follow_pipeline(
             if node.reused_job_name.is_some() || node.status == JobStatus::NotStarted {
                 continue;
             }
-            for (i, stream) in ["stdout", "stderr"].iter().enumerate() {
-                let Ok((bytes, size)) = client
-                    .job_log(
-                        &node.job_name,
-                        &format!("azureml/driver/{stream}"),
-                        state.offsets[i],
-                    )
-                    .await
+            // A command step's stdout and stderr are one log, as for a command job.
+            let node_logs: &[&str] = match node.kind {
+                JobKind::Command => &["user_logs/std_log.txt"],
+                _ => &["azureml/driver/stdout", "azureml/driver/stderr"],
+            };
+            for (i, log) in node_logs.iter().enumerate() {
+                let Ok((bytes, size)) = client.job_log(&node.job_name, log, state.offsets[i]).await
                 else {
                     continue;
                 };
