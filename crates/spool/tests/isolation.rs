@@ -472,9 +472,30 @@ fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
     // A graceful stop tears everything down: no namespace, veth or rule is left.
     server.stop();
     assert_eq!(namespaces(&prefix), Vec::<String>::new());
-    let links = output_of("ip", &["-n", &net.ns("srv"), "-o", "link"]);
+    // The kernel destroys a deleted namespace's devices in the background: the host's ends
+    // of the veth pairs go within moments.
     let veth_prefix = format!("s{}h", &instance[..5]);
-    assert!(!links.contains(&veth_prefix), "{links}");
+    wait_for_or(
+        "the veth pairs to be gone",
+        Duration::from_secs(10),
+        || {
+            let links = output_of("ip", &["-n", &net.ns("srv"), "-o", "link"]);
+            (!links.contains(&veth_prefix)).then_some(())
+        },
+        || {
+            format!(
+                "{}\n{}",
+                output_of("ip", &["-n", &net.ns("srv"), "-o", "link"]),
+                output_of(
+                    "sh",
+                    &[
+                        "-c",
+                        "for p in /proc/[0-9]*; do echo \"$(readlink $p/ns/net) $(basename $p) $(tr '\\0' ' ' < $p/cmdline | cut -c1-160)\"; done | sort"
+                    ]
+                )
+            )
+        },
+    );
     let tables = output_of(
         "ip",
         &["netns", "exec", &net.ns("srv"), "nft", "list", "tables"],
