@@ -116,13 +116,22 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
         "azureml://datastores/workspaceblobstore",
     ]));
 
-    // A job that has completed, one still running, and an idle session, all alice's.
+    // A job that has completed (in an environment of its own, which the environments page
+    // then shows with its build log), one still running, and an idle session, all alice's.
     let done = write_job(
         scratch.path(),
         "done",
-        "from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\n\
+        "import tabulate\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\n\
          print('hello from the studio test', spark.range(5).count(), flush=True)\n",
     );
+    std::fs::write(
+        scratch.path().join("conda.yml"),
+        "name: studio\ndependencies:\n  - python=3.11\n  - pip:\n      - tabulate==0.9.0\n",
+    )
+    .unwrap();
+    let mut yaml = std::fs::read_to_string(&done).unwrap();
+    yaml.push_str("environment:\n  conda_file: conda.yml\n");
+    std::fs::write(&done, yaml).unwrap();
     let out = server.cli_as(&alice, &["job", "create", "--file", done.to_str().unwrap()]);
     let done_job = job_name(&out);
     wait_for_status(&server, &done_job, &["Completed"], deadline::COLD_START);
@@ -369,7 +378,26 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
                 .any(|f| f.as_str().unwrap().ends_with(".parquet")),
         "{seen:#}"
     );
-    for shot in ["compute", "starts", "datastore", "pipeline", "node"] {
+    // The lists, and the environment's build log: what uv printed installing the package.
+    assert_eq!(seen["sessions_rows"], 1, "{seen:#}");
+    assert_eq!(
+        seen["datastores_names"],
+        serde_json::json!(["workspaceblobstore"]),
+        "{seen:#}"
+    );
+    assert_eq!(seen["environments_rows"], 1, "{seen:#}");
+    let log = seen["environment_log"].as_str().unwrap();
+    assert!(log.contains("tabulate==0.9.0"), "{seen:#}");
+    for shot in [
+        "compute",
+        "starts",
+        "datastore",
+        "pipeline",
+        "node",
+        "sessions",
+        "datastores",
+        "environments",
+    ] {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }
     for shot in [
@@ -466,5 +494,14 @@ async fn a_user_follows_jobs_and_runs_statements_in_the_studio_and_sees_only_the
         ) >= 1.0
     );
     assert!(sample("spool_executors", serde_json::json!({})) >= 1.0);
+    // The done job's environment: built now, or taken from the cache an earlier test filled.
+    let env_requests: f64 = metrics["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == "spool_environment_requests_total")
+        .filter_map(|s| s["value"].as_f64())
+        .sum();
+    assert_eq!(env_requests, 1.0, "{metrics:#}");
     server.finish();
 }

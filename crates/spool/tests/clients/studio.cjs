@@ -178,6 +178,20 @@ async function main() {
       })),
     );
     await shot(page, "starts");
+    await page.goto(`${base}/studio/sessions`);
+    seen.sessions_rows = await page.$$eval("[data-testid=sessions] tbody tr", (rows) => rows.length);
+    await shot(page, "sessions");
+    await page.goto(`${base}/studio/datastores`);
+    seen.datastores_names = await page.$$eval("[data-testid=datastores] tbody tr td:first-child", (cells) =>
+      cells.map((c) => c.textContent.trim()),
+    );
+    await shot(page, "datastores");
+    await page.goto(`${base}/studio/environments`);
+    seen.environments_rows = await page.$$eval("[data-testid=environments] tbody tr", (rows) => rows.length);
+    await shot(page, "environments");
+    await page.click("[data-testid=build-log]");
+    await page.waitForLoadState("load");
+    seen.environment_log = await page.textContent("body");
 
     // A narrow window: nothing spills sideways (wide tables scroll inside their card).
     await page.setViewportSize({ width: 390, height: 844 });
@@ -188,6 +202,9 @@ async function main() {
       `/studio/sessions/${process.env.SESSION}`,
       `/studio/compute`,
       `/studio/starts`,
+      `/studio/sessions`,
+      `/studio/datastores`,
+      `/studio/environments`,
     ]) {
       await page.goto(`${base}${url}`);
       const overflow = await page.evaluate(
