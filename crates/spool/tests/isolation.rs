@@ -326,7 +326,8 @@ fn isolated_clusters_reach_only_what_the_rules_allow_and_leave_nothing() {
     assert_eq!(status, 200, "{body}");
     let apps: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(apps.as_array().map(Vec::len), Some(1), "{apps:#}");
-    // The UI's own links lead back through the server (the path the server forwards as `X-Forwarded-Context`).
+    // The UI's own links lead back through the server (the path it forwards as
+    // `X-Forwarded-Context`).
     let (status, body) = http_get(&net, &format!("{}{ui}jobs/", server.url()), admin.trim());
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("{ui}static/")), "{body}");
