@@ -414,17 +414,7 @@ pub async fn job(
     facts.push(("Compute".into(), job.compute.clone()));
     facts.push(("Runtime".into(), job.runtime.clone()));
     if let Some(sizing) = &job.sizing {
-        facts.push((
-            "Size".into(),
-            format!(
-                "driver {} cores, {}; {} executors × {} cores, {}",
-                sizing.driver_cores,
-                sizing.driver_memory,
-                sizing.executor_instances,
-                sizing.executor_cores,
-                sizing.executor_memory
-            ),
-        ));
+        facts.push(("Size".into(), size_text(sizing)));
     }
     if let Some((path, why)) = &job.driver {
         facts.push(("Driver".into(), format!("{path}: {why}")));
@@ -696,17 +686,7 @@ pub async fn session(
         ),
     ];
     if let Some(sizing) = &session.sizing {
-        facts.push((
-            "Size".into(),
-            format!(
-                "driver {} cores, {}; {} executors × {} cores, {}",
-                sizing.driver_cores,
-                sizing.driver_memory,
-                sizing.executor_instances,
-                sizing.executor_cores,
-                sizing.executor_memory
-            ),
-        ));
+        facts.push(("Size".into(), size_text(sizing)));
     }
     if let Some(app) = &session.spark_app_id {
         facts.push(("Spark application".into(), app.clone()));
@@ -988,6 +968,18 @@ pub async fn environment_log(
     Ok(
         crate::routes::environment_log(state, Extension(user.caller), crate::extract::Path(key))
             .await?,
+    )
+}
+
+/// A job's or session's size as its page states it.
+fn size_text(sizing: &spool_spec::SparkSizing) -> String {
+    format!(
+        "driver {} cores, {}; {} executors × {} cores, {}",
+        sizing.driver_cores,
+        sizing.driver_memory,
+        sizing.executor_instances,
+        sizing.executor_cores,
+        sizing.executor_memory
     )
 }
 
