@@ -423,13 +423,7 @@ pub(crate) async fn conclude(
             .log_error("record the job's status");
         tracing::info!(job = %job.name, "job completed");
     } else {
-        // PySpark's runner merges the Python process's stderr into the driver's stdout, so the
-        // traceback is usually there; JVM errors go to stderr.
-        let stdout = datastore::read_log(driver_logs, "stdout");
-        let stderr = datastore::read_log(driver_logs, "stderr");
-        let found =
-            spool_spark::driver_error(&stdout).or_else(|| spool_spark::driver_error(&stderr));
-        let error = match (found, exit) {
+        let error = match (driver_failure(driver_logs), exit) {
             (Some(error), _) => error,
             (None, Exit::Code(code)) => {
                 format!("the driver exited with code {code}; see logs/azureml/driver/stderr")
@@ -464,6 +458,14 @@ pub(crate) async fn cancel_reason(store: &Store, job_id: JobId) -> String {
         _ => None,
     }
     .unwrap_or_else(|| "canceled by the user".to_string())
+}
+
+/// The error a driver whose logs are in `driver_logs` died of, if its logs say: PySpark's
+/// runner (and the session REPL) put Python's traceback on stdout; JVM errors go to stderr.
+pub(crate) fn driver_failure(driver_logs: &Path) -> Option<String> {
+    ["stdout", "stderr"]
+        .into_iter()
+        .find_map(|name| spool_spark::driver_error(&datastore::read_log(driver_logs, name)))
 }
 
 /// A driver error that is the operating system refusing a path says who was refused and why:

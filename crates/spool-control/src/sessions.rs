@@ -1197,11 +1197,8 @@ async fn on_driver_exit(control: &Control, session_id: SessionId, exit: Exit) {
     if *control.inner().shutdown.borrow() {
         return;
     }
-    // What the driver died of, as its log says (the REPL prints Python's traceback on stdout).
-    let logs = control.session_dir(session_id).join("logs").join("driver");
-    let died_of = ["stdout", "stderr"]
-        .into_iter()
-        .find_map(|name| spool_spark::driver_error(&crate::datastore::read_log(&logs, name)));
+    let died_of =
+        crate::run::driver_failure(&control.session_dir(session_id).join("logs").join("driver"));
     let how = match exit {
         Exit::Code(code) => format!("with code {code}"),
         Exit::Signal(signal) => format!("on signal {signal}"),
