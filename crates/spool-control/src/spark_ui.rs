@@ -10,8 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use spool_core::SessionId;
-
 use crate::netns::NetPlace;
 use crate::{Caller, Control, ControlError, Result};
 
@@ -23,9 +21,10 @@ pub(crate) fn job_ui_path(name: &str) -> String {
     format!("/api/v1/jobs/{name}/sparkui")
 }
 
-/// Where the server serves a session's driver UI.
-pub(crate) fn session_ui_path(id: SessionId) -> String {
-    format!("/api/v1/sessions/{id}/sparkui")
+/// Where the server serves a session's driver UI: by its id, or by the key a caller named it
+/// with (its name).
+pub(crate) fn session_ui_path(key: impl std::fmt::Display) -> String {
+    format!("/api/v1/sessions/{key}/sparkui")
 }
 
 /// The file keeping an isolated driver's own UI address.
@@ -131,7 +130,7 @@ impl Control {
         // The path this UI is served at, which the driver puts before its own links.
         let served_at = match of {
             UiOf::Job(name) => job_ui_path(name),
-            UiOf::Session(key) => format!("/api/v1/sessions/{key}/sparkui"),
+            UiOf::Session(key) => session_ui_path(key),
         };
         let (url, what) = match of {
             UiOf::Job(name) => {
