@@ -8,7 +8,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use spool_control::{Action, Job, JobQuery, Session, Statement};
-use spool_core::{JobId, JobStatus, SessionId, SessionState, StatementState};
+use spool_core::{JobId, JobStatus, SessionId, SessionState, StartKind, StatementState};
 
 use super::graph;
 use super::timeline::{Timeline, human, timeline};
@@ -984,16 +984,16 @@ fn size_text(sizing: &spool_spec::SparkSizing) -> String {
 }
 
 /// How a session got its driver, read from its phases.
-fn start_kind(phases: &[(String, String)]) -> &'static str {
+fn start_kind(phases: &[(String, String)]) -> StartKind {
     if phases.iter().any(|(name, _)| name == "claimed") {
-        "prewarmed"
+        StartKind::Prewarmed
     } else if phases
         .iter()
         .any(|(name, _)| name == "cluster_provisioning")
     {
-        "cold"
+        StartKind::Cold
     } else {
-        "warm"
+        StartKind::Warm
     }
 }
 
@@ -1004,7 +1004,7 @@ struct StartLine {
     id: String,
     /// Its studio page.
     href: String,
-    kind: &'static str,
+    kind: StartKind,
     class: &'static str,
     total: String,
     /// The bar's length against the longest start shown.
@@ -1029,7 +1029,7 @@ fn start_line(
     what: &'static str,
     id: String,
     href: String,
-    kind: &'static str,
+    kind: StartKind,
     phases: &[(String, String)],
     ready: &str,
     now: chrono::DateTime<chrono::Utc>,
@@ -1042,9 +1042,9 @@ fn start_line(
         href,
         kind,
         class: match kind {
-            "prewarmed" => "ok",
-            "warm" | "pool" => "run",
-            _ => "wait",
+            StartKind::Prewarmed => "ok",
+            StartKind::Warm | StartKind::Pool => "run",
+            StartKind::Cold => "wait",
         },
         total: t.total,
         percent: 0,
@@ -1095,7 +1095,7 @@ pub async fn starts(State(state): State<AppState>, user: StudioUser) -> Result<H
                 "job",
                 j.name.clone(),
                 format!("/studio/jobs/{}", j.name),
-                kind.as_str(),
+                kind,
                 &pairs(&j.phases),
                 "Running",
                 now,
