@@ -97,10 +97,7 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
         conf.insert(key.to_string(), value.to_string());
     }
     let mut lists = [args.jars, args.py_files, args.files, args.archives];
-    for (option, list) in ["--jars", "--py-files", "--files", "--archives"]
-        .iter()
-        .zip(&mut lists)
-    {
+    for ((_, option), list) in FILE_LISTS.iter().zip(&mut lists) {
         for reference in list.iter_mut() {
             *reference = upload_if_local(&client, option, reference).await?;
         }
@@ -134,13 +131,10 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
     };
     let mut session = client.create_session(&request).await.map_err(|e| {
         // The server names the API's field; say which option that was.
-        let option = match e.target() {
-            Some("jars") => Some("--jars"),
-            Some("py_files") => Some("--py-files"),
-            Some("files") => Some("--files"),
-            Some("archives") => Some("--archives"),
-            _ => None,
-        };
+        let option = FILE_LISTS
+            .iter()
+            .find(|(field, _)| e.target() == Some(*field))
+            .map(|(_, option)| *option);
         match option {
             Some(option) => anyhow::Error::new(e).context(format!("`{option}`")),
             None => e.into(),
@@ -188,6 +182,15 @@ pub(super) async fn run(args: CreateArgs, globals: &Globals) -> anyhow::Result<i
         },
     )
 }
+
+/// The file lists of a session: the API's field and the option that fills it, in the order of
+/// `CreateArgs`.
+const FILE_LISTS: [(&str, &str); 4] = [
+    ("jars", "--jars"),
+    ("py_files", "--py-files"),
+    ("files", "--files"),
+    ("archives", "--archives"),
+];
 
 /// A reference as the server takes it: a local file is uploaded to the default datastore and
 /// named by its URI there (its `#alias` kept); anything else (a datastore URI, a path in the
