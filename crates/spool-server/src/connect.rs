@@ -7,10 +7,11 @@
 //! its own. PySpark sends `token` only over TLS unless the host is `localhost`, so a client of
 //! a server listening on another address (with TLS ended by a proxy in front, or none) names
 //! it as `;x-spool-token=<token>` instead, which arrives as a header of that name and never
-//! reaches the driver. The proxy checks the token and that the caller may run code in the session, replaces
-//! the credentials with the session's secret (the only ones its driver accepts), and streams the
-//! call both ways unchanged, trailers included; it never decodes a message. A refusal is a gRPC
-//! status (`UNAUTHENTICATED`, `NOT_FOUND`, ...) with Spool's message, as a gRPC client shows it.
+//! reaches the driver. The proxy checks the token and that the caller may run code in the
+//! session, replaces the credentials with the session's secret (the only ones its driver
+//! accepts), and streams the call both ways unchanged, trailers included; it never decodes a
+//! message. A refusal is a gRPC status (`UNAUTHENTICATED`, `NOT_FOUND`, ...) with Spool's
+//! message, as a gRPC client shows it.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
